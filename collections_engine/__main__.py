@@ -1,0 +1,3 @@
+from collections_engine.cli import main
+
+main()

@@ -1,0 +1,67 @@
+"""Read input tables (parquet or CSV) and write output tables byte-for-byte reproducibly."""
+
+from __future__ import annotations
+
+import hashlib
+import io as _io
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from collections_engine.io.atomic import write_bytes_atomic
+from collections_engine.schema import TABLES
+
+__all__ = ["TABLES", "find_table", "read_table", "write_parquet", "write_csv", "file_sha256"]
+
+
+def find_table(data: Path, name: str) -> Path | None:
+    """`DATA/NAME.parquet` or `DATA/NAME.csv` (parquet wins), or None when absent."""
+    for ext in (".parquet", ".csv"):
+        p = Path(data) / f"{name}{ext}"
+        if p.is_file():
+            return p
+    return None
+
+
+def read_table(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read one table as it is on disk; typing and checks are `validate`'s job.
+
+    CSV id-like columns are read as strings so that leading zeros survive.
+    """
+    path = Path(path)
+    if path.suffix == ".parquet":
+        return pq.read_table(path, columns=columns).to_pandas()
+    return pd.read_csv(
+        path,
+        usecols=columns,
+        dtype={c: "str" for c in ("account_id", "customer_id", "value")},
+        keep_default_na=True,
+    )
+
+
+def _parquet_bytes(df: pd.DataFrame) -> bytes:
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    buf = _io.BytesIO()
+    pq.write_table(table, buf, compression="zstd", write_statistics=True)
+    return buf.getvalue()
+
+
+def write_parquet(df: pd.DataFrame, path: Path) -> None:
+    """Write a frame as parquet: same frame, same bytes (no index, fixed compression)."""
+    write_bytes_atomic(Path(path), _parquet_bytes(df))
+
+
+def write_csv(df: pd.DataFrame, path: Path) -> None:
+    """Write a frame as UTF-8 CSV with '\\n' line ends and ISO dates."""
+    text = df.to_csv(index=False, lineterminator="\n", date_format="%Y-%m-%d")
+    write_bytes_atomic(Path(path), text.encode("utf-8"))
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
