@@ -65,7 +65,7 @@ TABLES: dict[str, TableSpec] = {
             "identifiers", key=("customer_id", "kind", "value"),
             columns={"customer_id": "id", "kind": "str", "value": "str"},
             optional_columns={"first_seen": "date"},
-            nullable=("first_seen", "value"),
+            nullable=("first_seen", "value"), unique_key=False,
         ),
         TableSpec(
             "outcomes", key=("account_id", "snapshot_date"),

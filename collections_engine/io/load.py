@@ -1,0 +1,117 @@
+"""Read a DATA folder into a typed, validated `Book` (CONTRACT.md's input layout)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+
+from collections_engine.book import Book
+from collections_engine.config.strategy import Strategy
+from collections_engine.errors import DataError
+from collections_engine.io.tables import find_table, read_table
+from collections_engine.schema import TABLES
+from collections_engine.validate import check_book, coerce_table
+from collections_engine.validate.columns import _to_date, rows_hint
+
+__all__ = ["load_book", "input_files"]
+
+log = logging.getLogger("collections_engine")
+
+
+def input_files(data: Path) -> list[Path]:
+    """Every input file of a DATA folder (tables and sources), sorted; truth/ excluded."""
+    data = Path(data)
+    files = [p for name in TABLES if (p := find_table(data, name)) is not None]
+    src = data / "sources"
+    if src.is_dir():
+        files += sorted(p for p in src.iterdir() if p.suffix in (".parquet", ".csv") and p.is_file())
+    return files
+
+
+def _read(path: Path, label: str, problems: list[str]) -> pd.DataFrame | None:
+    try:
+        return read_table(path)
+    except (OSError, ValueError, pa.ArrowException, pd.errors.ParserError,
+            pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        problems.append(f"{label}: cannot be read ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
+                        "expected a parquet or UTF-8 CSV table")
+        return None
+
+
+def _load_sources(data: Path, strategy: Strategy, warnings: list[str]) -> dict[str, pd.DataFrame]:
+    out: dict[str, pd.DataFrame] = {}
+    for src in strategy.sources:
+        path = find_table(data / "sources", src.name)
+        label = f"sources/{src.name}"
+        if path is None:
+            warnings.append(f"{label}: no table (parquet or csv); source '{src.name}' is not used tonight")
+            continue
+        label = f"sources/{path.name}"
+        probs: list[str] = []
+        df = _read(path, label, probs)
+        if df is None:
+            warnings += [f"{p}; source '{src.name}' is not used" for p in probs]
+            continue
+        if src.key not in df.columns:
+            warnings.append(f"{label}: missing its declared key column '{src.key}' (found "
+                            f"{', '.join(map(str, df.columns))}); source '{src.name}' is not used")
+            continue
+        if len(df) == 0:
+            warnings.append(f"{label}: no rows; source '{src.name}' is not used")
+            continue
+        df = df.copy()
+        df[src.key] = df[src.key].astype("str")
+        key = [src.key]
+        if "snapshot_date" in df.columns:
+            df["snapshot_date"], bad = _to_date(df["snapshot_date"])
+            if bad.any():
+                warnings.append(f"{label}: column 'snapshot_date': {int(bad.sum())} rows that are not dates "
+                                f"dropped; {rows_hint(df, bad, (src.key,))}")
+                df = df.loc[~bad]
+            key.append("snapshot_date")
+        dup = df.duplicated(key, keep="first").to_numpy()
+        if dup.any():
+            warnings.append(f"{label}: {int(dup.sum())} rows repeat the key ({', '.join(key)}); "
+                            f"the first of each kept; {rows_hint(df, dup, tuple(key))}")
+            df = df.loc[~dup]
+        out[src.name] = df.reset_index(drop=True)
+    return out
+
+
+def load_book(data: Path, strategy: Strategy | None = None) -> tuple[Book, list[str]]:
+    """The validated book and its warnings; DataError with every problem otherwise."""
+    data = Path(data)
+    if not data.is_dir():
+        raise DataError(str(data), [f"DATA folder not found: {data}; expected a folder of tables"])
+    problems: list[str] = []
+    warnings: list[str] = []
+    tables: dict[str, pd.DataFrame] = {}
+    labels: dict[str, str] = {}
+    for name, spec in TABLES.items():
+        path = find_table(data, name)
+        labels[name] = path.name if path else f"{name}.parquet"
+        if path is None:
+            if spec.required:
+                problems.append(f"{name}: table missing; expected {name}.parquet or {name}.csv in {data}")
+            continue
+        df = _read(path, path.name, problems)
+        if df is None:
+            continue
+        df, p, w = coerce_table(df, spec, path.name)
+        problems += p
+        warnings += w
+        tables[name] = df
+    if "accounts" in tables:
+        p, w = check_book(tables, labels, strategy)
+        problems += p
+        warnings += w
+    sources = _load_sources(data, strategy, warnings) if strategy is not None else {}
+    if problems:
+        raise DataError(f"DATA folder {data}", problems)
+    for w in warnings:
+        log.warning("%s", w)
+    book = Book(**{k: v for k, v in tables.items()}, sources=sources)
+    return book, warnings
