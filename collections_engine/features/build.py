@@ -1,0 +1,268 @@
+"""Point-in-time features of account snapshot rows, from every table of the book.
+
+`build_features(book, rows, strategy)` returns one row of features per input row (same index,
+same order), using only what is dated on or before each row's snapshot date. It is a pure
+per-row function of the book: the same call on any slice of `rows` gives the same feature rows
+as on the whole, so callers may chunk freely.
+
+Names are readable because they appear in reason codes ("days_since_last_payment, 45,
+lowers"). Columns of `customers` and sources that are not numbers stay strings: the models
+treat them as categories. `strategy.personal_fields` never become features.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from collections_engine.book import Book
+from collections_engine.config.strategy import Strategy
+from collections_engine.features.events import SPAN, EventIndex, day_numbers, entity_codes
+from collections_engine.segments import account_age_months
+
+__all__ = ["build_features", "feature_types", "FEATURE_DOCS", "ACCOUNT_BASE_COLUMNS"]
+
+ACCOUNT_BASE_COLUMNS = (
+    "snapshot_date", "account_id", "customer_id", "product", "open_date", "dpd",
+    "overdue_amount", "balance", "credit_limit",
+)
+
+# Readable descriptions of the built-in features (the README lists them from here).
+FEATURE_DOCS: dict[str, str] = {
+    "dpd": "days past due on the snapshot date",
+    "overdue_amount": "amount overdue",
+    "balance": "outstanding balance",
+    "credit_limit": "credit limit (empty for loans without one)",
+    "utilisation": "balance / credit_limit",
+    "overdue_share": "overdue_amount / balance",
+    "product": "product (category)",
+    "account_age_months": "whole calendar months since the account opened",
+    "customer_accounts": "the customer's accounts in the book on the snapshot date",
+    "customer_delinquent_accounts": "of those, delinquent (dpd > 0)",
+    "ever_paid": "1 if any payment on or before the snapshot date",
+    "days_since_last_payment": "days since the latest payment (empty: never paid)",
+    "last_payment_amount": "amount of the latest payment",
+    "payments_30d": "payments in the 30 days up to the snapshot date",
+    "paid_amount_30d": "amount paid in those 30 days",
+    "paid_amount_90d": "amount paid in the last 90 days",
+    "paid_share_of_overdue_30d": "paid_amount_30d / overdue_amount",
+    "months_with_payment_6m": "of the last six 30-day periods, how many had a payment",
+    "contact_attempts_30d": "contact attempts (any channel, any outcome) in the last 30 days",
+    "contact_attempts_90d": "contact attempts in the last 90 days",
+    "right_party_contacts_90d": "contacts that reached the customer (right_party, promise_to_pay,"
+                                " promise_kept, promise_broken, refused) in the last 90 days",
+    "promises_to_pay_90d": "promises to pay made in the last 90 days",
+    "promises_kept": "promises kept in the last 180 days",
+    "promises_broken": "promises broken in the last 180 days",
+    "promise_kept_ratio": "promises_kept / (promises_kept + promises_broken); empty if none",
+    "refusals_90d": "refusals in the last 90 days",
+    "wrong_numbers_90d": "wrong-number contacts in the last 90 days",
+    "no_answers_30d": "unanswered attempts in the last 30 days",
+    "days_since_last_contact": "days since the latest contact attempt",
+    "days_since_last_right_party_contact": "days since the customer was last reached",
+}
+
+_REACHED = ("right_party", "promise_to_pay", "promise_kept", "promise_broken", "refused")
+
+
+def feature_types(features: pd.DataFrame) -> dict[str, str]:
+    """'numeric' or 'categorical' per feature column (strings and categories are categorical)."""
+    out = {}
+    for c in features.columns:
+        dt = features[c].dtype
+        numeric = pd.api.types.is_numeric_dtype(dt) and not pd.api.types.is_bool_dtype(dt)
+        out[c] = "numeric" if numeric or pd.api.types.is_bool_dtype(dt) else "categorical"
+    return out
+
+
+def build_features(book: Book, rows: pd.DataFrame, strategy: Strategy) -> pd.DataFrame:
+    """Features of each (account_id, snapshot_date) row as of its snapshot date."""
+    rows = _with_account_columns(book, rows)
+    personal = set(strategy.personal_fields)
+    snap = day_numbers(rows["snapshot_date"])
+    parts: list[pd.DataFrame] = [_account_features(book, rows, personal)]
+    if book.payments is not None:
+        acc_codes, ev_codes_pay, _ = entity_codes(rows["account_id"], book.payments["account_id"])
+        parts.append(_payment_features(book.payments, acc_codes, ev_codes_pay, snap, rows))
+    if book.contacts is not None:
+        codes, ev_codes, _ = entity_codes(rows["account_id"], book.contacts["account_id"])
+        parts.append(_contact_features(book.contacts, codes, ev_codes, snap, rows.index))
+    if book.customers is not None:
+        parts.append(_customer_features(book.customers, rows, personal, snap,
+                                        taken=set().union(*(p.columns for p in parts))))
+    for src in strategy.sources:
+        table = book.sources.get(src.name)
+        if table is not None and src.key in table.columns:
+            parts.append(_source_features(src.name, src.key, table, rows, personal, snap))
+    out = pd.concat(parts, axis=1)
+    out.index = rows.index
+    return out
+
+
+def _with_account_columns(book: Book, rows: pd.DataFrame) -> pd.DataFrame:
+    need = [c for c in ("customer_id", "product", "open_date", "dpd", "overdue_amount", "balance")
+            if c not in rows.columns]
+    if not need:
+        return rows
+    acc = book.accounts
+    extra = [c for c in acc.columns if c not in rows.columns]
+    merged = rows[["account_id", "snapshot_date"]].merge(
+        acc[["account_id", "snapshot_date", *extra]], on=["account_id", "snapshot_date"], how="left")
+    merged.index = rows.index
+    return pd.concat([rows, merged[extra]], axis=1)
+
+
+def _account_features(book: Book, rows: pd.DataFrame, personal: set[str]) -> pd.DataFrame:
+    f = pd.DataFrame(index=rows.index)
+    f["dpd"] = rows["dpd"].astype(np.float64)
+    f["overdue_amount"] = rows["overdue_amount"].astype(np.float64)
+    f["balance"] = rows["balance"].astype(np.float64)
+    limit = (rows["credit_limit"].astype(np.float64) if "credit_limit" in rows.columns
+             else pd.Series(np.nan, index=rows.index))
+    f["credit_limit"] = limit
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f["utilisation"] = np.where(limit > 0, f["balance"] / limit, np.nan)
+        f["overdue_share"] = np.where(f["balance"] > 0, f["overdue_amount"] / f["balance"], np.nan)
+    f["product"] = rows["product"].astype("str")
+    f["account_age_months"] = account_age_months(rows["open_date"], rows["snapshot_date"]).astype(np.float64)
+    counts = _customer_counts(book.accounts, rows)
+    f["customer_accounts"] = counts[:, 0]
+    f["customer_delinquent_accounts"] = counts[:, 1]
+    for c in rows.columns:  # extra accounts columns are features (CONTRACT.md)
+        if c in ACCOUNT_BASE_COLUMNS or c in personal or c in f.columns:
+            continue
+        if c not in book.accounts.columns:
+            continue  # a caller's helper column (stage, segment, ...), not a table column
+        f[c] = _as_feature(rows[c], rows["snapshot_date"])
+    return f
+
+
+def _customer_counts(accounts: pd.DataFrame, rows: pd.DataFrame) -> np.ndarray:
+    """Accounts and delinquent accounts of each row's customer on the row's snapshot date."""
+    dates = pd.unique(rows["snapshot_date"])
+    acc = accounts[accounts["snapshot_date"].isin(dates)]
+    acc = acc[acc["customer_id"].isin(pd.unique(rows["customer_id"]))]
+    g = (acc.assign(_d=(acc["dpd"] > 0).astype(np.int64))
+         .groupby(["snapshot_date", "customer_id"], sort=False)["_d"].agg(["size", "sum"]))
+    key = pd.MultiIndex.from_arrays([rows["snapshot_date"], rows["customer_id"]])
+    pos = g.index.get_indexer(key)
+    vals = g.to_numpy(dtype=np.float64)
+    out = np.zeros((len(rows), 2))
+    ok = pos >= 0
+    out[ok] = vals[pos[ok]]
+    return out
+
+
+def _payment_features(pay: pd.DataFrame, codes: np.ndarray, ev_codes: np.ndarray,
+                      snap: np.ndarray, rows: pd.DataFrame) -> pd.DataFrame:
+    amount = pay["amount"].to_numpy(dtype=np.float64)
+    ev = EventIndex.build(ev_codes, day_numbers(pay["paid_on"]), {"amount": amount})
+    f = pd.DataFrame(index=rows.index)
+    lo_all = np.full(len(snap), -(SPAN // 4) + 1, dtype=np.int64)
+    n_all = ev.count(codes, lo_all, snap)
+    f["ever_paid"] = (n_all > 0).astype(np.float64)
+    last_day = ev.last_day(codes, snap)
+    f["days_since_last_payment"] = snap - last_day
+    last = ev.last(codes, snap)
+    f["last_payment_amount"] = np.where(last >= 0, amount[np.maximum(last, 0)], np.nan)
+    f["payments_30d"] = ev.count(codes, snap - 30, snap).astype(np.float64)
+    f["paid_amount_30d"] = ev.total("amount", codes, snap - 30, snap)
+    f["paid_amount_90d"] = ev.total("amount", codes, snap - 90, snap)
+    overdue = rows["overdue_amount"].to_numpy(dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f["paid_share_of_overdue_30d"] = np.where(overdue > 0, f["paid_amount_30d"] / overdue, np.nan)
+    months = np.zeros(len(snap))
+    for k in range(6):
+        months += ev.count(codes, snap - 30 * (k + 1), snap - 30 * k) > 0
+    f["months_with_payment_6m"] = months
+    return f
+
+
+def _contact_features(con: pd.DataFrame, codes: np.ndarray, ev_codes: np.ndarray,
+                      snap: np.ndarray, index: pd.Index) -> pd.DataFrame:
+    days = day_numbers(con["contacted_on"])
+    outcome = con["outcome"].astype("str").to_numpy()
+
+    def of(mask: np.ndarray | None) -> EventIndex:
+        return EventIndex.build(ev_codes if mask is None else np.where(mask, ev_codes, -1), days)
+
+    f = pd.DataFrame(index=index)
+    everything = of(None)
+    f["contact_attempts_30d"] = everything.count(codes, snap - 30, snap).astype(np.float64)
+    f["contact_attempts_90d"] = everything.count(codes, snap - 90, snap).astype(np.float64)
+    f["days_since_last_contact"] = snap - everything.last_day(codes, snap)
+    reached = of(np.isin(outcome, _REACHED))
+    f["right_party_contacts_90d"] = reached.count(codes, snap - 90, snap).astype(np.float64)
+    f["days_since_last_right_party_contact"] = snap - reached.last_day(codes, snap)
+    f["promises_to_pay_90d"] = of(outcome == "promise_to_pay").count(codes, snap - 90, snap).astype(np.float64)
+    kept = of(outcome == "promise_kept").count(codes, snap - 180, snap).astype(np.float64)
+    broken = of(outcome == "promise_broken").count(codes, snap - 180, snap).astype(np.float64)
+    f["promises_kept"] = kept
+    f["promises_broken"] = broken
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f["promise_kept_ratio"] = np.where(kept + broken > 0, kept / (kept + broken), np.nan)
+    f["refusals_90d"] = of(outcome == "refused").count(codes, snap - 90, snap).astype(np.float64)
+    f["wrong_numbers_90d"] = of(outcome == "wrong_number").count(codes, snap - 90, snap).astype(np.float64)
+    f["no_answers_30d"] = of(outcome == "no_answer").count(codes, snap - 30, snap).astype(np.float64)
+    return f
+
+
+def _customer_features(customers: pd.DataFrame, rows: pd.DataFrame, personal: set[str],
+                       snap: np.ndarray, taken: set[str]) -> pd.DataFrame:
+    cols = [c for c in customers.columns if c != "customer_id" and c not in personal]
+    cust = customers.drop_duplicates("customer_id", keep="last").set_index("customer_id")
+    pos = cust.index.get_indexer(rows["customer_id"])
+    f = pd.DataFrame(index=rows.index)
+    for c in cols:
+        name = c if c not in taken else f"customer_{c}"
+        f[name] = _as_feature(_take(cust[c], pos), rows["snapshot_date"])
+    return f
+
+
+def _source_features(name: str, key: str, table: pd.DataFrame, rows: pd.DataFrame,
+                     personal: set[str], snap: np.ndarray) -> pd.DataFrame:
+    cols = [c for c in table.columns if c not in (key, "snapshot_date") and c not in personal]
+    if "snapshot_date" in table.columns:
+        # Point in time: the latest source row on or before each row's snapshot date.
+        codes, ev_codes, _ = entity_codes(rows[key], table[key])
+        ev = EventIndex.build(ev_codes, day_numbers(table["snapshot_date"]))
+        pos = ev.last(codes, snap)
+    else:
+        t = table.drop_duplicates(key, keep="last")
+        pos_in_t = pd.Index(t[key].astype("str")).get_indexer(rows[key].astype("str"))
+        table = t
+        pos = pos_in_t
+    f = pd.DataFrame(index=rows.index)
+    for c in cols:
+        f[f"{name}_{c}"] = _as_feature(_take(table[c].reset_index(drop=True), pos), rows["snapshot_date"])
+    return f
+
+
+def _take(values: pd.Series, pos: np.ndarray) -> pd.Series:
+    """values[pos] with -1 -> missing, keeping a numeric or string dtype."""
+    v = values.reset_index(drop=True)
+    ok = pos >= 0
+    if pd.api.types.is_datetime64_any_dtype(v.dtype):
+        arr = np.full(len(pos), np.datetime64("NaT"), dtype="datetime64[ns]")
+        arr[ok] = v.to_numpy(dtype="datetime64[ns]")[pos[ok]]
+        return pd.Series(arr)
+    if pd.api.types.is_bool_dtype(v.dtype) or pd.api.types.is_numeric_dtype(v.dtype):
+        arr = np.full(len(pos), np.nan)
+        arr[ok] = v.to_numpy(dtype=np.float64, na_value=np.nan)[pos[ok]]
+        return pd.Series(arr)
+    arr = np.full(len(pos), None, dtype=object)
+    arr[ok] = v.astype("str").to_numpy(dtype=object)[pos[ok]]
+    return pd.Series(arr, dtype="str")
+
+
+def _as_feature(col: pd.Series, snapshot_date: pd.Series) -> pd.Series:
+    """Numbers as float64, dates as days before the snapshot, anything else as strings."""
+    values = col.reset_index(drop=True)
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        days = (snapshot_date.reset_index(drop=True) - values).dt.days
+        out = days.astype(np.float64).to_numpy()
+    elif pd.api.types.is_bool_dtype(values.dtype) or pd.api.types.is_numeric_dtype(values.dtype):
+        out = values.to_numpy(dtype=np.float64, na_value=np.nan)
+    else:
+        return pd.Series(values.astype("str").to_numpy(), index=snapshot_date.index, dtype="str")
+    return pd.Series(out, index=snapshot_date.index)
