@@ -14,7 +14,6 @@ settings.register_profile(
 )
 settings.register_profile("dev", deadline=None, max_examples=25,
                           suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,3 +31,6 @@ def default_strategy_path() -> Path:
 @pytest.fixture
 def default_graph_path() -> Path:
     return ROOT / "graphs" / "default.yaml"
+settings.register_profile("thorough", deadline=None, max_examples=1000,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

@@ -77,10 +77,11 @@ def _queue_rules(data: dict[str, Any], stage_names: list[str]) -> Found:
     out: Found = []
     queues = _dicts(data, "queues")
     out += _duplicates(queues, "queues")
-    personal = [p for p in data.get("personal_fields", []) or [] if isinstance(p, str)]
+    pf = data.get("personal_fields")
+    personal = [p for p in pf if isinstance(p, str)] if isinstance(pf, list) else []
     allowed = sorted(set(ACCOUNT_FIELDS) | set(CUSTOMER_FIELDS) | set(personal) | set(OUTPUT_FIELDS))
     taken: set[str] = set()
-    kinds = Counter(q.get("kind") for _, q in queues)
+    kinds = Counter(q.get("kind") for _, q in queues if isinstance(q.get("kind"), str))
     for kind in ("fraud", "legal"):
         if kinds[kind] > 1:
             idx = [i for i, q in queues if q.get("kind") == kind][1]
@@ -99,7 +100,7 @@ def _queue_rules(data: dict[str, Any], stage_names: list[str]) -> Found:
             effect = q.get("effect")
             if isinstance(effect, dict):
                 for st in effect:
-                    if st not in qstages:
+                    if isinstance(st, str) and st not in qstages:
                         out.append((("queues", i, "effect", st),
                                     f"effect for stage '{st}' the queue does not take; expected one of: "
                                     f"{', '.join(map(str, qstages))}"))

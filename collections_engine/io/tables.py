@@ -32,7 +32,7 @@ def read_table(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
     """
     path = Path(path)
     if path.suffix == ".parquet":
-        return pq.read_table(path, columns=columns).to_pandas()
+        return pq.read_table(path, columns=columns).to_pandas(date_as_object=False)
     return pd.read_csv(
         path,
         usecols=columns,

@@ -45,20 +45,31 @@ def _to_id(s: pd.Series) -> tuple[pd.Series, np.ndarray, str]:
     return out, bad, "an empty id"
 
 
+_MIN_DATE = np.datetime64("1900-01-01")
+_MAX_DATE = np.datetime64("2200-01-01")
+
+
 def _to_date(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
-    """(datetime64[ns] at midnight, mask of values that are present but not dates)."""
+    """(datetime64[ns] at midnight, mask of values that are present but not dates).
+
+    Accepts date/datetime columns and 'YYYY-MM-DD' strings (a time part is ignored); years
+    outside 1900..2199 count as not dates.
+    """
     if pd.api.types.is_datetime64_any_dtype(s):
-        out = s.dt.tz_localize(None) if getattr(s.dt, "tz", None) is not None else s
-        return out.astype("datetime64[ns]").dt.normalize(), np.zeros(len(s), bool)
-    obj = s.astype("object") if not pd.api.types.is_string_dtype(s) else s
-    try:
-        out = pd.to_datetime(obj, errors="coerce", format="ISO8601")
-    except (TypeError, ValueError):
-        out = pd.to_datetime(obj.astype("str"), errors="coerce", format="ISO8601")
-    if getattr(out.dt, "tz", None) is not None:
-        out = out.dt.tz_localize(None)
-    bad = (out.isna() & s.notna()).to_numpy()
-    return out.astype("datetime64[ns]").dt.normalize(), bad
+        raw = s.dt.tz_localize(None) if getattr(s.dt, "tz", None) is not None else s
+        vals = raw.to_numpy()
+    elif s.dtype == object and hasattr(s.dropna().head(1).tolist()[0] if s.notna().any() else "", "year"):
+        vals = pd.to_datetime(s, errors="coerce").to_numpy()  # python date objects
+    else:
+        text = s.astype("str").str.slice(0, 10).where(s.notna(), None)
+        vals = pd.to_datetime(text, errors="coerce", format="%Y-%m-%d").to_numpy()
+    vals = vals.astype("datetime64[D]")
+    present = ~np.isnat(vals)
+    out_of_range = present & ((vals < _MIN_DATE) | (vals >= _MAX_DATE))
+    vals = np.where(out_of_range, np.datetime64("NaT"), vals).astype("datetime64[ns]")
+    out = pd.Series(vals, index=s.index)
+    bad = (np.isnat(vals) & s.notna().to_numpy())
+    return out, bad
 
 
 def _to_num(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
