@@ -8,7 +8,7 @@ import pandas as pd
 from collections_engine.config.strategy import Strategy
 from collections_engine.schema import CHANNELS, HOLD_KINDS, OUTCOMES, TABLES
 from collections_engine.segments import stage_of
-from collections_engine.validate.columns import rows_hint
+from collections_engine.validate.columns import isin, rows_hint
 
 __all__ = ["check_book"]
 
@@ -16,7 +16,7 @@ __all__ = ["check_book"]
 def _enum(df: pd.DataFrame, col: str, allowed: tuple[str, ...], label: str, key: tuple[str, ...]) -> list[str]:
     if col not in df.columns or not len(df):
         return []
-    bad = (~df[col].isin(allowed) & df[col].notna()).to_numpy()
+    bad = ~isin(df[col], allowed) & df[col].notna().to_numpy()
     if not bad.any():
         return []
     found = sorted(map(str, pd.unique(df.loc[bad, col])))[:5]
@@ -50,7 +50,7 @@ def check_book(
     known_accounts = pd.Index(acc["account_id"].unique()) if "account_id" in acc else pd.Index([])
     cust = tables.get("customers")
     if cust is not None and "customer_id" in cust and "customer_id" in acc:
-        bad = (~acc["customer_id"].isin(cust["customer_id"])).to_numpy()
+        bad = ~isin(acc["customer_id"], cust["customer_id"])
         if bad.any():
             problems.append(f"{la}: column 'customer_id': {int(bad.sum())} rows whose customer is not in "
                             f"{labels['customers']}; expected a known customer; {rows_hint(acc, bad, key)}")
@@ -58,7 +58,7 @@ def check_book(
         t = tables.get(name)
         if t is None or "account_id" not in t or not len(t):
             continue
-        bad = (~t["account_id"].isin(known_accounts)).to_numpy()
+        bad = ~isin(t["account_id"], known_accounts)
         if bad.any():
             msg = (f"{labels[name]}: column 'account_id': {int(bad.sum())} rows for accounts not in "
                    f"{la}; expected known accounts; {rows_hint(t, bad, TABLES[name].key)}")
@@ -89,7 +89,7 @@ def check_book(
                                 f"{rows_hint(ph, bad, TABLES['placement_history'].key)}")
     fl = tables.get("fraud_labels")
     if fl is not None and cust is not None and "customer_id" in fl:
-        bad = (~fl["customer_id"].isin(cust["customer_id"])).to_numpy()
+        bad = ~isin(fl["customer_id"], cust["customer_id"])
         if bad.any():
             warnings.append(f"{labels['fraud_labels']}: {int(bad.sum())} labels for customers not in "
                             f"{labels['customers']}; ignored")
