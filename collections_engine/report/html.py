@@ -1,0 +1,111 @@
+"""Self-contained HTML pages: tables and inline SVG charts (matplotlib), no network needed."""
+
+from __future__ import annotations
+
+import html
+import io
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+__all__ = ["page", "section", "table", "bar_chart", "hist_chart", "esc", "svg", "kv"]
+
+plt.rcParams["svg.hashsalt"] = "collections-engine"
+plt.rcParams["svg.fonttype"] = "none"
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1180px;
+color:#1d2733;background:#fff}h1{font-size:24px;margin-bottom:4px}h2{font-size:18px;margin-top:28px;
+border-bottom:2px solid #e3e8ee;padding-bottom:4px}.sub{color:#5b6b7c;margin-top:0}
+table{border-collapse:collapse;font-size:13px;margin:8px 0}th,td{padding:4px 8px;border-bottom:1px solid #e3e8ee;
+text-align:right}th{background:#f5f7fa}td:first-child,th:first-child{text-align:left}
+.warn{background:#fff4e5;border-left:4px solid #f0a020;padding:6px 10px;margin:4px 0}
+.ok{color:#1a7f37}.bad{color:#c62828}.grid{display:flex;flex-wrap:wrap;gap:16px}
+.card{border:1px solid #e3e8ee;border-radius:6px;padding:8px 14px;min-width:150px}
+.card b{display:block;font-size:20px}svg{max-width:100%;height:auto}
+"""
+
+
+def esc(x: object) -> str:
+    return html.escape(str(x))
+
+
+def page(title: str, subtitle: str, body: Sequence[str]) -> str:
+    return (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{esc(title)}</title><style>{CSS}</style></head><body>"
+        f"<h1>{esc(title)}</h1><p class='sub'>{esc(subtitle)}</p>{''.join(body)}</body></html>"
+    )
+
+
+def section(title: str, *parts: str) -> str:
+    return f"<h2>{esc(title)}</h2>{''.join(parts)}"
+
+
+def kv(items: Sequence[tuple[str, object]]) -> str:
+    return "<div class='grid'>" + "".join(
+        f"<div class='card'>{esc(k)}<b>{esc(v)}</b></div>" for k, v in items) + "</div>"
+
+
+def _fmt(v: object) -> str:
+    if isinstance(v, float | np.floating):
+        if np.isnan(v):
+            return ""
+        return f"{v:,.4f}" if abs(v) < 10 else f"{v:,.0f}"
+    if isinstance(v, int | np.integer):
+        return f"{v:,d}"
+    return esc(v)
+
+
+def table(df: pd.DataFrame, max_rows: int = 200) -> str:
+    if df is None or len(df) == 0:
+        return "<p><i>none</i></p>"
+    head = "".join(f"<th>{esc(c)}</th>" for c in df.columns)
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{_fmt(v)}</td>" for v in row) + "</tr>"
+        for row in df.head(max_rows).itertuples(index=False)
+    )
+    more = f"<p><i>{len(df) - max_rows} more rows not shown</i></p>" if len(df) > max_rows else ""
+    return f"<table><tr>{head}</tr>{rows}</table>{more}"
+
+
+def svg(fig: plt.Figure) -> str:
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    plt.close(fig)
+    text = buf.getvalue()
+    return text[text.index("<svg"):]
+
+
+def bar_chart(labels: Sequence[str], series: dict[str, Sequence[float]], title: str,
+              ylabel: str = "") -> str:
+    fig, ax = plt.subplots(figsize=(7.5, 3.0))
+    x = np.arange(len(labels))
+    k = max(len(series), 1)
+    width = 0.8 / k
+    for i, (name, vals) in enumerate(series.items()):
+        ax.bar(x + i * width - 0.4 + width / 2, vals, width, label=name)
+    ax.set_xticks(x, labels, rotation=20, ha="right", fontsize=8)
+    ax.set_title(title, fontsize=10)
+    ax.set_ylabel(ylabel, fontsize=9)
+    if len(series) > 1:
+        ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    return svg(fig)
+
+
+def hist_chart(series: dict[str, np.ndarray], bins: np.ndarray, title: str, xlabel: str) -> str:
+    fig, ax = plt.subplots(figsize=(7.5, 3.0))
+    for name, vals in series.items():
+        vals = np.asarray(vals, dtype=float)
+        if len(vals):
+            ax.hist(vals, bins=bins, alpha=0.5, density=True, label=name)
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel(xlabel, fontsize=9)
+    ax.legend(fontsize=8)
+    return svg(fig)
