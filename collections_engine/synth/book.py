@@ -1,0 +1,198 @@
+"""Assemble the synthetic book: the pure generator behind `collections-engine generate`.
+
+`generate_book(params, strategy)` returns every table as a frame, keyed by its path inside
+DATA without the extension ("accounts", "sources/bureau", "truth/accounts", ...); the command
+only writes them. Each part draws from its own child stream of one seed, so the same seed gives
+the same book, and a change in one part leaves the draws of the others alone.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from collections_engine.config.strategy import Strategy
+from collections_engine.synth.behaviour import CHANNELS, OUTCOMES, make_contacts, make_holds, \
+    make_payments
+from collections_engine.synth.ids import fake_addresses, fake_names, fake_national_ids, \
+    fake_phones, format_ids, tokens
+from collections_engine.synth.lifecycle import HOLD_KINDS, queue_table, run_lifecycle
+from collections_engine.synth.params import SOURCE_ROLES, SynthParams
+from collections_engine.synth.population import make_population, night_dates
+from collections_engine.synth.rings import KINDS, address_codes, household_of, \
+    make_fraud_labels, make_identifiers
+from collections_engine.synth.sources import make_sources
+from collections_engine.synth.truth import effects_frame
+
+__all__ = ["generate_book"]
+
+# token prefix and value family per identifier kind (phone and emergency contact share one)
+_PREFIX = np.array(["ph", "dv", "ad", "em", "ph", "co"])
+_FAMILY = np.array([1, 2, 3, 4, 1, 5], dtype=np.uint64)
+
+
+def _ids(prefix: str, n: int) -> pa.Array:
+    width = max(7, len(str(n)))
+    return pa.array(format_ids(prefix, np.arange(n), width).array)
+
+
+def _take(arr: pa.Array, idx: np.ndarray) -> pd.Series:
+    return pd.Series(arr.take(pa.array(np.asarray(idx, dtype=np.int64))), dtype="str")
+
+
+def _cat(names: np.ndarray, codes: np.ndarray) -> pd.Series:
+    return pd.Series(np.asarray(names, dtype=object)[codes], dtype="str")
+
+
+def _dates(x: np.ndarray) -> pd.Series:
+    return pd.Series(np.asarray(x, dtype="datetime64[D]").astype("datetime64[ns]"))
+
+
+def generate_book(p: SynthParams, strategy: Strategy) -> dict[str, pd.DataFrame]:
+    if p.accounts < 1 or p.days < 1 or p.history_months < 1:
+        raise ValueError("accounts, days and history_months must be at least 1")
+    streams = [np.random.Generator(np.random.PCG64(s))
+               for s in np.random.SeedSequence(p.seed).spawn(8)]
+    pop = make_population(p, streams[0])
+    holds = make_holds(pop, p, streams[1])
+    lc = run_lifecycle(pop, holds, p, strategy, streams[2])
+    names, elig, eff = queue_table(strategy, p)
+    nights = night_dates(p)
+
+    acc_ids = _ids("A", pop.n_accounts)
+    cust_ids = _ids("C", pop.n_customers)
+    appears = np.zeros(pop.n_accounts, dtype=bool)
+    appears[lc.acc] = True
+    alive = np.zeros(pop.n_customers, dtype=bool)
+    alive[pop.cust[appears]] = True
+
+    out: dict[str, pd.DataFrame] = {}
+    # accounts (rows come sorted by snapshot date, then account)
+    rows_acc = lc.acc
+    out["accounts"] = pd.DataFrame({
+        "snapshot_date": _dates(lc.date),
+        "account_id": _take(acc_ids, rows_acc),
+        "customer_id": _take(cust_ids, pop.cust[rows_acc]),
+        "product": _cat(np.array(["loan", "card"]), pop.card[rows_acc].astype(np.int64)),
+        "open_date": _dates(pop.open_date[rows_acc]),
+        "dpd": lc.dpd.astype(np.int64),
+        "overdue_amount": lc.overdue.astype(np.float64),
+        "balance": lc.balance.astype(np.float64),
+        "credit_limit": pop.credit_limit[rows_acc].astype(np.float64),
+    })
+    truth_acc = pd.DataFrame({
+        "account_id": out["accounts"]["account_id"],
+        "snapshot_date": out["accounts"]["snapshot_date"],
+        "p_repay": np.round(lc.p0, 5),
+        "willingness": np.round(pop.w[pop.cust[rows_acc]], 4),
+        "ability": np.round(pop.a[pop.cust[rows_acc]], 4),
+    })
+
+    # placement history and outcomes (history snapshots only)
+    h = np.flatnonzero(~lc.night)
+    hist_key = {"account_id": _take(acc_ids, lc.acc[h]), "snapshot_date": _dates(lc.date[h])}
+    out["placement_history"] = pd.DataFrame({
+        **hist_key,
+        "queue": _cat(np.array(names), lc.queue[h]),
+        "propensity": np.round(lc.propensity[h], 6),
+    })
+    out["outcomes"] = pd.DataFrame({
+        **hist_key,
+        "repaid": lc.repaid[h].astype(np.int8),
+        "recovered_amount": lc.recovered[h].astype(np.float64),
+    })
+
+    # customers
+    cust = np.flatnonzero(alive)
+    rng_c = streams[3]
+    hh = household_of(pop, p, rng_c, alive)
+    addr = address_codes(pop, hh)
+    out["customers"] = pd.DataFrame({
+        "customer_id": _take(cust_ids, cust),
+        "name": fake_names(rng_c, len(cust)),
+        "phone": pd.Series(fake_phones(cust), dtype="str"),
+        "national_id": fake_national_ids(rng_c, pop.birth_year[cust], len(cust)),
+        "address": pd.Series(fake_addresses(addr[cust]), dtype="str"),
+        "birth_year": pop.birth_year[cust].astype(np.int64),
+        "income": pop.income[cust].astype(np.float64),
+    })
+
+    # payments and contacts
+    pay = make_payments(pop, lc, streams[4])
+    o = np.lexsort((pay["amount"], pay["paid_on"], pay["acc"]))
+    out["payments"] = pd.DataFrame({
+        "account_id": _take(acc_ids, pay["acc"][o]),
+        "paid_on": _dates(pay["paid_on"][o]),
+        "amount": pay["amount"][o].astype(np.float64),
+    })
+    con = make_contacts(pop, lc, names, strategy, streams[4])
+    o = np.lexsort((con["outcome"], con["channel"], con["contacted_on"], con["acc"]))
+    out["contacts"] = pd.DataFrame({
+        "account_id": _take(acc_ids, con["acc"][o]),
+        "contacted_on": _dates(con["contacted_on"][o]),
+        "channel": _cat(CHANNELS, con["channel"][o]),
+        "outcome": _cat(OUTCOMES, con["outcome"][o]),
+    })
+
+    # holds of accounts in the book
+    m = appears[holds.acc]
+    o = np.lexsort((holds.kind[m], holds.start[m], holds.acc[m]))
+    out["holds"] = pd.DataFrame({
+        "account_id": _take(acc_ids, holds.acc[m][o]),
+        "hold": _cat(HOLD_KINDS, holds.kind[m][o]),
+        "start": _dates(holds.start[m][o]),
+        "end": _dates(holds.end[m][o]),
+    })
+
+    # identifiers: first seen at the first opening; ring members joining during the nights
+    # are first seen on the night they first appear delinquent
+    big = np.iinfo(np.int64).max
+    first_open = np.full(pop.n_customers, big, dtype=np.int64)
+    np.minimum.at(first_open, pop.cust[appears], pop.open_date[appears].astype(np.int64))
+    first_seen = first_open.astype("datetime64[D]")
+    first_row = np.full(pop.n_customers, big, dtype=np.int64)
+    np.minimum.at(first_row, pop.cust[lc.acc], lc.date.astype(np.int64))
+    joins = (pop.ring >= 0) & (first_row != big) & (first_row > nights[0].astype(np.int64))
+    first_seen[joins] = first_row[joins].astype("datetime64[D]")
+    ids = make_identifiers(pop, p, streams[5], alive, hh, first_seen)
+    o = np.lexsort((ids["code"], ids["kind"], ids["cust"]))
+    kind = ids["kind"][o]
+    out["identifiers"] = pd.DataFrame({
+        "customer_id": _take(cust_ids, ids["cust"][o]),
+        "kind": _cat(KINDS, kind),
+        "value": pd.Series(tokens(_PREFIX[kind], ids["code"][o], _FAMILY[kind]), dtype="str"),
+        "first_seen": _dates(ids["first_seen"][o]),
+    })
+
+    # fraud labels
+    suspects = np.unique(pop.cust[pop.fpd & appears])
+    lab = make_fraud_labels(pop, p, streams[6], alive, first_seen, suspects)
+    o = np.argsort(lab["cust"], kind="stable")
+    out["fraud_labels"] = pd.DataFrame({
+        "customer_id": _take(cust_ids, lab["cust"][o]),
+        "confirmed_on": _dates(lab["confirmed_on"][o]),
+    })
+
+    # third-party sources
+    src = make_sources(pop, streams[7], cust, np.flatnonzero(appears))
+    for name, cols in src.items():
+        if "cust" in cols:
+            key = {"customer_id": _take(cust_ids, cols.pop("cust"))}
+        else:
+            key = {"account_id": _take(acc_ids, cols.pop("acc"))}
+        out[f"sources/{name}"] = pd.DataFrame({**key, **cols})
+
+    # the answer key
+    out["truth/accounts"] = truth_acc
+    out["truth/effects"] = effects_frame(names, strategy.stage_names(), elig, eff)
+    rc = cust[pop.ring[cust] >= 0]
+    out["truth/rings"] = pd.DataFrame({
+        "customer_id": _take(cust_ids, rc),
+        "ring_id": _take(_ids("R", int(pop.ring.max()) + 1 if len(rc) else 0), pop.ring[rc]),
+    })
+    out["truth/sources"] = pd.DataFrame({
+        "source": pd.Series(list(SOURCE_ROLES), dtype="str"),
+        "role": pd.Series(list(SOURCE_ROLES.values()), dtype="str"),
+    })
+    return out

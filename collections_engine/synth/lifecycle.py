@@ -1,0 +1,345 @@
+"""The delinquency lifecycle: monthly history steps with randomised placements and outcomes,
+then daily steps over the business nights.
+
+Month step (snapshot t-1 -> t, g calendar days): an account that repaid within the horizon after
+t-1 is current again; the others age by g days of DPD and are written off past the product's
+limit (cards 180, loans 240); current open accounts become delinquent with their monthly hazard
+(dpd uniform in 1..min(g, 30)). At every history snapshot each delinquent account is put in a
+queue drawn at random among the queues that take its stage plus `not_worked` (the bank's
+champion/challenger test), and repays with probability min(1, p0 * true effect of the queue).
+Night step (g = 1 or 3 days): cure with 1 - (1 - p0)^(g/30), otherwise age; current accounts
+enter with 1 - (1 - h)^(g/30).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from collections_engine.config.strategy import Strategy
+from collections_engine.segments import customer_line_of, stage_of
+from collections_engine.synth.params import SynthParams
+from collections_engine.synth.population import Population, history_dates, night_dates
+
+__all__ = ["Lifecycle", "Holds", "run_lifecycle", "queue_table", "p_no_action", "entry_hazard",
+           "NOT_WORKED", "HOLD_KINDS"]
+
+NOT_WORKED = "not_worked"
+HOLD_KINDS = np.array(["dispute", "bankruptcy", "deceased", "do_not_contact", "legal"])
+WRITE_OFF = {True: 180, False: 240}      # card, loan
+DAY = np.timedelta64(1, "D")
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+@dataclass
+class Holds:
+    acc: np.ndarray
+    kind: np.ndarray           # index into HOLD_KINDS
+    start: np.ndarray          # datetime64[D]
+    end: np.ndarray            # datetime64[D], NaT = open
+
+
+@dataclass
+class Lifecycle:
+    """One row per (account, snapshot) where the account is delinquent (dpd > 0)."""
+    acc: np.ndarray
+    date: np.ndarray           # datetime64[D]
+    dpd: np.ndarray
+    p0: np.ndarray             # true no-action probability of repaying within the horizon
+    night: np.ndarray          # bool: a nightly snapshot (else history)
+    new: np.ndarray            # bool: new-customer line on that date
+    stage: np.ndarray          # stage index (0-based into strategy.stages)
+    queue: np.ndarray          # history: index into queue_table names; nights: -1
+    propensity: np.ndarray
+    repaid: np.ndarray         # history 0/1, nights -1
+    overdue: np.ndarray
+    balance: np.ndarray
+    recovered: np.ndarray
+    pay_date: np.ndarray       # datetime64[D], NaT when nothing paid after this snapshot
+    keep: np.ndarray           # per pool account: False when trimmed to hit the night count
+    shock: np.ndarray          # monthly shock on the repayment logit of the row
+    night_pay_acc: np.ndarray  # cures during the nights: who paid, when, how much
+    night_pay_date: np.ndarray
+    night_pay_amount: np.ndarray
+
+
+def queue_table(strategy: Strategy, p: SynthParams) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Queue names (work queues then not_worked), eligibility [stage, queue] and true effect."""
+    stages = strategy.stage_names()
+    wq = strategy.work_queues()
+    names = [q.name for q in wq] + [NOT_WORKED]
+    elig = np.zeros((len(stages), len(names)), dtype=bool)
+    eff = np.ones((len(stages), len(names)))
+    for j, q in enumerate(wq):
+        for st in q.stages:
+            k = stages.index(st)
+            elig[k, j] = True
+            eff[k, j] = p.true_effects.get(q.name, {}).get(st, 1.0)
+    elig[:, -1] = True
+    return names, elig, eff
+
+
+def _base_weights(strategy: Strategy) -> np.ndarray:
+    kinds = [q.kind for q in strategy.work_queues()]
+    w = {"inhouse": 1.0, "vendor": 1.0, "channel": 1.6, "legal": 0.5}
+    return np.array([w.get(k, 1.0) for k in kinds] + [1.0])
+
+
+def p_no_action(pop: Population, acc: np.ndarray, dpd: np.ndarray, new: np.ndarray,
+                shock: np.ndarray, hold_kind: np.ndarray) -> np.ndarray:
+    """True probability of repaying within 30 days with no action (the answer key's p_repay)."""
+    c = pop.cust[acc]
+    alpha = np.interp(dpd, [1, 30, 60, 90, 180, 270], [1.2, 0.5, -0.4, -1.0, -1.8, -2.3])
+    logit = (alpha + 1.1 * pop.w[c] + 0.7 * pop.a[c] + pop.u[acc] + shock
+             + new * (0.7 * pop.s[c] - 0.3) - 1.8 * (new & pop.fpd[acc])
+             - 2.5 * (pop.ring[c] >= 0)
+             - 2.5 * (hold_kind == 2) - 1.5 * (hold_kind == 1))
+    return _sigmoid(logit)
+
+
+def entry_hazard(pop: Population, acc: np.ndarray, age: np.ndarray, new: np.ndarray,
+                 was_delinquent: np.ndarray) -> np.ndarray:
+    """Monthly probability that a current account misses a payment."""
+    c = pop.cust[acc]
+    logit = (-1.45 - 0.8 * pop.a[c] - 0.5 * pop.w[c] + new * (0.3 - 0.5 * pop.s[c])
+             + 0.6 * was_delinquent)
+    h = _sigmoid(logit)
+    first_due = age <= 2
+    h = np.where(pop.fpd[acc] & first_due, 0.8, h)
+    ring = pop.ring[c] >= 0
+    h = np.where(ring, np.where(first_due, 0.92, 0.5), h)
+    return h
+
+
+def _age_months(open_date: np.ndarray, snap: np.datetime64) -> np.ndarray:
+    om = open_date.astype("datetime64[M]")
+    sm = np.datetime64(snap, "M")
+    months = (sm - om).astype(np.int64)
+    od = (open_date - om.astype("datetime64[D]")).astype(np.int64)
+    sd = int((np.datetime64(snap, "D") - sm.astype("datetime64[D]")) / DAY)
+    return months - (sd < od)
+
+
+def _active_hold(holds: Holds, n_acc: int, day: np.datetime64) -> np.ndarray:
+    """Hold kind active on `day` per pool account, -1 when none (last one wins)."""
+    out = np.full(n_acc, -1, dtype=np.int64)
+    on = (holds.start <= day) & (np.isnat(holds.end) | (holds.end > day))
+    out[holds.acc[on]] = holds.kind[on]
+    return out
+
+
+def _stage_index(dpd: np.ndarray, strategy: Strategy) -> np.ndarray:
+    names = strategy.stage_names()
+    st = stage_of(dpd, strategy).to_numpy()
+    return pd.Categorical(st, categories=names).codes.astype(np.int64)
+
+
+def _overdue(pop: Population, acc: np.ndarray, dpd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    cycles = np.ceil(dpd / 30.0)
+    od = np.round(np.minimum(pop.balance[acc], pop.instalment[acc] * cycles), 2)
+    bal = np.round(np.maximum(pop.balance[acc], od), 2)
+    return od, bal
+
+
+def run_lifecycle(pop: Population, holds: Holds, p: SynthParams, strategy: Strategy,
+                  rng: np.random.Generator) -> Lifecycle:
+    dates = history_dates(p)
+    nights = night_dates(p)
+    steps = np.concatenate([dates, nights[:1]])
+    n_hist_first = p.warmup_months
+    names, elig, eff = queue_table(strategy, p)
+    legal_q = names.index(strategy.legal_queue().name) if strategy.legal_queue() else -1
+    base_w = _base_weights(strategy)
+    new_max = strategy.new_customer.max_account_age_months
+    horizon = strategy.outcome.horizon_days
+
+    n = pop.n_accounts
+    dpd = np.zeros(n, dtype=np.int64)
+    closed = np.zeros(n, dtype=bool)
+    ever = np.zeros(n, dtype=bool)
+    repaid_prev = np.zeros(n, dtype=bool)
+    shock_now = np.zeros(n)
+    rows: list[dict[str, np.ndarray]] = []
+    keep = np.ones(n, dtype=bool)
+
+    for t, snap in enumerate(steps):
+        gap = 31 if t == 0 else int((snap - steps[t - 1]) / DAY)
+        is_first_night = t == len(steps) - 1
+        # 1. last step's delinquent accounts cure, age or are written off
+        delinquent = dpd > 0
+        cured = delinquent & repaid_prev
+        dpd[cured] = 0
+        aging = delinquent & ~cured
+        dpd[aging] += gap
+        wo = aging & (dpd > np.where(pop.card, WRITE_OFF[True], WRITE_OFF[False]))
+        closed |= wo
+        dpd[wo] = 0
+        # 2. current open accounts miss a payment
+        age = _age_months(pop.open_date, snap)
+        cand = np.flatnonzero((dpd == 0) & ~closed & ~cured & (age >= 1))
+        new_c = age[cand] <= new_max
+        h = entry_hazard(pop, cand, age[cand], new_c, ever[cand])
+        enter = cand[rng.random(len(cand)) < h]
+        dpd[enter] = rng.integers(1, min(gap, 30) + 1, len(enter))
+        ever[enter] = True
+        # 3. the first night has exactly p.accounts delinquent accounts
+        if is_first_night:
+            _hit_count(dpd, closed, keep, age, p.accounts, rng)
+        # 4. snapshot
+        idx = np.flatnonzero(dpd > 0)
+        d = dpd[idx]
+        new = customer_line_of(pd.Series(pop.open_date[idx].astype("datetime64[ns]")),
+                               pd.Timestamp(snap), strategy).to_numpy() == "new"
+        hk = _active_hold(holds, n, snap)[idx]
+        shock = 0.55 * rng.standard_normal(len(idx))
+        shock_now[idx] = shock
+        p0 = p_no_action(pop, idx, d, new, shock, hk)
+        stg = _stage_index(d, strategy)
+        repaid_prev[:] = False
+        if is_first_night:
+            q = np.full(len(idx), -1)
+            prop = np.full(len(idx), np.nan)
+            rep = np.full(len(idx), -1, dtype=np.int8)
+            od, bal = _overdue(pop, idx, d)
+            recovered = np.zeros(len(idx))
+            pay_date = np.full(len(idx), np.datetime64("NaT"), dtype="datetime64[D]")
+        else:
+            od, bal = _overdue(pop, idx, d)
+            q, prop = _draw_queue(stg, od, hk, elig, base_w, legal_q, rng)
+            pq = np.minimum(1.0, p0 * eff[stg, q])
+            rep_b = rng.random(len(idx)) < pq
+            repaid_prev[idx] = rep_b
+            rep = rep_b.astype(np.int8)
+            nxt = steps[t + 1]
+            span = min(horizon, int((nxt - snap) / DAY) - 1)
+            pay_off = rng.integers(1, span + 1, len(idx))
+            c = pop.cust[idx]
+            partial = (~rep_b) & (rng.random(len(idx)) < 0.35 * _sigmoid(pop.w[c] + pop.a[c] - 0.5))
+            frac = rng.uniform(0.1, 0.7, len(idx))
+            recovered = np.round(np.where(rep_b, od, np.where(partial, frac * od, 0.0)), 2)
+            pay_date = np.where(recovered > 0, snap + pay_off * DAY,
+                                np.datetime64("NaT")).astype("datetime64[D]")
+        if t >= n_hist_first:
+            rows.append(dict(acc=idx, date=np.full(len(idx), snap, dtype="datetime64[D]"),
+                             dpd=d.copy(), p0=p0, night=np.full(len(idx), is_first_night),
+                             new=new, stage=stg, queue=q, propensity=prop, repaid=rep,
+                             overdue=od, balance=bal, recovered=recovered, pay_date=pay_date,
+                             shock=shock))
+
+    night_rows, pay = _nights(pop, holds, p, strategy, rng, dpd, closed, ever, shock_now, keep,
+                              nights)
+    rows += night_rows
+    out = {k: np.concatenate([r[k] for r in rows]) for k in rows[0]}
+    m = keep[out["acc"]]
+    out = {k: v[m] for k, v in out.items()}
+    pm = keep[pay["night_pay_acc"]]
+    pay = {k: v[pm] for k, v in pay.items()}
+    return Lifecycle(keep=keep, **out, **pay)
+
+
+def _hit_count(dpd: np.ndarray, closed: np.ndarray, keep: np.ndarray, age: np.ndarray,
+               target: int, rng: np.random.Generator) -> None:
+    """Trim (drop whole accounts from the book) or add fresh M1 entries to hit the target."""
+    idx = np.flatnonzero(dpd > 0)
+    if len(idx) > target:
+        drop = rng.choice(idx, size=len(idx) - target, replace=False)
+        keep[drop] = False
+        dpd[drop] = 0
+        closed[drop] = True
+    elif len(idx) < target:
+        cand = np.flatnonzero((dpd == 0) & ~closed & (age >= 1))
+        add = rng.choice(cand, size=min(len(cand), target - len(idx)), replace=False)
+        dpd[add] = rng.integers(1, 31, len(add))
+
+
+def _draw_queue(stg: np.ndarray, overdue: np.ndarray, hold: np.ndarray, elig: np.ndarray,
+                base_w: np.ndarray, legal_q: int, rng: np.random.Generator
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Randomised placement within eligibility; bigger debts are worked more often."""
+    big = overdue > np.median(overdue) if len(overdue) else overdue > 0
+    wts = elig[stg] * base_w[None, :]
+    wts[:, -1] *= np.where(big, 0.6, 1.3)
+    probs = wts / wts.sum(axis=1, keepdims=True)
+    cum = np.cumsum(probs, axis=1)
+    r = rng.random(len(stg))[:, None]
+    q = np.minimum((r > cum).sum(axis=1), probs.shape[1] - 1)
+    prop = probs[np.arange(len(stg)), q]
+    # Held accounts are not worked (a legal hold goes to the legal queue where it may).
+    held = hold >= 0
+    to_legal = held & (hold == 4) & (legal_q >= 0)
+    if legal_q >= 0:
+        to_legal &= elig[stg, legal_q]
+    q = np.where(held, np.where(to_legal, legal_q, probs.shape[1] - 1), q)
+    prop = np.where(held, 1.0, prop)
+    return q.astype(np.int64), prop
+
+
+def _nights(pop: Population, holds: Holds, p: SynthParams, strategy: Strategy,
+            rng: np.random.Generator, dpd: np.ndarray, closed: np.ndarray, ever: np.ndarray,
+            shock_now: np.ndarray, keep: np.ndarray, nights: np.ndarray
+            ) -> tuple[list[dict[str, np.ndarray]], dict[str, np.ndarray]]:
+    rows = []
+    new_max = strategy.new_customer.max_account_age_months
+    n = pop.n_accounts
+    p_prev = np.zeros(n)
+    idx0 = np.flatnonzero(dpd > 0)
+    new0 = customer_line_of(pd.Series(pop.open_date[idx0].astype("datetime64[ns]")),
+                            pd.Timestamp(nights[0]), strategy).to_numpy() == "new"
+    p_prev[idx0] = p_no_action(pop, idx0, dpd[idx0], new0, shock_now[idx0],
+                               _active_hold(holds, n, nights[0])[idx0])
+    od_prev = np.zeros(n)
+    od_prev[idx0] = _overdue(pop, idx0, dpd[idx0])[0]
+    pay_acc: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
+    pay_date: list[np.ndarray] = [np.zeros(0, dtype="datetime64[D]")]
+    pay_amt: list[np.ndarray] = [np.zeros(0)]
+    for t in range(1, len(nights)):
+        snap, g = nights[t], int((nights[t] - nights[t - 1]) / DAY)
+        delinquent = np.flatnonzero(dpd > 0)
+        cure = rng.random(len(delinquent)) < 1 - (1 - p_prev[delinquent]) ** (g / 30)
+        cured = delinquent[cure]
+        dpd[cured] = 0
+        aging = delinquent[~cure]
+        dpd[aging] += g
+        wo = aging[dpd[aging] > np.where(pop.card[aging], WRITE_OFF[True], WRITE_OFF[False])]
+        closed[wo] = True
+        dpd[wo] = 0
+        age = _age_months(pop.open_date, snap)
+        cand = np.flatnonzero((dpd == 0) & ~closed & keep & (age >= 1))
+        cand = cand[~np.isin(cand, cured)]
+        new_c = age[cand] <= new_max
+        h = entry_hazard(pop, cand, age[cand], new_c, ever[cand])
+        enter = cand[rng.random(len(cand)) < 1 - (1 - h) ** (g / 30)]
+        dpd[enter] = rng.integers(1, g + 1, len(enter))
+        ever[enter] = True
+        shock_now[enter] = 0.55 * rng.standard_normal(len(enter))
+        idx = np.flatnonzero(dpd > 0)
+        d = dpd[idx]
+        new = customer_line_of(pd.Series(pop.open_date[idx].astype("datetime64[ns]")),
+                               pd.Timestamp(snap), strategy).to_numpy() == "new"
+        hk = _active_hold(holds, n, snap)[idx]
+        p0 = p_no_action(pop, idx, d, new, shock_now[idx], hk)
+        p_prev[:] = 0
+        p_prev[idx] = p0
+        od, bal = _overdue(pop, idx, d)
+        k = len(idx)
+        rows.append(dict(acc=idx, date=np.full(k, snap, dtype="datetime64[D]"), dpd=d.copy(),
+                         p0=p0, night=np.ones(k, dtype=bool), new=new,
+                         stage=_stage_index(d, strategy), queue=np.full(k, -1),
+                         propensity=np.full(k, np.nan), repaid=np.full(k, -1, dtype=np.int8),
+                         overdue=od, balance=bal, recovered=np.zeros(k),
+                         pay_date=np.full(k, np.datetime64("NaT"), dtype="datetime64[D]"),
+                         shock=shock_now[idx]))
+        pay_acc.append(cured)
+        pay_date.append(np.full(len(cured), snap, dtype="datetime64[D]"))
+        pay_amt.append(od_prev[cured])
+        od_prev[:] = 0
+        od_prev[idx] = od
+    pay = dict(night_pay_acc=np.concatenate(pay_acc),
+               night_pay_date=np.concatenate(pay_date).astype("datetime64[D]"),
+               night_pay_amount=np.concatenate(pay_amt))
+    return rows, pay
