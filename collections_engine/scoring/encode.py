@@ -1,0 +1,64 @@
+"""Feature matrix for LightGBM: fixed feature order and category codes learned in training.
+
+Categories are coded by the training levels (sorted); a level not seen in training, and a
+missing value, become NaN, which LightGBM sends down its missing-value branch. A feature the
+version was trained on but missing tonight is all-NaN (treated as missing) and reported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["Encoder"]
+
+
+@dataclass
+class Encoder:
+    features: list[str]
+    types: dict[str, str]                                   # numeric | categorical
+    levels: dict[str, list[str]] = field(default_factory=dict)
+
+    @classmethod
+    def fit(cls, frame: pd.DataFrame, types: dict[str, str]) -> "Encoder":
+        feats = list(frame.columns)
+        levels = {c: sorted(frame[c].dropna().astype("str").unique().tolist())
+                  for c in feats if types[c] == "categorical"}
+        return cls(features=feats, types={c: types[c] for c in feats}, levels=levels)
+
+    def categorical_indices(self) -> list[int]:
+        return [i for i, c in enumerate(self.features) if self.types[c] == "categorical"]
+
+    def transform(self, frame: pd.DataFrame, warnings: list[str] | None = None) -> np.ndarray:
+        """(rows x features) float64 matrix in training order; problems appended to `warnings`."""
+        n = len(frame)
+        out = np.full((n, len(self.features)), np.nan)
+        missing = [c for c in self.features if c not in frame.columns]
+        if missing and warnings is not None:
+            warnings.append(f"{len(missing)} model feature(s) missing tonight, treated as missing: "
+                            + ", ".join(missing))
+        for j, c in enumerate(self.features):
+            if c in missing:
+                continue
+            col = frame[c]
+            if self.types[c] == "categorical":
+                s = col.astype("str")
+                codes = pd.Index(self.levels[c]).get_indexer(s)
+                unseen = (codes < 0) & s.notna().to_numpy()
+                if unseen.any() and warnings is not None:
+                    new = sorted(pd.unique(s[unseen]).tolist())[:5]
+                    warnings.append(f"feature {c}: {int(unseen.sum())} row(s) with a level not seen in "
+                                    f"training ({', '.join(map(str, new))}), treated as missing")
+                out[:, j] = np.where(codes >= 0, codes, np.nan)
+            else:
+                out[:, j] = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        return out
+
+    def to_json(self) -> dict:
+        return {"features": self.features, "types": self.types, "levels": self.levels}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Encoder":
+        return cls(features=list(d["features"]), types=dict(d["types"]), levels={k: list(v) for k, v in d["levels"].items()})
