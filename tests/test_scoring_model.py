@@ -18,7 +18,7 @@ from collections_engine.scoring import (
 )
 from collections_engine.scoring.report import render_html
 from collections_engine.scoring.store import write_version
-from tests.scoring_book import synthetic_book
+from tests.test_scoring_book import synthetic_book
 
 STRATEGY = Path(__file__).resolve().parents[1] / "strategies" / "default.yaml"
 CFG = TrainConfig(max_rounds=300, reason_sample=500, agreement_sample=300)
