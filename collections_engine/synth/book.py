@@ -128,6 +128,11 @@ def generate_book(p: SynthParams, strategy: Strategy) -> dict[str, pd.DataFrame]
     })
     con = make_contacts(pop, lc, names, strategy, streams[4])
     o = np.lexsort((con["outcome"], con["channel"], con["contacted_on"], con["acc"]))
+    same = np.zeros(len(o), dtype=bool)      # one row per (account, day, channel, outcome)
+    if len(o) > 1:
+        same[1:] = np.logical_and.reduce([con[k][o][1:] == con[k][o][:-1] for k in
+                                          ("acc", "contacted_on", "channel", "outcome")])
+    o = o[~same]
     out["contacts"] = pd.DataFrame({
         "account_id": _take(acc_ids, con["acc"][o]),
         "contacted_on": _dates(con["contacted_on"][o]),

@@ -8,7 +8,8 @@ limit (cards 180, loans 240); current open accounts become delinquent with their
 queue drawn at random among the queues that take its stage plus `not_worked` (the bank's
 champion/challenger test), and repays with probability min(1, p0 * true effect of the queue).
 Night step (g = 1 or 3 days): cure with 1 - (1 - p0)^(g/30), otherwise age; current accounts
-enter with 1 - (1 - h)^(g/30).
+enter with 1 - (1 - h)^(1.3 g/30) (entries that cure within
+the month never show at a month end, so the daily pace is higher than the monthly hazard's).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ NOT_WORKED = "not_worked"
 HOLD_KINDS = np.array(["dispute", "bankruptcy", "deceased", "do_not_contact", "legal"])
 WRITE_OFF = {True: 180, False: 240}      # card, loan
 DAY = np.timedelta64(1, "D")
+NIGHT_ENTRY_PACE = 1.3
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -94,9 +96,9 @@ def p_no_action(pop: Population, acc: np.ndarray, dpd: np.ndarray, new: np.ndarr
                 shock: np.ndarray, hold_kind: np.ndarray) -> np.ndarray:
     """True probability of repaying within 30 days with no action (the answer key's p_repay)."""
     c = pop.cust[acc]
-    alpha = np.interp(dpd, [1, 30, 60, 90, 180, 270], [1.2, 0.5, -0.4, -1.0, -1.8, -2.3])
-    logit = (alpha + 1.1 * pop.w[c] + 0.7 * pop.a[c] + pop.u[acc] + shock
-             + new * (0.7 * pop.s[c] - 0.3) - 1.8 * (new & pop.fpd[acc])
+    alpha = np.interp(dpd, [1, 30, 60, 90, 180, 270], [1.0, 0.45, -0.25, -0.75, -1.4, -1.9])
+    logit = (alpha + 1.2 * pop.w[c] + 0.75 * pop.a[c] + pop.u[acc] + shock
+             + new * (0.7 * pop.s[c] - 0.1) - 1.8 * (new & pop.fpd[acc])
              - 2.5 * (pop.ring[c] >= 0)
              - 2.5 * (hold_kind == 2) - 1.5 * (hold_kind == 1))
     return _sigmoid(logit)
@@ -106,8 +108,10 @@ def entry_hazard(pop: Population, acc: np.ndarray, age: np.ndarray, new: np.ndar
                  was_delinquent: np.ndarray) -> np.ndarray:
     """Monthly probability that a current account misses a payment."""
     c = pop.cust[acc]
-    logit = (-1.45 - 0.8 * pop.a[c] - 0.5 * pop.w[c] + new * (0.3 - 0.5 * pop.s[c])
-             + 0.6 * was_delinquent)
+    # freshly underwritten accounts rarely miss their first dues (seasoning), except the
+    # first-payment defaulters and the rings below
+    logit = (-1.45 - 0.8 * pop.a[c] - 0.5 * pop.w[c] - 2.6 * (age <= 3)
+             + new * (0.1 - 0.6 * pop.s[c]) + 0.6 * was_delinquent)
     h = _sigmoid(logit)
     first_due = age <= 2
     h = np.where(pop.fpd[acc] & first_due, 0.8, h)
@@ -313,7 +317,9 @@ def _nights(pop: Population, holds: Holds, p: SynthParams, strategy: Strategy,
         cand = cand[~np.isin(cand, cured)]
         new_c = age[cand] <= new_max
         h = entry_hazard(pop, cand, age[cand], new_c, ever[cand])
-        enter = cand[rng.random(len(cand)) < 1 - (1 - h) ** (g / 30)]
+        # a month-end snapshot sees only the entries that have not cured yet: daily entries
+        # run about 1.3 times the monthly hazard's pace to keep the book's size
+        enter = cand[rng.random(len(cand)) < 1 - (1 - h) ** (NIGHT_ENTRY_PACE * g / 30)]
         dpd[enter] = rng.integers(1, g + 1, len(enter))
         ever[enter] = True
         shock_now[enter] = 0.55 * rng.standard_normal(len(enter))

@@ -104,12 +104,12 @@ def make_population(p: SynthParams, rng: np.random.Generator) -> Population:
     is_ring = ring >= 0
     w = np.where(is_ring, -2.2 + 0.5 * rng.standard_normal(n_cust), w)
 
-    # Account open dates: 35 % recent (new customers at every snapshot), the rest seasoned.
+    # Account open dates: 45 % recent (new customers at every snapshot), the rest seasoned.
     n = n_acc
     lo_recent = window_start - np.timedelta64(300, "D")
     hi_recent = nights[-1] - np.timedelta64(32, "D")
     span_recent = int((hi_recent - lo_recent) / DAY)
-    recent = rng.random(n) < 0.35
+    recent = rng.random(n) < 0.45
     off_recent = rng.integers(0, span_recent, n)
     off_old = rng.integers(0, 365 * 9, n)
     open_date = np.where(recent, lo_recent + off_recent * DAY,
