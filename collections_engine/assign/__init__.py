@@ -1,0 +1,16 @@
+"""OR-Tools placement: decision inputs -> problem arrays -> exact solve -> CONTRACT tables.
+
+Public API (the nightly `run` and `whatif` call these):
+- build_decision_inputs: one row per delinquent account with everything decide needs;
+- decide: the optimal assignment, open placements, recalls, queue summary, solver info;
+- greedy_plan: the baseline bank rule, same output format;
+- estimate_effects / effects_dict: queue x stage effects from randomised placement history;
+- vendor_files / worklists: what goes to each vendor and in-house team.
+"""
+
+from collections_engine.assign.decide import (ASSIGNMENT_COLUMNS, PLACEMENT_COLUMNS, RECALL_COLUMNS,
+                                              Decision, decide)
+from collections_engine.assign.inputs import INPUT_COLUMNS, build_decision_inputs
+
+__all__ = ["build_decision_inputs", "decide", "Decision", "ASSIGNMENT_COLUMNS", "PLACEMENT_COLUMNS",
+           "RECALL_COLUMNS", "INPUT_COLUMNS"]

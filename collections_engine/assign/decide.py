@@ -1,0 +1,172 @@
+"""Placement, part 3: the night's decision as CONTRACT.md tables.
+
+`decide(inputs, strategy, date)` = build_problem -> solve -> frames. The formulas (cents):
+  recovery[i, q] = round(min(1, p_repay[i] * effect[q, stage[i]]) * collectable[i] * (1 - commission[q]))
+  net[i, q]      = recovery[i, q] - cost_per_account[q]
+  not worked     : recovery p_repay[i] * collectable[i], cost 0
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from collections_engine.assign.model_data import CENT, Problem, build_problem
+from collections_engine.assign.solve import Solution, solve
+from collections_engine.config.strategy import Strategy, VendorQueue
+
+__all__ = ["Decision", "decide", "ASSIGNMENT_COLUMNS", "PLACEMENT_COLUMNS", "RECALL_COLUMNS",
+           "assemble"]
+
+ASSIGNMENT_COLUMNS = ["account_id", "customer_id", "stage", "queue", "decision", "ended",
+                      "previous_queue", "reason", "expected_recovery", "expected_cost",
+                      "expected_net", "priority"]
+PLACEMENT_COLUMNS = ["account_id", "vendor", "placed_on", "ends_on"]
+RECALL_COLUMNS = ["account_id", "vendor", "reason"]
+
+
+@dataclass
+class Decision:
+    assignments: pd.DataFrame
+    placements: pd.DataFrame
+    recalls: pd.DataFrame
+    queue_summary: pd.DataFrame
+    solver: dict
+    warnings: list[str] = field(default_factory=list)
+
+
+def _not_worked_reason(pb: Problem, rows: np.ndarray) -> np.ndarray:
+    g = pb.gain()[rows]
+    e = pb.elig[rows]
+    any_e = e.any(axis=1)
+    best = np.where(e, g, np.iinfo(np.int64).min).max(axis=1) if len(rows) else np.zeros(0)
+    return np.where(~any_e, "no_queue_for_stage",
+                    np.where(best > 0, "capacity_full", "no_positive_net")).astype(object)
+
+
+def assemble(pb: Problem, choice: np.ndarray, inputs: pd.DataFrame, strategy: Strategy,
+             date) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Assignments and open placements from a problem and a choice per account (-1 = none)."""
+    date = pd.Timestamp(date)
+    df = inputs.sort_values("account_id", kind="mergesort").reset_index(drop=True)
+    names = np.array(pb.queues + [""], dtype=object)
+    queue = pb.queue.copy()
+    decision = pb.decision.copy()
+    reason = pb.reason.copy()
+    rec = pb.pre_recovery.copy()
+    cost = pb.pre_cost.copy()
+    f = np.flatnonzero(pb.free)
+    ch = choice[f]
+    on = ch >= 0
+    fi, fj = f[on], ch[on]
+    queue[fi] = names[fj]
+    decision[fi] = np.where(pb.vendor[fj], "placed", "assigned")
+    rec[fi] = pb.recovery[fi, fj]
+    cost[fi] = pb.cost[fj]
+    off = f[~on]
+    decision[off] = "not_worked"
+    reason[off] = _not_worked_reason(pb, off)
+    rec[off] = pb.nw[off]
+    cost[off] = 0
+    net = rec - cost
+    out = pd.DataFrame({
+        "account_id": pd.Series(pb.account_id, dtype="str"),
+        "customer_id": df["customer_id"].astype("str").to_numpy(),
+        "stage": pd.Series(pb.stage, dtype="str"),
+        "queue": pd.Series(queue, dtype="str"),
+        "decision": pd.Series(decision, dtype="str"),
+        "ended": pd.Series(pb.ended, dtype="str"),
+        "previous_queue": pd.Series(pb.previous, dtype="str"),
+        "reason": pd.Series(reason, dtype="str"),
+        "expected_recovery": rec / CENT,
+        "expected_cost": cost / CENT,
+        "expected_net": net / CENT,
+    })
+    out["customer_id"] = out["customer_id"].astype("str")
+    # priority: rank within the queue by expected net, then account id (1 = first); 0 = no queue
+    key = pd.DataFrame({"q": queue, "n": -net, "a": pb.account_id})
+    order = key.sort_values(["q", "n", "a"], kind="mergesort").index.to_numpy()
+    rank = np.empty(len(order), np.int64)
+    qs = queue[order]
+    grp_start = np.r_[0, np.flatnonzero(qs[1:] != qs[:-1]) + 1] if len(qs) else np.zeros(0, int)
+    pos = np.arange(len(order))
+    starts = np.repeat(grp_start, np.diff(np.r_[grp_start, len(order)]))
+    rank[order] = pos - starts + 1
+    out["priority"] = np.where(queue == "", 0, rank).astype(np.int64)
+    # open placements after tonight
+    kept = decision == "kept"
+    placed = decision == "placed"
+    days = {q.name: q.placement_days for q in strategy.vendors()}
+    pq = queue[placed]
+    new = pd.DataFrame({
+        "account_id": pb.account_id[placed], "vendor": pq,
+        "placed_on": np.full(placed.sum(), date.to_datetime64()),
+        "ends_on": date.to_datetime64() + np.array([days[v] for v in pq], dtype="timedelta64[D]")
+        .astype("timedelta64[ns]"),
+    })
+    old = pd.DataFrame({"account_id": pb.account_id[kept], "vendor": queue[kept],
+                        "placed_on": pd.to_datetime(df["placed_on"]).to_numpy()[kept],
+                        "ends_on": pd.to_datetime(df["ends_on"]).to_numpy()[kept]})
+    pl = pd.concat([old, new], ignore_index=True).sort_values("account_id", kind="mergesort")
+    pl = pl.reset_index(drop=True)
+    for c in ("account_id", "vendor"):
+        pl[c] = pl[c].astype("str")
+    for c in ("placed_on", "ends_on"):
+        pl[c] = pd.to_datetime(pl[c]).astype("datetime64[ns]")
+    return out[ASSIGNMENT_COLUMNS], pl[PLACEMENT_COLUMNS]
+
+
+def queue_summary(pb: Problem, a: pd.DataFrame, strategy: Strategy, sol: Solution | None) -> pd.DataFrame:
+    rows = []
+    amount = pd.Series(pb.amount / CENT)
+    qi = {q: i for i, q in enumerate(pb.queues)}
+    for q in strategy.queues:
+        m = (a["queue"] == q.name).to_numpy()
+        j = qi.get(q.name)
+        cap = q.capacity
+        row = {
+            "queue": q.name, "kind": q.kind, "accounts": int(m.sum()),
+            "new_tonight": int((m & a["decision"].isin(["placed", "assigned", "fraud_hold", "held"]).to_numpy()).sum()),
+            "kept": int((m & (a["decision"] == "kept").to_numpy()).sum()),
+            "capacity": int(cap), "use": float(m.sum() / cap) if cap else float("nan"),
+            "balance": float(amount[m].sum()),
+            "max_balance": float(q.max_balance) if isinstance(q, VendorQueue) and q.max_balance else float("nan"),
+            "expected_recovery": float(a["expected_recovery"][m].sum()),
+            "expected_cost": float(a["expected_cost"][m].sum()),
+            "expected_net": float(a["expected_net"][m].sum()),
+            "shadow_price_capacity": float(sol.cap_dual[j]) if (sol is not None and j is not None) else float("nan"),
+            "shadow_price_balance": float(sol.bal_dual[j]) if (sol is not None and j is not None
+                                                               and pb.bal_total[j] >= 0) else float("nan"),
+        }
+        rows.append(row)
+    m = (a["queue"] == "").to_numpy()
+    rows.append({"queue": "not_worked", "kind": "", "accounts": int(m.sum()), "new_tonight": int(m.sum()),
+                 "kept": 0, "capacity": 0, "use": float("nan"), "balance": float(amount[m].sum()),
+                 "max_balance": float("nan"), "expected_recovery": float(a["expected_recovery"][m].sum()),
+                 "expected_cost": 0.0, "expected_net": float(a["expected_net"][m].sum()),
+                 "shadow_price_capacity": float("nan"), "shadow_price_balance": float("nan")})
+    return pd.DataFrame(rows)
+
+
+def decide(inputs: pd.DataFrame, strategy: Strategy, date, *, effects: dict | None = None,
+           time_limit: float = 30.0, method: str = "auto", shadow: bool = True) -> Decision:
+    """Re-decide a night from its decision inputs alone (see `build_decision_inputs`).
+
+    effects: (queue, stage) -> multiplier overriding the strategy's (e.g. from
+    `estimate_effects(...)` through `effects_dict`); default the strategy's.
+    """
+    pb = build_problem(inputs, strategy, date, effects)
+    sol = solve(pb, time_limit=time_limit, method=method, shadow=shadow)
+    a, pl = assemble(pb, sol.choice, inputs, strategy, date)
+    summary = queue_summary(pb, a, strategy, sol)
+    warnings = list(pb.warnings)
+    full = summary[(summary["kind"] != "") & (summary["accounts"] >= summary["capacity"]) & (summary["capacity"] > 0)]
+    short = int((a["reason"] == "capacity_full").sum())
+    if short:
+        warnings.append(f"{short} accounts not worked for lack of capacity (full: {', '.join(full['queue'])})")
+    solver = {"method": sol.method, "status": sol.status, "objective": sol.objective / CENT,
+              "bound": sol.bound / CENT, "gap": sol.gap, "time_s": sol.time_s,
+              "free_accounts": int(pb.free.sum()), "notes": list(sol.notes)}
+    return Decision(a, pl, pb.recalls[RECALL_COLUMNS].copy(), summary, solver, warnings)
