@@ -64,8 +64,10 @@ def generate_book(p: SynthParams, strategy: Strategy) -> dict[str, pd.DataFrame]
     cust_ids = _ids("C", pop.n_customers)
     appears = np.zeros(pop.n_accounts, dtype=bool)
     appears[lc.acc] = True
+    # the bank's customers: everyone with an account in the book's window, delinquent or not
+    # (so that a customer without delinquent accounts says nothing about fraud)
     alive = np.zeros(pop.n_customers, dtype=bool)
-    alive[pop.cust[appears]] = True
+    alive[pop.cust[lc.keep]] = True
 
     out: dict[str, pd.DataFrame] = {}
     # accounts (rows come sorted by snapshot date, then account)
@@ -84,7 +86,7 @@ def generate_book(p: SynthParams, strategy: Strategy) -> dict[str, pd.DataFrame]
     truth_acc = pd.DataFrame({
         "account_id": out["accounts"]["account_id"],
         "snapshot_date": out["accounts"]["snapshot_date"],
-        "p_repay": np.round(lc.p0, 5),
+        "p_repay": np.clip(np.round(lc.p0, 4), 0.0001, 0.9999),
         "willingness": np.round(pop.w[pop.cust[rows_acc]], 4),
         "ability": np.round(pop.a[pop.cust[rows_acc]], 4),
     })
@@ -154,7 +156,7 @@ def generate_book(p: SynthParams, strategy: Strategy) -> dict[str, pd.DataFrame]
     # are first seen on the night they first appear delinquent
     big = np.iinfo(np.int64).max
     first_open = np.full(pop.n_customers, big, dtype=np.int64)
-    np.minimum.at(first_open, pop.cust[appears], pop.open_date[appears].astype(np.int64))
+    np.minimum.at(first_open, pop.cust[lc.keep], pop.open_date[lc.keep].astype(np.int64))
     first_seen = first_open.astype("datetime64[D]")
     first_row = np.full(pop.n_customers, big, dtype=np.int64)
     np.minimum.at(first_row, pop.cust[lc.acc], lc.date.astype(np.int64))

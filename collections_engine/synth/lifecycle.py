@@ -98,7 +98,7 @@ def p_no_action(pop: Population, acc: np.ndarray, dpd: np.ndarray, new: np.ndarr
     c = pop.cust[acc]
     alpha = np.interp(dpd, [1, 30, 60, 90, 180, 270], [1.0, 0.45, -0.25, -0.75, -1.4, -1.9])
     logit = (alpha + 1.2 * pop.w[c] + 0.75 * pop.a[c] + pop.u[acc] + shock
-             + new * (0.7 * pop.s[c] - 0.1) - 1.8 * (new & pop.fpd[acc])
+             + new * (1.0 * pop.s[c] - 0.1) - 1.8 * (new & pop.fpd[acc])
              - 2.5 * (pop.ring[c] >= 0)
              - 2.5 * (hold_kind == 2) - 1.5 * (hold_kind == 1))
     return _sigmoid(logit)
@@ -193,7 +193,7 @@ def run_lifecycle(pop: Population, holds: Holds, p: SynthParams, strategy: Strat
         ever[enter] = True
         # 3. the first night has exactly p.accounts delinquent accounts
         if is_first_night:
-            _hit_count(dpd, closed, keep, age, p.accounts, rng)
+            _hit_count(dpd, closed, keep, age, p.accounts, rng, pop.ring[pop.cust] < 0)
         # 4. snapshot
         idx = np.flatnonzero(dpd > 0)
         d = dpd[idx]
@@ -247,11 +247,13 @@ def run_lifecycle(pop: Population, holds: Holds, p: SynthParams, strategy: Strat
 
 
 def _hit_count(dpd: np.ndarray, closed: np.ndarray, keep: np.ndarray, age: np.ndarray,
-               target: int, rng: np.random.Generator) -> None:
-    """Trim (drop whole accounts from the book) or add fresh M1 entries to hit the target."""
+               target: int, rng: np.random.Generator, droppable: np.ndarray) -> None:
+    """Trim (drop whole honest accounts from the book) or add fresh M1 entries to hit the target."""
     idx = np.flatnonzero(dpd > 0)
     if len(idx) > target:
-        drop = rng.choice(idx, size=len(idx) - target, replace=False)
+        pool = idx[droppable[idx]]
+        extra = len(idx) - target
+        drop = rng.choice(pool, size=min(extra, len(pool)), replace=False)
         keep[drop] = False
         dpd[drop] = 0
         closed[drop] = True

@@ -47,8 +47,8 @@ class SynthParams:
     first_night: date = date(2025, 6, 2)
     warmup_months: int = 10
     pool_factor: float = 4.3
-    ring_customer_share: float = 0.009
-    labelled_ring_share: float = 0.45
+    ring_customer_share: float = 0.012
+    labelled_ring_share: float = 0.5
     label_noise: float = 0.04
     household_share: float = 0.10
     hold_share: float = 0.03

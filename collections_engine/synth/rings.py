@@ -6,8 +6,8 @@ employer, and an address. The links the graph must sort out:
   a landline (an extra phone value);
 - hubs: a call-centre number given as phone or emergency contact, an office address and a big
   employer, each shared by at least 120 honest customers (more in big books);
-- employers of honest customers follow a heavy-tailed (Zipf-like) size distribution;
-- fraud rings share ring values of device, phone, address and emergency contact: a quarter of
+- employers of honest customers follow a heavy-tailed size distribution (weight 1/rank^0.8);
+- fraud rings share ring values of device, phone, address and emergency contact: 30 % of
   rings by one kind only, the others by 2-4 kinds, each member carrying each ring kind with
   probability 0.75 (at least one);
 - members who join a ring during the nights (first delinquent on a later night) are first seen
@@ -90,10 +90,11 @@ def make_identifiers(pop: Population, p: SynthParams, rng: np.random.Generator,
     # households share a landline
     in_hh = cust[hh[cust] >= 0]
     parts.append((in_hh, 0, HOUSE + hh[in_hh]))
-    # employers: heavy-tailed sizes among honest customers (70 % employed)
+    # employers: heavy-tailed sizes (weight 1/rank^0.8) among honest customers (70 % employed)
     employed = honest[rng.random(len(honest)) < 0.7]
     n_emp = max(1, len(employed) // 25)
-    emp = np.minimum(rng.zipf(1.6, len(employed)) - 1, n_emp - 1)
+    weight = 1.0 / np.arange(1, n_emp + 1) ** 0.8
+    emp = rng.choice(n_emp, size=len(employed), p=weight / weight.sum())
     parts.append((employed, 5, EMP + emp))
     # hubs
     hub_phone = _hub_members(rng, honest, 0.002)
@@ -108,7 +109,7 @@ def make_identifiers(pop: Population, p: SynthParams, rng: np.random.Generator,
     ring_c = cust[pop.ring[cust] >= 0]
     if len(ring_c):
         n_rings = int(pop.ring.max()) + 1
-        single = rng.random(n_rings) < 0.25
+        single = rng.random(n_rings) < 0.3
         n_kinds = np.where(single, 1, rng.integers(2, 5, n_rings))
         # a random order of the four ring kinds per ring; the first n_kinds are used
         order = np.argsort(rng.random((n_rings, len(RING_KINDS))), axis=1)
