@@ -13,7 +13,7 @@ from collections_engine.cli import guarded
 from collections_engine.config import load_strategy
 from collections_engine.errors import InputError
 from collections_engine.io import atomic_dir, write_parquet
-from collections_engine.synth import SynthParams, default_strategy_path, generate_book
+from collections_engine.synth import SynthParams, default_strategy_path, iter_book
 
 log = logging.getLogger("collections_engine")
 
@@ -70,10 +70,12 @@ def register(app: typer.Typer) -> None:
         t0 = time.perf_counter()
         log.info("generating %d accounts, %d history months, %d nights (seed %d)",
                  accounts, history_months, days, seed)
-        tables = generate_book(params, strat)
-        log.info("generated in %.1f s; writing %s", time.perf_counter() - t0, out)
+        rows: dict[str, int] = {}
         with atomic_dir(out, replace=True) as tmp:
-            for name, frame in tables.items():
+            for name, frame in iter_book(params, strat):
                 write_parquet(frame, tmp / f"{name}.parquet")
-        typer.echo(f"wrote {out}: {len(tables['accounts'])} account rows, "
-                   f"{tables['accounts']['snapshot_date'].nunique()} snapshots; truth in {out / 'truth'}")
+                rows[name] = len(frame)
+                del frame
+        log.info("done in %.1f s", time.perf_counter() - t0)
+        typer.echo(f"wrote {out}: {rows['accounts']} account rows over "
+                   f"{history_months} month ends and {days} nights; truth in {out / 'truth'}")

@@ -4,11 +4,11 @@
 and the answer key under `truth/`; `ceiling_aucs` gives the best possible AUC per segment.
 """
 
-from collections_engine.synth.book import generate_book
+from collections_engine.synth.book import generate_book, iter_book
 from collections_engine.synth.params import SOURCE_ROLES, TRUE_EFFECTS, SynthParams
 from collections_engine.synth.truth import auc, ceiling_aucs, effects_frame
 
-__all__ = ["SynthParams", "generate_book", "ceiling_aucs", "auc", "effects_frame",
+__all__ = ["SynthParams", "generate_book", "iter_book", "ceiling_aucs", "auc", "effects_frame",
            "TRUE_EFFECTS", "SOURCE_ROLES", "default_strategy_path"]
 
 

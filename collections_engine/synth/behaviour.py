@@ -82,24 +82,25 @@ def make_contacts(pop: Population, lc: Lifecycle, queue_names: list[str], strate
     """(acc, contacted_on, channel index, outcome index) arrays for the history snapshots."""
     hist = np.flatnonzero(~lc.night)
     kinds = {q.name: q.kind for q in strategy.work_queues()}
-    qkind = np.array([kinds.get(n, "none") for n in queue_names])
-    rate_of = {"none": 0.3, "channel": 2.0, "inhouse": 3.0, "vendor": 2.5, "legal": 1.5}
-    rate = np.array([rate_of.get(k, 1.0) for k in qkind])
+    codes = {"none": 0, "channel": 1, "inhouse": 2, "vendor": 3, "legal": 4}
+    qkind = np.array([codes.get(kinds.get(n, "none"), 0) for n in queue_names])
+    rate = np.array([0.3, 2.0, 3.0, 2.5, 1.5])[qkind]
     qrow = lc.queue[hist]
     cnt = np.minimum(rng.poisson(rate[qrow]), 8)
     row = np.repeat(hist, cnt)
     m = len(row)
-    kind_row = qkind[np.repeat(qrow, cnt)]
+    kind_row = qkind[lc.queue[row]]
     u = rng.random(m)
-    # channel by the queue's kind
-    ch = np.select(
-        [kind_row == "channel", kind_row == "inhouse", kind_row == "vendor", kind_row == "legal"],
-        [np.zeros(m, dtype=np.int64),
-         np.where(u < 0.85, 1, 0),
-         np.where(u < 0.7, 1, np.where(u < 0.9, 2, 3)),
-         np.where(u < 0.7, 3, 1)],
-        default=np.where(u < 0.6, 0, 3),
-    )
+    # channel (sms 0, call 1, visit 2, letter 3) by the queue's kind
+    by_kind = np.stack([
+        np.where(u < 0.6, 0, 3),                                 # not worked: reminders
+        np.zeros(m, dtype=np.int64),                             # channel: sms
+        np.where(u < 0.85, 1, 0),                                # in-house: calls
+        np.where(u < 0.7, 1, np.where(u < 0.9, 2, 3)),           # vendor: calls, visits
+        np.where(u < 0.7, 3, 1),                                 # legal: letters
+    ])
+    ch = by_kind[kind_row, np.arange(m)]
+    del by_kind, u
     acc = lc.acc[row]
     c = pop.cust[acc]
     w = pop.w[c]

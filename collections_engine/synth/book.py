@@ -8,6 +8,8 @@ the same book, and a change in one part leaves the draws of the others alone.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -25,7 +27,7 @@ from collections_engine.synth.rings import KINDS, address_codes, household_of, \
 from collections_engine.synth.sources import make_sources
 from collections_engine.synth.truth import effects_frame
 
-__all__ = ["generate_book"]
+__all__ = ["generate_book", "iter_book"]
 
 # token prefix and value family per identifier kind (phone and emergency contact share one)
 _PREFIX = np.array(["ph", "dv", "ad", "em", "ph", "co"])
@@ -42,7 +44,8 @@ def _take(arr: pa.Array, idx: np.ndarray) -> pd.Series:
 
 
 def _cat(names: np.ndarray, codes: np.ndarray) -> pd.Series:
-    return pd.Series(np.asarray(names, dtype=object)[codes], dtype="str")
+    return pd.Series(pa.array([str(x) for x in names], pa.string()).take(
+        pa.array(np.asarray(codes, dtype=np.int64))), dtype="str")
 
 
 def _dates(x: np.ndarray) -> pd.Series:
@@ -50,6 +53,12 @@ def _dates(x: np.ndarray) -> pd.Series:
 
 
 def generate_book(p: SynthParams, strategy: Strategy) -> dict[str, pd.DataFrame]:
+    """Every table of the book at once (small books, tests)."""
+    return dict(iter_book(p, strategy))
+
+
+def iter_book(p: SynthParams, strategy: Strategy) -> Iterator[tuple[str, pd.DataFrame]]:
+    """The tables one at a time, so that a writer can drop each after writing it (big books)."""
     if p.accounts < 1 or p.days < 1 or p.history_months < 1:
         raise ValueError("accounts, days and history_months must be at least 1")
     streams = [np.random.Generator(np.random.PCG64(s))
@@ -69,10 +78,9 @@ def generate_book(p: SynthParams, strategy: Strategy) -> dict[str, pd.DataFrame]
     alive = np.zeros(pop.n_customers, dtype=bool)
     alive[pop.cust[lc.keep]] = True
 
-    out: dict[str, pd.DataFrame] = {}
     # accounts (rows come sorted by snapshot date, then account)
     rows_acc = lc.acc
-    out["accounts"] = pd.DataFrame({
+    accounts = pd.DataFrame({
         "snapshot_date": _dates(lc.date),
         "account_id": _take(acc_ids, rows_acc),
         "customer_id": _take(cust_ids, pop.cust[rows_acc]),
@@ -83,34 +91,38 @@ def generate_book(p: SynthParams, strategy: Strategy) -> dict[str, pd.DataFrame]
         "balance": lc.balance.astype(np.float64),
         "credit_limit": pop.credit_limit[rows_acc].astype(np.float64),
     })
+    yield "accounts", accounts
     truth_acc = pd.DataFrame({
-        "account_id": out["accounts"]["account_id"],
-        "snapshot_date": out["accounts"]["snapshot_date"],
+        "account_id": accounts["account_id"],
+        "snapshot_date": accounts["snapshot_date"],
         "p_repay": np.clip(np.round(lc.p0, 4), 0.0001, 0.9999),
         "willingness": np.round(pop.w[pop.cust[rows_acc]], 4),
         "ability": np.round(pop.a[pop.cust[rows_acc]], 4),
     })
+    yield "truth/accounts", truth_acc
+    del accounts, truth_acc
 
     # placement history and outcomes (history snapshots only)
     h = np.flatnonzero(~lc.night)
     hist_key = {"account_id": _take(acc_ids, lc.acc[h]), "snapshot_date": _dates(lc.date[h])}
-    out["placement_history"] = pd.DataFrame({
+    yield "placement_history", pd.DataFrame({
         **hist_key,
         "queue": _cat(np.array(names), lc.queue[h]),
         "propensity": np.round(lc.propensity[h], 6),
     })
-    out["outcomes"] = pd.DataFrame({
+    yield "outcomes", pd.DataFrame({
         **hist_key,
         "repaid": lc.repaid[h].astype(np.int8),
         "recovered_amount": lc.recovered[h].astype(np.float64),
     })
+    del hist_key
 
     # customers
     cust = np.flatnonzero(alive)
     rng_c = streams[3]
     hh = household_of(pop, p, rng_c, alive)
     addr = address_codes(pop, hh)
-    out["customers"] = pd.DataFrame({
+    yield "customers", pd.DataFrame({
         "customer_id": _take(cust_ids, cust),
         "name": fake_names(rng_c, len(cust)),
         "phone": pd.Series(fake_phones(cust), dtype="str"),
@@ -123,11 +135,12 @@ def generate_book(p: SynthParams, strategy: Strategy) -> dict[str, pd.DataFrame]
     # payments and contacts
     pay = make_payments(pop, lc, streams[4])
     o = np.lexsort((pay["amount"], pay["paid_on"], pay["acc"]))
-    out["payments"] = pd.DataFrame({
+    yield "payments", pd.DataFrame({
         "account_id": _take(acc_ids, pay["acc"][o]),
         "paid_on": _dates(pay["paid_on"][o]),
         "amount": pay["amount"][o].astype(np.float64),
     })
+    del pay
     con = make_contacts(pop, lc, names, strategy, streams[4])
     o = np.lexsort((con["outcome"], con["channel"], con["contacted_on"], con["acc"]))
     same = np.zeros(len(o), dtype=bool)      # one row per (account, day, channel, outcome)
@@ -135,17 +148,18 @@ def generate_book(p: SynthParams, strategy: Strategy) -> dict[str, pd.DataFrame]
         same[1:] = np.logical_and.reduce([con[k][o][1:] == con[k][o][:-1] for k in
                                           ("acc", "contacted_on", "channel", "outcome")])
     o = o[~same]
-    out["contacts"] = pd.DataFrame({
+    yield "contacts", pd.DataFrame({
         "account_id": _take(acc_ids, con["acc"][o]),
         "contacted_on": _dates(con["contacted_on"][o]),
         "channel": _cat(CHANNELS, con["channel"][o]),
         "outcome": _cat(OUTCOMES, con["outcome"][o]),
     })
+    del con
 
     # holds of accounts in the book
     m = appears[holds.acc]
     o = np.lexsort((holds.kind[m], holds.start[m], holds.acc[m]))
-    out["holds"] = pd.DataFrame({
+    yield "holds", pd.DataFrame({
         "account_id": _take(acc_ids, holds.acc[m][o]),
         "hold": _cat(HOLD_KINDS, holds.kind[m][o]),
         "start": _dates(holds.start[m][o]),
@@ -165,7 +179,7 @@ def generate_book(p: SynthParams, strategy: Strategy) -> dict[str, pd.DataFrame]
     ids = make_identifiers(pop, p, streams[5], alive, hh, first_seen)
     o = np.lexsort((ids["code"], ids["kind"], ids["cust"]))
     kind = ids["kind"][o]
-    out["identifiers"] = pd.DataFrame({
+    yield "identifiers", pd.DataFrame({
         "customer_id": _take(cust_ids, ids["cust"][o]),
         "kind": _cat(KINDS, kind),
         "value": pd.Series(tokens(_PREFIX[kind], ids["code"][o], _FAMILY[kind]), dtype="str"),
@@ -176,7 +190,7 @@ def generate_book(p: SynthParams, strategy: Strategy) -> dict[str, pd.DataFrame]
     suspects = np.unique(pop.cust[pop.fpd & appears])
     lab = make_fraud_labels(pop, p, streams[6], alive, first_seen, suspects)
     o = np.argsort(lab["cust"], kind="stable")
-    out["fraud_labels"] = pd.DataFrame({
+    yield "fraud_labels", pd.DataFrame({
         "customer_id": _take(cust_ids, lab["cust"][o]),
         "confirmed_on": _dates(lab["confirmed_on"][o]),
     })
@@ -188,18 +202,16 @@ def generate_book(p: SynthParams, strategy: Strategy) -> dict[str, pd.DataFrame]
             key = {"customer_id": _take(cust_ids, cols.pop("cust"))}
         else:
             key = {"account_id": _take(acc_ids, cols.pop("acc"))}
-        out[f"sources/{name}"] = pd.DataFrame({**key, **cols})
+        yield f"sources/{name}", pd.DataFrame({**key, **cols})
 
     # the answer key
-    out["truth/accounts"] = truth_acc
-    out["truth/effects"] = effects_frame(names, strategy.stage_names(), elig, eff)
+    yield "truth/effects", effects_frame(names, strategy.stage_names(), elig, eff)
     rc = cust[pop.ring[cust] >= 0]
-    out["truth/rings"] = pd.DataFrame({
+    yield "truth/rings", pd.DataFrame({
         "customer_id": _take(cust_ids, rc),
         "ring_id": _take(_ids("R", int(pop.ring.max()) + 1 if len(rc) else 0), pop.ring[rc]),
     })
-    out["truth/sources"] = pd.DataFrame({
+    yield "truth/sources", pd.DataFrame({
         "source": pd.Series(list(SOURCE_ROLES), dtype="str"),
         "role": pd.Series(list(SOURCE_ROLES.values()), dtype="str"),
     })
-    return out

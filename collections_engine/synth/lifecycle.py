@@ -120,13 +120,44 @@ def entry_hazard(pop: Population, acc: np.ndarray, age: np.ndarray, new: np.ndar
     return h
 
 
-def _age_months(open_date: np.ndarray, snap: np.datetime64) -> np.ndarray:
-    om = open_date.astype("datetime64[M]")
-    sm = np.datetime64(snap, "M")
-    months = (sm - om).astype(np.int64)
-    od = (open_date - om.astype("datetime64[D]")).astype(np.int64)
-    sd = int((np.datetime64(snap, "D") - sm.astype("datetime64[D]")) / DAY)
-    return months - (sd < od)
+class _Calendar:
+    """Per-account month and day of opening, computed once: ages and lines at any date are then
+    plain integer arithmetic and table look-ups (the same rule as segments.account_age_months)."""
+
+    def __init__(self, open_date: np.ndarray, strategy: Strategy) -> None:
+        om = open_date.astype("datetime64[M]")
+        self.month = om.astype(np.int64)
+        self.day = (open_date - om.astype("datetime64[D]")).astype(np.int64)
+        self.base = open_date.min()
+        self.offset = (open_date - self.base).astype(np.int64)
+        self.span = int(self.offset.max()) + 1
+        self.strategy = strategy
+
+    def age(self, snap: np.datetime64, idx: np.ndarray | None = None) -> np.ndarray:
+        sm = np.datetime64(snap, "M")
+        sd = int((np.datetime64(snap, "D") - sm.astype("datetime64[D]")) / DAY)
+        m = self.month if idx is None else self.month[idx]
+        d = self.day if idx is None else self.day[idx]
+        return sm.astype(np.int64) - m - (sd < d)
+
+    def is_new(self, snap: np.datetime64, idx: np.ndarray) -> np.ndarray:
+        """customer_line_of(open_date, snap) == 'new', via a table over the distinct open days."""
+        days = pd.Series((self.base + np.arange(self.span) * DAY).astype("datetime64[ns]"))
+        table = customer_line_of(days, pd.Timestamp(snap), self.strategy).to_numpy() == "new"
+        return table[self.offset[idx]]
+
+
+class _Stages:
+    """Stage index per DPD through a look-up table built with segments.stage_of."""
+
+    def __init__(self, strategy: Strategy, max_dpd: int) -> None:
+        names = strategy.stage_names()
+        st = stage_of(np.arange(max_dpd + 1), strategy).to_numpy()
+        pos = {name: k for k, name in enumerate(names)}
+        self.table = np.array([pos.get(x, -1) for x in st], dtype=np.int64)  # ~300 DPD values
+
+    def __call__(self, dpd: np.ndarray) -> np.ndarray:
+        return self.table[dpd]
 
 
 def _active_hold(holds: Holds, n_acc: int, day: np.datetime64) -> np.ndarray:
@@ -135,12 +166,6 @@ def _active_hold(holds: Holds, n_acc: int, day: np.datetime64) -> np.ndarray:
     on = (holds.start <= day) & (np.isnat(holds.end) | (holds.end > day))
     out[holds.acc[on]] = holds.kind[on]
     return out
-
-
-def _stage_index(dpd: np.ndarray, strategy: Strategy) -> np.ndarray:
-    names = strategy.stage_names()
-    st = stage_of(dpd, strategy).to_numpy()
-    return pd.Categorical(st, categories=names).codes.astype(np.int64)
 
 
 def _overdue(pop: Population, acc: np.ndarray, dpd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -163,6 +188,8 @@ def run_lifecycle(pop: Population, holds: Holds, p: SynthParams, strategy: Strat
     horizon = strategy.outcome.horizon_days
 
     n = pop.n_accounts
+    cal = _Calendar(pop.open_date, strategy)
+    stages = _Stages(strategy, max(WRITE_OFF.values()) + 40)
     dpd = np.zeros(n, dtype=np.int64)
     closed = np.zeros(n, dtype=bool)
     ever = np.zeros(n, dtype=bool)
@@ -184,7 +211,7 @@ def run_lifecycle(pop: Population, holds: Holds, p: SynthParams, strategy: Strat
         closed |= wo
         dpd[wo] = 0
         # 2. current open accounts miss a payment
-        age = _age_months(pop.open_date, snap)
+        age = cal.age(snap)
         cand = np.flatnonzero((dpd == 0) & ~closed & ~cured & (age >= 1))
         new_c = age[cand] <= new_max
         h = entry_hazard(pop, cand, age[cand], new_c, ever[cand])
@@ -197,13 +224,12 @@ def run_lifecycle(pop: Population, holds: Holds, p: SynthParams, strategy: Strat
         # 4. snapshot
         idx = np.flatnonzero(dpd > 0)
         d = dpd[idx]
-        new = customer_line_of(pd.Series(pop.open_date[idx].astype("datetime64[ns]")),
-                               pd.Timestamp(snap), strategy).to_numpy() == "new"
+        new = cal.is_new(snap, idx)
         hk = _active_hold(holds, n, snap)[idx]
         shock = 0.55 * rng.standard_normal(len(idx))
         shock_now[idx] = shock
         p0 = p_no_action(pop, idx, d, new, shock, hk)
-        stg = _stage_index(d, strategy)
+        stg = stages(d)
         repaid_prev[:] = False
         if is_first_night:
             q = np.full(len(idx), -1)
@@ -236,11 +262,12 @@ def run_lifecycle(pop: Population, holds: Holds, p: SynthParams, strategy: Strat
                              shock=shock))
 
     night_rows, pay = _nights(pop, holds, p, strategy, rng, dpd, closed, ever, shock_now, keep,
-                              nights)
+                              nights, cal, stages)
     rows += night_rows
-    out = {k: np.concatenate([r[k] for r in rows]) for k in rows[0]}
-    m = keep[out["acc"]]
-    out = {k: v[m] for k, v in out.items()}
+    out = {k: np.concatenate([r.pop(k) for r in rows]) for k in list(rows[0])}
+    if not keep.all():
+        m = keep[out["acc"]]
+        out = {k: v[m] for k, v in out.items()}
     pm = keep[pay["night_pay_acc"]]
     pay = {k: v[pm] for k, v in pay.items()}
     return Lifecycle(keep=keep, **out, **pay)
@@ -287,15 +314,14 @@ def _draw_queue(stg: np.ndarray, overdue: np.ndarray, hold: np.ndarray, elig: np
 
 def _nights(pop: Population, holds: Holds, p: SynthParams, strategy: Strategy,
             rng: np.random.Generator, dpd: np.ndarray, closed: np.ndarray, ever: np.ndarray,
-            shock_now: np.ndarray, keep: np.ndarray, nights: np.ndarray
-            ) -> tuple[list[dict[str, np.ndarray]], dict[str, np.ndarray]]:
+            shock_now: np.ndarray, keep: np.ndarray, nights: np.ndarray, cal: _Calendar,
+            stages: _Stages) -> tuple[list[dict[str, np.ndarray]], dict[str, np.ndarray]]:
     rows = []
     new_max = strategy.new_customer.max_account_age_months
     n = pop.n_accounts
     p_prev = np.zeros(n)
     idx0 = np.flatnonzero(dpd > 0)
-    new0 = customer_line_of(pd.Series(pop.open_date[idx0].astype("datetime64[ns]")),
-                            pd.Timestamp(nights[0]), strategy).to_numpy() == "new"
+    new0 = cal.is_new(nights[0], idx0)
     p_prev[idx0] = p_no_action(pop, idx0, dpd[idx0], new0, shock_now[idx0],
                                _active_hold(holds, n, nights[0])[idx0])
     od_prev = np.zeros(n)
@@ -314,7 +340,7 @@ def _nights(pop: Population, holds: Holds, p: SynthParams, strategy: Strategy,
         wo = aging[dpd[aging] > np.where(pop.card[aging], WRITE_OFF[True], WRITE_OFF[False])]
         closed[wo] = True
         dpd[wo] = 0
-        age = _age_months(pop.open_date, snap)
+        age = cal.age(snap)
         cand = np.flatnonzero((dpd == 0) & ~closed & keep & (age >= 1))
         cand = cand[~np.isin(cand, cured)]
         new_c = age[cand] <= new_max
@@ -327,8 +353,7 @@ def _nights(pop: Population, holds: Holds, p: SynthParams, strategy: Strategy,
         shock_now[enter] = 0.55 * rng.standard_normal(len(enter))
         idx = np.flatnonzero(dpd > 0)
         d = dpd[idx]
-        new = customer_line_of(pd.Series(pop.open_date[idx].astype("datetime64[ns]")),
-                               pd.Timestamp(snap), strategy).to_numpy() == "new"
+        new = cal.is_new(snap, idx)
         hk = _active_hold(holds, n, snap)[idx]
         p0 = p_no_action(pop, idx, d, new, shock_now[idx], hk)
         p_prev[:] = 0
@@ -337,7 +362,7 @@ def _nights(pop: Population, holds: Holds, p: SynthParams, strategy: Strategy,
         k = len(idx)
         rows.append(dict(acc=idx, date=np.full(k, snap, dtype="datetime64[D]"), dpd=d.copy(),
                          p0=p0, night=np.ones(k, dtype=bool), new=new,
-                         stage=_stage_index(d, strategy), queue=np.full(k, -1),
+                         stage=stages(d), queue=np.full(k, -1),
                          propensity=np.full(k, np.nan), repaid=np.full(k, -1, dtype=np.int8),
                          overdue=od, balance=bal, recovered=np.zeros(k),
                          pay_date=np.full(k, np.datetime64("NaT"), dtype="datetime64[D]"),
