@@ -64,7 +64,6 @@ class Lifecycle:
     recovered: np.ndarray
     pay_date: np.ndarray       # datetime64[D], NaT when nothing paid after this snapshot
     keep: np.ndarray           # per pool account: False when trimmed to hit the night count
-    shock: np.ndarray          # monthly shock on the repayment logit of the row
     night_pay_acc: np.ndarray  # cures during the nights: who paid, when, how much
     night_pay_date: np.ndarray
     night_pay_amount: np.ndarray
@@ -255,11 +254,10 @@ def run_lifecycle(pop: Population, holds: Holds, p: SynthParams, strategy: Strat
             pay_date = np.where(recovered > 0, snap + pay_off * DAY,
                                 np.datetime64("NaT")).astype("datetime64[D]")
         if t >= n_hist_first:
-            rows.append(dict(acc=idx, date=np.full(len(idx), snap, dtype="datetime64[D]"),
+            rows.append(_compact(acc=idx, date=np.full(len(idx), snap, dtype="datetime64[D]"),
                              dpd=d.copy(), p0=p0, night=np.full(len(idx), is_first_night),
                              new=new, stage=stg, queue=q, propensity=prop, repaid=rep,
-                             overdue=od, balance=bal, recovered=recovered, pay_date=pay_date,
-                             shock=shock))
+                             overdue=od, balance=bal, recovered=recovered, pay_date=pay_date))
 
     night_rows, pay = _nights(pop, holds, p, strategy, rng, dpd, closed, ever, shock_now, keep,
                               nights, cal, stages)
@@ -271,6 +269,14 @@ def run_lifecycle(pop: Population, holds: Holds, p: SynthParams, strategy: Strat
     pm = keep[pay["night_pay_acc"]]
     pay = {k: v[pm] for k, v in pay.items()}
     return Lifecycle(keep=keep, **out, **pay)
+
+
+_SMALL = {"acc": np.int32, "dpd": np.int16, "stage": np.int8, "queue": np.int8}
+
+
+def _compact(**cols: np.ndarray) -> dict[str, np.ndarray]:
+    """Row columns in small integer types: a million-account book has ~18M rows."""
+    return {k: (v.astype(_SMALL[k]) if k in _SMALL else v) for k, v in cols.items()}
 
 
 def _hit_count(dpd: np.ndarray, closed: np.ndarray, keep: np.ndarray, age: np.ndarray,
@@ -360,13 +366,12 @@ def _nights(pop: Population, holds: Holds, p: SynthParams, strategy: Strategy,
         p_prev[idx] = p0
         od, bal = _overdue(pop, idx, d)
         k = len(idx)
-        rows.append(dict(acc=idx, date=np.full(k, snap, dtype="datetime64[D]"), dpd=d.copy(),
+        rows.append(_compact(acc=idx, date=np.full(k, snap, dtype="datetime64[D]"), dpd=d.copy(),
                          p0=p0, night=np.ones(k, dtype=bool), new=new,
                          stage=stages(d), queue=np.full(k, -1),
                          propensity=np.full(k, np.nan), repaid=np.full(k, -1, dtype=np.int8),
                          overdue=od, balance=bal, recovered=np.zeros(k),
-                         pay_date=np.full(k, np.datetime64("NaT"), dtype="datetime64[D]"),
-                         shock=shock_now[idx]))
+                         pay_date=np.full(k, np.datetime64("NaT"), dtype="datetime64[D]")))
         pay_acc.append(cured)
         pay_date.append(np.full(len(cured), snap, dtype="datetime64[D]"))
         pay_amt.append(od_prev[cured])
