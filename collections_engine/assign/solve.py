@@ -345,7 +345,9 @@ def solve(pb: Problem, *, time_limit: float = 30.0, method: str = "auto",
         if minshare:
             pos = pos | c.vendor[None, :]
         n_arcs = int((c.e & pos).sum())
-        if method == "mip" or (method == "auto" and n_arcs <= SMALL_ARCS):
+        if n_arcs == 0:
+            pass
+        elif method == "mip" or (method == "auto" and n_arcs <= SMALL_ARCS):
             ai, aj = np.nonzero(c.e & pos)
             model = _Model(c, ai, aj, c.cap, c.bal)
             res = model.mip(time_limit)
@@ -385,6 +387,12 @@ def _lp_path(c: _Core, time_limit: float, minshare: bool, notes: list[str]):
     C = c.h.shape[1]
     k = int(min(c.cap.sum(), len(c.h)))
     ai, aj = _top_arcs(c, k, positive=c.h > 0)
+    if len(ai) == 0:
+        ai, aj = np.nonzero(c.e & (c.vendor[None, :] if minshare else c.h > 0))
+        ai, aj = ai[:1].astype(np.int64), aj[:1].astype(np.int64)
+    if len(ai) == 0:
+        z = np.zeros(C)
+        return np.full(len(c.h), -1), 0, 0, z, z, "lp_highs", "OPTIMAL"
     for it in range(20):
         model = _Model(c, ai, aj, c.cap, c.bal)
         res = model.lp()
@@ -433,6 +441,8 @@ def _flow_shadow(c: _Core, choice: np.ndarray) -> np.ndarray:
     augmenting chain in the residual graph (an account moves from queue k, or from its
     fallback, into j; k's freed slot is worth V(k)). Bellman-Ford on C + 1 nodes."""
     m, C = c.h.shape
+    if C == 0 or m == 0:
+        return np.zeros(C)
     neg = np.iinfo(np.int64).min // 4
     src = np.where(choice >= 0, choice, C)  # C = fallback
     cur = np.where(choice >= 0, c.h[np.arange(m), np.maximum(choice, 0)], 0)

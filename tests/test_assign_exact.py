@@ -1,0 +1,190 @@
+"""decide() against brute force on small random instances (open placements, min shares,
+balance caps, customer grouping), and shadow prices: LP duals vs re-solves."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from collections_engine.assign import decide
+from collections_engine.assign.model_data import build_problem
+from collections_engine.assign.solve import solve
+from collections_engine.config.strategy import Strategy
+
+DATE = pd.Timestamp("2024-03-01")
+
+
+def make_strategy(caps, min_share=(0.0, 0.0), max_balance=(None, None), together=(False, False),
+                  fraud_cap=1) -> Strategy:
+    return Strategy.model_validate({
+        "name": "t", "stages": [{"name": "M1", "dpd_min": 1, "dpd_max": 30}, {"name": "M2", "dpd_min": 31}],
+        "new_customer": {"max_account_age_months": 6}, "outcome": {"horizon_days": 30},
+        "score": {"bands": [{"name": "A"}]}, "recall_on": ["stage_not_accepted"],
+        "queues": [
+            {"name": "team", "kind": "inhouse", "stages": ["M1", "M2"], "capacity": caps[0],
+             "cost_per_account": 15, "effect": {"M1": 1.3, "M2": 1.5}},
+            {"name": "v1", "kind": "vendor", "stages": ["M1", "M2"], "capacity": caps[1], "cost_per_account": 2,
+             "commission": 0.2, "placement_days": 30, "file_fields": ["account_id"], "effect": {"M1": 1.4, "M2": 1.6},
+             "min_share": min_share[0], "max_balance": max_balance[0], "keep_customer_together": together[0]},
+            {"name": "v2", "kind": "vendor", "stages": ["M2"], "capacity": caps[2], "cost_per_account": 0,
+             "commission": 0.3, "placement_days": 60, "file_fields": ["account_id"], "effect": {"M2": 1.8},
+             "min_share": min_share[1], "max_balance": max_balance[1], "keep_customer_together": together[1]},
+            {"name": "fraud_team", "kind": "fraud", "capacity": fraud_cap},
+        ]})
+
+
+def make_inputs(stage, p, amount, cust, open_vendor, ends_in, ring=None, hold=None) -> pd.DataFrame:
+    n = len(stage)
+    ends = [DATE + pd.Timedelta(days=int(d)) if v else pd.NaT for v, d in zip(open_vendor, ends_in)]
+    return pd.DataFrame({
+        "snapshot_date": DATE, "account_id": [f"A{i}" for i in range(n)], "customer_id": [f"C{c}" for c in cust],
+        "stage": stage, "dpd": [10 if s == "M1" else 40 for s in stage], "p_repay": p, "points": 600.0, "band": "A",
+        "overdue_amount": amount, "balance": amount, "collectable": amount,
+        "hold": hold or [""] * n, "ring_id": ring or [""] * n, "ring_score": np.nan, "fraud_confirmed": False,
+        "open_vendor": open_vendor, "placed_on": [DATE - pd.Timedelta(days=10) if v else pd.NaT for v in open_vendor],
+        "ends_on": pd.to_datetime(ends)})
+
+
+def brute_force(inp: pd.DataFrame, s: Strategy) -> int:
+    """The obvious way: enumerate every choice of every free account (cents)."""
+    qs = s.work_queues()
+    n = len(inp)
+    amt = np.rint(inp["collectable"].to_numpy() * 100).astype(np.int64)
+    p = inp["p_repay"].to_numpy()
+    val = np.zeros((n, len(qs) + 1), dtype=np.int64)
+    ok = np.zeros((n, len(qs) + 1), dtype=bool)
+    ok[:, -1] = True
+    val[:, -1] = np.rint(p * amt)
+    for j, q in enumerate(qs):
+        comm = getattr(q, "commission", 0.0)
+        for i in range(n):
+            if inp["stage"][i] in q.stages:
+                e = q.effect[inp["stage"][i]]
+                val[i, j] = round(min(1.0, p[i] * e) * amt[i] * (1 - comm)) - round(q.cost_per_account * 100)
+                ok[i, j] = True
+    vend = [j for j, q in enumerate(qs) if q.kind == "vendor"]
+    kept = np.full(n, -1)
+    for i in range(n):
+        v = inp["open_vendor"][i]
+        if v:
+            j = [q.name for q in qs].index(v)
+            if inp["ends_on"][i] > DATE and inp["stage"][i] in qs[j].stages:
+                kept[i] = j
+    free = np.flatnonzero(kept < 0)
+    base = int(sum(val[i, kept[i]] for i in range(n) if kept[i] >= 0))
+    cap = np.array([q.capacity for q in qs]) - np.bincount(kept[kept >= 0], minlength=len(qs))
+    cap = np.maximum(cap, 0)
+    bal = [q.max_balance * 100 if getattr(q, "max_balance", None) else None for q in qs]
+    kbal = [amt[kept == j].sum() for j in range(len(qs))]
+    flags = [getattr(q, "keep_customer_together", False) for q in qs]
+    cust = inp["customer_id"].to_numpy()
+
+    def conflict(vendors_by_cust):
+        for vs in vendors_by_cust.values():  # (vendor, new?); old conflicts among kept ones stand
+            for (a, na), (b, nb) in itertools.combinations(vs, 2):
+                if (na or nb) and a != b and (flags[a] or flags[b]):
+                    return True
+        return False
+
+    # min share applies to vendors that can take some new account tonight (documented rule)
+    share = {}
+    for j in vend:
+        if qs[j].min_share > 0 and cap[j] > 0:
+            fits = [i for i in free if ok[i, j] and (bal[j] is None or amt[i] <= max(0, bal[j] - kbal[j]))
+                    and not any(kept[k] >= 0 and kept[k] != j and (flags[kept[k]] or flags[j])
+                                for k in range(n) if cust[k] == cust[i])]
+            if fits:
+                share[j] = qs[j].min_share
+    best = None
+    options = [[o for o in range(len(qs) + 1) if ok[i, o]] for i in free]
+    for combo in itertools.product(*options):
+        c = np.array(combo)
+        if any((c == j).sum() > cap[j] for j in range(len(qs))):
+            continue
+        if any(bal[j] is not None and (c == j).any() and kbal[j] + amt[free][c == j].sum() > bal[j] for j in vend):
+            continue
+        nv = sum((c == j).sum() for j in vend)
+        if any((c == j).sum() < share[j] * nv - 1e-9 for j in share):
+            continue
+        byc = {}
+        for i in range(n):
+            if kept[i] >= 0:
+                byc.setdefault(cust[i], []).append((kept[i], False))
+        for i, o in zip(free, c):
+            if o in vend:
+                byc.setdefault(cust[i], []).append((o, True))
+        if conflict(byc):
+            continue
+        v = int(val[free, c].sum())
+        best = v if best is None else max(best, v)
+    return base + best
+
+
+instances = st.integers(1, 6).flatmap(lambda n: st.tuples(
+    st.lists(st.sampled_from(["M1", "M2"]), min_size=n, max_size=n),
+    st.lists(st.floats(0.02, 0.9), min_size=n, max_size=n),
+    st.lists(st.integers(100, 5000), min_size=n, max_size=n),
+    st.lists(st.integers(0, 2), min_size=n, max_size=n),
+    st.lists(st.sampled_from(["", "", "v1", "v2"]), min_size=n, max_size=n),
+    st.lists(st.integers(-5, 20), min_size=n, max_size=n),
+    st.tuples(st.integers(0, 3), st.integers(0, 3), st.integers(0, 3)),
+    st.sampled_from([(0.0, 0.0), (0.5, 0.0), (0.3, 0.3), (0.0, 0.6)]),
+    st.sampled_from([(None, None), (60.0, None), (None, 40.0), (30.0, 80.0)]),
+    st.sampled_from([(False, False), (True, False), (False, True), (True, True)]),
+))
+
+
+def check_feasible(d, inp, s):
+    a = d.assignments
+    assert len(a) == len(inp) and a["account_id"].is_unique
+    for q in s.work_queues():
+        held = a[a["queue"] == q.name]
+        kept_over = (held["decision"] == "kept").sum() >= q.capacity
+        assert len(held) <= q.capacity or kept_over
+
+
+@settings(max_examples=60)
+@given(instances)
+def test_decide_equals_brute_force(x):
+    stage, p, amount, cust, ov, ends_in, caps, ms, mb, tog = x
+    s = make_strategy(caps, ms, mb, tog)
+    inp = make_inputs(stage, p, [float(a) for a in amount], cust, ov, ends_in)
+    best = brute_force(inp, s)
+    d = decide(inp, s, DATE)
+    check_feasible(d, inp, s)
+    got = int(np.rint(d.assignments["expected_net"].to_numpy() * 100).sum())
+    assert d.solver["status"] == "OPTIMAL"
+    assert got == best
+    # the LP + repair path: never better than the optimum, its bound never below it
+    pb = build_problem(inp, s, DATE)
+    sol = solve(pb, method="lp", shadow=False)
+    pre = int((pb.pre_recovery - pb.pre_cost)[~pb.free].sum())
+    assert sol.objective + pre <= best
+    assert sol.bound + pre >= best
+
+
+def test_shadow_prices_lp_dual_vs_resolve():
+    rng = np.random.default_rng(3)
+    n = 40
+    s = make_strategy((5, 6, 4))
+    inp = make_inputs(list(rng.choice(["M1", "M2"], n)), rng.uniform(0.05, 0.6, n), rng.integers(200, 3000, n)
+                      .astype(float), list(range(n)), [""] * n, [0] * n)
+    pb = build_problem(inp, s, DATE)
+    flow = solve(pb)                     # counts only: min-cost flow + longest augmenting chain
+    lp = solve(pb, method="lp")          # LP duals
+    assert flow.method == "min_cost_flow"
+    for j, q in enumerate(pb.queues):
+        caps = []
+        for dc in (+1, -1):
+            cap = pb.cap.copy()
+            cap[j] += dc
+            from dataclasses import replace
+            caps.append(solve(replace(pb, cap=cap), method="mip", shadow=False).objective)
+        up = (caps[0] - flow.objective) / 100
+        down = (flow.objective - caps[1]) / 100
+        assert flow.cap_dual[j] == up, q
+        assert up - 1e-6 <= lp.cap_dual[j] <= down + 1e-6, q
