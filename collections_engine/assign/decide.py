@@ -67,7 +67,10 @@ def assemble(pb: Problem, choice: np.ndarray, inputs: pd.DataFrame, strategy: St
     cost[fi] = pb.cost[fj]
     off = f[~on]
     decision[off] = "not_worked"
-    reason[off] = _not_worked_reason(pb, off)
+    why = _not_worked_reason(pb, off)
+    prior = reason[off].astype(str)
+    reason[off] = np.where(prior != "", np.char.add(np.char.add(prior, "; "), why.astype(str)), why).astype(object) \
+        if len(off) else reason[off]
     rec[off] = pb.nw[off]
     cost[off] = 0
     net = rec - cost
