@@ -1,0 +1,268 @@
+"""`value_sources(book, strategy, ...)`: every declared source valued in model lift and money.
+
+Steps: which sources can be valued (checks) -> history rows with outcomes, out-of-time split
+(scoring.data) -> variant models (variants) -> per segment paired AUC (DeLong) and KS
+(bootstrap) changes, Holm-corrected -> plans per variant and their value (money) -> the
+recommendation (recommend).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from collections_engine.book import Book
+from collections_engine.config.strategy import Strategy
+from collections_engine.scoring.data import all_segments, oot_split, training_rows
+from collections_engine.sources.checks import check_sources
+from collections_engine.sources.money import decide_plans, plan_values
+from collections_engine.sources.recommend import NOT_VALUED, recommend
+from collections_engine.sources.stats import boot_sum, boot_weights, holm, ks_boot, paired_auc
+from collections_engine.sources.variants import ValuationConfig, fit_variants
+
+__all__ = ["SourcesResult", "value_sources", "segment_masks", "RESULT_COLUMNS"]
+
+log = logging.getLogger("collections_engine.sources")
+
+RESULT_COLUMNS = [
+    "source", "key", "segment", "status", "rows", "positives",
+    "auc_full", "auc_without", "auc_diff", "auc_diff_lo", "auc_diff_hi", "p_value", "p_holm",
+    "ks_full", "ks_without", "ks_diff", "ks_diff_lo", "ks_diff_hi",
+    "auc_internal", "auc_with", "add_auc_diff", "add_auc_diff_lo", "add_auc_diff_hi",
+    "add_p_value", "add_p_holm", "add_ks_diff", "add_ks_diff_lo", "add_ks_diff_hi",
+    "value_month", "value_lo", "value_hi", "add_value_month", "add_value_lo", "add_value_hi",
+    "records_month", "price_per_record", "cost_month", "net_value_month",
+    "plans_differ_share", "mean_abs_contribution", "estimator", "recommendation", "why",
+]
+
+
+@dataclass
+class SourcesResult:
+    table: pd.DataFrame                  # RESULT_COLUMNS, one row per source x segment
+    summary: pd.DataFrame                # one row per source: rank, buy for, overall figures
+    contributions: pd.DataFrame          # per held-out account row: each source's contribution
+    meta: dict
+    warnings: list[str] = field(default_factory=list)
+
+
+def segment_masks(rows: pd.DataFrame, strategy: Strategy) -> dict[str, np.ndarray]:
+    """overall, each customer line, each line x stage (scoring's segment names)."""
+    line = rows["customer_line"].astype("str").to_numpy()
+    seg = rows["segment"].astype("str").to_numpy()
+    out = {"overall": np.ones(len(rows), bool)}
+    for ln in ("new", "existing"):
+        out[ln] = line == ln
+    for s in all_segments(strategy):
+        out[s] = seg == s
+    return out
+
+
+def _history_columns(book: Book, rows: pd.DataFrame, strategy: Strategy) -> pd.DataFrame:
+    key = ["account_id", "snapshot_date"]
+    out = rows.copy()
+    o = book.outcomes.drop_duplicates(key, keep="last")
+    rec = rows[key].merge(o[key + (["recovered_amount"] if "recovered_amount" in o.columns else [])],
+                          on=key, how="left")
+    coll = rows[strategy.outcome.amount].fillna(0.0).clip(lower=0.0).to_numpy(np.float64)
+    out["collectable"] = coll
+    if "recovered_amount" in rec.columns:
+        out["recovered_amount"] = rec["recovered_amount"].fillna(0.0).to_numpy(np.float64)
+    else:
+        out["recovered_amount"] = rows["y"].to_numpy(np.float64) * coll
+    prop = np.full(len(rows), np.nan)
+    ph = book.placement_history
+    if ph is not None and "propensity" in ph.columns:
+        p = rows[key].merge(ph.drop_duplicates(key, keep="last")[key + ["propensity"]], on=key, how="left")
+        prop = p["propensity"].to_numpy(np.float64)
+    out["propensity"] = np.where((prop > 0) & (prop <= 1), prop, np.nan)
+    return out
+
+
+def _sample(mask: np.ndarray, cap: int, seed: int) -> np.ndarray:
+    pos = np.flatnonzero(mask)
+    if len(pos) > cap:
+        pos = np.sort(np.random.default_rng(seed).choice(pos, cap, replace=False))
+    return pos
+
+
+def _not_valued_rows(strategy: Strategy, not_valued: dict[str, str]) -> pd.DataFrame:
+    keys = {s.name: s for s in strategy.sources}
+    return pd.DataFrame([{"source": n, "key": keys[n].key, "segment": "overall", "status": NOT_VALUED,
+                          "price_per_record": keys[n].price_per_record, "recommendation": NOT_VALUED,
+                          "why": why} for n, why in not_valued.items()])
+
+
+def value_sources(book: Book, strategy: Strategy, load_warnings: list[str] | None = None,
+                  cfg: ValuationConfig | None = None) -> SourcesResult:
+    cfg = cfg or ValuationConfig()
+    warnings: list[str] = []
+    valued, not_valued = check_sources(book, strategy, load_warnings)
+    for n, why in not_valued.items():
+        warnings.append(f"source '{n}' not valued: {why}")
+    rows = training_rows(book, strategy)
+    rows = _history_columns(book, rows, strategy)
+    held, split_how = oot_split(rows, cfg.seed, cfg.holdout_share)
+    train = rows.iloc[_sample(~held, cfg.max_train_rows, cfg.seed)].reset_index(drop=True)
+    oot_pos = _sample(held, cfg.max_oot_rows, cfg.seed + 1)
+    oot = rows.iloc[oot_pos].reset_index(drop=True)
+    oot_scale = float(held.sum()) / max(len(oot), 1)
+    hist_dates = rows["snapshot_date"].nunique()
+    meta: dict = {
+        "split": split_how, "history_rows": int(len(rows)), "history_dates": int(hist_dates),
+        "train_rows_used": int(len(train)), "held_out_rows": int(held.sum()),
+        "held_out_rows_used": int(len(oot)),
+        "held_out_dates": sorted(pd.Timestamp(d).strftime("%Y-%m-%d") for d in oot["snapshot_date"].unique()),
+        "valued": valued, "not_valued": not_valued, "config": {k: v for k, v in cfg.__dict__.items()},
+    }
+    if not valued:
+        table = _not_valued_rows(strategy, not_valued).reindex(columns=RESULT_COLUMNS)
+        return SourcesResult(table, _summary(table, strategy), pd.DataFrame(), meta, warnings)
+
+    log.info("sources: fitting %d variant models on %d rows; %d held-out rows (%s)",
+             2 + 2 * len(valued), len(train), len(oot), split_how)
+    vm = fit_variants(book, strategy, train, oot, valued, cfg)
+    warnings += vm.warnings
+    log.info("sources: variant models fitted (rounds %s)", vm.rounds)
+    meta["variant_rounds"] = vm.rounds
+    meta["feature_groups"] = vm.groups
+
+    y = oot["y"].to_numpy(np.int8)
+    masks = segment_masks(oot, strategy)
+    acc_codes = pd.factorize(oot["account_id"])[0]
+    n_acc = int(acc_codes.max()) + 1 if len(acc_codes) else 0
+    w_ks = boot_weights(n_acc, cfg.n_boot_ks, cfg.seed + 7)
+    w_money = boot_weights(n_acc, cfg.n_boot_money, cfg.seed + 8)
+
+    # plans and values: one estimator for every variant
+    ipw_rows = ~np.isnan(oot["propensity"].to_numpy(np.float64)) & oot["queue"].notna().to_numpy() \
+        if "queue" in oot.columns else np.zeros(len(oot), bool)
+    p_full = vm.p_no_action["full"]
+    night = int((book.on(book.snapshot_dates()[-1])["dpd"] > 0).sum())
+    values: dict[str, np.ndarray] = {}
+    plans: dict[str, np.ndarray] = {}
+    plan_info: dict[str, list] = {}
+    done: dict[int, str] = {}
+    for name, p in vm.p_no_action.items():
+        if id(p) in done:                       # identical variant (same feature set)
+            first = done[id(p)]
+            plans[name], values[name], plan_info[name] = plans[first], values[first], plan_info[first]
+            continue
+        done[id(p)] = name
+        plans[name], plan_info[name] = decide_plans(oot, p, strategy, night, book.holds,
+                                                    cfg.decide_time_limit)
+        values[name] = plan_values(oot, plans[name], p_full, strategy, ipw_rows, cfg.estimator)
+    log.info("sources: %d plans decided and valued", len(done))
+    ipw_share = float(ipw_rows.mean()) if len(oot) else 0.0
+    kind = "dr" if cfg.estimator == "dr" else "ipw"
+    if ipw_share == 1.0:
+        estimator = kind
+    elif ipw_share == 0.0:
+        estimator = "model"
+    else:
+        estimator = f"{kind} on {ipw_share:.1%} of rows, model on the rest"
+    n_dates = max(oot["snapshot_date"].nunique(), 1)
+    per_month = oot_scale / n_dates          # history snapshots are monthly (CONTRACT.md)
+    meta.update({"estimator": estimator, "ipw_share": ipw_share, "night_volume": night,
+                 "plans": plan_info["full"], "months_held_out": n_dates})
+
+    keys = {s.name: s for s in strategy.sources}
+    recs = []
+    for s in valued:
+        src = keys[s]
+        keycol = oot[src.key].astype("str")
+        pa_full, pa_wo = vm.p_actual["full"], vm.p_actual[f"without:{s}"]
+        pa_int, pa_with = vm.p_actual["internal"], vm.p_actual[f"with:{s}"]
+        d_rm = values["full"] - values[f"without:{s}"]
+        d_add = values[f"with:{s}"] - values["internal"]
+        differ = plans["full"] != plans[f"without:{s}"]
+        contrib = vm.contributions[s].to_numpy()
+        for seg, m in masks.items():
+            r: dict = {"source": s, "key": src.key, "segment": seg, "status": "valued",
+                       "rows": int(m.sum()), "positives": int(y[m].sum()),
+                       "price_per_record": float(src.price_per_record), "estimator": estimator}
+            if m.sum() == 0:
+                recs.append(r)
+                continue
+            rm = paired_auc(y[m], pa_full[m], pa_wo[m])
+            ad = paired_auc(y[m], pa_with[m], pa_int[m])
+            r.update({"auc_full": rm["auc_a"], "auc_without": rm["auc_b"], "auc_diff": rm["auc_diff"],
+                      "auc_diff_lo": rm["auc_diff_lo"], "auc_diff_hi": rm["auc_diff_hi"],
+                      "p_value": rm["p_value"], "auc_internal": ad["auc_b"], "auc_with": ad["auc_a"],
+                      "add_auc_diff": ad["auc_diff"], "add_auc_diff_lo": ad["auc_diff_lo"],
+                      "add_auc_diff_hi": ad["auc_diff_hi"], "add_p_value": ad["p_value"]})
+            wk = w_ks[:, acc_codes[m]]
+            for pre, (pa, pb) in (("", (pa_full, pa_wo)), ("add_", (pa_with, pa_int))):
+                ka, ba = ks_boot(y[m], pa[m], wk)
+                kb, bb = ks_boot(y[m], pb[m], wk)
+                diff = ba - bb
+                lo, hi = (np.nanquantile(diff, [0.025, 0.975]) if np.isfinite(diff).any()
+                          else (np.nan, np.nan))
+                r.update({f"{pre}ks_diff": ka - kb, f"{pre}ks_diff_lo": float(lo), f"{pre}ks_diff_hi": float(hi)})
+                if not pre:
+                    r.update({"ks_full": ka, "ks_without": kb})
+            for pre, d in (("", d_rm), ("add_", d_add)):
+                dm = np.where(m, d, 0.0)
+                point = float(dm.sum()) * per_month
+                reps = boot_sum(dm, w_money, acc_codes) * per_month
+                lo, hi = np.quantile(reps, [0.025, 0.975])
+                r.update({f"{pre}value_month": point, f"{pre}value_lo": float(lo), f"{pre}value_hi": float(hi)})
+            dates = oot.loc[m, "snapshot_date"]
+            records = float(keycol[m].groupby(dates.to_numpy()).nunique().mean()) * oot_scale
+            r.update({"records_month": records, "cost_month": records * src.price_per_record,
+                      "plans_differ_share": float(differ[m].mean()),
+                      "mean_abs_contribution": float(np.abs(contrib[m]).mean())})
+            r["net_value_month"] = r["value_month"] - r["cost_month"]
+            recs.append(r)
+    table = pd.DataFrame(recs)
+    table["p_holm"] = holm(table["p_value"].to_numpy(float))
+    table["add_p_holm"] = holm(table["add_p_value"].to_numpy(float))
+    table = recommend(table, cfg.alpha, cfg.tight_auc)
+    if not_valued:
+        table = pd.concat([table, _not_valued_rows(strategy, not_valued)], ignore_index=True)
+    table = table.reindex(columns=RESULT_COLUMNS)
+    contributions = _contributions(oot, vm, valued)
+    return SourcesResult(table, _summary(table, strategy), contributions, meta, warnings)
+
+
+def _contributions(oot: pd.DataFrame, vm, valued: list[str]) -> pd.DataFrame:
+    out = pd.DataFrame({
+        "account_id": oot["account_id"].astype("str"),
+        "customer_id": oot["customer_id"].astype("str"),
+        "snapshot_date": oot["snapshot_date"].astype("datetime64[ns]"),
+        "segment": oot["segment"].astype("str"),
+        "p_full": vm.p_no_action["full"],
+    })
+    for s in valued:
+        out[f"contribution_{s}"] = vm.contributions[s].to_numpy(np.float64)
+        out[f"p_without_{s}"] = vm.p_no_action[f"without:{s}"]
+    return out.sort_values(["snapshot_date", "account_id"], kind="mergesort").reset_index(drop=True)
+
+
+def _summary(table: pd.DataFrame, strategy: Strategy) -> pd.DataFrame:
+    """One row per declared source: ranks, overall figures, which lines to buy it for."""
+    rows = []
+    for src in strategy.sources:
+        t = table[table["source"] == src.name].set_index("segment")
+        if len(t) == 0 or t["status"].iloc[0] == NOT_VALUED:
+            rows.append({"source": src.name, "status": NOT_VALUED,
+                         "buy_for": "", "why": t["why"].iloc[0] if len(t) else ""})
+            continue
+        o = t.loc["overall"]
+        lines = [ln for ln in ("new", "existing") if ln in t.index and t.loc[ln, "recommendation"] == "keep"]
+        buy = ("all customers" if len(lines) == 2 else f"{lines[0]} customers only" if lines
+               else "nobody")
+        rows.append({"source": src.name, "status": "valued",
+                     "overall": o["recommendation"],
+                     "new": t.loc["new", "recommendation"] if "new" in t.index else "",
+                     "existing": t.loc["existing", "recommendation"] if "existing" in t.index else "",
+                     "buy_for": buy, "auc_diff": o["auc_diff"], "p_holm": o["p_holm"],
+                     "value_month": o["value_month"], "cost_month": o["cost_month"],
+                     "net_value_month": o["net_value_month"], "why": o["why"]})
+    s = pd.DataFrame(rows)
+    if "auc_diff" in s.columns:
+        s["rank_auc"] = s["auc_diff"].rank(ascending=False, method="min")
+        s["rank_money"] = s["net_value_month"].rank(ascending=False, method="min")
+    return s
