@@ -17,7 +17,8 @@ import pandas as pd
 from collections_engine.book import Book
 from collections_engine.config.graph import GraphConfig
 from collections_engine.errors import InputError
-from collections_engine.rings.community import find_communities
+from collections_engine.rings.community import find_communities, trim_weak_members
+from collections_engine.rings.codes import encode
 from collections_engine.rings.graph import clean_identifiers, link_customers
 from collections_engine.rings.match import match_ring_ids
 from collections_engine.rings.propensity import confirmed_on, customer_features, estimate
@@ -66,40 +67,48 @@ def detect_rings(
             "community.objective: louvain optimises modularity only; found 'CPM', expected "
             "'modularity' (or method: leiden)"])
     clean, warnings, id_stats = clean_identifiers(book.identifiers, graph, date)
-    cg = link_customers(clean, graph)
+    accounts = book.accounts
+    if accounts is not None and "snapshot_date" in accounts.columns:
+        accounts = accounts[accounts["snapshot_date"] <= date]
+    labelled = confirmed_on(book.fraud_labels, date)
+    # One code space for customers (sorted ids) and one for accounts: joins become indexing.
+    (c_ident, c_acc, c_lab), customer_ids = encode(
+        clean["customer_id"], accounts["customer_id"], labelled)
+    n_cust = len(customer_ids)
+    cg = link_customers(clean, graph, customer_codes=c_ident, customer_ids=customer_ids)
     timings["graph_s"] = time.perf_counter() - t0
 
     t = time.perf_counter()
     labels = find_communities(cg.n_nodes, cg.u, cg.v, cg.w, graph.community, graph.ring.min_size)
+    labels = trim_weak_members(labels, cg.u, cg.v, cg.w)
     timings["communities_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    accounts = book.accounts
-    if accounts is not None and "snapshot_date" in accounts.columns:
-        accounts = accounts[accounts["snapshot_date"] <= date]
-    population = pd.Index(np.unique(np.concatenate([
-        clean["customer_id"].to_numpy(dtype=object),
-        accounts["customer_id"].dropna().to_numpy(dtype=object) if accounts is not None else np.array([], object),
-    ]).astype(str)), name="customer_id")
-    shared_counts = pd.Series(np.bincount(cg.shared["node"].to_numpy(), minlength=cg.n_nodes),
-                              index=pd.Index(cg.customers.astype(str)))
-    feats = customer_features(population, accounts, book.payments, book.contacts, shared_counts, date)
-    confirmed_ids = confirmed_on(book.fraud_labels, date)
-    is_conf = population.isin(list(confirmed_ids))
+    pay, con = book.payments, book.contacts
+    (a_acc, a_pay, a_con), account_ids = encode(
+        accounts["account_id"],
+        pay["account_id"] if pay is not None else pd.Series([], dtype="str"),
+        con["account_id"] if con is not None else pd.Series([], dtype="str"), sort=False)
+    acc_codes = pd.DataFrame({"cust": c_acc, "acc": a_acc, "open_date": accounts["open_date"].to_numpy()})
+    pay_codes = None if pay is None else pd.DataFrame({"acc": a_pay, "paid_on": pay["paid_on"].to_numpy()})
+    con_codes = None if con is None else pd.DataFrame({
+        "acc": a_con, "contacted_on": con["contacted_on"].to_numpy(), "outcome": con["outcome"].to_numpy()})
+    shared_counts = np.zeros(n_cust)
+    np.add.at(shared_counts, cg.codes[cg.shared["node"].to_numpy()], 1)
+    feats = customer_features(n_cust, acc_codes, pay_codes, con_codes, shared_counts, date)
+    is_conf = np.zeros(n_cust, bool)
+    is_conf[c_lab[c_lab >= 0]] = True
     est, prop_info = estimate(feats, is_conf)
-    prop = pd.Series(np.where(is_conf, 1.0, est), index=population)
-    est_s = pd.Series(est, index=population)
+    prop = np.where(is_conf, 1.0, est)
     timings["propensity_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    in_comm = labels >= 0
-    node_ids = cg.customers.astype(str)
-    comm = pd.DataFrame({"node": np.flatnonzero(in_comm), "community": labels[in_comm],
-                         "customer_id": node_ids[in_comm]})
-    comm["propensity"] = prop.reindex(comm["customer_id"]).to_numpy()
-    comm["estimate"] = est_s.reindex(comm["customer_id"]).to_numpy()
-    comm["confirmed"] = comm["customer_id"].isin(list(confirmed_ids))
-    comm["est_unconf"] = comm["estimate"].where(~comm["confirmed"])
+    in_comm = np.flatnonzero(labels >= 0)
+    code = cg.codes[in_comm]
+    comm = pd.DataFrame({"node": in_comm, "community": labels[in_comm],
+                         "customer_id": pd.array(customer_ids[code], dtype="str"), "code": code,
+                         "propensity": prop[code], "confirmed": is_conf[code]})
+    comm["est_unconf"] = np.where(is_conf[code], np.nan, est[code])
     g = comm.groupby("community")
     summary = pd.DataFrame({"size": g.size(), "score": g["propensity"].mean(),
                             "confirmed": g["confirmed"].sum().astype("int64"),
@@ -111,13 +120,20 @@ def detect_rings(
         summary[["size", "score", "flagged"]], left_on="community", right_index=True)
 
     flagged = summary[summary["flagged"]]
-    fm = comm[comm["community"].isin(flagged.index)].sort_values(["community", "customer_id"])
+    fm = comm[comm["community"].isin(flagged.index)].sort_values(["community", "code"])
     member_lists = fm.groupby("community")["customer_id"].agg(list)
     ids = match_ring_ids(member_lists, previous, date)
-    rings = _rings_table(flagged, member_lists, ids, fm, cg.shared, accounts)
+    # Accounts of ring members (every account seen on or before the date), sorted.
+    ring_of = np.full(n_cust, -1, np.int64)
+    ring_of[fm["code"].to_numpy()] = fm["community"].to_numpy()
+    acc_ring = pd.DataFrame({"community": ring_of[np.maximum(c_acc, 0)], "acc": a_acc})
+    acc_ring = acc_ring[(c_acc >= 0) & (acc_ring["community"] >= 0)].drop_duplicates()
+    acc_ring["account_id"] = account_ids[acc_ring["acc"].to_numpy()]
+    acc_lists = acc_ring.sort_values(["community", "account_id"]).groupby("community")["account_id"].agg(list)
+    rings = _rings_table(flagged, member_lists, ids, fm, cg.shared, acc_lists)
     members = fm.assign(ring_id=fm["community"].map(ids["ring_id"]),
                         ring_score=fm["community"].map(flagged["score"]))
-    members = members[MEMBERS_COLUMNS].sort_values("customer_id", ignore_index=True)
+    members = members.sort_values("code")[MEMBERS_COLUMNS].reset_index(drop=True)
     members["customer_id"] = members["customer_id"].astype("str")
     members["ring_id"] = members["ring_id"].astype("str")
     timings["rings_s"] = time.perf_counter() - t
@@ -134,7 +150,7 @@ def detect_rings(
 
 
 def _rings_table(flagged: pd.DataFrame, member_lists: pd.Series, ids: pd.DataFrame,
-                 fm: pd.DataFrame, shared: pd.DataFrame, accounts: pd.DataFrame | None) -> pd.DataFrame:
+                 fm: pd.DataFrame, shared: pd.DataFrame, acc_lists: pd.Series) -> pd.DataFrame:
     if len(flagged) == 0:
         return empty_rings()
     node_comm = pd.Series(fm["community"].to_numpy(), index=fm["node"].to_numpy())
@@ -146,12 +162,6 @@ def _rings_table(flagged: pd.DataFrame, member_lists: pd.Series, ids: pd.DataFra
     ev = sh.groupby(["community", "kind"])["node"].nunique()
     evidence = {c: json.dumps({k: int(n) for k, n in s.droplevel(0).items()}, sort_keys=True)
                 for c, s in ev.groupby(level=0)}
-    if accounts is not None and len(accounts):
-        acc = accounts[["customer_id", "account_id"]].drop_duplicates()
-        acc = acc.merge(fm[["customer_id", "community"]], on="customer_id")
-        acc_lists = acc.sort_values("account_id").groupby("community")["account_id"].agg(list)
-    else:
-        acc_lists = pd.Series(dtype=object)
     idx = flagged.index
     rings = pd.DataFrame({
         "ring_id": ids.loc[idx, "ring_id"].astype("str").to_numpy(),

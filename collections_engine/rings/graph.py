@@ -29,6 +29,7 @@ import pandas as pd
 
 from collections_engine.config.graph import GraphConfig
 from collections_engine.errors import InputError
+from collections_engine.rings.codes import encode
 
 __all__ = [
     "CLIQUE_MAX_DEGREE", "CIRCULANT_HALF_DEGREE", "CustomerGraph",
@@ -52,6 +53,7 @@ class CustomerGraph:
     w: np.ndarray
     shared: pd.DataFrame
     stats: dict[str, int] = field(default_factory=dict)
+    codes: np.ndarray = field(default_factory=lambda: np.array([], np.int64))  # customer codes
 
     @property
     def n_nodes(self) -> int:
@@ -63,8 +65,8 @@ def clean_identifiers(
 ) -> tuple[pd.DataFrame, list[str], dict[str, int]]:
     """The identifier rows usable on `date`: (customer_id, kind, value), one row each.
 
-    Drops rows with an empty customer or value, rows first seen after `date` (a missing
-    `first_seen` counts as known) and duplicates. Unknown kinds: ignored with a warning, or an
+    Drops rows with an empty customer or value and rows first seen after `date` (a missing
+    `first_seen` counts as known); duplicates are dropped (and counted) by `link_customers`. Unknown kinds: ignored with a warning, or an
     InputError naming every unknown kind and its first row numbers (`unknown_kinds: error`).
     Returns the rows, the warnings and counts of what was dropped.
     """
@@ -105,30 +107,39 @@ def clean_identifiers(
         stats["not_yet_seen"] = int((late & keep).sum())
         keep &= ~late
     out = pd.DataFrame({"customer_id": cust[keep], "kind": kind[keep], "value": value[keep]})
-    n = len(out)
-    out = out.drop_duplicates(ignore_index=True)
-    stats["duplicates"] = n - len(out)
+    out = out.reset_index(drop=True)
     stats["used"] = len(out)
     return out, warnings, stats
 
 
-def link_customers(clean: pd.DataFrame, graph: GraphConfig) -> CustomerGraph:
-    """Project clean identifier rows to the weighted customer-customer graph (see module doc)."""
+def link_customers(
+    clean: pd.DataFrame, graph: GraphConfig, *,
+    customer_codes: np.ndarray | None = None, customer_ids: np.ndarray | None = None,
+) -> CustomerGraph:
+    """Project clean identifier rows to the weighted customer-customer graph (see module doc).
+
+    `customer_codes` (one per row, into the sorted `customer_ids`) may be given when the caller
+    has already encoded customers; otherwise they are computed here.
+    """
     empty_shared = pd.DataFrame({"node": np.array([], np.int64), "kind": pd.Series([], dtype="str"),
                                  "group": np.array([], np.int64)})
     if len(clean) == 0:
-        return CustomerGraph(np.array([], dtype=object), *(np.array([], np.int64),) * 2,
-                             np.array([], np.float64), empty_shared, {"edges": 0, "hub_values": 0})
-    cust_codes, customers = pd.factorize(clean["customer_id"], sort=True)
+        return CustomerGraph(np.array([], dtype=object), np.array([], np.int64), np.array([], np.int64),
+                             np.array([], np.float64), empty_shared,
+                             {"edges": 0, "hub_values": 0, "duplicates": 0}, np.array([], np.int64))
+    if customer_codes is None or customer_ids is None:
+        (customer_codes,), customer_ids = encode(clean["customer_id"])
     kind_codes, kinds = pd.factorize(clean["kind"], sort=True)
-    # Values are grouped by a 64-bit hash (order-free, fast); a collision would need 2**32 values.
-    vhash = pd.util.hash_array(clean["value"].to_numpy(dtype=object), categorize=False)
-    order = np.lexsort((cust_codes, vhash, kind_codes))
-    k, h, c = kind_codes[order], vhash[order], cust_codes[order].astype(np.int64)
+    # Values are grouped by their dictionary code: the numbering depends on row order, the
+    # groups do not, and nothing below depends on the numbering (see the sum at the end).
+    (vcode,), _ = encode(clean["value"], sort=False)
+    order = np.lexsort((customer_codes, vcode, kind_codes))
+    k, h, c = kind_codes[order], vcode[order], np.asarray(customer_codes, np.int64)[order]
     new_group = np.ones(len(k), bool)
     new_group[1:] = (k[1:] != k[:-1]) | (h[1:] != h[:-1])
     dup = np.zeros(len(k), bool)
     dup[1:] = ~new_group[1:] & (c[1:] == c[:-1])
+    n_dup = int(dup.sum())
     k, c, new_group = k[~dup], c[~dup], new_group[~dup]
     group = np.cumsum(new_group) - 1
     sizes = np.bincount(group)
@@ -136,8 +147,8 @@ def link_customers(clean: pd.DataFrame, graph: GraphConfig) -> CustomerGraph:
     hub = sizes > graph.hub_max_customers
     linking = (n >= 2) & (n <= graph.hub_max_customers)
     k, c, group, n = k[linking], c[linking], group[linking], n[linking]
-    # Renumber linking groups densely (ascending, so deterministic) and find each row's position.
-    _, group = np.unique(group, return_inverse=True)
+    # Renumber linking groups densely and find each row's position within its group.
+    group = np.cumsum(np.r_[True, group[1:] != group[:-1]]) - 1 if len(group) else group
     idx = np.arange(len(group))
     start = np.zeros(len(group), np.int64)
     if len(group):
@@ -159,18 +170,23 @@ def link_customers(clean: pd.DataFrame, graph: GraphConfig) -> CustomerGraph:
             ws.append(kind_w[sel] / (2 * CIRCULANT_HALF_DEGREE))
     a, b, wt = np.concatenate(us), np.concatenate(vs), np.concatenate(ws)
     lo, hi = np.minimum(a, b), np.maximum(a, b)
-    # Re-index nodes to linked customers only.
-    linked = np.unique(c)
-    remap = np.full(len(customers), -1, np.int64)
-    remap[linked] = np.arange(len(linked))
+    # Re-index nodes to linked customers only (ascending customer code = sorted ids).
+    nodes = np.unique(c)
+    remap = np.full(int(c.max()) + 1 if len(c) else 0, -1, np.int64)
+    remap[nodes] = np.arange(len(nodes))
     lo, hi = remap[lo], remap[hi]
-    nn = np.int64(len(linked))
-    keys, inv = np.unique(lo * nn + hi, return_inverse=True)
-    w = np.bincount(inv.ravel(), weights=wt, minlength=len(keys))
-    shared = pd.DataFrame({"node": remap[c], "kind": pd.array(np.asarray(kinds)[k], dtype="str"),
+    nn = np.int64(max(len(nodes), 1))
+    key = lo * nn + hi
+    # Sum each pair's weights in a fixed order (by key, then weight): the same bits whatever
+    # the input row order.
+    o = np.lexsort((wt, key))
+    key, wt = key[o], wt[o]
+    keys, first_ix = np.unique(key, return_index=True)
+    w = np.add.reduceat(wt, first_ix) if len(wt) else wt
+    shared = pd.DataFrame({"node": remap[c], "kind": pd.array(np.asarray(kinds, dtype=object)[k], dtype="str"),
                            "group": group.astype(np.int64)})
     stats = {"edges": int(len(keys)), "hub_values": int(hub.sum()),
              "hub_rows": int(sizes[hub].sum()), "linking_values": int(group.max() + 1 if len(group) else 0),
-             "linked_customers": int(len(linked))}
-    return CustomerGraph(np.asarray(customers, dtype=object)[linked], keys // nn, keys % nn, w,
-                         shared, stats)
+             "linked_customers": int(len(nodes)), "duplicates": n_dup}
+    return CustomerGraph(np.asarray(customer_ids, dtype=object)[nodes], keys // nn, keys % nn, w,
+                         shared, stats, nodes)

@@ -11,7 +11,7 @@ Customers without accounts get 0 for the account features.
 
 Estimate. With at least MIN_LABELS confirmed customers (and as many others), a logistic
 regression of "confirmed by the date" on the features, fitted out of fold (5 folds by a hash of
-the customer id, so no customer's own label enters its own estimate). The police confirm only
+the customer code, so no customer's own label enters its own estimate). The police confirm only
 some of the fraud, so P(confirmed | x) understates P(fraud | x); following Elkan & Noto (2008)
 the estimate is P(confirmed | x) / c, clipped to [0, 1], with c the mean out-of-fold
 P(confirmed | x) over the confirmed customers (the share of fraud that gets confirmed).
@@ -36,66 +36,78 @@ MIN_LABELS = 30
 PRIOR = {"intercept": -3.0, "never_paid": 2.5, "wrong_number_share": 1.5, "no_answer_share": 0.5,
          "short_tenure": 1.0, "shared_values": 0.5}
 SHORT_TENURE_DAYS = 182
-MAX_FIT_ROWS = 200_000
+MAX_FIT_ROWS = 50_000
 FOLDS = 5
 
 
-def confirmed_on(fraud_labels: pd.DataFrame | None, date: pd.Timestamp) -> set[str]:
-    """Customers confirmed as fraud on or before `date` (a label without a date counts)."""
+def confirmed_on(fraud_labels: pd.DataFrame | None, date: pd.Timestamp) -> pd.Series:
+    """Customer ids confirmed as fraud on or before `date` (a label without a date counts)."""
     if fraud_labels is None or len(fraud_labels) == 0:
-        return set()
+        return pd.Series([], dtype="str")
     fl = fraud_labels
     ok = pd.Series(True, index=fl.index)
     if "confirmed_on" in fl.columns:
         d = pd.to_datetime(fl["confirmed_on"])
         ok = d.isna() | (d <= pd.Timestamp(date))
-    return set(fl.loc[ok, "customer_id"].dropna().astype(str))
+    return fl.loc[ok, "customer_id"].dropna().astype("str").reset_index(drop=True)
 
 
 def customer_features(
-    customers: pd.Index,
+    n: int,
     accounts: pd.DataFrame | None,
     payments: pd.DataFrame | None,
     contacts: pd.DataFrame | None,
-    shared_values: pd.Series,
+    shared_values: np.ndarray,
     date: pd.Timestamp,
 ) -> pd.DataFrame:
-    """The features above for `customers` (index of ids), from what is known on `date`."""
+    """The features above for customers 0..n-1, from what is known on `date`.
+
+    Integer-coded inputs: `accounts` (cust, acc, open_date), `payments` (acc, paid_on),
+    `contacts` (acc, contacted_on, outcome); `acc` codes index one account space, `cust` codes
+    0..n-1; `shared_values[c]` is the number of linking values customer c holds.
+    """
     date = pd.Timestamp(date)
-    out = pd.DataFrame(0.0, index=customers, columns=FEATURES)
-    out["shared_values"] = np.log1p(shared_values.reindex(customers).fillna(0).to_numpy(float))
+    out = pd.DataFrame(0.0, index=pd.RangeIndex(n), columns=FEATURES)
+    out["shared_values"] = np.log1p(np.asarray(shared_values, float))
     if accounts is None or len(accounts) == 0:
         return out
-    acc = accounts
-    if "snapshot_date" in acc.columns:
-        acc = acc[acc["snapshot_date"] <= date]
-    acc = acc[acc["open_date"] <= date]
-    acc = acc.drop_duplicates("account_id", keep="last")[["account_id", "customer_id", "open_date"]]
-    acc = acc[acc["customer_id"].isin(customers)]
-    opened = acc.groupby("customer_id")["open_date"].min()
-    short = ((date - opened).dt.days < SHORT_TENURE_DAYS).astype(float)
-    out.loc[short.index, "short_tenure"] = short.to_numpy()
-    has_acc = pd.Series(True, index=opened.index)
-    paid = pd.Series(False, index=opened.index)
+    acc = accounts[(accounts["open_date"] <= date) & (accounts["cust"] >= 0)]
+    n_acc = int(max(acc["acc"].max() if len(acc) else 0,
+                    *(t["acc"].max() for t in (payments, contacts) if t is not None and len(t)))) + 1
+    cust_of = np.full(n_acc, -1, np.int64)
+    cust_of[acc["acc"].to_numpy()] = acc["cust"].to_numpy()
+    has_acc = np.zeros(n, bool)
+    has_acc[acc["cust"].to_numpy()] = True
+    opened = np.full(n, np.iinfo(np.int64).max, np.int64)
+    np.minimum.at(opened, acc["cust"].to_numpy(), acc["open_date"].to_numpy("datetime64[ns]").view(np.int64))
+    age_days = (date.value - opened[has_acc]) / 86_400e9
+    short = np.zeros(n)
+    short[has_acc] = age_days < SHORT_TENURE_DAYS
+    out["short_tenure"] = short
+    paid = np.zeros(n, bool)
     if payments is not None and len(payments):
-        p = payments[(payments["paid_on"] <= date)]
-        payers = acc.loc[acc["account_id"].isin(p["account_id"]), "customer_id"].unique()
-        paid.loc[paid.index.isin(payers)] = True
-    out.loc[has_acc.index, "never_paid"] = (~paid).astype(float).to_numpy()
+        p = payments[(payments["paid_on"] <= date) & (payments["acc"] >= 0)]
+        payer = cust_of[p["acc"].to_numpy()]
+        paid[payer[payer >= 0]] = True
+    out["never_paid"] = (has_acc & ~paid).astype(float)
     if contacts is not None and len(contacts):
-        c = contacts[contacts["contacted_on"] <= date][["account_id", "outcome"]]
-        c = c.merge(acc[["account_id", "customer_id"]], on="account_id", how="inner")
-        if len(c):
-            g = c.assign(wn=(c["outcome"] == "wrong_number").astype(float),
-                         na=(c["outcome"] == "no_answer").astype(float)).groupby("customer_id")
-            share = g[["wn", "na"]].mean()
-            out.loc[share.index, "wrong_number_share"] = share["wn"].to_numpy()
-            out.loc[share.index, "no_answer_share"] = share["na"].to_numpy()
+        c = contacts[(contacts["contacted_on"] <= date) & (contacts["acc"] >= 0)]
+        who = cust_of[c["acc"].to_numpy()]
+        ok = who >= 0
+        who = who[ok]
+        outcome = c["outcome"].to_numpy(dtype=object)[ok]
+        total = np.bincount(who, minlength=n).astype(float)
+        wn = np.bincount(who, weights=(outcome == "wrong_number"), minlength=n)
+        na = np.bincount(who, weights=(outcome == "no_answer"), minlength=n)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out["wrong_number_share"] = np.where(total > 0, wn / np.maximum(total, 1), 0.0)
+            out["no_answer_share"] = np.where(total > 0, na / np.maximum(total, 1), 0.0)
     return out
 
 
-def _fold(ids: pd.Index) -> np.ndarray:
-    return (pd.util.hash_array(ids.to_numpy(dtype=object), categorize=False) % FOLDS).astype(np.int64)
+def _fold(codes: np.ndarray) -> np.ndarray:
+    # Customer codes are ranks of sorted ids: a fixed scramble spreads them over the folds.
+    return ((codes.astype(np.uint64) * np.uint64(2654435761)) % np.uint64(1_000_003)).astype(np.int64)
 
 
 def estimate(features: pd.DataFrame, confirmed: np.ndarray) -> tuple[np.ndarray, dict[str, object]]:
@@ -109,12 +121,12 @@ def estimate(features: pd.DataFrame, confirmed: np.ndarray) -> tuple[np.ndarray,
     if n_pos < MIN_LABELS or n_neg < MIN_LABELS:
         z = PRIOR["intercept"] + x @ np.array([PRIOR[f] for f in FEATURES])
         return 1.0 / (1.0 + np.exp(-z)), {"method": "prior", "labels": n_pos}
-    fold = _fold(features.index)
+    h = _fold(np.arange(len(y)))
+    fold = h % FOLDS
     # A deterministic subsample of the unconfirmed keeps the fit cheap on a large book; their
     # sample weight restores the base rate.
-    h = pd.util.hash_array(features.index.to_numpy(dtype=object), categorize=False, hash_key="0123456789abcdef")
     keep_rate = min(1.0, MAX_FIT_ROWS / max(n_neg, 1))
-    fit_rows = y | ((h % 1_000_003) < keep_rate * 1_000_003)
+    fit_rows = y | (((h // FOLDS) % 1000) < keep_rate * 1000)
     weight = np.where(y, 1.0, 1.0 / keep_rate)
     g = np.zeros(len(y))
     coefs = []
@@ -123,7 +135,7 @@ def estimate(features: pd.DataFrame, confirmed: np.ndarray) -> tuple[np.ndarray,
         if y[train].sum() == 0 or (~y[train]).sum() == 0:
             g[fold == k] = y[train].mean() if train.any() else 0.0
             continue
-        model = LogisticRegression(C=1.0, max_iter=200)
+        model = LogisticRegression(C=1.0, solver="newton-cholesky", max_iter=100)
         model.fit(x[train], y[train], sample_weight=weight[train])
         g[fold == k] = model.predict_proba(x[fold == k])[:, 1]
         coefs.append(np.r_[model.intercept_, model.coef_.ravel()])
