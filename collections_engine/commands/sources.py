@@ -13,6 +13,7 @@ import typer
 
 from collections_engine.cli import guarded
 from collections_engine.config import load_strategy
+from collections_engine.errors import InputError
 from collections_engine.io import atomic_dir, write_bytes_atomic, write_csv, write_parquet
 from collections_engine.io.load import load_book
 from collections_engine.sources import ValuationConfig, sources_html, value_sources
@@ -59,10 +60,24 @@ def register(app: typer.Typer) -> None:
         strategy: Path = typer.Option(..., "--strategy", help="The strategy file (strategies/*.yaml)."),
         out: Path = typer.Option(..., "--out", help="Output folder (written all-or-nothing)."),
         seed: int = typer.Option(1, "--seed", help="Seed of the samples, models and bootstraps."),
+        estimator: str = typer.Option(
+            "ipw", "--estimator",
+            help="Money estimator where placement_history has propensities: ipw (inverse-propensity "
+                 "weighting of realised outcomes) or dr (the same, with the full model's expectation "
+                 "as control variate)."),
+        max_train_rows: int = typer.Option(80_000, "--max-train-rows",
+                                           help="Training-window rows sampled for the variant models."),
     ) -> None:
+        problems = []
+        if estimator not in ("ipw", "dr"):
+            problems.append(f"--estimator: found {estimator!r}; expected ipw or dr")
+        if max_train_rows < 100:
+            problems.append(f"--max-train-rows: found {max_train_rows}; expected at least 100")
+        if problems:
+            raise InputError("sources", problems)
         strat = load_strategy(strategy)
         book, load_warnings = load_book(data, strat)
-        cfg = ValuationConfig(seed=seed)
+        cfg = ValuationConfig(seed=seed, estimator=estimator, max_train_rows=max_train_rows)
         result = value_sources(book, strat, load_warnings, cfg)
         for w in result.warnings:
             log.warning("%s", w)
