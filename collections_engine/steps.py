@@ -47,7 +47,7 @@ class StepClock:
         crash_point(name)
         yield
         dt = time.perf_counter() - t
-        self.timings[name] = round(dt, 3)
+        self.timings[name] = round(self.timings.get(name, 0.0) + dt, 3)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
         self.peak_rss_gib[name] = round(peak, 3)
         log.info("step %s: done in %.1f s", name, dt)

@@ -1,0 +1,49 @@
+"""`run`: the nightly batch for one business date."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from collections_engine.cli import guarded
+
+
+def register(app: typer.Typer) -> None:
+    @app.command(
+        "run",
+        help=(
+            "The nightly batch for one business date: validate, build features, score with the "
+            "newest approved model version, detect fraud rings, decide placements from the previous "
+            "night's open placements, and write RUNS/DATE/ all-or-nothing. Exit 2 on bad input "
+            "(nothing written); a rerun with different inputs is refused unless --force.\n\n"
+            "Example:  collections-engine run --data data/book --date 2026-11-02 "
+            "--strategy strategies/default.yaml --graph graphs/default.yaml --models models --out runs"
+        ),
+    )
+    @guarded
+    def run_cmd(
+        data: Path = typer.Option(..., "--data", help="DATA folder (CONTRACT.md's input tables)."),
+        date: str = typer.Option(..., "--date", help="Business date YYYY-MM-DD (a snapshot_date of accounts)."),
+        strategy: Path = typer.Option(..., "--strategy", help="Strategy YAML file."),
+        graph: Path = typer.Option(..., "--graph", help="Graph YAML file."),
+        models: Path = typer.Option(..., "--models", help="Folder of model versions."),
+        out: Path = typer.Option(..., "--out", help="RUNS folder; the night goes to RUNS/DATE/."),
+        force: bool = typer.Option(False, "--force", help="Replace an existing night run with different inputs."),
+    ) -> None:
+        from collections_engine.io.runs import LockBusy
+        from collections_engine.pipeline import RunRequest, run_night
+
+        try:
+            result = run_night(RunRequest(data=data, date=date, strategy=strategy, graph=graph,
+                                          models=models, runs=out, force=force))
+        except LockBusy as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
+        c = result.counts
+        typer.echo(f"night {date}: {c.get('delinquent_accounts', 0):,d} delinquent accounts, "
+                   f"{c.get('decision_placed', 0):,d} placed, {c.get('decision_kept', 0):,d} kept, "
+                   f"{c.get('ended_recalled', 0):,d} recalled, {c.get('rings', 0):,d} rings, "
+                   f"{len(result.warnings)} warnings")
+        typer.echo(f"run folder: {result.folder}")
+        typer.echo(f"report:     {result.folder / 'report.html'}")

@@ -1,0 +1,218 @@
+"""The nightly run: the steps in order, around one atomic write of the run folder.
+
+validate -> features -> score -> rings -> placement -> report -> write. Every file of
+RUNS/DATE/ is written into a hidden temporary folder renamed into place at the end, so a run
+that fails or is killed at any step leaves no folder for that date and every earlier night
+(and the open-placements book they hold) untouched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import platform
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from collections_engine import __version__
+from collections_engine.assign import build_decision_inputs, decide
+from collections_engine.assign.files import vendor_files, worklists
+from collections_engine.config import GraphConfig, Strategy, load_graph, load_strategy
+from collections_engine.errors import InputError
+from collections_engine.features import build_features
+from collections_engine.io import file_sha256
+from collections_engine.io.load import input_files, load_book
+from collections_engine.io.runs import (clean_stale, previous_night, read_previous_frame,
+                                        read_run_json, runs_lock)
+from collections_engine.io.runfolder import write_run_folder
+from collections_engine.report.nightly import nightly_report, psi_table
+from collections_engine.rings import detect_rings
+from collections_engine.scoring import load_version, score
+from collections_engine.steps import StepClock, crash_point
+
+__all__ = ["RunRequest", "RunResult", "run_night", "code_version", "inputs_fingerprint"]
+
+log = logging.getLogger("collections_engine")
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    data: Path
+    date: str
+    strategy: Path
+    graph: Path
+    models: Path
+    runs: Path
+    force: bool = False
+
+
+@dataclass
+class RunResult:
+    folder: Path
+    counts: dict[str, int]
+    warnings: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def code_version() -> str:
+    """The package version and a hash of its source (no git needed at run time)."""
+    root = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for f in sorted(root.rglob("*.py")):
+        h.update(f.relative_to(root).as_posix().encode())
+        h.update(f.read_bytes())
+    return f"{__version__}+{h.hexdigest()[:12]}"
+
+
+def inputs_fingerprint(req: RunRequest, model_version: str) -> dict[str, object]:
+    files = {p.relative_to(req.data).as_posix(): file_sha256(p) for p in input_files(req.data)}
+    fp = {
+        "date": req.date,
+        "input_files": files,
+        "strategy_sha256": file_sha256(req.strategy),
+        "graph_sha256": file_sha256(req.graph),
+        "model_version": model_version,
+        "code_version": code_version(),
+    }
+    fp["sha256"] = hashlib.sha256(json.dumps(fp, sort_keys=True).encode()).hexdigest()
+    return fp
+
+
+def _parse_date(text: str) -> pd.Timestamp:
+    try:
+        return pd.Timestamp(datetime.strptime(text, "%Y-%m-%d"))
+    except ValueError:
+        raise InputError("--date", [f"found '{text}'; expected a date YYYY-MM-DD"]) from None
+
+
+def run_night(req: RunRequest) -> RunResult:
+    """Run one business date end to end; InputError for bad input (nothing written)."""
+    clock = StepClock()
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    date = _parse_date(req.date)
+    with clock.step("validate"):
+        strategy = load_strategy(req.strategy)
+        graph = load_graph(req.graph)
+    with runs_lock(req.runs):
+        stale = clean_stale(req.runs)
+        if stale:
+            log.warning("removed %d temporary folder(s) left by an interrupted run", len(stale))
+        with clock.step("validate"):
+            version = load_version(req.models, approved_only=True, strategy=strategy)
+            fp = inputs_fingerprint(req, version.version_id)
+            _refuse_changed_rerun(req, fp)
+            book, warnings = load_book(req.data, strategy)
+            if date not in set(book.snapshot_dates()):
+                raise InputError(str(req.data), [
+                    f"accounts: no snapshot for --date {req.date}; expected one of the snapshot dates "
+                    f"({_date_range(book)})"])
+        prev = previous_night(req.runs, date)
+        with clock.step("features"):
+            tonight = book.on(date)
+            tonight = tonight[tonight["dpd"] > 0].sort_values("account_id", kind="stable").reset_index(drop=True)
+            feats = build_features(book, tonight, strategy)
+        with clock.step("score"):
+            scores = score(version, feats, tonight, strategy, warnings)
+        with clock.step("rings"):
+            rings = detect_rings(book, graph, date, previous=read_previous_frame(prev, "rings.parquet"))
+            warnings += rings.warnings
+        with clock.step("placement"):
+            open_placements = read_previous_frame(prev, "placements.parquet")
+            inputs = build_decision_inputs(
+                tonight, scores, strategy, date, holds=book.holds, fraud=_fraud_frame(rings.members, book, date),
+                open_placements=open_placements)
+            decision = decide(inputs, strategy, date)
+            warnings += decision.warnings
+            vendors = vendor_files(decision, inputs, tonight, book.customers, scores, strategy, date)
+            teams = worklists(decision)
+        counts = _counts(tonight, decision, rings)
+        with clock.step("report"):
+            previous_assign = read_previous_frame(prev, "assignments.parquet")
+            reference = _read_reference(version)
+            drift = psi_table(reference, scores, feats)
+            for row in drift[drift["level"] != "stable"].itertuples():
+                msg = f"PSI of {row.what} is {row.psi:.3f} ({row.level}: 0.10 watch, 0.25 act)"
+                log.warning("%s", msg)
+                warnings.append(msg)
+            report_html = nightly_report(
+                date=date, strategy=strategy, scores=scores, features=feats, version=version,
+                reference=reference, decision=decision, rings=rings.rings,
+                previous_assignments=previous_assign, warnings=warnings, counts=counts,
+                psi_frame=drift)
+        run_json = {
+            "date": req.date, "started_at": started,
+            "finished_at": None, "inputs": fp, "previous_night": prev.name if prev else None,
+            "model_version": version.version_id, "code_version": fp["code_version"],
+            "host": platform.node(), "counts": counts, "warnings": warnings,
+            "solver": decision.solver, "timings_s": clock.timings,
+            "peak_rss_gib": clock.peak_rss_gib,
+        }
+        with clock.step("write"):
+            folder = write_run_folder(
+                req.runs / req.date, date=date, scores=scores, decision=decision, inputs=inputs,
+                rings=rings.rings, vendors=vendors, teams=teams, strategy=strategy,
+                report_html=report_html, finish_run_json=lambda: run_json_finish(run_json, clock))
+    return RunResult(folder=folder, counts=counts, warnings=warnings, timings=clock.timings)
+
+
+def _refuse_changed_rerun(req: RunRequest, fp: dict[str, object]) -> None:
+    folder = req.runs / req.date
+    if not (folder / "run.json").is_file() or req.force:
+        return
+    before = read_run_json(folder).get("inputs", {})
+    if before.get("sha256") == fp["sha256"]:
+        return  # same inputs: the rerun writes the same bytes
+    changed = sorted(k for k in ("input_files", "strategy_sha256", "graph_sha256", "model_version",
+                                 "code_version") if before.get(k) != fp.get(k))
+    raise InputError(str(folder), [
+        f"a run for {req.date} already exists with different inputs (changed: {', '.join(changed)}); "
+        "expected the same inputs, or --force to replace it"])
+
+
+def _read_reference(version) -> dict | None:
+    path = Path(version.path) / "reference.json" if version.path else None
+    if path is None or not path.is_file():
+        return None
+    return json.loads(path.read_text())
+
+
+def _date_range(book) -> str:
+    dates = [d.date().isoformat() for d in book.snapshot_dates()]
+    return f"{dates[0]} .. {dates[-1]}" if dates else "none"
+
+
+def _fraud_frame(members: pd.DataFrame, book, date: pd.Timestamp) -> pd.DataFrame:
+    """Ring members plus confirmed fraud customers (labels known by tonight), one row each."""
+    cols = ["customer_id", "ring_id", "ring_score", "confirmed"]
+    m = members[cols] if len(members) else pd.DataFrame(columns=cols)
+    fl = book.fraud_labels
+    if fl is not None and len(fl):
+        known = fl if "confirmed_on" not in fl else fl[fl["confirmed_on"].isna() | (fl["confirmed_on"] <= date)]
+        extra = known.loc[~known["customer_id"].isin(m["customer_id"]), ["customer_id"]].drop_duplicates()
+        extra = extra.assign(ring_id="", ring_score=1.0, confirmed=True)
+        m = pd.concat([m, extra], ignore_index=True)
+    return m.sort_values("customer_id", kind="stable").reset_index(drop=True)
+
+
+def _counts(tonight: pd.DataFrame, decision, rings) -> dict[str, int]:
+    a = decision.assignments
+    out = {"delinquent_accounts": int(len(tonight)), "rings": int(len(rings.rings))}
+    for k, v in a["decision"].value_counts().sort_index().items():
+        out[f"decision_{k}"] = int(v)
+    for k, v in a["ended"].value_counts().sort_index().items():
+        if k:
+            out[f"ended_{k}"] = int(v)
+    return out
+
+
+def run_json_finish(run_json: dict, clock: StepClock) -> dict:
+    run_json["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    run_json["timings_s"] = {**clock.timings, "total": clock.total()}
+    return run_json
+
+
+__all__ += ["run_json_finish", "crash_point", "Strategy", "GraphConfig"]

@@ -1,0 +1,110 @@
+"""report.html of a night: one page for the collections manager, charts inline, opens offline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from collections_engine.config.strategy import Strategy
+from collections_engine.report.html import bar_chart, esc, hist_chart, kv, page, section, table
+from collections_engine.scoring.metrics import psi
+
+__all__ = ["nightly_report", "psi_table", "PSI_WATCH", "PSI_ACT"]
+
+PSI_WATCH, PSI_ACT = 0.10, 0.25
+
+
+def psi_table(reference: dict | None, scores: pd.DataFrame, features: pd.DataFrame) -> pd.DataFrame:
+    """PSI of points and of every reference feature, worst first, with the action level."""
+    if not reference:
+        return pd.DataFrame(columns=["what", "psi", "level"])
+    rows = [("score points", psi(reference["points"], scores["points"]))]
+    for name, ref in sorted(reference.get("features", {}).items()):
+        if name in features.columns:
+            rows.append((name, psi(ref, features[name].reset_index(drop=True))))
+    df = pd.DataFrame(rows, columns=["what", "psi"])
+    df["level"] = np.select([df["psi"] >= PSI_ACT, df["psi"] >= PSI_WATCH], ["act", "watch"], "stable")
+    head, rest = df.iloc[:1], df.iloc[1:].sort_values(["psi", "what"], ascending=[False, True])
+    return pd.concat([head, rest], ignore_index=True)
+
+
+def _changes(assign: pd.DataFrame, previous: pd.DataFrame | None) -> pd.DataFrame:
+    rows = [
+        ("new vendor placements", int((assign["decision"] == "placed").sum())),
+        ("placements kept", int((assign["decision"] == "kept").sum())),
+        ("placements recalled", int((assign["ended"] == "recalled").sum())),
+        ("placements returned (period over)", int((assign["ended"] == "returned").sum())),
+    ]
+    if previous is not None and len(previous):
+        gone = ~previous["account_id"].isin(assign["account_id"])
+        rows.append(("accounts delinquent last night, not tonight (cured, paid or closed)", int(gone.sum())))
+        new = ~assign["account_id"].isin(previous["account_id"])
+        rows.append(("accounts newly delinquent tonight", int(new.sum())))
+        both = assign.merge(previous[["account_id", "queue"]], on="account_id", suffixes=("", "_prev"))
+        rows.append(("accounts that changed queue", int((both["queue"] != both["queue_prev"]).sum())))
+    else:
+        rows.append(("previous night", "none (first night)"))
+    return pd.DataFrame(rows, columns=["change since last night", "accounts"])
+
+
+def nightly_report(*, date: pd.Timestamp, strategy: Strategy, scores: pd.DataFrame,
+                   features: pd.DataFrame, version: Any, reference: dict | None, decision: Any,
+                   rings: pd.DataFrame, previous_assignments: pd.DataFrame | None,
+                   warnings: list[str], counts: dict[str, int], psi_frame: pd.DataFrame) -> str:
+    a = decision.assignments
+    qs = decision.queue_summary.copy()
+    cur = strategy.currency
+    net = float(a["expected_net"].sum())
+    cards = kv([
+        ("delinquent accounts", f"{len(a):,d}"),
+        ("expected net recovery", f"{net:,.0f} {cur}"),
+        ("new placements", f"{int((a['decision'] == 'placed').sum()):,d}"),
+        ("recalled", f"{int((a['ended'] == 'recalled').sum()):,d}"),
+        ("fraud holds", f"{int((a['decision'] == 'fraud_hold').sum()):,d}"),
+        ("rings", f"{len(rings):,d}"),
+        ("model version", version.version_id),
+    ])
+    vol = (scores.groupby(["stage", "customer_line"], observed=True).size().unstack(fill_value=0)
+           .reindex(strategy.stage_names(), fill_value=0))
+    vol_chart = bar_chart(list(vol.index), {c: vol[c].tolist() for c in vol.columns},
+                          "Delinquent accounts by stage and customer line", "accounts")
+    vol_tab = vol.reset_index().rename(columns={"index": "stage"})
+    by_dec = a.groupby(["stage", "decision"], observed=True).size().unstack(fill_value=0).reset_index()
+    q_cols = [c for c in qs.columns]
+    q_chart = bar_chart(list(qs["queue"]), {
+        "expected recovery": qs["expected_recovery"].tolist(),
+        "expected cost": qs["expected_cost"].tolist()}, f"Expected recovery and cost by queue ({cur})", cur)
+    cap_chart = bar_chart(list(qs["queue"]), {"capacity use": qs["use"].fillna(0).tolist()},
+                          "Capacity use (share of capacity held after tonight)", "share")
+    bins = np.linspace(float(np.nanmin(scores["points"])) if len(scores) else 400,
+                       float(np.nanmax(scores["points"])) if len(scores) else 800, 40) if len(scores) else np.linspace(400, 800, 40)
+    score_chart = hist_chart({seg: scores.loc[scores["stage"] == seg, "points"].to_numpy()
+                              for seg in strategy.stage_names()}, bins, "Score points by stage tonight", "points")
+    drift_rows = psi_frame.head(15)
+    drift_note = ("<p>PSI against the model version's reference (held-out history): below 0.10 stable, "
+                  "0.10-0.25 watch, 0.25 and above act.</p>")
+    ring_tab = rings[["ring_id", "size", "score", "confirmed", "evidence", "first_flagged"]].copy() if len(rings) else rings
+    if len(ring_tab):
+        ring_tab["first_flagged"] = pd.to_datetime(ring_tab["first_flagged"]).dt.date.astype(str)
+        ring_tab = ring_tab.sort_values(["score", "ring_id"], ascending=[False, True])
+    warn_html = "".join(f"<div class='warn'>{esc(w)}</div>" for w in warnings) or "<p>none</p>"
+    solver = decision.solver
+    solver_txt = ", ".join(f"{k}: {v}" for k, v in solver.items() if not isinstance(v, dict | list))
+    body = [
+        cards,
+        section("Tonight's volumes", vol_chart, table(vol_tab), table(by_dec)),
+        section("Expected recovery and cost by queue", q_chart, table(qs[q_cols])),
+        section("Capacity use and shadow prices",
+                "<p>Shadow price: what one more slot (or one more unit of balance cap) would add to "
+                f"tonight's expected net recovery, in {esc(cur)}.</p>", cap_chart,
+                f"<p>Solver: {esc(solver_txt)}</p>"),
+        section("Scores and drift", score_chart, drift_note, table(drift_rows)),
+        section("Fraud rings", table(ring_tab, max_rows=50)),
+        section("What changed since last night", table(_changes(a, previous_assignments))),
+        section("Warnings", warn_html),
+    ]
+    title = f"Collections night {date.date().isoformat()}"
+    sub = f"strategy '{strategy.name}', model {version.version_id}, {len(a):,d} delinquent accounts"
+    return page(title, sub, body)
