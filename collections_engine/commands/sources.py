@@ -63,14 +63,14 @@ def register(app: typer.Typer) -> None:
         estimator: str = typer.Option(
             "ipw", "--estimator",
             help="Money estimator where placement_history has propensities: ipw (inverse-propensity "
-                 "weighting of realised outcomes) or dr (the same, with the full model's expectation "
-                 "as control variate)."),
+                 "weighting of realised outcomes), dr (the same, with the full model's expectation "
+                 "as control variate) or model (the full model's expectation everywhere)."),
         max_train_rows: int = typer.Option(80_000, "--max-train-rows",
                                            help="Training-window rows sampled for the variant models."),
     ) -> None:
         problems = []
-        if estimator not in ("ipw", "dr"):
-            problems.append(f"--estimator: found {estimator!r}; expected ipw or dr")
+        if estimator not in ("ipw", "dr", "model"):
+            problems.append(f"--estimator: found {estimator!r}; expected ipw, dr or model")
         if max_train_rows < 100:
             problems.append(f"--max-train-rows: found {max_train_rows}; expected at least 100")
         if problems:

@@ -27,6 +27,8 @@ __all__ = ["SourcesResult", "value_sources", "segment_masks", "RESULT_COLUMNS"]
 
 log = logging.getLogger("collections_engine.sources")
 
+ESTIMATORS = ("ipw", "dr", "model")     # the chosen one fills value_*, the others value_*_<name>
+
 RESULT_COLUMNS = [
     "source", "key", "segment", "status", "rows", "positives",
     "auc_full", "auc_without", "auc_diff", "auc_diff_lo", "auc_diff_hi", "p_value", "p_holm",
@@ -141,23 +143,31 @@ def value_sources(book: Book, strategy: Strategy, load_warnings: list[str] | Non
         if "queue" in oot.columns else np.zeros(len(oot), bool)
     p_full = vm.p_no_action["full"]
     night = int((book.on(book.snapshot_dates()[-1])["dpd"] > 0).sum())
-    values: dict[str, np.ndarray] = {}
+    values: dict[str, dict[str, np.ndarray]] = {}
     plans: dict[str, np.ndarray] = {}
     plan_info: dict[str, list] = {}
     done: dict[int, str] = {}
     for name, p in vm.p_no_action.items():
         if id(p) in done:                       # identical variant (same feature set)
             first = done[id(p)]
-            plans[name], values[name], plan_info[name] = plans[first], values[first], plan_info[first]
+            plans[name], plan_info[name] = plans[first], plan_info[first]
+            for mode in ESTIMATORS:
+                values[mode][name] = values[mode][first]
             continue
         done[id(p)] = name
         plans[name], plan_info[name] = decide_plans(oot, p, strategy, night, book.holds,
                                                     cfg.decide_time_limit)
-        values[name] = plan_values(oot, plans[name], p_full, strategy, ipw_rows, cfg.estimator)
+        for mode in ESTIMATORS:
+            values.setdefault(mode, {})[name] = plan_values(oot, plans[name], p_full, strategy,
+                                                            ipw_rows if mode != "model" else
+                                                            np.zeros(len(oot), bool),
+                                                            "dr" if mode == "dr" else "ipw")
     log.info("sources: %d plans decided and valued", len(done))
     ipw_share = float(ipw_rows.mean()) if len(oot) else 0.0
-    kind = "dr" if cfg.estimator == "dr" else "ipw"
-    if ipw_share == 1.0:
+    kind = cfg.estimator
+    if kind == "model":
+        estimator = "model (the full model's expected values on every row)"
+    elif ipw_share == 1.0:
         estimator = kind
     elif ipw_share == 0.0:
         estimator = "model"
@@ -175,8 +185,8 @@ def value_sources(book: Book, strategy: Strategy, load_warnings: list[str] | Non
         keycol = oot[src.key].astype("str")
         pa_full, pa_wo = vm.p_actual["full"], vm.p_actual[f"without:{s}"]
         pa_int, pa_with = vm.p_actual["internal"], vm.p_actual[f"with:{s}"]
-        d_rm = values["full"] - values[f"without:{s}"]
-        d_add = values[f"with:{s}"] - values["internal"]
+        d_rm = {m: v["full"] - v[f"without:{s}"] for m, v in values.items()}
+        d_add = values[cfg.estimator][f"with:{s}"] - values[cfg.estimator]["internal"]
         differ = plans["full"] != plans[f"without:{s}"]
         contrib = vm.contributions[s].to_numpy()
         for seg, m in masks.items():
@@ -203,12 +213,15 @@ def value_sources(book: Book, strategy: Strategy, load_warnings: list[str] | Non
                 r.update({f"{pre}ks_diff": ka - kb, f"{pre}ks_diff_lo": float(lo), f"{pre}ks_diff_hi": float(hi)})
                 if not pre:
                     r.update({"ks_full": ka, "ks_without": kb})
-            for pre, d in (("", d_rm), ("add_", d_add)):
+            money = [("", "", d_rm[cfg.estimator]), ("add_", "", d_add)]
+            money += [("", f"_{e}", d_rm[e]) for e in ESTIMATORS if e != cfg.estimator]
+            for pre, suf, d in money:
                 dm = np.where(m, d, 0.0)
                 point = float(dm.sum()) * per_month
                 reps = boot_sum(dm, w_money, acc_codes) * per_month
                 lo, hi = np.quantile(reps, [0.025, 0.975])
-                r.update({f"{pre}value_month": point, f"{pre}value_lo": float(lo), f"{pre}value_hi": float(hi)})
+                r.update({f"{pre}value_month{suf}": point, f"{pre}value_lo{suf}": float(lo),
+                          f"{pre}value_hi{suf}": float(hi)})
             dates = oot.loc[m, "snapshot_date"]
             records = float(keycol[m].groupby(dates.to_numpy()).nunique().mean()) * oot_scale
             r.update({"records_month": records, "cost_month": records * src.price_per_record,
@@ -222,7 +235,8 @@ def value_sources(book: Book, strategy: Strategy, load_warnings: list[str] | Non
     table = recommend(table, cfg.alpha, cfg.tight_auc)
     if not_valued:
         table = pd.concat([table, _not_valued_rows(strategy, not_valued)], ignore_index=True)
-    table = table.reindex(columns=RESULT_COLUMNS)
+    alt = [f"value_{k}_{e}" for e in ESTIMATORS if e != cfg.estimator for k in ("month", "lo", "hi")]
+    table = table.reindex(columns=RESULT_COLUMNS[:-2] + alt + RESULT_COLUMNS[-2:])
     contributions = _contributions(oot, vm, valued)
     return SourcesResult(table, _summary(table, strategy), contributions, meta, warnings)
 

@@ -46,7 +46,8 @@ class ValuationConfig:
     alpha: float = 0.01                # significance after Holm correction, for "keep"
     tight_auc: float = 0.005           # "no gain, tight interval": AUC-change CI below this
     decide_time_limit: float = 20.0
-    estimator: str = "ipw"             # "ipw", or "dr" (IPW with the full model as control variate)
+    estimator: str = "ipw"             # "ipw"; "dr" (IPW + the full model as control variate);
+                                       # "model" (the full model's expectation on every row)
     extra: dict = field(default_factory=lambda: {"max_bin": 63})
 
     def train_config(self) -> TrainConfig:
