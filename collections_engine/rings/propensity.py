@@ -72,8 +72,8 @@ def customer_features(
     if accounts is None or len(accounts) == 0:
         return out
     acc = accounts[(accounts["open_date"] <= date) & (accounts["cust"] >= 0)]
-    n_acc = int(max(acc["acc"].max() if len(acc) else 0,
-                    *(t["acc"].max() for t in (payments, contacts) if t is not None and len(t)))) + 1
+    n_acc = 1 + int(max([0] + [t["acc"].max() for t in (acc, payments, contacts)
+                               if t is not None and len(t)]))
     cust_of = np.full(n_acc, -1, np.int64)
     cust_of[acc["acc"].to_numpy()] = acc["cust"].to_numpy()
     has_acc = np.zeros(n, bool)
