@@ -99,32 +99,33 @@ def brute_force(inp: pd.DataFrame, s: Strategy) -> int:
                                 for k in range(n) if cust[k] == cust[i])]
             if fits:
                 share[j] = qs[j].min_share
-    best = None
     options = [[o for o in range(len(qs) + 1) if ok[i, o]] for i in free]
-    for combo in itertools.product(*options):
-        c = np.array(combo)
-        if any((c == j).sum() > cap[j] for j in range(len(qs))):
+    prods = list(itertools.product(*options))
+    combos = np.array(prods, dtype=np.int64).reshape(len(prods), len(free))
+    good = np.ones(len(combos), dtype=bool)
+    for j in range(len(qs)):
+        on = combos == j
+        good &= on.sum(axis=1) <= cap[j]
+        if j in vend and bal[j] is not None:
+            good &= ~on.any(axis=1) | (kbal[j] + (on * amt[free]).sum(axis=1) <= bal[j])
+    nv = np.isin(combos, vend).sum(axis=1)
+    for j, sh in share.items():
+        good &= (combos == j).sum(axis=1) >= sh * nv - 1e-9
+    # grouping: every pair of a customer's accounts, at least one of them a new placement
+    fpos = {i: t for t, i in enumerate(free)}
+    for a, b in itertools.combinations(range(n), 2):
+        if cust[a] != cust[b] or (kept[a] >= 0 and kept[b] >= 0):
             continue
-        if any(bal[j] is not None and (c == j).any() and kbal[j] + amt[free][c == j].sum() > bal[j] for j in vend):
-            continue
-        nv = sum((c == j).sum() for j in vend)
-        if any((c == j).sum() < share[j] * nv - 1e-9 for j in share):
-            continue
-        byc = {}
-        for i in range(n):
-            if kept[i] >= 0:
-                byc.setdefault(cust[i], []).append((kept[i], False))
-        for i, o in zip(free, c):
-            if o in vend:
-                byc.setdefault(cust[i], []).append((o, True))
-        if conflict(byc):
-            continue
-        v = int(val[free, c].sum())
-        best = v if best is None else max(best, v)
+        va = combos[:, fpos[a]] if a in fpos else np.full(len(combos), kept[a])
+        vb = combos[:, fpos[b]] if b in fpos else np.full(len(combos), kept[b])
+        fl = np.array(flags + [False])
+        clash = np.isin(va, vend) & np.isin(vb, vend) & (va != vb) & (fl[va] | fl[vb])
+        good &= ~clash
+    best = int(val[free[None, :], combos][good].sum(axis=1).max()) if len(free) else 0
     return base + best
 
 
-instances = st.integers(1, 6).flatmap(lambda n: st.tuples(
+instances = st.integers(1, 8).flatmap(lambda n: st.tuples(
     st.lists(st.sampled_from(["M1", "M2"]), min_size=n, max_size=n),
     st.lists(st.floats(0.02, 0.9), min_size=n, max_size=n),
     st.lists(st.integers(100, 5000), min_size=n, max_size=n),
