@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from collections_engine.book import Book
 from collections_engine.config.strategy import Strategy
@@ -60,6 +62,21 @@ FEATURE_DOCS: dict[str, str] = {
     "no_answers_30d": "unanswered attempts in the last 30 days",
     "days_since_last_contact": "days since the latest contact attempt",
     "days_since_last_right_party_contact": "days since the customer was last reached",
+    "months_with_payment_12m": "of the last twelve 30-day periods, how many had a payment",
+    "payments_365d": "payments in the last 365 days",
+    "paid_amount_365d": "amount paid in the last 365 days",
+    "voice_attempts_365d": "calls and visits in the last 365 days",
+    "reach_rate_365d": "share of those calls and visits that reached the customer",
+    "promises_kept_365d": "promises kept in the last 365 days",
+    "promises_broken_365d": "promises broken in the last 365 days",
+    "refusals_365d": "refusals in the last 365 days",
+    "wrong_numbers_365d": "wrong-number contacts in the last 365 days",
+    "delinquent_periods_12m": "of the eleven 30-day periods before the current one, how many saw"
+                              " the account delinquent in an accounts row",
+    "dpd_a_month_ago": "dpd in the latest accounts row at least 25 days before the snapshot",
+    "hold": "the hold open on the snapshot date (dispute, bankruptcy, ...; 'none')",
+    "fraud_confirmed": "1 when the customer has a fraud label confirmed on or before the snapshot"
+                       " date (a label without a date counts as known)",
 }
 
 _REACHED = ("right_party", "promise_to_pay", "promise_kept", "promise_broken", "refused")
@@ -78,6 +95,17 @@ def feature_types(features: pd.DataFrame) -> dict[str, str]:
 def build_features(book: Book, rows: pd.DataFrame, strategy: Strategy) -> pd.DataFrame:
     """Features of each (account_id, snapshot_date) row as of its snapshot date."""
     rows = _with_account_columns(book, rows)
+    # Work in (account, date) order: every look-up below is then a run of sorted searches, which
+    # is several times faster; the result is put back in the caller's order at the end.
+    acc_code, _ = pd.factorize(rows["account_id"], sort=False)
+    order = np.lexsort((day_numbers(rows["snapshot_date"]), acc_code))
+    if not np.array_equal(order, np.arange(len(rows))):
+        out = _build(book, rows.iloc[order], strategy)
+        return out.iloc[np.argsort(order, kind="stable")]
+    return _build(book, rows, strategy)
+
+
+def _build(book: Book, rows: pd.DataFrame, strategy: Strategy) -> pd.DataFrame:
     personal = set(strategy.personal_fields)
     snap = day_numbers(rows["snapshot_date"])
     parts: list[pd.DataFrame] = [_account_features(book, rows, personal)]
@@ -87,6 +115,11 @@ def build_features(book: Book, rows: pd.DataFrame, strategy: Strategy) -> pd.Dat
     if book.contacts is not None:
         codes, ev_codes, _ = entity_codes(rows["account_id"], book.contacts["account_id"])
         parts.append(_contact_features(book.contacts, codes, ev_codes, snap, rows.index))
+    parts.append(_delinquency_history(book.accounts, rows, snap))
+    if book.holds is not None:
+        parts.append(_hold_features(book.holds, rows, snap))
+    if book.fraud_labels is not None:
+        parts.append(_fraud_features(book.fraud_labels, rows, snap))
     if book.customers is not None:
         parts.append(_customer_features(book.customers, rows, personal, snap,
                                         taken=set().union(*(p.columns for p in parts))))
@@ -141,16 +174,60 @@ def _customer_counts(accounts: pd.DataFrame, rows: pd.DataFrame) -> np.ndarray:
     """Accounts and delinquent accounts of each row's customer on the row's snapshot date."""
     dates = pd.unique(rows["snapshot_date"])
     acc = accounts[accounts["snapshot_date"].isin(dates)]
-    acc = acc[acc["customer_id"].isin(pd.unique(rows["customer_id"]))]
-    g = (acc.assign(_d=(acc["dpd"] > 0).astype(np.int64))
-         .groupby(["snapshot_date", "customer_id"], sort=False)["_d"].agg(["size", "sum"]))
-    key = pd.MultiIndex.from_arrays([rows["snapshot_date"], rows["customer_id"]])
-    pos = g.index.get_indexer(key)
-    vals = g.to_numpy(dtype=np.float64)
+    codes, ev_codes, _ = entity_codes(rows["customer_id"], acc["customer_id"])
+    keep = ev_codes >= 0
+    ev_keys = ev_codes[keep] * SPAN + day_numbers(acc["snapshot_date"])[keep]
+    row_keys = codes * SPAN + day_numbers(rows["snapshot_date"])
     out = np.zeros((len(rows), 2))
-    ok = pos >= 0
-    out[ok] = vals[pos[ok]]
+    for j, mask in enumerate((None, acc["dpd"].to_numpy()[keep] > 0)):
+        k = np.sort(ev_keys if mask is None else ev_keys[mask])
+        out[:, j] = np.searchsorted(k, row_keys, side="right") - np.searchsorted(k, row_keys, side="left")
     return out
+
+
+def _delinquency_history(accounts: pd.DataFrame, rows: pd.DataFrame, snap: np.ndarray) -> pd.DataFrame:
+    """The account's own past delinquency, from earlier accounts rows (monthly or nightly alike)."""
+    codes, ev_codes, _ = entity_codes(rows["account_id"], accounts["account_id"])
+    days = day_numbers(accounts["snapshot_date"])
+    dpd = accounts["dpd"].to_numpy()
+    delinquent = EventIndex.build(np.where(dpd > 0, ev_codes, -1), days)
+    periods = np.zeros(len(snap))
+    for k in range(1, 12):
+        periods += delinquent.count(codes, snap - 30 * (k + 1), snap - 30 * k) > 0
+    f = pd.DataFrame(index=rows.index)
+    f["delinquent_periods_12m"] = periods
+    every = EventIndex.build(ev_codes, days)
+    prev = every.last(codes, snap - 25)
+    f["dpd_a_month_ago"] = np.where(prev >= 0, dpd[np.maximum(prev, 0)], np.nan).astype(np.float64)
+    return f
+
+
+def _hold_features(holds: pd.DataFrame, rows: pd.DataFrame, snap: np.ndarray) -> pd.DataFrame:
+    """The hold open on the snapshot date (the first by kind name when several), or 'none'."""
+    codes, ev_codes, _ = entity_codes(rows["account_id"], holds["account_id"])
+    keep = ev_codes >= 0
+    h = pd.DataFrame({"_code": ev_codes[keep], "hold": holds["hold"].astype("str").to_numpy()[keep],
+                      "_start": day_numbers(holds["start"])[keep], "_end": day_numbers(holds["end"])[keep]})
+    key = pd.DataFrame({"_code": codes, "_snap": snap, "_row": np.arange(len(rows))})
+    m = key.merge(h, on="_code", how="inner")
+    open_ = (m["_start"] <= m["_snap"]) & ((m["_end"] < -(SPAN // 8)) | (m["_end"] >= m["_snap"]))
+    m = m[open_].sort_values(["_row", "hold"], kind="stable").drop_duplicates("_row")
+    out = np.full(len(rows), "none", dtype=object)
+    out[m["_row"].to_numpy()] = m["hold"].to_numpy()
+    return pd.DataFrame({"hold": pd.Series(out, dtype="str").to_numpy()}, index=rows.index).astype("str")
+
+
+def _fraud_features(labels: pd.DataFrame, rows: pd.DataFrame, snap: np.ndarray) -> pd.DataFrame:
+    """1 when the customer is a confirmed fraud on the snapshot date (no date: always known)."""
+    lab = labels.drop_duplicates("customer_id", keep="first")
+    pos = pd.Index(lab["customer_id"].astype("str")).get_indexer(rows["customer_id"].astype("str"))
+    conf = (day_numbers(lab["confirmed_on"]) if "confirmed_on" in lab.columns
+            else np.full(len(lab), -(SPAN // 2)))
+    known = np.zeros(len(rows))
+    ok = pos >= 0
+    d = conf[np.maximum(pos, 0)]
+    known[ok] = ((d < -(SPAN // 8)) | (d <= snap))[ok]
+    return pd.DataFrame({"fraud_confirmed": known}, index=rows.index)
 
 
 def _payment_features(pay: pd.DataFrame, codes: np.ndarray, ev_codes: np.ndarray,
@@ -175,6 +252,11 @@ def _payment_features(pay: pd.DataFrame, codes: np.ndarray, ev_codes: np.ndarray
     for k in range(6):
         months += ev.count(codes, snap - 30 * (k + 1), snap - 30 * k) > 0
     f["months_with_payment_6m"] = months
+    for k in range(6, 12):
+        months += ev.count(codes, snap - 30 * (k + 1), snap - 30 * k) > 0
+    f["months_with_payment_12m"] = months
+    f["payments_365d"] = ev.count(codes, snap - 365, snap).astype(np.float64)
+    f["paid_amount_365d"] = ev.total("amount", codes, snap - 365, snap)
     return f
 
 
@@ -204,6 +286,20 @@ def _contact_features(con: pd.DataFrame, codes: np.ndarray, ev_codes: np.ndarray
     f["refusals_90d"] = of(outcome == "refused").count(codes, snap - 90, snap).astype(np.float64)
     f["wrong_numbers_90d"] = of(outcome == "wrong_number").count(codes, snap - 90, snap).astype(np.float64)
     f["no_answers_30d"] = of(outcome == "no_answer").count(codes, snap - 30, snap).astype(np.float64)
+    # a year of contact history: how often a call or visit reaches the customer, what they say
+    channel = con["channel"].astype("str").to_numpy()
+    voice = np.isin(channel, ("call", "visit"))
+    voice_n = of(voice).count(codes, snap - 365, snap).astype(np.float64)
+    reached_n = of(voice & np.isin(outcome, _REACHED)).count(codes, snap - 365, snap).astype(np.float64)
+    f["voice_attempts_365d"] = voice_n
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f["reach_rate_365d"] = np.where(voice_n > 0, reached_n / voice_n, np.nan)
+    k365 = of(outcome == "promise_kept").count(codes, snap - 365, snap).astype(np.float64)
+    b365 = of(outcome == "promise_broken").count(codes, snap - 365, snap).astype(np.float64)
+    f["promises_kept_365d"] = k365
+    f["promises_broken_365d"] = b365
+    f["refusals_365d"] = of(outcome == "refused").count(codes, snap - 365, snap).astype(np.float64)
+    f["wrong_numbers_365d"] = of(outcome == "wrong_number").count(codes, snap - 365, snap).astype(np.float64)
     return f
 
 
@@ -211,7 +307,7 @@ def _customer_features(customers: pd.DataFrame, rows: pd.DataFrame, personal: se
                        snap: np.ndarray, taken: set[str]) -> pd.DataFrame:
     cols = [c for c in customers.columns if c != "customer_id" and c not in personal]
     cust = customers.drop_duplicates("customer_id", keep="last").set_index("customer_id")
-    pos = cust.index.get_indexer(rows["customer_id"])
+    pos = _positions(rows["customer_id"], cust.index.to_series())
     f = pd.DataFrame(index=rows.index)
     for c in cols:
         name = c if c not in taken else f"customer_{c}"
@@ -229,13 +325,20 @@ def _source_features(name: str, key: str, table: pd.DataFrame, rows: pd.DataFram
         pos = ev.last(codes, snap)
     else:
         t = table.drop_duplicates(key, keep="last")
-        pos_in_t = pd.Index(t[key].astype("str")).get_indexer(rows[key].astype("str"))
+        pos = _positions(rows[key], t[key])
         table = t
-        pos = pos_in_t
     f = pd.DataFrame(index=rows.index)
     for c in cols:
-        f[f"{name}_{c}"] = _as_feature(_take(table[c].reset_index(drop=True), pos), rows["snapshot_date"])
+        label = c if c.startswith(f"{name}_") else f"{name}_{c}"
+        f[label] = _as_feature(_take(table[c].reset_index(drop=True), pos), rows["snapshot_date"])
     return f
+
+
+def _positions(keys: pd.Series, table_keys: pd.Series) -> np.ndarray:
+    """Position of each key in table_keys (unique), -1 when absent."""
+    arr = pa.array(table_keys.astype("str"))
+    q = pa.array(keys.astype("str"))
+    return pc.index_in(q, value_set=arr).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
 def _take(values: pd.Series, pos: np.ndarray) -> pd.Series:

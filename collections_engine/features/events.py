@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 __all__ = ["EventIndex", "SPAN", "day_numbers", "entity_codes"]
 
@@ -29,11 +31,19 @@ def day_numbers(dates: pd.Series | pd.DatetimeIndex | np.ndarray) -> np.ndarray:
     return out
 
 
-def entity_codes(row_ids: pd.Series, event_ids: pd.Series) -> tuple[np.ndarray, np.ndarray, pd.Index]:
-    """Integer codes of the rows' entities, and of each event's entity (-1: not among the rows)."""
-    uniq = pd.Index(pd.unique(row_ids.astype("str")))
-    row_codes = uniq.get_indexer(row_ids.astype("str")).astype(np.int64)
-    ev_codes = uniq.get_indexer(event_ids.astype("str")).astype(np.int64)
+def _arrow(ids: pd.Series) -> pa.Array:
+    arr = pa.array(ids.astype("str"))
+    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+
+
+def entity_codes(row_ids: pd.Series, event_ids: pd.Series) -> tuple[np.ndarray, np.ndarray, pa.Array]:
+    """Integer codes of the rows' entities (numbered by first appearance), and of each event's
+    entity (-1: not among the rows). Arrow hash look-ups: ids never become Python strings."""
+    rows_arr = _arrow(row_ids)
+    uniq = pc.unique(rows_arr)
+    row_codes = pc.index_in(rows_arr, value_set=uniq).to_numpy(zero_copy_only=False).astype(np.int64)
+    ev = pc.index_in(_arrow(event_ids), value_set=uniq).fill_null(-1)
+    ev_codes = ev.to_numpy(zero_copy_only=False).astype(np.int64)
     return row_codes, ev_codes, uniq
 
 

@@ -13,18 +13,18 @@ __all__ = ["TrainConfig", "fit_booster", "platt_fit", "platt_apply", "lgb_params
 @dataclass
 class TrainConfig:
     seed: int = 1
-    max_rows_per_segment: int = 150_000   # training-window rows sampled per segment
-    max_rows_pooled: int = 400_000        # rows the pooled model trains on
-    max_oot_rows_per_segment: int = 100_000
+    max_rows_per_segment: int = 60_000   # training-window rows sampled per segment
+    max_rows_pooled: int = 200_000        # rows the pooled model trains on
+    max_oot_rows_per_segment: int = 60_000
     holdout_share: float = 0.15           # share of history snapshot dates held out
     num_threads: int = 2
-    learning_rate: float = 0.05
+    learning_rate: float = 0.08
     num_leaves: int = 31
-    max_rounds: int = 1500
-    early_stopping_rounds: int = 50
+    max_rounds: int = 600
+    early_stopping_rounds: int = 30
     min_rows_own_model: int = 200         # below this no own segment model is fitted at all
-    reason_sample: int = 4000             # rows per segment for the reason-code tables
-    agreement_sample: int = 1500          # held-out rows per segment compared with TreeSHAP
+    reason_sample: int = 3000             # rows per segment for the reason-code tables
+    agreement_sample: int = 1000          # held-out rows per segment compared with TreeSHAP
     extra: dict = field(default_factory=dict)
 
 

@@ -1,0 +1,104 @@
+"""Training benchmark and quality bars of the willingness models.
+
+Trains on DATA (generating a book first with --accounts when DATA does not exist), prints the
+training time, and, from DATA/truth, the ceiling AUC (true no-action probability x the true
+effect of the queue each held-out row was in) next to the chosen models and one pooled model,
+on the same held-out test rows. With --sample-check it trains again with a smaller per-segment
+sample and compares the held-out AUCs.
+
+  .venv/bin/python benchmarks/bench_train.py --data /tmp/book1m --accounts 1000000
+  .venv/bin/python benchmarks/bench_train.py --data data/fixtures/book --sample-check 5000
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from collections_engine.config import load_strategy  # noqa: E402
+from collections_engine.io.load import load_book  # noqa: E402
+from collections_engine.scoring import TrainConfig, train  # noqa: E402
+from collections_engine.scoring.metrics import auc_delong, auc_diff_delong  # noqa: E402
+from collections_engine.scoring.report import render_html  # noqa: E402
+from collections_engine.scoring.store import write_version  # noqa: E402
+
+
+def ceiling_table(v: pd.DataFrame, data: Path) -> pd.DataFrame:
+    truth = pd.read_parquet(data / "truth" / "accounts.parquet", columns=["account_id", "snapshot_date", "p_repay"])
+    eff = pd.read_parquet(data / "truth" / "effects.parquet")
+    truth["account_id"] = truth["account_id"].astype("str")
+    d = v.merge(truth, on=["account_id", "snapshot_date"], how="left")
+    d = d.merge(eff, on=["queue", "stage"], how="left")
+    d["p_true"] = np.minimum(1.0, d["p_repay"] * d["effect"].fillna(1.0))
+    out = []
+    for name, g in [("overall", d), *sorted(d.groupby("segment"))]:
+        y = g["y"].to_numpy()
+        fin, poo, cei = (auc_delong(y, g[c].to_numpy()) for c in ("p_final", "p_pooled", "p_true"))
+        diff = auc_diff_delong(y, g["p_final"].to_numpy(), g["p_pooled"].to_numpy())
+        out.append({"segment": name, "rows": len(g), "repay": g["y"].mean(), "auc_model": fin["auc"],
+                    "ci": f"[{fin['lo']:.3f},{fin['hi']:.3f}]", "auc_pooled": poo["auc"],
+                    "pooled_ci": f"[{poo['lo']:.3f},{poo['hi']:.3f}]", "auc_ceiling": cei["auc"],
+                    "gap_to_ceiling": cei["auc"] - fin["auc"], "model_minus_pooled": diff["diff"],
+                    "diff_se": diff["se"]})
+    return pd.DataFrame(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--accounts", type=int, default=None, help="generate DATA first with N accounts")
+    ap.add_argument("--strategy", type=Path, default=ROOT / "strategies" / "default.yaml")
+    ap.add_argument("--max-rows-per-segment", type=int, default=60_000)
+    ap.add_argument("--sample-check", type=int, default=0,
+                    help="also train with this smaller per-segment sample and compare")
+    args = ap.parse_args()
+    if args.accounts and not args.data.exists():
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "collections_engine", "generate", "--out", str(args.data),
+                        "--accounts", str(args.accounts)], check=True)
+        print(f"generated {args.accounts} accounts in {time.perf_counter() - t:.1f} s")
+    strategy = load_strategy(args.strategy)
+    t0 = time.perf_counter()
+    book, _ = load_book(args.data, strategy)
+    t1 = time.perf_counter()
+    tv = train(book, strategy, TrainConfig(max_rows_per_segment=args.max_rows_per_segment))
+    t2 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as d:
+        write_version(tv, Path(d), "bench", {}, render_html("bench", tv.report, tv.meta))
+    t3 = time.perf_counter()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024
+    print(f"history rows with outcome: {tv.meta['rows']['history_with_outcome']}, sampled train "
+          f"{tv.meta['rows']['sampled_train']}, sampled held out {tv.meta['rows']['sampled_held_out']}")
+    print(f"load {t1 - t0:.1f} s, train {t2 - t1:.1f} s, write {t3 - t2:.1f} s, total {t3 - t0:.1f} s, "
+          f"peak RSS {peak:.2f} GiB")
+    print(tv.meta["windows"]["validation"])
+    for s, info in tv.meta["segments"].items():
+        dd = info["decision"]
+        print(f"  {s:13s} model={info['model']:12s} rows={dd['segment_rows']:8d} {dd['why']}"
+              + (f" own={dd['auc_own']:.4f} pooled={dd['auc_pooled']:.4f}" if "auc_own" in dd else ""))
+    print("reason-code agreement with TreeSHAP:", {k: round(v, 3) for k, v in tv.report["reason_agreement"].items()})
+    pd.set_option("display.width", 200)
+    if (args.data / "truth" / "accounts.parquet").exists():
+        print(ceiling_table(tv.validation, args.data).round(4).to_string(index=False))
+    if args.sample_check:
+        small = train(book, strategy, TrainConfig(max_rows_per_segment=args.sample_check))
+        a = tv.report["overall"]["final"]
+        b = small.report["overall"]["final"]
+        print(f"sample check: per-segment cap {args.max_rows_per_segment}: AUC {a['auc']:.4f} "
+              f"[{a['lo']:.4f}, {a['hi']:.4f}]; cap {args.sample_check}: AUC {b['auc']:.4f} "
+              f"[{b['lo']:.4f}, {b['hi']:.4f}] (same held-out test rows)")
+
+
+if __name__ == "__main__":
+    main()
