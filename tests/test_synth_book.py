@@ -221,3 +221,19 @@ def test_generation_is_deterministic_in_memory() -> None:
     for k in a:
         pd.testing.assert_frame_equal(a[k], b[k])
     assert not a["accounts"].equals(c["accounts"])
+
+
+def test_rings_gain_members_during_the_nights(book: dict[str, pd.DataFrame]) -> None:
+    acc = book["accounts"]
+    nights = sorted(acc["snapshot_date"].unique())[12:]
+    ids = book["identifiers"].merge(book["truth/rings"], on="customer_id")
+    joined = ids[ids["first_seen"] > nights[0]]
+    assert joined["customer_id"].nunique() >= 1
+    # a joining member shares a ring value with a member seen before the nights
+    early = ids[ids["first_seen"] <= nights[0]]
+    shared = joined.merge(early, on=["kind", "value", "ring_id"], suffixes=("", "_early"))
+    assert len(shared) >= 1
+    # and first appears delinquent on that night
+    first_row = acc.groupby("customer_id")["snapshot_date"].min()
+    j = joined.drop_duplicates("customer_id").set_index("customer_id")["first_seen"]
+    assert (first_row.reindex(j.index) == j).all()

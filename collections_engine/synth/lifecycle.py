@@ -335,6 +335,7 @@ def _nights(pop: Population, holds: Holds, p: SynthParams, strategy: Strategy,
     pay_acc: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
     pay_date: list[np.ndarray] = [np.zeros(0, dtype="datetime64[D]")]
     pay_amt: list[np.ndarray] = [np.zeros(0)]
+    age_prev = cal.age(nights[0])
     for t in range(1, len(nights)):
         snap, g = nights[t], int((nights[t] - nights[t - 1]) / DAY)
         delinquent = np.flatnonzero(dpd > 0)
@@ -351,9 +352,16 @@ def _nights(pop: Population, holds: Holds, p: SynthParams, strategy: Strategy,
         cand = cand[~np.isin(cand, cured)]
         new_c = age[cand] <= new_max
         h = entry_hazard(pop, cand, age[cand], new_c, ever[cand])
+        # a first due date falling today: rings and first-payment defaulters miss it now
+        due_today = (age[cand] >= 1) & (age_prev[cand] < 1)
+        fpd_like = due_today & ((pop.ring[pop.cust[cand]] >= 0) | pop.fpd[cand])
+        h_today = np.where(fpd_like, h, 0.0)
+        h = np.where(fpd_like, 0.0, h)
         # a month-end snapshot sees only the entries that have not cured yet: daily entries
         # run about 1.3 times the monthly hazard's pace to keep the book's size
-        enter = cand[rng.random(len(cand)) < 1 - (1 - h) ** (NIGHT_ENTRY_PACE * g / 30)]
+        enter = cand[rng.random(len(cand)) < np.maximum(
+            1 - (1 - h) ** (NIGHT_ENTRY_PACE * g / 30), h_today)]
+        age_prev = age
         dpd[enter] = rng.integers(1, g + 1, len(enter))
         ever[enter] = True
         shock_now[enter] = 0.55 * rng.standard_normal(len(enter))

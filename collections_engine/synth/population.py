@@ -114,13 +114,19 @@ def make_population(p: SynthParams, rng: np.random.Generator) -> Population:
     off_old = rng.integers(0, 365 * 9, n)
     open_date = np.where(recent, lo_recent + off_recent * DAY,
                          lo_recent - (1 + off_old) * DAY)
-    # Ring members open their accounts within 75 days of the ring's start.
+    # Ring members open their accounts within 75 days of the ring's start (and before the
+    # last opening date); 15 % of rings start 30-70 days before the first night, so that their
+    # late members miss their first due date during the nights: rings gain members then.
     if len(sizes):
         ring_start = lo_recent + rng.integers(0, span_recent - 40, len(sizes)) * DAY
+        late = rng.random(len(sizes)) < 0.15
+        ring_start = np.where(late, nights[0] - rng.integers(30, 71, len(sizes)) * DAY, ring_start)
         acc_ring = ring[cust]
         r = acc_ring >= 0
-        open_date[r] = ring_start[acc_ring[r]] + rng.integers(0, 75, int(r.sum())) * DAY
-        open_date = np.minimum(open_date, hi_recent)
+        start = ring_start[acc_ring[r]]
+        room = np.minimum(75, (hi_recent - start) / DAY + 1).astype(np.int64)
+        open_date[r] = start + (rng.random(int(r.sum())) * room).astype(np.int64) * DAY
+    open_date = np.minimum(open_date, hi_recent)
     open_date = open_date.astype("datetime64[D]")
 
     card = rng.random(n) < 0.6
