@@ -222,15 +222,15 @@ def cmd_stability(args: argparse.Namespace) -> None:
         p, r = precision_recall(res.members, truth)
         print(f"{d:%Y-%m-%d}: rings {len(res.rings)}, members {len(res.members)}, matched to "
               f"previous {res.stats['matched_previous']}, precision {p:.3f} recall {r:.3f}")
-    table = pd.concat(ids_by_night, axis=1)
+    table = pd.concat(ids_by_night, axis=1, keys=range(len(ids_by_night))).reindex(
+        truth["ring_id"].unique())
     kept = broken = never = 0
     for _, row in table.iterrows():
         seen = row.dropna()
         if seen.empty:
             never += 1
             continue
-        first = row.index.get_loc(seen.index[0])
-        tail = row.iloc[first:]
+        tail = row.loc[seen.index[0]:]
         if tail.notna().all() and tail.nunique() == 1:
             kept += 1
         else:

@@ -156,3 +156,13 @@ def test_propensity_prior_with_few_labels_and_logistic_with_enough() -> None:
     p, info = estimate(x, y)
     assert info["method"] == "logistic"
     assert p[fraud.to_numpy()].mean() > 0.7 > 0.1 > p[~fraud.to_numpy()].mean()
+
+
+def test_entangled_neighbours_merge_but_separate_structures_do_not() -> None:
+    from collections_engine.rings.community import merge_entangled
+
+    n, u, v, w = two_cliques_weak_bridge()           # 1 of 21 links crosses: two rings
+    member = np.repeat([0, 1], 5)
+    assert len(set(merge_entangled(member, u, v, w))) == 2
+    u2, v2 = np.r_[u, [1, 2, 3]], np.r_[v, [6, 7, 8]]  # 4 of 24 cross: one ring cut in two
+    assert len(set(merge_entangled(member, u2, v2, np.ones(len(u2))))) == 1
