@@ -213,7 +213,7 @@ def build_problem(inputs: pd.DataFrame, strategy: Strategy, date,
     if r1.any():
         rec_rows.append((np.flatnonzero(r1), reason[r1]))
         ended[r1] = "recalled"
-    known = np.array([v in vend_names for v in ov]) if n else np.zeros(0, bool)
+    known = np.isin(ov.astype(str), np.array(list(vend_names), dtype=str)) if n else np.zeros(0, bool)
     r2 = has & free & ~known
     if r2.any():
         ended[r2] = "recalled"
@@ -224,7 +224,8 @@ def build_problem(inputs: pd.DataFrame, strategy: Strategy, date,
     ended[expired] = "returned"
     live = has & free & known & ~expired
     if "stage_not_accepted" in strategy.recall_on and live.any():
-        ok = np.array([s in vend_names[v].stages for v, s in zip(ov[live], stage[live])])
+        pairs = np.array([f"{v}|{s}" for v in vend_names for s in vend_names[v].stages], dtype=str)
+        ok = np.isin(np.char.add(np.char.add(ov[live].astype(str), "|"), stage[live].astype(str)), pairs)
         bad = np.flatnonzero(live)[~ok]
         if len(bad):
             ended[bad] = "recalled"
@@ -234,7 +235,7 @@ def build_problem(inputs: pd.DataFrame, strategy: Strategy, date,
     kept_count = np.zeros(Q, dtype=np.int64)
     kept_bal = np.zeros(Q, dtype=np.int64)
     if live.any():
-        kj = np.array([qi[v] for v in ov[live]])
+        kj = pd.Series(ov[live]).map(qi).to_numpy(dtype=np.int64)
         kept_count = np.bincount(kj, minlength=Q).astype(np.int64)
         kept_bal = np.bincount(kj, weights=amount[live], minlength=Q).astype(np.int64)
         idx = np.flatnonzero(live)

@@ -31,6 +31,7 @@ from ortools.graph.python import min_cost_flow
 from scipy import sparse
 from scipy.optimize import LinearConstraint, linprog, milp
 
+from collections_engine.assign.dual import dual_plan
 from collections_engine.assign.model_data import CENT, Problem
 
 __all__ = ["Solution", "solve", "side_constrained_queues"]
@@ -361,8 +362,17 @@ def solve(pb: Problem, *, time_limit: float = 30.0, method: str = "auto",
             bound = c.base + (val if res.status == 0 or bnd is None else int(np.floor(-bnd)))
             status = "OPTIMAL" if res.status == 0 else "FEASIBLE"
             used = "mip_highs"
-        else:
+        elif method == "lp":
             choice_c, val, lp_val, cap_d, bal_d, used, status = _lp_path(c, time_limit, minshare, notes)
+            bound = c.base + lp_val
+            cap_dual[c.cols] = cap_d
+            bal_dual[c.cols] = bal_d
+        else:
+            lam0 = _flow_shadow(c, choice_c)
+            choice_c, val, lp_val, cap_d, bal_d = dual_plan(c, _flow, lam0, t0 + time_limit, notes)
+            used = "lagrangian_dual+priced_flow+repair"
+            status = "OPTIMAL" if val >= lp_val else "FEASIBLE"
+            cap_d, bal_d = cap_d / CENT, bal_d
             bound = c.base + lp_val
             cap_dual[c.cols] = cap_d
             bal_dual[c.cols] = bal_d
