@@ -55,12 +55,23 @@ def random_book(n_acc: int = 60, seed: int = 0) -> Book:
         "score": rng.integers(300, 900, 3 * len(custs)).astype(float),
     })
     repair = pd.DataFrame({"account_id": acc_ids[::3], "new_phone_found": rng.integers(0, 2, len(acc_ids[::3]))})
-    for t in (accounts, payments, contacts, customers, bureau, repair):
+    hold_acc = acc_ids[::5]
+    holds = pd.DataFrame({
+        "account_id": hold_acc,
+        "hold": rng.choice(["dispute", "bankruptcy", "legal"], len(hold_acc)),
+        "start": pd.to_datetime("2025-12-01") + pd.to_timedelta(rng.integers(0, 120, len(hold_acc)), "D"),
+        "end": pd.to_datetime("2026-02-15") + pd.to_timedelta(rng.integers(0, 60, len(hold_acc)), "D"),
+    })
+    holds.loc[holds.index[::2], "end"] = pd.NaT
+    fraud = pd.DataFrame({"customer_id": sorted(set(cust_ids))[::7]})
+    fraud["confirmed_on"] = pd.to_datetime("2026-02-20")
+    fraud.loc[fraud.index[::3], "confirmed_on"] = pd.NaT
+    for t in (accounts, payments, contacts, customers, bureau, repair, holds, fraud):
         for c in ("account_id", "customer_id"):
             if c in t.columns:
                 t[c] = t[c].astype("str")
     return Book(accounts=accounts, customers=customers, payments=payments, contacts=contacts,
-                sources={"bureau": bureau, "contact_repair": repair})
+                holds=holds, fraud_labels=fraud, sources={"bureau": bureau, "contact_repair": repair})
 
 
 @pytest.fixture
@@ -83,6 +94,14 @@ def test_no_leak_from_events_after_the_snapshot(strategy):
     book.sources["bureau"] = pd.concat([book.sources["bureau"], pd.DataFrame(
         {"customer_id": pd.Series([r["customer_id"]], dtype="str"), "snapshot_date": [later],
          "score": [1.0]})], ignore_index=True)
+    book.holds = pd.concat([book.holds, pd.DataFrame(
+        {"account_id": pd.Series([r["account_id"]], dtype="str"), "hold": ["deceased"],
+         "start": [later], "end": [pd.NaT]})], ignore_index=True)
+    book.fraud_labels = pd.concat([book.fraud_labels, pd.DataFrame(
+        {"customer_id": pd.Series([r["customer_id"]], dtype="str"), "confirmed_on": [later]})],
+        ignore_index=True)
+    later_acc = rows.iloc[[5]].assign(snapshot_date=later, dpd=0)
+    book.accounts = pd.concat([book.accounts, later_acc], ignore_index=True)
     after = build_features(book, rows, strategy)
     same = rows["snapshot_date"] <= r["snapshot_date"]
     pd.testing.assert_frame_equal(before[same], after[same])
@@ -124,7 +143,22 @@ def _slow_reference(book: Book, row: pd.Series) -> dict[str, float]:
         for k in range(6))
     last = p.sort_values("paid_on", kind="stable")
     kept = ((c["outcome"] == "promise_kept") & (c["contacted_on"] > s - pd.Timedelta(days=180))).sum()
+    h = book.holds[(book.holds["account_id"] == row["account_id"]) & (book.holds["start"] <= s)
+                   & (book.holds["end"].isna() | (book.holds["end"] >= s))]
+    fl = book.fraud_labels[book.fraud_labels["customer_id"] == row["customer_id"]]
+    acc = book.accounts[book.accounts["account_id"] == row["account_id"]]
+    periods = sum(bool(((acc["snapshot_date"] > s - pd.Timedelta(days=30 * (k + 1)))
+                        & (acc["snapshot_date"] <= s - pd.Timedelta(days=30 * k)) & (acc["dpd"] > 0)).any())
+                  for k in range(1, 12))
+    prev = acc[acc["snapshot_date"] <= s - pd.Timedelta(days=25)].sort_values("snapshot_date")
+    voice = c[c["channel"].isin(["call", "visit"]) & (c["contacted_on"] > s - pd.Timedelta(days=365))]
+    reached = voice["outcome"].isin(["right_party", "promise_to_pay", "promise_kept", "promise_broken", "refused"])
     return {
+        "hold": sorted(h["hold"])[0] if len(h) else "none",
+        "fraud_confirmed": float(bool((fl["confirmed_on"].isna() | (fl["confirmed_on"] <= s)).any())),
+        "delinquent_periods_12m": float(periods),
+        "dpd_a_month_ago": float(prev["dpd"].iloc[-1]) if len(prev) else np.nan,
+        "reach_rate_365d": float(reached.mean()) if len(voice) else np.nan,
         "ever_paid": float(len(p) > 0),
         "days_since_last_payment": float((s - p["paid_on"].max()).days) if len(p) else np.nan,
         "payments_30d": float(len(in30)),
@@ -143,11 +177,14 @@ def test_fast_features_equal_the_slow_obvious_version(strategy):
     book = random_book(n_acc=40, seed=3)
     rows = book.accounts
     f = build_features(book, rows, strategy)
-    for i in range(0, len(rows), 5):
+    assert (f["hold"] != "none").any() and f["fraud_confirmed"].sum() > 0
+    for i in range(0, len(rows), 3):
         ref = _slow_reference(book, rows.iloc[i])
         got = f.iloc[i]
         for k, v in ref.items():
-            if k in got.index:
+            if isinstance(v, str):
+                assert got[k] == v, (i, k)
+            elif k in got.index:
                 assert got[k] == pytest.approx(v, nan_ok=True), (i, k)
 
 
