@@ -189,3 +189,28 @@ def test_shadow_prices_lp_dual_vs_resolve():
         down = (flow.objective - caps[1]) / 100
         assert flow.cap_dual[j] == up, q
         assert up - 1e-6 <= lp.cap_dual[j] <= down + 1e-6, q
+
+
+def test_large_path_feasible_and_bounded_by_exact_mip():
+    """The Lagrangian + priced flow + repair path (used on big nights) against the exact MIP."""
+    rng = np.random.default_rng(8)
+    n = 1000
+    inp = make_inputs(list(rng.choice(["M1", "M2"], n)), rng.beta(2, 3, n),
+                      np.round(rng.lognormal(7, 1, n), 2), list(rng.integers(0, 760, n)), [""] * n, [0] * n)
+    s = make_strategy((120, 160, 120), min_share=(0.3, 0.2), max_balance=(280000.0, None), together=(True, False))
+    pb = build_problem(inp, s, DATE)
+    big = solve(pb, method="dual", shadow=False)
+    exact = solve(pb, method="mip", shadow=False)
+    assert big.method.startswith("lagrangian") and exact.status == "OPTIMAL"
+    assert big.objective <= exact.objective <= big.bound
+    assert big.gap < 0.005
+    from collections_engine.assign.solve import _core, _violations
+    c = _core(pb)
+    local = np.full(len(c.rows), -1)
+    col = {q: t for t, q in enumerate(c.cols)}
+    ch = big.choice[c.rows]
+    m = np.isin(ch, c.cols)
+    local[m] = [col[q] for q in ch[m]]
+    assert _violations(c, local) == []
+    for j, q in enumerate(pb.queues):
+        assert (big.choice == j).sum() <= pb.cap[j]

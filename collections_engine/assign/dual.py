@@ -204,6 +204,31 @@ def _repair(c, choice: np.ndarray, notes: list[str]) -> np.ndarray:
                 others = others[np.lexsort((others, c.h[others, ch[others]]))][:max(0, drop_n)]
                 ch[others] = -1
                 moved += len(others)
-    if moved:
-        notes.append(f"repair moved {moved} accounts")
+    # 4. refill slots the repair freed: best positive gains, keeping every side constraint
+    filled = 0
+    for j in sorted(range(C), key=lambda j: (bool(c.vendor[j]), j)):
+        cnt = np.bincount(ch[ch >= 0], minlength=C)
+        room = int(c.cap[j] - cnt[j])
+        if room <= 0:
+            continue
+        ok = (ch < 0) & c.e[:, j] & (c.h[:, j] > 0)
+        if c.vendor[j]:
+            has_vendor = np.zeros(c.customer.max() + 1, bool)
+            has_vendor[c.customer[np.isin(ch, vend)]] = True
+            ok &= ~has_vendor[c.customer]
+            nv = cnt[vend].sum()
+            for v in np.flatnonzero(c.ms > 0):
+                if v != j:
+                    room = min(room, int(np.floor(cnt[v] / c.ms[v] - nv + 1e-9)))
+        cand = np.flatnonzero(ok)
+        cand = cand[np.lexsort((cand, -c.h[cand, j]))][:max(0, room)]
+        if c.bal[j] >= 0:
+            cand = cand[np.cumsum(c.amount[cand]) <= c.bal[j] - c.amount[ch == j].sum()]
+        if c.vendor[j] and len(cand):
+            _, first = np.unique(c.customer[cand], return_index=True)  # one new account per customer
+            cand = np.sort(cand[first])
+        ch[cand] = j
+        filled += len(cand)
+    if moved or filled:
+        notes.append(f"repair moved {moved} accounts, refilled {filled} freed slots")
     return ch

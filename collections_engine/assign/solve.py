@@ -327,7 +327,7 @@ def solve(pb: Problem, *, time_limit: float = 30.0, method: str = "auto",
     """Choose a queue (or not worked) for each free account, maximising total expected net.
 
     method: "auto" (flow, then LP/MIP when side constraints bite), "mip" (exact MIP on every
-    eligible arc), "lp" (force the LP + repair path).
+    eligible arc), "lp" (force the LP + repair path), "dual" (force the large-night path).
     """
     t0 = time.perf_counter()
     Q = len(pb.queues)
@@ -340,7 +340,7 @@ def solve(pb: Problem, *, time_limit: float = 30.0, method: str = "auto",
     bal_dual = np.full(Q, np.nan)
     status, used = "OPTIMAL", "min_cost_flow"
     bound = c.base + val
-    if (viol or method in ("mip", "lp")) and C:
+    if (viol or method in ("mip", "lp", "dual")) and C:
         minshare = (c.ms > 0).any()
         pos = c.h > 0
         if minshare:
