@@ -10,7 +10,11 @@ Public API (the nightly `run` and `whatif` call these):
 
 from collections_engine.assign.decide import (ASSIGNMENT_COLUMNS, PLACEMENT_COLUMNS, RECALL_COLUMNS,
                                               Decision, decide)
+from collections_engine.assign.effects import EFFECT_COLUMNS, effects_dict, estimate_effects
+from collections_engine.assign.files import vendor_files, worklists
+from collections_engine.assign.greedy import greedy_plan
 from collections_engine.assign.inputs import INPUT_COLUMNS, build_decision_inputs
 
-__all__ = ["build_decision_inputs", "decide", "Decision", "ASSIGNMENT_COLUMNS", "PLACEMENT_COLUMNS",
-           "RECALL_COLUMNS", "INPUT_COLUMNS"]
+__all__ = ["build_decision_inputs", "decide", "Decision", "greedy_plan", "estimate_effects", "effects_dict",
+           "vendor_files", "worklists", "ASSIGNMENT_COLUMNS", "PLACEMENT_COLUMNS", "RECALL_COLUMNS",
+           "INPUT_COLUMNS", "EFFECT_COLUMNS"]
