@@ -22,7 +22,7 @@ from collections_engine.synth.ids import fake_addresses, fake_names, fake_nation
 from collections_engine.synth.lifecycle import HOLD_KINDS, queue_table, run_lifecycle
 from collections_engine.synth.params import SOURCE_ROLES, SynthParams
 from collections_engine.synth.population import make_population, night_dates
-from collections_engine.synth.rings import KINDS, address_codes, household_of, \
+from collections_engine.synth.rings import KINDS, assign_codes, household_of, \
     make_fraud_labels, make_identifiers
 from collections_engine.synth.sources import make_sources
 from collections_engine.synth.truth import effects_frame
@@ -121,13 +121,13 @@ def iter_book(p: SynthParams, strategy: Strategy) -> Iterator[tuple[str, pd.Data
     cust = np.flatnonzero(alive)
     rng_c = streams[3]
     hh = household_of(pop, p, rng_c, alive)
-    addr = address_codes(pop, hh)
+    codes = assign_codes(pop, streams[5], alive, hh)
     yield "customers", pd.DataFrame({
         "customer_id": _take(cust_ids, cust),
         "name": fake_names(rng_c, len(cust)),
-        "phone": pd.Series(fake_phones(cust), dtype="str"),
+        "phone": pd.Series(fake_phones(codes.phone[cust]), dtype="str"),
         "national_id": fake_national_ids(rng_c, pop.birth_year[cust], len(cust)),
-        "address": pd.Series(fake_addresses(addr[cust]), dtype="str"),
+        "address": pd.Series(fake_addresses(codes.address[cust]), dtype="str"),
         "birth_year": pop.birth_year[cust].astype(np.int64),
         "income": pop.income[cust].astype(np.float64),
     })
@@ -176,7 +176,7 @@ def iter_book(p: SynthParams, strategy: Strategy) -> Iterator[tuple[str, pd.Data
     np.minimum.at(first_row, pop.cust[lc.acc], lc.date.astype(np.int64))
     joins = (pop.ring >= 0) & (first_row != big) & (first_row > nights[0].astype(np.int64))
     first_seen[joins] = first_row[joins].astype("datetime64[D]")
-    ids = make_identifiers(pop, p, streams[5], alive, hh, first_seen)
+    ids = make_identifiers(codes, alive, first_seen)
     o = np.lexsort((ids["code"], ids["kind"], ids["cust"]))
     kind = ids["kind"][o]
     yield "identifiers", pd.DataFrame({

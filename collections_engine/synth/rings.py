@@ -1,15 +1,17 @@
 """Identifiers of customers: own values, households, hubs and fraud rings; fraud labels.
 
-Every customer has an own mobile phone, device and emergency contact, most an email and an
-employer, and an address. The links the graph must sort out:
+Every customer has an own mobile phone, device (a fifth a second one) and emergency contact, most
+an email and an employer, and an address. A shared value (hub, ring) replaces the own value of
+its kind, so nobody carries more values for being in a ring. The links the graph must sort out:
 - households: a share of honest customers live in 2-4 person households sharing an address and
   a landline (an extra phone value);
 - hubs: a call-centre number given as phone or emergency contact, an office address and a big
   employer, each shared by at least 120 honest customers (more in big books);
-- employers of honest customers follow a heavy-tailed size distribution (weight 1/rank^0.8);
+- employers (70 % of customers) follow a heavy-tailed size distribution (weight 1/rank^0.8);
 - fraud rings share ring values of device, phone, address and emergency contact: 30 % of
   rings by one kind only, the others by 2-4 kinds, each member carrying each ring kind with
-  probability 0.75 (at least one);
+  probability 0.75 (at least one); a third of the multi-kind rings also name a shell company as
+  employer;
 - members who join a ring during the nights (first delinquent on a later night) are first seen
   on that night.
 Values are tokens: a fixed scramble of an integer code per kind, so the same code is the same
@@ -18,13 +20,15 @@ token and nothing in a token hints at its owner.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from collections_engine.synth.params import SynthParams
 from collections_engine.synth.population import Population, night_dates
 
-__all__ = ["KINDS", "RING_KINDS", "make_identifiers", "make_fraud_labels", "address_codes",
-           "household_of"]
+__all__ = ["KINDS", "RING_KINDS", "IdentityCodes", "assign_codes", "make_identifiers",
+           "make_fraud_labels", "household_of"]
 
 KINDS = np.array(["phone", "device", "address", "email", "emergency_contact", "employer"])
 RING_KINDS = np.array([0, 1, 2, 4])           # phone, device, address, emergency_contact
@@ -34,7 +38,8 @@ HOUSE = 1 << 40
 HUB = 2 << 40
 EMP = 3 << 40
 RING = 4 << 40
-OTHER = 1 << 39        # own emergency contact: somebody else's number, not one's own
+DEV2 = 1 << 39         # a second device
+EC = 5 << 40           # own emergency contact: somebody else's number, not one's own
 
 
 def household_of(pop: Population, p: SynthParams, rng: np.random.Generator,
@@ -57,10 +62,18 @@ def household_of(pop: Population, p: SynthParams, rng: np.random.Generator,
     return hh
 
 
-def address_codes(pop: Population, hh: np.ndarray) -> np.ndarray:
-    """Integer address code per customer: own, or the household's (used for text and token)."""
-    own = np.arange(pop.n_customers, dtype=np.int64)
-    return np.where(hh >= 0, HOUSE + hh, own)
+@dataclass
+class IdentityCodes:
+    """Integer value codes per customer and kind (-1 = none); tokens and the personal fields'
+    text are fixed functions of these codes, so `customers.phone` and the phone identifier agree."""
+    phone: np.ndarray
+    landline: np.ndarray
+    device: np.ndarray
+    device2: np.ndarray
+    email: np.ndarray
+    address: np.ndarray
+    emergency_contact: np.ndarray
+    employer: np.ndarray
 
 
 def _hub_members(rng: np.random.Generator, honest: np.ndarray, share: float) -> np.ndarray:
@@ -68,43 +81,34 @@ def _hub_members(rng: np.random.Generator, honest: np.ndarray, share: float) -> 
     return rng.choice(honest, size=size, replace=False)
 
 
-def make_identifiers(pop: Population, p: SynthParams, rng: np.random.Generator,
-                     alive: np.ndarray, hh: np.ndarray, first_seen: np.ndarray
-                     ) -> dict[str, np.ndarray]:
-    """(cust, kind index, code, first_seen) arrays for customers in `alive`.
-
-    first_seen: per customer, the date its identifiers are first seen (its first account's
-    opening, or the night a ring member joins).
-    """
+def assign_codes(pop: Population, rng: np.random.Generator, alive: np.ndarray,
+                 hh: np.ndarray) -> IdentityCodes:
+    """Own values, households, employers, hubs and ring values (a shared value replaces the own
+    one, so a ring member has no more values than anybody else)."""
+    n = pop.n_customers
+    own = np.arange(n, dtype=np.int64)
+    none = np.full(n, -1, dtype=np.int64)
     cust = np.flatnonzero(alive)
-    nc = len(cust)
     honest = cust[pop.ring[cust] < 0]
-    parts: list[tuple[np.ndarray, int, np.ndarray]] = []
-    # own values
-    parts.append((cust, 0, cust))
-    parts.append((cust, 1, cust))
-    parts.append((cust, 4, OTHER + cust))
-    has_mail = rng.random(nc) < 0.8
-    parts.append((cust[has_mail], 3, cust[has_mail]))
-    parts.append((cust, 2, address_codes(pop, hh)[cust]))
-    # households share a landline
-    in_hh = cust[hh[cust] >= 0]
-    parts.append((in_hh, 0, HOUSE + hh[in_hh]))
-    # employers: heavy-tailed sizes (weight 1/rank^0.8) among honest customers (70 % employed)
-    employed = honest[rng.random(len(honest)) < 0.7]
+    phone = own.copy()
+    device = own.copy()
+    device2 = np.where(rng.random(n) < 0.2, DEV2 + own, -1)           # a second device
+    email = np.where(rng.random(n) < 0.8, own, -1)
+    address = np.where(hh >= 0, HOUSE + hh, own)
+    landline = np.where(hh >= 0, HOUSE + hh, -1)
+    ec = EC + own                           # somebody else's number
+    employer = none.copy()
+    # employers: heavy-tailed sizes (weight 1/rank^0.8); 70 % of customers employed
+    employed = cust[rng.random(len(cust)) < 0.7]
     n_emp = max(1, len(employed) // 25)
     weight = 1.0 / np.arange(1, n_emp + 1) ** 0.8
-    emp = rng.choice(n_emp, size=len(employed), p=weight / weight.sum())
-    parts.append((employed, 5, EMP + emp))
-    # hubs
-    hub_phone = _hub_members(rng, honest, 0.002)
-    hub_ec = _hub_members(rng, honest, 0.002)
-    hub_addr = _hub_members(rng, honest, 0.003)
-    hub_emp = _hub_members(rng, honest, 0.004)
-    parts.append((hub_phone, 0, np.full(len(hub_phone), HUB + 1)))
-    parts.append((hub_ec, 4, np.full(len(hub_ec), HUB + 1)))      # same call-centre number
-    parts.append((hub_addr, 2, np.full(len(hub_addr), HUB + 2)))
-    parts.append((hub_emp, 5, np.full(len(hub_emp), HUB + 3)))
+    employer[employed] = EMP + rng.choice(n_emp, size=len(employed), p=weight / weight.sum())
+    # hubs: a call-centre number (as phone, and as emergency contact), an office address, a big
+    # employer
+    phone[_hub_members(rng, honest, 0.002)] = HUB + 1
+    ec[_hub_members(rng, honest, 0.002)] = HUB + 1
+    address[_hub_members(rng, honest, 0.003)] = HUB + 2
+    employer[_hub_members(rng, honest, 0.004)] = HUB + 3
     # rings
     ring_c = cust[pop.ring[cust] >= 0]
     if len(ring_c):
@@ -117,19 +121,42 @@ def make_identifiers(pop: Population, p: SynthParams, rng: np.random.Generator,
         carry = rng.random((len(ring_c), len(RING_KINDS))) < 0.75
         used = np.arange(len(RING_KINDS))[None, :] < n_kinds[r][:, None]
         carry &= used
-        none = ~carry.any(axis=1)
-        carry[none, 0] = True                # at least the ring's first kind
+        carry[~carry.any(axis=1), 0] = True  # at least the ring's first kind
+        target = {0: phone, 1: device, 2: address, 4: ec}
         for j in range(len(RING_KINDS)):     # four kinds: a loop over kinds, not members
             m = carry[:, j]
             kind = RING_KINDS[order[r[m], j]]
             for kk in RING_KINDS:
                 sel = kind == kk
-                parts.append((ring_c[m][sel], int(kk), RING + r[m][sel] * 8 + kk))
-    c = np.concatenate([x[0] for x in parts])
-    k = np.concatenate([np.full(len(x[0]), x[1], dtype=np.int64) for x in parts])
-    code = np.concatenate([np.asarray(x[2], dtype=np.int64) for x in parts])
-    fs = first_seen[c]
-    return dict(cust=c, kind=k, code=code, first_seen=fs)
+                target[int(kk)][ring_c[m][sel]] = RING + r[m][sel] * 8 + kk
+        # a third of the multi-kind rings also name a shell company as employer (60 % of members)
+        shell = (~single & (rng.random(n_rings) < 1 / 3))[r] & (rng.random(len(ring_c)) < 0.6)
+        employer[ring_c[shell]] = RING + r[shell] * 8 + 5
+    return IdentityCodes(phone=phone, landline=landline, device=device, device2=device2,
+                         email=email, address=address, emergency_contact=ec, employer=employer)
+
+
+def make_identifiers(codes: IdentityCodes, alive: np.ndarray, first_seen: np.ndarray
+                     ) -> dict[str, np.ndarray]:
+    """(cust, kind index, code, first_seen) arrays for customers in `alive`.
+
+    first_seen: per customer, the date its identifiers are first seen (its first account's
+    opening, or the night a ring member joins).
+    """
+    cust = np.flatnonzero(alive)
+    cols = [(0, codes.phone), (0, codes.landline), (1, codes.device), (1, codes.device2),
+            (3, codes.email), (2, codes.address), (4, codes.emergency_contact),
+            (5, codes.employer)]
+    parts_c, parts_k, parts_v = [], [], []
+    for kind, arr in cols:                   # eight columns: a loop over kinds, not customers
+        v = arr[cust]
+        has = v >= 0
+        parts_c.append(cust[has])
+        parts_k.append(np.full(int(has.sum()), kind, dtype=np.int64))
+        parts_v.append(v[has])
+    c = np.concatenate(parts_c)
+    return dict(cust=c, kind=np.concatenate(parts_k), code=np.concatenate(parts_v),
+                first_seen=first_seen[c])
 
 
 def make_fraud_labels(pop: Population, p: SynthParams, rng: np.random.Generator,

@@ -33,7 +33,7 @@ def make_sources(pop: Population, rng: np.random.Generator, cust: np.ndarray,
     n = len(c)
     w, a = pop.w[c], pop.a[c]
     ring = pop.ring[c] >= 0
-    # fraud rings use fresh identities: thin files, unremarkable scores
+    # fraud rings use fresh identities: unremarkable scores, thinnish files (as many honest have)
     w_seen = np.where(ring, 0.3 * rng.standard_normal(n), w)
     z = 0.55 * a + 0.45 * w_seen + 0.55 * rng.standard_normal(n)
     out["bureau"] = dict(
@@ -41,7 +41,8 @@ def make_sources(pop: Population, rng: np.random.Generator, cust: np.ndarray,
         bureau_score=np.clip(np.round(620 + 60 * z), 300, 900).astype(np.int64),
         bureau_delinquencies_24m=rng.poisson(np.exp(0.1 - 0.55 * w_seen - 0.3 * a)).astype(np.int64),
         bureau_utilisation=np.round(_sigmoid(0.3 - 0.7 * a + 0.6 * rng.standard_normal(n)), 3),
-        bureau_trades=np.where(ring, rng.poisson(1.0, n), rng.poisson(4.0, n)).astype(np.int64),
+        bureau_trades=rng.poisson(np.where(ring, 1.6, np.exp(0.9 + 0.3 * a + 0.6 * rng.standard_normal(n)))
+                                  ).astype(np.int64),
     )
     # telco: only the start-up shock s
     c = cust[rng.random(len(cust)) < 0.85]
