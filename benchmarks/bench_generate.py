@@ -29,7 +29,8 @@ sys.path.insert(0, str(ROOT))
 from collections_engine.config import load_strategy  # noqa: E402
 from collections_engine.io import read_table  # noqa: E402
 from collections_engine.synth import ceiling_aucs  # noqa: E402
-from collections_engine.synth.stats import confounder_rates, segment_mix  # noqa: E402
+from collections_engine.synth.stats import (  # noqa: E402
+    confounder_rates, first_payment_defaulters, nightly_events, segment_mix)
 
 
 def run_one(n: int, days: int, seed: int, workdir: Path) -> tuple[float, float, Path]:
@@ -63,12 +64,15 @@ def figures(out: Path, strategy_path: Path, with_stats: bool) -> None:
     nights = sorted(t["accounts"]["snapshot_date"].unique())[-7:]
     per_night = t["accounts"][t["accounts"]["snapshot_date"].isin(nights)].groupby("snapshot_date").size()
     print("  delinquent accounts per night:", ", ".join(f"{v:,}" for v in per_night))
-    del t
     if with_stats:
-        t = {k: read_table(out / f"{k}.parquet") for k in
-             ["identifiers", "truth/rings", "fraud_labels", "customers"]}
+        t.update({k: read_table(out / f"{k}.parquet") for k in
+                  ["identifiers", "truth/rings", "fraud_labels", "customers", "holds"]})
+        print("  first-payment defaulters:", first_payment_defaulters(t["accounts"], t["truth/rings"]))
+        print("  events between nights (rolled_31_61_91: crossings of 31, 61, 91 DPD):")
+        print(nightly_events(t).to_string(index=False))
         r = confounder_rates(t)
         print("  confounders:", ", ".join(f"{k}={v:.4g}" for k, v in r.items()))
+    del t
 
 
 def main() -> None:

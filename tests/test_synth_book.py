@@ -12,7 +12,7 @@ from collections_engine.config import load_strategy
 from collections_engine.schema import CHANNELS, HOLD_KINDS, OUTCOMES, TABLES
 from collections_engine.segments import customer_line_of, stage_of
 from collections_engine.synth import SOURCE_ROLES, SynthParams, auc, ceiling_aucs, generate_book
-from collections_engine.synth.stats import confounder_rates
+from collections_engine.synth.stats import confounder_rates, first_payment_defaulters, nightly_events
 
 ROOT = Path(__file__).resolve().parents[1]
 STRATEGY = load_strategy(ROOT / "strategies" / "default.yaml")
@@ -237,3 +237,13 @@ def test_rings_gain_members_during_the_nights(book: dict[str, pd.DataFrame]) -> 
     first_row = acc.groupby("customer_id")["snapshot_date"].min()
     j = joined.drop_duplicates("customer_id").set_index("customer_id")["first_seen"]
     assert (first_row.reindex(j.index) == j).all()
+
+
+def test_nightly_events_table_and_first_payment_defaulters(book: dict[str, pd.DataFrame]) -> None:
+    ev = nightly_events(book)
+    assert len(ev) == 4                                  # five nights, four steps
+    for col in ("gone", "new", "rolled_31_61_91", "holds_started", "labels", "ring_joiners"):
+        assert ev[col].sum() > 0, col
+    f = first_payment_defaulters(book["accounts"], book["truth/rings"])
+    assert f["fpd_accounts_honest"] > 0                  # honest ones exist (a confounder)
+    assert f["fpd_accounts_ring"] > 0.5 * f["ring_accounts"]   # most ring accounts never pay
