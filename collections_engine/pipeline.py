@@ -76,9 +76,10 @@ def inputs_fingerprint(req: RunRequest, model_version: str) -> dict[str, object]
         "strategy_sha256": file_sha256(req.strategy),
         "graph_sha256": file_sha256(req.graph),
         "model_version": model_version,
-        "code_version": code_version(),
     }
+    # The code version is recorded but is not an input: a patched engine may rerun a night.
     fp["sha256"] = hashlib.sha256(json.dumps(fp, sort_keys=True).encode()).hexdigest()
+    fp["code_version"] = code_version()
     return fp
 
 
@@ -166,8 +167,8 @@ def _refuse_changed_rerun(req: RunRequest, fp: dict[str, object]) -> None:
     before = read_run_json(folder).get("inputs", {})
     if before.get("sha256") == fp["sha256"]:
         return  # same inputs: the rerun writes the same bytes
-    changed = sorted(k for k in ("input_files", "strategy_sha256", "graph_sha256", "model_version",
-                                 "code_version") if before.get(k) != fp.get(k))
+    changed = sorted(k for k in ("input_files", "strategy_sha256", "graph_sha256", "model_version")
+                     if before.get(k) != fp.get(k))
     raise InputError(str(folder), [
         f"a run for {req.date} already exists with different inputs (changed: {', '.join(changed)}); "
         "expected the same inputs, or --force to replace it"])

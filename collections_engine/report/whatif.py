@@ -21,7 +21,8 @@ def compare_plans(before: pd.DataFrame, after: pd.DataFrame, qs_before: pd.DataF
             expected_cost=("expected_cost", "sum"), expected_net=("expected_net", "sum"))
 
     b, a = by_queue(before), by_queue(after)
-    money = b.join(a, how="outer", lsuffix="_ran", rsuffix="_whatif").fillna(0)
+    money = b.merge(a, how="outer", left_index=True, right_index=True,
+                    suffixes=("_ran", "_whatif")).fillna(0)
     for col in ("accounts", "expected_recovery", "expected_cost", "expected_net"):
         money[f"{col}_change"] = money[f"{col}_whatif"] - money[f"{col}_ran"]
     money = money.reset_index().sort_values("queue")

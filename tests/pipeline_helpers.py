@@ -1,0 +1,62 @@
+"""Shared setup for the nightly-run tests: the fixture book, a quickly trained approved model."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import yaml
+
+from collections_engine.config import load_strategy
+from collections_engine.io.load import load_book
+from collections_engine.scoring import TrainConfig, approve, train
+from collections_engine.scoring.store import write_version
+
+ROOT = Path(__file__).resolve().parents[1]
+BOOK = ROOT / "data" / "fixtures" / "book"
+GRAPH = ROOT / "graphs" / "default.yaml"
+
+# Light settings: the tests check the run's mechanics, not the models' quality.
+FAST = TrainConfig(seed=1, max_rounds=40, early_stopping_rounds=10, reason_sample=400,
+                   agreement_sample=100, max_rows_per_segment=5000, max_rows_pooled=20000)
+
+
+def short_placement_strategy(path: Path) -> Path:
+    """The default strategy with placement periods short enough to expire within a week and
+    vendor capacities small enough to bind on the fixture book."""
+    doc = yaml.safe_load((ROOT / "strategies" / "default.yaml").read_text())
+    for q in doc["queues"]:
+        if q["kind"] == "vendor":
+            q["placement_days"] = {"agency_north": 3, "agency_south": 2, "agency_east": 4}[q["name"]]
+            q["capacity"] = 120
+        if q["name"] == "late_team":
+            q["capacity"] = 150
+        if q["name"] == "early_team":
+            q["capacity"] = 600
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def train_fast(models: Path, strategy_path: Path) -> str:
+    strategy = load_strategy(strategy_path)
+    book, _ = load_book(BOOK, strategy)
+    trained = train(book, strategy, FAST)
+    vid = "mtest" + hashlib.sha256(strategy_path.read_bytes()).hexdigest()[:8]
+    write_version(trained, models, vid, {"input_hashes": {}, "note": "test"}, "<html></html>")
+    approve(models, vid, by="tests")
+    return vid
+
+
+def tree_digest(folder: Path, pattern: str = "*") -> dict[str, str]:
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob(pattern)) if p.is_file()}
+
+
+DATA_FILES = ("*.parquet", "*.csv", "manifest.json")
+
+
+def data_digest(folder: Path) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pat in DATA_FILES:
+        out.update(tree_digest(folder, pat))
+    return out
