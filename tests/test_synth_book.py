@@ -247,3 +247,17 @@ def test_nightly_events_table_and_first_payment_defaulters(book: dict[str, pd.Da
     f = first_payment_defaulters(book["accounts"], book["truth/rings"])
     assert f["fpd_accounts_honest"] > 0                  # honest ones exist (a confounder)
     assert f["fpd_accounts_ring"] > 0.5 * f["ring_accounts"]   # most ring accounts never pay
+
+
+def test_stages_and_queues_follow_the_strategy(tmp_path: Path) -> None:
+    text = (ROOT / "strategies" / "default.yaml").read_text()
+    text = text.replace("{name: M1, dpd_min: 1, dpd_max: 30}", "{name: M1, dpd_min: 1, dpd_max: 15}")
+    text = text.replace("{name: M2, dpd_min: 31, dpd_max: 60}", "{name: M2, dpd_min: 16, dpd_max: 60}")
+    (tmp_path / "s.yaml").write_text(text)
+    strategy = load_strategy(tmp_path / "s.yaml")
+    b = generate_book(SynthParams(accounts=400, days=2, seed=3, history_months=3), strategy)
+    ph = b["placement_history"].merge(b["accounts"], on=["account_id", "snapshot_date"])
+    m1 = ph[ph["dpd"] <= 15]
+    m2 = ph[(ph["dpd"] > 15) & (ph["dpd"] <= 30)]
+    assert set(m1["queue"]) <= {"early_team", "sms", "not_worked"}
+    assert "sms" not in set(m2["queue"]) and len(m2) > 0
