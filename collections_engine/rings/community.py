@@ -37,10 +37,10 @@ from collections_engine.config.graph import Community
 
 __all__ = ["MAX_CROSS_SHARE", "MIN_LINK_STRENGTH", "components", "merge_entangled", "find_communities", "seeded_igraph", "trim_weak_members"]
 
-# A member must be tied to the rest of its community with at least this link strength (in
-# kind-weight units: a device or phone shared within the ring gives 1.0, an address shared by
-# two 0.5); weaker members (a relative sharing one household address with a ring member, a
-# co-worker through a large employer) are left out of the ring.
+# A member tied to the rest of its community through a single neighbour must be tied with at
+# least this link strength (in kind-weight units: a device or phone shared by two gives 1.0,
+# an address shared by two 0.5); weaker pendants (a relative sharing one household address
+# with a ring member, a co-worker through a large employer) are left out of the ring.
 MIN_LINK_STRENGTH = 0.6
 # Neighbouring communities are merged when more than this share of their combined link weight
 # runs between them: per-component modularity otherwise cuts sparse rings into pieces (a
@@ -104,7 +104,7 @@ def find_communities(
 
 def trim_weak_members(labels: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.ndarray,
                       min_strength: float = MIN_LINK_STRENGTH) -> np.ndarray:
-    """Peel members whose link strength into their own community is below `min_strength`.
+    """Peel members tied to their community by one neighbour only with strength below `min_strength`.
 
     Repeats until no member is below (removing one lowers its neighbours' strength), then
     splits communities into connected parts again; peeled nodes get -1. Labels renumbered by
@@ -116,7 +116,8 @@ def trim_weak_members(labels: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.nd
         intra = (labels[u] >= 0) & (labels[u] == labels[v])
         s = (np.bincount(u[intra], weights=w[intra], minlength=n)
              + np.bincount(v[intra], weights=w[intra], minlength=n))
-        weak = (labels >= 0) & (s < min_strength - 1e-12)
+        nb = np.bincount(u[intra], minlength=n) + np.bincount(v[intra], minlength=n)
+        weak = (labels >= 0) & (s < min_strength - 1e-12) & (nb < 2)
         if not weak.any():
             break
         labels[weak] = -1

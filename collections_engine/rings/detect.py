@@ -21,7 +21,9 @@ from collections_engine.rings.community import find_communities, trim_weak_membe
 from collections_engine.rings.codes import encode
 from collections_engine.rings.graph import clean_identifiers, link_customers
 from collections_engine.rings.match import match_ring_ids
-from collections_engine.rings.propensity import confirmed_on, customer_features, estimate
+from collections_engine.rings.propensity import (
+    community_features, confirmed_on, customer_features, estimate, graph_features, shared_by_kind,
+)
 
 __all__ = ["RINGS_COLUMNS", "MEMBERS_COLUMNS", "RingsResult", "detect_rings", "empty_rings"]
 
@@ -89,13 +91,21 @@ def detect_rings(
         accounts["account_id"],
         pay["account_id"] if pay is not None else pd.Series([], dtype="str"),
         con["account_id"] if con is not None else pd.Series([], dtype="str"), sort=False)
-    acc_codes = pd.DataFrame({"cust": c_acc, "acc": a_acc, "open_date": accounts["open_date"].to_numpy()})
+    acc_codes = pd.DataFrame({"cust": c_acc, "acc": a_acc, "open_date": accounts["open_date"].to_numpy(),
+                              "dpd": accounts["dpd"].to_numpy(),
+                              "snapshot_date": accounts["snapshot_date"].to_numpy()})
     pay_codes = None if pay is None else pd.DataFrame({"acc": a_pay, "paid_on": pay["paid_on"].to_numpy()})
     con_codes = None if con is None else pd.DataFrame({
         "acc": a_con, "contacted_on": con["contacted_on"].to_numpy(), "outcome": con["outcome"].to_numpy()})
     shared_counts = np.zeros(n_cust)
     np.add.at(shared_counts, cg.codes[cg.shared["node"].to_numpy()], 1)
     feats = customer_features(n_cust, acc_codes, pay_codes, con_codes, shared_counts, date)
+    feats = graph_features(feats, cg.codes, cg.u, cg.v, cg.w)
+    feats = community_features(feats, cg.codes, labels)
+    sh_kind = cg.shared["kind"].to_numpy(dtype=object)
+    sh_code = cg.codes[cg.shared["node"].to_numpy()]
+    feats = shared_by_kind(feats, {k: np.bincount(sh_code[sh_kind == k], minlength=n_cust)
+                                   for k in graph.kinds})
     is_conf = np.zeros(n_cust, bool)
     is_conf[c_lab[c_lab >= 0]] = True
     est, prop_info = estimate(feats, is_conf)

@@ -5,9 +5,20 @@ Features, all as of the snapshot date (nothing dated after it is used):
   them with `paid_on` <= date;
 - `wrong_number_share`, `no_answer_share`: shares of the customer's contacts (`contacted_on` <=
   date) with outcome wrong_number, and no_answer (0 without contacts);
-- `short_tenure`: the earliest account opened less than 6 months before the date;
+- `short_tenure`: the earliest account opened less than 6 months before the date, and
+  `log_tenure` = log(1 + months since it opened);
+- `dpd_share_of_age`: max over the customer's accounts (latest snapshot on or before the date)
+  of dpd / days since opening, clipped to 1: near 1 means delinquent almost since opening;
 - `shared_values`: log(1 + number of the customer's identifier values that link it to someone).
-Customers without accounts get 0 for the account features.
+Graph features (neighbours' features, never their labels): `linked_customers` = log(1 + number
+of customers linked to), and the link-weighted means over linked customers of
+`dpd_share_of_age`, `wrong_number_share` and `never_paid` (`neighbour_*`). A ring is a group of
+new, never-paying, unreachable customers tied together; one such customer among honest
+neighbours is much less suspicious. Community features: log(1 + size) of the customer's
+community and the community means of `dpd_share_of_age`, `wrong_number_share`, `never_paid`
+and `short_tenure` (`community_*`; 0 outside communities). Per graph kind, `shared_<kind>` = log(1 + linking values of that kind): sharing a
+device is not sharing a household address. Customers without accounts get 0 for the account
+features.
 
 Estimate. With at least MIN_LABELS confirmed customers (and as many others), a logistic
 regression of "confirmed by the date" on the features, fitted out of fold (5 folds by a hash of
@@ -15,8 +26,9 @@ the customer code, so no customer's own label enters its own estimate). The poli
 some of the fraud, so P(confirmed | x) understates P(fraud | x); following Elkan & Noto (2008)
 the estimate is P(confirmed | x) / c, clipped to [0, 1], with c the mean out-of-fold
 P(confirmed | x) over the confirmed customers (the share of fraud that gets confirmed).
-With fewer labels, the documented prior: logit p = -3 + 2.5 never_paid + 1.5 wrong_number_share
-+ 0.5 no_answer_share + 1.0 short_tenure + 0.5 shared_values.
+With fewer labels, the documented prior `PRIOR`: logit p = -4 + 1.5 never_paid
++ 1.5 wrong_number_share + 0.5 no_answer_share + 1 short_tenure + 1.5 dpd_share_of_age
++ 0.25 shared_values + 0.25 linked_customers + 1 each neighbour_* and community_* mean.
 
 Circularity. No feature looks at neighbours' labels or at communities, and each estimate is out
 of fold, so a confirmed member lifts its ring's score only through its own 1; the ring table
@@ -29,12 +41,22 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
-__all__ = ["FEATURES", "MIN_LABELS", "PRIOR", "confirmed_on", "customer_features", "estimate"]
+__all__ = ["FEATURES", "MIN_LABELS", "PRIOR", "community_features", "confirmed_on",
+           "customer_features", "estimate", "graph_features", "shared_by_kind"]
 
-FEATURES = ["never_paid", "wrong_number_share", "no_answer_share", "short_tenure", "shared_values"]
+OWN_FEATURES = ["never_paid", "wrong_number_share", "no_answer_share", "short_tenure", "log_tenure",
+                "dpd_share_of_age", "shared_values"]
+GRAPH_FEATURES = ["linked_customers", "neighbour_dpd_share", "neighbour_wrong_number_share",
+                  "neighbour_never_paid"]
+COMMUNITY_FEATURES = ["community_size", "community_dpd_share", "community_wrong_number_share",
+                      "community_never_paid", "community_short_tenure"]
+FEATURES = OWN_FEATURES + GRAPH_FEATURES + COMMUNITY_FEATURES
 MIN_LABELS = 30
-PRIOR = {"intercept": -3.0, "never_paid": 2.5, "wrong_number_share": 1.5, "no_answer_share": 0.5,
-         "short_tenure": 1.0, "shared_values": 0.5}
+PRIOR = {"intercept": -4.0, "never_paid": 1.5, "wrong_number_share": 1.5, "no_answer_share": 0.5,
+         "short_tenure": 1.0, "log_tenure": 0.0, "dpd_share_of_age": 1.5, "shared_values": 0.25,
+         "linked_customers": 0.25, "neighbour_dpd_share": 1.0, "neighbour_wrong_number_share": 1.0,
+         "neighbour_never_paid": 1.0, "community_size": 0.0, "community_dpd_share": 1.0,
+         "community_wrong_number_share": 1.0, "community_never_paid": 1.0, "community_short_tenure": 1.0}
 SHORT_TENURE_DAYS = 182
 MAX_FIT_ROWS = 50_000
 FOLDS = 5
@@ -62,12 +84,12 @@ def customer_features(
 ) -> pd.DataFrame:
     """The features above for customers 0..n-1, from what is known on `date`.
 
-    Integer-coded inputs: `accounts` (cust, acc, open_date), `payments` (acc, paid_on),
+    Integer-coded inputs: `accounts` (cust, acc, open_date, dpd, snapshot_date), `payments` (acc, paid_on),
     `contacts` (acc, contacted_on, outcome); `acc` codes index one account space, `cust` codes
     0..n-1; `shared_values[c]` is the number of linking values customer c holds.
     """
     date = pd.Timestamp(date)
-    out = pd.DataFrame(0.0, index=pd.RangeIndex(n), columns=FEATURES)
+    out = pd.DataFrame(0.0, index=pd.RangeIndex(n), columns=OWN_FEATURES)
     out["shared_values"] = np.log1p(np.asarray(shared_values, float))
     if accounts is None or len(accounts) == 0:
         return out
@@ -84,6 +106,16 @@ def customer_features(
     short = np.zeros(n)
     short[has_acc] = age_days < SHORT_TENURE_DAYS
     out["short_tenure"] = short
+    tenure = np.zeros(n)
+    tenure[has_acc] = np.log1p(np.maximum(age_days, 0) / 30.44)
+    out["log_tenure"] = tenure
+    if "dpd" in acc.columns:
+        last = acc.sort_values(["acc", "snapshot_date"]).drop_duplicates("acc", keep="last")
+        age = (date - last["open_date"]).dt.days.to_numpy(float)
+        share = np.clip(last["dpd"].to_numpy(float) / np.maximum(age, 1.0), 0.0, 1.0)
+        worst = np.zeros(n)
+        np.maximum.at(worst, last["cust"].to_numpy(), share)
+        out["dpd_share_of_age"] = worst
     paid = np.zeros(n, bool)
     if payments is not None and len(payments):
         p = payments[(payments["paid_on"] <= date) & (payments["acc"] >= 0)]
@@ -105,9 +137,66 @@ def customer_features(
     return out
 
 
+def graph_features(own: pd.DataFrame, nodes: np.ndarray, u: np.ndarray, v: np.ndarray,
+                   w: np.ndarray) -> pd.DataFrame:
+    """`own` plus GRAPH_FEATURES; node i of the edge list is customer `nodes[i]` of `own`."""
+    out = own.copy()
+    for f in GRAPH_FEATURES:
+        out[f] = 0.0
+    if len(u) == 0:
+        return out
+    k = len(nodes)
+    a, b, ww = np.r_[u, v], np.r_[v, u], np.r_[w, w]
+    strength = np.bincount(a, weights=ww, minlength=k)
+    degree = np.bincount(a, minlength=k)
+    vals = np.zeros(len(own))
+    vals[nodes] = np.log1p(degree)
+    out["linked_customers"] = vals
+    for src, dst in (("dpd_share_of_age", "neighbour_dpd_share"),
+                     ("wrong_number_share", "neighbour_wrong_number_share"),
+                     ("never_paid", "neighbour_never_paid")):
+        x = own[src].to_numpy()[nodes]
+        mean = np.bincount(a, weights=ww * x[b], minlength=k) / np.maximum(strength, 1e-12)
+        vals = np.zeros(len(own))
+        vals[nodes] = mean
+        out[dst] = vals
+    return out
+
+
+def community_features(feats: pd.DataFrame, nodes: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
+    """`feats` plus COMMUNITY_FEATURES; node i (customer `nodes[i]`) is in community labels[i]."""
+    out = feats.copy()
+    for f in COMMUNITY_FEATURES:
+        out[f] = 0.0
+    inside = labels >= 0
+    if not inside.any():
+        return out
+    who, lab = nodes[inside], labels[inside]
+    size = np.bincount(lab).astype(float)
+    vals = np.zeros(len(out))
+    vals[who] = np.log1p(size[lab])
+    out["community_size"] = vals
+    for src, dst in (("dpd_share_of_age", "community_dpd_share"),
+                     ("wrong_number_share", "community_wrong_number_share"),
+                     ("never_paid", "community_never_paid"), ("short_tenure", "community_short_tenure")):
+        mean = np.bincount(lab, weights=feats[src].to_numpy()[who]) / size
+        vals = np.zeros(len(out))
+        vals[who] = mean[lab]
+        out[dst] = vals
+    return out
+
+
 def _fold(codes: np.ndarray) -> np.ndarray:
     # Customer codes are ranks of sorted ids: a fixed scramble spreads them over the folds.
     return ((codes.astype(np.uint64) * np.uint64(2654435761)) % np.uint64(1_000_003)).astype(np.int64)
+
+
+def shared_by_kind(feats: pd.DataFrame, n_by_kind: dict[str, np.ndarray]) -> pd.DataFrame:
+    """`feats` plus `shared_<kind>` = log(1 + linking values of that kind) per graph kind."""
+    out = feats.copy()
+    for kind in sorted(n_by_kind):
+        out[f"shared_{kind}"] = np.log1p(np.asarray(n_by_kind[kind], float))
+    return out
 
 
 def estimate(features: pd.DataFrame, confirmed: np.ndarray) -> tuple[np.ndarray, dict[str, object]]:
@@ -115,11 +204,12 @@ def estimate(features: pd.DataFrame, confirmed: np.ndarray) -> tuple[np.ndarray,
 
     Returns the estimates (not yet set to 1 for confirmed customers) and what was done.
     """
-    x = features[FEATURES].to_numpy(float)
+    names = list(features.columns)
+    x = features.to_numpy(float)
     y = np.asarray(confirmed, bool)
     n_pos, n_neg = int(y.sum()), int((~y).sum())
     if n_pos < MIN_LABELS or n_neg < MIN_LABELS:
-        z = PRIOR["intercept"] + x @ np.array([PRIOR[f] for f in FEATURES])
+        z = PRIOR["intercept"] + x @ np.array([PRIOR.get(f, 0.0) for f in names])
         return 1.0 / (1.0 + np.exp(-z)), {"method": "prior", "labels": n_pos}
     h = _fold(np.arange(len(y)))
     fold = h % FOLDS
@@ -145,5 +235,5 @@ def estimate(features: pd.DataFrame, confirmed: np.ndarray) -> tuple[np.ndarray,
     if coefs:
         mean = np.mean(coefs, axis=0)
         info["coefficients"] = {"intercept": round(float(mean[0]), 4),
-                                **{f: round(float(b), 4) for f, b in zip(FEATURES, mean[1:])}}
+                                **{f: round(float(b), 4) for f, b in zip(names, mean[1:])}}
     return p, info
