@@ -183,3 +183,36 @@ def test_whatif_never_touches_runs(setup: dict, week: Path, tmp_path: Path) -> N
     w = json.loads((tmp_path / "w" / "whatif.json").read_text())
     assert w["totals"]["moved"] > 0
     assert w["totals"]["net_whatif"] <= w["totals"]["net_ran"] + 1e-6  # less capacity cannot earn more
+
+
+def _chromium() -> str | None:
+    import shutil
+
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+CHROME_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.mark.skipif(_chromium() is None, reason="Debian's chromium is not installed (scripts/test.sh installs it)")
+def test_report_renders_in_headless_chromium(setup: dict, week: Path, tmp_path: Path) -> None:
+    night = setup["nights"][1]
+    report = week / night / "report.html"
+    profile = tmp_path / "profile"
+    dom = subprocess.run([_chromium(), *CHROME_FLAGS, f"--user-data-dir={profile}", "--dump-dom",
+                          report.as_uri()], capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert f"Collections night {night}" in dom.stdout
+    assert dom.stdout.count("<svg") >= 4  # the charts are inline
+    for heading in ("Expected recovery and cost by queue", "Capacity use and shadow prices",
+                    "Scores and drift", "Fraud rings", "What changed since last night"):
+        assert heading in dom.stdout
+    shot = tmp_path / "report.png"
+    subprocess.run([_chromium(), *CHROME_FLAGS, f"--user-data-dir={profile}", f"--screenshot={shot}",
+                    "--window-size=1280,2400", report.as_uri()], capture_output=True, timeout=120)
+    assert shot.is_file() and shot.stat().st_size > 20_000
+    if os.environ.get("REPORT_SCREENSHOT"):
+        import shutil
+
+        shutil.copy(shot, os.environ["REPORT_SCREENSHOT"])
