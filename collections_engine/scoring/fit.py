@@ -23,8 +23,8 @@ class TrainConfig:
     max_rounds: int = 600
     early_stopping_rounds: int = 30
     min_rows_own_model: int = 200         # below this no own segment model is fitted at all
-    reason_sample: int = 3000             # rows per segment for the reason-code tables
-    agreement_sample: int = 1000          # held-out rows per segment compared with TreeSHAP
+    reason_sample: int = 2000             # rows per segment for the reason-code tables
+    agreement_sample: int = 600          # held-out rows per segment compared with TreeSHAP
     extra: dict = field(default_factory=dict)
 
 

@@ -8,6 +8,7 @@ it to MODELS/ is `store.write_version`'s job.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 
 import lightgbm as lgb
@@ -68,6 +69,7 @@ def _monotone(enc: Encoder, strategy: Strategy, warnings: list[str]) -> list[int
 
 def train(book: Book, strategy: Strategy, cfg: TrainConfig | None = None) -> TrainedVersion:
     cfg = cfg or TrainConfig()
+    clock = _Clock()
     warnings: list[str] = []
     rows = training_rows(book, strategy)
     has_queue = "queue" in rows.columns
@@ -80,7 +82,9 @@ def train(book: Book, strategy: Strategy, cfg: TrainConfig | None = None) -> Tra
              int((~held).sum()), len(train_pos), int(held.sum()), len(oot_pos), split_how)
     use = rows.iloc[np.concatenate([train_pos, oot_pos])].reset_index(drop=True)
     is_oot = np.r_[np.zeros(len(train_pos), bool), np.ones(len(oot_pos), bool)]
+    clock.lap("training rows")
     feats = model_frame(book, use, strategy, use, use["queue"] if has_queue else None)
+    clock.lap(f"features of {len(use)} rows")
     types = feature_types(feats)
     for c in SEGMENT_FEATURES + (("queue",) if has_queue else ()):
         types[c] = "categorical"
@@ -119,6 +123,7 @@ def train(book: Book, strategy: Strategy, cfg: TrainConfig | None = None) -> Tra
                                    cat_idx, enc.features)
     params_used[POOLED] = p
     margin = {POOLED: boosters[POOLED].predict(X, raw_score=True)}
+    clock.lap(f"pooled model ({boosters[POOLED].current_iteration()} rounds)")
     pooled_cal = platt_fit(margin[POOLED][cal_rows], y[cal_rows])
 
     segments: dict[str, dict] = {}
@@ -142,6 +147,7 @@ def train(book: Book, strategy: Strategy, cfg: TrainConfig | None = None) -> Tra
             params_used[s] = p
             margin[s] = np.full(len(y), np.nan)
             margin[s][in_s] = b.predict(X[in_s], raw_score=True)
+            clock.lap(f"model {s} ({b.current_iteration()} rounds, {n_fit} rows)")
         info["decision"] = _decide(s, own_ok, n_hist, strategy.models.min_segment_rows,
                                    y, margin, cal_rows & in_s)
         chosen = s if info["decision"]["model"] == "own" else POOLED
@@ -195,6 +201,7 @@ def train(book: Book, strategy: Strategy, cfg: TrainConfig | None = None) -> Tra
                                        [enc.types[c] for c in enc.features],
                                        [len(enc.levels.get(c, [])) for c in enc.features]).to_json()
 
+    clock.lap("reason tables and TreeSHAP agreement")
     validation = use.loc[test_rows, ["account_id", "customer_id", "snapshot_date", "segment", "stage",
                                      "customer_line", "y"] + (["queue"] if has_queue else [])].copy()
     validation["p_final"] = p_final[test_rows]
@@ -204,6 +211,7 @@ def train(book: Book, strategy: Strategy, cfg: TrainConfig | None = None) -> Tra
 
     report = _report(strategy, validation, segments, boosters, enc, agree, y, p_final, is_oot, use)
     reference = _reference(strategy, feats[is_oot], p_noaction[is_oot], enc)
+    clock.lap("report and references")
     windows = {
         "train_dates": _dates(rows.loc[~held, "snapshot_date"]),
         "held_out_dates": _dates(rows.loc[held, "snapshot_date"]),
@@ -229,9 +237,24 @@ def train(book: Book, strategy: Strategy, cfg: TrainConfig | None = None) -> Tra
         "pooled_calibration": pooled_cal,
         "train_config": {k: v for k, v in cfg.__dict__.items()},
         "warnings": warnings,
+        "timings_s": clock.laps,
     }
     return TrainedVersion(meta=meta, boosters=boosters, reasons=reasons, reference=reference,
                           report=report, validation=validation, warnings=warnings)
+
+
+class _Clock:
+    """Progress lines for a long step (the CLI shows them on the terminal and under cron)."""
+
+    def __init__(self) -> None:
+        self.t = time.perf_counter()
+        self.laps: dict[str, float] = {}
+
+    def lap(self, what: str) -> None:
+        now = time.perf_counter()
+        self.laps[what] = round(now - self.t, 2)
+        log.info("train: %s in %.1f s", what, now - self.t)
+        self.t = now
 
 
 def _decide(s: str, own_ok: bool, n_hist: int, min_rows: int, y: np.ndarray,
