@@ -20,6 +20,7 @@ import pandas as pd
 
 from collections_engine import __version__
 from collections_engine.assign import build_decision_inputs, decide
+from collections_engine.assign.effects import effects_dict, estimate_effects
 from collections_engine.assign.files import vendor_files, worklists
 from collections_engine.config import GraphConfig, Strategy, load_graph, load_strategy
 from collections_engine.errors import InputError
@@ -122,11 +123,12 @@ def run_night(req: RunRequest) -> RunResult:
             rings = detect_rings(book, graph, date, previous=read_previous_frame(prev, "rings.parquet"))
             warnings += rings.warnings
         with clock.step("placement"):
+            effects_table, effects = queue_effects(book, strategy)
             open_placements = read_previous_frame(prev, "placements.parquet")
             inputs = build_decision_inputs(
                 tonight, scores, strategy, date, holds=book.holds, fraud=_fraud_frame(rings.members, book, date),
                 open_placements=open_placements)
-            decision = decide(inputs, strategy, date)
+            decision = decide(inputs, strategy, date, effects=effects)
             warnings += decision.warnings
             vendors = vendor_files(decision, inputs, tonight, book.customers, scores, strategy, date)
             teams = worklists(decision)
@@ -143,7 +145,7 @@ def run_night(req: RunRequest) -> RunResult:
                 date=date, strategy=strategy, scores=scores, features=feats, version=version,
                 reference=reference, decision=decision, rings=rings.rings,
                 previous_assignments=previous_assign, warnings=warnings, counts=counts,
-                psi_frame=drift)
+                psi_frame=drift, effects=effects_table)
         run_json = {
             "date": req.date, "started_at": started,
             "finished_at": None, "inputs": fp, "previous_night": prev.name if prev else None,
@@ -156,8 +158,31 @@ def run_night(req: RunRequest) -> RunResult:
             folder = write_run_folder(
                 req.runs / req.date, date=date, scores=scores, decision=decision, inputs=inputs,
                 rings=rings.rings, vendors=vendors, teams=teams, strategy=strategy,
+                effects=effects_table,
                 report_html=report_html, finish_run_json=lambda: run_json_finish(run_json, clock))
     return RunResult(folder=folder, counts=counts, warnings=warnings, timings=clock.timings)
+
+
+def queue_effects(book, strategy: Strategy) -> tuple[pd.DataFrame, dict[tuple[str, str], float]]:
+    """The effects placement multiplies p_repay by: estimated from randomised placement history
+    where a (queue, stage) cell has at least 200 accounts in the queue and in the not-worked
+    control, the strategy's elsewhere. The table says which was used for every cell."""
+    rows = []
+    for q in strategy.work_queues():
+        for s, v in q.effect.items():
+            rows.append({"queue": q.name, "stage": s, "strategy_effect": float(v)})
+    table = pd.DataFrame(rows)
+    est = None
+    if book.placement_history is not None and book.outcomes is not None and len(book.outcomes):
+        est = estimate_effects(book.placement_history, book.outcomes, book.accounts, strategy)
+    chosen = effects_dict(est) if est is not None else {}
+    if est is not None:
+        table = table.merge(est.drop(columns=["strategy_effect"]), on=["queue", "stage"], how="left")
+    table["used"] = [chosen.get((q, s), e) for q, s, e in zip(table["queue"], table["stage"],
+                                                             table["strategy_effect"])]
+    table["source"] = ["history" if (q, s) in chosen else "strategy"
+                       for q, s in zip(table["queue"], table["stage"])]
+    return table, chosen
 
 
 def _refuse_changed_rerun(req: RunRequest, fp: dict[str, object]) -> None:

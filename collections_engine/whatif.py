@@ -27,7 +27,12 @@ def run_whatif(runs: Path, date: str, strategy_path: Path, out: Path) -> dict[st
     inputs = read_table(folder / "decision_inputs.parquet")
     before = read_table(folder / "assignments.parquet")
     qs_before = read_table(folder / "queue_summary.parquet")
-    decision = decide(inputs, strategy, pd.Timestamp(date))
+    effects = None
+    if (folder / "effects.parquet").is_file():  # the effects the night used, where estimated
+        e = read_table(folder / "effects.parquet")
+        e = e[e["source"] == "history"]
+        effects = {(q, s): float(v) for q, s, v in zip(e["queue"], e["stage"], e["used"])}
+    decision = decide(inputs, strategy, pd.Timestamp(date), effects=effects)
     diff = compare_plans(before, decision.assignments, qs_before, decision.queue_summary)
     totals = {
         "net_ran": float(before["expected_net"].sum()),

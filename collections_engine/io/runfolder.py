@@ -37,6 +37,7 @@ def write_run_folder(final: Path, *, date: pd.Timestamp, scores: pd.DataFrame, d
                      inputs: pd.DataFrame, rings: pd.DataFrame,
                      vendors: dict[str, tuple[pd.DataFrame, pd.DataFrame]],
                      teams: dict[str, pd.DataFrame], strategy: Any, report_html: str,
+                     effects: pd.DataFrame,
                      finish_run_json: Callable[[], dict[str, Any]]) -> Path:
     day = date.date().isoformat()
     with atomic_dir(final, replace=True) as tmp:
@@ -47,6 +48,7 @@ def write_run_folder(final: Path, *, date: pd.Timestamp, scores: pd.DataFrame, d
         write_parquet(rings, tmp / "rings.parquet")
         write_parquet(inputs, tmp / "decision_inputs.parquet")
         write_parquet(decision.queue_summary, tmp / "queue_summary.parquet")
+        write_parquet(effects, tmp / "effects.parquet")
         for team, df in sorted(teams.items()):
             write_csv(df, tmp / "inhouse" / f"{team}.csv")
         for vendor, (placed, recalled) in sorted(vendors.items()):

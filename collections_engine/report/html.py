@@ -22,7 +22,7 @@ CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1180px;
 color:#1d2733;background:#fff}h1{font-size:24px;margin-bottom:4px}h2{font-size:18px;margin-top:28px;
 border-bottom:2px solid #e3e8ee;padding-bottom:4px}.sub{color:#5b6b7c;margin-top:0}
-table{border-collapse:collapse;font-size:13px;margin:8px 0}th,td{padding:4px 8px;border-bottom:1px solid #e3e8ee;
+table{border-collapse:collapse;font-size:12px;margin:8px 0;display:block;overflow-x:auto;max-width:100%}th,td{padding:4px 8px;border-bottom:1px solid #e3e8ee;
 text-align:right}th{background:#f5f7fa}td:first-child,th:first-child{text-align:left}
 .warn{background:#fff4e5;border-left:4px solid #f0a020;padding:6px 10px;margin:4px 0}
 .ok{color:#1a7f37}.bad{color:#c62828}.grid{display:flex;flex-wrap:wrap;gap:16px}

@@ -52,7 +52,8 @@ def _changes(assign: pd.DataFrame, previous: pd.DataFrame | None) -> pd.DataFram
 def nightly_report(*, date: pd.Timestamp, strategy: Strategy, scores: pd.DataFrame,
                    features: pd.DataFrame, version: Any, reference: dict | None, decision: Any,
                    rings: pd.DataFrame, previous_assignments: pd.DataFrame | None,
-                   warnings: list[str], counts: dict[str, int], psi_frame: pd.DataFrame) -> str:
+                   warnings: list[str], counts: dict[str, int], psi_frame: pd.DataFrame,
+                   effects: pd.DataFrame | None = None) -> str:
     a = decision.assignments
     qs = decision.queue_summary.copy()
     cur = strategy.currency
@@ -101,6 +102,15 @@ def nightly_report(*, date: pd.Timestamp, strategy: Strategy, scores: pd.DataFra
                 f"tonight's expected net recovery, in {esc(cur)}.</p>", cap_chart,
                 f"<p>Solver: {esc(solver_txt)}</p>"),
         section("Scores and drift", score_chart, drift_note, table(drift_rows)),
+        section("Queue effects used",
+                "<p>Placement multiplies each account's no-action probability by its queue's effect: "
+                "estimated from the randomised placement history where a queue and stage have at "
+                "least 200 accounts in the queue and in the not-worked control (source 'history'), "
+                "the strategy's estimate elsewhere ('strategy'). 'agrees': the strategy's figure lies "
+                "in the estimate's 95% interval.</p>",
+                table(effects[[c for c in ("queue", "stage", "strategy_effect", "effect", "ci_low", "ci_high",
+                                           "n", "agrees", "used", "source") if c in effects.columns]])
+                if effects is not None else "<p>none</p>"),
         section("Fraud rings", table(ring_tab, max_rows=50)),
         section("What changed since last night", table(_changes(a, previous_assignments))),
         section("Warnings", warn_html),
