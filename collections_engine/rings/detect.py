@@ -2,7 +2,8 @@
 
 A community (connected, see `community`) is a ring when it has at least `ring.min_size`
 members and the mean fraud propensity of its members (confirmed: 1; others: the estimate of
-`propensity`) reaches `ring.threshold`.
+`propensity`) reaches `ring.threshold`; a community matching a ring of the previous table
+(see `match`) stays flagged while its score is at least `ring.threshold - HOLD_MARGIN`.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ __all__ = ["RINGS_COLUMNS", "MEMBERS_COLUMNS", "RingsResult", "detect_rings", "e
 
 RINGS_COLUMNS = ["ring_id", "customer_ids", "account_ids", "size", "score", "confirmed",
                  "evidence", "first_flagged", "score_unconfirmed"]
+HOLD_MARGIN = 0.1
 MEMBERS_COLUMNS = ["customer_id", "ring_id", "ring_score", "confirmed", "propensity"]
 
 
@@ -108,7 +110,7 @@ def detect_rings(
                                    for k in graph.kinds})
     is_conf = np.zeros(n_cust, bool)
     is_conf[c_lab[c_lab >= 0]] = True
-    est, prop_info = estimate(feats, is_conf)
+    est, prop_info = estimate(feats, is_conf, customer_ids)
     prop = np.where(is_conf, 1.0, est)
     timings["propensity_s"] = time.perf_counter() - t
 
@@ -124,15 +126,21 @@ def detect_rings(
                             "confirmed": g["confirmed"].sum().astype("int64"),
                             "score_unconfirmed": g["est_unconf"].mean()})
     summary = summary[summary["size"] >= graph.ring.min_size]
-    summary["flagged"] = summary["score"] >= graph.ring.threshold
     comm = comm[comm["community"].isin(summary.index)]
+    # Flag at the threshold; a ring flagged last night stays flagged down to threshold -
+    # HOLD_MARGIN (hysteresis), so a case does not flicker as the nightly estimates move.
+    near = summary[summary["score"] >= graph.ring.threshold - HOLD_MARGIN]
+    cm = comm[comm["community"].isin(near.index)].sort_values(["community", "code"])
+    ids = match_ring_ids(cm.groupby("community")["customer_id"].agg(list), previous, date)
+    held = ids["matched_overlap"].reindex(summary.index).fillna(0) > 0
+    summary["flagged"] = (summary["score"] >= graph.ring.threshold) | held
     communities = comm[["customer_id", "community", "propensity", "confirmed"]].merge(
         summary[["size", "score", "flagged"]], left_on="community", right_index=True)
 
     flagged = summary[summary["flagged"]]
+    ids = ids.loc[flagged.index]
     fm = comm[comm["community"].isin(flagged.index)].sort_values(["community", "code"])
     member_lists = fm.groupby("community")["customer_id"].agg(list)
-    ids = match_ring_ids(member_lists, previous, date)
     # Accounts of ring members (every account seen on or before the date), sorted.
     ring_of = np.full(n_cust, -1, np.int64)
     ring_of[fm["code"].to_numpy()] = fm["community"].to_numpy()

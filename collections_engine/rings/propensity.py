@@ -22,7 +22,7 @@ features.
 
 Estimate. With at least MIN_LABELS confirmed customers (and as many others), a logistic
 regression of "confirmed by the date" on the features, fitted out of fold (5 folds by a hash of
-the customer code, so no customer's own label enters its own estimate). The police confirm only
+the customer id, so no customer's own label enters its own estimate). The police confirm only
 some of the fraud, so P(confirmed | x) understates P(fraud | x); following Elkan & Noto (2008)
 the estimate is P(confirmed | x) / c, clipped to [0, 1], with c the mean out-of-fold
 P(confirmed | x) over the confirmed customers (the share of fraud that gets confirmed).
@@ -186,9 +186,11 @@ def community_features(feats: pd.DataFrame, nodes: np.ndarray, labels: np.ndarra
     return out
 
 
-def _fold(codes: np.ndarray) -> np.ndarray:
-    # Customer codes are ranks of sorted ids: a fixed scramble spreads them over the folds.
-    return ((codes.astype(np.uint64) * np.uint64(2654435761)) % np.uint64(1_000_003)).astype(np.int64)
+def _fold(ids: np.ndarray) -> np.ndarray:
+    # A hash of the customer id: a customer keeps its fold (and its place in the fit sample)
+    # from night to night, so estimates do not jitter when other customers come and go.
+    h = pd.util.hash_array(np.asarray(ids, dtype=object), categorize=False)
+    return (h % np.uint64(1_000_003)).astype(np.int64)
 
 
 def shared_by_kind(feats: pd.DataFrame, n_by_kind: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -199,7 +201,8 @@ def shared_by_kind(feats: pd.DataFrame, n_by_kind: dict[str, np.ndarray]) -> pd.
     return out
 
 
-def estimate(features: pd.DataFrame, confirmed: np.ndarray) -> tuple[np.ndarray, dict[str, object]]:
+def estimate(features: pd.DataFrame, confirmed: np.ndarray,
+             ids: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, object]]:
     """Estimated fraud propensity per row of `features` (labels ignored: see module doc).
 
     Returns the estimates (not yet set to 1 for confirmed customers) and what was done.
@@ -211,7 +214,7 @@ def estimate(features: pd.DataFrame, confirmed: np.ndarray) -> tuple[np.ndarray,
     if n_pos < MIN_LABELS or n_neg < MIN_LABELS:
         z = PRIOR["intercept"] + x @ np.array([PRIOR.get(f, 0.0) for f in names])
         return 1.0 / (1.0 + np.exp(-z)), {"method": "prior", "labels": n_pos}
-    h = _fold(np.arange(len(y)))
+    h = _fold(np.asarray(ids, dtype=object) if ids is not None else np.arange(len(y)).astype(str))
     fold = h % FOLDS
     # A deterministic subsample of the unconfirmed keeps the fit cheap on a large book; their
     # sample weight restores the base rate.
