@@ -49,7 +49,10 @@ def main() -> None:
     t3 = time.perf_counter()
     scores = score(version, feats, rows, strategy)
     t4 = time.perf_counter()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    peak = ru.ru_maxrss / 1024 / 1024
+    print(f"process CPU time so far {ru.ru_utime + ru.ru_stime:.1f} s (2 cores shared with other work; "
+          f"load average {__import__('os').getloadavg()[0]:.1f})")
     print(f"tonight {last.date()}: {len(rows)} delinquent accounts")
     print(f"load+validate {t1 - t0:.1f} s; features {t3 - t2:.1f} s; score with reason codes "
           f"{t4 - t3:.1f} s; features+score {t4 - t2:.1f} s; peak RSS {peak:.2f} GiB")

@@ -77,7 +77,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         write_version(tv, Path(d), "bench", {}, render_html("bench", tv.report, tv.meta))
     t3 = time.perf_counter()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    peak = ru.ru_maxrss / 1024 / 1024
+    print(f"process CPU time so far {ru.ru_utime + ru.ru_stime:.1f} s (2 cores shared with other work; "
+          f"load average {__import__('os').getloadavg()[0]:.1f})")
     print(f"history rows with outcome: {tv.meta['rows']['history_with_outcome']}, sampled train "
           f"{tv.meta['rows']['sampled_train']}, sampled held out {tv.meta['rows']['sampled_held_out']}")
     print(f"load {t1 - t0:.1f} s, train {t2 - t1:.1f} s, write {t3 - t2:.1f} s, total {t3 - t0:.1f} s, "

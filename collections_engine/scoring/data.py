@@ -42,7 +42,7 @@ def training_rows(book: Book, strategy: Strategy) -> pd.DataFrame:
     if len(rows) == 0:
         raise DataError("outcomes", ["no delinquent accounts row (dpd > 0) has an outcome: nothing to "
                                      "train on"])
-    rows = rows.sort_values(["snapshot_date", "account_id"], kind="stable").reset_index(drop=True)
+    rows = rows.reset_index(drop=True)  # accounts' order (the merge keeps it): deterministic
     rows["y"] = rows.pop("repaid").astype(np.int8)
     rows = pd.concat([rows, segment_columns(rows, strategy)], axis=1)
     if book.placement_history is not None:

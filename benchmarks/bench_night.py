@@ -1,0 +1,334 @@
+"""Scale benchmark: the whole nightly run at N delinquent accounts, step by step, beside the raw
+library work each step wraps, and the peers (greedy placement, networkx Louvain).
+
+  .venv/bin/python benchmarks/bench_night.py --accounts 100000
+  .venv/bin/python benchmarks/bench_night.py --accounts 1000000 --no-networkx
+
+The book and models are cached under ROOT/N/ (generated, trained and approved through the CLI
+in subprocesses the first time; reused after). The night itself runs in this process through
+`run_night`; the step functions are wrapped (not changed) to keep a reference to what each step
+hands its library, and after the run the same library calls are timed on those same objects:
+
+- validate  vs pyarrow.parquet.read_table of every input file (what load_book reads)
+- score     vs LightGBM Booster.predict (raw_score) of the same boosters on the same matrix
+- rings     vs igraph community_leiden on the same edge list (graph built from it)
+- placement vs the same OR-Tools/HiGHS solve on the same Problem (assign.solve.solve)
+- write     vs pyarrow writing the same frames (parquet zstd, CSV with pyarrow.csv)
+
+Peers: greedy_plan on the same decision inputs (time, expected net), networkx Louvain on the same
+customer graph (time, agreement with the engine's communities and rings).
+Each figure is printed with the load average at the time (the machine is shared).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io as _io
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import collections_engine.pipeline as pipeline  # noqa: E402
+import collections_engine.rings.community as community_mod  # noqa: E402
+from collections_engine.assign import greedy_plan  # noqa: E402
+from collections_engine.assign.solve import solve  # noqa: E402
+from collections_engine.config import load_strategy  # noqa: E402
+from collections_engine.io.load import input_files  # noqa: E402
+from collections_engine.scoring.data import NO_ACTION, segment_columns  # noqa: E402
+
+decide_mod = sys.modules["collections_engine.assign.decide"]  # the package re-exports a function of that name
+detect_mod = sys.modules["collections_engine.rings.detect"]
+
+CLI = [str(ROOT / ".venv" / "bin" / "collections-engine")]
+GIB = 1024**2  # ru_maxrss is in KiB
+
+
+def load() -> str:
+    return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+
+
+def peak_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / GIB
+
+
+def sh(args: list[str], log: Path) -> float:
+    t = time.perf_counter()
+    with open(log, "w") as fh:
+        subprocess.run(args, check=True, stdout=fh, stderr=subprocess.STDOUT)
+    return time.perf_counter() - t
+
+
+def prepare(base: Path, n: int, seed: int, days: int, months: int, strategy: Path) -> None:
+    data, models = base / "data", base / "models"
+    if not (data / "accounts.parquet").is_file():
+        t = sh(CLI + ["generate", "--out", str(data), "--accounts", str(n), "--days", str(days),
+                      "--seed", str(seed), "--history-months", str(months), "--force"], base / "generate.log")
+        print(f"generated {n} accounts ({days} nights, {months} history months) in {t:.1f} s [load {load()}]")
+    if not any((p / "status.json").is_file() and '"approved"' in (p / "status.json").read_text()
+               for p in models.glob("*") if p.is_dir()):
+        t = sh(CLI + ["train", "--data", str(data), "--strategy", str(strategy), "--models", str(models)],
+               base / "train.log")
+        sh(CLI + ["approve", "--models", str(models), "--by", "bench"], base / "approve.log")
+        print(f"trained and approved in {t:.1f} s [load {load()}]")
+
+
+class Spy:
+    """Wraps module attributes so each call's arguments and wall time are kept."""
+
+    def __init__(self) -> None:
+        self.calls: dict[str, list[tuple[tuple, dict, float]]] = {}
+        self._undo: list[tuple[object, str, object]] = []
+        self.outs: dict[str, object] = {}
+
+    def wrap(self, module: object, name: str, key: str | None = None) -> None:
+        fn = getattr(module, name)
+        key = key or name
+
+        def wrapper(*a, **k):
+            t = time.perf_counter()
+            out = fn(*a, **k)
+            self.calls.setdefault(key, []).append((a, k, time.perf_counter() - t))
+            self.outs[key] = out
+            return out
+
+        setattr(module, name, wrapper)
+        self._undo.append((module, name, fn))
+
+    def last(self, key: str) -> tuple[tuple, dict, float]:
+        return self.calls[key][-1]
+
+    def undo(self) -> None:
+        for module, name, fn in reversed(self._undo):
+            setattr(module, name, fn)
+
+
+def timed(fn, repeat: int = 1) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def raw_read(data: Path) -> float:
+    return timed(lambda: [pq.read_table(p) for p in input_files(data) if p.suffix == ".parquet"])
+
+
+def raw_predict(version, feats: pd.DataFrame, rows: pd.DataFrame, strategy) -> float:
+    seg = segment_columns(rows, strategy)
+    frame = feats.copy()
+    frame["stage"], frame["customer_line"] = seg["stage"].to_numpy(), seg["customer_line"].to_numpy()
+    if version.meta.get("has_queue_feature"):
+        frame["queue"] = NO_ACTION
+    X = version.encoder.transform(frame)
+    segv = seg["segment"].to_numpy()
+    parts = []
+    for s in sorted(pd.unique(segv)):
+        info = version.meta["segments"].get(s)
+        m = segv == s
+        parts.append((version.boosters[info["model"] if info else "pooled"], X[m]))
+    return timed(lambda: [b.predict(x, raw_score=True) for b, x in parts])
+
+
+def raw_leiden(args: tuple) -> float:
+    import igraph as ig
+    n, u, v, w, comp, community = args
+
+    def go():
+        g = ig.Graph(n=n, edges=np.column_stack([u, v]), directed=False)
+        if community.objective == "modularity":
+            s = np.bincount(u, weights=w, minlength=n) + np.bincount(v, weights=w, minlength=n)
+            nw = s / np.sqrt(np.bincount(comp, weights=s)[comp])
+        else:
+            nw = np.ones(n)
+        with community_mod.seeded_igraph(community.seed):
+            g.community_leiden(objective_function="CPM", weights=w, resolution=community.resolution,
+                               node_weights=nw, n_iterations=community_mod.LEIDEN_ITERATIONS)
+    return timed(go)
+
+
+def raw_write(kw: dict) -> float:
+    frames = {"scores": kw["scores"], "assignments": kw["decision"].assignments,
+              "placements": kw["decision"].placements, "rings": kw["rings"], "inputs": kw["inputs"],
+              "queue_summary": kw["decision"].queue_summary}
+    csvs = list(kw["teams"].values()) + [f for pair in kw["vendors"].values() for f in pair]
+    tmp = Path(tempfile.mkdtemp(prefix="bench_write_"))
+
+    def go():
+        for name, df in frames.items():
+            pq.write_table(pa.Table.from_pandas(df, preserve_index=False), tmp / f"{name}.parquet",
+                           compression="zstd")
+        for i, df in enumerate(csvs):
+            pacsv.write_csv(pa.Table.from_pandas(df, preserve_index=False), tmp / f"{i}.csv")
+    try:
+        return timed(go)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def nx_louvain(n: int, u: np.ndarray, v: np.ndarray, w: np.ndarray, labels: np.ndarray,
+               ring_nodes: list[np.ndarray], seed: int) -> dict[str, object]:
+    import networkx as nx
+    from sklearn.metrics import adjusted_rand_score
+    g = nx.Graph()
+    g.add_nodes_from(range(n))
+    g.add_weighted_edges_from(zip(u.tolist(), v.tolist(), w.tolist()))
+    t = time.perf_counter()
+    comms = nx.community.louvain_communities(g, weight="weight", seed=seed)
+    dt = time.perf_counter() - t
+    nxl = np.empty(n, np.int64)
+    for i, c in enumerate(comms):
+        nxl[list(c)] = i
+    inside = labels >= 0
+    ari = adjusted_rand_score(labels[inside], nxl[inside]) if inside.any() else float("nan")
+    # A ring is reproduced when one networkx community has Jaccard >= 0.5 with its members.
+    hits = []
+    for nodes in ring_nodes:
+        cand = np.bincount(nxl[nodes]).argmax()
+        other = np.flatnonzero(nxl == cand)
+        inter = np.intersect1d(nodes, other).size
+        hits.append(inter / (len(nodes) + len(other) - inter))
+    hits = np.asarray(hits)
+    return {"time_s": dt, "communities": len(comms), "ari_on_engine_nodes": ari,
+            "rings_reproduced": int((hits >= 0.5).sum()), "rings": len(hits),
+            "mean_best_jaccard": float(hits.mean()) if len(hits) else float("nan")}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--accounts", type=int, required=True)
+    ap.add_argument("--root", type=Path, default=Path("/tmp/scale"))
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--days", type=int, default=2, help="nights generated")
+    ap.add_argument("--nights", type=int, default=1, help="nights run; the last is measured")
+    ap.add_argument("--history-months", type=int, default=12)
+    ap.add_argument("--strategy", type=Path, default=ROOT / "strategies" / "default.yaml")
+    ap.add_argument("--graph", type=Path, default=ROOT / "graphs" / "default.yaml")
+    ap.add_argument("--networkx", action=argparse.BooleanOptionalAction, default=None,
+                    help="networkx Louvain peer (default: only up to 100k accounts)")
+    args = ap.parse_args()
+    base = args.root / str(args.accounts)
+    base.mkdir(parents=True, exist_ok=True)
+    prepare(base, args.accounts, args.seed, args.days, args.history_months, args.strategy)
+    strategy = load_strategy(args.strategy)
+    dates = sorted(pq.read_table(base / "data" / "accounts.parquet", columns=["snapshot_date"])
+                   .column(0).unique().to_pandas())
+    nights = [pd.Timestamp(d).date().isoformat() for d in dates[-args.days:]][:args.nights]
+    runs = base / "runs"
+    shutil.rmtree(runs, ignore_errors=True)
+
+    spy = Spy()
+    spy.wrap(pipeline, "score")
+    spy.wrap(pipeline, "build_features")
+    spy.wrap(pipeline, "write_run_folder")
+    spy.wrap(decide_mod, "solve")
+    spy.wrap(decide_mod, "build_problem")
+    spy.wrap(community_mod, "_leiden")
+    spy.wrap(detect_mod, "find_communities")
+    spy.wrap(pipeline, "detect_rings")
+    spy.wrap(pipeline, "decide")
+    spy.wrap(pipeline, "build_decision_inputs")
+    spy.wrap(detect_mod, "link_customers")
+    print(f"{args.accounts} accounts; nights {', '.join(nights)}; machine {os.cpu_count()} cores; "
+          f"before the run peak RSS {peak_gib():.2f} GiB [load {load()}]")
+    for day in nights:
+        req = pipeline.RunRequest(data=base / "data", date=day, strategy=args.strategy, graph=args.graph,
+                                  models=base / "models", runs=runs)
+        l0 = load()
+        t = time.perf_counter()
+        res = pipeline.run_night(req)
+        total = time.perf_counter() - t
+        print(f"night {day}: {res.counts.get('delinquent_accounts')} delinquent accounts, "
+              f"{total:.1f} s, peak RSS {peak_gib():.2f} GiB [load {l0} -> {load()}]")
+    spy.undo()
+    clock_peaks = _peaks(runs / nights[-1] / "run.json")
+    timings = res.timings
+
+    # Raw library work on the same objects, after the run, in this process.
+    l_raw = load()
+    raw: dict[str, float] = {}
+    raw["validate"] = raw_read(base / "data")
+    a, k, _ = spy.last("score")
+    version, feats, rows, strat = a[:4]
+    raw["score"] = raw_predict(version, feats, rows, strat)
+    raw["rings"] = raw_leiden(spy.last("_leiden")[0])
+    pb = spy.last("build_problem")[2]
+    sa, sk, solve_s = spy.last("solve")
+    raw["placement"] = timed(lambda: solve(*sa, **sk))
+    wk = spy.last("write_run_folder")[1]
+    raw["write"] = raw_write(wk)
+    inside = {"score": spy.last("score")[2], "rings": spy.last("detect_rings")[2],
+              "features": spy.last("build_features")[2]}
+
+    print()
+    print(f"| step | wall s | peak RSS GiB (at step end) | raw library work | raw s | ratio |")
+    print("|---|---:|---:|---|---:|---:|")
+    names = {"validate": "pq.read_table of the input files", "score": "Booster.predict, same X",
+             "rings": "igraph community_leiden, same edges", "placement": "solve(Problem) directly",
+             "write": "pyarrow write of the same frames"}
+    for step in ["validate", "features", "score", "rings", "placement", "report", "write"]:
+        s = timings.get(step, float("nan"))
+        r = raw.get(step)
+        print(f"| {step} | {s:.1f} | {clock_peaks.get(step, float('nan')):.2f} | {names.get(step, '')} | "
+              + (f"{r:.2f} | {s / r:.1f}x |" if r else " | |"))
+    print(f"| whole run | {total:.1f} | {peak_gib():.2f} | | | |")
+    print(f"load during run {l0}, during raw work {l_raw}")
+    print(f"inside placement: build_problem {pb:.1f} s, solve {solve_s:.1f} s; "
+          f"inside rings: leiden {spy.last('_leiden')[2]:.1f} s, find_communities {spy.last('find_communities')[2]:.1f} s")
+
+    # Peers.
+    dk = spy.last("decide")
+    dec_inputs, dstrat, ddate = dk[0][:3]
+    engine = wk["decision"].assignments
+    t = time.perf_counter()
+    g = greedy_plan(dec_inputs, dstrat, ddate)
+    tg = time.perf_counter() - t
+    en, gn = engine["expected_net"].sum(), g.assignments["expected_net"].sum()
+    print(f"placement peer: engine decide {dk[2]:.1f} s, expected net {en:,.0f}; greedy {tg:.1f} s, "
+          f"expected net {gn:,.0f} (engine {100 * (en - gn) / abs(gn):+.2f} %) [load {load()}]")
+    want_nx = args.networkx if args.networkx is not None else args.accounts <= 100_000
+    fa, fk, _ = spy.last("find_communities")
+    n, u, v, w, comm_cfg, min_size = fa
+    if want_nx:
+        cg = spy.outs["link_customers"]
+        dr = spy.last("detect_rings")
+        comm = spy.outs["detect_rings"].communities
+        node = np.searchsorted(cg.customers.astype(str), comm["customer_id"].astype(str).to_numpy())
+        labels = np.full(n, -1, np.int64)
+        labels[node] = comm["community"].to_numpy()
+        flagged = comm["flagged"].to_numpy()
+        ring_nodes = [node[flagged & (comm["community"].to_numpy() == c)]
+                      for c in np.unique(comm["community"].to_numpy()[flagged])]
+        r = nx_louvain(n, u, v, w, labels, ring_nodes, comm_cfg.seed)
+        print(f"rings peer: engine detect_rings {dr[2]:.1f} s (leiden {spy.last('_leiden')[2]:.1f} s) on "
+              f"{n} nodes, {len(u)} edges; networkx louvain {r['time_s']:.1f} s, {r['communities']} communities; "
+              f"ARI on the engine's community nodes (size >= {min_size}) {r['ari_on_engine_nodes']:.3f}; "
+              f"engine rings reproduced (Jaccard >= 0.5) {r['rings_reproduced']}/{r['rings']}, mean best "
+              f"Jaccard {r['mean_best_jaccard']:.3f} [load {load()}]")
+    else:
+        print(f"rings peer: networkx Louvain skipped at {args.accounts} accounts ({n} nodes, {len(u)} edges; "
+              "pass --networkx to run it)")
+
+
+def _peaks(run_json: Path) -> dict[str, float]:
+    import json
+    return json.loads(run_json.read_text()).get("peak_rss_gib", {})
+
+
+if __name__ == "__main__":
+    main()
