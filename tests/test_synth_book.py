@@ -261,3 +261,17 @@ def test_stages_and_queues_follow_the_strategy(tmp_path: Path) -> None:
     m2 = ph[(ph["dpd"] > 15) & (ph["dpd"] <= 30)]
     assert set(m1["queue"]) <= {"early_team", "sms", "not_worked"}
     assert "sms" not in set(m2["queue"]) and len(m2) > 0
+
+
+def test_sort_order_matches_lexsort() -> None:
+    from collections_engine.synth.ids import sort_order
+
+    rng = np.random.default_rng(0)
+    for n in (1, 7, 5000):
+        small = rng.integers(0, 5, n)
+        huge = rng.integers(0, 1 << 44, n)            # forces the dense-rank fallback
+        ids = rng.integers(0, 3_000_000, n)
+        days = (np.datetime64("2024-01-01") + rng.integers(0, 500, n)).astype("datetime64[D]")
+        cents = np.round(rng.random(n) * 1000, 2)
+        for keys in [(small, huge, ids), (cents, days, ids), (small, days, small, ids)]:
+            assert (sort_order(*keys) == np.lexsort(keys)).all()

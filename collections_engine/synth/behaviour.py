@@ -61,9 +61,8 @@ def make_payments(pop: Population, lc: Lifecycle, rng: np.random.Generator
                   ) -> dict[str, np.ndarray]:
     """(acc, paid_on, amount) arrays."""
     # last regular instalment before the first delinquent snapshot of each account
-    order = np.lexsort((lc.date, lc.acc))
-    acc_sorted = lc.acc[order]
-    first = order[np.r_[True, acc_sorted[1:] != acc_sorted[:-1]]] if len(order) else order
+    # rows come in (date, account) order, so an account's first occurrence is its earliest row
+    first = np.unique(lc.acc, return_index=True)[1]
     reg_acc = lc.acc[first]
     reg_date = lc.date[first] - (lc.dpd[first] + 30 - rng.integers(0, 4, len(first))) * DAY
     opened = reg_date > pop.open_date[reg_acc]
@@ -91,16 +90,17 @@ def make_contacts(pop: Population, lc: Lifecycle, queue_names: list[str], strate
     m = len(row)
     kind_row = qkind[lc.queue[row]]
     u = rng.random(m)
-    # channel (sms 0, call 1, visit 2, letter 3) by the queue's kind
-    by_kind = np.stack([
-        np.where(u < 0.6, 0, 3),                                 # not worked: reminders
-        np.zeros(m, dtype=np.int64),                             # channel: sms
-        np.where(u < 0.85, 1, 0),                                # in-house: calls
-        np.where(u < 0.7, 1, np.where(u < 0.9, 2, 3)),           # vendor: calls, visits
-        np.where(u < 0.7, 3, 1),                                 # legal: letters
-    ])
-    ch = by_kind[kind_row, np.arange(m)]
-    del by_kind, u
+    # channel (sms 0, call 1, visit 2, letter 3) by the queue's kind: the first channel below
+    # cut 1, the second below cut 2, else the third
+    first_ch = np.array([[0, 3, 3],          # not worked: reminders (60 % sms, letters)
+                         [0, 0, 0],          # channel: sms
+                         [1, 0, 0],          # in-house: 85 % calls, sms
+                         [1, 2, 3],          # vendor: 70 % calls, 20 % visits, letters
+                         [3, 1, 1]])         # legal: 70 % letters, calls
+    cuts = np.array([[0.6, 2.0], [2.0, 2.0], [0.85, 2.0], [0.7, 0.9], [0.7, 2.0]])
+    bucket = (u >= cuts[kind_row, 0]).astype(np.int64) + (u >= cuts[kind_row, 1])
+    ch = first_ch[kind_row, bucket]
+    del bucket, u
     acc = lc.acc[row]
     c = pop.cust[acc]
     w = pop.w[c]

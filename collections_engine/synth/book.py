@@ -18,7 +18,7 @@ from collections_engine.config.strategy import Strategy
 from collections_engine.synth.behaviour import CHANNELS, OUTCOMES, make_contacts, make_holds, \
     make_payments
 from collections_engine.synth.ids import fake_addresses, fake_names, fake_national_ids, \
-    fake_phones, format_ids, tokens
+    fake_phones, format_ids, sort_order, tokens
 from collections_engine.synth.lifecycle import HOLD_KINDS, queue_table, run_lifecycle
 from collections_engine.synth.params import SOURCE_ROLES, SynthParams
 from collections_engine.synth.population import make_population, night_dates
@@ -134,7 +134,7 @@ def iter_book(p: SynthParams, strategy: Strategy) -> Iterator[tuple[str, pd.Data
 
     # payments and contacts
     pay = make_payments(pop, lc, streams[4])
-    o = np.lexsort((pay["amount"], pay["paid_on"], pay["acc"]))
+    o = sort_order(pay["amount"], pay["paid_on"], pay["acc"])
     yield "payments", pd.DataFrame({
         "account_id": _take(acc_ids, pay["acc"][o]),
         "paid_on": _dates(pay["paid_on"][o]),
@@ -142,7 +142,7 @@ def iter_book(p: SynthParams, strategy: Strategy) -> Iterator[tuple[str, pd.Data
     })
     del pay
     con = make_contacts(pop, lc, names, strategy, streams[4])
-    o = np.lexsort((con["outcome"], con["channel"], con["contacted_on"], con["acc"]))
+    o = sort_order(con["outcome"], con["channel"], con["contacted_on"], con["acc"])
     same = np.zeros(len(o), dtype=bool)      # one row per (account, day, channel, outcome)
     if len(o) > 1:
         same[1:] = np.logical_and.reduce([con[k][o][1:] == con[k][o][:-1] for k in
@@ -177,7 +177,7 @@ def iter_book(p: SynthParams, strategy: Strategy) -> Iterator[tuple[str, pd.Data
     joins = (pop.ring >= 0) & (first_row != big) & (first_row > nights[0].astype(np.int64))
     first_seen[joins] = first_row[joins].astype("datetime64[D]")
     ids = make_identifiers(codes, alive, first_seen)
-    o = np.lexsort((ids["code"], ids["kind"], ids["cust"]))
+    o = sort_order(ids["code"], ids["kind"], ids["cust"])
     kind = ids["kind"][o]
     yield "identifiers", pd.DataFrame({
         "customer_id": _take(cust_ids, ids["cust"][o]),

@@ -7,7 +7,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["format_ids", "tokens", "fake_names", "fake_phones", "fake_national_ids",
+__all__ = ["sort_order", "format_ids", "tokens", "fake_names", "fake_phones", "fake_national_ids",
            "fake_addresses", "mix64"]
 
 _SURNAMES = np.array(["Wang", "Li", "Zhang", "Liu", "Chen", "Yang", "Huang", "Zhao", "Wu", "Zhou",
@@ -90,3 +90,32 @@ def fake_addresses(codes: np.ndarray) -> pa.Array:
     city = _CITIES[((h >> np.uint64(24)) % np.uint64(len(_CITIES))).astype(np.int64)]
     unit = ((h >> np.uint64(36)) % np.uint64(3000)).astype(np.int64) + 1
     return _join("No. ", _str(no), " ", _str(street), ", Unit ", _str(unit), ", ", _str(city))
+
+
+def sort_order(*keys: np.ndarray) -> np.ndarray:
+    """np.lexsort(keys) (last key primary, stable), as one stable argsort of a packed int64 key.
+
+    Keys are integers, dates or cent-rounded amounts; a key whose range needs too many bits is
+    replaced by its dense rank. Same order as lexsort, several times faster on millions of rows.
+    """
+    ints = []
+    for k in keys:
+        k = np.asarray(k)
+        if k.dtype.kind == "M":
+            k = k.astype(np.int64)
+        elif k.dtype.kind == "f":
+            k = np.round(k * 100).astype(np.int64)
+        else:
+            k = k.astype(np.int64)
+        ints.append(k - k.min() if len(k) else k)
+    bits = [int(k.max()).bit_length() if len(k) else 1 for k in ints]
+    if sum(bits) > 62:
+        widest = int(np.argmax(bits))
+        ints[widest] = np.unique(ints[widest], return_inverse=True)[1].astype(np.int64)
+        return sort_order(*ints)
+    packed = np.zeros(len(ints[0]), dtype=np.int64)
+    shift = 0                      # the first key is the least significant
+    for k, b in zip(ints, bits):
+        packed |= k << shift
+        shift += b
+    return np.argsort(packed, kind="stable")

@@ -182,7 +182,7 @@ def make_fraud_labels(pop: Population, p: SynthParams, rng: np.random.Generator,
     lab = cust[pick]
     honest = np.flatnonzero(alive & (pop.ring < 0))
     n_noise = int(round(len(lab) * p.label_noise / (1 - p.label_noise)))
-    sus = np.intersect1d(suspects, honest)
+    sus = suspects[alive[suspects] & (pop.ring[suspects] < 0)]
     n_sus = min(len(sus), n_noise // 2)
     noise = np.concatenate([rng.choice(sus, n_sus, replace=False) if n_sus else sus[:0],
                             rng.choice(honest, n_noise - n_sus, replace=False)])
