@@ -221,10 +221,13 @@ def main() -> None:
     ap.add_argument("--graph", type=Path, default=ROOT / "graphs" / "default.yaml")
     ap.add_argument("--networkx", action=argparse.BooleanOptionalAction, default=None,
                     help="networkx Louvain peer (default: only up to 100k accounts)")
+    ap.add_argument("--prepare-only", action="store_true", help="generate, train and approve; no night")
     args = ap.parse_args()
     base = args.root / str(args.accounts)
     base.mkdir(parents=True, exist_ok=True)
     prepare(base, args.accounts, args.seed, args.days, args.history_months, args.strategy)
+    if args.prepare_only:
+        return
     strategy = load_strategy(args.strategy)
     dates = sorted(pq.read_table(base / "data" / "accounts.parquet", columns=["snapshot_date"])
                    .column(0).unique().to_pandas())
