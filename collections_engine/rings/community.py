@@ -30,6 +30,7 @@ from contextlib import contextmanager
 
 import igraph as ig
 import numpy as np
+import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
@@ -40,7 +41,10 @@ __all__ = ["MAX_CROSS_SHARE", "MIN_LINK_STRENGTH", "components", "merge_entangle
 # A member tied to the rest of its community through a single neighbour must be tied with at
 # least this link strength (in kind-weight units: a device or phone shared by two gives 1.0,
 # an address shared by two 0.5); weaker pendants (a relative sharing one household address
-# with a ring member, a co-worker through a large employer) are left out of the ring.
+# with a ring member, a co-worker through a large employer) are left out of the ring. So are
+# members below it and below RELATIVE_STRENGTH of their community's median member (a household
+# of three hanging on a ring member), while a ring linked only by one address keeps everyone.
+RELATIVE_STRENGTH = 0.25
 MIN_LINK_STRENGTH = 0.6
 # Neighbouring communities are merged when more than this share of their combined link weight
 # runs between them: per-component modularity otherwise cuts sparse rings into pieces (a
@@ -104,7 +108,8 @@ def find_communities(
 
 def trim_weak_members(labels: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.ndarray,
                       min_strength: float = MIN_LINK_STRENGTH) -> np.ndarray:
-    """Peel members tied to their community by one neighbour only with strength below `min_strength`.
+    """Peel weak members: strength into their community below `min_strength` and either one
+    neighbour there only or less than RELATIVE_STRENGTH of the community's median strength.
 
     Repeats until no member is below (removing one lowers its neighbours' strength), then
     splits communities into connected parts again; peeled nodes get -1. Labels renumbered by
@@ -117,7 +122,12 @@ def trim_weak_members(labels: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.nd
         s = (np.bincount(u[intra], weights=w[intra], minlength=n)
              + np.bincount(v[intra], weights=w[intra], minlength=n))
         nb = np.bincount(u[intra], minlength=n) + np.bincount(v[intra], minlength=n)
-        weak = (labels >= 0) & (s < min_strength - 1e-12) & (nb < 2)
+        inside = labels >= 0
+        med = np.zeros(n)
+        if inside.any():
+            m = pd.Series(s[inside]).groupby(labels[inside]).median()
+            med[inside] = m.reindex(labels[inside]).to_numpy()
+        weak = inside & (s < min_strength - 1e-12) & ((nb < 2) | (s < RELATIVE_STRENGTH * med))
         if not weak.any():
             break
         labels[weak] = -1
