@@ -126,11 +126,20 @@ def test_rerun_with_changed_inputs_refused_unless_force(setup: dict, week: Path)
 STEPS = ["validate", "features", "score", "rings", "placement", "report", "write", "write_mid", "write_end"]
 
 
+@pytest.fixture(scope="module")
+def first_night(setup: dict) -> Path:
+    runs = setup["tmp"] / "first_night"
+    assert _run(setup, runs, setup["nights"][0]) == 0
+    return runs
+
+
 @pytest.mark.parametrize("step", STEPS)
-def test_killed_at_any_step_leaves_no_partial_folder(setup: dict, step: str) -> None:
+def test_killed_at_any_step_leaves_no_partial_folder(setup: dict, first_night: Path, step: str) -> None:
+    import shutil
+
     runs = setup["tmp"] / f"crash_{step}"
+    shutil.copytree(first_night, runs)
     first, second = setup["nights"][:2]
-    assert _run(setup, runs, first) == 0
     before = tree_digest(runs / first)
     env = {**os.environ, "COLLECTIONS_ENGINE_FAIL_AT": step, "COLLECTIONS_ENGINE_FAIL_MODE": "kill"}
     proc = subprocess.run([sys.executable, "-m", "collections_engine", *_args(setup, runs, second)],
