@@ -50,6 +50,10 @@ def test_every_contract_table_with_its_columns(book: dict[str, pd.DataFrame]) ->
             if col in df:
                 assert (df[col].dropna() >= 0).all(), f"{name}.{col}"
     assert set(book["holds"]["hold"]) <= set(HOLD_KINDS)
+    opened = book["accounts"].groupby("account_id")["open_date"].first()
+    h = book["holds"]
+    assert (h["start"].to_numpy() > opened.reindex(h["account_id"]).to_numpy()).all()
+    assert (h["end"].isna() | (h["end"] >= h["start"])).all()
     assert set(book["contacts"]["channel"]) == set(CHANNELS)
     assert set(book["contacts"]["outcome"]) == set(OUTCOMES)
 

@@ -46,6 +46,8 @@ def make_holds(pop: Population, p: SynthParams, rng: np.random.Generator) -> Hol
     in_nights = rng.random(k) < 0.10
     nspan = int((nights[-1] - nights[0]) / DAY)
     start = np.where(in_nights, nights[0] + rng.integers(1, nspan + 2, k) * DAY, start)
+    # nothing is held before the account exists: at the earliest a month after opening
+    start = np.maximum(start, pop.open_date[acc] + np.timedelta64(30, "D"))
     dur = np.select(
         [kind == 0, kind == 3, kind == 4],
         [rng.integers(7, 90, k), rng.integers(30, 240, k), rng.integers(60, 400, k)],
