@@ -32,7 +32,8 @@ def register(app: typer.Typer) -> None:
     @guarded
     def generate(
         out: Path = typer.Option(..., "--out", help="The DATA folder to write."),
-        accounts: int = typer.Option(10_000, "--accounts", help="Delinquent accounts on the first night."),
+        accounts: int = typer.Option(10_000, "--accounts",
+                                     help="Delinquent accounts on the first night."),
         days: int = typer.Option(7, "--days", help="Business days of nightly snapshots."),
         seed: int = typer.Option(1, "--seed", help="Random seed."),
         history_months: int = typer.Option(12, "--history-months",

@@ -133,7 +133,8 @@ def make_population(p: SynthParams, rng: np.random.Generator) -> Population:
     ca = a[cust]
     limit = np.round(np.exp(9.6 + 0.35 * ca + 0.4 * rng.standard_normal(n)), -2)
     principal = np.round(np.exp(10.4 + 0.3 * ca + 0.5 * rng.standard_normal(n)), -2)
-    balance = np.where(card, limit * rng.uniform(0.55, 1.05, n), principal * rng.uniform(0.3, 1.0, n))
+    balance = np.where(card, limit * rng.uniform(0.55, 1.05, n),
+                       principal * rng.uniform(0.3, 1.0, n))
     balance = np.round(balance, 2)
     term = rng.choice(np.array([12, 24, 36]), n)
     instalment = np.where(card, np.maximum(100.0, 0.1 * balance), principal / term)

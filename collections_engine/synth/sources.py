@@ -39,10 +39,12 @@ def make_sources(pop: Population, rng: np.random.Generator, cust: np.ndarray,
     out["bureau"] = dict(
         cust=c,
         bureau_score=np.clip(np.round(620 + 60 * z), 300, 900).astype(np.int64),
-        bureau_delinquencies_24m=rng.poisson(np.exp(0.1 - 0.55 * w_seen - 0.3 * a)).astype(np.int64),
+        bureau_delinquencies_24m=rng.poisson(
+            np.exp(0.1 - 0.55 * w_seen - 0.3 * a)).astype(np.int64),
         bureau_utilisation=np.round(_sigmoid(0.3 - 0.7 * a + 0.6 * rng.standard_normal(n)), 3),
-        bureau_trades=rng.poisson(np.where(ring, 1.6, np.exp(0.9 + 0.3 * a + 0.6 * rng.standard_normal(n)))
-                                  ).astype(np.int64),
+        bureau_trades=rng.poisson(
+            np.where(ring, 1.6, np.exp(0.9 + 0.3 * a + 0.6 * rng.standard_normal(n)))
+        ).astype(np.int64),
     )
     # telco: only the start-up shock s
     c = cust[rng.random(len(cust)) < 0.85]
@@ -61,8 +63,10 @@ def make_sources(pop: Population, rng: np.random.Generator, cust: np.ndarray,
     a = pop.a[c]
     out["multi_lending"] = dict(
         cust=c,
-        ml_lenders_90d=rng.poisson(np.exp(0.7 - 0.2 * a + 0.5 * rng.standard_normal(n))).astype(np.int64),
-        ml_applications_30d=rng.poisson(np.exp(0.2 - 0.1 * a + 0.6 * rng.standard_normal(n))).astype(np.int64),
+        ml_lenders_90d=rng.poisson(
+            np.exp(0.7 - 0.2 * a + 0.5 * rng.standard_normal(n))).astype(np.int64),
+        ml_applications_30d=rng.poisson(
+            np.exp(0.2 - 0.1 * a + 0.6 * rng.standard_normal(n))).astype(np.int64),
     )
     # contact_repair: noise
     x = acc[rng.random(len(acc)) < 0.6]

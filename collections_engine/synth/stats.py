@@ -5,7 +5,6 @@ All computed from the written tables (and truth/), so they describe what a reade
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from collections_engine.config.strategy import Strategy
