@@ -30,7 +30,6 @@ from contextlib import contextmanager
 
 import igraph as ig
 import numpy as np
-import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
@@ -41,10 +40,11 @@ __all__ = ["MAX_CROSS_SHARE", "MIN_LINK_STRENGTH", "components", "merge_entangle
 # A member tied to the rest of its community through a single neighbour must be tied with at
 # least this link strength (in kind-weight units: a device or phone shared by two gives 1.0,
 # an address shared by two 0.5); weaker pendants (a relative sharing one household address
-# with a ring member, a co-worker through a large employer) are left out of the ring. So are
-# members below it and below RELATIVE_STRENGTH of their community's median member (a household
-# of three hanging on a ring member), while a ring linked only by one address keeps everyone.
-RELATIVE_STRENGTH = 0.25
+# with a ring member) are left out of the ring. In a community with at least
+# MIN_STRONG_MEMBERS members at or above it, every weaker member is peeled (co-workers of a ring
+# member through an employer, a household of three hanging on a ring member), while a ring
+# linked only by one shared address (every member at 0.5) keeps everyone.
+MIN_STRONG_MEMBERS = 2
 MIN_LINK_STRENGTH = 0.6
 # Neighbouring communities are merged when more than this share of their combined link weight
 # runs between them: per-component modularity otherwise cuts sparse rings into pieces (a
@@ -108,8 +108,8 @@ def find_communities(
 
 def trim_weak_members(labels: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.ndarray,
                       min_strength: float = MIN_LINK_STRENGTH) -> np.ndarray:
-    """Peel weak members: strength into their community below `min_strength` and either one
-    neighbour there only or less than RELATIVE_STRENGTH of the community's median strength.
+    """Peel weak members: strength into their community below `min_strength`, and either one
+    neighbour there only or a community with at least MIN_STRONG_MEMBERS strong members.
 
     Repeats until no member is below (removing one lowers its neighbours' strength), then
     splits communities into connected parts again; peeled nodes get -1. Labels renumbered by
@@ -123,11 +123,11 @@ def trim_weak_members(labels: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.nd
              + np.bincount(v[intra], weights=w[intra], minlength=n))
         nb = np.bincount(u[intra], minlength=n) + np.bincount(v[intra], minlength=n)
         inside = labels >= 0
-        med = np.zeros(n)
+        strong = np.zeros(n, np.int64)
         if inside.any():
-            m = pd.Series(s[inside]).groupby(labels[inside]).median()
-            med[inside] = m.reindex(labels[inside]).to_numpy()
-        weak = inside & (s < min_strength - 1e-12) & ((nb < 2) | (s < RELATIVE_STRENGTH * med))
+            count = np.bincount(labels[inside], weights=(s[inside] >= min_strength - 1e-12))
+            strong[inside] = count[labels[inside]]
+        weak = inside & (s < min_strength - 1e-12) & ((nb < 2) | (strong >= MIN_STRONG_MEMBERS))
         if not weak.any():
             break
         labels[weak] = -1
@@ -137,6 +137,44 @@ def trim_weak_members(labels: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.nd
     keep = labels >= 0
     _, out[keep] = np.unique(comp[keep], return_inverse=True)
     return out
+
+
+def keep_cores(labels: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Keep each community's largest biconnected block: members hanging on the ring through a
+    single member (a ring member's household, a lone contact) are dropped (-1).
+
+    Blocks use intra-community edges only, so each lies in one community; a community without a
+    block of 3 or more (a path, a star) keeps all its members. Labels renumbered by smallest node.
+    """
+    n = len(labels)
+    intra = (labels[u] >= 0) & (labels[u] == labels[v])
+    if not intra.any():
+        return labels
+    g = _graph(n, u[intra], v[intra])
+    best_size = np.zeros(n, np.int64)     # per community label: size of its largest block
+    best_id = np.full(n, -1, np.int64)
+    blocks = [np.asarray(b, np.int64) for b in g.biconnected_components()]
+    blocks = [b for b in blocks if len(b) >= 3]
+    block_of = np.full(n, -1, np.int64)
+    order = sorted(range(len(blocks)), key=lambda i: (-len(blocks[i]), int(blocks[i].min())))
+    for i in order:  # one pass over blocks (not accounts): largest first, ties by smallest node
+        b = blocks[i]
+        c = labels[b[0]]
+        if best_id[c] < 0:
+            best_id[c], best_size[c] = i, len(b)
+            block_of[b] = i
+    keep = labels >= 0
+    has_core = best_id[np.maximum(labels, 0)] >= 0
+    in_core = np.zeros(n, bool)
+    for i in best_id[best_id >= 0]:
+        in_core[blocks[i]] = True
+    keep &= ~has_core | in_core
+    out = np.where(keep, labels, -1)
+    inside = out >= 0
+    comp = components(n, u[intra & inside[u] & inside[v]], v[intra & inside[u] & inside[v]])
+    res = np.full(n, -1, np.int64)
+    _, res[inside] = np.unique(comp[inside], return_inverse=True)
+    return res
 
 
 def merge_entangled(member: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.ndarray,

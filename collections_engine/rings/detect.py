@@ -18,7 +18,7 @@ import pandas as pd
 from collections_engine.book import Book
 from collections_engine.config.graph import GraphConfig
 from collections_engine.errors import InputError
-from collections_engine.rings.community import find_communities, trim_weak_members
+from collections_engine.rings.community import find_communities, keep_cores, trim_weak_members
 from collections_engine.rings.codes import encode
 from collections_engine.rings.graph import clean_identifiers, link_customers
 from collections_engine.rings.match import match_ring_ids
@@ -85,6 +85,7 @@ def detect_rings(
     t = time.perf_counter()
     labels = find_communities(cg.n_nodes, cg.u, cg.v, cg.w, graph.community, graph.ring.min_size)
     labels = trim_weak_members(labels, cg.u, cg.v, cg.w)
+    labels = keep_cores(labels, cg.u, cg.v)
     timings["communities_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
