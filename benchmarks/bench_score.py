@@ -31,11 +31,18 @@ def main() -> None:
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--models", type=Path, required=True)
     ap.add_argument("--strategy", type=Path, default=ROOT / "strategies" / "default.yaml")
+    ap.add_argument("--raw-load", action="store_true", help="read tables without validation")
     ap.add_argument("--agreement-rows", type=int, default=3000)
     args = ap.parse_args()
     strategy = load_strategy(args.strategy)
     t0 = time.perf_counter()
-    book, _ = load_book(args.data, strategy)
+    if args.raw_load:
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+        from bench_train import raw_book
+        book = raw_book(args.data, strategy)
+    else:
+        book, _ = load_book(args.data, strategy)
+    book.identifiers = None
     t1 = time.perf_counter()
     if not list_versions(args.models):
         tv = train(book, strategy, TrainConfig())

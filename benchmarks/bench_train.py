@@ -26,12 +26,36 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from collections_engine.book import Book  # noqa: E402
 from collections_engine.config import load_strategy  # noqa: E402
+from collections_engine.io import find_table, read_table  # noqa: E402
 from collections_engine.io.load import load_book  # noqa: E402
 from collections_engine.scoring import TrainConfig, train  # noqa: E402
 from collections_engine.scoring.metrics import auc_delong, auc_diff_delong  # noqa: E402
 from collections_engine.scoring.report import render_html  # noqa: E402
 from collections_engine.scoring.store import write_version  # noqa: E402
+
+
+def raw_book(data: Path, strategy) -> Book:
+    """The tables the models read, straight from parquet (no validation: saves memory on a
+    shared machine; the loader's own benchmark measures validation)."""
+    def read(name: str, folder: Path = data) -> pd.DataFrame | None:
+        p = find_table(folder, name)
+        if p is None:
+            return None
+        df = read_table(p)
+        for c in df.columns:
+            if c in ("account_id", "customer_id"):
+                df[c] = df[c].astype("str")
+            elif c in ("snapshot_date", "open_date", "paid_on", "contacted_on", "start", "end",
+                       "confirmed_on"):
+                df[c] = pd.to_datetime(df[c]).astype("datetime64[ns]")
+        return df
+    srcs = {s.name: t for s in strategy.sources if (t := read(s.name, data / "sources")) is not None}
+    return Book(accounts=read("accounts"), customers=read("customers"), payments=read("payments"),
+                contacts=read("contacts"), holds=read("holds"),
+                placement_history=read("placement_history"), outcomes=read("outcomes"),
+                fraud_labels=read("fraud_labels"), sources=srcs)
 
 
 def ceiling_table(v: pd.DataFrame, data: Path) -> pd.DataFrame:
@@ -55,11 +79,16 @@ def ceiling_table(v: pd.DataFrame, data: Path) -> pd.DataFrame:
 
 
 def main() -> None:
+    import logging
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("collections_engine.io").setLevel(logging.ERROR)
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--accounts", type=int, default=None, help="generate DATA first with N accounts")
     ap.add_argument("--strategy", type=Path, default=ROOT / "strategies" / "default.yaml")
     ap.add_argument("--max-rows-per-segment", type=int, default=60_000)
+    ap.add_argument("--models", type=Path, default=None, help="keep the version in this folder")
+    ap.add_argument("--raw-load", action="store_true", help="read tables without validation")
     ap.add_argument("--sample-check", type=int, default=0,
                     help="also train with this smaller per-segment sample and compare")
     args = ap.parse_args()
@@ -70,12 +99,16 @@ def main() -> None:
         print(f"generated {args.accounts} accounts in {time.perf_counter() - t:.1f} s")
     strategy = load_strategy(args.strategy)
     t0 = time.perf_counter()
-    book, _ = load_book(args.data, strategy)
+    book = raw_book(args.data, strategy) if args.raw_load else load_book(args.data, strategy)[0]
+    book.identifiers = None  # the models do not use it; free the memory
     t1 = time.perf_counter()
     tv = train(book, strategy, TrainConfig(max_rows_per_segment=args.max_rows_per_segment))
     t2 = time.perf_counter()
-    with tempfile.TemporaryDirectory() as d:
-        write_version(tv, Path(d), "bench", {}, render_html("bench", tv.report, tv.meta))
+    if args.models:
+        write_version(tv, args.models, "bench", {}, render_html("bench", tv.report, tv.meta))
+    else:
+        with tempfile.TemporaryDirectory() as d:
+            write_version(tv, Path(d), "bench", {}, render_html("bench", tv.report, tv.meta))
     t3 = time.perf_counter()
     ru = resource.getrusage(resource.RUSAGE_SELF)
     peak = ru.ru_maxrss / 1024 / 1024

@@ -45,6 +45,7 @@ def register(app: typer.Typer) -> None:
         t0 = time.perf_counter()
         strat = load_strategy(strategy)
         book, warnings = load_book(data, strat)
+        book.identifiers = None  # not a model input (the rings step uses it); free the memory
         for w in warnings:
             log.warning("%s", w)
         hashes = {p.relative_to(data).as_posix(): file_sha256(p) for p in input_files(data)}

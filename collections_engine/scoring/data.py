@@ -37,19 +37,23 @@ def training_rows(book: Book, strategy: Strategy) -> pd.DataFrame:
                                      "repaid); it is missing or empty"])
     out = book.outcomes[["account_id", "snapshot_date", "repaid"]].drop_duplicates(
         ["account_id", "snapshot_date"], keep="last")
-    rows = book.accounts.merge(out, on=["account_id", "snapshot_date"], how="inner", sort=False)
-    rows = rows[rows["dpd"] > 0]
+    acc = book.accounts[book.accounts["dpd"].to_numpy() > 0]
+    rows = acc.merge(out, on=["account_id", "snapshot_date"], how="inner", sort=False)
+    del acc
     if len(rows) == 0:
         raise DataError("outcomes", ["no delinquent accounts row (dpd > 0) has an outcome: nothing to "
                                      "train on"])
     rows = rows.reset_index(drop=True)  # accounts' order (the merge keeps it): deterministic
     rows["y"] = rows.pop("repaid").astype(np.int8)
-    rows = pd.concat([rows, segment_columns(rows, strategy)], axis=1)
+    seg = segment_columns(rows, strategy)
+    for c in seg.columns:  # categories: ten million rows of repeated short strings
+        rows[c] = pd.Categorical(seg[c].to_numpy())
+    del seg
     if book.placement_history is not None:
         ph = book.placement_history[["account_id", "snapshot_date", "queue"]].drop_duplicates(
             ["account_id", "snapshot_date"], keep="last")
         q = rows[["account_id", "snapshot_date"]].merge(ph, on=["account_id", "snapshot_date"], how="left")
-        rows["queue"] = q["queue"].fillna(NO_ACTION).astype("str").to_numpy()
+        rows["queue"] = pd.Categorical(q["queue"].fillna(NO_ACTION).astype("str"))
     return rows
 
 

@@ -208,6 +208,9 @@ def train(book: Book, strategy: Strategy, cfg: TrainConfig | None = None) -> Tra
     validation["p_pooled"] = p_pooled[test_rows]
     validation["p_no_action"] = p_noaction[test_rows]
     validation = validation.reset_index(drop=True)
+    for c in ("segment", "stage", "customer_line", "queue"):
+        if c in validation.columns:
+            validation[c] = validation[c].astype("str")
 
     report = _report(strategy, validation, segments, boosters, enc, agree, y, p_final, is_oot, use)
     reference = _reference(strategy, feats[is_oot], p_noaction[is_oot], enc)
