@@ -92,7 +92,13 @@ def nightly_report(*, date: pd.Timestamp, strategy: Strategy, scores: pd.DataFra
         ring_tab = ring_tab.sort_values(["score", "ring_id"], ascending=[False, True])
     warn_html = "".join(f"<div class='warn'>{esc(w)}</div>" for w in warnings) or "<p>none</p>"
     solver = decision.solver
-    solver_txt = ", ".join(f"{k}: {v}" for k, v in solver.items() if not isinstance(v, dict | list))
+    def _num(v: object) -> str:
+        if isinstance(v, float):
+            return f"{v:.3g}" if abs(v) < 1 else f"{v:,.2f}"
+        return str(v)
+
+    solver_txt = ", ".join(f"{k}: {_num(v)}" for k, v in solver.items() if not isinstance(v, dict | list))
+    solver_txt += "".join(f"; {n}" for n in solver.get("notes", []))
     body = [
         cards,
         section("Tonight's volumes", vol_chart, table(vol_tab), table(by_dec)),
