@@ -8,10 +8,16 @@ that fails or is killed at any step leaves no folder for that date and every ear
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import logging
+import os
+import pickle
 import platform
+import resource
+import signal
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -113,15 +119,23 @@ def run_night(req: RunRequest) -> RunResult:
                     f"accounts: no snapshot for --date {req.date}; expected one of the snapshot dates "
                     f"({_date_range(book)})"])
         prev = previous_night(req.runs, date)
-        with clock.step("features"):
-            tonight = book.on(date)
-            tonight = tonight[tonight["dpd"] > 0].sort_values("account_id", kind="stable").reset_index(drop=True)
-            feats = build_features(book, tonight, strategy)
-        with clock.step("score"):
-            scores = score(version, feats, tonight, strategy, warnings)
-        with clock.step("rings"):
-            rings = detect_rings(book, graph, date, previous=read_previous_frame(prev, "rings.parquet"))
-            warnings += rings.warnings
+        # Rings need only the book: they run on the other core while features and scores are built.
+        pending = _start_rings(book, graph, date, read_previous_frame(prev, "rings.parquet"))
+        try:
+            with clock.step("features"):
+                tonight = book.on(date)
+                tonight = tonight[tonight["dpd"] > 0].sort_values("account_id", kind="stable").reset_index(drop=True)
+                feats = build_features(book, tonight, strategy)
+            with clock.step("score"):
+                scores = score(version, feats, tonight, strategy, warnings)
+            with clock.step("rings_wait"):
+                crash_point("rings")
+                rings, rings_s, rings_peak = pending.result()
+        finally:
+            pending.stop()
+        clock.timings["rings"] = round(rings_s, 3)
+        clock.peak_rss_gib["rings"] = round(rings_peak, 3)
+        warnings += rings.warnings
         with clock.step("placement"):
             effects_table, effects = queue_effects(book, strategy)
             open_placements = read_previous_frame(prev, "placements.parquet")
@@ -183,6 +197,87 @@ def queue_effects(book, strategy: Strategy) -> tuple[pd.DataFrame, dict[tuple[st
     table["source"] = ["history" if (q, s) in chosen else "strategy"
                        for q, s in zip(table["queue"], table["stage"])]
     return table, chosen
+
+
+class _Rings:
+    """detect_rings in a forked child (a copy-on-write view of the book: nothing is copied or
+    pickled on the way in; the result comes back pickled through a pipe). Where fork is not
+    available, or COLLECTIONS_ENGINE_SERIAL is set, it runs inline when its result is asked for.
+    The result is the same either way: detect_rings is deterministic."""
+
+    def __init__(self, book, graph: GraphConfig, date: pd.Timestamp, previous: pd.DataFrame | None) -> None:
+        self._args = (book, graph, date, previous)
+        self._pid = 0
+        self._fd = -1
+        if hasattr(os, "fork") and not os.environ.get("COLLECTIONS_ENGINE_SERIAL"):
+            r, w = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # child: never returns
+                os.close(r)
+                _rings_child(w, self._args)
+            os.close(w)
+            self._pid, self._fd = pid, r
+
+    def result(self):
+        """(RingsResult, seconds, peak RSS GiB of the process that ran it)."""
+        if not self._pid:
+            t = time.perf_counter()
+            out = detect_rings(*self._args[:3], previous=self._args[3])
+            return out, time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+        with os.fdopen(self._fd, "rb") as fh:
+            self._fd = -1
+            payload = fh.read()
+        _, status = os.waitpid(self._pid, 0)
+        self._pid = 0
+        if not payload:
+            raise RuntimeError(f"ring detection process ended without a result (wait status {status})")
+        kind, value, seconds, peak = pickle.loads(payload)
+        if kind == "error":
+            raise value
+        return value, seconds, peak
+
+    def stop(self) -> None:
+        """End the child if it is still there (the run failed before asking for the result)."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        if self._pid:
+            try:
+                os.kill(self._pid, signal.SIGKILL)
+                os.waitpid(self._pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+            self._pid = 0
+
+
+def _rings_child(fd: int, args: tuple) -> None:
+    code = 0
+    try:
+        try:  # die with the parent (Linux): a killed run leaves no orphan behind
+            ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+        t = time.perf_counter()
+        try:
+            out = detect_rings(*args[:3], previous=args[3])
+            payload = pickle.dumps(("ok", out, time.perf_counter() - t,
+                                    resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2),
+                                   protocol=pickle.HIGHEST_PROTOCOL)
+        except BaseException as exc:  # noqa: BLE001 - handed to the parent, which raises it
+            try:
+                payload = pickle.dumps(("error", exc, 0.0, 0.0))
+            except Exception:  # noqa: BLE001 - an exception that does not pickle
+                payload = pickle.dumps(("error", RuntimeError(f"{type(exc).__name__}: {exc}"), 0.0, 0.0))
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+    except BaseException:  # noqa: BLE001 - the parent reports a missing result
+        code = 1
+    finally:
+        os._exit(code)
+
+
+def _start_rings(book, graph: GraphConfig, date: pd.Timestamp, previous: pd.DataFrame | None) -> _Rings:
+    return _Rings(book, graph, date, previous)
 
 
 def _refuse_changed_rerun(req: RunRequest, fp: dict[str, object]) -> None:
