@@ -69,6 +69,11 @@ class EventIndex:
         idx = np.flatnonzero(keep)[order]
         return cls(keys=keys, order=idx, cums=cums)
 
+    def subset(self, mask: np.ndarray) -> "EventIndex":
+        """The events where `mask` (over the input events) holds, still sorted: no new sort."""
+        m = mask[self.order]
+        return EventIndex(keys=self.keys[m], order=self.order[m], cums={})
+
     def position(self, codes: np.ndarray, days: np.ndarray) -> np.ndarray:
         """Number of sorted events with key <= code*SPAN+day (a slice end)."""
         return np.searchsorted(self.keys, codes * SPAN + days, side="right")
