@@ -50,6 +50,9 @@ MIN_LINK_STRENGTH = 0.6
 # runs between them: per-component modularity otherwise cuts sparse rings into pieces (a
 # component kept whole scores Q = 0, so any structure inside it is split off).
 MAX_CROSS_SHARE = 0.1
+# ... and only when those cross links are at least this share of the outside links of the
+# less-linked of the two (LFR-style mixing spreads outside links over many communities).
+MUTUAL_SHARE = 0.25
 # Leiden passes. "Until stable" (-1) can take 10x longer for no measurable gain on our graphs.
 LEIDEN_ITERATIONS = 4
 
@@ -180,7 +183,10 @@ def keep_cores(labels: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
 def merge_entangled(member: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.ndarray,
                     max_cross: float = MAX_CROSS_SHARE) -> np.ndarray:
     """Merge neighbouring communities whose cross links carry more than `max_cross` of the
-    pair's link weight (internal A + internal B + between), most entangled pairs first.
+    pair's link weight (internal A + internal B + between) and at least MUTUAL_SHARE of the outside
+    links of the smaller-linked of the two (each is the other's main neighbour, as the halves of
+    a cut ring are; in a well-mixed graph a community's outside links spread over many
+    communities), most entangled pairs first.
 
     For two equal halves this is the pair's own two-community modularity falling below
     0.5 - max_cross: they are not two structures but one ring cut in two.
@@ -198,7 +204,9 @@ def merge_entangled(member: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.ndar
         cross = np.bincount(inv.ravel(), weights=w[~inside])
         pa, pb = key // n_comm, key % n_comm
         share = cross / (w_in[pa] + w_in[pb] + cross)
-        hot = np.flatnonzero(share > max_cross)
+        ext = np.bincount(pa, weights=cross, minlength=n_comm) + np.bincount(pb, weights=cross, minlength=n_comm)
+        mutual = cross >= MUTUAL_SHARE * np.minimum(ext[pa], ext[pb])
+        hot = np.flatnonzero((share > max_cross) & mutual)
         if len(hot) == 0:
             return member
         order = hot[np.lexsort((pb[hot], pa[hot], -share[hot]))]
