@@ -86,7 +86,7 @@ def main() -> None:
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--accounts", type=int, default=None, help="generate DATA first with N accounts")
     ap.add_argument("--strategy", type=Path, default=ROOT / "strategies" / "default.yaml")
-    ap.add_argument("--max-rows-per-segment", type=int, default=60_000)
+    ap.add_argument("--max-rows-per-segment", type=int, default=50_000)
     ap.add_argument("--models", type=Path, default=None, help="keep the version in this folder")
     ap.add_argument("--raw-load", action="store_true", help="read tables without validation")
     ap.add_argument("--sample-check", type=int, default=0,

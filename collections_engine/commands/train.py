@@ -32,7 +32,7 @@ def register(app: typer.Typer) -> None:
         models: Path = typer.Option(..., "--models", help="Folder of model versions."),
         seed: int = typer.Option(1, "--seed", help="Seed for sampling and LightGBM."),
         max_rows_per_segment: int = typer.Option(
-            60_000, "--max-rows-per-segment", min=1000,
+            50_000, "--max-rows-per-segment", min=1000,
             help="Training-window rows sampled per segment (a large history is sampled)."),
     ) -> None:
         from collections_engine.config import load_strategy

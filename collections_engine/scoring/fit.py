@@ -13,14 +13,14 @@ __all__ = ["TrainConfig", "fit_booster", "platt_fit", "platt_apply", "lgb_params
 @dataclass
 class TrainConfig:
     seed: int = 1
-    max_rows_per_segment: int = 60_000   # training-window rows sampled per segment
-    max_rows_pooled: int = 200_000        # rows the pooled model trains on
-    max_oot_rows_per_segment: int = 60_000
+    max_rows_per_segment: int = 50_000   # training-window rows sampled per segment
+    max_rows_pooled: int = 150_000        # rows the pooled model trains on
+    max_oot_rows_per_segment: int = 50_000
     holdout_share: float = 0.15           # share of history snapshot dates held out
     num_threads: int = 2
-    learning_rate: float = 0.08
+    learning_rate: float = 0.1
     num_leaves: int = 31
-    max_rounds: int = 600
+    max_rounds: int = 500
     early_stopping_rounds: int = 30
     min_rows_own_model: int = 200         # below this no own segment model is fitted at all
     reason_sample: int = 2000             # rows per segment for the reason-code tables
@@ -32,7 +32,7 @@ def lgb_params(cfg: TrainConfig, n_rows: int, monotone: list[int]) -> dict:
     p = {
         "objective": "binary", "learning_rate": cfg.learning_rate, "num_leaves": cfg.num_leaves,
         "min_data_in_leaf": int(max(20, min(200, n_rows // 200))), "feature_fraction": 0.8,
-        "bagging_fraction": 0.8, "bagging_freq": 1, "lambda_l2": 1.0, "max_bin": 255,
+        "bagging_fraction": 0.8, "bagging_freq": 1, "lambda_l2": 1.0, "max_bin": 127,
         "min_data_per_group": 50, "cat_smooth": 10.0, "max_cat_to_onehot": 8,
         "deterministic": True, "force_col_wise": True, "num_threads": cfg.num_threads,
         "seed": cfg.seed, "bagging_seed": cfg.seed, "feature_fraction_seed": cfg.seed,
