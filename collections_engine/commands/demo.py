@@ -28,13 +28,13 @@ def register(app: typer.Typer) -> None:
             "The main job end to end on an embedded default: generate a synthetic book into "
             "OUT/data, train the willingness models into OUT/models, approve them, run the first "
             "night into OUT/runs, and print where everything is. Uses " + ROOT_HINT + ".\n\n"
-            "Example:  collections-engine demo --out /tmp/demo --accounts 20000 --seed 1"
+            "Example:  collections-engine demo --out /tmp/demo --accounts 10000 --seed 1"
         ),
     )
     @guarded
     def demo_cmd(
         out: Path = typer.Option(..., "--out", help="Folder for data/, models/ and runs/."),
-        accounts: int = typer.Option(20_000, "--accounts", min=100, help="Delinquent accounts on the first night."),
+        accounts: int = typer.Option(10_000, "--accounts", min=100, help="Delinquent accounts on the first night."),
         seed: int = typer.Option(1, "--seed", help="Seed of the generated book."),
     ) -> None:
         from collections_engine.synth import default_strategy_path
