@@ -282,7 +282,7 @@ def cmd_lfr(args: argparse.Namespace) -> None:
                           hub_max_customers=10**6)
         res = detect_rings(Book(accounts=acc, identifiers=ids), cfg, "2026-01-01")
         eng = res.communities.assign(v=res.communities["customer_id"].astype(int)).set_index("v")["community"]
-        eng_lab = eng.reindex(nodes).to_numpy(dtype=float)
+        eng_lab = eng.reindex(nodes).to_numpy(dtype=float, copy=True)
         # Customers the engine leaves out of every community (trimmed appendages) are singletons.
         out = np.isnan(eng_lab)
         eng_lab[out] = -1 - np.arange(out.sum())
