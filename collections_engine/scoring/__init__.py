@@ -1,5 +1,12 @@
 """Segment models of repayment willingness: fit, version, approve, load and score."""
 
+import os
+
+# LightGBM's OpenMP threads spin while they wait by default; on a batch machine shared with
+# other jobs that spinning steals the cores they wait for (measured: 7.4 s -> 4.5 s for the
+# same fit on a busy 2-core box). Must be set before the OpenMP runtime starts.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from collections_engine.scoring.fit import TrainConfig
 from collections_engine.scoring.points import band_of, points_of
 from collections_engine.scoring.score import SCORE_COLUMNS, ModelVersion, score
