@@ -106,3 +106,10 @@ def test_check_tells_files_apart(tmp_path: Path, default_strategy_path: Path, de
     assert kind == "unknown" and problems
     kind, problems = check_file(_write(tmp_path, "stages: [\n"))
     assert kind == "unknown" and "not valid YAML" in problems[0]
+
+
+def test_louvain_cpm_refused_up_front(tmp_path: Path, default_graph_path: Path) -> None:
+    text = default_graph_path.read_text().replace("method: leiden, objective: modularity",
+                                                  "method: louvain, objective: CPM")
+    with pytest.raises(ConfigError, match=r"community\.objective \(line \d+\): found 'CPM' with method louvain"):
+        load_graph(_write(tmp_path, text, "g.yaml"))

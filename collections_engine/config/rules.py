@@ -166,4 +166,9 @@ def graph_rules(data: dict[str, Any]) -> Found:
         for k in kinds:
             if not isinstance(k, str) or not k.strip():
                 out.append((("kinds",), f"identifier kind {k!r}; expected a non-empty name"))
+    comm = data.get("community")
+    if isinstance(comm, dict) and comm.get("method") == "louvain" and comm.get("objective") == "CPM":
+        out.append((("community", "objective"),
+                    "found 'CPM' with method louvain, which optimises modularity only; "
+                    "expected 'modularity' (or method: leiden)"))
     return out
