@@ -5,6 +5,9 @@
       table (rank of the strong source, telco's recommendation per customer line, the noise
       source's recommendation) under the chosen estimator and under the alternatives, the count
       of "keep" for the noise source and the false-positive rate of its removal test.
+  .venv/bin/python benchmarks/bench_sources.py --seeds 20 --accounts 3000 --night-volume 200000
+      the same with the default strategy's capacities scaled by 3000/200000, as if the book were
+      a slice of the 200k-account night the strategy is sized for (capacities bind).
   .venv/bin/python benchmarks/bench_sources.py --speed --history-rows 200000
       one book with about that many history rows, four sources: wall time of the valuation.
 """
@@ -23,6 +26,7 @@ from collections_engine.config import load_strategy
 from collections_engine.io import write_parquet
 from collections_engine.io.load import load_book
 from collections_engine.sources import ValuationConfig, recommend, value_sources
+from collections_engine.sources.money import scaled_strategy
 from collections_engine.sources.value import ESTIMATORS
 from collections_engine.synth import SynthParams, iter_book
 
@@ -36,8 +40,10 @@ def make_book(out: Path, accounts: int, seed: int, strategy) -> None:
         write_parquet(frame, p)
 
 
-def one(seed: int, accounts: int, estimator: str) -> list[dict]:
+def one(seed: int, accounts: int, estimator: str, night_volume: int = 0) -> list[dict]:
     strategy = load_strategy(ROOT / "strategies" / "default.yaml")
+    if night_volume:  # the default strategy sized for a night of `night_volume` accounts
+        strategy = scaled_strategy(strategy, accounts / night_volume)
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "book"
         make_book(data, accounts, seed, strategy)
@@ -84,6 +90,8 @@ def main() -> None:
     ap.add_argument("--estimator", default="ipw", choices=list(ESTIMATORS))
     ap.add_argument("--speed", action="store_true")
     ap.add_argument("--history-rows", type=int, default=200_000)
+    ap.add_argument("--night-volume", type=int, default=0,
+                    help="scale the default strategy's capacities by accounts / this (0: as written)")
     a = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     pd.set_option("display.width", 250)
@@ -106,7 +114,7 @@ def main() -> None:
         return
     rows = []
     for seed in range(a.first_seed, a.first_seed + a.seeds):
-        rows += one(seed, a.accounts, a.estimator)
+        rows += one(seed, a.accounts, a.estimator, a.night_volume)
         r = rows[-len(ESTIMATORS)]
         print(f"seed {seed}: {r['seconds']} s", flush=True)
     df = pd.DataFrame(rows)
