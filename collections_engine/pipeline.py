@@ -18,6 +18,7 @@ import platform
 import resource
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -111,16 +112,25 @@ def run_night(req: RunRequest) -> RunResult:
             log.warning("removed %d temporary folder(s) left by an interrupted run", len(stale))
         with clock.step("validate"):
             version = load_version(req.models, approved_only=True, strategy=strategy)
-            fp = inputs_fingerprint(req, version.version_id)
+            # The input files are hashed on a thread (hashlib releases the GIL) while they are
+            # read; a changed rerun is still refused before any problem of the data is raised.
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                fp_future = pool.submit(inputs_fingerprint, req, version.version_id)
+                try:
+                    book, warnings = load_book(req.data, strategy)
+                except BaseException:
+                    _refuse_changed_rerun(req, fp_future.result())
+                    raise
+                fp = fp_future.result()
             _refuse_changed_rerun(req, fp)
-            book, warnings = load_book(req.data, strategy)
             if date not in set(book.snapshot_dates()):
                 raise InputError(str(req.data), [
                     f"accounts: no snapshot for --date {req.date}; expected one of the snapshot dates "
                     f"({_date_range(book)})"])
         prev = previous_night(req.runs, date)
-        # Rings need only the book: they run on the other core while features and scores are built.
-        pending = _start_rings(book, graph, date, read_previous_frame(prev, "rings.parquet"))
+        # Rings and the queue effects need only the book: they run on the other core while
+        # features and scores are built.
+        pending = _start_rings(book, graph, strategy, date, read_previous_frame(prev, "rings.parquet"))
         try:
             with clock.step("features"):
                 tonight = book.on(date)
@@ -130,14 +140,14 @@ def run_night(req: RunRequest) -> RunResult:
                 scores = score(version, feats, tonight, strategy, warnings)
             with clock.step("rings_wait"):
                 crash_point("rings")
-                rings, rings_s, rings_peak = pending.result()
+                (rings, effects_table, effects), child_s, rings_peak = pending.result()
         finally:
             pending.stop()
-        clock.timings["rings"] = round(rings_s, 3)
+        clock.timings["rings"] = round(child_s["rings"], 3)
+        clock.timings["effects"] = round(child_s["effects"], 3)
         clock.peak_rss_gib["rings"] = round(rings_peak, 3)
         warnings += rings.warnings
         with clock.step("placement"):
-            effects_table, effects = queue_effects(book, strategy)
             open_placements = read_previous_frame(prev, "placements.parquet")
             inputs = build_decision_inputs(
                 tonight, scores, strategy, date, holds=book.holds, fraud=_fraud_frame(rings.members, book, date),
@@ -199,14 +209,24 @@ def queue_effects(book, strategy: Strategy) -> tuple[pd.DataFrame, dict[tuple[st
     return table, chosen
 
 
+def _book_only(book, graph: GraphConfig, strategy: Strategy, date: pd.Timestamp,
+               previous: pd.DataFrame | None) -> tuple[tuple, dict[str, float]]:
+    """The work that needs only the book: rings, then the queue effects; and their seconds."""
+    t = time.perf_counter()
+    rings = detect_rings(book, graph, date, previous=previous)
+    t1 = time.perf_counter()
+    effects_table, effects = queue_effects(book, strategy)
+    return (rings, effects_table, effects), {"rings": t1 - t, "effects": time.perf_counter() - t1}
+
+
 class _Rings:
-    """detect_rings in a forked child (a copy-on-write view of the book: nothing is copied or
+    """`_book_only` in a forked child (a copy-on-write view of the book: nothing is copied or
     pickled on the way in; the result comes back pickled through a pipe). Where fork is not
     available, or COLLECTIONS_ENGINE_SERIAL is set, it runs inline when its result is asked for.
-    The result is the same either way: detect_rings is deterministic."""
+    The result is the same either way: both are deterministic."""
 
-    def __init__(self, book, graph: GraphConfig, date: pd.Timestamp, previous: pd.DataFrame | None) -> None:
-        self._args = (book, graph, date, previous)
+    def __init__(self, *args) -> None:
+        self._args = args
         self._pid = 0
         self._fd = -1
         if hasattr(os, "fork") and not os.environ.get("COLLECTIONS_ENGINE_SERIAL"):
@@ -219,11 +239,10 @@ class _Rings:
             self._pid, self._fd = pid, r
 
     def result(self):
-        """(RingsResult, seconds, peak RSS GiB of the process that ran it)."""
+        """((RingsResult, effects table, effects), seconds per part, peak RSS GiB of the process)."""
         if not self._pid:
-            t = time.perf_counter()
-            out = detect_rings(*self._args[:3], previous=self._args[3])
-            return out, time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+            out, seconds = _book_only(*self._args)
+            return out, seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
         with os.fdopen(self._fd, "rb") as fh:
             self._fd = -1
             payload = fh.read()
@@ -257,17 +276,16 @@ def _rings_child(fd: int, args: tuple) -> None:
             ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
         except (OSError, AttributeError):
             pass
-        t = time.perf_counter()
         try:
-            out = detect_rings(*args[:3], previous=args[3])
-            payload = pickle.dumps(("ok", out, time.perf_counter() - t,
+            out, seconds = _book_only(*args)
+            payload = pickle.dumps(("ok", out, seconds,
                                     resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2),
                                    protocol=pickle.HIGHEST_PROTOCOL)
         except BaseException as exc:  # noqa: BLE001 - handed to the parent, which raises it
             try:
-                payload = pickle.dumps(("error", exc, 0.0, 0.0))
+                payload = pickle.dumps(("error", exc, {}, 0.0))
             except Exception:  # noqa: BLE001 - an exception that does not pickle
-                payload = pickle.dumps(("error", RuntimeError(f"{type(exc).__name__}: {exc}"), 0.0, 0.0))
+                payload = pickle.dumps(("error", RuntimeError(f"{type(exc).__name__}: {exc}"), {}, 0.0))
         with os.fdopen(fd, "wb") as fh:
             fh.write(payload)
     except BaseException:  # noqa: BLE001 - the parent reports a missing result
@@ -276,8 +294,9 @@ def _rings_child(fd: int, args: tuple) -> None:
         os._exit(code)
 
 
-def _start_rings(book, graph: GraphConfig, date: pd.Timestamp, previous: pd.DataFrame | None) -> _Rings:
-    return _Rings(book, graph, date, previous)
+def _start_rings(book, graph: GraphConfig, strategy: Strategy, date: pd.Timestamp,
+                 previous: pd.DataFrame | None) -> _Rings:
+    return _Rings(book, graph, strategy, date, previous)
 
 
 def _refuse_changed_rerun(req: RunRequest, fp: dict[str, object]) -> None:

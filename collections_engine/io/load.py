@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -19,6 +20,8 @@ from collections_engine.validate.columns import _to_date, rows_hint
 __all__ = ["load_book", "input_files"]
 
 log = logging.getLogger("collections_engine")
+
+READ_THREADS = 2
 
 
 def input_files(data: Path) -> list[Path]:
@@ -81,6 +84,19 @@ def _load_sources(data: Path, strategy: Strategy, warnings: list[str]) -> dict[s
     return out
 
 
+def _read_one(data: Path, name: str, spec) -> tuple[str, str, pd.DataFrame | None, list[str], list[str]]:
+    path = find_table(data, name)
+    if path is None:
+        missing = [f"{name}: table missing; expected {name}.parquet or {name}.csv in {data}"] if spec.required else []
+        return name, f"{name}.parquet", None, missing, []
+    problems: list[str] = []
+    df = _read(path, path.name, problems)
+    if df is None:
+        return name, path.name, None, problems, []
+    df, p, w = coerce_table(df, spec, path.name)
+    return name, path.name, df, problems + p, w
+
+
 def load_book(data: Path, strategy: Strategy | None = None) -> tuple[Book, list[str]]:
     """The validated book and its warnings; DataError with every problem otherwise."""
     data = Path(data)
@@ -90,20 +106,16 @@ def load_book(data: Path, strategy: Strategy | None = None) -> tuple[Book, list[
     warnings: list[str] = []
     tables: dict[str, pd.DataFrame] = {}
     labels: dict[str, str] = {}
-    for name, spec in TABLES.items():
-        path = find_table(data, name)
-        labels[name] = path.name if path else f"{name}.parquet"
-        if path is None:
-            if spec.required:
-                problems.append(f"{name}: table missing; expected {name}.parquet or {name}.csv in {data}")
-            continue
-        df = _read(path, path.name, problems)
-        if df is None:
-            continue
-        df, p, w = coerce_table(df, spec, path.name)
+    # Tables are read and typed two at a time (Arrow reading and hashing release the GIL);
+    # problems and warnings are collected in TABLES order, as one at a time would.
+    with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
+        done = list(pool.map(lambda item: _read_one(data, *item), TABLES.items()))
+    for name, label, df, p, w in done:
+        labels[name] = label
         problems += p
         warnings += w
-        tables[name] = df
+        if df is not None:
+            tables[name] = df
     if "accounts" in tables:
         p, w = check_book(tables, labels, strategy)
         problems += p
