@@ -163,7 +163,7 @@ def raw_leiden(args: tuple) -> float:
 
 
 def raw_write(kw: dict) -> float:
-    frames = {"scores": kw["scores"], "assignments": kw["decision"].assignments,
+    frames = {"scores": kw["scores"], "assignments": kw["decision"].assignments, "effects": kw["effects"],
               "placements": kw["decision"].placements, "rings": kw["rings"], "inputs": kw["inputs"],
               "queue_summary": kw["decision"].queue_summary}
     csvs = list(kw["teams"].values()) + [f for pair in kw["vendors"].values() for f in pair]
@@ -236,81 +236,96 @@ def main() -> None:
     shutil.rmtree(runs, ignore_errors=True)
 
     spy = Spy()
-    spy.wrap(pipeline, "score")
-    spy.wrap(pipeline, "build_features")
-    spy.wrap(pipeline, "write_run_folder")
+    for name in ("load_book", "score", "build_features", "write_run_folder", "decide",
+                 "build_decision_inputs", "vendor_files"):
+        spy.wrap(pipeline, name)
     spy.wrap(decide_mod, "solve")
     spy.wrap(decide_mod, "build_problem")
-    spy.wrap(community_mod, "_leiden")
-    spy.wrap(detect_mod, "find_communities")
-    spy.wrap(pipeline, "detect_rings")
-    spy.wrap(pipeline, "decide")
-    spy.wrap(pipeline, "build_decision_inputs")
-    spy.wrap(detect_mod, "link_customers")
     print(f"{args.accounts} accounts; nights {', '.join(nights)}; machine {os.cpu_count()} cores; "
           f"before the run peak RSS {peak_gib():.2f} GiB [load {load()}]")
     for day in nights:
         req = pipeline.RunRequest(data=base / "data", date=day, strategy=args.strategy, graph=args.graph,
                                   models=base / "models", runs=runs)
         l0 = load()
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         res = pipeline.run_night(req)
-        total = time.perf_counter() - t
-        print(f"night {day}: {res.counts.get('delinquent_accounts')} delinquent accounts, "
-              f"{total:.1f} s, peak RSS {peak_gib():.2f} GiB [load {l0} -> {load()}]")
+        total, cpu = time.perf_counter() - t, time.process_time() - c
+        child = resource.getrusage(resource.RUSAGE_CHILDREN)
+        print(f"night {day}: {res.counts.get('delinquent_accounts')} delinquent accounts, {total:.1f} s "
+              f"(CPU: this process {cpu:.1f} s, ring child(ren) {child.ru_utime + child.ru_stime:.1f} s), "
+              f"peak RSS this process {peak_gib():.2f} GiB, ring child {child.ru_maxrss / GIB:.2f} GiB "
+              f"[load {l0} -> {load()}]")
     spy.undo()
+    run_peak, child_peak = peak_gib(), resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / GIB
     clock_peaks = _peaks(runs / nights[-1] / "run.json")
     timings = res.timings
+
+    # Rings again, alone and in this process, to reach the graph the child worked on.
+    book = spy.outs["load_book"][0]
+    graph = pipeline.load_graph(args.graph)
+    prev = pipeline.read_previous_frame(pipeline.previous_night(runs, pd.Timestamp(nights[-1])), "rings.parquet")
+    rspy = Spy()
+    rspy.wrap(community_mod, "_leiden")
+    rspy.wrap(detect_mod, "find_communities")
+    rspy.wrap(detect_mod, "link_customers")
+    l_r = load()
+    t = time.perf_counter()
+    alone = pipeline.detect_rings(book, graph, pd.Timestamp(nights[-1]), previous=prev)
+    rings_alone = time.perf_counter() - t
+    rspy.undo()
+    same = alone.rings.equals(spy.last("write_run_folder")[1]["rings"])
+    print(f"rings alone in this process: {rings_alone:.1f} s {alone.stats['timings']}; same rings as the "
+          f"run's: {same} [load {l_r}]")
 
     # Raw library work on the same objects, after the run, in this process.
     l_raw = load()
     raw: dict[str, float] = {}
     raw["validate"] = raw_read(base / "data")
-    a, k, _ = spy.last("score")
-    version, feats, rows, strat = a[:4]
+    version, feats, rows, strat = spy.last("score")[0][:4]
     raw["score"] = raw_predict(version, feats, rows, strat)
-    raw["rings"] = raw_leiden(spy.last("_leiden")[0])
-    pb = spy.last("build_problem")[2]
+    raw["rings"] = raw_leiden(rspy.last("_leiden")[0])
     sa, sk, solve_s = spy.last("solve")
     raw["placement"] = timed(lambda: solve(*sa, **sk))
     wk = spy.last("write_run_folder")[1]
     raw["write"] = raw_write(wk)
-    inside = {"score": spy.last("score")[2], "rings": spy.last("detect_rings")[2],
-              "features": spy.last("build_features")[2]}
 
     print()
-    print(f"| step | wall s | peak RSS GiB (at step end) | raw library work | raw s | ratio |")
+    print("| step | wall s | peak RSS GiB | raw library work | raw s | ratio |")
     print("|---|---:|---:|---|---:|---:|")
     names = {"validate": "pq.read_table of the input files", "score": "Booster.predict, same X",
              "rings": "igraph community_leiden, same edges", "placement": "solve(Problem) directly",
              "write": "pyarrow write of the same frames"}
-    for step in ["validate", "features", "score", "rings", "placement", "report", "write"]:
-        s = timings.get(step, float("nan"))
+    for step in ["validate", "features", "score", "rings", "effects", "rings_wait", "placement", "report", "write"]:
+        st = timings.get(step, float("nan"))
         r = raw.get(step)
-        print(f"| {step} | {s:.1f} | {clock_peaks.get(step, float('nan')):.2f} | {names.get(step, '')} | "
-              + (f"{r:.2f} | {s / r:.1f}x |" if r else " | |"))
-    print(f"| whole run | {total:.1f} | {peak_gib():.2f} | | | |")
+        pk = clock_peaks.get(step, run_peak if step == "write" else float("nan"))
+        label = {"rings": "rings (child, alongside features+score)", "effects": "queue effects (child, after rings)",
+                 "rings_wait": "waiting for rings after score"}.get(step, step)
+        print(f"| {label} | {st:.1f} | {pk:.2f} | {names.get(step, '')} | "
+              + (f"{r:.2f} | {st / r:.1f}x |" if r else " | |"))
+    print(f"| whole run | {total:.1f} | {run_peak:.2f} (+ ring child {child_peak:.2f}) | | | |")
     print(f"load during run {l0}, during raw work {l_raw}")
-    print(f"inside placement: build_problem {pb:.1f} s, solve {solve_s:.1f} s; "
-          f"inside rings: leiden {spy.last('_leiden')[2]:.1f} s, find_communities {spy.last('find_communities')[2]:.1f} s")
+    print(f"inside placement: build_decision_inputs "
+          f"{spy.last('build_decision_inputs')[2]:.1f} s, build_problem {spy.last('build_problem')[2]:.1f} s, "
+          f"solve {solve_s:.1f} s, decide {spy.last('decide')[2]:.1f} s, vendor_files {spy.last('vendor_files')[2]:.1f} s; "
+          f"rings alone {rings_alone:.1f} s: leiden {rspy.last('_leiden')[2]:.1f} s, "
+          f"find_communities {rspy.last('find_communities')[2]:.1f} s")
 
     # Peers.
     dk = spy.last("decide")
     dec_inputs, dstrat, ddate = dk[0][:3]
     engine = wk["decision"].assignments
     t = time.perf_counter()
-    g = greedy_plan(dec_inputs, dstrat, ddate)
+    g = greedy_plan(dec_inputs, dstrat, ddate, effects=dk[1].get("effects"))
     tg = time.perf_counter() - t
     en, gn = engine["expected_net"].sum(), g.assignments["expected_net"].sum()
     print(f"placement peer: engine decide {dk[2]:.1f} s, expected net {en:,.0f}; greedy {tg:.1f} s, "
           f"expected net {gn:,.0f} (engine {100 * (en - gn) / abs(gn):+.2f} %) [load {load()}]")
     want_nx = args.networkx if args.networkx is not None else args.accounts <= 100_000
-    fa, fk, _ = spy.last("find_communities")
-    n, u, v, w, comm_cfg, min_size = fa
+    n, u, v, w, comm_cfg, min_size = rspy.last("find_communities")[0]
     if want_nx:
-        cg = spy.outs["link_customers"]
-        dr = spy.last("detect_rings")
-        comm = spy.outs["detect_rings"].communities
+        cg = rspy.outs["link_customers"]
+        comm = alone.communities
         node = np.searchsorted(cg.customers.astype(str), comm["customer_id"].astype(str).to_numpy())
         labels = np.full(n, -1, np.int64)
         labels[node] = comm["community"].to_numpy()
@@ -318,7 +333,7 @@ def main() -> None:
         ring_nodes = [node[flagged & (comm["community"].to_numpy() == c)]
                       for c in np.unique(comm["community"].to_numpy()[flagged])]
         r = nx_louvain(n, u, v, w, labels, ring_nodes, comm_cfg.seed)
-        print(f"rings peer: engine detect_rings {dr[2]:.1f} s (leiden {spy.last('_leiden')[2]:.1f} s) on "
+        print(f"rings peer: engine detect_rings {rings_alone:.1f} s (leiden {rspy.last('_leiden')[2]:.1f} s) on "
               f"{n} nodes, {len(u)} edges; networkx louvain {r['time_s']:.1f} s, {r['communities']} communities; "
               f"ARI on the engine's community nodes (size >= {min_size}) {r['ari_on_engine_nodes']:.3f}; "
               f"engine rings reproduced (Jaccard >= 0.5) {r['rings_reproduced']}/{r['rings']}, mean best "
