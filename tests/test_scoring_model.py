@@ -134,3 +134,14 @@ def test_training_is_deterministic(book, strategy, trained):
     again = train(book, strategy, CFG)
     for k, b in trained.boosters.items():
         assert b.model_to_string() == again.boosters[k].model_to_string()
+
+
+def test_single_snapshot_is_a_seeded_random_split_and_unknown_monotone_warns(strategy):
+    book = synthetic_book(n_acc=1200, n_snap=1, seed=5)
+    strat = strategy.model_copy(update={"models": strategy.models.model_copy(
+        update={"monotone": {"days_since_last_payment": -1, "no_such_feature": 1}})})
+    tv = train(book, strat, TrainConfig(max_rounds=100, reason_sample=200, agreement_sample=100))
+    assert "single history snapshot" in tv.meta["windows"]["validation"]
+    assert "not an out-of-time test" in tv.meta["windows"]["validation"]
+    assert any("no_such_feature" in w for w in tv.warnings)
+    assert tv.meta["monotone"] == {"days_since_last_payment": -1}
