@@ -147,8 +147,9 @@ def test_propensity_prior_with_few_labels_and_logistic_with_enough() -> None:
     n = 4000
     x = pd.DataFrame({"never_paid": rng.random(n) < 0.1, "wrong_number_share": rng.random(n) * 0.1,
                       "no_answer_share": 0.0, "short_tenure": rng.random(n) < 0.2,
+                      "early_default": rng.random(n) < 0.2,
                       "shared_values": np.log1p(rng.integers(0, 3, n))}).astype(float)
-    fraud = (x["never_paid"] > 0) & (x["short_tenure"] > 0)
+    fraud = (x["never_paid"] > 0) & (x["early_default"] > 0)
     y = fraud.to_numpy() & (rng.random(n) < 0.5)
     p, info = estimate(x, np.zeros(n, bool))
     assert info["method"] == "prior" and ((p > 0) & (p < 1)).all()
@@ -156,6 +157,22 @@ def test_propensity_prior_with_few_labels_and_logistic_with_enough() -> None:
     p, info = estimate(x, y)
     assert info["method"] == "logistic"
     assert p[fraud.to_numpy()].mean() > 0.7 > 0.1 > p[~fraud.to_numpy()].mean()
+
+
+def test_propensity_transfers_to_young_fraud_without_labels() -> None:
+    # Labels arrive late: only old fraudsters are confirmed. The logistic model must not learn
+    # "young = honest" from that (age features are left out of the fit, AGE_FEATURES).
+    rng = np.random.default_rng(1)
+    n = 4000
+    x = pd.DataFrame({"never_paid": rng.random(n) < 0.2, "short_tenure": rng.random(n) < 0.3,
+                      "early_default": rng.random(n) < 0.2}).astype(float)
+    fraud = ((x["never_paid"] > 0) & (x["early_default"] > 0)).to_numpy()
+    young = x["short_tenure"].to_numpy() > 0
+    y = fraud & ~young & (rng.random(n) < 0.6)
+    assert int(y.sum()) >= MIN_LABELS and (fraud & young).sum() >= 5
+    p, info = estimate(x, y)
+    assert info["method"] == "logistic" and "short_tenure" not in info["coefficients"]
+    assert p[fraud & young].mean() > 0.5 > 0.1 > p[~fraud].mean()
 
 
 def test_entangled_neighbours_merge_but_separate_structures_do_not() -> None:

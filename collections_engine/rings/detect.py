@@ -103,8 +103,9 @@ def detect_rings(
     shared_counts = np.zeros(n_cust)
     np.add.at(shared_counts, cg.codes[cg.shared["node"].to_numpy()], 1)
     feats = customer_features(n_cust, acc_codes, pay_codes, con_codes, shared_counts, date)
+    open_day = feats.pop("open_day").to_numpy()
     feats = graph_features(feats, cg.codes, cg.u, cg.v, cg.w)
-    feats = community_features(feats, cg.codes, labels)
+    feats = community_features(feats, cg.codes, labels, open_day=open_day)
     sh_kind = cg.shared["kind"].to_numpy(dtype=object)
     sh_code = cg.codes[cg.shared["node"].to_numpy()]
     feats = shared_by_kind(feats, {k: np.bincount(sh_code[sh_kind == k], minlength=n_cust)

@@ -42,23 +42,32 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
-__all__ = ["FEATURES", "MIN_LABELS", "PRIOR", "community_features", "confirmed_on",
+__all__ = ["AGE_FEATURES", "FEATURES", "MIN_LABELS", "PRIOR", "community_features", "confirmed_on",
            "customer_features", "estimate", "graph_features", "shared_by_kind"]
 
 OWN_FEATURES = ["never_paid", "wrong_number_share", "no_answer_share", "short_tenure", "log_tenure",
-                "dpd_share_of_age", "shared_values"]
+                "dpd_share_of_age", "shared_values", "early_default", "unpaid_since_default"]
 GRAPH_FEATURES = ["linked_customers", "neighbour_dpd_share", "neighbour_wrong_number_share",
                   "neighbour_never_paid"]
 COMMUNITY_FEATURES = ["community_size", "community_dpd_share", "community_wrong_number_share",
-                      "community_never_paid", "community_short_tenure"]
+                      "community_never_paid", "community_short_tenure", "community_early_default",
+                      "community_unpaid_since_default", "community_opened_together"]
 FEATURES = OWN_FEATURES + GRAPH_FEATURES + COMMUNITY_FEATURES
 MIN_LABELS = 30
+# Features that grow with account age. Labels arrive 60-200 days after first sight, so among
+# the labelled nearly everyone is old: a model fitted on these learns "young = not fraud"
+# (labelling delay, not fraud) and scores young rings near 0. The logistic model leaves them
+# out (the prior keeps them).
+AGE_FEATURES = ["short_tenure", "log_tenure", "dpd_share_of_age", "neighbour_dpd_share",
+                "community_dpd_share", "community_short_tenure"]
 PRIOR = {"intercept": -4.0, "never_paid": 1.5, "wrong_number_share": 1.5, "no_answer_share": 0.5,
          "short_tenure": 1.0, "log_tenure": 0.0, "dpd_share_of_age": 1.5, "shared_values": 0.25,
          "linked_customers": 0.25, "neighbour_dpd_share": 1.0, "neighbour_wrong_number_share": 1.0,
          "neighbour_never_paid": 1.0, "community_size": 0.0, "community_dpd_share": 1.0,
          "community_wrong_number_share": 1.0, "community_never_paid": 1.0, "community_short_tenure": 1.0}
 SHORT_TENURE_DAYS = 182
+EARLY_DEFAULT_DAYS = 90
+OPENED_TOGETHER_DAYS = 90
 MAX_FIT_ROWS = 50_000
 FOLDS = 5
 
@@ -90,7 +99,8 @@ def customer_features(
     0..n-1; `shared_values[c]` is the number of linking values customer c holds.
     """
     date = pd.Timestamp(date)
-    out = pd.DataFrame(0.0, index=pd.RangeIndex(n), columns=OWN_FEATURES)
+    out = pd.DataFrame(0.0, index=pd.RangeIndex(n), columns=OWN_FEATURES + ["open_day"])
+    out["open_day"] = np.nan
     out["shared_values"] = np.log1p(np.asarray(shared_values, float))
     if accounts is None or len(accounts) == 0:
         return out
@@ -110,6 +120,10 @@ def customer_features(
     tenure = np.zeros(n)
     tenure[has_acc] = np.log1p(np.maximum(age_days, 0) / 30.44)
     out["log_tenure"] = tenure
+    open_day = np.full(n, np.nan)
+    open_day[has_acc] = opened[has_acc] / 86_400e9
+    out["open_day"] = open_day
+    default_start = None
     if "dpd" in acc.columns:
         last = acc.sort_values(["acc", "snapshot_date"]).drop_duplicates("acc", keep="last")
         age = (date - last["open_date"]).dt.days.to_numpy(float)
@@ -117,12 +131,32 @@ def customer_features(
         worst = np.zeros(n)
         np.maximum.at(worst, last["cust"].to_numpy(), share)
         out["dpd_share_of_age"] = worst
+        # Start of each account's first delinquency seen so far: snapshot date - dpd.
+        late = acc[acc["dpd"] > 0]
+        start = (late["snapshot_date"] - pd.to_timedelta(late["dpd"], unit="D")).to_numpy("datetime64[ns]")
+        default_start = np.full(n_acc, np.iinfo(np.int64).max, np.int64)
+        np.minimum.at(default_start, late["acc"].to_numpy(), start.view(np.int64))
+        lag = (start.view(np.int64) - late["open_date"].to_numpy("datetime64[ns]").view(np.int64)) / 86_400e9
+        early = np.zeros(n, bool)
+        early[late["cust"].to_numpy()[lag <= EARLY_DEFAULT_DAYS]] = True
+        out["early_default"] = early.astype(float)
     paid = np.zeros(n, bool)
+    paid_after = np.zeros(n, bool)
     if payments is not None and len(payments):
         p = payments[(payments["paid_on"] <= date) & (payments["acc"] >= 0)]
-        payer = cust_of[p["acc"].to_numpy()]
+        pacc = p["acc"].to_numpy()
+        payer = cust_of[pacc]
         paid[payer[payer >= 0]] = True
+        if default_start is not None:
+            after = (payer >= 0) & (p["paid_on"].to_numpy("datetime64[ns]").view(np.int64) > default_start[pacc])
+            paid_after[payer[after]] = True
     out["never_paid"] = (has_acc & ~paid).astype(float)
+    if default_start is not None:
+        defaulted = np.zeros(n, bool)
+        d_acc = np.flatnonzero(default_start < np.iinfo(np.int64).max)
+        d_cust = cust_of[d_acc]
+        defaulted[d_cust[d_cust >= 0]] = True
+        out["unpaid_since_default"] = (defaulted & ~paid_after).astype(float)
     if contacts is not None and len(contacts):
         c = contacts[(contacts["contacted_on"] <= date) & (contacts["acc"] >= 0)]
         who = cust_of[c["acc"].to_numpy()]
@@ -164,8 +198,12 @@ def graph_features(own: pd.DataFrame, nodes: np.ndarray, u: np.ndarray, v: np.nd
     return out
 
 
-def community_features(feats: pd.DataFrame, nodes: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
-    """`feats` plus COMMUNITY_FEATURES; node i (customer `nodes[i]`) is in community labels[i]."""
+def community_features(feats: pd.DataFrame, nodes: np.ndarray, labels: np.ndarray,
+                       open_day: np.ndarray | None = None) -> pd.DataFrame:
+    """`feats` plus COMMUNITY_FEATURES; node i (customer `nodes[i]`) is in community labels[i].
+
+    `open_day[c]`: day number of customer c's first account opening (NaN without accounts).
+    """
     out = feats.copy()
     for f in COMMUNITY_FEATURES:
         out[f] = 0.0
@@ -179,11 +217,24 @@ def community_features(feats: pd.DataFrame, nodes: np.ndarray, labels: np.ndarra
     out["community_size"] = vals
     for src, dst in (("dpd_share_of_age", "community_dpd_share"),
                      ("wrong_number_share", "community_wrong_number_share"),
-                     ("never_paid", "community_never_paid"), ("short_tenure", "community_short_tenure")):
+                     ("never_paid", "community_never_paid"), ("short_tenure", "community_short_tenure"),
+                     ("early_default", "community_early_default"),
+                     ("unpaid_since_default", "community_unpaid_since_default")):
+        if src not in feats.columns:
+            continue
         mean = np.bincount(lab, weights=feats[src].to_numpy()[who]) / size
         vals = np.zeros(len(out))
         vals[who] = mean[lab]
         out[dst] = vals
+    if open_day is not None:
+        # Share of the community that opened within OPENED_TOGETHER_DAYS of its median opening:
+        # ring members open within weeks of each other, households over years.
+        day = np.asarray(open_day, float)[who]
+        med = pd.Series(day).groupby(lab).median().reindex(np.arange(len(size))).to_numpy()
+        close = np.abs(day - med[lab]) <= OPENED_TOGETHER_DAYS
+        vals = np.zeros(len(out))
+        vals[who] = (np.bincount(lab, weights=close.astype(float), minlength=len(size)) / size)[lab]
+        out["community_opened_together"] = vals
     return out
 
 
@@ -231,6 +282,8 @@ def estimate(features: pd.DataFrame, confirmed: np.ndarray,
     if n_pos < MIN_LABELS or n_neg < MIN_LABELS:
         z = PRIOR["intercept"] + x @ np.array([PRIOR.get(f, 0.0) for f in names])
         return 1.0 / (1.0 + np.exp(-z)), {"method": "prior", "labels": n_pos}
+    names = [f for f in names if f not in AGE_FEATURES]
+    x = features[names].to_numpy(float)
     h = _fold(np.asarray(ids, dtype=object) if ids is not None else np.arange(len(y)).astype(str))
     fold = h % FOLDS
     # A deterministic subsample of the unconfirmed keeps the fit cheap on a large book; their
