@@ -35,7 +35,7 @@ from scipy.sparse.csgraph import connected_components
 
 from collections_engine.config.graph import Community
 
-__all__ = ["MAX_CROSS_SHARE", "MIN_LINK_STRENGTH", "components", "merge_entangled", "find_communities", "seeded_igraph", "trim_weak_members"]
+__all__ = ["MAX_CROSS_SHARE", "MIN_LINK_STRENGTH", "REFINE_ABOVE", "components", "merge_entangled", "find_communities", "seeded_igraph", "trim_weak_members"]
 
 # A member tied to the rest of its community through a single neighbour must be tied with at
 # least this link strength (in kind-weight units: a device or phone shared by two gives 1.0,
@@ -53,6 +53,11 @@ MAX_CROSS_SHARE = 0.1
 # ... and only when those cross links are at least this share of the outside links of the
 # less-linked of the two (LFR-style mixing spreads outside links over many communities).
 MUTUAL_SHARE = 0.25
+# Communities larger than this (the largest ring we expect) are split again by modularity of
+# their own subgraph: inside a giant component (employers tie thousands of customers together)
+# per-component modularity has the resolution limit again and puts a ring of 6 sharing one
+# device into one community with 100 co-workers, where trimming then loses it.
+REFINE_ABOVE = 30
 # Leiden passes. "Until stable" (-1) can take 10x longer for no measurable gain on our graphs.
 LEIDEN_ITERATIONS = 4
 
@@ -105,8 +110,34 @@ def find_communities(
         member = merge_entangled(member, su, sv, sw)
     # Split into connected parts: components of the graph of intra-community edges.
     intra = member[su] == member[sv]
-    labels[sub] = components(len(sub), su[intra], sv[intra])
+    member = components(len(sub), su[intra], sv[intra])
+    if community.objective == "modularity":
+        member = _refine_large(member, su, sv, sw, community)
+    labels[sub] = member
     return labels
+
+
+def _refine_large(member: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.ndarray,
+                  community: Community) -> np.ndarray:
+    """Communities above REFINE_ABOVE members split again: Leiden on their intra-community
+    edges, modularity per community (one call), merge_entangled, connected parts. Labels by
+    smallest node."""
+    n = len(member)
+    size = np.bincount(member)
+    big = size[member] > REFINE_ABOVE
+    if not big.any():
+        return member
+    sub = np.flatnonzero(big)
+    remap = np.full(n, -1, np.int64)
+    remap[sub] = np.arange(len(sub))
+    e = big[u] & big[v] & (member[u] == member[v])
+    su, sv, sw = remap[u[e]], remap[v[e]], w[e]
+    _, parent = np.unique(member[sub], return_inverse=True)
+    part = merge_entangled(_leiden(len(sub), su, sv, sw, parent, community), su, sv, sw)
+    out = member.copy()
+    out[sub] = int(member.max()) + 1 + part
+    intra = out[u] == out[v]
+    return components(n, u[intra], v[intra])
 
 
 def trim_weak_members(labels: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.ndarray,

@@ -103,7 +103,7 @@ def detect_rings(
     shared_counts = np.zeros(n_cust)
     np.add.at(shared_counts, cg.codes[cg.shared["node"].to_numpy()], 1)
     feats = customer_features(n_cust, acc_codes, pay_codes, con_codes, shared_counts, date)
-    open_day = feats.pop("open_day").to_numpy()
+    open_day = np.fmin(feats.pop("open_day").to_numpy(), _first_seen_day(book.identifiers, customer_ids, date))
     feats = graph_features(feats, cg.codes, cg.u, cg.v, cg.w)
     feats = community_features(feats, cg.codes, labels, open_day=open_day)
     sh_kind = cg.shared["kind"].to_numpy(dtype=object)
@@ -167,6 +167,24 @@ def detect_rings(
         "timings": {k: round(v, 3) for k, v in timings.items()},
     }
     return RingsResult(rings, members, communities.reset_index(drop=True), warnings, stats)
+
+
+def _first_seen_day(identifiers: pd.DataFrame | None, customer_ids: np.ndarray,
+                    date: pd.Timestamp) -> np.ndarray:
+    """Day number of each customer's earliest identifier `first_seen` on or before `date` (NaN
+    when none): when a member's accounts have left the book, its identifiers still date it."""
+    out = np.full(len(customer_ids), np.nan)
+    if identifiers is None or "first_seen" not in identifiers.columns or len(identifiers) == 0:
+        return out
+    seen = pd.to_datetime(identifiers["first_seen"])
+    ok = seen.notna() & (seen <= date)
+    code = pd.Index(customer_ids).get_indexer(identifiers.loc[ok, "customer_id"].astype("str"))
+    day = seen[ok].to_numpy("datetime64[ns]").view(np.int64) / 86_400e9
+    known = code >= 0
+    best = np.full(len(customer_ids), np.inf)
+    np.minimum.at(best, code[known], day[known])
+    out[np.isfinite(best)] = best[np.isfinite(best)]
+    return out
 
 
 def _rings_table(flagged: pd.DataFrame, member_lists: pd.Series, ids: pd.DataFrame,
