@@ -30,6 +30,7 @@ from contextlib import contextmanager
 
 import igraph as ig
 import numpy as np
+import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
@@ -161,7 +162,15 @@ def trim_weak_members(labels: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.nd
         if inside.any():
             count = np.bincount(labels[inside], weights=(s[inside] >= min_strength - 1e-12))
             strong[inside] = count[labels[inside]]
-        weak = inside & (s < min_strength - 1e-12) & ((nb < 2) | (strong >= MIN_STRONG_MEMBERS))
+        # Among strong members, a weak one goes only when it is also well below the community's
+        # typical member (half its median strength): co-workers hanging on a ring go, an
+        # address-only ring (everyone at 0.5) next to a strong household stays.
+        typical = np.zeros(n)
+        if inside.any():
+            med = pd.Series(s[inside]).groupby(labels[inside]).median()
+            typical[inside] = med.reindex(labels[inside]).to_numpy()
+        weak = inside & (s < min_strength - 1e-12) & (
+            (nb < 2) | ((strong >= MIN_STRONG_MEMBERS) & (s < 0.5 * typical - 1e-12)))
         if not weak.any():
             break
         labels[weak] = -1
@@ -173,9 +182,13 @@ def trim_weak_members(labels: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.nd
     return out
 
 
-def keep_cores(labels: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+def keep_cores(labels: np.ndarray, u: np.ndarray, v: np.ndarray,
+               w: np.ndarray | None = None) -> np.ndarray:
     """Keep each community's largest biconnected block: members hanging on the ring through a
-    single member (a ring member's household, a lone contact) are dropped (-1).
+    single member (a ring member's household, a lone contact) are dropped (-1). With link
+    weights `w`, "largest" is the block whose members' summed link strength inside the
+    community is largest (then size): a ring of 8 sharing an address outweighs a clique of 15
+    co-workers tied by one employer.
 
     Blocks use intra-community edges only, so each lies in one community; a community without a
     block of 3 or more (a path, a star) keeps all its members. Labels renumbered by smallest node.
@@ -190,7 +203,13 @@ def keep_cores(labels: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     blocks = [np.asarray(b, np.int64) for b in g.biconnected_components()]
     blocks = [b for b in blocks if len(b) >= 3]
     block_of = np.full(n, -1, np.int64)
-    order = sorted(range(len(blocks)), key=lambda i: (-len(blocks[i]), int(blocks[i].min())))
+    if w is None:
+        weight = np.zeros(len(blocks))
+    else:
+        strength = (np.bincount(u[intra], weights=w[intra], minlength=n)
+                    + np.bincount(v[intra], weights=w[intra], minlength=n))
+        weight = np.array([round(float(strength[b].sum()), 9) for b in blocks])
+    order = sorted(range(len(blocks)), key=lambda i: (-weight[i], -len(blocks[i]), int(blocks[i].min())))
     for i in order:  # one pass over blocks (not accounts): largest first, ties by smallest node
         b = blocks[i]
         c = labels[b[0]]

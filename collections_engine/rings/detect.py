@@ -85,7 +85,7 @@ def detect_rings(
     t = time.perf_counter()
     labels = find_communities(cg.n_nodes, cg.u, cg.v, cg.w, graph.community, graph.ring.min_size)
     labels = trim_weak_members(labels, cg.u, cg.v, cg.w)
-    labels = keep_cores(labels, cg.u, cg.v)
+    labels = keep_cores(labels, cg.u, cg.v, cg.w)
     timings["communities_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
