@@ -295,11 +295,11 @@ def main() -> None:
     names = {"validate": "pq.read_table of the input files", "score": "Booster.predict, same X",
              "rings": "igraph community_leiden, same edges", "placement": "solve(Problem) directly",
              "write": "pyarrow write of the same frames"}
-    for step in ["validate", "features", "score", "rings", "effects", "rings_wait", "placement", "report", "write"]:
+    for step in ["validate", "features", "score", "effects", "rings", "rings_wait", "placement", "report", "write"]:
         st = timings.get(step, float("nan"))
         r = raw.get(step)
         pk = clock_peaks.get(step, run_peak if step == "write" else float("nan"))
-        label = {"rings": "rings (child, alongside features+score)", "effects": "queue effects (child, after rings)",
+        label = {"rings": "rings (child, alongside features+score)", "effects": "queue effects (placement input, before the wait)",
                  "rings_wait": "waiting for rings after score"}.get(step, step)
         print(f"| {label} | {st:.1f} | {pk:.2f} | {names.get(step, '')} | "
               + (f"{r:.2f} | {st / r:.1f}x |" if r else " | |"))

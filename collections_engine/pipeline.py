@@ -128,9 +128,9 @@ def run_night(req: RunRequest) -> RunResult:
                     f"accounts: no snapshot for --date {req.date}; expected one of the snapshot dates "
                     f"({_date_range(book)})"])
         prev = previous_night(req.runs, date)
-        # Rings and the queue effects need only the book: they run on the other core while
-        # features and scores are built.
-        pending = _start_rings(book, graph, strategy, date, read_previous_frame(prev, "rings.parquet"))
+        # Rings need only the book: they run on the other core while features, scores and the
+        # queue effects are built.
+        pending = _start_rings(book, graph, date, read_previous_frame(prev, "rings.parquet"))
         try:
             with clock.step("features"):
                 tonight = book.on(date)
@@ -138,13 +138,14 @@ def run_night(req: RunRequest) -> RunResult:
                 feats = build_features(book, tonight, strategy)
             with clock.step("score"):
                 scores = score(version, feats, tonight, strategy, warnings)
+            with clock.step("effects"):  # placement's queue effects, while the rings finish
+                effects_table, effects = queue_effects(book, strategy)
             with clock.step("rings_wait"):
                 crash_point("rings")
-                (rings, effects_table, effects), child_s, rings_peak = pending.result()
+                rings, rings_s, rings_peak = pending.result()
         finally:
             pending.stop()
-        clock.timings["rings"] = round(child_s["rings"], 3)
-        clock.timings["effects"] = round(child_s["effects"], 3)
+        clock.timings["rings"] = round(rings_s, 3)
         clock.peak_rss_gib["rings"] = round(rings_peak, 3)
         warnings += rings.warnings
         with clock.step("placement"):
@@ -209,21 +210,11 @@ def queue_effects(book, strategy: Strategy) -> tuple[pd.DataFrame, dict[tuple[st
     return table, chosen
 
 
-def _book_only(book, graph: GraphConfig, strategy: Strategy, date: pd.Timestamp,
-               previous: pd.DataFrame | None) -> tuple[tuple, dict[str, float]]:
-    """The work that needs only the book: rings, then the queue effects; and their seconds."""
-    t = time.perf_counter()
-    rings = detect_rings(book, graph, date, previous=previous)
-    t1 = time.perf_counter()
-    effects_table, effects = queue_effects(book, strategy)
-    return (rings, effects_table, effects), {"rings": t1 - t, "effects": time.perf_counter() - t1}
-
-
 class _Rings:
-    """`_book_only` in a forked child (a copy-on-write view of the book: nothing is copied or
+    """detect_rings in a forked child (a copy-on-write view of the book: nothing is copied or
     pickled on the way in; the result comes back pickled through a pipe). Where fork is not
     available, or COLLECTIONS_ENGINE_SERIAL is set, it runs inline when its result is asked for.
-    The result is the same either way: both are deterministic."""
+    The result is the same either way: detect_rings is deterministic."""
 
     def __init__(self, *args) -> None:
         self._args = args
@@ -239,10 +230,11 @@ class _Rings:
             self._pid, self._fd = pid, r
 
     def result(self):
-        """((RingsResult, effects table, effects), seconds per part, peak RSS GiB of the process)."""
+        """(RingsResult, seconds, peak RSS GiB of the process that ran it)."""
         if not self._pid:
-            out, seconds = _book_only(*self._args)
-            return out, seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+            t = time.perf_counter()
+            out = detect_rings(*self._args[:3], previous=self._args[3])
+            return out, time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
         with os.fdopen(self._fd, "rb") as fh:
             self._fd = -1
             payload = fh.read()
@@ -276,16 +268,17 @@ def _rings_child(fd: int, args: tuple) -> None:
             ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
         except (OSError, AttributeError):
             pass
+        t = time.perf_counter()
         try:
-            out, seconds = _book_only(*args)
-            payload = pickle.dumps(("ok", out, seconds,
+            out = detect_rings(*args[:3], previous=args[3])
+            payload = pickle.dumps(("ok", out, time.perf_counter() - t,
                                     resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2),
                                    protocol=pickle.HIGHEST_PROTOCOL)
         except BaseException as exc:  # noqa: BLE001 - handed to the parent, which raises it
             try:
-                payload = pickle.dumps(("error", exc, {}, 0.0))
+                payload = pickle.dumps(("error", exc, 0.0, 0.0))
             except Exception:  # noqa: BLE001 - an exception that does not pickle
-                payload = pickle.dumps(("error", RuntimeError(f"{type(exc).__name__}: {exc}"), {}, 0.0))
+                payload = pickle.dumps(("error", RuntimeError(f"{type(exc).__name__}: {exc}"), 0.0, 0.0))
         with os.fdopen(fd, "wb") as fh:
             fh.write(payload)
     except BaseException:  # noqa: BLE001 - the parent reports a missing result
@@ -294,9 +287,8 @@ def _rings_child(fd: int, args: tuple) -> None:
         os._exit(code)
 
 
-def _start_rings(book, graph: GraphConfig, strategy: Strategy, date: pd.Timestamp,
-                 previous: pd.DataFrame | None) -> _Rings:
-    return _Rings(book, graph, strategy, date, previous)
+def _start_rings(book, graph: GraphConfig, date: pd.Timestamp, previous: pd.DataFrame | None) -> _Rings:
+    return _Rings(book, graph, date, previous)
 
 
 def _refuse_changed_rerun(req: RunRequest, fp: dict[str, object]) -> None:
