@@ -23,7 +23,7 @@ from collections_engine.rings.codes import encode
 from collections_engine.rings.graph import clean_identifiers, link_customers
 from collections_engine.rings.match import match_ring_ids
 from collections_engine.rings.propensity import (
-    community_features, confirmed_on, customer_features, estimate, graph_features, shared_by_kind,
+    community_estimate, community_features, confirmed_on, customer_features, estimate, graph_features, shared_by_kind,
 )
 
 __all__ = ["RINGS_COLUMNS", "MEMBERS_COLUMNS", "RingsResult", "detect_rings", "empty_rings"]
@@ -103,9 +103,9 @@ def detect_rings(
     shared_counts = np.zeros(n_cust)
     np.add.at(shared_counts, cg.codes[cg.shared["node"].to_numpy()], 1)
     feats = customer_features(n_cust, acc_codes, pay_codes, con_codes, shared_counts, date)
-    open_day = np.fmin(feats.pop("open_day").to_numpy(), _first_seen_day(book.identifiers, customer_ids, date))
+    first_day = np.fmin(feats.pop("open_day").to_numpy(), _first_seen_day(book.identifiers, customer_ids, date))
     feats = graph_features(feats, cg.codes, cg.u, cg.v, cg.w)
-    feats = community_features(feats, cg.codes, labels, open_day=open_day)
+    feats = community_features(feats, cg.codes, labels, open_day=first_day)
     sh_kind = cg.shared["kind"].to_numpy(dtype=object)
     sh_code = cg.codes[cg.shared["node"].to_numpy()]
     feats = shared_by_kind(feats, {k: np.bincount(sh_code[sh_kind == k], minlength=n_cust)
@@ -129,6 +129,13 @@ def detect_rings(
                             "score_unconfirmed": g["est_unconf"].mean()})
     summary = summary[summary["size"] >= graph.ring.min_size]
     comm = comm[comm["community"].isin(summary.index)]
+    # Ring score: the larger of the members' mean propensity and the community model's estimate
+    # (positive-unlabelled at community level, see propensity.community_estimate).
+    comm_est, comm_info = community_estimate(feats, comm["code"].to_numpy(), comm["community"].to_numpy(),
+                                             is_conf, customer_ids, first_day, date)
+    prop_info = {**prop_info, "community_model": comm_info}
+    if comm_est is not None:
+        summary["score"] = np.maximum(summary["score"], comm_est.reindex(summary.index).fillna(0.0))
     # Flag at the threshold; a ring flagged last night stays flagged down to threshold -
     # HOLD_MARGIN (hysteresis), so a case does not flicker as the nightly estimates move.
     near = summary[summary["score"] >= graph.ring.threshold - HOLD_MARGIN]

@@ -42,7 +42,7 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
-__all__ = ["AGE_FEATURES", "FEATURES", "MIN_LABELS", "PRIOR", "community_features", "confirmed_on",
+__all__ = ["AGE_FEATURES", "FEATURES", "community_estimate", "MIN_LABELS", "PRIOR", "community_features", "confirmed_on",
            "customer_features", "estimate", "graph_features", "shared_by_kind"]
 
 OWN_FEATURES = ["never_paid", "wrong_number_share", "no_answer_share", "short_tenure", "log_tenure",
@@ -301,3 +301,67 @@ def estimate(features: pd.DataFrame, confirmed: np.ndarray,
         info["coefficients"] = {"intercept": round(float(mean[0]), 4),
                                 **{f: round(float(b), 4) for f, b in zip(names, mean[1:])}}
     return p, info
+
+
+# Community model (see `community_estimate`).
+COMMUNITY_MODEL_OWN = ["never_paid", "wrong_number_share", "no_answer_share", "early_default",
+                       "unpaid_since_default", "shared_values"]
+COMMUNITY_MODEL_GROUP = ["community_opened_together", "community_size"]
+MIN_COMMUNITY_LABELS = 10
+LABEL_DELAY_DAYS = 200
+
+
+def community_estimate(features: pd.DataFrame, code: np.ndarray, community: np.ndarray,
+                       confirmed: np.ndarray, ids: np.ndarray, first_day: np.ndarray,
+                       date: pd.Timestamp) -> tuple[pd.Series | None, dict[str, object]]:
+    """P(the community is a ring) per community label, positive-unlabelled at community level.
+
+    Row i: customer `code[i]` (row of `features`, `confirmed`, `ids`, `first_day`) is in
+    `community[i]`. A community is labelled when any member is confirmed. Features: member
+    means of COMMUNITY_MODEL_OWN and `shared_<kind>`, plus COMMUNITY_MODEL_GROUP; no age
+    feature. The model is fitted only on communities whose median member was first seen at
+    least LABEL_DELAY_DAYS before the date (labels come 60-200 days after first sight: younger
+    communities cannot be labelled yet, and as negatives they would teach "new = honest");
+    out of fold by a hash of the community's smallest member id; divided by c = mean
+    out-of-fold estimate over labelled communities (Elkan & Noto), clipped to [0, 1].
+    Returns None (and why) with fewer than MIN_COMMUNITY_LABELS labelled or unlabelled
+    communities to fit on.
+    """
+    cols = COMMUNITY_MODEL_OWN + sorted(c for c in features.columns if c.startswith("shared_")
+                                        and c != "shared_values") + COMMUNITY_MODEL_GROUP
+    cols = [c for c in cols if c in features.columns]
+    frame = features[cols].iloc[code].reset_index(drop=True)
+    frame["_comm"] = community
+    frame["_conf"] = np.asarray(confirmed, bool)[code]
+    frame["_day"] = np.asarray(first_day, float)[code]
+    frame["_id"] = np.asarray(ids, dtype=object)[code]
+    g = frame.groupby("_comm", sort=True)
+    x = g[cols].mean().to_numpy(float)
+    y = g["_conf"].any().to_numpy()
+    day = g["_day"].median().to_numpy()
+    old = ~(day > pd.Timestamp(date).value / 86_400e9 - LABEL_DELAY_DAYS)  # unknown: old
+    n_pos, n_neg = int((y & old).sum()), int((~y & old).sum())
+    info: dict[str, object] = {"labelled_communities": n_pos, "fit_communities": int(old.sum())}
+    if n_pos < MIN_COMMUNITY_LABELS or n_neg < MIN_COMMUNITY_LABELS:
+        return None, {**info, "method": "none (too few labelled communities)"}
+    fold = _fold(g["_id"].min().to_numpy(dtype=object)) % FOLDS
+    est = np.zeros(len(y))
+    coefs = []
+    with threadpool_limits(1):
+        for k in range(FOLDS):
+            train = old & (fold != k)
+            if y[train].all() or not y[train].any():
+                est[fold == k] = y[train].mean() if train.any() else 0.0
+                continue
+            model = LogisticRegression(C=1.0, solver="newton-cholesky", max_iter=100)
+            model.fit(x[train], y[train])
+            est[fold == k] = model.predict_proba(x[fold == k])[:, 1]
+            coefs.append(np.r_[model.intercept_, model.coef_.ravel()])
+    c = float(est[y].mean()) if y.any() else 1.0
+    out = pd.Series(np.clip(est / max(c, 1e-9), 0.0, 1.0), index=g["_id"].min().index)
+    info.update({"method": "logistic", "label_rate_c": round(c, 6)})
+    if coefs:
+        mean = np.mean(coefs, axis=0)
+        info["coefficients"] = {"intercept": round(float(mean[0]), 4),
+                                **{f: round(float(b), 4) for f, b in zip(cols, mean[1:])}}
+    return out, info
