@@ -22,18 +22,18 @@ import resource
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from collections_engine.book import Book
+from collections_engine.config import load_graph
 from collections_engine.config.graph import GraphConfig
 from collections_engine.rings import detect_rings, seeded_igraph
 
-GRAPH = GraphConfig(
-    kinds={"device": 1.0, "phone": 1.0, "emergency_contact": 0.8, "address": 0.5, "email": 0.7,
-           "employer": 0.2, "ip": 0.3},
-)
+# The shipped graph file (kinds, hub limit, community settings, ring.threshold).
+GRAPH = load_graph(Path(__file__).resolve().parents[1] / "graphs" / "default.yaml")
 DAY = np.timedelta64(1, "D")
 
 
