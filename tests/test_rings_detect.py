@@ -183,3 +183,66 @@ def test_entangled_neighbours_merge_but_separate_structures_do_not() -> None:
     assert len(set(merge_entangled(member, u, v, w))) == 2
     u2, v2 = np.r_[u, [1, 2, 3]], np.r_[v, [6, 7, 8]]  # 4 of 24 cross: one ring cut in two
     assert len(set(merge_entangled(member, u2, v2, np.ones(len(u2))))) == 1
+
+
+def _clique_edges(nodes: list[int], w: float) -> list[tuple[int, int, float]]:
+    return [(a, b, w) for i, a in enumerate(nodes) for b in nodes[i + 1:]]
+
+
+def test_address_only_ring_next_to_a_strong_household_is_not_trimmed() -> None:
+    # 14 members sharing one address (strength 0.5 each) and, in the same community, a household
+    # of 4 sharing address and landline (strength 1.5 each) tied to one member by an employer.
+    ring, house = list(range(14)), list(range(14, 18))
+    edges = _clique_edges(ring, 0.5 / 13) + _clique_edges(house, 1.5 / 3) + [(0, 14, 0.01)]
+    u, v, w = (np.array(x) for x in zip(*edges))
+    out = trim_weak_members(np.zeros(18, np.int64), u, v, w)
+    assert (out[ring] >= 0).all() and len(set(out[ring])) == 1
+    # Co-workers hanging on a strong ring (employer links, far below the ring's strength) go.
+    edges = _clique_edges(list(range(6)), 1 / 5) + [(0, k, 0.2 / 10) for k in range(6, 16)]
+    u, v, w = (np.array(x) for x in zip(*edges))
+    out = trim_weak_members(np.zeros(16, np.int64), u, v, w)
+    assert (out[:6] >= 0).all() and (out[6:] == -1).all()
+
+
+def test_keep_cores_keeps_the_strongest_block_not_the_largest() -> None:
+    from collections_engine.rings.community import keep_cores
+
+    ring = list(range(6))                       # one device shared by 6: 0.2 per pair
+    coworkers = [5] + list(range(6, 12))        # one employer shared by 7 through member 5
+    edges = _clique_edges(ring, 0.2) + _clique_edges(coworkers, 0.2 / 6)
+    u, v, w = (np.array(x) for x in zip(*edges))
+    labels = np.zeros(12, np.int64)
+    assert (keep_cores(labels, u, v)[6:] >= 0).all()          # by size: the co-workers' block
+    out = keep_cores(labels, u, v, w)
+    assert (out[:6] >= 0).all() and (out[6:] == -1).all()
+
+
+def test_community_model_scores_young_unlabelled_rings() -> None:
+    from collections_engine.rings.propensity import community_estimate
+
+    rng = np.random.default_rng(3)
+    n_comm, size = 400, 4
+    is_ring = np.arange(n_comm) < 60
+    young = rng.random(n_comm) < 0.3
+    comm = np.repeat(np.arange(n_comm), size)
+    n = len(comm)
+    feats = pd.DataFrame({
+        "never_paid": 0.0, "wrong_number_share": rng.random(n) * 0.05, "no_answer_share": 0.1,
+        "early_default": np.where(is_ring[comm], rng.random(n) < 0.9, rng.random(n) < 0.05),
+        "unpaid_since_default": 0.0, "shared_values": 1.0,
+        "community_opened_together": np.where(is_ring[comm], 1.0, rng.random(n_comm)[comm] * 0.5),
+        "community_size": np.log1p(size)}).astype(float)
+    date = pd.Timestamp("2026-01-31")
+    first_day = np.where(young[comm], date.value / 86_400e9 - 30, date.value / 86_400e9 - 900)
+    # Half the old rings have a confirmed member; young ones have none (labels come late).
+    labelled = is_ring & ~young & (np.arange(n_comm) % 2 == 0)
+    confirmed = np.zeros(n, bool)
+    confirmed[np.flatnonzero(labelled[comm])[::size]] = True
+    ids = np.array([f"C{i:05d}" for i in range(n)], dtype=object)
+    est, info = community_estimate(feats, np.arange(n), comm, confirmed, ids, first_day, date)
+    assert info["method"] == "logistic" and est is not None
+    e = est.reindex(np.arange(n_comm)).to_numpy()
+    assert e[is_ring & young].mean() > 0.5 > 0.1 > e[~is_ring].mean()
+    # Too few labelled communities: no community model.
+    est, info = community_estimate(feats, np.arange(n), comm, np.zeros(n, bool), ids, first_day, date)
+    assert est is None
