@@ -1,8 +1,9 @@
 """Fraud-ring detection on one snapshot date: graph, communities, propensity, flags, ids.
 
 A community (connected, see `community`) is a ring when it has at least `ring.min_size`
-members and the mean fraud propensity of its members (confirmed: 1; others: the estimate of
-`propensity`) reaches `ring.threshold`; a community matching a ring of the previous table
+members and its score reaches `ring.threshold`: the larger of its members' mean fraud
+propensity (confirmed: 1; others: the estimate of `propensity`) and the community model's
+estimate (`propensity.community_estimate`); a community matching a ring of the previous table
 (see `match`) stays flagged while its score is at least `ring.threshold - HOLD_MARGIN`.
 """
 

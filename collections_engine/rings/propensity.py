@@ -9,7 +9,10 @@ Features, all as of the snapshot date (nothing dated after it is used):
   `log_tenure` = log(1 + months since it opened);
 - `dpd_share_of_age`: max over the customer's accounts (latest snapshot on or before the date)
   of dpd / days since opening, clipped to 1: near 1 means delinquent almost since opening;
-- `shared_values`: log(1 + number of the customer's identifier values that link it to someone).
+- `shared_values`: log(1 + number of the customer's identifier values that link it to someone);
+- `early_default`: an account's first delinquency (snapshot date - dpd, earliest seen) began
+  within EARLY_DEFAULT_DAYS of its opening (first-payment default); `unpaid_since_default`: a
+  delinquent customer with no payment after that start.
 Graph features (neighbours' features, never their labels): `linked_customers` = log(1 + number
 of customers linked to), and the link-weighted means over linked customers of
 `dpd_share_of_age`, `wrong_number_share` and `never_paid` (`neighbour_*`). A ring is a group of
@@ -30,7 +33,11 @@ With fewer labels, the documented prior `PRIOR`: logit p = -4 + 1.5 never_paid
 + 1.5 wrong_number_share + 0.5 no_answer_share + 1 short_tenure + 1.5 dpd_share_of_age
 + 0.25 shared_values + 0.25 linked_customers + 1 each neighbour_* and community_* mean.
 
-Circularity. No feature looks at neighbours' labels or at communities, and each estimate is out
+Age features (AGE_FEATURES) stay out of the logistic fit: labels come 60-200 days after first
+sight, so a fit with age learns "young = honest" and misses young rings. `community_estimate`
+fits the same positive-unlabelled model at community level (see its doc).
+
+Circularity. No feature looks at anybody's label, and each estimate is out
 of fold, so a confirmed member lifts its ring's score only through its own 1; the ring table
 also reports `confirmed` and `score_unconfirmed` (the mean estimate over unconfirmed members).
 """
