@@ -91,7 +91,10 @@ def test_stage_no_queue_takes(tmp_path: Path, root: Path) -> None:
 
 def test_graph_errors(tmp_path: Path, default_graph_path: Path) -> None:
     text = default_graph_path.read_text().replace("hub_max_customers: 50", "hub_max_custmers: 0")
-    text = text.replace("threshold: 0.5", "threshold: 1.5")
+    import re
+
+    text, n = re.subn(r"threshold: [0-9.]+", "threshold: 1.5", text)
+    assert n == 1
     with pytest.raises(ConfigError) as info:
         load_graph(_write(tmp_path, text, "g.yaml"))
     msg = str(info.value)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from collections_engine.cli import guarded
+from collections_engine.guard import guarded
 
 
 def register(app: typer.Typer) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from collections_engine.cli import guarded
+from collections_engine.guard import guarded
 from collections_engine.config import check_file
 from collections_engine.errors import ConfigError
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from collections_engine.cli import guarded
+from collections_engine.guard import guarded
 
 ROOT_HINT = "strategies/default.yaml and graphs/default.yaml (shipped with the package)"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import typer
 
-from collections_engine.cli import guarded
+from collections_engine.guard import guarded
 from collections_engine.config import load_graph
 from collections_engine.errors import InputError
 from collections_engine.io import atomic_dir, read_table, write_bytes_atomic, write_parquet

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import typer
 
-from collections_engine.cli import guarded
+from collections_engine.guard import guarded
 from collections_engine.config import load_strategy
 from collections_engine.errors import InputError
 from collections_engine.io import atomic_dir, write_bytes_atomic, write_csv, write_parquet

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from collections_engine.cli import guarded
+from collections_engine.guard import guarded
 
 log = logging.getLogger("collections_engine")
 
