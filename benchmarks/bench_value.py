@@ -12,7 +12,8 @@ Plans:
   engine+est  decide() with effects estimated from placement_history (estimate_effects);
   greedy      greedy_plan() on the same score;
   oracle      decide() fed the true p_repay and the true effects.
-The engine's score: the scoring models are not wired in here; a stand-in is used instead:
+The engine's score:
+  --score model: the engine's own models, trained on the book's history (train, approve, score);
   --score noisy (default) logit(true p) + N(0, noise) noise, i.e. an imperfect model;
   --score truth: the true probability itself (then only effects differ from the oracle).
 Capacities (and max_balance) of the default strategy are scaled by --capacity-scale (default
@@ -63,6 +64,34 @@ def truth_value(a: pd.DataFrame, inp: pd.DataFrame, strategy, eff: dict, u: np.n
     return expected, draws
 
 
+def model_scores(book: dict, strategy, tonight: pd.DataFrame, date, seed: int) -> np.ndarray:
+    """The engine's own willingness: write the book, train and approve a version, score tonight."""
+    import tempfile
+
+    from collections_engine.features import build_features
+    from collections_engine.io import write_parquet
+    from collections_engine.io.load import load_book
+    from collections_engine.scoring import TrainConfig, approve, load_version, score, train
+    from collections_engine.scoring.store import write_version
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "data"
+        for name, frame in book.items():
+            path = data / f"{name}.parquet"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_parquet(frame, path)
+        loaded, _ = load_book(data, strategy)
+        trained = train(loaded, strategy, TrainConfig(seed=1))
+        write_version(trained, Path(tmp) / "models", f"mbench{seed}", {}, "")
+        approve(Path(tmp) / "models", f"mbench{seed}", by="bench")
+        version = load_version(Path(tmp) / "models", strategy=strategy)
+        rows = loaded.on(date)
+        rows = rows[rows["dpd"] > 0].reset_index(drop=True)
+        sc = score(version, build_features(loaded, rows, strategy), rows, strategy)
+    p = sc.set_index("account_id")["p_repay"]
+    return tonight["account_id"].astype(str).map(p).to_numpy(float)
+
+
 def one_seed(seed: int, args, strategy) -> dict:
     t = time.perf_counter()
     book = generate_book(SynthParams(accounts=args.accounts, seed=seed), strategy)
@@ -77,6 +106,8 @@ def one_seed(seed: int, args, strategy) -> dict:
     p_true = tonight["account_id"].map(tp).to_numpy(float)
     if args.score == "truth":
         p_hat = p_true
+    elif args.score == "model":
+        p_hat = model_scores(book, strategy, tonight, date, seed)
     else:
         lg = np.log(np.clip(p_true, 1e-6, 1 - 1e-6) / (1 - np.clip(p_true, 1e-6, 1 - 1e-6)))
         p_hat = 1 / (1 + np.exp(-(lg + rng.normal(0, args.noise, len(lg)))))
@@ -114,7 +145,7 @@ def main() -> None:
     ap.add_argument("--accounts", type=int, default=20000)
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--draws", type=int, default=300)
-    ap.add_argument("--score", choices=["noisy", "truth"], default="noisy")
+    ap.add_argument("--score", choices=["model", "noisy", "truth"], default="noisy")
     ap.add_argument("--noise", type=float, default=0.6)
     ap.add_argument("--capacity-scale", type=float, default=None)
     args = ap.parse_args()
