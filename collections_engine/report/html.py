@@ -53,6 +53,8 @@ def kv(items: Sequence[tuple[str, object]]) -> str:
 
 
 def _fmt(v: object) -> str:
+    if isinstance(v, bool | np.bool_):
+        return "yes" if v else "no"
     if isinstance(v, float | np.floating):
         if np.isnan(v):
             return ""
