@@ -23,7 +23,6 @@ Each figure is printed with the load average at the time (the machine is shared)
 from __future__ import annotations
 
 import argparse
-import io as _io
 import os
 import resource
 import shutil
@@ -228,7 +227,7 @@ def main() -> None:
     prepare(base, args.accounts, args.seed, args.days, args.history_months, args.strategy)
     if args.prepare_only:
         return
-    strategy = load_strategy(args.strategy)
+    load_strategy(args.strategy)  # fail early on a bad strategy file
     dates = sorted(pq.read_table(base / "data" / "accounts.parquet", columns=["snapshot_date"])
                    .column(0).unique().to_pandas())
     nights = [pd.Timestamp(d).date().isoformat() for d in dates[-args.days:]][:args.nights]
@@ -295,11 +294,11 @@ def main() -> None:
     names = {"validate": "pq.read_table of the input files", "score": "Booster.predict, same X",
              "rings": "igraph community_leiden, same edges", "placement": "solve(Problem) directly",
              "write": "pyarrow write of the same frames"}
-    for step in ["validate", "features", "score", "effects", "rings", "rings_wait", "placement", "report", "write"]:
+    for step in ["validate", "features", "score", "rings", "rings_wait", "placement", "report", "write"]:
         st = timings.get(step, float("nan"))
         r = raw.get(step)
         pk = clock_peaks.get(step, run_peak if step == "write" else float("nan"))
-        label = {"rings": "rings (child, alongside features+score)", "effects": "queue effects (placement input, before the wait)",
+        label = {"rings": "rings (child, alongside features+score)",
                  "rings_wait": "waiting for rings after score"}.get(step, step)
         print(f"| {label} | {st:.1f} | {pk:.2f} | {names.get(step, '')} | "
               + (f"{r:.2f} | {st / r:.1f}x |" if r else " | |"))

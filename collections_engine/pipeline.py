@@ -27,12 +27,12 @@ import pandas as pd
 
 from collections_engine import __version__
 from collections_engine.assign import build_decision_inputs, decide
-from collections_engine.assign.effects import effects_dict, estimate_effects
+from collections_engine.assign.effects import effects_table as effects_table_of
 from collections_engine.assign.files import vendor_files, worklists
-from collections_engine.config import GraphConfig, Strategy, load_graph, load_strategy
+from collections_engine.config import GraphConfig, load_graph, load_strategy
 from collections_engine.errors import InputError
 from collections_engine.features import build_features
-from collections_engine.io import file_sha256
+from collections_engine.io import file_sha256, read_table
 from collections_engine.io.load import input_files, load_book
 from collections_engine.io.runs import (clean_stale, previous_night, read_previous_frame,
                                         read_run_json, runs_lock)
@@ -42,7 +42,7 @@ from collections_engine.rings import detect_rings
 from collections_engine.scoring import load_version, score
 from collections_engine.steps import StepClock, crash_point
 
-__all__ = ["RunRequest", "RunResult", "run_night", "code_version", "inputs_fingerprint"]
+__all__ = ["RunRequest", "RunResult", "run_night", "code_version", "inputs_fingerprint", "run_json_finish"]
 
 log = logging.getLogger("collections_engine")
 
@@ -128,8 +128,7 @@ def run_night(req: RunRequest) -> RunResult:
                     f"accounts: no snapshot for --date {req.date}; expected one of the snapshot dates "
                     f"({_date_range(book)})"])
         prev = previous_night(req.runs, date)
-        # Rings need only the book: they run on the other core while features, scores and the
-        # queue effects are built.
+        # Rings need only the book: they run on the other core while features and scores are built.
         pending = _start_rings(book, graph, date, read_previous_frame(prev, "rings.parquet"))
         try:
             with clock.step("features"):
@@ -138,8 +137,6 @@ def run_night(req: RunRequest) -> RunResult:
                 feats = build_features(book, tonight, strategy)
             with clock.step("score"):
                 scores = score(version, feats, tonight, strategy, warnings)
-            with clock.step("effects"):  # placement's queue effects, while the rings finish
-                effects_table, effects = queue_effects(book, strategy)
             with clock.step("rings_wait"):
                 crash_point("rings")
                 rings, rings_s, rings_peak = pending.result()
@@ -149,6 +146,7 @@ def run_night(req: RunRequest) -> RunResult:
         clock.peak_rss_gib["rings"] = round(rings_peak, 3)
         warnings += rings.warnings
         with clock.step("placement"):
+            effects_table, effects = effects_table_of(_effect_estimates(version), strategy)
             open_placements = read_previous_frame(prev, "placements.parquet")
             inputs = build_decision_inputs(
                 tonight, scores, strategy, date, holds=book.holds, fraud=_fraud_frame(rings.members, book, date),
@@ -188,26 +186,10 @@ def run_night(req: RunRequest) -> RunResult:
     return RunResult(folder=folder, counts=counts, warnings=warnings, timings=clock.timings)
 
 
-def queue_effects(book, strategy: Strategy) -> tuple[pd.DataFrame, dict[tuple[str, str], float]]:
-    """The effects placement multiplies p_repay by: estimated from randomised placement history
-    where a (queue, stage) cell has at least 200 accounts in the queue and in the not-worked
-    control, the strategy's elsewhere. The table says which was used for every cell."""
-    rows = []
-    for q in strategy.work_queues():
-        for s, v in q.effect.items():
-            rows.append({"queue": q.name, "stage": s, "strategy_effect": float(v)})
-    table = pd.DataFrame(rows)
-    est = None
-    if book.placement_history is not None and book.outcomes is not None and len(book.outcomes):
-        est = estimate_effects(book.placement_history, book.outcomes, book.accounts, strategy)
-    chosen = effects_dict(est) if est is not None else {}
-    if est is not None:
-        table = table.merge(est.drop(columns=["strategy_effect"]), on=["queue", "stage"], how="left")
-    table["used"] = [chosen.get((q, s), e) for q, s, e in zip(table["queue"], table["stage"],
-                                                             table["strategy_effect"])]
-    table["source"] = ["history" if (q, s) in chosen else "strategy"
-                       for q, s in zip(table["queue"], table["stage"])]
-    return table, chosen
+def _effect_estimates(version) -> pd.DataFrame | None:
+    """The queue-effect estimates approved with the model version (None: the strategy's)."""
+    path = Path(version.path) / "effect_estimates.parquet" if version.path else None
+    return read_table(path) if path is not None and path.is_file() else None
 
 
 class _Rings:
@@ -347,4 +329,3 @@ def run_json_finish(run_json: dict, clock: StepClock) -> dict:
     return run_json
 
 
-__all__ += ["run_json_finish", "crash_point", "Strategy", "GraphConfig"]

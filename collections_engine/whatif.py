@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from collections_engine.assign import decide
+from collections_engine.assign.effects import effects_from_table
 from collections_engine.config import load_strategy
 from collections_engine.errors import InputError
 from collections_engine.io import atomic_dir, read_table, write_parquet
@@ -28,10 +29,8 @@ def run_whatif(runs: Path, date: str, strategy_path: Path, out: Path) -> dict[st
     before = read_table(folder / "assignments.parquet")
     qs_before = read_table(folder / "queue_summary.parquet")
     effects = None
-    if (folder / "effects.parquet").is_file():  # the effects the night used, where estimated
-        e = read_table(folder / "effects.parquet")
-        e = e[e["source"] == "history"]
-        effects = {(q, s): float(v) for q, s, v in zip(e["queue"], e["stage"], e["used"])}
+    if (folder / "effects.parquet").is_file():  # the estimated effects the night used
+        effects = effects_from_table(read_table(folder / "effects.parquet"))
     decision = decide(inputs, strategy, pd.Timestamp(date), effects=effects)
     diff = compare_plans(before, decision.assignments, qs_before, decision.queue_summary)
     totals = {

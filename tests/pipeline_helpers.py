@@ -7,6 +7,7 @@ from pathlib import Path
 
 import yaml
 
+from collections_engine.assign.effects import estimate_effects
 from collections_engine.config import load_strategy
 from collections_engine.io.load import load_book
 from collections_engine.scoring import TrainConfig, approve, train
@@ -42,7 +43,8 @@ def train_fast(models: Path, strategy_path: Path) -> str:
     book, _ = load_book(BOOK, strategy)
     trained = train(book, strategy, FAST)
     vid = "mtest" + hashlib.sha256(strategy_path.read_bytes()).hexdigest()[:8]
-    write_version(trained, models, vid, {"input_hashes": {}, "note": "test"}, "<html></html>")
+    estimates = estimate_effects(book.placement_history, book.outcomes, book.accounts, strategy)
+    write_version(trained, models, vid, {"input_hashes": {}, "note": "test"}, "<html></html>", estimates)
     approve(models, vid, by="tests")
     return vid
 

@@ -225,3 +225,13 @@ def test_report_renders_in_headless_chromium(setup: dict, week: Path, tmp_path: 
         import shutil
 
         shutil.copy(shot, os.environ["REPORT_SCREENSHOT"])
+
+
+def test_effects_estimated_at_training_are_used(setup: dict, week: Path) -> None:
+    night = setup["nights"][0]
+    eff = pd.read_parquet(week / night / "effects.parquet")
+    hist = eff[eff["source"] == "history"]
+    assert len(hist) > 0
+    assert (hist["used"] == hist["effect"]).all()  # the approved estimate, not the strategy's figure
+    strat = eff[eff["source"] == "strategy"]
+    assert (strat["used"] == strat["strategy_effect"]).all()

@@ -15,7 +15,7 @@ import pandas as pd
 from collections_engine.config.strategy import Strategy
 from collections_engine.segments import stage_of
 
-__all__ = ["estimate_effects", "effects_dict", "EFFECT_COLUMNS"]
+__all__ = ["estimate_effects", "effects_dict", "effects_table", "effects_from_table", "EFFECT_COLUMNS"]
 
 EFFECT_COLUMNS = ["queue", "stage", "n", "n_control", "repay_rate", "control_rate", "effect",
                   "ci_low", "ci_high", "strategy_effect", "agrees"]
@@ -74,3 +74,29 @@ def effects_dict(estimates: pd.DataFrame, *, min_n: int = 200) -> dict[tuple[str
         & (estimates["effect"] > 0)
     e = estimates[ok]
     return {(q, s): float(v) for q, s, v in zip(e["queue"], e["stage"], e["effect"])}
+
+
+def effects_table(estimates: pd.DataFrame | None, strategy: Strategy, *, min_n: int = 200
+                  ) -> tuple[pd.DataFrame, dict[tuple[str, str], float]]:
+    """The effects placement multiplies p_repay by, one row per (queue, stage) of `strategy`:
+    the history estimate where `effects_dict` accepts it, the strategy's effect elsewhere;
+    `source` says which. Returns (table, the estimated effects to pass to `decide`)."""
+    rows = [{"queue": q.name, "stage": s, "strategy_effect": float(v)}
+            for q in strategy.work_queues() for s, v in q.effect.items()]
+    table = pd.DataFrame(rows)
+    chosen = effects_dict(estimates, min_n=min_n) if estimates is not None and len(estimates) else {}
+    chosen = {k: v for k, v in chosen.items() if ((table["queue"] == k[0]) & (table["stage"] == k[1])).any()}
+    if estimates is not None and len(estimates):
+        table = table.merge(estimates.drop(columns=["strategy_effect", "agrees"], errors="ignore"),
+                            on=["queue", "stage"], how="left")
+        table["agrees"] = (table["strategy_effect"] >= table["ci_low"]) & (table["strategy_effect"] <= table["ci_high"])
+    used = pd.Series([chosen.get(k) for k in zip(table["queue"], table["stage"])], dtype="float64")
+    table["used"] = used.fillna(table["strategy_effect"]).to_numpy()
+    table["source"] = np.where(used.notna(), "history", "strategy")
+    return table, chosen
+
+
+def effects_from_table(table: pd.DataFrame) -> dict[tuple[str, str], float]:
+    """The estimated effects a night used (rows with source 'history'), for `decide`."""
+    e = table[table["source"] == "history"]
+    return {(q, s): float(v) for q, s, v in zip(e["queue"], e["stage"], e["used"])}

@@ -35,6 +35,7 @@ def register(app: typer.Typer) -> None:
             50_000, "--max-rows-per-segment", min=1000,
             help="Training-window rows sampled per segment (a large history is sampled)."),
     ) -> None:
+        from collections_engine.assign.effects import estimate_effects
         from collections_engine.config import load_strategy
         from collections_engine.io import file_sha256
         from collections_engine.io.load import input_files, load_book
@@ -64,7 +65,10 @@ def register(app: typer.Typer) -> None:
                       "load_warnings": warnings, "train_seconds": round(time.perf_counter() - t0, 1)}
         meta = {**trained.meta, **provenance}
         html = render_html(vid, trained.report, meta)
-        path = write_version(trained, models, vid, provenance, html)
+        estimates = None
+        if book.placement_history is not None and book.outcomes is not None and len(book.outcomes):
+            estimates = estimate_effects(book.placement_history, book.outcomes, book.accounts, strat)
+        path = write_version(trained, models, vid, provenance, html, estimates)
         ov = trained.report["overall"]["final"]
         typer.echo(f"model version {vid} (candidate) written to {path}")
         typer.echo(f"held-out AUC {ov['auc']:.4f} [{ov['lo']:.4f}, {ov['hi']:.4f}] on {ov['n']} rows; "

@@ -10,6 +10,7 @@ Layout of a version folder:
   reasons.json        per-segment reason-code tables
   reference.json      score and feature distributions for PSI (the nightly report)
   report.json, report.html
+  effect_estimates.parquet  queue x stage effects estimated from the randomised history
   validation.parquet  held-out test rows with their predictions (for ceiling comparisons)
   status.json         candidate | approved, with approved_by / approved_at
 """
@@ -23,6 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import lightgbm as lgb
+import pandas as pd
 
 from collections_engine.config.strategy import Strategy
 from collections_engine.errors import InputError
@@ -74,8 +76,11 @@ def _file_name(model: str) -> str:
 
 
 def write_version(trained: TrainedVersion, models_dir: Path, version_id: str, provenance: dict,
-                  report_html: str) -> Path:
-    """Write the version folder atomically, status candidate; returns its path."""
+                  report_html: str, effect_estimates: pd.DataFrame | None = None) -> Path:
+    """Write the version folder atomically, status candidate; returns its path.
+
+    `effect_estimates`: the queue effects estimated from the same history
+    (`assign.effects.estimate_effects`), approved with the models and used by the nightly run."""
     final = Path(models_dir) / version_id
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     meta = {"version_id": version_id, "created_at": created, **provenance, **trained.meta,
@@ -92,6 +97,8 @@ def write_version(trained: TrainedVersion, models_dir: Path, version_id: str, pr
                                                          "warnings": trained.warnings}))
         (tmp / "report.html").write_text(report_html, encoding="utf-8")
         write_parquet(trained.validation, tmp / "validation.parquet")
+        if effect_estimates is not None:
+            write_parquet(effect_estimates, tmp / "effect_estimates.parquet")
         (tmp / "status.json").write_bytes(to_json_bytes(
             {"status": "candidate", "created_at": created, "approved_by": None, "approved_at": None}))
     return final
