@@ -32,6 +32,7 @@ from collections_engine.assign.files import vendor_files, worklists
 from collections_engine.config import GraphConfig, load_graph, load_strategy
 from collections_engine.errors import InputError
 from collections_engine.features import build_features
+from collections_engine.frames import isin
 from collections_engine.io import file_sha256, read_table
 from collections_engine.io.load import input_files, load_book
 from collections_engine.io.runs import (clean_stale, previous_night, read_previous_frame,
@@ -306,7 +307,7 @@ def _fraud_frame(members: pd.DataFrame, book, date: pd.Timestamp) -> pd.DataFram
     fl = book.fraud_labels
     if fl is not None and len(fl):
         known = fl if "confirmed_on" not in fl else fl[fl["confirmed_on"].isna() | (fl["confirmed_on"] <= date)]
-        extra = known.loc[~known["customer_id"].isin(m["customer_id"]), ["customer_id"]].drop_duplicates()
+        extra = known.loc[~isin(known["customer_id"], m["customer_id"]), ["customer_id"]].drop_duplicates()
         extra = extra.assign(ring_id="", ring_score=1.0, confirmed=True)
         m = pd.concat([m, extra], ignore_index=True)
     return m.sort_values("customer_id", kind="stable").reset_index(drop=True)

@@ -16,6 +16,7 @@ import pandas as pd
 from collections_engine.assign.model_data import CENT, Problem, build_problem
 from collections_engine.assign.solve import Solution, solve
 from collections_engine.config.strategy import Strategy, VendorQueue
+from collections_engine.frames import isin
 
 __all__ = ["Decision", "decide", "ASSIGNMENT_COLUMNS", "PLACEMENT_COLUMNS", "RECALL_COLUMNS",
            "assemble"]
@@ -131,7 +132,7 @@ def queue_summary(pb: Problem, a: pd.DataFrame, strategy: Strategy, sol: Solutio
         cap = q.capacity
         row = {
             "queue": q.name, "kind": q.kind, "accounts": int(m.sum()),
-            "new_tonight": int((m & a["decision"].isin(["placed", "assigned", "fraud_hold", "held"]).to_numpy()).sum()),
+            "new_tonight": int((m & isin(a["decision"], ("placed", "assigned", "fraud_hold", "held"))).sum()),
             "kept": int((m & (a["decision"] == "kept").to_numpy()).sum()),
             "capacity": int(cap), "use": float(m.sum() / cap) if cap else float("nan"),
             "balance": float(amount[m].sum()),

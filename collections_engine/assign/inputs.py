@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from collections_engine.config.strategy import Strategy
+from collections_engine.frames import isin
 from collections_engine.segments import stage_of
 
 __all__ = ["build_decision_inputs", "INPUT_COLUMNS"]
@@ -55,7 +56,7 @@ def build_decision_inputs(tonight: pd.DataFrame, scores: pd.DataFrame, strategy:
     if "stage" in s.columns:
         st = ids.map(s["stage"]).astype("str")
         fallback = stage_of(out["dpd"], strategy)
-        out["stage"] = st.where(ids.isin(s.index) & (st != ""), fallback).astype("str").to_numpy()
+        out["stage"] = st.where(isin(ids, s.index) & (st != "").to_numpy(), fallback).astype("str").to_numpy()
     else:
         out["stage"] = stage_of(out["dpd"], strategy).to_numpy()
     out["points"] = ids.map(s["points"]).astype("float64").to_numpy() if "points" in s.columns else np.nan

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from collections_engine.config.strategy import Strategy
+from collections_engine.frames import isin
 from collections_engine.report.html import bar_chart, esc, hist_chart, kv, page, section, table
 from collections_engine.scoring.metrics import psi
 
@@ -38,9 +39,9 @@ def _changes(assign: pd.DataFrame, previous: pd.DataFrame | None) -> pd.DataFram
         ("placements returned (period over)", int((assign["ended"] == "returned").sum())),
     ]
     if previous is not None and len(previous):
-        gone = ~previous["account_id"].isin(assign["account_id"])
+        gone = ~isin(previous["account_id"], assign["account_id"])
         rows.append(("accounts delinquent last night, not tonight (cured, paid or closed)", int(gone.sum())))
-        new = ~assign["account_id"].isin(previous["account_id"])
+        new = ~isin(assign["account_id"], previous["account_id"])
         rows.append(("accounts newly delinquent tonight", int(new.sum())))
         both = assign.merge(previous[["account_id", "queue"]], on="account_id", suffixes=("", "_prev"))
         rows.append(("accounts that changed queue", int((both["queue"] != both["queue_prev"]).sum())))

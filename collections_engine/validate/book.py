@@ -8,7 +8,8 @@ import pandas as pd
 from collections_engine.config.strategy import Strategy
 from collections_engine.schema import CHANNELS, HOLD_KINDS, OUTCOMES, TABLES
 from collections_engine.segments import stage_of
-from collections_engine.validate.columns import isin, rows_hint
+from collections_engine.frames import isin
+from collections_engine.validate.columns import rows_hint
 
 __all__ = ["check_book"]
 
