@@ -34,7 +34,7 @@ from collections_engine.errors import InputError
 from collections_engine.features import build_features
 from collections_engine.frames import isin
 from collections_engine.io import file_sha256, read_table
-from collections_engine.io.load import input_files, load_book
+from collections_engine.io.load import TRAINING_TABLES, input_files, load_book
 from collections_engine.io.runs import (clean_stale, previous_night, read_previous_frame,
                                         read_run_json, runs_lock)
 from collections_engine.io.runfolder import write_run_folder
@@ -118,7 +118,7 @@ def run_night(req: RunRequest) -> RunResult:
             with ThreadPoolExecutor(max_workers=1) as pool:
                 fp_future = pool.submit(inputs_fingerprint, req, version.version_id)
                 try:
-                    book, warnings = load_book(req.data, strategy)
+                    book, warnings = load_book(req.data, strategy, skip=TRAINING_TABLES)
                 except BaseException:
                     _refuse_changed_rerun(req, fp_future.result())
                     raise

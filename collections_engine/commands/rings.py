@@ -13,7 +13,7 @@ from collections_engine.guard import guarded
 from collections_engine.config import load_graph
 from collections_engine.errors import InputError
 from collections_engine.io import atomic_dir, read_table, write_bytes_atomic, write_parquet
-from collections_engine.io.load import load_book
+from collections_engine.io.load import TRAINING_TABLES, load_book
 from collections_engine.rings import detect_rings
 
 log = logging.getLogger("collections_engine")
@@ -50,7 +50,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         cfg = load_graph(graph)
         when = _parse_date(date)
-        book, warnings = load_book(data)
+        book, warnings = load_book(data, skip=TRAINING_TABLES)
         dates = book.snapshot_dates()
         if when is None:
             when = dates[-1]

@@ -12,16 +12,20 @@ import pyarrow as pa
 from collections_engine.book import Book
 from collections_engine.config.strategy import Strategy
 from collections_engine.errors import DataError
+from collections_engine.frames import duplicated
 from collections_engine.io.tables import find_table, read_table
 from collections_engine.schema import TABLES
 from collections_engine.validate import check_book, coerce_table
 from collections_engine.validate.columns import _to_date, rows_hint
 
-__all__ = ["load_book", "input_files"]
+__all__ = ["load_book", "input_files", "TRAINING_TABLES"]
 
 log = logging.getLogger("collections_engine")
 
 READ_THREADS = 2
+# What only training and valuation read: the nightly run scores with an approved model version
+# whose queue effects were estimated at training, so it neither reads nor validates these.
+TRAINING_TABLES = ("outcomes", "placement_history")
 
 
 def input_files(data: Path) -> list[Path]:
@@ -75,7 +79,7 @@ def _load_sources(data: Path, strategy: Strategy, warnings: list[str]) -> dict[s
                                 f"dropped; {rows_hint(df, bad, (src.key,))}")
                 df = df.loc[~bad]
             key.append("snapshot_date")
-        dup = df.duplicated(key, keep="first").to_numpy()
+        dup = duplicated(df, key)
         if dup.any():
             warnings.append(f"{label}: {int(dup.sum())} rows repeat the key ({', '.join(key)}); "
                             f"the first of each kept; {rows_hint(df, dup, tuple(key))}")
@@ -97,8 +101,13 @@ def _read_one(data: Path, name: str, spec) -> tuple[str, str, pd.DataFrame | Non
     return name, path.name, df, problems + p, w
 
 
-def load_book(data: Path, strategy: Strategy | None = None) -> tuple[Book, list[str]]:
-    """The validated book and its warnings; DataError with every problem otherwise."""
+def load_book(data: Path, strategy: Strategy | None = None, *,
+              skip: tuple[str, ...] = ()) -> tuple[Book, list[str]]:
+    """The validated book and its warnings; DataError with every problem otherwise.
+
+    `skip` names optional tables the caller does not use (the nightly run skips the training
+    evidence, `TRAINING_TABLES`): they are neither read nor validated and are None in the book.
+    """
     data = Path(data)
     if not data.is_dir():
         raise DataError(str(data), [f"DATA folder not found: {data}; expected a folder of tables"])
@@ -109,7 +118,8 @@ def load_book(data: Path, strategy: Strategy | None = None) -> tuple[Book, list[
     # Tables are read and typed two at a time (Arrow reading and hashing release the GIL);
     # problems and warnings are collected in TABLES order, as one at a time would.
     with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
-        done = list(pool.map(lambda item: _read_one(data, *item), TABLES.items()))
+        wanted = [(name, spec) for name, spec in TABLES.items() if name not in skip or spec.required]
+        done = list(pool.map(lambda item: _read_one(data, *item), wanted))
     for name, label, df, p, w in done:
         labels[name] = label
         problems += p

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from collections_engine.frames import isin
+from collections_engine.frames import duplicated, isin
 from collections_engine.schema import TableSpec
 
 __all__ = ["coerce_table", "rows_hint", "isin", "MAX_SHOWN"]
@@ -151,12 +151,12 @@ def coerce_table(
                             f"{rows_hint(df, null, spec.key)}")
         df[col] = out
     if spec.unique_key and not missing and len(df):
-        dup = df.duplicated(list(spec.key), keep="first").to_numpy()
+        dup = duplicated(df, list(spec.key))
         if dup.any():
             problems.append(f"{label}: {int(dup.sum())} rows repeat the key ({', '.join(spec.key)}); "
                             f"expected each key once; {rows_hint(df, dup, spec.key)}")
     elif not missing and len(df):
-        dup = df.duplicated(keep="first").to_numpy()
+        dup = duplicated(df)
         if dup.any():
             warnings.append(f"{label}: {int(dup.sum())} fully duplicated rows dropped; "
                             f"{rows_hint(df, dup, spec.key)}")
