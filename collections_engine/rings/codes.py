@@ -1,6 +1,12 @@
 """Integer codes for string id columns (pyarrow hashing; much faster than pandas isin/merge).
 
 Everything after encoding works on int64 arrays, so joins become array indexing.
+
+Speed on the real book (pandas "str" columns backed by Arrow chunks): the columns' own Arrow
+chunks are hashed in place (no `pa.array` round trip, no `combine_chunks` copy of tens of
+millions of strings); one `pc.dictionary_encode` pass over all chunks gives the codes and the
+dictionary, which is sorted once (when asked) and the codes mapped to their ranks. The dictionary is handed back as an Arrow array (`encode_arrow`) so a caller
+that needs only a few ids never builds millions of Python strings.
 """
 
 from __future__ import annotations
@@ -10,39 +16,80 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["encode", "to_arrow"]
+__all__ = ["encode", "encode_arrow", "to_arrow", "to_object"]
 
 
-def to_arrow(s: pd.Series | np.ndarray) -> pa.Array:
-    arr = s.array if isinstance(s, pd.Series) else s
-    try:
-        out = pa.array(arr, type=pa.large_string(), from_pandas=True)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        out = pa.array(np.asarray(arr, dtype=object).astype(str), type=pa.large_string())
-    return out
+def to_arrow(s: pd.Series | np.ndarray | pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
+    """The column as a large_string ChunkedArray: an Arrow-backed column's own chunks (no
+    copy of the characters beyond widening 32-bit offsets), anything else converted."""
+    if isinstance(s, (pa.Array, pa.ChunkedArray)):
+        data = s
+    else:
+        arr = s.array if isinstance(s, pd.Series) else s
+        data = getattr(arr, "_pa_array", None)  # pandas ArrowStringArray / ArrowExtensionArray
+        if data is None and isinstance(s, pd.Series):
+            data = getattr(s.astype("str").array, "_pa_array", None)  # as `astype("str")` reads it
+        if data is None:
+            try:
+                data = pa.array(arr, type=pa.large_string(), from_pandas=True)
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                data = pa.array(np.asarray(arr, dtype=object).astype(str), type=pa.large_string())
+    if isinstance(data, pa.Array):
+        data = pa.chunked_array([data])
+    if data.type != pa.large_string():
+        data = data.cast(pa.large_string()) if pa.types.is_string(data.type) else pa.chunked_array(
+            [pa.array(np.asarray(data.to_numpy(zero_copy_only=False), dtype=object).astype(str),
+                      type=pa.large_string())], type=pa.large_string())
+    return data
 
 
-def encode(*columns: pd.Series | np.ndarray, sort: bool = True) -> tuple[list[np.ndarray], np.ndarray]:
+def encode_arrow(*columns, sort: bool = True) -> tuple[list[np.ndarray], pa.Array]:
+    """Codes of each column in one shared dictionary, and the dictionary (an Arrow array).
+
+    With `sort`, codes are the ranks of the values in sorted order, so they do not depend on
+    row order. Without it, they follow first appearance over the columns in turn. Nulls get -1.
+    """
+    data = [to_arrow(c) for c in columns]
+    if sum(len(d) for d in data) == 0:
+        return [np.array([], np.int64) for _ in data], pa.array([], pa.large_string())
+    chunks = [ch for d in data for ch in d.chunks]
+    # One hash pass over every chunk; every output chunk carries the final shared dictionary.
+    enc = pc.dictionary_encode(pa.chunked_array(chunks, type=pa.large_string()))
+    dictionary = enc.chunks[0].dictionary
+    if any(len(c.dictionary) != len(dictionary) for c in enc.chunks):  # never seen; be safe
+        enc = enc.unify_dictionaries()
+        dictionary = enc.chunks[0].dictionary
+    flat = np.concatenate([_indices(c) for c in enc.chunks]).astype(np.int64)
+    if sort and len(dictionary):
+        order = pc.array_sort_indices(dictionary).to_numpy()
+        rank = np.empty(len(order) + 1, np.int64)
+        rank[order] = np.arange(len(order))
+        rank[-1] = -1
+        flat = rank[flat]  # -1 stays -1 (rank[-1])
+        dictionary = dictionary.take(pa.array(order))
+    bounds = np.cumsum([0, *(len(d) for d in data)])
+    codes = [flat[bounds[i]:bounds[i + 1]] for i in range(len(data))]
+    return codes, dictionary
+
+
+def _indices(chunk: pa.DictionaryArray) -> np.ndarray:
+    ind = chunk.indices
+    if ind.null_count:
+        ind = pc.fill_null(ind, -1)
+    return ind.to_numpy()
+
+
+def to_object(dictionary: pa.Array, take: np.ndarray | None = None) -> np.ndarray:
+    """The dictionary (or its entries at `take`) as an object array of Python strings."""
+    d = dictionary if take is None else dictionary.take(pa.array(np.asarray(take, np.int64)))
+    return np.asarray(d.to_numpy(zero_copy_only=False), dtype=object)
+
+
+def encode(*columns, sort: bool = True) -> tuple[list[np.ndarray], np.ndarray]:
     """Codes of each column in one shared dictionary, and the dictionary (object array).
 
     With `sort`, codes follow the sorted order of the values, so they do not depend on row
     order. Nulls get -1.
     """
-    arrays = [to_arrow(c) for c in columns]
-    lengths = [len(a) for a in arrays]
-    if sum(lengths) == 0:
-        return [np.array([], np.int64) for _ in arrays], np.array([], dtype=object)
-    chunked = pa.chunked_array(arrays, type=pa.large_string()).combine_chunks()
-    d = pc.dictionary_encode(chunked)
-    idx = d.indices.to_numpy(zero_copy_only=False)
-    idx = np.where(pd.isna(idx), -1, idx).astype(np.int64) if d.indices.null_count else idx.astype(np.int64)
-    dictionary = d.dictionary
-    if sort and len(dictionary):
-        order = pc.array_sort_indices(dictionary).to_numpy()
-        rank = np.empty(len(order), np.int64)
-        rank[order] = np.arange(len(order))
-        idx = np.where(idx >= 0, rank[np.maximum(idx, 0)], -1)
-        dictionary = dictionary.take(pa.array(order))
-    uniques = np.asarray(dictionary.to_pylist() if len(dictionary) < 1000 else dictionary.to_numpy(zero_copy_only=False), dtype=object)
-    bounds = np.cumsum([0, *lengths])
-    return [idx[bounds[i]:bounds[i + 1]] for i in range(len(arrays))], uniques
+    codes, dictionary = encode_arrow(*columns, sort=sort)
+    return codes, to_object(dictionary)

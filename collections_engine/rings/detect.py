@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 
 from collections_engine.book import Book
 from collections_engine.config.graph import GraphConfig
 from collections_engine.errors import InputError
 from collections_engine.rings.community import find_communities, keep_cores, trim_weak_members
-from collections_engine.rings.codes import encode
-from collections_engine.rings.graph import clean_identifiers, link_customers
+from collections_engine.rings.codes import encode, encode_arrow, to_arrow, to_object
+from collections_engine.rings.graph import clean_identifiers, link_codes, usable_rows
 from collections_engine.rings.match import match_ring_ids
 from collections_engine.rings.propensity import (
     community_estimate, community_features, confirmed_on, customer_features, estimate, graph_features, shared_by_kind,
@@ -71,16 +72,38 @@ def detect_rings(
         raise InputError("graph file", [
             "community.objective: louvain optimises modularity only; found 'CPM', expected "
             "'modularity' (or method: leiden)"])
-    clean, warnings, id_stats = clean_identifiers(book.identifiers, graph, date)
+    ident = book.identifiers
     accounts = book.accounts
-    if accounts is not None and "snapshot_date" in accounts.columns:
-        accounts = accounts[accounts["snapshot_date"] <= date]
+    if ident is None or len(ident) == 0:
+        _, warnings, id_stats = clean_identifiers(None, graph, date)
+        ident = pd.DataFrame({c: pd.Series([], dtype="str") for c in ("customer_id", "kind", "value")})
+        keep, kind_codes, kinds = np.zeros(0, bool), np.zeros(0, np.int64), []
+    else:
+        keep, kind_codes, kinds, warnings, id_stats = usable_rows(ident, graph, date)
+    # Account rows known on the date, as row numbers (no copy of the 12-month history frame).
+    if "snapshot_date" in accounts.columns:
+        a_rows = np.flatnonzero(accounts["snapshot_date"].to_numpy("datetime64[ns]") <= date.to_datetime64())
+    else:
+        a_rows = np.arange(len(accounts))
     labelled = confirmed_on(book.fraud_labels, date)
-    # One code space for customers (sorted ids) and one for accounts: joins become indexing.
-    (c_ident, c_acc, c_lab), customer_ids = encode(
-        clean["customer_id"], accounts["customer_id"], labelled)
+    # One code space for customers: the customers of the usable identifier rows, of the
+    # accounts on or before the date and of the labels, numbered in sorted id order, so joins
+    # become indexing. Encoded on the whole columns, then narrowed to those customers.
+    (ci_all, ca_all, cl_all), cust_dict = encode_arrow(ident["customer_id"], accounts["customer_id"], labelled)
+    used = np.zeros(len(cust_dict) + 1, bool)  # last slot: code -1 (missing)
+    used[ci_all[keep]] = True
+    used[ca_all[a_rows]] = True
+    used[cl_all] = True
+    used[-1] = False
+    remap = np.cumsum(used) - 1
+    remap[~used] = -1
+    ci_all, c_lab = remap[ci_all], remap[cl_all]
+    c_acc = remap[ca_all[a_rows]]
+    customer_ids = to_object(cust_dict, np.flatnonzero(used[:-1]))
     n_cust = len(customer_ids)
-    cg = link_customers(clean, graph, customer_codes=c_ident, customer_ids=customer_ids)
+    (vcode,), _ = encode_arrow(ident["value"], sort=False)
+    vcode = np.where(keep, vcode, -1)
+    cg = link_codes(np.where(keep, kind_codes, -1), kinds, vcode, np.where(keep, ci_all, -1), customer_ids, graph)
     timings["graph_s"] = time.perf_counter() - t0
 
     t = time.perf_counter()
@@ -91,26 +114,30 @@ def detect_rings(
 
     t = time.perf_counter()
     pay, con = book.payments, book.contacts
-    (a_acc, a_pay, a_con), account_ids = encode(
+    (a_acc, a_pay, a_con), account_dict = encode_arrow(
         accounts["account_id"],
         pay["account_id"] if pay is not None else pd.Series([], dtype="str"),
         con["account_id"] if con is not None else pd.Series([], dtype="str"), sort=False)
-    acc_codes = pd.DataFrame({"cust": c_acc, "acc": a_acc, "open_date": accounts["open_date"].to_numpy(),
-                              "dpd": accounts["dpd"].to_numpy(),
-                              "snapshot_date": accounts["snapshot_date"].to_numpy()})
-    pay_codes = None if pay is None else pd.DataFrame({"acc": a_pay, "paid_on": pay["paid_on"].to_numpy()})
-    con_codes = None if con is None else pd.DataFrame({
-        "acc": a_con, "contacted_on": con["contacted_on"].to_numpy(), "outcome": con["outcome"].to_numpy()})
-    shared_counts = np.zeros(n_cust)
-    np.add.at(shared_counts, cg.codes[cg.shared["node"].to_numpy()], 1)
+    a_acc = a_acc[a_rows]
+    acc_codes = {"cust": c_acc, "acc": a_acc, "open_date": _dates(accounts["open_date"], a_rows),
+                 "dpd": accounts["dpd"].to_numpy()[a_rows],
+                 "snapshot_date": _dates(accounts["snapshot_date"], a_rows)}
+    pay_codes = None if pay is None else {"acc": a_pay, "paid_on": _dates(pay["paid_on"])}
+    con_codes = None if con is None else {
+        "acc": a_con, "contacted_on": _dates(con["contacted_on"]),
+        "wrong_number": _equals(con["outcome"], "wrong_number"), "no_answer": _equals(con["outcome"], "no_answer")}
+    shared_node = cg.shared["node"].to_numpy()
+    shared_counts = np.bincount(cg.codes[shared_node], minlength=n_cust).astype(float)
     feats = customer_features(n_cust, acc_codes, pay_codes, con_codes, shared_counts, date)
-    first_day = np.fmin(feats.pop("open_day").to_numpy(), _first_seen_day(book.identifiers, customer_ids, date))
+    first_day = np.fmin(feats.pop("open_day").to_numpy(), _first_seen_day(ident, ci_all, n_cust, date))
     feats = graph_features(feats, cg.codes, cg.u, cg.v, cg.w)
     feats = community_features(feats, cg.codes, labels, open_day=first_day)
-    sh_kind = cg.shared["kind"].to_numpy(dtype=object)
-    sh_code = cg.codes[cg.shared["node"].to_numpy()]
-    feats = shared_by_kind(feats, {k: np.bincount(sh_code[sh_kind == k], minlength=n_cust)
-                                   for k in graph.kinds})
+    (sh_kind,), sh_kinds = encode(cg.shared["kind"])
+    sh_code = cg.codes[shared_node]
+    by_kind = {k: np.zeros(n_cust, np.int64) for k in graph.kinds}
+    for i, k in enumerate(sh_kinds):  # one pass per graph kind (a handful), not per row
+        by_kind[k] = np.bincount(sh_code[sh_kind == i], minlength=n_cust)
+    feats = shared_by_kind(feats, by_kind)
     is_conf = np.zeros(n_cust, bool)
     is_conf[c_lab[c_lab >= 0]] = True
     est, prop_info = estimate(feats, is_conf, customer_ids)
@@ -154,9 +181,10 @@ def detect_rings(
     # Accounts of ring members (every account seen on or before the date), sorted.
     ring_of = np.full(n_cust, -1, np.int64)
     ring_of[fm["code"].to_numpy()] = fm["community"].to_numpy()
-    acc_ring = pd.DataFrame({"community": ring_of[np.maximum(c_acc, 0)], "acc": a_acc})
-    acc_ring = acc_ring[(c_acc >= 0) & (acc_ring["community"] >= 0)].drop_duplicates()
-    acc_ring["account_id"] = account_ids[acc_ring["acc"].to_numpy()]
+    acc_comm = np.where(c_acc >= 0, ring_of[np.maximum(c_acc, 0)], -1)
+    in_ring = np.flatnonzero((acc_comm >= 0) & (a_acc >= 0))
+    acc_ring = pd.DataFrame({"community": acc_comm[in_ring], "acc": a_acc[in_ring]}).drop_duplicates()
+    acc_ring["account_id"] = to_object(account_dict, acc_ring["acc"].to_numpy())
     acc_lists = acc_ring.sort_values(["community", "account_id"]).groupby("community")["account_id"].agg(list)
     rings = _rings_table(flagged, member_lists, ids, fm, cg.shared, acc_lists)
     members = fm.assign(ring_id=fm["community"].map(ids["ring_id"]),
@@ -177,22 +205,30 @@ def detect_rings(
     return RingsResult(rings, members, communities.reset_index(drop=True), warnings, stats)
 
 
-def _first_seen_day(identifiers: pd.DataFrame | None, customer_ids: np.ndarray,
+def _first_seen_day(identifiers: pd.DataFrame, codes: np.ndarray, n: int,
                     date: pd.Timestamp) -> np.ndarray:
-    """Day number of each customer's earliest identifier `first_seen` on or before `date` (NaN
-    when none): when a member's accounts have left the book, its identifiers still date it."""
-    out = np.full(len(customer_ids), np.nan)
-    if identifiers is None or "first_seen" not in identifiers.columns or len(identifiers) == 0:
+    """Day number of each of the n customers' earliest identifier `first_seen` on or before
+    `date` (NaN when none): when a member's accounts have left the book, its identifiers still
+    date it. `codes`: each identifier row's customer code (-1: not a customer of the step)."""
+    out = np.full(n, np.nan)
+    if "first_seen" not in identifiers.columns or len(identifiers) == 0:
         return out
-    seen = pd.to_datetime(identifiers["first_seen"])
-    ok = seen.notna() & (seen <= date)
-    code = pd.Index(customer_ids).get_indexer(identifiers.loc[ok, "customer_id"].astype("str"))
-    day = seen[ok].to_numpy("datetime64[ns]").view(np.int64) / 86_400e9
-    known = code >= 0
-    best = np.full(len(customer_ids), np.inf)
-    np.minimum.at(best, code[known], day[known])
+    seen = pd.to_datetime(identifiers["first_seen"]).to_numpy("datetime64[ns]")
+    ok = ~np.isnat(seen) & (seen <= date.to_datetime64()) & (codes >= 0)
+    best = np.full(n, np.inf)
+    np.minimum.at(best, codes[ok], seen[ok].view(np.int64) / 86_400e9)
     out[np.isfinite(best)] = best[np.isfinite(best)]
     return out
+
+
+def _dates(col: pd.Series, rows: np.ndarray | None = None) -> np.ndarray:
+    x = col.to_numpy("datetime64[ns]")
+    return x if rows is None else x[rows]
+
+
+def _equals(col: pd.Series, value: str) -> np.ndarray:
+    """col == value per row (missing: False), through Arrow: no Python string per row."""
+    return pc.fill_null(pc.equal(to_arrow(col), value), False).to_numpy(zero_copy_only=False).astype(bool)
 
 
 def _rings_table(flagged: pd.DataFrame, member_lists: pd.Series, ids: pd.DataFrame,

@@ -26,14 +26,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from collections_engine.config.graph import GraphConfig
 from collections_engine.errors import InputError
-from collections_engine.rings.codes import encode
+from collections_engine.rings.codes import encode, encode_arrow, to_arrow, to_object
 
 __all__ = [
     "CLIQUE_MAX_DEGREE", "CIRCULANT_HALF_DEGREE", "CustomerGraph",
-    "clean_identifiers", "link_customers",
+    "clean_identifiers", "link_codes", "link_customers", "usable_rows",
 ]
 
 CLIQUE_MAX_DEGREE = 16
@@ -73,14 +75,42 @@ def clean_identifiers(
     cols = ["customer_id", "kind", "value"]
     if identifiers is None or len(identifiers) == 0:
         return pd.DataFrame({c: pd.Series([], dtype="str") for c in cols}), [], {"rows": 0}
+    keep, kind_codes, kinds, warnings, stats = usable_rows(identifiers, graph, date)
+    rows = np.flatnonzero(keep)
+    take = pa.array(rows)
+    out = pd.DataFrame({
+        "customer_id": pd.array(to_arrow(identifiers["customer_id"]).take(take), dtype="str"),
+        "kind": pd.array(pa.array(kinds, pa.large_string()).take(pa.array(kind_codes[rows])), dtype="str"),
+        "value": pd.array(to_arrow(identifiers["value"]).take(take), dtype="str"),
+    })
+    return out, warnings, stats
+
+
+def usable_rows(
+    identifiers: pd.DataFrame, graph: GraphConfig, date: pd.Timestamp
+) -> tuple[np.ndarray, np.ndarray, list[str], list[str], dict[str, int]]:
+    """What `clean_identifiers` keeps, without building the frame: the row mask, every row's
+    kind code into the sorted list of the graph kinds present (blanks around a kind removed;
+    -1: unknown or missing), that list, the warnings and the counts.
+
+    Vectorised on the Arrow columns: the few distinct kinds are stripped and checked once, not
+    per row; a value or customer is empty when it is missing, "" or only whitespace.
+    """
     df = identifiers
     warnings: list[str] = []
     stats = {"rows": len(df)}
-
-    kind = df["kind"].astype("str").str.strip()
-    known = kind.isin(list(graph.kinds))
+    enc = pc.dictionary_encode(to_arrow(df["kind"])).combine_chunks()
+    stripped = [u.strip() for u in enc.dictionary.to_pylist()]
+    kinds = sorted({k for k in stripped if k in graph.kinds})
+    code_of = np.array([kinds.index(k) if k in graph.kinds else -1 for k in stripped] + [-1], np.int64)
+    ind = enc.indices
+    raw = (pc.fill_null(ind, len(stripped)) if ind.null_count else ind).to_numpy().astype(np.int64)
+    kind_codes = code_of[raw]  # the last entry of code_of: a missing kind
+    known = kind_codes >= 0
     if not known.all():
-        bad = pd.DataFrame({"kind": kind[~known].to_numpy(), "row": np.flatnonzero(~known.to_numpy()) + 1})
+        bad_rows = np.flatnonzero(~known)
+        bad_kind = np.asarray(stripped + [None], dtype=object)[raw[bad_rows]]  # missing: not listed
+        bad = pd.DataFrame({"kind": bad_kind, "row": bad_rows + 1})
         problems = []
         for k, rows in bad.groupby("kind", sort=True)["row"]:
             first = ", ".join(str(r) for r in rows.head(5))
@@ -94,22 +124,33 @@ def clean_identifiers(
         warnings += [p + "; ignored" for p in problems]
     stats["unknown_kind"] = int((~known).sum())
 
-    value = df["value"].astype("str")
-    cust = df["customer_id"].astype("str")
-    empty = value.isna() | (value.str.strip() == "") | cust.isna() | (cust.str.strip() == "")
+    empty = _blank(df["value"]) | _blank(df["customer_id"])
     stats["empty"] = int((empty & known).sum())
     if stats["empty"]:
         warnings.append(f"identifiers: {stats['empty']} row(s) with an empty value or customer_id ignored")
     keep = known & ~empty
     if "first_seen" in df.columns:
-        first_seen = pd.to_datetime(df["first_seen"])
-        late = first_seen.notna() & (first_seen > pd.Timestamp(date))
+        first_seen = pd.to_datetime(df["first_seen"]).to_numpy("datetime64[ns]")
+        late = ~np.isnat(first_seen) & (first_seen > np.datetime64(pd.Timestamp(date).to_datetime64(), "ns"))
         stats["not_yet_seen"] = int((late & keep).sum())
         keep &= ~late
-    out = pd.DataFrame({"customer_id": cust[keep], "kind": kind[keep], "value": value[keep]})
-    out = out.reset_index(drop=True)
-    stats["used"] = len(out)
-    return out, warnings, stats
+    stats["used"] = int(keep.sum())
+    return keep, kind_codes, kinds, warnings, stats
+
+
+def _blank(col: pd.Series) -> np.ndarray:
+    """Missing, "" or only whitespace, per row."""
+    a = to_arrow(col)
+    blank = pc.or_kleene(pc.equal(pc.utf8_length(a), 0), pc.utf8_is_space(a))
+    return pc.fill_null(blank, True).to_numpy(zero_copy_only=False).astype(bool)
+
+
+def _empty_graph() -> CustomerGraph:
+    empty_shared = pd.DataFrame({"node": np.array([], np.int64), "kind": pd.Series([], dtype="str"),
+                                 "group": np.array([], np.int64)})
+    return CustomerGraph(np.array([], dtype=object), np.array([], np.int64), np.array([], np.int64),
+                         np.array([], np.float64), empty_shared,
+                         {"edges": 0, "hub_values": 0, "duplicates": 0}, np.array([], np.int64))
 
 
 def link_customers(
@@ -121,20 +162,32 @@ def link_customers(
     `customer_codes` (one per row, into the sorted `customer_ids`) may be given when the caller
     has already encoded customers; otherwise they are computed here.
     """
-    empty_shared = pd.DataFrame({"node": np.array([], np.int64), "kind": pd.Series([], dtype="str"),
-                                 "group": np.array([], np.int64)})
     if len(clean) == 0:
-        return CustomerGraph(np.array([], dtype=object), np.array([], np.int64), np.array([], np.int64),
-                             np.array([], np.float64), empty_shared,
-                             {"edges": 0, "hub_values": 0, "duplicates": 0}, np.array([], np.int64))
+        return _empty_graph()
     if customer_codes is None or customer_ids is None:
         (customer_codes,), customer_ids = encode(clean["customer_id"])
-    kind_codes, kinds = pd.factorize(clean["kind"], sort=True)
-    # Values are grouped by their dictionary code: the numbering depends on row order, the
-    # groups do not, and nothing below depends on the numbering (see the sum at the end).
-    (vcode,), _ = encode(clean["value"], sort=False)
+    (kind_codes,), kinds = encode(clean["kind"])
+    (vcode,), _ = encode_arrow(clean["value"], sort=False)
+    return link_codes(kind_codes, list(kinds), vcode, customer_codes, customer_ids, graph)
+
+
+def link_codes(kind_codes: np.ndarray, kinds: list[str], vcode: np.ndarray, customer_codes: np.ndarray,
+               customer_ids: np.ndarray, graph: GraphConfig) -> CustomerGraph:
+    """`link_customers` on integer codes, one per clean row: the kind (into `kinds`), the value
+    (any numbering: groups do not depend on it, and nothing below depends on it either, see
+    the sum at the end) and the customer (into the sorted `customer_ids`). Rows with a code -1
+    (not usable) are ignored."""
+    ok = (kind_codes >= 0) & (vcode >= 0) & (customer_codes >= 0)
+    if len(ok) == 0 or not ok.any():
+        return _empty_graph()
+    # A value on one row links nobody whatever its kind: most rows (own phone, device, email)
+    # leave before the sort.
+    vcount = np.bincount(vcode[ok], minlength=int(vcode.max()) + 1)
+    rows = np.flatnonzero(ok & (vcount[np.maximum(vcode, 0)] >= 2))
+    kind_codes, vcode = np.asarray(kind_codes, np.int64)[rows], vcode[rows]
+    customer_codes = np.asarray(customer_codes, np.int64)[rows]
     order = np.lexsort((customer_codes, vcode, kind_codes))
-    k, h, c = kind_codes[order], vcode[order], np.asarray(customer_codes, np.int64)[order]
+    k, h, c = kind_codes[order], vcode[order], customer_codes[order]
     new_group = np.ones(len(k), bool)
     new_group[1:] = (k[1:] != k[:-1]) | (h[1:] != h[:-1])
     dup = np.zeros(len(k), bool)
@@ -183,10 +236,13 @@ def link_customers(
     key, wt = key[o], wt[o]
     keys, first_ix = np.unique(key, return_index=True)
     w = np.add.reduceat(wt, first_ix) if len(wt) else wt
-    shared = pd.DataFrame({"node": remap[c], "kind": pd.array(np.asarray(kinds, dtype=object)[k], dtype="str"),
+    kind_col = pa.array(list(kinds), pa.large_string()).take(pa.array(k)) if len(k) else pa.array([], pa.large_string())
+    shared = pd.DataFrame({"node": remap[c], "kind": pd.array(kind_col, dtype="str"),
                            "group": group.astype(np.int64)})
     stats = {"edges": int(len(keys)), "hub_values": int(hub.sum()),
              "hub_rows": int(sizes[hub].sum()), "linking_values": int(group.max() + 1 if len(group) else 0),
              "linked_customers": int(len(nodes)), "duplicates": n_dup}
-    return CustomerGraph(np.asarray(customer_ids, dtype=object)[nodes], keys // nn, keys % nn, w,
+    customers = (to_object(customer_ids, nodes) if isinstance(customer_ids, pa.Array)
+                 else np.asarray(customer_ids, dtype=object)[nodes])
+    return CustomerGraph(customers, keys // nn, keys % nn, w,
                          shared, stats, nodes)

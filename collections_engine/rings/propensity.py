@@ -93,33 +93,41 @@ def confirmed_on(fraud_labels: pd.DataFrame | None, date: pd.Timestamp) -> pd.Se
 
 def customer_features(
     n: int,
-    accounts: pd.DataFrame | None,
-    payments: pd.DataFrame | None,
-    contacts: pd.DataFrame | None,
+    accounts: pd.DataFrame | dict | None,
+    payments: pd.DataFrame | dict | None,
+    contacts: pd.DataFrame | dict | None,
     shared_values: np.ndarray,
     date: pd.Timestamp,
 ) -> pd.DataFrame:
     """The features above for customers 0..n-1, from what is known on `date`.
 
-    Integer-coded inputs: `accounts` (cust, acc, open_date, dpd, snapshot_date), `payments` (acc, paid_on),
-    `contacts` (acc, contacted_on, outcome); `acc` codes index one account space, `cust` codes
-    0..n-1; `shared_values[c]` is the number of linking values customer c holds.
+    Integer-coded inputs (frames, or dicts of equal-length arrays): `accounts` (cust, acc,
+    open_date, dpd, snapshot_date), `payments` (acc, paid_on), `contacts` (acc, contacted_on,
+    and either outcome or the booleans wrong_number and no_answer); `acc` codes index one
+    account space, `cust` codes 0..n-1; `shared_values[c]` is the number of linking values
+    customer c holds. Every step is a numpy pass over the rows (no sort, no pandas groupby).
     """
     date = pd.Timestamp(date)
+    day_ns = 86_400_000_000_000
     out = pd.DataFrame(0.0, index=pd.RangeIndex(n), columns=OWN_FEATURES + ["open_day"])
     out["open_day"] = np.nan
     out["shared_values"] = np.log1p(np.asarray(shared_values, float))
-    if accounts is None or len(accounts) == 0:
+    if accounts is None or len(accounts["cust"]) == 0:
         return out
-    acc = accounts[(accounts["open_date"] <= date) & (accounts["cust"] >= 0)]
-    n_acc = 1 + int(max([0] + [t["acc"].max() for t in (acc, payments, contacts)
-                               if t is not None and len(t)]))
+    a_open = _ns(accounts["open_date"])
+    ok = (a_open != _NAT) & (a_open <= date.value) & (np.asarray(accounts["cust"]) >= 0)
+    sel = np.flatnonzero(ok)
+    a_cust = np.asarray(accounts["cust"], np.int64)[sel]
+    a_acc = np.asarray(accounts["acc"], np.int64)[sel]
+    a_open = a_open[sel]
+    n_acc = 1 + int(max([0] + [int(np.max(t["acc"])) for t in (accounts, payments, contacts)
+                               if t is not None and len(t["acc"])]))
     cust_of = np.full(n_acc, -1, np.int64)
-    cust_of[acc["acc"].to_numpy()] = acc["cust"].to_numpy()
+    cust_of[a_acc] = a_cust
     has_acc = np.zeros(n, bool)
-    has_acc[acc["cust"].to_numpy()] = True
+    has_acc[a_cust] = True
     opened = np.full(n, np.iinfo(np.int64).max, np.int64)
-    np.minimum.at(opened, acc["cust"].to_numpy(), acc["open_date"].to_numpy("datetime64[ns]").view(np.int64))
+    np.minimum.at(opened, a_cust, a_open)
     age_days = (date.value - opened[has_acc]) / 86_400e9
     short = np.zeros(n)
     short[has_acc] = age_days < SHORT_TENURE_DAYS
@@ -131,31 +139,38 @@ def customer_features(
     open_day[has_acc] = opened[has_acc] / 86_400e9
     out["open_day"] = open_day
     default_start = None
-    if "dpd" in acc.columns:
-        last = acc.sort_values(["acc", "snapshot_date"]).drop_duplicates("acc", keep="last")
-        age = (date - last["open_date"]).dt.days.to_numpy(float)
-        share = np.clip(last["dpd"].to_numpy(float) / np.maximum(age, 1.0), 0.0, 1.0)
+    if "dpd" in accounts:
+        dpd = np.asarray(accounts["dpd"])[sel]
+        snap = _ns(accounts["snapshot_date"])[sel]
+        # Each account's latest snapshot on or before the date (keys are unique per snapshot).
+        latest = np.full(n_acc, np.iinfo(np.int64).min, np.int64)
+        np.maximum.at(latest, a_acc, snap)
+        last = snap == latest[a_acc]
+        age = np.floor_divide(date.value - a_open[last], day_ns).astype(float)
+        share = np.clip(dpd[last].astype(float) / np.maximum(age, 1.0), 0.0, 1.0)
         worst = np.zeros(n)
-        np.maximum.at(worst, last["cust"].to_numpy(), share)
+        np.maximum.at(worst, a_cust[last], share)
         out["dpd_share_of_age"] = worst
         # Start of each account's first delinquency seen so far: snapshot date - dpd.
-        late = acc[acc["dpd"] > 0]
-        start = (late["snapshot_date"] - pd.to_timedelta(late["dpd"], unit="D")).to_numpy("datetime64[ns]")
+        late = np.flatnonzero(dpd > 0)
+        start = snap[late] - dpd[late].astype(np.int64) * day_ns
         default_start = np.full(n_acc, np.iinfo(np.int64).max, np.int64)
-        np.minimum.at(default_start, late["acc"].to_numpy(), start.view(np.int64))
-        lag = (start.view(np.int64) - late["open_date"].to_numpy("datetime64[ns]").view(np.int64)) / 86_400e9
+        np.minimum.at(default_start, a_acc[late], start)
+        lag = (start - a_open[late]) / 86_400e9
         early = np.zeros(n, bool)
-        early[late["cust"].to_numpy()[lag <= EARLY_DEFAULT_DAYS]] = True
+        early[a_cust[late][lag <= EARLY_DEFAULT_DAYS]] = True
         out["early_default"] = early.astype(float)
     paid = np.zeros(n, bool)
     paid_after = np.zeros(n, bool)
-    if payments is not None and len(payments):
-        p = payments[(payments["paid_on"] <= date) & (payments["acc"] >= 0)]
-        pacc = p["acc"].to_numpy()
+    if payments is not None and len(payments["acc"]):
+        paid_on = _ns(payments["paid_on"])
+        pacc = np.asarray(payments["acc"], np.int64)
+        keep = (paid_on != _NAT) & (paid_on <= date.value) & (pacc >= 0)
+        pacc, paid_on = pacc[keep], paid_on[keep]
         payer = cust_of[pacc]
         paid[payer[payer >= 0]] = True
         if default_start is not None:
-            after = (payer >= 0) & (p["paid_on"].to_numpy("datetime64[ns]").view(np.int64) > default_start[pacc])
+            after = (payer >= 0) & (paid_on > default_start[pacc])
             paid_after[payer[after]] = True
     out["never_paid"] = (has_acc & ~paid).astype(float)
     if default_start is not None:
@@ -164,25 +179,40 @@ def customer_features(
         d_cust = cust_of[d_acc]
         defaulted[d_cust[d_cust >= 0]] = True
         out["unpaid_since_default"] = (defaulted & ~paid_after).astype(float)
-    if contacts is not None and len(contacts):
-        c = contacts[(contacts["contacted_on"] <= date) & (contacts["acc"] >= 0)]
-        who = cust_of[c["acc"].to_numpy()]
+    if contacts is not None and len(contacts["acc"]):
+        on = _ns(contacts["contacted_on"])
+        cacc = np.asarray(contacts["acc"], np.int64)
+        keep = (on != _NAT) & (on <= date.value) & (cacc >= 0)
+        if "wrong_number" in contacts:
+            wrong, no_answer = np.asarray(contacts["wrong_number"], bool), np.asarray(contacts["no_answer"], bool)
+        else:
+            outcome = np.asarray(contacts["outcome"], dtype=object)
+            wrong, no_answer = outcome == "wrong_number", outcome == "no_answer"
+        who = cust_of[cacc[keep]]
         ok = who >= 0
         who = who[ok]
-        outcome = c["outcome"].to_numpy(dtype=object)[ok]
         total = np.bincount(who, minlength=n).astype(float)
-        wn = np.bincount(who, weights=(outcome == "wrong_number"), minlength=n)
-        na = np.bincount(who, weights=(outcome == "no_answer"), minlength=n)
+        wn = np.bincount(who, weights=wrong[keep][ok], minlength=n)
+        na = np.bincount(who, weights=no_answer[keep][ok], minlength=n)
         with np.errstate(invalid="ignore", divide="ignore"):
             out["wrong_number_share"] = np.where(total > 0, wn / np.maximum(total, 1), 0.0)
             out["no_answer_share"] = np.where(total > 0, na / np.maximum(total, 1), 0.0)
     return out
 
 
+_NAT = np.iinfo(np.int64).min
+
+
+def _ns(x) -> np.ndarray:
+    """Dates as int64 nanoseconds (NaT: the smallest int64)."""
+    arr = x.to_numpy() if isinstance(x, pd.Series) else np.asarray(x)
+    return np.asarray(arr, "datetime64[ns]").view(np.int64)
+
+
 def graph_features(own: pd.DataFrame, nodes: np.ndarray, u: np.ndarray, v: np.ndarray,
                    w: np.ndarray) -> pd.DataFrame:
     """`own` plus GRAPH_FEATURES; node i of the edge list is customer `nodes[i]` of `own`."""
-    out = own.copy()
+    out = own.copy(deep=False)
     for f in GRAPH_FEATURES:
         out[f] = 0.0
     if len(u) == 0:
@@ -211,7 +241,7 @@ def community_features(feats: pd.DataFrame, nodes: np.ndarray, labels: np.ndarra
 
     `open_day[c]`: day number of customer c's first account opening (NaN without accounts).
     """
-    out = feats.copy()
+    out = feats.copy(deep=False)
     for f in COMMUNITY_FEATURES:
         out[f] = 0.0
     inside = labels >= 0
@@ -254,7 +284,7 @@ def _fold(ids: np.ndarray) -> np.ndarray:
 
 def shared_by_kind(feats: pd.DataFrame, n_by_kind: dict[str, np.ndarray]) -> pd.DataFrame:
     """`feats` plus `shared_<kind>` = log(1 + linking values of that kind) per graph kind."""
-    out = feats.copy()
+    out = feats.copy(deep=False)
     for kind in sorted(n_by_kind):
         out[f"shared_{kind}"] = np.log1p(np.asarray(n_by_kind[kind], float))
     return out
