@@ -24,6 +24,7 @@ disconnected.
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -197,30 +198,32 @@ def keep_cores(labels: np.ndarray, u: np.ndarray, v: np.ndarray,
     intra = (labels[u] >= 0) & (labels[u] == labels[v])
     if not intra.any():
         return labels
-    g = _graph(n, u[intra], v[intra])
-    best_size = np.zeros(n, np.int64)     # per community label: size of its largest block
-    best_id = np.full(n, -1, np.int64)
-    blocks = [np.asarray(b, np.int64) for b in g.biconnected_components()]
-    blocks = [b for b in blocks if len(b) >= 3]
-    block_of = np.full(n, -1, np.int64)
+    ui, vi = u[intra], v[intra]
+    blk, node = _blocks(n, ui, vi)
+    n_blk = int(blk.max()) + 1 if len(blk) else 0
+    size = np.bincount(blk, minlength=n_blk)
+    starts = np.r_[0, np.cumsum(size)[:-1]].astype(np.int64)
     if w is None:
-        weight = np.zeros(len(blocks))
+        weight = np.zeros(n_blk)
     else:
-        strength = (np.bincount(u[intra], weights=w[intra], minlength=n)
-                    + np.bincount(v[intra], weights=w[intra], minlength=n))
-        weight = np.array([round(float(strength[b].sum()), 9) for b in blocks])
-    order = sorted(range(len(blocks)), key=lambda i: (-weight[i], -len(blocks[i]), int(blocks[i].min())))
-    for i in order:  # one pass over blocks (not accounts): largest first, ties by smallest node
-        b = blocks[i]
-        c = labels[b[0]]
-        if best_id[c] < 0:
-            best_id[c], best_size[c] = i, len(b)
-            block_of[b] = i
+        strength = (np.bincount(ui, weights=w[intra], minlength=n)
+                    + np.bincount(vi, weights=w[intra], minlength=n))
+        weight = np.round(np.add.reduceat(strength[node], starts), 9) if n_blk else np.zeros(0)
+    first = node[starts] if n_blk else np.zeros(0, np.int64)  # smallest node of each block
+    big = np.flatnonzero(size >= 3)
+    # Largest first (summed strength, then size), ties by smallest node: each community keeps
+    # the first of its blocks in that order.
+    order = big[np.lexsort((first[big], -size[big], -weight[big]))]
+    comm = labels[first[order]]
+    _, at = np.unique(comm, return_index=True)
+    chosen = np.zeros(n_blk, bool)
+    chosen[order[at]] = True
+    best_id = np.full(n, -1, np.int64)
+    best_id[comm[at]] = order[at]
+    in_core = np.zeros(n, bool)
+    in_core[node[chosen[blk]]] = True
     keep = labels >= 0
     has_core = best_id[np.maximum(labels, 0)] >= 0
-    in_core = np.zeros(n, bool)
-    for i in best_id[best_id >= 0]:
-        in_core[blocks[i]] = True
     keep &= ~has_core | in_core
     out = np.where(keep, labels, -1)
     inside = out >= 0
@@ -228,6 +231,21 @@ def keep_cores(labels: np.ndarray, u: np.ndarray, v: np.ndarray,
     res = np.full(n, -1, np.int64)
     _, res[inside] = np.unique(comp[inside], return_inverse=True)
     return res
+
+
+def _blocks(n: int, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Biconnected blocks of the graph (n nodes, edges u-v) as (block, node) pairs sorted by
+    block then node. igraph's C routine gives a spanning tree (edge ids) per block; its Python
+    wrapper then walks every edge in Python, so the vertex sets are taken here with numpy."""
+    g = _graph(n, u, v)
+    trees = ig.GraphBase.biconnected_components(g, False)
+    if not trees:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    count = np.fromiter(map(len, trees), np.int64, len(trees))
+    eid = np.fromiter(itertools.chain.from_iterable(trees), np.int64, int(count.sum()))
+    bid = np.repeat(np.arange(len(trees), dtype=np.int64), count)
+    key = np.unique(np.concatenate([bid * n + u[eid], bid * n + v[eid]]))
+    return key // n, key % n
 
 
 def merge_entangled(member: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.ndarray,
