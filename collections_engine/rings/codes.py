@@ -44,14 +44,14 @@ def to_arrow(s: pd.Series | np.ndarray | pa.Array | pa.ChunkedArray) -> pa.Chunk
 
 
 def encode_arrow(*columns, sort: bool = True) -> tuple[list[np.ndarray], pa.Array]:
-    """Codes of each column in one shared dictionary, and the dictionary (an Arrow array).
+    """Codes (int32) of each column in one shared dictionary, and the dictionary (Arrow).
 
     With `sort`, codes are the ranks of the values in sorted order, so they do not depend on
     row order. Without it, they follow first appearance over the columns in turn. Nulls get -1.
     """
     data = [to_arrow(c) for c in columns]
     if sum(len(d) for d in data) == 0:
-        return [np.array([], np.int64) for _ in data], pa.array([], pa.large_string())
+        return [np.array([], np.int32) for _ in data], pa.array([], pa.large_string())
     chunks = [ch for d in data for ch in d.chunks]
     # One hash pass over every chunk; every output chunk carries the final shared dictionary.
     enc = pc.dictionary_encode(pa.chunked_array(chunks, type=pa.large_string()))
@@ -59,11 +59,11 @@ def encode_arrow(*columns, sort: bool = True) -> tuple[list[np.ndarray], pa.Arra
     if any(len(c.dictionary) != len(dictionary) for c in enc.chunks):  # never seen; be safe
         enc = enc.unify_dictionaries()
         dictionary = enc.chunks[0].dictionary
-    flat = np.concatenate([_indices(c) for c in enc.chunks]).astype(np.int64)
+    flat = np.concatenate([_indices(c) for c in enc.chunks]).astype(np.int32, copy=False)
     if sort and len(dictionary):
         order = pc.array_sort_indices(dictionary).to_numpy()
-        rank = np.empty(len(order) + 1, np.int64)
-        rank[order] = np.arange(len(order))
+        rank = np.empty(len(order) + 1, np.int32)
+        rank[order] = np.arange(len(order), dtype=np.int32)
         rank[-1] = -1
         flat = rank[flat]  # -1 stays -1 (rank[-1])
         dictionary = dictionary.take(pa.array(order))
@@ -92,4 +92,4 @@ def encode(*columns, sort: bool = True) -> tuple[list[np.ndarray], np.ndarray]:
     order. Nulls get -1.
     """
     codes, dictionary = encode_arrow(*columns, sort=sort)
-    return codes, to_object(dictionary)
+    return [c.astype(np.int64) for c in codes], to_object(dictionary)

@@ -22,7 +22,7 @@ from collections_engine.config.graph import GraphConfig
 from collections_engine.errors import InputError
 from collections_engine.rings.community import find_communities, keep_cores, trim_weak_members
 from collections_engine.rings.codes import encode, encode_arrow, to_arrow, to_object
-from collections_engine.rings.graph import clean_identifiers, link_codes, usable_rows
+from collections_engine.rings.graph import clean_identifiers, link_codes, link_customers, usable_rows, value_groups  # noqa: F401 (link_customers: benchmarks wrap it)
 from collections_engine.rings.match import match_ring_ids
 from collections_engine.rings.propensity import (
     community_estimate, community_features, confirmed_on, customer_features, estimate, graph_features, shared_by_kind,
@@ -80,11 +80,11 @@ def detect_rings(
         keep, kind_codes, kinds = np.zeros(0, bool), np.zeros(0, np.int64), []
     else:
         keep, kind_codes, kinds, warnings, id_stats = usable_rows(ident, graph, date)
-    # Account rows known on the date, as row numbers (no copy of the 12-month history frame).
+    # Account rows known on the date, as a mask (no copy of the 12-month history frame).
     if "snapshot_date" in accounts.columns:
-        a_rows = np.flatnonzero(accounts["snapshot_date"].to_numpy("datetime64[ns]") <= date.to_datetime64())
+        a_known = accounts["snapshot_date"].to_numpy("datetime64[ns]") <= date.to_datetime64()
     else:
-        a_rows = np.arange(len(accounts))
+        a_known = np.ones(len(accounts), bool)
     labelled = confirmed_on(book.fraud_labels, date)
     # One code space for customers: the customers of the usable identifier rows, of the
     # accounts on or before the date and of the labels, numbered in sorted id order, so joins
@@ -92,18 +92,19 @@ def detect_rings(
     (ci_all, ca_all, cl_all), cust_dict = encode_arrow(ident["customer_id"], accounts["customer_id"], labelled)
     used = np.zeros(len(cust_dict) + 1, bool)  # last slot: code -1 (missing)
     used[ci_all[keep]] = True
-    used[ca_all[a_rows]] = True
+    used[ca_all[a_known]] = True
     used[cl_all] = True
     used[-1] = False
-    remap = np.cumsum(used) - 1
+    remap = (np.cumsum(used) - 1).astype(np.int32)
     remap[~used] = -1
     ci_all, c_lab = remap[ci_all], remap[cl_all]
-    c_acc = remap[ca_all[a_rows]]
+    c_acc = np.where(a_known, remap[ca_all], -1)  # -1: a row after the date
+    del ca_all, cl_all
     customer_ids = to_object(cust_dict, np.flatnonzero(used[:-1]))
     n_cust = len(customer_ids)
-    (vcode,), _ = encode_arrow(ident["value"], sort=False)
-    vcode = np.where(keep, vcode, -1)
-    cg = link_codes(np.where(keep, kind_codes, -1), kinds, vcode, np.where(keep, ci_all, -1), customer_ids, graph)
+    vcode = value_groups(ident["value"], kind_codes, keep)
+    cg = link_codes(kind_codes, kinds, vcode, np.where(keep, ci_all, -1), customer_ids, graph)
+    del vcode
     timings["graph_s"] = time.perf_counter() - t0
 
     t = time.perf_counter()
@@ -118,10 +119,8 @@ def detect_rings(
         accounts["account_id"],
         pay["account_id"] if pay is not None else pd.Series([], dtype="str"),
         con["account_id"] if con is not None else pd.Series([], dtype="str"), sort=False)
-    a_acc = a_acc[a_rows]
-    acc_codes = {"cust": c_acc, "acc": a_acc, "open_date": _dates(accounts["open_date"], a_rows),
-                 "dpd": accounts["dpd"].to_numpy()[a_rows],
-                 "snapshot_date": _dates(accounts["snapshot_date"], a_rows)}
+    acc_codes = {"cust": c_acc, "acc": a_acc, "open_date": _dates(accounts["open_date"]),
+                 "dpd": accounts["dpd"].to_numpy(), "snapshot_date": _dates(accounts["snapshot_date"])}
     pay_codes = None if pay is None else {"acc": a_pay, "paid_on": _dates(pay["paid_on"])}
     con_codes = None if con is None else {
         "acc": a_con, "contacted_on": _dates(con["contacted_on"]),

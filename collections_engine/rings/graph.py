@@ -35,7 +35,7 @@ from collections_engine.rings.codes import encode, encode_arrow, to_arrow, to_ob
 
 __all__ = [
     "CLIQUE_MAX_DEGREE", "CIRCULANT_HALF_DEGREE", "CustomerGraph",
-    "clean_identifiers", "link_codes", "link_customers", "usable_rows",
+    "clean_identifiers", "link_codes", "link_customers", "usable_rows", "value_groups",
 ]
 
 CLIQUE_MAX_DEGREE = 16
@@ -136,6 +136,30 @@ def usable_rows(
         keep &= ~late
     stats["used"] = int(keep.sum())
     return keep, kind_codes, kinds, warnings, stats
+
+
+def value_groups(values: pd.Series, kind_codes: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Per row, a code shared by exactly the kept rows of the same kind and value; -1 for rows
+    not kept and for a value on a single row (it links nobody). Feeds `link_codes`.
+
+    Encoded kind by kind: the grouping key is (kind, value) anyway, and each kind's hash table
+    is a fraction of the whole (on the 1M book, 19.5M rows and some 17M distinct values, most
+    of them a customer's own phone, device or e-mail).
+    """
+    col = to_arrow(values)
+    out = np.full(len(kind_codes), -1, np.int64)
+    offset = 0
+    for k in np.unique(kind_codes[keep]):  # one pass per kind (a handful), not per row
+        mask = keep & (kind_codes == k)
+        rows = np.flatnonzero(mask)
+        enc = pc.dictionary_encode(col.filter(pa.array(mask)))
+        codes = np.concatenate([c.indices.to_numpy() for c in enc.chunks]) if enc.num_chunks else np.zeros(0, np.int32)
+        n_values = len(enc.chunks[0].dictionary) if enc.num_chunks else 0
+        del enc
+        multi = np.bincount(codes, minlength=n_values)[codes] >= 2
+        out[rows[multi]] = codes[multi].astype(np.int64) + offset
+        offset += n_values
+    return out
 
 
 def _blank(col: pd.Series) -> np.ndarray:
