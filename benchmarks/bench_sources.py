@@ -40,7 +40,8 @@ def make_book(out: Path, accounts: int, seed: int, strategy) -> None:
         write_parquet(frame, p)
 
 
-def one(seed: int, accounts: int, estimator: str, night_volume: int = 0) -> list[dict]:
+def one(seed: int, accounts: int, estimator: str, night_volume: int = 0,
+        cfg_extra: dict | None = None) -> list[dict]:
     strategy = load_strategy(ROOT / "strategies" / "default.yaml")
     if night_volume:  # the default strategy sized for a night of `night_volume` accounts
         strategy = scaled_strategy(strategy, accounts / night_volume)
@@ -50,7 +51,8 @@ def one(seed: int, accounts: int, estimator: str, night_volume: int = 0) -> list
         truth = pd.read_parquet(data / "truth" / "sources.parquet").set_index("source")["role"]
         book, warnings = load_book(data, strategy)
         t0 = time.perf_counter()
-        res = value_sources(book, strategy, warnings, ValuationConfig(seed=1, estimator=estimator))
+        res = value_sources(book, strategy, warnings, ValuationConfig(seed=1, estimator=estimator,
+                                                                       **(cfg_extra or {})))
         secs = time.perf_counter() - t0
     out = []
     t = res.table[res.table["status"] == "valued"]
@@ -67,8 +69,15 @@ def one(seed: int, accounts: int, estimator: str, night_volume: int = 0) -> list
         strong, newonly, noise = by_role.get("strong"), by_role.get("new_customers_only"), by_role.get("noise")
         first_auc = ov["auc_diff"].idxmax()
         first_money = ov["net_value_month"].idxmax()
+        tn = tt.set_index(["source", "segment"])
+        nw = tn.loc[(newonly, "new")] if (newonly, "new") in tn.index else None
         out.append({
             "seed": seed, "estimator": est, "seconds": round(secs, 1),
+            "held_out": res.meta["held_out_rows_used"],
+            "newonly_new_p_holm": float(nw["p_holm"]) if nw is not None else float("nan"),
+            "newonly_new_net": round(float(nw["net_value_month"])) if nw is not None else float("nan"),
+            "newonly_new_net_lo": round(float(nw["value_lo"] - nw["cost_month"])) if nw is not None else float("nan"),
+            "newonly_new_net_hi": round(float(nw["value_hi"] - nw["cost_month"])) if nw is not None else float("nan"),
             "strong_first_auc": first_auc == strong, "strong_first_money": first_money == strong,
             "strong_overall": rec.get((strong, "overall"), ""),
             "newonly_new": rec.get((newonly, "new"), ""), "newonly_existing": rec.get((newonly, "existing"), ""),
@@ -90,6 +99,12 @@ def main() -> None:
     ap.add_argument("--estimator", default="ipw", choices=list(ESTIMATORS))
     ap.add_argument("--speed", action="store_true")
     ap.add_argument("--history-rows", type=int, default=200_000)
+    ap.add_argument("--holdout-share", type=float, default=None,
+                    help="share of history snapshots held out (default: ValuationConfig's)")
+    ap.add_argument("--csv", default="", help="also write the per-seed table here")
+    ap.add_argument("--max-oot-rows", type=int, default=None)
+    ap.add_argument("--effects", default=None, choices=["history", "strategy"],
+                    help="queue effects for plans and model values (default: ValuationConfig's)")
     ap.add_argument("--night-volume", type=int, default=0,
                     help="scale the default strategy's capacities by accounts / this (0: as written)")
     a = ap.parse_args()
@@ -112,12 +127,21 @@ def main() -> None:
               f"{res.meta['held_out_rows_used']} held-out rows: {secs:.1f} s")
         print(res.summary[["source", "overall", "new", "existing", "buy_for", "rank_auc"]].to_string(index=False))
         return
+    extra = {k: v for k, v in (("holdout_share", a.holdout_share), ("max_oot_rows", a.max_oot_rows),
+                                             ("effects", a.effects))
+             if v is not None}
     rows = []
     for seed in range(a.first_seed, a.first_seed + a.seeds):
-        rows += one(seed, a.accounts, a.estimator, a.night_volume)
+        rows += one(seed, a.accounts, a.estimator, a.night_volume, extra)
         r = rows[-len(ESTIMATORS)]
-        print(f"seed {seed}: {r['seconds']} s", flush=True)
+        per = "; ".join(f"{x['estimator']}: {x['newonly_new']}/{x['newonly_existing']} net "
+                        f"{x['newonly_new_net']} [{x['newonly_new_net_lo']}, {x['newonly_new_net_hi']}]"
+                        for x in rows[-len(ESTIMATORS):])
+        print(f"seed {seed}: {r['seconds']} s, {r['held_out']} held-out rows; new-customers source "
+              f"new line Holm p {r['newonly_new_p_holm']:.3g}; new/existing {per}", flush=True)
     df = pd.DataFrame(rows)
+    if a.csv:
+        df.to_csv(a.csv, index=False)
     for est, g in df.groupby("estimator", sort=False):
         print(f"\n== money estimator: {est}" + (" (chosen)" if est == a.estimator else ""))
         print(g.drop(columns=["estimator"]).to_string(index=False))

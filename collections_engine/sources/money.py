@@ -42,8 +42,12 @@ def scaled_strategy(strategy: Strategy, factor: float) -> Strategy:
 
 def decide_plans(rows: pd.DataFrame, p_no_action: np.ndarray, strategy: Strategy,
                  night_volume: int, holds: pd.DataFrame | None,
-                 time_limit: float = 20.0) -> tuple[np.ndarray, list[dict]]:
-    """Queue per row (`not_worked` when none) deciding each snapshot date on its own."""
+                 time_limit: float = 20.0, effects: dict | None = None) -> tuple[np.ndarray, list[dict]]:
+    """Queue per row (`not_worked` when none) deciding each snapshot date on its own.
+
+    effects: (queue, stage) -> multiplier overriding the strategy's, as `decide` takes them
+    (the valuation passes the effects estimated on the training window's placement history,
+    as the nightly run uses the effects estimated at training)."""
     out = np.full(len(rows), NO_ACTION, dtype=object)
     info: list[dict] = []
     dates = rows["snapshot_date"].to_numpy()
@@ -55,7 +59,8 @@ def decide_plans(rows: pd.DataFrame, p_no_action: np.ndarray, strategy: Strategy
         scores = pd.DataFrame({"account_id": part["account_id"].astype("str").to_numpy(),
                                "p_repay": p_no_action[m]})
         inputs = build_decision_inputs(part, scores, strat, pd.Timestamp(d), holds=holds)
-        dec = decide(inputs, strat, pd.Timestamp(d), time_limit=time_limit, shadow=False)
+        dec = decide(inputs, strat, pd.Timestamp(d), effects=effects, time_limit=time_limit,
+                     shadow=False)
         q = dec.assignments.set_index("account_id")["queue"].astype("str")
         got = part["account_id"].astype("str").map(q).fillna("").to_numpy(dtype=object)
         out[m] = np.where(got == "", NO_ACTION, got)
@@ -72,10 +77,11 @@ def queue_terms(strategy: Strategy) -> tuple[dict[str, float], dict[str, float]]
     return comm, cost
 
 
-def _expected(plan: np.ndarray, rows: pd.DataFrame, p_full: np.ndarray, strategy: Strategy) -> np.ndarray:
+def _expected(plan: np.ndarray, rows: pd.DataFrame, p_full: np.ndarray, strategy: Strategy,
+              effects: dict | None = None) -> np.ndarray:
     """The full model's expected net of each row in queue `plan` (decide's formula)."""
     comm, cost = queue_terms(strategy)
-    eff = effect_table(strategy)
+    eff = effect_table(strategy, effects)
     pc = pd.Series(plan).map(comm).fillna(0.0).to_numpy(np.float64)
     pk = pd.Series(plan).map(cost).fillna(0.0).to_numpy(np.float64)
     stage = rows["stage"].astype("str").to_numpy(dtype=object)
@@ -87,16 +93,17 @@ def _expected(plan: np.ndarray, rows: pd.DataFrame, p_full: np.ndarray, strategy
 
 
 def plan_values(rows: pd.DataFrame, plan: np.ndarray, p_full: np.ndarray, strategy: Strategy,
-                ipw_rows: np.ndarray, mode: str = "ipw") -> np.ndarray:
+                ipw_rows: np.ndarray, mode: str = "ipw", effects: dict | None = None) -> np.ndarray:
     """Value of each row under `plan`: IPW where `ipw_rows`, the full model's expectation else.
 
     rows: stage, collectable, and for IPW rows queue (history), propensity, recovered_amount.
     mode "dr" (doubly robust) adds the full model's expectation as a control variate on the
     IPW rows: model(q) + 1[q == h] * (realised - model(h)) / pi.
+    effects: the (queue, stage) multipliers of the model's expectation (default the strategy's).
     """
     comm, cost = queue_terms(strategy)
     plan = np.asarray(plan, dtype=object)
-    model = _expected(plan, rows, p_full, strategy)
+    model = _expected(plan, rows, p_full, strategy, effects)
     if not ipw_rows.any():
         return model
     hist = rows["queue"].astype("str").to_numpy(dtype=object)
@@ -105,7 +112,7 @@ def plan_values(rows: pd.DataFrame, plan: np.ndarray, p_full: np.ndarray, strate
     net = rows["recovered_amount"].to_numpy(np.float64) * (1 - hc) - np.where(hist == NO_ACTION, 0.0, hk)
     prop = rows["propensity"].to_numpy(np.float64)
     if mode == "dr":
-        net = net - _expected(hist, rows, p_full, strategy)
+        net = net - _expected(hist, rows, p_full, strategy, effects)
     with np.errstate(divide="ignore", invalid="ignore"):
         ipw = np.where(plan == hist, net / prop, 0.0)
     if mode == "dr":

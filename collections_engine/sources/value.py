@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from collections_engine.assign.effects import effects_table, estimate_effects
 from collections_engine.book import Book
 from collections_engine.config.strategy import Strategy
 from collections_engine.scoring.data import all_segments, oot_split, training_rows
@@ -90,6 +91,22 @@ def _sample(mask: np.ndarray, cap: int, seed: int) -> np.ndarray:
     return pos
 
 
+def _window_effects(rows: pd.DataFrame, train_mask: np.ndarray, strategy: Strategy
+                    ) -> tuple[dict, pd.DataFrame | None]:
+    """Queue effects estimated on the training window's placement history only (no held-out
+    outcome is used), as `train` estimates them for the nightly run; the strategy's effects
+    where history is too thin (`assign.effects.effects_table`)."""
+    if "queue" not in rows.columns or not train_mask.any():
+        return {}, None
+    keys = ["account_id", "snapshot_date"]
+    w = rows.loc[train_mask, keys + ["queue", "propensity", "stage", "y"]]
+    est = estimate_effects(w[keys + ["queue", "propensity"]].assign(queue=w["queue"].astype("str")),
+                           w[keys].assign(repaid=w["y"].to_numpy()),
+                           w[keys].assign(stage=w["stage"].astype("str").to_numpy()), strategy)
+    table, effects = effects_table(est, strategy)
+    return effects, table
+
+
 def _not_valued_rows(strategy: Strategy, not_valued: dict[str, str]) -> pd.DataFrame:
     keys = {s.name: s for s in strategy.sources}
     return pd.DataFrame([{"source": n, "key": keys[n].key, "segment": "overall", "status": NOT_VALUED,
@@ -142,6 +159,16 @@ def value_sources(book: Book, strategy: Strategy, load_warnings: list[str] | Non
     ipw_rows = ~np.isnan(oot["propensity"].to_numpy(np.float64)) & oot["queue"].notna().to_numpy() \
         if "queue" in oot.columns else np.zeros(len(oot), bool)
     p_full = vm.p_no_action["full"]
+    if cfg.effects == "history":
+        effects, eff_table = _window_effects(rows, ~held, strategy)
+    else:
+        effects, eff_table = {}, None
+    meta["effects"] = ("estimated on the training window's placement history where it has "
+                       f"enough rows ({len(effects)} queue x stage pairs), the strategy's elsewhere"
+                       if effects else "the strategy's")
+    if eff_table is not None:
+        meta["effects_table"] = eff_table[["queue", "stage", "strategy_effect", "used", "source"]] \
+            .to_dict(orient="records")
     night = int((book.on(book.snapshot_dates()[-1])["dpd"] > 0).sum())
     values: dict[str, dict[str, np.ndarray]] = {}
     plans: dict[str, np.ndarray] = {}
@@ -156,12 +183,12 @@ def value_sources(book: Book, strategy: Strategy, load_warnings: list[str] | Non
             continue
         done[id(p)] = name
         plans[name], plan_info[name] = decide_plans(oot, p, strategy, night, book.holds,
-                                                    cfg.decide_time_limit)
+                                                    cfg.decide_time_limit, effects)
         for mode in ESTIMATORS:
             values.setdefault(mode, {})[name] = plan_values(oot, plans[name], p_full, strategy,
                                                             ipw_rows if mode != "model" else
                                                             np.zeros(len(oot), bool),
-                                                            "dr" if mode == "dr" else "ipw")
+                                                            "dr" if mode == "dr" else "ipw", effects)
     log.info("sources: %d plans decided and valued", len(done))
     ipw_share = float(ipw_rows.mean()) if len(oot) else 0.0
     kind = cfg.estimator

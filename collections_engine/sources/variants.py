@@ -46,6 +46,8 @@ class ValuationConfig:
     alpha: float = 0.01                # significance after Holm correction, for "keep"
     tight_auc: float = 0.005           # "no gain, tight interval": AUC-change CI below this
     decide_time_limit: float = 20.0
+    effects: str = "history"           # queue effects for plans and model values: "history"
+                                       # (estimated on the training window) or "strategy"
     estimator: str = "ipw"             # "ipw"; "dr" (IPW + the full model as control variate);
                                        # "model" (the full model's expectation on every row)
     extra: dict = field(default_factory=lambda: {"max_bin": 63})
