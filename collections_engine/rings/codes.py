@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["encode", "encode_arrow", "to_arrow", "to_object"]
+__all__ = ["dense", "encode", "encode_arrow", "sorted_unique", "to_arrow", "to_object", "unique_inverse"]
 
 
 def to_arrow(s: pd.Series | np.ndarray | pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
@@ -93,3 +93,39 @@ def encode(*columns, sort: bool = True) -> tuple[list[np.ndarray], np.ndarray]:
     """
     codes, dictionary = encode_arrow(*columns, sort=sort)
     return [c.astype(np.int64) for c in codes], to_object(dictionary)
+
+
+# np.unique on large int64 arrays is slow in numpy 2.x (13 s for 10M values here against 0.1 s
+# for a sort and a difference): the helpers below give the same results through a sort or,
+# for small non-negative labels, a bincount.
+
+
+def dense(labels: np.ndarray) -> np.ndarray:
+    """Non-negative integer labels renumbered 0..k-1 in increasing order of value: what
+    `np.unique(labels, return_inverse=True)[1]` gives, in one linear pass."""
+    labels = np.asarray(labels)
+    if len(labels) == 0:
+        return np.zeros(0, np.int64)
+    present = np.bincount(labels) > 0
+    return (np.cumsum(present) - 1)[labels]
+
+
+def sorted_unique(x: np.ndarray) -> np.ndarray:
+    """`np.unique(x)` through a sort."""
+    s = np.sort(np.asarray(x))
+    if len(s) == 0:
+        return s
+    return s[np.r_[True, s[1:] != s[:-1]]]
+
+
+def unique_inverse(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`np.unique(x, return_inverse=True)` through an argsort."""
+    x = np.asarray(x)
+    if len(x) == 0:
+        return x, np.zeros(0, np.int64)
+    order = np.argsort(x)
+    s = x[order]
+    first = np.r_[True, s[1:] != s[:-1]]
+    inv = np.empty(len(x), np.int64)
+    inv[order] = np.cumsum(first) - 1
+    return s[first], inv

@@ -36,6 +36,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from collections_engine.config.graph import Community
+from collections_engine.rings.codes import dense, sorted_unique, unique_inverse
 
 __all__ = ["MAX_CROSS_SHARE", "MIN_LINK_STRENGTH", "REFINE_ABOVE", "components", "merge_entangled", "find_communities", "seeded_igraph", "trim_weak_members"]
 
@@ -134,7 +135,7 @@ def _refine_large(member: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.ndarra
     remap[sub] = np.arange(len(sub))
     e = big[u] & big[v] & (member[u] == member[v])
     su, sv, sw = remap[u[e]], remap[v[e]], w[e]
-    _, parent = np.unique(member[sub], return_inverse=True)
+    parent = dense(member[sub])
     part = merge_entangled(_leiden(len(sub), su, sv, sw, parent, community), su, sv, sw)
     out = member.copy()
     out[sub] = int(member.max()) + 1 + part
@@ -179,7 +180,7 @@ def trim_weak_members(labels: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.nd
     comp = components(n, u[intra], v[intra])
     out = np.full(n, -1, np.int64)
     keep = labels >= 0
-    _, out[keep] = np.unique(comp[keep], return_inverse=True)
+    out[keep] = dense(comp[keep])
     return out
 
 
@@ -215,7 +216,9 @@ def keep_cores(labels: np.ndarray, u: np.ndarray, v: np.ndarray,
     # the first of its blocks in that order.
     order = big[np.lexsort((first[big], -size[big], -weight[big]))]
     comm = labels[first[order]]
-    _, at = np.unique(comm, return_index=True)
+    seen = np.full(n, len(comm), np.int64)  # first place of each community in `order`
+    np.minimum.at(seen, comm, np.arange(len(comm)))
+    at = seen[seen < len(comm)]
     chosen = np.zeros(n_blk, bool)
     chosen[order[at]] = True
     best_id = np.full(n, -1, np.int64)
@@ -229,7 +232,7 @@ def keep_cores(labels: np.ndarray, u: np.ndarray, v: np.ndarray,
     inside = out >= 0
     comp = components(n, u[intra & inside[u] & inside[v]], v[intra & inside[u] & inside[v]])
     res = np.full(n, -1, np.int64)
-    _, res[inside] = np.unique(comp[inside], return_inverse=True)
+    res[inside] = dense(comp[inside])
     return res
 
 
@@ -244,7 +247,7 @@ def _blocks(n: int, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarra
     count = np.fromiter(map(len, trees), np.int64, len(trees))
     eid = np.fromiter(itertools.chain.from_iterable(trees), np.int64, int(count.sum()))
     bid = np.repeat(np.arange(len(trees), dtype=np.int64), count)
-    key = np.unique(np.concatenate([bid * n + u[eid], bid * n + v[eid]]))
+    key = sorted_unique(np.concatenate([bid * n + u[eid], bid * n + v[eid]]))
     return key // n, key % n
 
 
@@ -259,7 +262,7 @@ def merge_entangled(member: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.ndar
     For two equal halves this is the pair's own two-community modularity falling below
     0.5 - max_cross: they are not two structures but one ring cut in two.
     """
-    _, member = np.unique(member, return_inverse=True)
+    member = dense(member)
     while True:
         cu, cv = member[u], member[v]
         inside = cu == cv
@@ -268,7 +271,7 @@ def merge_entangled(member: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.ndar
         a, b = np.minimum(cu[~inside], cv[~inside]), np.maximum(cu[~inside], cv[~inside])
         if len(a) == 0:
             return member
-        key, inv = np.unique(a * n_comm + b, return_inverse=True)
+        key, inv = unique_inverse(a * n_comm + b)
         cross = np.bincount(inv.ravel(), weights=w[~inside])
         pa, pb = key // n_comm, key % n_comm
         share = cross / (w_in[pa] + w_in[pb] + cross)
@@ -285,8 +288,7 @@ def merge_entangled(member: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.ndar
             if not used[x] and not used[y]:
                 target[y] = x
                 used[x] = used[y] = True
-        member = target[member]
-        _, member = np.unique(member, return_inverse=True)
+        member = dense(target[member])
 
 
 def _graph(n: int, u: np.ndarray, v: np.ndarray) -> ig.Graph:

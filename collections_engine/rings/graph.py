@@ -149,7 +149,7 @@ def value_groups(values: pd.Series, kind_codes: np.ndarray, keep: np.ndarray) ->
     col = to_arrow(values)
     out = np.full(len(kind_codes), -1, np.int64)
     offset = 0
-    for k in np.unique(kind_codes[keep]):  # one pass per kind (a handful), not per row
+    for k in np.flatnonzero(np.bincount(kind_codes[keep] + 1)[1:]):  # one pass per kind (a handful)
         mask = keep & (kind_codes == k)
         rows = np.flatnonzero(mask)
         enc = pc.dictionary_encode(col.filter(pa.array(mask)))
@@ -210,7 +210,13 @@ def link_codes(kind_codes: np.ndarray, kinds: list[str], vcode: np.ndarray, cust
     rows = np.flatnonzero(ok & (vcount[np.maximum(vcode, 0)] >= 2))
     kind_codes, vcode = np.asarray(kind_codes, np.int64)[rows], vcode[rows]
     customer_codes = np.asarray(customer_codes, np.int64)[rows]
-    order = np.lexsort((customer_codes, vcode, kind_codes))
+    # Sort by (kind, value, customer): one int64 key when it fits (an argsort is ~10x faster
+    # than a three-key lexsort on millions of rows).
+    n_k, n_v, n_c = int(kind_codes.max(initial=0)) + 1, int(vcode.max(initial=0)) + 1, int(customer_codes.max(initial=0)) + 1
+    if n_k * n_v * n_c < 2**62:
+        order = np.argsort((kind_codes * n_v + vcode) * n_c + customer_codes)
+    else:
+        order = np.lexsort((customer_codes, vcode, kind_codes))
     k, h, c = kind_codes[order], vcode[order], customer_codes[order]
     new_group = np.ones(len(k), bool)
     new_group[1:] = (k[1:] != k[:-1]) | (h[1:] != h[:-1])
@@ -248,7 +254,7 @@ def link_codes(kind_codes: np.ndarray, kinds: list[str], vcode: np.ndarray, cust
     a, b, wt = np.concatenate(us), np.concatenate(vs), np.concatenate(ws)
     lo, hi = np.minimum(a, b), np.maximum(a, b)
     # Re-index nodes to linked customers only (ascending customer code = sorted ids).
-    nodes = np.unique(c)
+    nodes = np.flatnonzero(np.bincount(c)) if len(c) else c
     remap = np.full(int(c.max()) + 1 if len(c) else 0, -1, np.int64)
     remap[nodes] = np.arange(len(nodes))
     lo, hi = remap[lo], remap[hi]
@@ -256,9 +262,16 @@ def link_codes(kind_codes: np.ndarray, kinds: list[str], vcode: np.ndarray, cust
     key = lo * nn + hi
     # Sum each pair's weights in a fixed order (by key, then weight): the same bits whatever
     # the input row order.
-    o = np.lexsort((wt, key))
-    key, wt = key[o], wt[o]
-    keys, first_ix = np.unique(key, return_index=True)
+    o = np.argsort(key)
+    key = key[o]
+    first = np.r_[True, key[1:] != key[:-1]] if len(key) else np.zeros(0, bool)
+    # Pairs linked by several values (a minority) have their weights put in increasing order.
+    multi = np.flatnonzero(~first | np.r_[first[1:] == 0, False]) if len(key) else first
+    if len(multi):
+        o[multi] = o[multi][np.lexsort((wt[o[multi]], key[multi]))]
+    wt = wt[o]
+    first_ix = np.flatnonzero(first)
+    keys = key[first_ix]
     w = np.add.reduceat(wt, first_ix) if len(wt) else wt
     kind_col = pa.array(list(kinds), pa.large_string()).take(pa.array(k)) if len(k) else pa.array([], pa.large_string())
     shared = pd.DataFrame({"node": remap[c], "kind": pd.array(kind_col, dtype="str"),
