@@ -52,24 +52,58 @@ def encode_arrow(*columns, sort: bool = True) -> tuple[list[np.ndarray], pa.Arra
     data = [to_arrow(c) for c in columns]
     if sum(len(d) for d in data) == 0:
         return [np.array([], np.int32) for _ in data], pa.array([], pa.large_string())
-    chunks = [ch for d in data for ch in d.chunks]
-    # One hash pass over every chunk; every output chunk carries the final shared dictionary.
-    enc = pc.dictionary_encode(pa.chunked_array(chunks, type=pa.large_string()))
-    dictionary = enc.chunks[0].dictionary
+    # Long tables are often grouped (identifiers by customer, contacts and payments by
+    # account): only the first row of each run of equal values is hashed, the others copy
+    # its code. A comparison of neighbours costs a fraction of a hash.
+    pieces, expand = [], []
+    for d in data:
+        for ch in d.chunks:
+            heads = _run_heads(ch)
+            if heads is None:
+                pieces.append(ch)
+                expand.append(None)
+            else:
+                pieces.append(ch.filter(pa.array(heads)))
+                expand.append(np.cumsum(heads) - 1)
+    # One hash pass over every piece; every output chunk carries the final shared dictionary.
+    enc = pc.dictionary_encode(pa.chunked_array(pieces, type=pa.large_string()))
+    dictionary = enc.chunks[0].dictionary if enc.num_chunks else pa.array([], pa.large_string())
     if any(len(c.dictionary) != len(dictionary) for c in enc.chunks):  # never seen; be safe
         enc = enc.unify_dictionaries()
         dictionary = enc.chunks[0].dictionary
-    flat = np.concatenate([_indices(c) for c in enc.chunks]).astype(np.int32, copy=False)
+    rank = None
     if sort and len(dictionary):
         order = pc.array_sort_indices(dictionary).to_numpy()
         rank = np.empty(len(order) + 1, np.int32)
         rank[order] = np.arange(len(order), dtype=np.int32)
-        rank[-1] = -1
-        flat = rank[flat]  # -1 stays -1 (rank[-1])
+        rank[-1] = -1  # -1 (a missing value) stays -1
         dictionary = dictionary.take(pa.array(order))
+    parts = []
+    for c, ex in zip(enc.chunks, expand):
+        idx = _indices(c).astype(np.int32, copy=False)
+        if rank is not None:
+            idx = rank[idx]
+        parts.append(idx if ex is None else idx[ex])
+    flat = np.concatenate(parts) if parts else np.zeros(0, np.int32)
     bounds = np.cumsum([0, *(len(d) for d in data)])
     codes = [flat[bounds[i]:bounds[i + 1]] for i in range(len(data))]
     return codes, dictionary
+
+
+RUN_SHARE = 0.3  # hash run heads only when at least this share of rows repeat the previous one
+
+
+def _run_heads(chunk: pa.Array) -> np.ndarray | None:
+    """Mask of the rows that differ from the previous row (nulls always do), or None when
+    too few rows repeat their neighbour for the filter to pay."""
+    n = len(chunk)
+    if n < 2:
+        return None
+    same = pc.fill_null(pc.equal(chunk.slice(1), chunk.slice(0, n - 1)), False)
+    same = same.to_numpy(zero_copy_only=False)
+    if same.mean() < RUN_SHARE:
+        return None
+    return np.r_[True, ~same]
 
 
 def _indices(chunk: pa.DictionaryArray) -> np.ndarray:
