@@ -51,6 +51,9 @@ def test_outputs_written_and_broken_sources_not_valued(run):
     assert set(t["recommendation"]) <= {"keep", "drop", "inconclusive", "not valued"}
     doc = json.loads((out / "sources.json").read_text())
     assert doc["meta"]["estimator"].startswith("ipw")
+    assert doc["meta"]["effects"].startswith("estimated on the training window")
+    used = {e["source"] for e in doc["meta"]["effects_table"]}
+    assert "history" in used
     assert any("contact_repair" in w for w in doc["meta"]["warnings"])
     html = (out / "sources.html").read_text()
     assert "<svg" in html and "not valued" in html and "http" not in html.split("<svg")[0]
@@ -72,7 +75,7 @@ def test_rerun_gives_the_same_bytes(run, tmp_path):
 def test_bad_option_is_exit_2(tmp_path, default_strategy_path):
     r = CliRunner().invoke(app, ["sources", "--data", str(tmp_path), "--strategy",
                                  str(default_strategy_path), "--out", str(tmp_path / "o"),
-                                 "--estimator", "magic"])
+                                 "--estimator", "magic", "--effects", "guess"])
     assert r.exit_code == 2
-    assert "--estimator" in r.output
+    assert "--estimator" in r.output and "--effects" in r.output
     assert not (tmp_path / "o").exists()

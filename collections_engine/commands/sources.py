@@ -67,17 +67,25 @@ def register(app: typer.Typer) -> None:
                  "as control variate) or model (the full model's expectation everywhere)."),
         max_train_rows: int = typer.Option(80_000, "--max-train-rows",
                                            help="Training-window rows sampled for the variant models."),
+        effects: str = typer.Option(
+            "history", "--effects",
+            help="Queue effects the plans are decided and modelled with: history (estimated on the "
+                 "training window's placement history, as the nightly run uses the trained "
+                 "effects; the strategy's where history is thin) or strategy (the YAML's)."),
     ) -> None:
         problems = []
         if estimator not in ("ipw", "dr", "model"):
             problems.append(f"--estimator: found {estimator!r}; expected ipw, dr or model")
+        if effects not in ("history", "strategy"):
+            problems.append(f"--effects: found {effects!r}; expected history or strategy")
         if max_train_rows < 100:
             problems.append(f"--max-train-rows: found {max_train_rows}; expected at least 100")
         if problems:
             raise InputError("sources", problems)
         strat = load_strategy(strategy)
         book, load_warnings = load_book(data, strat)
-        cfg = ValuationConfig(seed=seed, estimator=estimator, max_train_rows=max_train_rows)
+        cfg = ValuationConfig(seed=seed, estimator=estimator, max_train_rows=max_train_rows,
+                              effects=effects)
         result = value_sources(book, strat, load_warnings, cfg)
         for w in result.warnings:
             log.warning("%s", w)

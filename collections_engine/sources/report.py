@@ -21,7 +21,8 @@ def sources_html(result, strategy: Strategy, load_warnings: list[str] | None = N
     body = [kv([("sources declared", len(strategy.sources)), ("valued", len(meta.get("valued", []))),
                 ("held-out rows", meta.get("held_out_rows_used", 0)),
                 ("held-out months", meta.get("months_held_out", "")),
-                ("money estimator", meta.get("estimator", "n/a"))])]
+                ("money estimator", meta.get("estimator", "n/a")),
+                ("queue effects of the plans", meta.get("effects", "n/a"))])]
     cols = [c for c in ("source", "status", "overall", "new", "existing", "buy_for", "rank_auc",
                         "rank_money", "auc_diff", "p_holm", "value_month", "cost_month",
                         "net_value_month", "why") if c in s.columns]
