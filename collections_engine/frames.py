@@ -3,8 +3,8 @@
 pandas' `isin` on Arrow-backed strings (pandas 3's default `str` dtype) loops in Python: about
 4 s for a million ids. `isin` here hands the work to Arrow's hash look-up (0.2 s). pandas'
 `duplicated` factorizes Arrow strings slowly too (14 of 23 s on the 300k book's tables);
-`duplicated` here codes string columns with Arrow's dictionary encoding and the rest with
-pandas' factorize, then finds repeated code tuples in one int64 key.
+`duplicated` here compares neighbours on the columns the rows are sorted by (extracts usually
+are) and codes the rest with Arrow's dictionary encoding or pandas' factorize into one int64 key.
 """
 
 from __future__ import annotations
@@ -46,17 +46,98 @@ def _codes(s: pd.Series) -> tuple[np.ndarray, int]:
     return codes.astype(np.int64) + 1, len(uniques) + 1  # nulls (-1) become code 0
 
 
-def duplicated(df: pd.DataFrame, columns: list[str] | None = None) -> np.ndarray:
-    """Rows whose values in `columns` (default: all) repeat an earlier row: pandas'
-    `df.duplicated(columns, keep="first")`, vectorised through integer codes."""
-    cols = list(df.columns) if columns is None else list(columns)
-    if not len(df) or not cols:
-        return np.zeros(len(df), dtype=bool)
-    key, size = _codes(df[cols[0]])
-    for col in cols[1:]:
-        codes, n = _codes(df[col])
-        if size * n >= 2**62:  # compact the key before it could overflow
+def _is_text(s: pd.Series) -> bool:
+    return s.dtype == object or pd.api.types.is_string_dtype(s)
+
+
+def _hashed_duplicated(df: pd.DataFrame, cols: list[str]) -> np.ndarray:
+    """`duplicated` through integer codes. Cheap columns (numbers, dates) are coded first;
+    before each text column (hashing strings is the cost), rows already unique on the columns
+    so far are set aside: they cannot repeat an earlier row."""
+    n = len(df)
+    order = [c for c in cols if not _is_text(df[c])] + [c for c in cols if _is_text(df[c])]
+    rows = np.arange(n)
+    key, size = np.zeros(n, np.int64), 1
+    for col in order:
+        if _is_text(df[col]) and size > 1:
+            again = pd.Series(key).duplicated(keep=False).to_numpy()
+            if not again.all():
+                rows, key = rows[again], key[again]
+                key, uniques = pd.factorize(key)
+                size = len(uniques)
+            if not len(rows):
+                break
+        codes, m = _codes(df[col] if len(rows) == n else df[col].iloc[rows])
+        if size * m >= 2**62:  # compact the key before it could overflow
             key, uniques = pd.factorize(key)
             size = len(uniques)
-        key, size = key * n + codes, size * n
-    return pd.Series(key).duplicated(keep="first").to_numpy()
+        key, size = key * m + codes, size * m
+    out = np.zeros(n, dtype=bool)
+    out[rows] = pd.Series(key).duplicated(keep="first").to_numpy()
+    return out
+
+
+def _comparable(s: pd.Series) -> pa.Array | pa.ChunkedArray | None:
+    """The column as Arrow when adjacent rows can be compared exactly: strings, integers and
+    dates without nulls (floats are left out: NaN equals NaN for `duplicated`, not for Arrow)."""
+    if s.dtype == object or s.hasnans:
+        return None
+    if pd.api.types.is_string_dtype(s):
+        return pa.array(s.array)
+    if pd.api.types.is_integer_dtype(s) or pd.api.types.is_datetime64_any_dtype(s):
+        return pa.array(s.to_numpy())
+    return None
+
+
+def _sorted_prefix(df: pd.DataFrame, cols: list[str]) -> tuple[int, np.ndarray]:
+    """(k, tie): the rows are in lexicographic order of the first k `cols`, and tie[i] says
+    that rows i and i + 1 are equal on them. Only adjacent comparisons: no hashing."""
+    n = len(df)
+    before = np.zeros(n - 1, bool)   # row i sorts strictly before row i + 1 on the prefix
+    tie = np.ones(n - 1, bool)       # ... or equals it
+    k = 0
+    for col in cols:
+        arr = _comparable(df[col])
+        if arr is None:
+            break
+        a, b = arr.slice(0, n - 1), arr.slice(1)
+        lt = pc.less(a, b).to_numpy(zero_copy_only=False)
+        eq = pc.equal(a, b).to_numpy(zero_copy_only=False)
+        new_before = before | (tie & lt)
+        new_tie = tie & eq
+        if not (new_before | new_tie).all():
+            break
+        before, tie, k = new_before, new_tie, k + 1
+    return k, tie
+
+
+def duplicated(df: pd.DataFrame, columns: list[str] | None = None) -> np.ndarray:
+    """Rows whose values in `columns` (default: all) repeat an earlier row: pandas'
+    `df.duplicated(columns, keep="first")`.
+
+    Extracts usually come sorted by their leading columns: where the rows are in order of the
+    first k columns, equal rows on those are neighbours, found by comparing each row with the
+    next (no hashing); only rows inside a run of equal leading values go on to the hashed
+    comparison of the other columns (integer codes, one int64 key).
+    """
+    cols = list(df.columns) if columns is None else list(columns)
+    n = len(df)
+    if not n or not cols:
+        return np.zeros(n, dtype=bool)
+    if n == 1:
+        return np.zeros(1, dtype=bool)
+    k, tie = _sorted_prefix(df, cols)
+    if k == 0:
+        return _hashed_duplicated(df, cols)
+    same_prev = np.r_[False, tie]
+    if k == len(cols):
+        return same_prev
+    in_run = same_prev | np.r_[tie, False]
+    out = np.zeros(n, dtype=bool)
+    idx = np.flatnonzero(in_run)
+    if len(idx):
+        run = np.cumsum(~same_prev)[idx]
+        sub = pd.DataFrame({"run": run, **{f"c{i}": df[c].iloc[idx].reset_index(drop=True)
+                                          for i, c in enumerate(cols[k:])}})
+        out[idx] = _hashed_duplicated(sub, list(sub.columns))
+    return out

@@ -48,3 +48,26 @@ def test_isin_matches_python(values, pool):
     wanted = {p for p in pool if p is not None}
     expected = np.array([v is not None and v in wanted for v in values], dtype=bool)
     assert np.array_equal(isin(s, pd.Series(pool, dtype="str")), expected)
+
+
+@given(frames(), st.lists(st.sampled_from(["id", "amount", "n", "day", "obj"]), unique=True, max_size=5),
+       st.lists(st.sampled_from(["id", "n", "day"]), unique=True, min_size=1, max_size=3))
+def test_duplicated_matches_pandas_on_sorted_rows(df, cols, order):
+    """Sorted extracts take the neighbour-comparison path; the answer must not change."""
+    df = df.sort_values(order, kind="stable", na_position="last").reset_index(drop=True)
+    expected = df.duplicated(cols or None, keep="first").to_numpy()
+    assert np.array_equal(duplicated(df, cols or None), expected)
+
+
+def test_duplicated_sorted_extract_with_repeats_inside_runs():
+    rng = np.random.default_rng(1)
+    n = 5000
+    df = pd.DataFrame({"account_id": pd.array(np.sort(rng.integers(0, 400, n)).astype(str), dtype="str"),
+                       "day": pd.to_datetime("2025-01-01") + pd.to_timedelta(rng.integers(0, 5, n), "D"),
+                       "channel": pd.array(rng.choice(["sms", "call"], n), dtype="str"),
+                       "amount": rng.choice([1.0, np.nan, 2.5], n)})
+    df = df.sort_values("account_id", kind="stable").reset_index(drop=True)
+    expected = df.duplicated(keep="first").to_numpy()
+    assert 0 < expected.sum() < n
+    assert np.array_equal(duplicated(df), expected)
+    assert np.array_equal(duplicated(df, ["account_id", "day"]), df.duplicated(["account_id", "day"]).to_numpy())
