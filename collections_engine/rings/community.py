@@ -38,7 +38,7 @@ from scipy.sparse.csgraph import connected_components
 from collections_engine.config.graph import Community
 from collections_engine.rings.codes import dense, sorted_unique, unique_inverse
 
-__all__ = ["build_graph", "keep_cores", "MAX_CROSS_SHARE", "MIN_LINK_STRENGTH", "REFINE_ABOVE", "components", "merge_entangled", "find_communities", "seeded_igraph", "trim_weak_members"]
+__all__ = ["MAX_CROSS_SHARE", "MIN_LINK_STRENGTH", "REFINE_ABOVE", "components", "merge_entangled", "find_communities", "seeded_igraph", "trim_weak_members"]
 
 # A member tied to the rest of its community through a single neighbour must be tied with at
 # least this link strength (in kind-weight units: a device or phone shared by two gives 1.0,
@@ -85,13 +85,9 @@ def components(n: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 
 def find_communities(
-    n: int, u: np.ndarray, v: np.ndarray, w: np.ndarray, community: Community, min_size: int,
-    *, graph: ig.Graph | None = None,
+    n: int, u: np.ndarray, v: np.ndarray, w: np.ndarray, community: Community, min_size: int
 ) -> np.ndarray:
     """Community label per node; -1 for nodes in components smaller than `min_size`.
-
-    `graph`: the igraph Graph of (n, u, v) when the caller already has it (`build_graph`);
-    the graphs Leiden needs are then cut from it in C instead of being rebuilt from Python.
 
     Labels are numbered by each community's smallest node, every community is connected.
     """
@@ -109,9 +105,8 @@ def find_communities(
     if len(sub) == 0:
         return labels
     sub_comp = comp[sub]
-    g_sub = _cut(graph, n, len(u), e, delete_vertices=True) if community.method == "leiden" else None
     if community.method == "leiden":
-        member = _leiden(len(sub), su, sv, sw, sub_comp, community, g=g_sub)
+        member = _leiden(len(sub), su, sv, sw, sub_comp, community)
     else:
         member = _louvain(len(sub), su, sv, sw, sub_comp, community)
     if community.objective == "modularity":
@@ -120,14 +115,13 @@ def find_communities(
     intra = member[su] == member[sv]
     member = components(len(sub), su[intra], sv[intra])
     if community.objective == "modularity":
-        member = _refine_large(member, su, sv, sw, community,
-                               g=g_sub)
+        member = _refine_large(member, su, sv, sw, community)
     labels[sub] = member
     return labels
 
 
 def _refine_large(member: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.ndarray,
-                  community: Community, *, g: ig.Graph | None = None) -> np.ndarray:
+                  community: Community) -> np.ndarray:
     """Communities above REFINE_ABOVE members split again: Leiden on their intra-community
     edges, modularity per community (one call), merge_entangled, connected parts. Labels by
     smallest node."""
@@ -142,8 +136,7 @@ def _refine_large(member: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.ndarra
     e = big[u] & big[v] & (member[u] == member[v])
     su, sv, sw = remap[u[e]], remap[v[e]], w[e]
     parent = dense(member[sub])
-    g_ref = _cut(g, n, len(u), e, delete_vertices=True)
-    part = merge_entangled(_leiden(len(sub), su, sv, sw, parent, community, g=g_ref), su, sv, sw)
+    part = merge_entangled(_leiden(len(sub), su, sv, sw, parent, community), su, sv, sw)
     out = member.copy()
     out[sub] = int(member.max()) + 1 + part
     intra = out[u] == out[v]
@@ -192,7 +185,7 @@ def trim_weak_members(labels: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.nd
 
 
 def keep_cores(labels: np.ndarray, u: np.ndarray, v: np.ndarray,
-               w: np.ndarray | None = None, *, graph: ig.Graph | None = None) -> np.ndarray:
+               w: np.ndarray | None = None) -> np.ndarray:
     """Keep each community's largest biconnected block: members hanging on the ring through a
     single member (a ring member's household, a lone contact) are dropped (-1). With link
     weights `w`, "largest" is the block whose members' summed link strength inside the
@@ -207,7 +200,7 @@ def keep_cores(labels: np.ndarray, u: np.ndarray, v: np.ndarray,
     if not intra.any():
         return labels
     ui, vi = u[intra], v[intra]
-    blk, node = _blocks(n, ui, vi, g=_cut(graph, n, len(u), intra, delete_vertices=False))
+    blk, node = _blocks(n, ui, vi)
     n_blk = int(blk.max()) + 1 if len(blk) else 0
     size = np.bincount(blk, minlength=n_blk)
     starts = np.r_[0, np.cumsum(size)[:-1]].astype(np.int64)
@@ -243,13 +236,11 @@ def keep_cores(labels: np.ndarray, u: np.ndarray, v: np.ndarray,
     return res
 
 
-def _blocks(n: int, u: np.ndarray, v: np.ndarray,
-            g: ig.Graph | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _blocks(n: int, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Biconnected blocks of the graph (n nodes, edges u-v) as (block, node) pairs sorted by
     block then node. igraph's C routine gives a spanning tree (edge ids) per block; its Python
     wrapper then walks every edge in Python, so the vertex sets are taken here with numpy."""
-    if g is None:
-        g = _graph(n, u, v)
+    g = _graph(n, u, v)
     trees = ig.GraphBase.biconnected_components(g, False)
     if not trees:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
@@ -300,23 +291,6 @@ def merge_entangled(member: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.ndar
         member = dense(target[member])
 
 
-def build_graph(n: int, u: np.ndarray, v: np.ndarray) -> ig.Graph:
-    """The undirected igraph Graph of n nodes and edges u-v (edge i is (u[i], v[i])), to pass
-    to `find_communities` and `keep_cores`: building it from Python costs ~0.3 us per edge
-    (2 s for the 7M edges of the 1M book), cutting subgraphs from it in C almost nothing."""
-    return _graph(n, u, v)
-
-
-def _cut(graph: ig.Graph | None, n: int, m: int, edges: np.ndarray,
-         delete_vertices: bool) -> ig.Graph | None:
-    """The subgraph of `graph` (n nodes, m edges) on the edges where `edges` is True, edge
-    order kept; with `delete_vertices` the nodes without any of them go and the others keep
-    their order (so node i is the i-th node touched). None without a graph."""
-    if graph is None or graph.vcount() != n or graph.ecount() != m:
-        return None
-    return graph.subgraph_edges(np.flatnonzero(edges), delete_vertices=delete_vertices)
-
-
 def _graph(n: int, u: np.ndarray, v: np.ndarray) -> ig.Graph:
     g = ig.Graph(n=n, directed=False)
     g.add_edges(np.column_stack([u, v]))
@@ -324,9 +298,8 @@ def _graph(n: int, u: np.ndarray, v: np.ndarray) -> ig.Graph:
 
 
 def _leiden(n: int, u: np.ndarray, v: np.ndarray, w: np.ndarray, comp: np.ndarray,
-            community: Community, *, g: ig.Graph | None = None) -> np.ndarray:
-    if g is None or g.vcount() != n or g.ecount() != len(u):
-        g = _graph(n, u, v)
+            community: Community) -> np.ndarray:
+    g = _graph(n, u, v)
     if community.objective == "modularity":
         strength = np.bincount(u, weights=w, minlength=n) + np.bincount(v, weights=w, minlength=n)
         total = np.bincount(comp, weights=strength)

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from collections_engine.book import Book
 from collections_engine.config.graph import GraphConfig
 from collections_engine.errors import InputError
-from collections_engine.rings.community import build_graph, find_communities, keep_cores, trim_weak_members
+from collections_engine.rings.community import find_communities, keep_cores, trim_weak_members
 from collections_engine.rings.codes import encode, encode_arrow, to_arrow, to_object
 from collections_engine.rings.graph import clean_identifiers, link_codes, link_customers, usable_rows, value_groups  # noqa: F401 (link_customers: benchmarks wrap it)
 from collections_engine.rings.match import match_ring_ids
@@ -108,11 +108,9 @@ def detect_rings(
     timings["graph_s"] = time.perf_counter() - t0
 
     t = time.perf_counter()
-    g = build_graph(cg.n_nodes, cg.u, cg.v)  # once; Leiden and the cores cut theirs from it
-    labels = find_communities(cg.n_nodes, cg.u, cg.v, cg.w, graph.community, graph.ring.min_size, graph=g)
+    labels = find_communities(cg.n_nodes, cg.u, cg.v, cg.w, graph.community, graph.ring.min_size)
     labels = trim_weak_members(labels, cg.u, cg.v, cg.w)
-    labels = keep_cores(labels, cg.u, cg.v, cg.w, graph=g)
-    del g
+    labels = keep_cores(labels, cg.u, cg.v, cg.w)
     timings["communities_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
