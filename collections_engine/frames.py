@@ -17,9 +17,27 @@ import pyarrow.compute as pc
 __all__ = ["isin", "duplicated"]
 
 
+def _run_heads(arr: pa.Array | pa.ChunkedArray) -> np.ndarray | None:
+    """Rows that differ from the row before (the first row counts), or None when no row repeats
+    its predecessor. Extracts sorted by id repeat each id over consecutive rows: a look-up per
+    run instead of per row."""
+    n = len(arr)
+    if n < 2 or arr.null_count:
+        return None
+    diff = pc.not_equal(arr.slice(0, n - 1), arr.slice(1)).to_numpy(zero_copy_only=False)
+    if diff.all():
+        return None
+    return np.flatnonzero(np.r_[True, diff])
+
+
 def isin(values: pd.Series, allowed: pd.Series | pd.Index | np.ndarray | tuple) -> np.ndarray:
     """Vectorised membership (pandas' isin on Arrow strings loops in Python)."""
     arr = pa.array(values.to_numpy(dtype=object) if values.dtype == object else values, from_pandas=True)
+    heads = _run_heads(arr)
+    if heads is not None and len(heads) < len(arr) // 2:
+        found = isin(pd.Series(arr.take(pa.array(heads)), dtype=values.dtype)
+                     if values.dtype != object else values.iloc[heads], allowed)
+        return np.repeat(found, np.diff(np.r_[heads, len(arr)]))
     pool = allowed if not isinstance(allowed, tuple) else list(allowed)
     # No unique() of the pool: Arrow's is_in builds its own hash set (repeats are fine), and a
     # pool of millions of ids (every account of the book) would be hashed twice.

@@ -71,3 +71,13 @@ def test_duplicated_sorted_extract_with_repeats_inside_runs():
     assert 0 < expected.sum() < n
     assert np.array_equal(duplicated(df), expected)
     assert np.array_equal(duplicated(df, ["account_id", "day"]), df.duplicated(["account_id", "day"]).to_numpy())
+
+
+@given(st.lists(st.tuples(SMALL_TEXT, st.integers(1, 4)), max_size=12), st.lists(SMALL_TEXT, max_size=8))
+def test_isin_on_runs_of_repeated_ids(runs, pool):
+    """Ids repeated over consecutive rows (a sorted extract) take the one-look-up-per-run path."""
+    values = [v for v, k in runs for _ in range(k)]
+    s = pd.Series(values, dtype="str")
+    wanted = {p for p in pool if p is not None}
+    expected = np.array([v is not None and v in wanted for v in values], dtype=bool)
+    assert np.array_equal(isin(s, pd.Series(pool, dtype="str")), expected)

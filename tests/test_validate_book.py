@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import shutil
+from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given
@@ -126,3 +128,20 @@ def test_mutated_book_is_accepted_or_named(tmp_path_factory, mutation) -> None:
         spec = TABLES[table]
         if kind in ("drop_column", "text", "negative", "null") and col in {**spec.columns, **spec.optional_columns}:
             assert col in msg, msg
+
+
+@given(st.lists(st.one_of(st.none(), st.datetimes(min_value=datetime(1850, 1, 1),
+                                                  max_value=datetime(2250, 1, 1))),
+                max_size=12), st.booleans())
+def test_date_columns_fast_path_matches_the_general_one(values, midnight):
+    """Typed date columns of midnights in range skip the conversion; the answer is the same as
+    the general path on the same values given as text."""
+    from collections_engine.validate.columns import _to_date
+    if midnight:
+        values = [v.replace(hour=0, minute=0, second=0, microsecond=0) if v else v for v in values]
+    typed = pd.Series(pd.to_datetime(pd.Series(values, dtype=object)), dtype="datetime64[ns]")
+    text = pd.Series([v.strftime("%Y-%m-%d") if v else None for v in values], dtype=object)
+    out, bad = _to_date(typed)
+    ref, ref_bad = _to_date(text)
+    assert np.array_equal(out.to_numpy().view(np.int64), ref.to_numpy().view(np.int64))
+    assert np.array_equal(bad, ref_bad)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from collections_engine.frames import duplicated, isin
 from collections_engine.schema import TableSpec
@@ -42,12 +44,31 @@ def _to_id(s: pd.Series) -> tuple[pd.Series, np.ndarray, str]:
         bad = s.isna().to_numpy() | (s.fillna(0) % 1 != 0).to_numpy()
         return s.astype("Int64").astype("str") if not bad.any() else s.astype("str"), bad, "a non-integer number"
     out = s.astype("str")
-    bad = s.isna().to_numpy() | (out.str.len() == 0).to_numpy()
+    empty = pc.equal(pa.array(out.array), "").fill_null(True).to_numpy(zero_copy_only=False)
+    bad = s.isna().to_numpy() | empty
     return out, bad, "an empty id"
 
 
 _MIN_DATE = np.datetime64("1900-01-01")
 _MAX_DATE = np.datetime64("2200-01-01")
+_MIN_NS, _MAX_NS = (d.astype("datetime64[ns]").astype(np.int64) for d in (_MIN_DATE, _MAX_DATE))
+
+
+def _midnights_in_range(vals: np.ndarray) -> np.ndarray | None:
+    """datetime64[ns] values unchanged when every present one is a midnight inside the accepted
+    years (the usual extract: one pass, no conversion); None otherwise."""
+    ns = vals.astype("datetime64[ns]", copy=False)
+    i = ns.view(np.int64)
+    nat = np.iinfo(np.int64).min
+    lo = i.min() if len(i) else 0
+    present = i[i != nat] if lo == nat else i
+    if not len(present):
+        return ns
+    if (present % np.int64(86_400_000_000_000)).any():
+        return None
+    if present.min() < _MIN_NS or present.max() >= _MAX_NS:
+        return None
+    return ns
 
 
 def _to_date(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
@@ -59,6 +80,9 @@ def _to_date(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
     if pd.api.types.is_datetime64_any_dtype(s):
         raw = s.dt.tz_localize(None) if getattr(s.dt, "tz", None) is not None else s
         vals = raw.to_numpy()
+        fast = _midnights_in_range(vals)
+        if fast is not None:
+            return pd.Series(fast, index=s.index), np.zeros(len(s), bool)
     elif s.dtype == object and hasattr(s.dropna().head(1).tolist()[0] if s.notna().any() else "", "year"):
         vals = pd.to_datetime(s, errors="coerce").to_numpy()  # python date objects
     else:
