@@ -14,10 +14,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["isin", "duplicated"]
+__all__ = ["isin", "duplicated", "run_heads", "per_run"]
 
 
-def _run_heads(arr: pa.Array | pa.ChunkedArray) -> np.ndarray | None:
+def run_heads(arr: pa.Array | pa.ChunkedArray) -> np.ndarray | None:
     """Rows that differ from the row before (the first row counts), or None when no row repeats
     its predecessor. Extracts sorted by id repeat each id over consecutive rows: a look-up per
     run instead of per row."""
@@ -30,10 +30,19 @@ def _run_heads(arr: pa.Array | pa.ChunkedArray) -> np.ndarray | None:
     return np.flatnonzero(np.r_[True, diff])
 
 
+def per_run(values: pa.Array | pa.ChunkedArray, fn) -> np.ndarray:
+    """`fn(values)` (one numpy value per row), computed once per run of equal neighbours when
+    runs are long enough to pay: `fn` must treat equal values alike (a look-up, a test)."""
+    heads = run_heads(values)
+    if heads is None or len(heads) >= len(values) // 2:
+        return fn(values)
+    return np.repeat(fn(values.take(pa.array(heads))), np.diff(np.r_[heads, len(values)]))
+
+
 def isin(values: pd.Series, allowed: pd.Series | pd.Index | np.ndarray | tuple) -> np.ndarray:
     """Vectorised membership (pandas' isin on Arrow strings loops in Python)."""
     arr = pa.array(values.to_numpy(dtype=object) if values.dtype == object else values, from_pandas=True)
-    heads = _run_heads(arr)
+    heads = run_heads(arr)
     if heads is not None and len(heads) < len(arr) // 2:
         found = isin(pd.Series(arr.take(pa.array(heads)), dtype=values.dtype)
                      if values.dtype != object else values.iloc[heads], allowed)

@@ -312,8 +312,9 @@ class _Coded:
         self.levels = [str(c) for c in cat.categories]
 
     def isin(self, values: tuple[str, ...]) -> np.ndarray:
-        wanted = [i for i, c in enumerate(self.levels) if c in values]
-        return np.isin(self.codes, wanted)
+        lut = np.zeros(len(self.levels) + 1, dtype=bool)  # the last slot: missing (code -1)
+        lut[[i for i, c in enumerate(self.levels) if c in values]] = True
+        return lut[self.codes]
 
 
 def _customer_features(customers: pd.DataFrame, rows: pd.DataFrame, personal: set[str],

@@ -17,6 +17,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from collections_engine.frames import per_run
+
 __all__ = ["EventIndex", "SPAN", "day_numbers", "entity_codes"]
 
 SPAN = np.int64(1 << 20)  # more days than any calendar date we will see (~2870 years)
@@ -25,6 +27,11 @@ SPAN = np.int64(1 << 20)  # more days than any calendar date we will see (~2870 
 def day_numbers(dates: pd.Series | pd.DatetimeIndex | np.ndarray) -> np.ndarray:
     """Days since 1970-01-01 as int64 (NaT -> a very negative number, never inside a window)."""
     values = np.asarray(pd.to_datetime(dates).values if not isinstance(dates, np.ndarray) else dates)
+    if values.dtype == np.dtype("datetime64[ns]"):  # integer floor division: no calendar work
+        i = values.view(np.int64)
+        out = np.floor_divide(i, np.int64(86_400_000_000_000))
+        out[i == np.iinfo(np.int64).min] = -(SPAN // 2)
+        return out
     d = values.astype("datetime64[D]")
     out = d.astype(np.int64)
     out[np.isnat(d)] = -(SPAN // 2)
@@ -42,8 +49,9 @@ def entity_codes(row_ids: pd.Series, event_ids: pd.Series) -> tuple[np.ndarray, 
     rows_arr = _arrow(row_ids)
     uniq = pc.unique(rows_arr)
     row_codes = pc.index_in(rows_arr, value_set=uniq).to_numpy(zero_copy_only=False).astype(np.int64)
-    ev = pc.index_in(_arrow(event_ids), value_set=uniq).fill_null(-1)
-    ev_codes = ev.to_numpy(zero_copy_only=False).astype(np.int64)
+    # Event tables are usually sorted by id: one look-up per run of equal ids.
+    ev_codes = per_run(pa.array(event_ids.astype("str")), lambda a: pc.index_in(a, value_set=uniq)
+                       .fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64))
     return row_codes, ev_codes, uniq
 
 
