@@ -101,6 +101,8 @@ def main() -> None:
     ap.add_argument("--history-rows", type=int, default=200_000)
     ap.add_argument("--holdout-share", type=float, default=None,
                     help="share of history snapshots held out (default: ValuationConfig's)")
+    ap.add_argument("--max-holdout-share", type=float, default=None,
+                    help="hold out up to this share of snapshots while training keeps max_train_rows")
     ap.add_argument("--csv", default="", help="also write the per-seed table here")
     ap.add_argument("--max-oot-rows", type=int, default=None)
     ap.add_argument("--effects", default=None, choices=["history", "strategy"],
@@ -128,6 +130,7 @@ def main() -> None:
         print(res.summary[["source", "overall", "new", "existing", "buy_for", "rank_auc"]].to_string(index=False))
         return
     extra = {k: v for k, v in (("holdout_share", a.holdout_share), ("max_oot_rows", a.max_oot_rows),
+                                             ("max_holdout_share", a.max_holdout_share),
                                              ("effects", a.effects))
              if v is not None}
     rows = []

@@ -223,3 +223,15 @@ def test_window_effects_use_training_rows_only(default_strategy_path):
     flipped = r.assign(y=np.where(train, r["y"], 1 - r["y"]))    # held-out outcomes changed
     assert _window_effects(flipped, train, st)[0] == eff
     assert _window_effects(r, np.zeros(len(r), bool), st) == ({}, None)
+
+
+def test_holdout_grows_only_while_training_keeps_its_rows():
+    from collections_engine.sources.value import holdout_dates
+    big = np.repeat(np.arange(12), 19_000)          # 12 monthly snapshots of 19k rows
+    assert holdout_dates(big, 0.15, 0.15, 80_000) == 2
+    assert holdout_dates(big, 0.15, 0.5, 80_000) == 6      # 6 months left: 114k >= 80k
+    assert holdout_dates(big, 0.15, 0.9, 80_000) == 7      # 5 months left: 95k; 4 would be 76k
+    small = np.repeat(np.arange(12), 2_800)         # training never reaches 80k: the minimum
+    assert holdout_dates(small, 0.15, 0.5, 80_000) == 2
+    assert holdout_dates(np.repeat(np.arange(2), 10), 0.5, 0.9, 1) == 1   # one date left to train
+    assert holdout_dates(np.zeros(5), 0.15, 0.5, 1) == 0   # a single snapshot: no time split
