@@ -78,12 +78,14 @@ def encode_arrow(*columns, sort: bool = True) -> tuple[list[np.ndarray], pa.Arra
         rank[order] = np.arange(len(order), dtype=np.int32)
         rank[-1] = -1  # -1 (a missing value) stays -1
         dictionary = dictionary.take(pa.array(order))
-    parts = []
-    for c, ex in zip(enc.chunks, expand):
-        idx = _indices(c).astype(np.int32, copy=False)
-        if rank is not None:
-            idx = rank[idx]
-        parts.append(idx if ex is None else idx[ex])
+    # Output chunks need not match the pieces (Arrow may drop empty ones): cut by lengths.
+    idx = (np.concatenate([_indices(c).astype(np.int32, copy=False) for c in enc.chunks])
+           if enc.num_chunks else np.zeros(0, np.int32))
+    if rank is not None:
+        idx = rank[idx]
+    cuts = np.cumsum([0, *(len(p) for p in pieces)])
+    parts = [idx[cuts[i]:cuts[i + 1]] if ex is None else idx[cuts[i]:cuts[i + 1]][ex]
+             for i, ex in enumerate(expand)]
     flat = np.concatenate(parts) if parts else np.zeros(0, np.int32)
     bounds = np.cumsum([0, *(len(d) for d in data)])
     codes = [flat[bounds[i]:bounds[i + 1]] for i in range(len(data))]

@@ -1,0 +1,150 @@
+"""The vectorised paths of the rings step against slow obvious versions.
+
+encode (run heads, chunked Arrow columns, nulls), fingerprints, value_groups, the np.unique
+replacements and keep_cores' block selection each give what the plain construction gives.
+"""
+
+from __future__ import annotations
+
+import igraph as ig
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from collections_engine.rings.codes import (
+    dense, encode, encode_arrow, fingerprints, sorted_unique, unique_inverse,
+)
+from collections_engine.rings.community import keep_cores
+from collections_engine.rings.graph import value_groups
+
+WORDS = st.text(alphabet="ab 1é€_", min_size=0, max_size=12)
+
+
+def _chunked(values: list[str | None], cut: int) -> pd.Series:
+    """A pandas str column backed by two Arrow chunks (as a parquet read gives)."""
+    a = pa.array(values, pa.large_string())
+    cut = min(cut, len(values))
+    arr = pa.chunked_array([a.slice(0, cut), a.slice(cut)], pa.large_string())
+    return pd.Series(pd.array(arr, dtype="str"))
+
+
+@settings(max_examples=60)
+@given(st.lists(st.one_of(st.none(), st.sampled_from(["x", "y", "zz", ""]), WORDS), max_size=40),
+       st.lists(st.sampled_from(["x", "q", "zz"]), max_size=10), st.integers(0, 40), st.booleans())
+def test_encode_matches_obvious(a, b, cut, sort):
+    # Runs of equal values (hashed once per run) next to scattered ones.
+    a = [v for v in a for _ in range(1 + len(v or "") % 3)]
+    (ca, cb), uniques = encode(_chunked(a, cut), pd.Series(b, dtype="str"), sort=sort)
+    values = [v for v in a + b if v is not None]
+    expected = sorted(set(values)) if sort else list(dict.fromkeys(values))
+    assert list(uniques) == expected
+    pos = {v: i for i, v in enumerate(expected)}
+    assert ca.tolist() == [pos[v] if v is not None else -1 for v in a]
+    assert cb.tolist() == [pos[v] for v in b]
+    (ca32,), _ = encode_arrow(_chunked(a, cut), sort=sort)
+    assert ca32.dtype == np.int32
+
+
+def test_encode_accepts_object_and_numbers():
+    (c,), u = encode(pd.Series(["b", None, "a", "b"], dtype=object))
+    assert u.tolist() == ["a", "b"] and c.tolist() == [1, -1, 0, 1]
+    (c,), u = encode(np.array(["b", "a"], dtype=object), sort=False)
+    assert u.tolist() == ["b", "a"] and c.tolist() == [0, 1]
+
+
+@settings(max_examples=60)
+@given(st.lists(WORDS, min_size=1, max_size=60), st.integers(0, 60))
+def test_fingerprints_equal_for_equal_strings(values, cut):
+    fp = fingerprints(_chunked(values, cut))
+    assert len(fp) == len(values)
+    by_value: dict[str, int] = {}
+    for v, f in zip(values, fp.tolist()):
+        assert by_value.setdefault(v, f) == f
+    # Different strings (short, long, multibyte) get different fingerprints here.
+    distinct = {v: f for v, f in zip(values, fp.tolist())}
+    assert len(set(distinct.values())) == len(distinct)
+
+
+def test_fingerprints_of_a_sliced_array():
+    a = pa.array(["abcdefghijklmnop", "q", "abcdefghijklmnop", "", "q"] * 3, pa.large_string())
+    fp = fingerprints(pd.Series(pd.array(a.slice(2, 11), dtype="str")))
+    full = fingerprints(pd.Series(pd.array(a, dtype="str")))
+    assert (fp == full[2:13]).all()
+
+
+@settings(max_examples=60)
+@given(st.lists(st.tuples(st.integers(0, 2), st.sampled_from(["p1", "p2", "shared-long-value-0001",
+                                                               "shared-long-value-0002", "", "é"])),
+                max_size=50),
+       st.lists(st.booleans(), min_size=50, max_size=50))
+def test_value_groups_match_groupby(rows, keep_list):
+    kinds = np.array([k for k, _ in rows], np.int64)
+    values = pd.Series([v for _, v in rows], dtype="str")
+    keep = np.array(keep_list[: len(rows)], bool)
+    got = value_groups(values, kinds, keep)
+    # Obvious: group kept rows by (kind, value); groups of 2+ rows share a code, others -1.
+    df = pd.DataFrame({"k": kinds, "v": values.astype(object), "keep": keep})
+    size = df[df["keep"]].groupby(["k", "v"]).size()
+    for i, (k, v) in enumerate(rows):
+        linked = keep[i] and size.get((k, v), 0) >= 2
+        assert (got[i] >= 0) == linked
+        for j, (k2, v2) in enumerate(rows):
+            if linked and got[j] >= 0:
+                assert (got[i] == got[j]) == ((k, v) == (k2, v2))
+
+
+@settings(max_examples=60)
+@given(st.lists(st.integers(0, 30), max_size=80))
+def test_unique_helpers_match_numpy(x):
+    x = np.array(x, np.int64)
+    assert (dense(x) == np.unique(x, return_inverse=True)[1].ravel()).all()
+    assert (sorted_unique(x * 1_000_003) == np.unique(x * 1_000_003)).all()
+    u, inv = unique_inverse(x * 7 - 40)
+    eu, einv = np.unique(x * 7 - 40, return_inverse=True)
+    assert (u == eu).all() and (inv == einv.ravel()).all()
+
+
+def _keep_cores_obvious(labels, u, v, w):
+    """The block selection written block by block with igraph's own wrapper."""
+    n = len(labels)
+    intra = (labels[u] >= 0) & (labels[u] == labels[v])
+    if not intra.any():
+        return labels
+    g = ig.Graph(n=n, edges=list(zip(u[intra].tolist(), v[intra].tolist())))
+    strength = (np.bincount(u[intra], weights=w[intra], minlength=n)
+                + np.bincount(v[intra], weights=w[intra], minlength=n))
+    blocks = [np.array(b) for b in g.biconnected_components() if len(b) >= 3]
+    weight = [round(float(strength[b].sum()), 9) for b in blocks]
+    best: dict[int, int] = {}
+    for i in sorted(range(len(blocks)), key=lambda i: (-weight[i], -len(blocks[i]), int(blocks[i].min()))):
+        best.setdefault(int(labels[blocks[i][0]]), i)
+    keep = labels >= 0
+    for c in set(labels[labels >= 0].tolist()):
+        if c in best:
+            members = set(blocks[best[c]].tolist())
+            keep &= ~((labels == c) & ~np.isin(np.arange(n), list(members)))
+    out = np.where(keep, labels, -1)
+    # Connected parts, numbered by smallest node.
+    inside = out >= 0
+    e = intra & inside[u] & inside[v]
+    h = ig.Graph(n=n, edges=list(zip(u[e].tolist(), v[e].tolist())))
+    comp = np.array(h.connected_components().membership)
+    res = np.full(n, -1)
+    res[inside] = np.unique(comp[inside], return_inverse=True)[1].ravel()
+    return res
+
+
+@settings(max_examples=60)
+@given(st.integers(3, 25), st.data())
+def test_keep_cores_matches_obvious(n, data):
+    pairs = data.draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=60))
+    pairs = sorted({(min(a, b), max(a, b)) for a, b in pairs if a != b})
+    u = np.array([a for a, _ in pairs], np.int64)
+    v = np.array([b for _, b in pairs], np.int64)
+    w = np.array(data.draw(st.lists(st.sampled_from([0.1, 0.25, 0.5, 1.0]), min_size=len(pairs),
+                                    max_size=len(pairs))), float)
+    labels = np.array(data.draw(st.lists(st.integers(-1, 2), min_size=n, max_size=n)), np.int64)
+    got = keep_cores(labels, u, v, w)
+    assert got.tolist() == _keep_cores_obvious(labels, u, v, w).tolist()
