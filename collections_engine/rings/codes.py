@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["dense", "encode", "encode_arrow", "fingerprints", "sorted_unique", "to_arrow", "to_object", "unique_inverse"]
+__all__ = ["dense", "encode", "encode_arrow", "fingerprints", "run_heads", "sorted_unique", "to_arrow", "to_object", "unique_inverse"]
 
 
 def to_arrow(s: pd.Series | np.ndarray | pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
@@ -58,7 +58,7 @@ def encode_arrow(*columns, sort: bool = True) -> tuple[list[np.ndarray], pa.Arra
     pieces, expand = [], []
     for d in data:
         for ch in d.chunks:
-            heads = _run_heads(ch)
+            heads = run_heads(ch)
             if heads is None:
                 pieces.append(ch)
                 expand.append(None)
@@ -95,7 +95,7 @@ def encode_arrow(*columns, sort: bool = True) -> tuple[list[np.ndarray], pa.Arra
 RUN_SHARE = 0.3  # hash run heads only when at least this share of rows repeat the previous one
 
 
-def _run_heads(chunk: pa.Array) -> np.ndarray | None:
+def run_heads(chunk: pa.Array) -> np.ndarray | None:
     """Mask of the rows that differ from the previous row (nulls always do), or None when
     too few rows repeat their neighbour for the filter to pay."""
     n = len(chunk)

@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 
 from collections_engine.config.graph import GraphConfig
 from collections_engine.errors import InputError
-from collections_engine.rings.codes import dense, encode, encode_arrow, fingerprints, to_arrow, to_object
+from collections_engine.rings.codes import run_heads, dense, encode, encode_arrow, fingerprints, to_arrow, to_object
 
 __all__ = [
     "CLIQUE_MAX_DEGREE", "CIRCULANT_HALF_DEGREE", "CustomerGraph",
@@ -102,9 +102,9 @@ def usable_rows(
     enc = pc.dictionary_encode(to_arrow(df["kind"])).combine_chunks()
     stripped = [u.strip() for u in enc.dictionary.to_pylist()]
     kinds = sorted({k for k in stripped if k in graph.kinds})
-    code_of = np.array([kinds.index(k) if k in graph.kinds else -1 for k in stripped] + [-1], np.int64)
+    code_of = np.array([kinds.index(k) if k in graph.kinds else -1 for k in stripped] + [-1], np.int32)
     ind = enc.indices
-    raw = (pc.fill_null(ind, len(stripped)) if ind.null_count else ind).to_numpy().astype(np.int64)
+    raw = (pc.fill_null(ind, len(stripped)) if ind.null_count else ind).to_numpy()
     kind_codes = code_of[raw]  # the last entry of code_of: a missing kind
     known = kind_codes >= 0
     if not known.all():
@@ -148,7 +148,7 @@ def value_groups(values: pd.Series, kind_codes: np.ndarray, keep: np.ndarray) ->
     rows whose (kind, fingerprint) repeats; only those are dictionary-encoded, so the result
     is exact (a fingerprint collision only adds a candidate that the exact codes then drop).
     """
-    out = np.full(len(kind_codes), -1, np.int64)
+    out = np.full(len(kind_codes), -1, np.int32)
     rows = np.flatnonzero(keep)
     if len(rows) == 0:
         return out
@@ -170,10 +170,15 @@ def value_groups(values: pd.Series, kind_codes: np.ndarray, keep: np.ndarray) ->
 
 
 def _blank(col: pd.Series) -> np.ndarray:
-    """Missing, "" or only whitespace, per row."""
-    a = to_arrow(col)
-    blank = pc.or_kleene(pc.equal(pc.utf8_length(a), 0), pc.utf8_is_space(a))
-    return pc.fill_null(blank, True).to_numpy(zero_copy_only=False).astype(bool)
+    """Missing, "" or only whitespace, per row (checked once per run of equal rows)."""
+    parts = []
+    for ch in to_arrow(col).chunks:
+        heads = run_heads(ch)
+        a = ch if heads is None else ch.filter(pa.array(heads))
+        blank = pc.or_kleene(pc.equal(pc.utf8_length(a), 0), pc.utf8_is_space(a))
+        blank = pc.fill_null(blank, True).to_numpy(zero_copy_only=False).astype(bool)
+        parts.append(blank if heads is None else blank[np.cumsum(heads) - 1])
+    return np.concatenate(parts) if parts else np.zeros(0, bool)
 
 
 def _empty_graph() -> CustomerGraph:
@@ -215,8 +220,8 @@ def link_codes(kind_codes: np.ndarray, kinds: list[str], vcode: np.ndarray, cust
     # leave before the sort.
     vcount = np.bincount(vcode[ok], minlength=int(vcode.max()) + 1)
     rows = np.flatnonzero(ok & (vcount[np.maximum(vcode, 0)] >= 2))
-    kind_codes, vcode = np.asarray(kind_codes, np.int64)[rows], vcode[rows]
-    customer_codes = np.asarray(customer_codes, np.int64)[rows]
+    kind_codes, vcode = np.asarray(kind_codes)[rows].astype(np.int64), np.asarray(vcode)[rows].astype(np.int64)
+    customer_codes = np.asarray(customer_codes)[rows].astype(np.int64)
     # Sort by (kind, value, customer): one int64 key when it fits (an argsort is ~10x faster
     # than a three-key lexsort on millions of rows).
     n_k, n_v, n_c = int(kind_codes.max(initial=0)) + 1, int(vcode.max(initial=0)) + 1, int(customer_codes.max(initial=0)) + 1

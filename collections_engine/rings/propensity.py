@@ -108,11 +108,11 @@ def customer_features(
     customer c holds. Every step is a numpy pass over the rows (no sort, no pandas groupby).
     """
     date = pd.Timestamp(date)
-    out = pd.DataFrame(0.0, index=pd.RangeIndex(n), columns=OWN_FEATURES + ["open_day"])
-    out["open_day"] = np.nan
+    out = {f: np.zeros(n) for f in OWN_FEATURES}
+    out["open_day"] = np.full(n, np.nan)
     out["shared_values"] = np.log1p(np.asarray(shared_values, float))
     if accounts is None or len(accounts["cust"]) == 0:
-        return out
+        return _frame(out, n)
     n_acc = 1 + int(max([0] + [int(np.max(t["acc"])) for t in (accounts, payments, contacts)
                                if t is not None and len(t["acc"])]))
     # Each part keeps its per-row temporaries to itself, so at most one table's rows are
@@ -120,15 +120,9 @@ def customer_features(
     acc = _account_part(accounts, n, n_acc, date)
     has_acc, opened = acc["has_acc"], acc["opened"]
     age_days = (date.value - opened[has_acc]) / 86_400e9
-    short = np.zeros(n)
-    short[has_acc] = age_days < SHORT_TENURE_DAYS
-    out["short_tenure"] = short
-    tenure = np.zeros(n)
-    tenure[has_acc] = np.log1p(np.maximum(age_days, 0) / 30.44)
-    out["log_tenure"] = tenure
-    open_day = np.full(n, np.nan)
-    open_day[has_acc] = opened[has_acc] / 86_400e9
-    out["open_day"] = open_day
+    out["short_tenure"][has_acc] = age_days < SHORT_TENURE_DAYS
+    out["log_tenure"][has_acc] = np.log1p(np.maximum(age_days, 0) / 30.44)
+    out["open_day"][has_acc] = opened[has_acc] / 86_400e9
     cust_of, default_start = acc["cust_of"], acc.get("default_start")
     if default_start is not None:
         out["dpd_share_of_age"] = acc["worst"]
@@ -146,15 +140,21 @@ def customer_features(
         with np.errstate(invalid="ignore", divide="ignore"):
             out["wrong_number_share"] = np.where(total > 0, wn / np.maximum(total, 1), 0.0)
             out["no_answer_share"] = np.where(total > 0, na / np.maximum(total, 1), 0.0)
-    return out
+    return _frame(out, n)
+
+
+def _frame(cols: dict[str, np.ndarray], n: int) -> pd.DataFrame:
+    """The feature frame in OWN_FEATURES order (+ open_day), without copying the columns."""
+    names = OWN_FEATURES + ["open_day"]
+    return pd.DataFrame({f: cols[f] for f in names}, index=pd.RangeIndex(n), copy=False)
 
 
 def _account_part(accounts, n: int, n_acc: int, date: pd.Timestamp) -> dict[str, np.ndarray]:
     day_ns = 86_400_000_000_000
     a_open = _ns(accounts["open_date"])
     sel = np.flatnonzero((a_open != _NAT) & (a_open <= date.value) & (np.asarray(accounts["cust"]) >= 0))
-    a_cust = np.asarray(accounts["cust"])[sel].astype(np.int64)
-    a_acc = np.asarray(accounts["acc"])[sel].astype(np.int64)
+    a_cust = np.asarray(accounts["cust"])[sel]
+    a_acc = np.asarray(accounts["acc"])[sel]
     a_open = a_open[sel]
     res: dict[str, np.ndarray] = {}
     cust_of = np.full(n_acc, -1, np.int64)
@@ -181,7 +181,9 @@ def _account_part(accounts, n: int, n_acc: int, date: pd.Timestamp) -> dict[str,
     del last, age, share
     # Start of each account's first delinquency seen so far: snapshot date - dpd.
     late = np.flatnonzero(dpd > 0)
-    start = snap[late] - dpd[late].astype(np.int64) * day_ns
+    start = dpd[late].astype(np.int64)
+    start *= -day_ns
+    start += snap[late]
     del snap, dpd
     default_start = np.full(n_acc, np.iinfo(np.int64).max, np.int64)
     np.minimum.at(default_start, a_acc[late], start)
