@@ -64,7 +64,7 @@ def encode_arrow(*columns, sort: bool = True) -> tuple[list[np.ndarray], pa.Arra
                 expand.append(None)
             else:
                 pieces.append(ch.filter(pa.array(heads)))
-                expand.append(np.cumsum(heads) - 1)
+                expand.append(np.cumsum(heads, dtype=np.int32) - 1)
     # One hash pass over every piece; every output chunk carries the final shared dictionary.
     enc = pc.dictionary_encode(pa.chunked_array(pieces, type=pa.large_string()))
     dictionary = enc.chunks[0].dictionary if enc.num_chunks else pa.array([], pa.large_string())

@@ -153,7 +153,10 @@ def value_groups(values: pd.Series, kind_codes: np.ndarray, keep: np.ndarray) ->
     if len(rows) == 0:
         return out
     key = fingerprints(values)[rows]
-    key += kind_codes[rows].astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    kind = kind_codes[rows].astype(np.uint64)
+    kind *= np.uint64(0x9E3779B97F4A7C15)
+    key += kind
+    del kind
     order = np.argsort(key)
     s = key[order]
     same = s[1:] == s[:-1]
@@ -177,7 +180,7 @@ def _blank(col: pd.Series) -> np.ndarray:
         a = ch if heads is None else ch.filter(pa.array(heads))
         blank = pc.or_kleene(pc.equal(pc.utf8_length(a), 0), pc.utf8_is_space(a))
         blank = pc.fill_null(blank, True).to_numpy(zero_copy_only=False).astype(bool)
-        parts.append(blank if heads is None else blank[np.cumsum(heads) - 1])
+        parts.append(blank if heads is None else blank[np.cumsum(heads, dtype=np.int32) - 1])
     return np.concatenate(parts) if parts else np.zeros(0, bool)
 
 
