@@ -154,11 +154,16 @@ def trim_weak_members(labels: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.nd
     """
     labels = labels.copy()
     n = len(labels)
+    # Labels only ever turn to -1, so the intra-community edges only shrink: each round looks
+    # at the previous round's (same order, so the same sums) instead of every edge.
+    live = np.flatnonzero((labels[u] >= 0) & (labels[u] == labels[v]))
+    eu, ev, ew = u[live], v[live], w[live]
     while True:
-        intra = (labels[u] >= 0) & (labels[u] == labels[v])
-        s = (np.bincount(u[intra], weights=w[intra], minlength=n)
-             + np.bincount(v[intra], weights=w[intra], minlength=n))
-        nb = np.bincount(u[intra], minlength=n) + np.bincount(v[intra], minlength=n)
+        intra = (labels[eu] >= 0) & (labels[eu] == labels[ev])
+        eu, ev, ew = eu[intra], ev[intra], ew[intra]
+        s = (np.bincount(eu, weights=ew, minlength=n)
+             + np.bincount(ev, weights=ew, minlength=n))
+        nb = np.bincount(eu, minlength=n) + np.bincount(ev, minlength=n)
         inside = labels >= 0
         strong = np.zeros(n, np.int64)
         if inside.any():
@@ -176,8 +181,8 @@ def trim_weak_members(labels: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.nd
         if not weak.any():
             break
         labels[weak] = -1
-    intra = (labels[u] >= 0) & (labels[u] == labels[v])
-    comp = components(n, u[intra], v[intra])
+    intra = (labels[eu] >= 0) & (labels[eu] == labels[ev])
+    comp = components(n, eu[intra], ev[intra])
     out = np.full(n, -1, np.int64)
     keep = labels >= 0
     out[keep] = dense(comp[keep])
