@@ -10,6 +10,7 @@ import igraph as ig
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -148,3 +149,15 @@ def test_keep_cores_matches_obvious(n, data):
     labels = np.array(data.draw(st.lists(st.integers(-1, 2), min_size=n, max_size=n)), np.int64)
     got = keep_cores(labels, u, v, w)
     assert got.tolist() == _keep_cores_obvious(labels, u, v, w).tolist()
+
+
+@settings(max_examples=60)
+@given(st.lists(st.one_of(st.none(), st.text(alphabet=" \t\n\u3000\x1cxé", max_size=4)), max_size=40),
+       st.integers(0, 40))
+def test_blank_matches_arrow(values, cut):
+    from collections_engine.rings.graph import _blank
+
+    col = _chunked(values, cut)
+    a = pa.array(values, pa.large_string())
+    expected = pc.fill_null(pc.or_kleene(pc.equal(pc.utf8_length(a), 0), pc.utf8_is_space(a)), True)
+    assert _blank(col).tolist() == expected.to_numpy(zero_copy_only=False).tolist()

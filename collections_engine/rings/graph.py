@@ -178,10 +178,37 @@ def _blank(col: pd.Series) -> np.ndarray:
     for ch in to_arrow(col).chunks:
         heads = run_heads(ch)
         a = ch if heads is None else ch.filter(pa.array(heads))
-        blank = pc.or_kleene(pc.equal(pc.utf8_length(a), 0), pc.utf8_is_space(a))
-        blank = pc.fill_null(blank, True).to_numpy(zero_copy_only=False).astype(bool)
+        blank = _blank_chunk(a)
         parts.append(blank if heads is None else blank[np.cumsum(heads, dtype=np.int32) - 1])
     return np.concatenate(parts) if parts else np.zeros(0, bool)
+
+
+# Bytes a whitespace-only UTF-8 string can start with: ASCII blanks and any non-ASCII lead byte.
+_MAY_START_BLANK = np.zeros(256, bool)
+_MAY_START_BLANK[[9, 10, 11, 12, 13, 28, 29, 30, 31, 32]] = True
+_MAY_START_BLANK[128:] = True
+
+
+def _blank_chunk(a: pa.Array) -> np.ndarray:
+    """Missing, "" or only whitespace. From the buffers: lengths from the offsets, and Arrow's
+    utf8_is_space only on the strings whose first byte could start a blank string."""
+    n = len(a)
+    blank = np.zeros(n, bool)
+    if n == 0:
+        return blank
+    bufs = a.buffers()
+    off = np.frombuffer(bufs[1], dtype=np.int64, count=n + 1, offset=a.offset * 8)
+    data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
+    length = np.diff(off)
+    blank[length == 0] = True
+    has = np.flatnonzero(length > 0)
+    maybe = has[_MAY_START_BLANK[data[off[:-1][has]]]]
+    if len(maybe):
+        sp = pc.utf8_is_space(a.take(pa.array(maybe)))
+        blank[maybe] = pc.fill_null(sp, False).to_numpy(zero_copy_only=False).astype(bool)
+    if a.null_count:
+        blank |= ~a.is_valid().to_numpy(zero_copy_only=False)
+    return blank
 
 
 def _empty_graph() -> CustomerGraph:
