@@ -243,8 +243,13 @@ def _rings_table(flagged: pd.DataFrame, member_lists: pd.Series, ids: pd.DataFra
     per_value = sh.groupby(["community", "group"])["node"].transform("size")
     sh = sh[per_value >= 2]
     ev = sh.groupby(["community", "kind"])["node"].nunique()
-    evidence = {c: json.dumps({k: int(n) for k, n in s.droplevel(0).items()}, sort_keys=True)
-                for c, s in ev.groupby(level=0)}
+    # json.dumps({kind: count}, sort_keys=True) per ring, built for all rings at once: the
+    # groupby already orders kinds within a ring; each distinct kind is JSON-quoted once.
+    kinds = ev.index.get_level_values(1).astype(str)
+    quoted = {k: json.dumps(k) for k in pd.unique(kinds)}
+    pieces = pd.Series(kinds.map(quoted).to_numpy(dtype=object), index=ev.index.get_level_values(0))
+    pieces = pieces + ": " + ev.to_numpy().astype(np.int64).astype(str)
+    evidence = ("{" + pieces.groupby(level=0, sort=True).agg(", ".join) + "}").to_dict()
     idx = flagged.index
     rings = pd.DataFrame({
         "ring_id": ids.loc[idx, "ring_id"].astype("str").to_numpy(),
