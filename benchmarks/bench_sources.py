@@ -20,13 +20,15 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from collections_engine.config import load_strategy
 from collections_engine.io import write_parquet
 from collections_engine.io.load import load_book
 from collections_engine.sources import ValuationConfig, recommend, value_sources
-from collections_engine.sources.money import scaled_strategy
+from collections_engine.scoring.data import NO_ACTION
+from collections_engine.sources.money import queue_terms, scaled_strategy
 from collections_engine.sources.value import ESTIMATORS
 from collections_engine.synth import SynthParams, iter_book
 
@@ -38,6 +40,25 @@ def make_book(out: Path, accounts: int, seed: int, strategy) -> None:
         p = out / f"{name}.parquet"
         p.parent.mkdir(parents=True, exist_ok=True)
         write_parquet(frame, p)
+
+
+def oracle_net(plans: pd.DataFrame, col: str, truth_acc: pd.DataFrame, effects: pd.DataFrame,
+               strategy) -> np.ndarray:
+    """Each held-out row's true expected net in the queue of plan column `col`, from the answer
+    key: repays with min(1, p_repay * true effect), else pays 0.35 * sigmoid(w + a - 0.5) of the
+    time a mean 40 % of the amount (the generator's outcome law); commission and cost as decided."""
+    comm, cost = queue_terms(strategy)
+    t = plans[["account_id", "snapshot_date"]].merge(truth_acc, on=["account_id", "snapshot_date"],
+                                                      how="left")
+    q = plans[col].astype("str")
+    e = pd.DataFrame({"queue": q, "stage": plans["stage"].astype("str")}).merge(
+        effects, on=["queue", "stage"], how="left")["effect"].fillna(1.0).to_numpy()
+    p = np.minimum(1.0, t["p_repay"].to_numpy() * e)
+    part = 0.35 / (1 + np.exp(-(t["willingness"] + t["ability"] - 0.5).to_numpy())) * 0.4
+    rec = (p + (1 - p) * part) * plans["collectable"].to_numpy()
+    c = q.map(comm).fillna(0.0).to_numpy()
+    k = np.where(q == NO_ACTION, 0.0, q.map(cost).fillna(0.0).to_numpy())
+    return rec * (1 - c) - k
 
 
 def one(seed: int, accounts: int, estimator: str, night_volume: int = 0,
@@ -54,6 +75,22 @@ def one(seed: int, accounts: int, estimator: str, night_volume: int = 0,
         res = value_sources(book, strategy, warnings, ValuationConfig(seed=1, estimator=estimator,
                                                                        **(cfg_extra or {})))
         secs = time.perf_counter() - t0
+        truth_acc = pd.read_parquet(data / "truth" / "accounts.parquet")
+        truth_eff = pd.read_parquet(data / "truth" / "effects.parquet")
+    # the true monthly value of each source: oracle net of plan_full - plan_without:s
+    pl = res.plans
+    per_month = res.meta["held_out_scale"] / res.meta["months_held_out"]
+    true_value = {}
+    if pl is not None:
+        truth_acc["account_id"] = truth_acc["account_id"].astype("str")
+        pl = pl.assign(account_id=pl["account_id"].astype("str"))
+        full = oracle_net(pl, "plan_full", truth_acc, truth_eff, strategy)
+        line = pl["customer_line"].astype("str").to_numpy()
+        for s in res.meta["valued"]:
+            d = full - oracle_net(pl, f"plan_without:{s}", truth_acc, truth_eff, strategy)
+            for seg, m in (("overall", np.ones(len(d), bool)), ("new", line == "new"),
+                           ("existing", line == "existing")):
+                true_value[(s, seg)] = float(d[m].sum()) * per_month
     out = []
     t = res.table[res.table["status"] == "valued"]
     for est in ESTIMATORS:
@@ -71,8 +108,14 @@ def one(seed: int, accounts: int, estimator: str, night_volume: int = 0,
         first_money = ov["net_value_month"].idxmax()
         tn = tt.set_index(["source", "segment"])
         nw = tn.loc[(newonly, "new")] if (newonly, "new") in tn.index else None
+        cost = tt.set_index(["source", "segment"])["cost_month"]
+        tv = {k: v - cost.get(k, np.nan) for k, v in true_value.items()}
         out.append({
             "seed": seed, "estimator": est, "seconds": round(secs, 1),
+            "true_net_newonly_new": round(tv.get((newonly, "new"), np.nan)),
+            "true_net_newonly_existing": round(tv.get((newonly, "existing"), np.nan)),
+            "true_net_strong": round(tv.get((strong, "overall"), np.nan)),
+            "true_net_noise": round(tv.get((noise, "overall"), np.nan)),
             "held_out": res.meta["held_out_rows_used"],
             "newonly_new_p_holm": float(nw["p_holm"]) if nw is not None else float("nan"),
             "newonly_new_net": round(float(nw["net_value_month"])) if nw is not None else float("nan"),
@@ -141,7 +184,9 @@ def main() -> None:
                         f"{x['newonly_new_net']} [{x['newonly_new_net_lo']}, {x['newonly_new_net_hi']}]"
                         for x in rows[-len(ESTIMATORS):])
         print(f"seed {seed}: {r['seconds']} s, {r['held_out']} held-out rows; new-customers source "
-              f"new line Holm p {r['newonly_new_p_holm']:.3g}; new/existing {per}", flush=True)
+              f"new line Holm p {r['newonly_new_p_holm']:.3g}, true net {r['true_net_newonly_new']} "
+              f"(existing {r['true_net_newonly_existing']}; strong overall {r['true_net_strong']}, "
+              f"noise {r['true_net_noise']}); new/existing {per}", flush=True)
     df = pd.DataFrame(rows)
     if a.csv:
         df.to_csv(a.csv, index=False)

@@ -49,6 +49,7 @@ class SourcesResult:
     contributions: pd.DataFrame          # per held-out account row: each source's contribution
     meta: dict
     warnings: list[str] = field(default_factory=list)
+    plans: pd.DataFrame | None = None    # held-out rows: the queue each variant's plan chose
 
 
 def segment_masks(rows: pd.DataFrame, strategy: Strategy) -> dict[str, np.ndarray]:
@@ -298,7 +299,11 @@ def value_sources(book: Book, strategy: Strategy, load_warnings: list[str] | Non
     alt = [f"value_{k}_{e}" for e in ESTIMATORS if e != cfg.estimator for k in ("month", "lo", "hi")]
     table = table.reindex(columns=RESULT_COLUMNS[:-2] + alt + RESULT_COLUMNS[-2:])
     contributions = _contributions(oot, vm, valued)
-    return SourcesResult(table, _summary(table, strategy), contributions, meta, warnings)
+    plan_frame = oot[["account_id", "snapshot_date", "customer_line", "stage", "collectable"]].copy()
+    for name in ["full"] + [f"without:{s}" for s in valued]:
+        plan_frame[f"plan_{name}"] = plans[name]
+    meta["held_out_scale"] = oot_scale
+    return SourcesResult(table, _summary(table, strategy), contributions, meta, warnings, plan_frame)
 
 
 def _contributions(oot: pd.DataFrame, vm, valued: list[str]) -> pd.DataFrame:
