@@ -161,3 +161,22 @@ def test_blank_matches_arrow(values, cut):
     a = pa.array(values, pa.large_string())
     expected = pc.fill_null(pc.or_kleene(pc.equal(pc.utf8_length(a), 0), pc.utf8_is_space(a)), True)
     assert _blank(col).tolist() == expected.to_numpy(zero_copy_only=False).tolist()
+
+
+@settings(max_examples=60)
+@given(st.integers(1, 40), st.lists(st.tuples(st.integers(0, 39), st.integers(0, 39)), max_size=60),
+       st.booleans())
+def test_components_match_scipy(n, pairs, presorted):
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    from collections_engine.rings.community import components
+
+    u = np.array([a % n for a, _ in pairs], np.int64)
+    v = np.array([b % n for _, b in pairs], np.int64)
+    if presorted:  # the CSR fast path (edges sorted by first node)
+        o = np.argsort(u, kind="stable")
+        u, v = u[o], v[o]
+    expected = connected_components(coo_matrix((np.ones(len(u), np.int8), (u, v)), shape=(n, n)).tocsr(),
+                                    directed=False)[1]
+    assert components(n, u, v).tolist() == expected.tolist()
