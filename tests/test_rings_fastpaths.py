@@ -180,3 +180,25 @@ def test_components_match_scipy(n, pairs, presorted):
     expected = connected_components(coo_matrix((np.ones(len(u), np.int8), (u, v)), shape=(n, n)).tocsr(),
                                     directed=False)[1]
     assert components(n, u, v).tolist() == expected.tolist()
+
+
+@settings(max_examples=40)
+@given(st.lists(st.one_of(st.none(), st.sampled_from(["phone", " device", "email ", "fax", "wrong_number"])),
+                max_size=30))
+def test_categorical_columns_read_as_strings(values):
+    from collections_engine.config.graph import GraphConfig
+    from collections_engine.rings.codes import to_arrow
+    from collections_engine.rings.detect import _equals
+    from collections_engine.rings.graph import usable_rows
+
+    as_str = pd.Series(values, dtype="str")
+    as_cat = pd.Series(values, dtype="category")
+    assert to_arrow(as_cat).to_pylist() == to_arrow(as_str).to_pylist()
+    assert _equals(as_cat, "wrong_number").tolist() == _equals(as_str, "wrong_number").tolist()
+    graph = GraphConfig(kinds={"phone": 1.0, "device": 1.0, "email": 0.5})
+    ids = pd.Series([f"C{i % 4}" for i in range(len(values))], dtype="str")
+    frames = [pd.DataFrame({"customer_id": ids, "kind": k, "value": pd.Series(["v"] * len(values), dtype="str")})
+              for k in (as_str, as_cat)]
+    a, b = (usable_rows(f, graph, pd.Timestamp("2026-01-01")) for f in frames)
+    assert a[0].tolist() == b[0].tolist() and a[1].tolist() == b[1].tolist() and a[2] == b[2]
+    assert a[3] == b[3] and a[4] == b[4]

@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["dense", "encode", "encode_arrow", "fingerprints", "run_heads", "sorted_unique", "to_arrow", "to_object", "unique_inverse"]
+__all__ = ["category_codes", "dense", "encode", "encode_arrow", "fingerprints", "run_heads", "sorted_unique", "to_arrow", "to_object", "unique_inverse"]
 
 
 def to_arrow(s: pd.Series | np.ndarray | pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
@@ -26,6 +26,8 @@ def to_arrow(s: pd.Series | np.ndarray | pa.Array | pa.ChunkedArray) -> pa.Chunk
         data = s
     else:
         arr = s.array if isinstance(s, pd.Series) else s
+        if isinstance(s, pd.Series) and isinstance(s.dtype, pd.CategoricalDtype):
+            return _from_categorical(s)
         data = getattr(arr, "_pa_array", None)  # pandas ArrowStringArray / ArrowExtensionArray
         if data is None and isinstance(s, pd.Series):
             data = getattr(s.astype("str").array, "_pa_array", None)  # as `astype("str")` reads it
@@ -41,6 +43,22 @@ def to_arrow(s: pd.Series | np.ndarray | pa.Array | pa.ChunkedArray) -> pa.Chunk
             [pa.array(np.asarray(data.to_numpy(zero_copy_only=False), dtype=object).astype(str),
                       type=pa.large_string())], type=pa.large_string())
     return data
+
+
+def _from_categorical(s: pd.Series) -> pa.ChunkedArray:
+    """A categorical column as large_string, decoded by its codes (what astype("str") reads,
+    without a Python string per row)."""
+    codes = s.cat.codes.to_numpy()
+    cats = pa.array(np.asarray(s.cat.categories.astype("str"), dtype=object), pa.large_string())
+    idx = pa.array(codes.astype(np.int32), mask=codes < 0)
+    return pa.chunked_array([cats.take(idx)], pa.large_string())
+
+
+def category_codes(s: pd.Series) -> tuple[np.ndarray, list[str]] | None:
+    """(codes, categories as str) of a categorical column (code -1: missing); None otherwise."""
+    if not isinstance(s.dtype, pd.CategoricalDtype):
+        return None
+    return s.cat.codes.to_numpy(), [str(c) for c in s.cat.categories]
 
 
 def encode_arrow(*columns, sort: bool = True) -> tuple[list[np.ndarray], pa.Array]:

@@ -21,7 +21,7 @@ from collections_engine.book import Book
 from collections_engine.config.graph import GraphConfig
 from collections_engine.errors import InputError
 from collections_engine.rings.community import find_communities, keep_cores, trim_weak_members
-from collections_engine.rings.codes import encode, encode_arrow, to_arrow, to_object
+from collections_engine.rings.codes import category_codes, encode, encode_arrow, to_arrow, to_object
 from collections_engine.rings.graph import clean_identifiers, link_codes, link_customers, usable_rows, value_groups  # noqa: F401 (link_customers: benchmarks wrap it)
 from collections_engine.rings.match import match_ring_ids
 from collections_engine.rings.propensity import (
@@ -228,7 +228,13 @@ def _dates(col: pd.Series, rows: np.ndarray | None = None) -> np.ndarray:
 
 
 def _equals(col: pd.Series, value: str) -> np.ndarray:
-    """col == value per row (missing: False), through Arrow: no Python string per row."""
+    """col == value per row (missing: False), through Arrow or the categories: no Python
+    string per row."""
+    cat = category_codes(col)
+    if cat is not None:
+        codes, cats = cat
+        hit = np.array([c == value for c in cats] + [False], bool)
+        return hit[np.where(codes < 0, len(cats), codes)]
     return pc.fill_null(pc.equal(to_arrow(col), value), False).to_numpy(zero_copy_only=False).astype(bool)
 
 

@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 
 from collections_engine.config.graph import GraphConfig
 from collections_engine.errors import InputError
-from collections_engine.rings.codes import run_heads, dense, encode, encode_arrow, fingerprints, to_arrow, to_object
+from collections_engine.rings.codes import category_codes, run_heads, dense, encode, encode_arrow, fingerprints, to_arrow, to_object
 
 __all__ = [
     "CLIQUE_MAX_DEGREE", "CIRCULANT_HALF_DEGREE", "CustomerGraph",
@@ -99,12 +99,18 @@ def usable_rows(
     df = identifiers
     warnings: list[str] = []
     stats = {"rows": len(df)}
-    enc = pc.dictionary_encode(to_arrow(df["kind"])).combine_chunks()
-    stripped = [u.strip() for u in enc.dictionary.to_pylist()]
+    cat = category_codes(df["kind"])
+    if cat is not None:  # a categorical column: its codes and categories as they are
+        raw, uniq = cat
+        raw = np.where(raw < 0, len(uniq), raw)
+    else:
+        enc = pc.dictionary_encode(to_arrow(df["kind"])).combine_chunks()
+        uniq = enc.dictionary.to_pylist()
+        ind = enc.indices
+        raw = (pc.fill_null(ind, len(uniq)) if ind.null_count else ind).to_numpy()
+    stripped = [u.strip() for u in uniq]
     kinds = sorted({k for k in stripped if k in graph.kinds})
     code_of = np.array([kinds.index(k) if k in graph.kinds else -1 for k in stripped] + [-1], np.int32)
-    ind = enc.indices
-    raw = (pc.fill_null(ind, len(stripped)) if ind.null_count else ind).to_numpy()
     kind_codes = code_of[raw]  # the last entry of code_of: a missing kind
     known = kind_codes >= 0
     if not known.all():
