@@ -56,6 +56,53 @@ CLI = [str(ROOT / ".venv" / "bin" / "collections-engine")]
 GIB = 1024**2  # ru_maxrss is in KiB
 
 
+class TreeMemory:
+    """Peak memory of this process and its children (the forked ring step), sampled every
+    0.2 s as the sum of their PSS (/proc/PID/smaps_rollup): pages the child shares with the
+    parent copy-on-write count once, split between them, unlike the sum of RSS."""
+
+    def __init__(self) -> None:
+        import threading
+        self.peak = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def _pids(pid: int) -> list[int]:
+        out = [pid]
+        try:
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{tid}/children") as fh:
+                    for child in fh.read().split():
+                        out += TreeMemory._pids(int(child))
+        except OSError:
+            pass
+        return out
+
+    @staticmethod
+    def _pss_gib(pid: int) -> float:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as fh:
+                for line in fh:
+                    if line.startswith("Pss:"):
+                        return int(line.split()[1]) / GIB
+        except OSError:
+            pass
+        return 0.0
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.2):
+            self.peak = max(self.peak, sum(self._pss_gib(p) for p in self._pids(os.getpid())))
+
+    def __enter__(self) -> "TreeMemory":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def load() -> str:
     return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
@@ -247,13 +294,14 @@ def main() -> None:
                                   models=base / "models", runs=runs)
         l0 = load()
         t, c = time.perf_counter(), time.process_time()
-        res = pipeline.run_night(req)
+        with TreeMemory() as tree:
+            res = pipeline.run_night(req)
         total, cpu = time.perf_counter() - t, time.process_time() - c
         child = resource.getrusage(resource.RUSAGE_CHILDREN)
         print(f"night {day}: {res.counts.get('delinquent_accounts')} delinquent accounts, {total:.1f} s "
               f"(CPU: this process {cpu:.1f} s, ring child(ren) {child.ru_utime + child.ru_stime:.1f} s), "
-              f"peak RSS this process {peak_gib():.2f} GiB, ring child {child.ru_maxrss / GIB:.2f} GiB "
-              f"[load {l0} -> {load()}]")
+              f"peak RSS this process {peak_gib():.2f} GiB, ring child {child.ru_maxrss / GIB:.2f} GiB; "
+              f"peak of the process tree (sum of PSS) {tree.peak:.2f} GiB [load {l0} -> {load()}]")
     spy.undo()
     run_peak, child_peak = peak_gib(), resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / GIB
     clock_peaks = _peaks(runs / nights[-1] / "run.json")
@@ -302,7 +350,7 @@ def main() -> None:
                  "rings_wait": "waiting for rings after score"}.get(step, step)
         print(f"| {label} | {st:.1f} | {pk:.2f} | {names.get(step, '')} | "
               + (f"{r:.2f} | {st / r:.1f}x |" if r else " | |"))
-    print(f"| whole run | {total:.1f} | {run_peak:.2f} (+ ring child {child_peak:.2f}) | | | |")
+    print(f"| whole run | {total:.1f} | {run_peak:.2f} (ring child {child_peak:.2f}; tree PSS {tree.peak:.2f}) | | | |")
     print(f"load during run {l0}, during raw work {l_raw}")
     print(f"inside placement: build_decision_inputs "
           f"{spy.last('build_decision_inputs')[2]:.1f} s, build_problem {spy.last('build_problem')[2]:.1f} s, "

@@ -4,6 +4,8 @@ Conventions every step relies on (the loader guarantees them after validation):
 - id columns (`account_id`, `customer_id`) are pandas string dtype;
 - date columns are `datetime64[ns]` (midnight), missing dates NaT;
 - amounts are float64, `dpd` int64, `repaid` int8;
+- contacts' `channel` and `outcome` and identifiers' `kind` are categories (sorted levels);
+  other text columns are pandas string dtype;
 - optional tables that are absent are None; `sources` maps a declared source name to its
   table (absent sources are missing from the dict).
 """

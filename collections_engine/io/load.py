@@ -6,8 +6,10 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from collections_engine.book import Book
 from collections_engine.config.strategy import Strategy
@@ -101,6 +103,38 @@ def _read_one(data: Path, name: str, spec) -> tuple[str, str, pd.DataFrame | Non
     return name, path.name, df, problems + p, w
 
 
+# Columns of a few known values in the largest tables, held as categories (one byte a row
+# instead of an Arrow string): about 1 GiB less for a million accounts' year of history. Only
+# tables that never reach an output file; categories in sorted order, so sorting and grouping
+# see the same order as the strings.
+CATEGORY_COLUMNS = {"contacts": ("channel", "outcome"), "identifiers": ("kind",)}
+
+
+def _as_categories(tables: dict[str, pd.DataFrame]) -> None:
+    for name, cols in CATEGORY_COLUMNS.items():
+        df = tables.get(name)
+        if df is None:
+            continue
+        for col in cols:
+            if col in df.columns and not isinstance(df[col].dtype, pd.CategoricalDtype):
+                df[col] = _category(df[col])
+
+
+def _category(s: pd.Series) -> pd.Series:
+    enc = pc.dictionary_encode(pa.array(s.array) if s.dtype != object else pa.array(s, from_pandas=True))
+    chunks = enc.chunks if isinstance(enc, pa.ChunkedArray) else [enc]
+    if not chunks:
+        return s.astype("category")
+    dictionary = chunks[-1].dictionary.to_pylist()  # one memo table across chunks: shared
+    codes = np.concatenate([c.indices.fill_null(-1).to_numpy(zero_copy_only=False) for c in chunks])
+    order = np.argsort(np.asarray(dictionary, dtype=object), kind="stable")
+    rank = np.empty(len(order), np.int64)
+    rank[order] = np.arange(len(order))
+    codes = np.where(codes >= 0, rank[np.maximum(codes, 0)], -1)
+    cats = [dictionary[i] for i in order]
+    return pd.Series(pd.Categorical.from_codes(codes, categories=cats), index=s.index, name=s.name)
+
+
 def load_book(data: Path, strategy: Strategy | None = None, *,
               skip: tuple[str, ...] = ()) -> tuple[Book, list[str]]:
     """The validated book and its warnings; DataError with every problem otherwise.
@@ -131,6 +165,8 @@ def load_book(data: Path, strategy: Strategy | None = None, *,
         problems += p
         warnings += w
     sources = _load_sources(data, strategy, warnings) if strategy is not None else {}
+    if not problems:
+        _as_categories(tables)
     if problems:
         raise DataError(f"DATA folder {data}", problems)
     for w in warnings:

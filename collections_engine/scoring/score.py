@@ -82,11 +82,10 @@ def score(version: ModelVersion, features: pd.DataFrame, rows: pd.DataFrame, str
         warn.append(f"{int((~delinquent).sum())} row(s) at dpd 0 are not delinquent and were not scored")
         rows, seg, features = rows[delinquent], seg[delinquent], features.loc[rows.index[delinquent]]
     enc = version.encoder
-    frame = features.copy()
-    frame["stage"] = seg["stage"].to_numpy()
-    frame["customer_line"] = seg["customer_line"].to_numpy()
+    extra = {"stage": seg["stage"].to_numpy(), "customer_line": seg["customer_line"].to_numpy()}
     if version.meta.get("has_queue_feature"):
-        frame["queue"] = NO_ACTION
+        extra["queue"] = NO_ACTION
+    frame = features.assign(**extra)  # copy-on-write: the feature columns are not copied
     present = [c for c in enc.features if c in frame.columns]
     empty = [c for c in present if len(frame) and frame[c].isna().all()]
     if empty:
