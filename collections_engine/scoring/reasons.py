@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import lightgbm as lgb
 import numpy as np
+import pyarrow as pa
 
 __all__ = ["ReasonTable", "fit_reason_table", "top_reasons", "reason_strings", "agreement",
            "NO_REASON_FEATURES"]
@@ -103,39 +104,45 @@ def _fill_empty(mean: np.ndarray, counts: np.ndarray) -> np.ndarray:
 
 
 def top_reasons(contrib: np.ndarray, candidates: np.ndarray, k: int = 3) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of the k largest |contribution| among candidate features (-1: none), and their signs."""
+    """Indices of the k largest |contribution| among candidate features (-1: none; ties go to
+    the first feature), and the signs of their contributions. k passes of a row-wise argmax:
+    several times faster than a partial sort along rows."""
     a = np.where(candidates[None, :], np.abs(contrib), -1.0)
-    k_eff = min(k, a.shape[1])
-    if a.shape[1] > k_eff:
-        part = np.argpartition(-a, k_eff - 1, axis=1)[:, :k_eff]
-    else:
-        part = np.tile(np.arange(a.shape[1]), (len(a), 1))
-    vals = np.take_along_axis(a, part, axis=1)
-    order = np.argsort(-vals, axis=1, kind="stable")
-    top = np.take_along_axis(part, order, axis=1)
-    topv = np.take_along_axis(vals, order, axis=1)
-    sign = np.sign(np.take_along_axis(contrib, top, axis=1))
-    top = np.where(topv > 0, top, -1)
-    if k_eff < k:
-        pad = np.full((len(a), k - k_eff), -1)
-        top, sign = np.hstack([top, pad]), np.hstack([sign, pad])
+    n, m = a.shape
+    top = np.full((n, k), -1, dtype=np.int64)
+    sign = np.full((n, k), -1.0)
+    rows = np.arange(n)
+    for slot in range(min(k, m)):
+        j = np.argmax(a, axis=1)
+        best = a[rows, j]
+        sign[:, slot] = np.sign(contrib[rows, j])
+        top[:, slot] = np.where(best > 0, j, -1)
+        a[rows, j] = -np.inf
     return top, sign
 
 
 def _format_values(x: np.ndarray) -> np.ndarray:
+    """Values as shown in a reason: whole numbers and anything from 1000 up without decimals,
+    the rest with three significant digits; NaN as 'missing'."""
     out = np.full(len(x), "missing", dtype=object)
     ok = ~np.isnan(x)
     v = x[ok]
-    whole = np.abs(v - np.round(v)) < 1e-9
-    big = np.abs(v) >= 1000
-    s = np.where(whole | big, np.char.mod("%.0f", np.round(v)), np.char.mod("%.3g", v))
+    whole = (np.abs(v - np.round(v)) < 1e-9) | (np.abs(v) >= 1000)
+    s = np.empty(len(v), dtype=object)
+    if whole.any():  # Arrow writes integers without a Python call per value
+        s[whole] = pa.array(np.round(v[whole]).astype(np.int64)).cast(pa.string()).to_numpy(zero_copy_only=False)
+    if (~whole).any():
+        s[~whole] = np.char.mod("%.3g", v[~whole]).astype(object)
     out[ok] = s
     return out
 
 
 def reason_strings(top: np.ndarray, sign: np.ndarray, X: np.ndarray, features: list[str],
                    kinds: list[str], levels: list[list[str]]) -> list[np.ndarray]:
-    """'factor, value, raises|lowers' per slot (empty string where there is no factor)."""
+    """'factor, value, raises|lowers' per slot (empty string where there is no factor).
+
+    Each (feature, distinct value, direction) is written once and shared by every row that has
+    it: a reason's text costs a look-up per row, not a string build."""
     out = []
     n = len(top)
     for slot in range(top.shape[1]):
@@ -143,16 +150,18 @@ def reason_strings(top: np.ndarray, sign: np.ndarray, X: np.ndarray, features: l
         for j in np.unique(top[:, slot]):
             if j < 0:
                 continue
-            m = top[:, slot] == j
+            m = np.flatnonzero(top[:, slot] == j)
             x = X[m, j]
+            uniq, inv = np.unique(x, return_inverse=True)  # NaN last, as one value
             if kinds[j] == "categorical":
                 lv = np.asarray(levels[j] + ["missing"], dtype=object)
-                idx = np.where(np.isnan(x), len(lv) - 1, np.nan_to_num(x, nan=0).astype(np.int64))
-                vals = lv[idx]
+                idx = np.where(np.isnan(uniq), len(lv) - 1, np.nan_to_num(uniq, nan=0).astype(np.int64))
+                vals = lv[np.clip(idx, 0, len(lv) - 1)]
             else:
-                vals = _format_values(x)
-            word = np.where(sign[m, slot] > 0, "raises", "lowers")
-            col[m] = features[j] + ", " + vals.astype(object) + ", " + word.astype(object)
+                vals = _format_values(uniq)
+            named = (features[j] + ", ") + vals.astype(object)
+            texts = np.stack([named + ", lowers", named + ", raises"], axis=1)
+            col[m] = texts[inv.ravel(), (sign[m, slot] > 0).astype(np.int64)]
         out.append(col)
     return out
 

@@ -66,6 +66,9 @@ def _stage_text(stages: list[dict]) -> str:
                      for s in stages)
 
 
+CHUNK_ROWS = 200_000
+
+
 def score(version: ModelVersion, features: pd.DataFrame, rows: pd.DataFrame, strategy: Strategy,
           warnings: list[str] | None = None) -> pd.DataFrame:
     """Scores of delinquent rows (rows at dpd 0 are left out, with a warning).
@@ -99,16 +102,19 @@ def score(version: ModelVersion, features: pd.DataFrame, rows: pd.DataFrame, str
     kinds = [enc.types[c] for c in enc.features]
     levels = [enc.levels.get(c, []) for c in enc.features]
     for s in sorted(pd.unique(segv)):
-        m = segv == s
         info = version.meta["segments"].get(s)
         model = info["model"] if info else "pooled"
         cal = info["calibration"] if info else version.meta["pooled_calibration"]
-        Xs = X[m]
-        p[m] = platt_apply(version.boosters[model].predict(Xs, raw_score=True), cal)
         table = version.reasons.get(s) or version.reasons["pooled"]
-        top, sign = top_reasons(table.contributions(Xs), np.asarray(table.candidates))
-        for k, col in enumerate(reason_strings(top, sign, Xs, enc.features, kinds, levels)):
-            reason_cols[k][m] = col
+        rows_s = np.flatnonzero(segv == s)
+        # In chunks: the contribution matrices of a million rows would cost gigabytes at once.
+        for lo in range(0, len(rows_s), CHUNK_ROWS):
+            m = rows_s[lo:lo + CHUNK_ROWS]
+            Xs = X[m]
+            p[m] = platt_apply(version.boosters[model].predict(Xs, raw_score=True), cal)
+            top, sign = top_reasons(table.contributions(Xs), np.asarray(table.candidates))
+            for k, col in enumerate(reason_strings(top, sign, Xs, enc.features, kinds, levels)):
+                reason_cols[k][m] = col
     pts = points_of(p, strategy.score)
     out = pd.DataFrame({
         "account_id": rows["account_id"].astype("str").to_numpy(),
