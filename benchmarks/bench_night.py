@@ -11,7 +11,7 @@ hands its library, and after the run the same library calls are timed on those s
 
 - validate  vs pyarrow.parquet.read_table of every input file (what load_book reads)
 - score     vs LightGBM Booster.predict (raw_score) of the same boosters on the same matrix
-- rings     vs igraph community_leiden on the same edge list (graph built from it)
+- rings     vs igraph community_leiden on the same edge list (its largest call: the whole graph)
 - placement vs the same OR-Tools/HiGHS solve on the same Problem (assign.solve.solve)
 - write     vs pyarrow writing the same frames (parquet zstd, CSV with pyarrow.csv)
 
@@ -63,7 +63,7 @@ class TreeMemory:
 
     def __init__(self) -> None:
         import threading
-        self.peak = 0.0
+        self.peak, self.at_s, self.parts = 0.0, 0.0, []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -91,8 +91,11 @@ class TreeMemory:
         return 0.0
 
     def _run(self) -> None:
+        t0 = time.perf_counter()
         while not self._stop.wait(0.2):
-            self.peak = max(self.peak, sum(self._pss_gib(p) for p in self._pids(os.getpid())))
+            parts = [self._pss_gib(p) for p in self._pids(os.getpid())]
+            if sum(parts) > self.peak:
+                self.peak, self.at_s, self.parts = sum(parts), time.perf_counter() - t0, parts
 
     def __enter__(self) -> "TreeMemory":
         self._thread.start()
@@ -301,7 +304,8 @@ def main() -> None:
         print(f"night {day}: {res.counts.get('delinquent_accounts')} delinquent accounts, {total:.1f} s "
               f"(CPU: this process {cpu:.1f} s, ring child(ren) {child.ru_utime + child.ru_stime:.1f} s), "
               f"peak RSS this process {peak_gib():.2f} GiB, ring child {child.ru_maxrss / GIB:.2f} GiB; "
-              f"peak of the process tree (sum of PSS) {tree.peak:.2f} GiB [load {l0} -> {load()}]")
+              f"peak of the process tree (sum of PSS) {tree.peak:.2f} GiB at {tree.at_s:.0f} s "
+              f"({' + '.join(f'{x:.2f}' for x in tree.parts)}) [load {l0} -> {load()}]")
     spy.undo()
     run_peak, child_peak = peak_gib(), resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / GIB
     clock_peaks = _peaks(runs / nights[-1] / "run.json")
@@ -314,7 +318,7 @@ def main() -> None:
     rspy = Spy()
     rspy.wrap(community_mod, "_leiden")
     rspy.wrap(detect_mod, "find_communities")
-    rspy.wrap(detect_mod, "link_customers")
+    rspy.wrap(detect_mod, "link_codes")
     l_r = load()
     t = time.perf_counter()
     alone = pipeline.detect_rings(book, graph, pd.Timestamp(nights[-1]), previous=prev)
@@ -330,7 +334,8 @@ def main() -> None:
     raw["validate"] = raw_read(base / "data")
     version, feats, rows, strat = spy.last("score")[0][:4]
     raw["score"] = raw_predict(version, feats, rows, strat)
-    raw["rings"] = raw_leiden(rspy.last("_leiden")[0])
+    # The largest Leiden call (the whole graph); later calls refine inside communities.
+    raw["rings"] = raw_leiden(max(rspy.calls["_leiden"], key=lambda c: len(c[0][1]))[0])
     sa, sk, solve_s = spy.last("solve")
     raw["placement"] = timed(lambda: solve(*sa, **sk))
     wk = spy.last("write_run_folder")[1]
@@ -340,7 +345,7 @@ def main() -> None:
     print("| step | wall s | peak RSS GiB | raw library work | raw s | ratio |")
     print("|---|---:|---:|---|---:|---:|")
     names = {"validate": "pq.read_table of the input files", "score": "Booster.predict, same X",
-             "rings": "igraph community_leiden, same edges", "placement": "solve(Problem) directly",
+             "rings": "igraph community_leiden, same (largest) edge list", "placement": "solve(Problem) directly",
              "write": "pyarrow write of the same frames"}
     for step in ["validate", "features", "score", "rings", "rings_wait", "placement", "report", "write"]:
         st = timings.get(step, float("nan"))
@@ -355,7 +360,7 @@ def main() -> None:
     print(f"inside placement: build_decision_inputs "
           f"{spy.last('build_decision_inputs')[2]:.1f} s, build_problem {spy.last('build_problem')[2]:.1f} s, "
           f"solve {solve_s:.1f} s, decide {spy.last('decide')[2]:.1f} s, vendor_files {spy.last('vendor_files')[2]:.1f} s; "
-          f"rings alone {rings_alone:.1f} s: leiden {rspy.last('_leiden')[2]:.1f} s, "
+          f"rings alone {rings_alone:.1f} s: Leiden calls {sum(c[2] for c in rspy.calls['_leiden']):.1f} s (largest {max(c[2] for c in rspy.calls['_leiden']):.1f} s), "
           f"find_communities {rspy.last('find_communities')[2]:.1f} s")
 
     # Peers.
@@ -371,16 +376,18 @@ def main() -> None:
     want_nx = args.networkx if args.networkx is not None else args.accounts <= 100_000
     n, u, v, w, comm_cfg, min_size = rspy.last("find_communities")[0]
     if want_nx:
-        cg = rspy.outs["link_customers"]
+        cg = rspy.outs["link_codes"]
+        customer_ids = rspy.last("link_codes")[0][4]  # link_codes(kind_codes, kinds, vcode, ci, customer_ids, graph)
+        node_ids = np.asarray(customer_ids, dtype=object)[cg.codes].astype(str)
         comm = alone.communities
-        node = np.searchsorted(cg.customers.astype(str), comm["customer_id"].astype(str).to_numpy())
+        node = pd.Index(node_ids).get_indexer(comm["customer_id"].astype(str).to_numpy())
         labels = np.full(n, -1, np.int64)
         labels[node] = comm["community"].to_numpy()
         flagged = comm["flagged"].to_numpy()
         ring_nodes = [node[flagged & (comm["community"].to_numpy() == c)]
                       for c in np.unique(comm["community"].to_numpy()[flagged])]
         r = nx_louvain(n, u, v, w, labels, ring_nodes, comm_cfg.seed)
-        print(f"rings peer: engine detect_rings {rings_alone:.1f} s (leiden {rspy.last('_leiden')[2]:.1f} s) on "
+        print(f"rings peer: engine detect_rings {rings_alone:.1f} s (its largest Leiden call {max(c[2] for c in rspy.calls['_leiden']):.1f} s) on "
               f"{n} nodes, {len(u)} edges; networkx louvain {r['time_s']:.1f} s, {r['communities']} communities; "
               f"ARI on the engine's community nodes (size >= {min_size}) {r['ari_on_engine_nodes']:.3f}; "
               f"engine rings reproduced (Jaccard >= 0.5) {r['rings_reproduced']}/{r['rings']}, mean best "
