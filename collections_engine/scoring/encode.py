@@ -31,26 +31,36 @@ class Encoder:
     def categorical_indices(self) -> list[int]:
         return [i for i, c in enumerate(self.features) if self.types[c] == "categorical"]
 
+    def problems(self, frame: pd.DataFrame) -> list[str]:
+        """What `transform` would treat as missing: features absent from `frame`, and category
+        levels not seen in training (with up to five of them)."""
+        out: list[str] = []
+        missing = [c for c in self.features if c not in frame.columns]
+        if missing:
+            out.append(f"{len(missing)} model feature(s) missing tonight, treated as missing: "
+                       + ", ".join(missing))
+        for c in self.features:
+            if c in missing or self.types[c] != "categorical":
+                continue
+            s = frame[c].astype("str")
+            unseen = (pd.Index(self.levels[c]).get_indexer(s) < 0) & s.notna().to_numpy()
+            if unseen.any():
+                new = sorted(pd.unique(s[unseen]).tolist())[:5]
+                out.append(f"feature {c}: {int(unseen.sum())} row(s) with a level not seen in "
+                           f"training ({', '.join(map(str, new))}), treated as missing")
+        return out
+
     def transform(self, frame: pd.DataFrame, warnings: list[str] | None = None) -> np.ndarray:
         """(rows x features) float64 matrix in training order; problems appended to `warnings`."""
-        n = len(frame)
-        out = np.full((n, len(self.features)), np.nan)
-        missing = [c for c in self.features if c not in frame.columns]
-        if missing and warnings is not None:
-            warnings.append(f"{len(missing)} model feature(s) missing tonight, treated as missing: "
-                            + ", ".join(missing))
+        if warnings is not None:
+            warnings.extend(self.problems(frame))
+        out = np.full((len(frame), len(self.features)), np.nan)
         for j, c in enumerate(self.features):
-            if c in missing:
+            if c not in frame.columns:
                 continue
             col = frame[c]
             if self.types[c] == "categorical":
-                s = col.astype("str")
-                codes = pd.Index(self.levels[c]).get_indexer(s)
-                unseen = (codes < 0) & s.notna().to_numpy()
-                if unseen.any() and warnings is not None:
-                    new = sorted(pd.unique(s[unseen]).tolist())[:5]
-                    warnings.append(f"feature {c}: {int(unseen.sum())} row(s) with a level not seen in "
-                                    f"training ({', '.join(map(str, new))}), treated as missing")
+                codes = pd.Index(self.levels[c]).get_indexer(col.astype("str"))
                 out[:, j] = np.where(codes >= 0, codes, np.nan)
             else:
                 out[:, j] = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)

@@ -94,7 +94,7 @@ def score(version: ModelVersion, features: pd.DataFrame, rows: pd.DataFrame, str
     if empty:
         warn.append(f"{len(empty)} model feature(s) empty in every row tonight, treated as missing: "
                     + ", ".join(empty))
-    X = enc.transform(frame, warn)
+    warn += enc.problems(frame)
     n = len(rows)
     p = np.full(n, np.nan)
     reason_cols = [np.full(n, "", dtype=object) for _ in range(3)]
@@ -107,10 +107,10 @@ def score(version: ModelVersion, features: pd.DataFrame, rows: pd.DataFrame, str
         cal = info["calibration"] if info else version.meta["pooled_calibration"]
         table = version.reasons.get(s) or version.reasons["pooled"]
         rows_s = np.flatnonzero(segv == s)
-        # In chunks: the contribution matrices of a million rows would cost gigabytes at once.
+        # In chunks: the matrices of a million rows would cost gigabytes at once.
         for lo in range(0, len(rows_s), CHUNK_ROWS):
             m = rows_s[lo:lo + CHUNK_ROWS]
-            Xs = X[m]
+            Xs = enc.transform(frame.iloc[m])  # never the whole matrix at once
             p[m] = platt_apply(version.boosters[model].predict(Xs, raw_score=True), cal)
             top, sign = top_reasons(table.contributions(Xs), np.asarray(table.candidates))
             for k, col in enumerate(reason_strings(top, sign, Xs, enc.features, kinds, levels)):
