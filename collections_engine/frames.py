@@ -41,7 +41,14 @@ def per_run(values: pa.Array | pa.ChunkedArray, fn) -> np.ndarray:
 
 def isin(values: pd.Series, allowed: pd.Series | pd.Index | np.ndarray | tuple) -> np.ndarray:
     """Vectorised membership (pandas' isin on Arrow strings loops in Python)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):  # look up each level once
+        codes = values.cat.codes.to_numpy()
+        cats = values.cat.categories
+        hit = np.r_[isin(pd.Series(cats), allowed) if len(cats) else np.zeros(0, bool), False]  # -1: missing
+        return hit[codes]
     arr = pa.array(values.to_numpy(dtype=object) if values.dtype == object else values, from_pandas=True)
+    if pa.types.is_null(arr.type):  # nothing but missing values
+        return np.zeros(len(arr), dtype=bool)
     heads = run_heads(arr)
     if heads is not None and len(heads) < len(arr) // 2:
         found = isin(pd.Series(arr.take(pa.array(heads)), dtype=values.dtype)

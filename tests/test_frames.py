@@ -81,3 +81,11 @@ def test_isin_on_runs_of_repeated_ids(runs, pool):
     wanted = {p for p in pool if p is not None}
     expected = np.array([v is not None and v in wanted for v in values], dtype=bool)
     assert np.array_equal(isin(s, pd.Series(pool, dtype="str")), expected)
+
+
+@given(st.lists(SMALL_TEXT, max_size=20), st.lists(SMALL_TEXT, max_size=8))
+def test_isin_on_categories(values, pool):
+    s = pd.Series(values, dtype="category")
+    wanted = {p for p in pool if p is not None}
+    expected = np.array([v is not None and v in wanted for v in values], dtype=bool)
+    assert np.array_equal(isin(s, pd.Series(pool, dtype="str")), expected)
