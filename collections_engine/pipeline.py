@@ -138,6 +138,11 @@ def run_night(req: RunRequest) -> RunResult:
                 feats = build_features(book, tonight, strategy)
             with clock.step("score"):
                 scores = score(version, feats, tonight, strategy, warnings)
+                # Drift needs the features; the rest of the night does not: let them go before
+                # waiting for the rings (half a gigabyte at a million accounts).
+                reference = _read_reference(version)
+                drift = psi_table(reference, scores, feats)
+                del feats
             with clock.step("rings_wait"):
                 crash_point("rings")
                 rings, rings_s, rings_peak = pending.result()
@@ -159,14 +164,12 @@ def run_night(req: RunRequest) -> RunResult:
         counts = _counts(tonight, decision, rings)
         with clock.step("report"):
             previous_assign = read_previous_frame(prev, "assignments.parquet")
-            reference = _read_reference(version)
-            drift = psi_table(reference, scores, feats)
             for row in drift[drift["level"] != "stable"].itertuples():
                 msg = f"PSI of {row.what} is {row.psi:.3f} ({row.level}: 0.10 watch, 0.25 act)"
                 log.warning("%s", msg)
                 warnings.append(msg)
             report_html = nightly_report(
-                date=date, strategy=strategy, scores=scores, features=feats, version=version,
+                date=date, strategy=strategy, scores=scores, version=version,
                 reference=reference, decision=decision, rings=rings.rings,
                 previous_assignments=previous_assign, warnings=warnings, counts=counts,
                 psi_frame=drift, effects=effects_table)

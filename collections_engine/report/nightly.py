@@ -51,7 +51,7 @@ def _changes(assign: pd.DataFrame, previous: pd.DataFrame | None) -> pd.DataFram
 
 
 def nightly_report(*, date: pd.Timestamp, strategy: Strategy, scores: pd.DataFrame,
-                   features: pd.DataFrame, version: Any, reference: dict | None, decision: Any,
+                   version: Any, reference: dict | None, decision: Any,
                    rings: pd.DataFrame, previous_assignments: pd.DataFrame | None,
                    warnings: list[str], counts: dict[str, int], psi_frame: pd.DataFrame,
                    effects: pd.DataFrame | None = None) -> str:
