@@ -23,6 +23,7 @@ Each figure is printed with the load average at the time (the machine is shared)
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import shutil
@@ -61,8 +62,9 @@ class TreeMemory:
     0.2 s as the sum of their PSS (/proc/PID/smaps_rollup): pages the child shares with the
     parent copy-on-write count once, split between them, unlike the sum of RSS."""
 
-    def __init__(self) -> None:
+    def __init__(self, root_pid: int | None = None) -> None:
         import threading
+        self.root = root_pid or os.getpid()
         self.peak, self.at_s, self.parts = 0.0, 0.0, []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -93,7 +95,7 @@ class TreeMemory:
     def _run(self) -> None:
         t0 = time.perf_counter()
         while not self._stop.wait(0.2):
-            parts = [self._pss_gib(p) for p in self._pids(os.getpid())]
+            parts = [self._pss_gib(p) for p in self._pids(self.root)]
             if sum(parts) > self.peak:
                 self.peak, self.at_s, self.parts = sum(parts), time.perf_counter() - t0, parts
 
@@ -270,6 +272,10 @@ def main() -> None:
     ap.add_argument("--graph", type=Path, default=ROOT / "graphs" / "default.yaml")
     ap.add_argument("--networkx", action=argparse.BooleanOptionalAction, default=None,
                     help="networkx Louvain peer (default: only up to 100k accounts)")
+    ap.add_argument("--cli-run", action="store_true",
+                    help="only run the night through `collections-engine run` in a subprocess, "
+                         "with nothing of the benchmark held in memory: wall time and the process "
+                         "tree's peak PSS of the command as a cron job would run it")
     ap.add_argument("--prepare-only", action="store_true", help="generate, train and approve; no night")
     args = ap.parse_args()
     base = args.root / str(args.accounts)
@@ -283,6 +289,9 @@ def main() -> None:
     nights = [pd.Timestamp(d).date().isoformat() for d in dates[-args.days:]][:args.nights]
     runs = base / "runs"
     shutil.rmtree(runs, ignore_errors=True)
+    if args.cli_run:
+        cli_run(base, nights, args)
+        return
 
     spy = Spy()
     for name in ("load_book", "score", "build_features", "write_run_folder", "decide",
@@ -395,6 +404,23 @@ def main() -> None:
     else:
         print(f"rings peer: networkx Louvain skipped at {args.accounts} accounts ({n} nodes, {len(u)} edges; "
               "pass --networkx to run it)")
+
+
+def cli_run(base: Path, nights: list[str], args) -> None:
+    for day in nights:
+        cmd = CLI + ["run", "--data", str(base / "data"), "--date", day, "--strategy", str(args.strategy),
+                     "--graph", str(args.graph), "--models", str(base / "models"), "--out", str(base / "runs")]
+        l0 = load()
+        t = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with TreeMemory(proc.pid) as tree:
+            rc = proc.wait()
+        total = time.perf_counter() - t
+        timings = json.loads((base / "runs" / day / "run.json").read_text())["timings_s"] if rc == 0 else {}
+        print(f"collections-engine run {day} ({args.accounts} accounts): exit {rc}, {total:.1f} s wall, "
+              f"peak of the process tree (sum of PSS) {tree.peak:.2f} GiB at {tree.at_s:.0f} s "
+              f"({' + '.join(f'{x:.2f}' for x in tree.parts)}) [load {l0} -> {load()}]")
+        print("steps (run.json): " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
 
 
 def _peaks(run_json: Path) -> dict[str, float]:
