@@ -9,6 +9,7 @@ that fails or is killed at any step leaves no folder for that date and every ear
 from __future__ import annotations
 
 import ctypes
+import gc
 import hashlib
 import json
 import logging
@@ -208,10 +209,14 @@ class _Rings:
         self._fd = -1
         if hasattr(os, "fork") and not os.environ.get("COLLECTIONS_ENGINE_SERIAL"):
             r, w = os.pipe()
+            # Frozen objects are left alone by the child's garbage collector, which would
+            # otherwise write to (and so copy) every page of the parent's Python objects.
+            gc.freeze()
             pid = os.fork()
             if pid == 0:  # child: never returns
                 os.close(r)
                 _rings_child(w, self._args)
+            gc.unfreeze()
             os.close(w)
             self._pid, self._fd = pid, r
 
