@@ -177,3 +177,21 @@ def test_reason_strings_name_value_and_direction():
     assert cols[0].tolist() == ["dpd, 45, raises", "utilisation, missing, lowers", "dpd, 1235, lowers"]
     assert cols[1].tolist() == ["utilisation, 0.123, lowers", "dpd, 45, raises", "hold, missing, raises"]
     assert cols[2].tolist() == ["hold, none, raises", "", "utilisation, 0.5, lowers"]
+
+
+@given(st.integers(1, 40), st.integers(0, 2**31 - 1))
+def test_reason_table_top_matches_top_reasons_on_contributions(n, seed):
+    """The scoring path (contributions of candidate features, feature-major) gives the same
+    reasons as top_reasons over the full contribution matrix."""
+    from collections_engine.scoring.reasons import ReasonTable, top_reasons
+    rng = np.random.default_rng(seed)
+    table = ReasonTable(features=["a", "b", "c", "d"], kinds=["numeric", "numeric", "categorical", "numeric"],
+                        edges=[[0.0, 1.0], [5.0], [], [-1.0, 0.0, 1.0]],
+                        values=[[-0.5, 0.2, 0.7, 0.0], [0.3, -0.3, 0.1], [0.4, -0.4, 0.0], [0.1, 0.1, -0.2, 0.6, 0.0]],
+                        candidates=[True, True, False, True])
+    X = np.column_stack([rng.choice([-1.0, 0.5, 2.0, np.nan], n), rng.choice([1.0, 9.0, np.nan], n),
+                         rng.choice([0.0, 1.0, np.nan], n), rng.choice([-2.0, -0.5, 0.5, 3.0, np.nan], n)])
+    top, sign = table.top(X)
+    ref_top, ref_sign = top_reasons(table.contributions(X), np.asarray(table.candidates))
+    assert np.array_equal(top, ref_top)
+    assert np.array_equal(sign[top >= 0], ref_sign[ref_top >= 0])

@@ -43,10 +43,12 @@ class Encoder:
             if c in missing or self.types[c] != "categorical":
                 continue
             s = frame[c].astype("str")
-            unseen = (pd.Index(self.levels[c]).get_indexer(s) < 0) & s.notna().to_numpy()
+            vc = s.value_counts(dropna=True)
+            values, counts = vc.index.to_numpy(dtype=object), vc.to_numpy()
+            unseen = pd.Index(self.levels[c]).get_indexer(values) < 0  # each distinct value once
             if unseen.any():
-                new = sorted(pd.unique(s[unseen]).tolist())[:5]
-                out.append(f"feature {c}: {int(unseen.sum())} row(s) with a level not seen in "
+                new = sorted(values[unseen].tolist())[:5]
+                out.append(f"feature {c}: {int(counts[unseen].sum())} row(s) with a level not seen in "
                            f"training ({', '.join(map(str, new))}), treated as missing")
         return out
 

@@ -36,9 +36,16 @@ class ReasonTable:
     values: list[list[float]]
     candidates: list[bool]
 
-    def contributions(self, X: np.ndarray) -> np.ndarray:
-        out = np.zeros(X.shape, dtype=np.float64)
-        for j, kind in enumerate(self.kinds):
+    def contributions(self, X: np.ndarray, columns: np.ndarray | None = None) -> np.ndarray:
+        """Contribution of each feature (or only of `columns`, in that order) for each row."""
+        return self._contributions_by_feature(X, columns).T
+
+    def _contributions_by_feature(self, X: np.ndarray, columns: np.ndarray | None = None) -> np.ndarray:
+        """(features x rows): each feature's contributions are one contiguous row."""
+        cols = np.arange(X.shape[1]) if columns is None else np.asarray(columns)
+        out = np.empty((len(cols), X.shape[0]), dtype=np.float64)
+        for c, j in enumerate(cols):
+            kind = self.kinds[j]
             x = X[:, j]
             vals = np.asarray(self.values[j], dtype=np.float64)
             nan = np.isnan(x)
@@ -46,10 +53,27 @@ class ReasonTable:
                 idx = np.where(nan, len(vals) - 1, np.nan_to_num(x, nan=0).astype(np.int64))
                 idx = np.where((idx < 0) | (idx >= len(vals) - 1), len(vals) - 1, idx)
             else:
-                idx = np.searchsorted(np.asarray(self.edges[j], float), np.nan_to_num(x), side="right")
+                idx = np.searchsorted(np.asarray(self.edges[j], float), x, side="right")  # NaN: overwritten below
                 idx = np.where(nan, len(vals) - 1, idx)
-            out[:, j] = vals[idx]
+            out[c] = vals[idx]
         return out
+
+    def top(self, X: np.ndarray, k: int = 3) -> tuple[np.ndarray, np.ndarray]:
+        """`top_reasons` of the rows, computing contributions of candidate features only."""
+        cand = np.flatnonzero(self.candidates)
+        contrib = self._contributions_by_feature(X, cand)
+        a = np.abs(contrib)
+        n = X.shape[0]
+        top = np.full((n, k), -1, dtype=np.int64)
+        sign = np.full((n, k), -1.0)
+        rows = np.arange(n)
+        for slot in range(min(k, len(cand))):  # as top_reasons, along the feature axis
+            j = np.argmax(a, axis=0)
+            best = a[j, rows]
+            sign[:, slot] = np.sign(contrib[j, rows])
+            top[:, slot] = np.where(best > 0, cand[j], -1)
+            a[j, rows] = -np.inf
+        return top, sign
 
     def to_json(self) -> dict:
         return {"features": self.features, "kinds": self.kinds, "edges": self.edges,

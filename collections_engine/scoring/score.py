@@ -21,7 +21,7 @@ from collections_engine.scoring.data import NO_ACTION, segment_columns
 from collections_engine.scoring.encode import Encoder
 from collections_engine.scoring.fit import platt_apply
 from collections_engine.scoring.points import band_of, points_of
-from collections_engine.scoring.reasons import ReasonTable, reason_strings, top_reasons
+from collections_engine.scoring.reasons import ReasonTable, reason_strings
 
 __all__ = ["ModelVersion", "score", "SCORE_COLUMNS", "check_compatible"]
 
@@ -112,13 +112,13 @@ def score(version: ModelVersion, features: pd.DataFrame, rows: pd.DataFrame, str
             m = rows_s[lo:lo + CHUNK_ROWS]
             Xs = enc.transform(frame.iloc[m])  # never the whole matrix at once
             p[m] = platt_apply(version.boosters[model].predict(Xs, raw_score=True), cal)
-            top, sign = top_reasons(table.contributions(Xs), np.asarray(table.candidates))
+            top, sign = table.top(Xs)
             for k, col in enumerate(reason_strings(top, sign, Xs, enc.features, kinds, levels)):
                 reason_cols[k][m] = col
     pts = points_of(p, strategy.score)
     out = pd.DataFrame({
-        "account_id": rows["account_id"].astype("str").to_numpy(),
-        "customer_id": rows["customer_id"].astype("str").to_numpy(),
+        "account_id": rows["account_id"].astype("str").array,   # no Python string per row
+        "customer_id": rows["customer_id"].astype("str").array,
         "stage": seg["stage"].astype("str").to_numpy(),
         "customer_line": seg["customer_line"].astype("str").to_numpy(),
         "segment": seg["segment"].astype("str").to_numpy(),
