@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 
 from collections_engine.book import Book
 from collections_engine.config.strategy import Strategy
+from collections_engine.frames import duplicated
 from collections_engine.features.events import SPAN, EventIndex, day_numbers, entity_codes
 from collections_engine.segments import account_age_months
 
@@ -320,7 +321,7 @@ class _Coded:
 def _customer_features(customers: pd.DataFrame, rows: pd.DataFrame, personal: set[str],
                        snap: np.ndarray, taken: set[str]) -> pd.DataFrame:
     cols = [c for c in customers.columns if c != "customer_id" and c not in personal]
-    cust = customers.drop_duplicates("customer_id", keep="last").set_index("customer_id")
+    cust = _last_per_key(customers, "customer_id").set_index("customer_id")
     pos = _positions(rows["customer_id"], cust.index.to_series())
     f = pd.DataFrame(index=rows.index)
     for c in cols:
@@ -338,7 +339,7 @@ def _source_features(name: str, key: str, table: pd.DataFrame, rows: pd.DataFram
         ev = EventIndex.build(ev_codes, day_numbers(table["snapshot_date"]))
         pos = ev.last(codes, snap)
     else:
-        t = table.drop_duplicates(key, keep="last")
+        t = _last_per_key(table, key)
         pos = _positions(rows[key], t[key])
         table = t
     f = pd.DataFrame(index=rows.index)
@@ -346,6 +347,14 @@ def _source_features(name: str, key: str, table: pd.DataFrame, rows: pd.DataFram
         label = c if c.startswith(f"{name}_") else f"{name}_{c}"
         f[label] = _as_feature(_take(table[c].reset_index(drop=True), pos), rows["snapshot_date"])
     return f
+
+
+def _last_per_key(table: pd.DataFrame, key: str) -> pd.DataFrame:
+    """The last row of each key; the table itself when keys are unique (the loader already
+    drops repeated keys, and a sorted key is checked without hashing)."""
+    if not duplicated(table, [key]).any():
+        return table
+    return table.drop_duplicates(key, keep="last")
 
 
 def _positions(keys: pd.Series, table_keys: pd.Series) -> np.ndarray:

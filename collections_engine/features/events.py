@@ -26,7 +26,10 @@ SPAN = np.int64(1 << 20)  # more days than any calendar date we will see (~2870 
 
 def day_numbers(dates: pd.Series | pd.DatetimeIndex | np.ndarray) -> np.ndarray:
     """Days since 1970-01-01 as int64 (NaT -> a very negative number, never inside a window)."""
-    values = np.asarray(pd.to_datetime(dates).values if not isinstance(dates, np.ndarray) else dates)
+    if isinstance(dates, pd.Series) and dates.dtype == np.dtype("datetime64[ns]"):
+        values = dates.to_numpy()
+    else:
+        values = np.asarray(pd.to_datetime(dates).values if not isinstance(dates, np.ndarray) else dates)
     if values.dtype == np.dtype("datetime64[ns]"):  # integer floor division: no calendar work
         i = values.view(np.int64)
         out = np.floor_divide(i, np.int64(86_400_000_000_000))
