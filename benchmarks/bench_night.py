@@ -197,20 +197,9 @@ def raw_predict(version, feats: pd.DataFrame, rows: pd.DataFrame, strategy) -> f
 
 
 def raw_leiden(args: tuple) -> float:
-    import igraph as ig
-    n, u, v, w, comp, community = args
-
-    def go():
-        g = ig.Graph(n=n, edges=np.column_stack([u, v]), directed=False)
-        if community.objective == "modularity":
-            s = np.bincount(u, weights=w, minlength=n) + np.bincount(v, weights=w, minlength=n)
-            nw = s / np.sqrt(np.bincount(comp, weights=s)[comp])
-        else:
-            nw = np.ones(n)
-        with community_mod.seeded_igraph(community.seed):
-            g.community_leiden(objective_function="CPM", weights=w, resolution=community.resolution,
-                               node_weights=nw, n_iterations=community_mod.LEIDEN_ITERATIONS)
-    return timed(go)
+    """igraph on the step's edge list with the step's settings (bench_rings_inrun's)."""
+    from bench_rings_inrun import raw_leiden as wall_and_cpu
+    return wall_and_cpu(args)[0]
 
 
 def raw_write(kw: dict) -> float:

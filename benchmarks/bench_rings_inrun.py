@@ -87,7 +87,7 @@ def _book(args: argparse.Namespace):
     return book
 
 
-def _raw_leiden(call: tuple) -> tuple[float, float]:
+def raw_leiden(call: tuple) -> tuple[float, float]:
     """ig.Graph + community_leiden with the step's settings on the step's main edge list:
     (wall, CPU) seconds."""
     import igraph as ig
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> None:
     if calls and not args.no_raw:
         main_call = max(calls, key=lambda c: len(c[0][1]))[0]
         l2 = _load()
-        raw, raw_cpu = _raw_leiden(main_call)
+        raw, raw_cpu = raw_leiden(main_call)
         print(f"raw igraph (Graph + community_leiden, main edge list: {main_call[0]} nodes, "
               f"{len(main_call[1])} edges): {raw:.2f} s wall, {raw_cpu:.2f} s CPU [load {l2}]; "
               f"step / raw = {wall / raw:.1f}x wall, {cpu / raw_cpu:.1f}x CPU; "

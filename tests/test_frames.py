@@ -44,10 +44,13 @@ def test_duplicated_wide_key_does_not_overflow():
 
 @given(st.lists(SMALL_TEXT, max_size=20), st.lists(SMALL_TEXT, max_size=8))
 def test_isin_matches_python(values, pool):
-    s = pd.Series(values, dtype="str")
+    assert np.array_equal(isin(pd.Series(values, dtype="str"), pd.Series(pool, dtype="str")),
+                          _in_python(values, pool))
+
+
+def _in_python(values, pool) -> np.ndarray:
     wanted = {p for p in pool if p is not None}
-    expected = np.array([v is not None and v in wanted for v in values], dtype=bool)
-    assert np.array_equal(isin(s, pd.Series(pool, dtype="str")), expected)
+    return np.array([v is not None and v in wanted for v in values], dtype=bool)
 
 
 @given(frames(), st.lists(st.sampled_from(["id", "amount", "n", "day", "obj"]), unique=True, max_size=5),
@@ -77,15 +80,11 @@ def test_duplicated_sorted_extract_with_repeats_inside_runs():
 def test_isin_on_runs_of_repeated_ids(runs, pool):
     """Ids repeated over consecutive rows (a sorted extract) take the one-look-up-per-run path."""
     values = [v for v, k in runs for _ in range(k)]
-    s = pd.Series(values, dtype="str")
-    wanted = {p for p in pool if p is not None}
-    expected = np.array([v is not None and v in wanted for v in values], dtype=bool)
-    assert np.array_equal(isin(s, pd.Series(pool, dtype="str")), expected)
+    assert np.array_equal(isin(pd.Series(values, dtype="str"), pd.Series(pool, dtype="str")),
+                          _in_python(values, pool))
 
 
 @given(st.lists(SMALL_TEXT, max_size=20), st.lists(SMALL_TEXT, max_size=8))
 def test_isin_on_categories(values, pool):
-    s = pd.Series(values, dtype="category")
-    wanted = {p for p in pool if p is not None}
-    expected = np.array([v is not None and v in wanted for v in values], dtype=bool)
-    assert np.array_equal(isin(s, pd.Series(pool, dtype="str")), expected)
+    assert np.array_equal(isin(pd.Series(values, dtype="category"), pd.Series(pool, dtype="str")),
+                          _in_python(values, pool))
