@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
 from collections_engine import __version__
 from collections_engine.assign import build_decision_inputs, decide
@@ -144,6 +145,7 @@ def run_night(req: RunRequest) -> RunResult:
                 reference = _read_reference(version)
                 drift = psi_table(reference, scores, feats)
                 del feats
+                _return_free_memory()
             with clock.step("rings_wait"):
                 crash_point("rings")
                 rings, rings_s, rings_peak = pending.result()
@@ -276,6 +278,17 @@ def _rings_child(fd: int, args: tuple) -> None:
         code = 1
     finally:
         os._exit(code)
+
+
+def _return_free_memory() -> None:
+    """Hand back to the system what the allocators keep free after features and scoring, while
+    the ring child (whose peak comes later) still runs."""
+    gc.collect()
+    pa.default_memory_pool().release_unused()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 def _start_rings(book, graph: GraphConfig, date: pd.Timestamp, previous: pd.DataFrame | None) -> _Rings:
