@@ -165,10 +165,9 @@ def load_book(data: Path, strategy: Strategy | None = None, *,
         problems += p
         warnings += w
     sources = _load_sources(data, strategy, warnings) if strategy is not None else {}
-    if not problems:
-        _as_categories(tables)
     if problems:
         raise DataError(f"DATA folder {data}", problems)
+    _as_categories(tables)
     for w in warnings:
         log.warning("%s", w)
     book = Book(**{k: v for k, v in tables.items()}, sources=sources)
