@@ -169,14 +169,16 @@ def test_top_reasons_against_sorting_each_row(n, m, seed):
 
 def test_reason_strings_name_value_and_direction():
     from collections_engine.scoring.reasons import reason_strings
-    X = np.array([[45.0, 0.12345, 1.0], [45.0, np.nan, 0.0], [1234.56, 0.5, np.nan]])
-    top = np.array([[0, 1, 2], [1, 0, -1], [0, 2, 1]])
-    sign = np.array([[1.0, -1.0, 1.0], [-1.0, 1.0, 1.0], [-1.0, 1.0, -1.0]])
+    X = np.array([[45.0, 0.12345, 1.0], [45.0, np.nan, 0.0], [1234.56, 0.5, np.nan], [np.inf, -0.25, 1.0]])
+    top = np.array([[0, 1, 2], [1, 0, -1], [0, 2, 1], [0, 1, -1]])
+    sign = np.array([[1.0, -1.0, 1.0], [-1.0, 1.0, 1.0], [-1.0, 1.0, -1.0], [1.0, 1.0, 1.0]])
     cols = reason_strings(top, sign, X, ["dpd", "utilisation", "hold"], ["numeric", "numeric", "categorical"],
                           [[], [], ["dispute", "none"]])
-    assert cols[0].tolist() == ["dpd, 45, raises", "utilisation, missing, lowers", "dpd, 1235, lowers"]
-    assert cols[1].tolist() == ["utilisation, 0.123, lowers", "dpd, 45, raises", "hold, missing, raises"]
-    assert cols[2].tolist() == ["hold, none, raises", "", "utilisation, 0.5, lowers"]
+    assert cols[0].tolist() == ["dpd, 45, raises", "utilisation, missing, lowers", "dpd, 1235, lowers",
+                                "dpd, inf, raises"]
+    assert cols[1].tolist() == ["utilisation, 0.123, lowers", "dpd, 45, raises", "hold, missing, raises",
+                                "utilisation, -0.25, raises"]
+    assert cols[2].tolist() == ["hold, none, raises", "", "utilisation, 0.5, lowers", ""]
 
 
 @given(st.integers(1, 40), st.integers(0, 2**31 - 1))

@@ -151,7 +151,8 @@ def _format_values(x: np.ndarray) -> np.ndarray:
     out = np.full(len(x), "missing", dtype=object)
     ok = ~np.isnan(x)
     v = x[ok]
-    whole = (np.abs(v - np.round(v)) < 1e-9) | (np.abs(v) >= 1000)
+    with np.errstate(invalid="ignore"):
+        whole = np.isfinite(v) & ((np.abs(v - np.round(v)) < 1e-9) | (np.abs(v) >= 1000))
     s = np.empty(len(v), dtype=object)
     if whole.any():  # Arrow writes integers without a Python call per value
         s[whole] = pa.array(np.round(v[whole]).astype(np.int64)).cast(pa.string()).to_numpy(zero_copy_only=False)
