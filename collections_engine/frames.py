@@ -17,26 +17,30 @@ import pyarrow.compute as pc
 __all__ = ["isin", "duplicated", "run_heads", "per_run"]
 
 
+RUN_SHARE = 0.3  # use runs only when at least this share of rows repeat the previous one
+
+
 def run_heads(arr: pa.Array | pa.ChunkedArray) -> np.ndarray | None:
-    """Rows that differ from the row before (the first row counts), or None when no row repeats
-    its predecessor. Extracts sorted by id repeat each id over consecutive rows: a look-up per
-    run instead of per row."""
+    """Mask of the rows that differ from the row before (the first row and nulls always do),
+    or None when too few rows repeat their neighbour for runs to pay. Extracts sorted by id
+    repeat each id over consecutive rows: work per run instead of per row. A comparison of
+    neighbours costs a fraction of a hash."""
     n = len(arr)
-    if n < 2 or arr.null_count:
+    if n < 2:
         return None
-    diff = pc.not_equal(arr.slice(0, n - 1), arr.slice(1)).to_numpy(zero_copy_only=False)
-    if diff.all():
+    same = pc.fill_null(pc.equal(arr.slice(1), arr.slice(0, n - 1)), False).to_numpy(zero_copy_only=False)
+    if same.mean() < RUN_SHARE:
         return None
-    return np.flatnonzero(np.r_[True, diff])
+    return np.r_[True, ~same]
 
 
 def per_run(values: pa.Array | pa.ChunkedArray, fn) -> np.ndarray:
     """`fn(values)` (one numpy value per row), computed once per run of equal neighbours when
-    runs are long enough to pay: `fn` must treat equal values alike (a look-up, a test)."""
+    runs pay: `fn` must treat equal values alike (a look-up, a test)."""
     heads = run_heads(values)
-    if heads is None or len(heads) >= len(values) // 2:
+    if heads is None:
         return fn(values)
-    return np.repeat(fn(values.take(pa.array(heads))), np.diff(np.r_[heads, len(values)]))
+    return fn(values.filter(pa.array(heads)))[np.cumsum(heads) - 1]
 
 
 def isin(values: pd.Series, allowed: pd.Series | pd.Index | np.ndarray | tuple) -> np.ndarray:
@@ -49,11 +53,6 @@ def isin(values: pd.Series, allowed: pd.Series | pd.Index | np.ndarray | tuple) 
     arr = pa.array(values.to_numpy(dtype=object) if values.dtype == object else values, from_pandas=True)
     if pa.types.is_null(arr.type):  # nothing but missing values
         return np.zeros(len(arr), dtype=bool)
-    heads = run_heads(arr)
-    if heads is not None and len(heads) < len(arr) // 2:
-        found = isin(pd.Series(arr.take(pa.array(heads)), dtype=values.dtype)
-                     if values.dtype != object else values.iloc[heads], allowed)
-        return np.repeat(found, np.diff(np.r_[heads, len(arr)]))
     pool = allowed if not isinstance(allowed, tuple) else list(allowed)
     # No unique() of the pool: Arrow's is_in builds its own hash set (repeats are fine), and a
     # pool of millions of ids (every account of the book) would be hashed twice.
@@ -61,7 +60,7 @@ def isin(values: pd.Series, allowed: pd.Series | pd.Index | np.ndarray | tuple) 
                         else pd.Series(pool).dropna(), from_pandas=True)
     if pool_arr.type != arr.type:
         pool_arr = pool_arr.cast(arr.type) if len(pool_arr) else pa.array([], type=arr.type)
-    return pc.is_in(arr, value_set=pool_arr).fill_null(False).to_numpy(zero_copy_only=False)
+    return per_run(arr, lambda a: pc.is_in(a, value_set=pool_arr).fill_null(False).to_numpy(zero_copy_only=False))
 
 
 def _codes(s: pd.Series) -> tuple[np.ndarray, int]:

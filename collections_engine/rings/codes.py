@@ -16,7 +16,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["category_codes", "dense", "encode", "encode_arrow", "fingerprints", "run_heads", "sorted_unique", "to_arrow", "to_object", "unique_inverse"]
+from collections_engine.frames import run_heads
+
+__all__ = ["category_codes", "dense", "encode", "encode_arrow", "fingerprints", "sorted_unique", "to_arrow", "to_object", "unique_inverse"]
 
 
 def to_arrow(s: pd.Series | np.ndarray | pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
@@ -108,22 +110,6 @@ def encode_arrow(*columns, sort: bool = True) -> tuple[list[np.ndarray], pa.Arra
     bounds = np.cumsum([0, *(len(d) for d in data)])
     codes = [flat[bounds[i]:bounds[i + 1]] for i in range(len(data))]
     return codes, dictionary
-
-
-RUN_SHARE = 0.3  # hash run heads only when at least this share of rows repeat the previous one
-
-
-def run_heads(chunk: pa.Array) -> np.ndarray | None:
-    """Mask of the rows that differ from the previous row (nulls always do), or None when
-    too few rows repeat their neighbour for the filter to pay."""
-    n = len(chunk)
-    if n < 2:
-        return None
-    same = pc.fill_null(pc.equal(chunk.slice(1), chunk.slice(0, n - 1)), False)
-    same = same.to_numpy(zero_copy_only=False)
-    if same.mean() < RUN_SHARE:
-        return None
-    return np.r_[True, ~same]
 
 
 def _indices(chunk: pa.DictionaryArray) -> np.ndarray:

@@ -31,7 +31,8 @@ import pyarrow.compute as pc
 
 from collections_engine.config.graph import GraphConfig
 from collections_engine.errors import InputError
-from collections_engine.rings.codes import category_codes, run_heads, dense, encode, encode_arrow, fingerprints, to_arrow, to_object
+from collections_engine.frames import run_heads
+from collections_engine.rings.codes import category_codes, dense, encode, encode_arrow, fingerprints, to_arrow, to_object
 
 __all__ = [
     "CLIQUE_MAX_DEGREE", "CIRCULANT_HALF_DEGREE", "CustomerGraph",
