@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["isin", "duplicated", "run_heads", "per_run"]
+__all__ = ["isin", "isin_many", "duplicated", "run_heads", "per_run"]
 
 
 RUN_SHARE = 0.3  # use runs only when at least this share of rows repeat the previous one
@@ -45,26 +45,88 @@ def per_run(values: pa.Array | pa.ChunkedArray, fn) -> np.ndarray:
 
 def isin(values: pd.Series, allowed: pd.Series | pd.Index | np.ndarray | tuple) -> np.ndarray:
     """Vectorised membership (pandas' isin on Arrow strings loops in Python)."""
-    if isinstance(values.dtype, pd.CategoricalDtype):  # look up each level once
-        codes = values.cat.codes.to_numpy()
-        cats = values.cat.categories
-        hit = np.r_[isin(pd.Series(cats), allowed) if len(cats) else np.zeros(0, bool), False]  # -1: missing
-        return hit[codes]
-    arr = pa.array(values.to_numpy(dtype=object) if values.dtype == object else values, from_pandas=True)
-    if pa.types.is_null(arr.type):  # nothing but missing values
-        return np.zeros(len(arr), dtype=bool)
+    return isin_many([values], allowed)[0]
+
+
+def isin_many(columns: list[pd.Series], allowed: pd.Series | pd.Index | np.ndarray | tuple) -> list[np.ndarray]:
+    """`isin` of several columns against one pool with a single look-up: the pool (every
+    account of the book, say) is hashed once, and each column is looked up once per run of
+    equal neighbours (or once per level of a categorical)."""
     pool = allowed if not isinstance(allowed, tuple) else list(allowed)
-    # No unique() of the pool: Arrow's is_in builds its own hash set (repeats are fine), and a
-    # pool of millions of ids (every account of the book) would be hashed twice.
+    # No unique() of the pool: Arrow's is_in builds its own hash set (repeats are fine).
     pool_arr = pa.array(pd.Series(pool).dropna().tolist() if isinstance(pool, list)
                         else pd.Series(pool).dropna(), from_pandas=True)
-    if pool_arr.type != arr.type:
-        pool_arr = pool_arr.cast(arr.type) if len(pool_arr) else pa.array([], type=arr.type)
-    return per_run(arr, lambda a: pc.is_in(a, value_set=pool_arr).fill_null(False).to_numpy(zero_copy_only=False))
+    keys: list[pa.Array | pa.ChunkedArray] = []
+    expand: list[tuple[np.ndarray | None, bool]] = []  # (index into the keys or None, categorical)
+    for values in columns:
+        if isinstance(values.dtype, pd.CategoricalDtype):  # look up each level once
+            keys.append(pa.array(pd.Series(values.cat.categories, dtype=object), from_pandas=True))
+            expand.append((values.cat.codes.to_numpy(), True))
+            continue
+        arr = pa.array(values.to_numpy(dtype=object) if values.dtype == object else values, from_pandas=True)
+        heads = run_heads(arr)
+        keys.append(arr if heads is None else arr.filter(pa.array(heads)))
+        expand.append((None if heads is None else np.cumsum(heads) - 1, False))
+    typ = pool_arr.type
+    if pa.types.is_null(typ) or not len(pool_arr):
+        typ = next((k.type for k in keys if not pa.types.is_null(k.type)), pa.large_string())
+    if pa.types.is_string(typ):
+        typ = pa.large_string()
+    pool_arr = pool_arr.cast(typ) if len(pool_arr) else pa.array([], type=typ)
+    chunks = [c.cast(typ) if c.type != typ else c for k in keys
+              for c in (k.chunks if isinstance(k, pa.ChunkedArray) else [k])]
+    hit = pc.is_in(pa.chunked_array(chunks, type=typ), value_set=pool_arr).fill_null(False) \
+        .to_numpy(zero_copy_only=False)
+    out, lo = [], 0
+    for k, (index, categorical) in zip(keys, expand):
+        h = hit[lo:lo + len(k)]
+        lo += len(k)
+        if categorical:
+            out.append(np.r_[h, False][index])  # code -1 (missing) is never in the pool
+        else:
+            out.append(h if index is None else h[index])
+    return out
+
+
+def _int_codes(s: pd.Series) -> tuple[np.ndarray, int] | None:
+    """Codes of an integer or date column by offset from its minimum (no hashing), when its
+    range is small against its length (run numbers, days, counts); None otherwise. Dates at
+    midnight count in days. Missing values (NaT) get code 0."""
+    day = 1
+    if pd.api.types.is_datetime64_any_dtype(s):
+        if not isinstance(s.dtype, np.dtype):  # time zones: factorized
+            return None
+        unit = np.datetime_data(s.dtype)[0]
+        day = int(np.timedelta64(1, "D") // np.timedelta64(1, unit)) if unit in ("ns", "us", "ms", "s") else 1
+        v = s.to_numpy().view(np.int64)
+        null = v == np.iinfo(np.int64).min
+    elif isinstance(s.dtype, np.dtype) and (s.dtype.kind == "i" or (s.dtype.kind == "u" and s.dtype.itemsize < 8)):
+        v = s.to_numpy().astype(np.int64, copy=False)
+        null = None
+    else:
+        return None
+    if not len(v):
+        return np.zeros(0, np.int64), 1
+    present = v if null is None or not null.any() else v[~null]
+    if not len(present):
+        return np.zeros(len(v), np.int64), 1
+    lo, hi = int(present.min()), int(present.max())
+    step = day if day > 1 and lo % day == 0 and not ((present - lo) % day).any() else 1
+    span = (hi - lo) // step + 1
+    if span > 4 * len(v) + 1024:
+        return None
+    codes = (v - lo) // step + 1
+    if null is not None and null.any():
+        codes[null] = 0
+    return codes, span + 1
 
 
 def _codes(s: pd.Series) -> tuple[np.ndarray, int]:
-    """Dense int64 codes of one column (nulls equal to each other) and their count."""
+    """Codes of one column (nulls equal to each other, distinct values distinct) and an upper
+    bound of their count."""
+    offset = _int_codes(s)
+    if offset is not None:
+        return offset
     if pd.api.types.is_string_dtype(s) or s.dtype == object:
         arr = pa.array(s.to_numpy(dtype=object) if s.dtype == object else s.array, from_pandas=True)
         if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
@@ -77,6 +139,35 @@ def _codes(s: pd.Series) -> tuple[np.ndarray, int]:
             return enc.indices.to_numpy(zero_copy_only=False).astype(np.int64), len(enc.dictionary)
     codes, uniques = pd.factorize(s, use_na_sentinel=True)
     return codes.astype(np.int64) + 1, len(uniques) + 1  # nulls (-1) become code 0
+
+
+def _repeated(key: np.ndarray, size: int) -> np.ndarray:
+    """Rows whose key occurs more than once (every copy): counted when the key space is small
+    against the rows (one counting pass), by sorting otherwise."""
+    if size <= 4 * len(key) + 1024:
+        return np.bincount(key, minlength=size)[key] > 1
+    order, same = _sorted_runs(key)
+    out = np.empty(len(key), dtype=bool)
+    out[order] = np.r_[same, False] | np.r_[False, same]
+    return out
+
+
+def _repeat_earlier(key: np.ndarray) -> np.ndarray:
+    """Rows whose key occurred in an earlier row (`duplicated(keep="first")`): in a stable sort
+    the first of equal keys is the earliest row."""
+    order, same = _sorted_runs(key)
+    out = np.empty(len(key), dtype=bool)
+    out[order] = np.r_[False, same]
+    return out
+
+
+def _sorted_runs(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A stable order of the keys and whether each sorted key equals the next. Keys built on
+    sorted extracts are nearly sorted, which numpy's stable sort handles in a few passes
+    (faster than a hash table: 0.2 s against 2.7 s for 20M int64)."""
+    order = np.argsort(key, kind="stable")
+    k = key[order]
+    return order, k[1:] == k[:-1]
 
 
 def _is_text(s: pd.Series) -> bool:
@@ -93,11 +184,9 @@ def _hashed_duplicated(df: pd.DataFrame, cols: list[str]) -> np.ndarray:
     key, size = np.zeros(n, np.int64), 1
     for col in order:
         if _is_text(df[col]) and size > 1:
-            again = pd.Series(key).duplicated(keep=False).to_numpy()
-            if not again.all():
+            again = _repeated(key, size)
+            if not again.all():  # the key stays below `size`: no re-coding needed
                 rows, key = rows[again], key[again]
-                key, uniques = pd.factorize(key)
-                size = len(uniques)
             if not len(rows):
                 break
         codes, m = _codes(df[col] if len(rows) == n else df[col].iloc[rows])
@@ -106,7 +195,7 @@ def _hashed_duplicated(df: pd.DataFrame, cols: list[str]) -> np.ndarray:
             size = len(uniques)
         key, size = key * m + codes, size * m
     out = np.zeros(n, dtype=bool)
-    out[rows] = pd.Series(key).duplicated(keep="first").to_numpy()
+    out[rows] = _repeat_earlier(key)
     return out
 
 
@@ -169,7 +258,7 @@ def duplicated(df: pd.DataFrame, columns: list[str] | None = None) -> np.ndarray
     out = np.zeros(n, dtype=bool)
     idx = np.flatnonzero(in_run)
     if len(idx):
-        run = np.cumsum(~same_prev)[idx]
+        run = np.cumsum(~same_prev[idx])  # a run's rows are consecutive in idx; its first is not same_prev
         sub = pd.DataFrame({"run": run, **{f"c{i}": df[c].iloc[idx].reset_index(drop=True)
                                           for i, c in enumerate(cols[k:])}})
         out[idx] = _hashed_duplicated(sub, list(sub.columns))

@@ -88,3 +88,36 @@ def test_isin_on_runs_of_repeated_ids(runs, pool):
 def test_isin_on_categories(values, pool):
     assert np.array_equal(isin(pd.Series(values, dtype="category"), pd.Series(pool, dtype="str")),
                           _in_python(values, pool))
+
+
+WIDE_INT = st.one_of(st.integers(-2, 2), st.sampled_from([-(2**62), 2**62, 10**12]))
+STAMP = st.one_of(st.none(), st.sampled_from(["2025-01-01", "2025-01-02", "2025-01-01 06:00", "1969-12-31"]))
+
+
+@given(st.data(), st.sampled_from(["ns", "us", "s"]))
+def test_duplicated_offset_codes_match_pandas(data, unit):
+    """Integers and dates are coded by their offset from the minimum when their range is small:
+    wide ranges, times of day, missing dates, dates before 1970 and other units must not change
+    the answer."""
+    n = data.draw(st.integers(0, 40))
+    df = pd.DataFrame({
+        "run": np.sort(np.array(data.draw(st.lists(st.integers(0, 5), min_size=n, max_size=n)), np.int64)),
+        "big": np.array(data.draw(st.lists(WIDE_INT, min_size=n, max_size=n)), np.int64),
+        "small": np.array(data.draw(st.lists(st.integers(0, 3), min_size=n, max_size=n)), np.uint8),
+        "at": pd.to_datetime(pd.Series(data.draw(st.lists(STAMP, min_size=n, max_size=n)), dtype=object),
+                             format="mixed").astype(f"datetime64[{unit}]"),
+        "txt": pd.array(data.draw(st.lists(SMALL_TEXT, min_size=n, max_size=n)), dtype="str"),
+    })
+    cols = data.draw(st.lists(st.sampled_from(list(df.columns)), unique=True, min_size=1, max_size=5))
+    assert np.array_equal(duplicated(df, cols), df.duplicated(cols, keep="first").to_numpy())
+
+
+def test_duplicated_times_of_day_and_wide_integers_are_distinct():
+    for days in (["2025-01-01", "2025-01-01 06:00", "2025-01-01", "2025-01-02", None, None],
+                 ["1969-12-31", "1969-12-31 06:00", "1969-12-31", "1970-01-01", None, None]):
+        for unit in ("ns", "us", "s"):
+            at = pd.Series(pd.to_datetime(days, format="mixed")).astype(f"datetime64[{unit}]")
+            df = pd.DataFrame({"at": at, "n": np.array([1, 1, 1, 2**62, 2**62, 2**62], np.int64)})
+            assert duplicated(df).tolist() == [False, False, True, False, False, True]
+            assert duplicated(df, ["at"]).tolist() == [False, False, True, False, False, True]
+            assert duplicated(df, ["n"]).tolist() == [False, True, True, False, True, True]

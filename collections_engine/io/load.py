@@ -100,6 +100,7 @@ def _read_one(data: Path, name: str, spec) -> tuple[str, str, pd.DataFrame | Non
     if df is None:
         return name, path.name, None, problems, []
     df, p, w = coerce_table(df, spec, path.name)
+    _as_categories(name, df)  # before the checks across tables: they then test a few levels
     return name, path.name, df, problems + p, w
 
 
@@ -110,14 +111,10 @@ def _read_one(data: Path, name: str, spec) -> tuple[str, str, pd.DataFrame | Non
 CATEGORY_COLUMNS = {"contacts": ("channel", "outcome"), "identifiers": ("kind",)}
 
 
-def _as_categories(tables: dict[str, pd.DataFrame]) -> None:
-    for name, cols in CATEGORY_COLUMNS.items():
-        df = tables.get(name)
-        if df is None:
-            continue
-        for col in cols:
-            if col in df.columns and not isinstance(df[col].dtype, pd.CategoricalDtype):
-                df[col] = _category(df[col])
+def _as_categories(name: str, df: pd.DataFrame) -> None:
+    for col in CATEGORY_COLUMNS.get(name, ()):
+        if col in df.columns and not isinstance(df[col].dtype, pd.CategoricalDtype):
+            df[col] = _category(df[col])
 
 
 def _category(s: pd.Series) -> pd.Series:
@@ -167,7 +164,6 @@ def load_book(data: Path, strategy: Strategy | None = None, *,
     sources = _load_sources(data, strategy, warnings) if strategy is not None else {}
     if problems:
         raise DataError(f"DATA folder {data}", problems)
-    _as_categories(tables)
     for w in warnings:
         log.warning("%s", w)
     book = Book(**{k: v for k, v in tables.items()}, sources=sources)
