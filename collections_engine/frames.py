@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["isin", "isin_many", "duplicated", "run_heads", "per_run"]
+__all__ = ["isin", "isin_many", "duplicated", "run_heads", "run_index", "per_run"]
 
 
 RUN_SHARE = 0.3  # use runs only when at least this share of rows repeat the previous one
@@ -40,7 +40,15 @@ def per_run(values: pa.Array | pa.ChunkedArray, fn) -> np.ndarray:
     heads = run_heads(values)
     if heads is None:
         return fn(values)
-    return fn(values.filter(pa.array(heads)))[np.cumsum(heads) - 1]
+    return fn(values.filter(pa.array(heads)))[run_index(heads)]
+
+
+def run_index(heads: np.ndarray) -> np.ndarray:
+    """For each row, the position of its run among the runs (heads from `run_heads`); int32
+    where it fits: half the memory to fault in for tens of millions of rows."""
+    idx = np.cumsum(heads, dtype=np.int32 if len(heads) < 2**31 - 1 else np.int64)
+    idx -= 1
+    return idx
 
 
 def isin(values: pd.Series, allowed: pd.Series | pd.Index | np.ndarray | tuple) -> np.ndarray:
@@ -66,7 +74,7 @@ def isin_many(columns: list[pd.Series], allowed: pd.Series | pd.Index | np.ndarr
         arr = pa.array(values.to_numpy(dtype=object) if values.dtype == object else values, from_pandas=True)
         heads = run_heads(arr)
         keys.append(arr if heads is None else arr.filter(pa.array(heads)))
-        expand.append((None if heads is None else np.cumsum(heads) - 1, False))
+        expand.append((None if heads is None else run_index(heads), False))
     typ = pool_arr.type
     if pa.types.is_null(typ) or not len(pool_arr):
         typ = next((k.type for k in keys if not pa.types.is_null(k.type)), pa.large_string())

@@ -11,24 +11,27 @@ import pandas as pd
 
 from collections_engine.config.strategy import Strategy
 
-__all__ = ["stage_of", "customer_line_of", "segment_name", "account_age_months", "NOT_DELINQUENT"]
+__all__ = ["stage_of", "stage_index", "customer_line_of", "segment_name", "account_age_months", "NOT_DELINQUENT"]
 
 NOT_DELINQUENT = ""
 
 
-def stage_of(dpd: pd.Series | np.ndarray, strategy: Strategy) -> pd.Series:
-    """Stage name per DPD value; "" for dpd 0 or a DPD inside no stage (validation forbids it).
-
-    Vectorised with searchsorted over the stage lower edges (stages are contiguous).
-    """
+def stage_index(dpd: pd.Series | np.ndarray, strategy: Strategy) -> np.ndarray:
+    """Position of each DPD's stage in the strategy's stages, counted from 1; 0 for dpd 0 or a
+    DPD inside no stage. Searchsorted over the stage lower edges (stages are contiguous)."""
     d = np.asarray(dpd, dtype=np.int64)
     lows = np.array([s.dpd_min for s in strategy.stages], dtype=np.int64)
     last_max = strategy.stages[-1].dpd_max
-    names = np.array([NOT_DELINQUENT, *strategy.stage_names()], dtype=object)
     idx = np.searchsorted(lows, d, side="right")  # 0 = below the first stage
     if last_max is not None:
         idx = np.where(d > last_max, 0, idx)
-    out = names[idx]
+    return idx
+
+
+def stage_of(dpd: pd.Series | np.ndarray, strategy: Strategy) -> pd.Series:
+    """Stage name per DPD value; "" for dpd 0 or a DPD inside no stage (validation forbids it)."""
+    names = np.array([NOT_DELINQUENT, *strategy.stage_names()], dtype=object)
+    out = names[stage_index(dpd, strategy)]
     index = dpd.index if isinstance(dpd, pd.Series) else None
     return pd.Series(out, index=index, dtype="str")
 

@@ -40,9 +40,9 @@ def input_files(data: Path) -> list[Path]:
     return files
 
 
-def _read(path: Path, label: str, problems: list[str]) -> pd.DataFrame | None:
+def _read(path: Path, label: str, problems: list[str], categories: tuple[str, ...] = ()) -> pd.DataFrame | None:
     try:
-        return read_table(path)
+        return read_table(path, categories=categories)
     except (OSError, ValueError, pa.ArrowException, pd.errors.ParserError,
             pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         problems.append(f"{label}: cannot be read ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
@@ -96,7 +96,7 @@ def _read_one(data: Path, name: str, spec) -> tuple[str, str, pd.DataFrame | Non
         missing = [f"{name}: table missing; expected {name}.parquet or {name}.csv in {data}"] if spec.required else []
         return name, f"{name}.parquet", None, missing, []
     problems: list[str] = []
-    df = _read(path, path.name, problems)
+    df = _read(path, path.name, problems, CATEGORY_COLUMNS.get(name, ()))
     if df is None:
         return name, path.name, None, problems, []
     df, p, w = coerce_table(df, spec, path.name)
@@ -113,8 +113,22 @@ CATEGORY_COLUMNS = {"contacts": ("channel", "outcome"), "identifiers": ("kind",)
 
 def _as_categories(name: str, df: pd.DataFrame) -> None:
     for col in CATEGORY_COLUMNS.get(name, ()):
-        if col in df.columns and not isinstance(df[col].dtype, pd.CategoricalDtype):
-            df[col] = _category(df[col])
+        if col in df.columns:
+            df[col] = _sorted_levels(df[col]) if isinstance(df[col].dtype, pd.CategoricalDtype) else _category(df[col])
+
+
+def _sorted_levels(s: pd.Series) -> pd.Series:
+    """A categorical read from the file's dictionary, as `_category` would make it: only the
+    levels present, in sorted order."""
+    cat = s.array
+    present = np.bincount(cat.codes[cat.codes >= 0], minlength=len(cat.categories)) > 0
+    levels = [str(c) for c, p in zip(cat.categories, present) if p]
+    order = sorted(range(len(levels)), key=levels.__getitem__)
+    rank = np.full(len(cat.categories) + 1, -1, np.int64)  # last slot: missing (code -1)
+    rank[np.flatnonzero(present)[order]] = np.arange(len(order))
+    codes = rank[cat.codes]
+    return pd.Series(pd.Categorical.from_codes(codes, categories=[levels[i] for i in order]),
+                     index=s.index, name=s.name)
 
 
 def _category(s: pd.Series) -> pd.Series:

@@ -25,14 +25,22 @@ def find_table(data: Path, name: str) -> Path | None:
     return None
 
 
-def read_table(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
+def read_table(path: Path, columns: list[str] | None = None, *,
+               categories: tuple[str, ...] = ()) -> pd.DataFrame:
     """Read one table as it is on disk; typing and checks are `validate`'s job.
 
-    CSV id-like columns are read as strings so that leading zeros survive.
+    CSV id-like columns are read as strings so that leading zeros survive. Parquet text columns
+    named in `categories` are read as categoricals straight from the file's dictionary pages
+    (no string per row is made).
     """
     path = Path(path)
     if path.suffix == ".parquet":
-        return pq.read_table(path, columns=columns).to_pandas(date_as_object=False)
+        wanted = ()
+        if categories:
+            schema = pq.read_schema(path)
+            wanted = [c for c in categories if c in schema.names
+                      and (pa.types.is_string(schema.field(c).type) or pa.types.is_large_string(schema.field(c).type))]
+        return pq.read_table(path, columns=columns, read_dictionary=wanted or None).to_pandas(date_as_object=False)
     return pd.read_csv(
         path,
         usecols=columns,

@@ -7,7 +7,7 @@ import pandas as pd
 
 from collections_engine.config.strategy import Strategy
 from collections_engine.schema import CHANNELS, HOLD_KINDS, OUTCOMES, TABLES
-from collections_engine.segments import stage_of
+from collections_engine.segments import stage_index
 from collections_engine.frames import isin, isin_many
 from collections_engine.validate.columns import rows_hint
 
@@ -35,8 +35,7 @@ def check_book(
     la = labels["accounts"]
     key = TABLES["accounts"].key
     if strategy is not None and "dpd" in acc and pd.api.types.is_integer_dtype(acc["dpd"]):
-        stage = stage_of(acc["dpd"], strategy).to_numpy()
-        bad = (acc["dpd"].to_numpy() > 0) & (stage == "")
+        bad = (acc["dpd"].to_numpy() > 0) & (stage_index(acc["dpd"], strategy) == 0)
         if bad.any():
             problems.append(f"{la}: column 'dpd': {int(bad.sum())} rows with a DPD inside no stage of the "
                             f"strategy '{strategy.name}'; expected 0 or a DPD in "

@@ -167,6 +167,8 @@ def coerce_table(
                 out = out.astype("int64")
             elif kind == "bool01" and not null.any() and not bad.any():
                 out = out.astype("int8")
+        elif isinstance(s.dtype, pd.CategoricalDtype) and all(isinstance(c, str) for c in s.cat.categories):
+            out = s  # text read from the file's dictionary: kept as categories (no string per row)
         else:  # str
             out = s.astype("str").where(s.notna(), None) if not pd.api.types.is_string_dtype(s) else s
             out = out.astype("str") if not null.any() else out
