@@ -139,9 +139,9 @@ def _category(s: pd.Series) -> pd.Series:
     dictionary = chunks[-1].dictionary.to_pylist()  # one memo table across chunks: shared
     codes = np.concatenate([c.indices.fill_null(-1).to_numpy(zero_copy_only=False) for c in chunks])
     order = np.argsort(np.asarray(dictionary, dtype=object), kind="stable")
-    rank = np.empty(len(order), np.int64)
+    rank = np.full(len(order) + 1, -1, np.int64)  # last slot: missing (code -1)
     rank[order] = np.arange(len(order))
-    codes = np.where(codes >= 0, rank[np.maximum(codes, 0)], -1)
+    codes = rank[codes]
     cats = [dictionary[i] for i in order]
     return pd.Series(pd.Categorical.from_codes(codes, categories=cats), index=s.index, name=s.name)
 
