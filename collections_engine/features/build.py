@@ -110,12 +110,13 @@ def _build(book: Book, rows: pd.DataFrame, strategy: Strategy) -> pd.DataFrame:
     personal = set(strategy.personal_fields)
     snap = day_numbers(rows["snapshot_date"])
     parts: list[pd.DataFrame] = [_account_features(book, rows, personal)]
+    # (codes are not kept in names here: each event table's codes go once its features are made)
     if book.payments is not None:
-        acc_codes, ev_codes_pay, _ = entity_codes(rows["account_id"], book.payments["account_id"])
-        parts.append(_payment_features(book.payments, acc_codes, ev_codes_pay, snap, rows))
+        parts.append(_payment_features(book.payments, *entity_codes(rows["account_id"], book.payments["account_id"])[:2],
+                                       snap, rows))
     if book.contacts is not None:
-        codes, ev_codes, _ = entity_codes(rows["account_id"], book.contacts["account_id"])
-        parts.append(_contact_features(book.contacts, codes, ev_codes, snap, rows.index))
+        parts.append(_contact_features(book.contacts, *entity_codes(rows["account_id"], book.contacts["account_id"])[:2],
+                                       snap, rows.index))
     parts.append(_delinquency_history(book.accounts, rows, snap))
     if book.holds is not None:
         parts.append(_hold_features(book.holds, rows, snap))
