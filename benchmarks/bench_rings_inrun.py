@@ -94,7 +94,8 @@ def raw_leiden(call: tuple) -> tuple[float, float]:
 
     n, u, v, w, comp, community = call
     c, t = time.process_time(), time.perf_counter()
-    g = ig.Graph(n=n, edges=np.column_stack([u, v]), directed=False)
+    g = ig.Graph(n=n, directed=False)
+    g.add_edges(np.column_stack([u, v]))  # 2.5x faster than Graph(edges=...) on 7M edges
     if community.objective == "modularity":
         s = np.bincount(u, weights=w, minlength=n) + np.bincount(v, weights=w, minlength=n)
         nw = s / np.sqrt(np.bincount(comp, weights=s)[comp])
