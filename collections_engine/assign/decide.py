@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from collections_engine.assign.model_data import CENT, Problem, build_problem
 from collections_engine.assign.solve import Solution, solve
@@ -47,11 +49,46 @@ def _not_worked_reason(pb: Problem, rows: np.ndarray) -> np.ndarray:
                     np.where(best > 0, "capacity_full", "no_positive_net")).astype(object)
 
 
+def sorted_by_account(inputs: pd.DataFrame) -> pd.DataFrame:
+    """`inputs.sort_values("account_id", kind="mergesort").reset_index(drop=True)`; rows that
+    come in account order (the nightly run's) are only checked, by comparing neighbours."""
+    ids = inputs["account_id"]
+    if isinstance(ids.dtype, pd.StringDtype) and len(ids) > 1:
+        arr = pa.array(ids.array)
+        if not arr.null_count and pc.all(pc.less_equal(arr[:-1], arr[1:])).as_py():
+            return inputs.reset_index(drop=True)
+    return inputs.sort_values("account_id", kind="mergesort").reset_index(drop=True)
+
+
+def _priority_order(queue: np.ndarray, net: np.ndarray, account_id: np.ndarray) -> np.ndarray:
+    """Rows by queue, expected net descending, then account id: pandas'
+    `sort_values(["q", "n", "a"], kind="mergesort")` of those columns. Where the account ids
+    are in order (the problem's rows are), their tie-break is the row order: one stable sort
+    of integer keys instead of sorting strings."""
+    try:
+        in_order = len(account_id) < 2 or bool((account_id[1:] >= account_id[:-1]).all())
+        codes, uniq = pd.factorize(queue)
+        in_order = in_order and all(isinstance(u, str) for u in uniq) and (codes >= 0).all()
+    except TypeError:  # mixed or missing ids: pandas orders them
+        in_order = False
+    if not in_order:
+        key = pd.DataFrame({"q": queue, "n": -net, "a": account_id})
+        return key.sort_values(["q", "n", "a"], kind="mergesort").index.to_numpy()
+    rank_of = np.empty(len(uniq), np.int64)
+    rank_of[np.argsort(np.array(uniq, dtype=object), kind="stable")] = np.arange(len(uniq))
+    q = rank_of[codes]
+    n = -np.asarray(net, dtype=np.int64)
+    lo, hi = (int(n.min()), int(n.max())) if len(n) else (0, 0)
+    if hi - lo < 2**40 and len(uniq) < 2**22:
+        return np.argsort(q * 2**40 + (n - lo), kind="stable")
+    return np.lexsort((np.arange(len(n)), n, q))
+
+
 def assemble(pb: Problem, choice: np.ndarray, inputs: pd.DataFrame, strategy: Strategy,
              date) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Assignments and open placements from a problem and a choice per account (-1 = none)."""
     date = pd.Timestamp(date)
-    df = inputs.sort_values("account_id", kind="mergesort").reset_index(drop=True)
+    df = sorted_by_account(inputs)
     names = np.array(pb.queues + [""], dtype=object)
     queue = pb.queue.copy()
     decision = pb.decision.copy()
@@ -90,8 +127,7 @@ def assemble(pb: Problem, choice: np.ndarray, inputs: pd.DataFrame, strategy: St
     })
     out["customer_id"] = out["customer_id"].astype("str")
     # priority: rank within the queue by expected net, then account id (1 = first); 0 = no queue
-    key = pd.DataFrame({"q": queue, "n": -net, "a": pb.account_id})
-    order = key.sort_values(["q", "n", "a"], kind="mergesort").index.to_numpy()
+    order = _priority_order(queue, net, pb.account_id)
     rank = np.empty(len(order), np.int64)
     qs = queue[order]
     grp_start = np.r_[0, np.flatnonzero(qs[1:] != qs[:-1]) + 1] if len(qs) else np.zeros(0, int)
@@ -126,14 +162,25 @@ def queue_summary(pb: Problem, a: pd.DataFrame, strategy: Strategy, sol: Solutio
     rows = []
     amount = pd.Series(pb.amount / CENT)
     qi = {q: i for i, q in enumerate(pb.queues)}
+    new = isin(a["decision"], ("placed", "assigned", "fraud_hold", "held"))
+    kept = (a["decision"] == "kept").to_numpy()
+    queue = a["queue"]
+    names = [q.name for q in strategy.queues]
+    if isinstance(queue.dtype, pd.StringDtype) and not queue.isna().any() and len(set(names)) == len(names):
+        # one pass over the queue column: codes of the names (Arrow), then integer compares
+        code = pc.index_in(pa.array(queue.array), value_set=pa.array(names, pa.large_string()))
+        code = code.fill_null(-1).to_numpy(zero_copy_only=False)
+        in_queue = {name: code == k for k, name in enumerate(names)}
+    else:
+        in_queue = {q.name: (queue == q.name).to_numpy() for q in strategy.queues}
     for q in strategy.queues:
-        m = (a["queue"] == q.name).to_numpy()
+        m = in_queue[q.name]
         j = qi.get(q.name)
         cap = q.capacity
         row = {
             "queue": q.name, "kind": q.kind, "accounts": int(m.sum()),
-            "new_tonight": int((m & isin(a["decision"], ("placed", "assigned", "fraud_hold", "held"))).sum()),
-            "kept": int((m & (a["decision"] == "kept").to_numpy()).sum()),
+            "new_tonight": int((m & new).sum()),
+            "kept": int((m & kept).sum()),
             "capacity": int(cap), "use": float(m.sum() / cap) if cap else float("nan"),
             "balance": float(amount[m].sum()),
             "max_balance": float(q.max_balance) if isinstance(q, VendorQueue) and q.max_balance else float("nan"),

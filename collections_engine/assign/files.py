@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from collections_engine.assign.decide import Decision
+from collections_engine.assign.inputs import FirstRows
 from collections_engine.config.strategy import Strategy
 
 __all__ = ["vendor_files", "worklists"]
@@ -23,34 +25,49 @@ def vendor_files(decision: Decision, inputs: pd.DataFrame, accounts_tonight: pd.
     recalls: account_id, reason. Each field is taken from the one source that owns it:
     accounts (tonight's columns), customers (by customer_id), outputs (stage, band,
     points from the decision inputs/scores; placed_on, ends_on from the placements book).
+
+    A source row is the first with the key (pandas' drop_duplicates); the keys are looked up
+    once for all of tonight's placed accounts, and only among the source rows they hit (a
+    few ten thousand placed against millions of customers).
     """
     warn = warnings if warnings is not None else decision.warnings
     a = decision.assignments
     out: dict[str, tuple[pd.DataFrame, pd.DataFrame]] = {}
-    acc = accounts_tonight.drop_duplicates("account_id").set_index("account_id")
-    cus = customers.drop_duplicates("customer_id").set_index("customer_id") if customers is not None else None
-    inp = inputs.drop_duplicates("account_id").set_index("account_id")
-    sc = scores.drop_duplicates("account_id").set_index("account_id") if scores is not None else None
-    pl = decision.placements.set_index("account_id")
+    placed = a[(a["decision"] == "placed").to_numpy()]
+    ids_all = placed["account_id"].astype("str")
+    cids_all = placed["customer_id"].astype("str")
+    acc = FirstRows(ids_all, accounts_tonight, "account_id")
+    cus = FirstRows(cids_all, customers, "customer_id") if customers is not None else None
+    inp = FirstRows(ids_all, inputs, "account_id")
+    sc = FirstRows(ids_all, scores, "account_id") if scores is not None else None
+    pl = FirstRows(ids_all, decision.placements, "account_id", keep=None)
+    acc_cols = set(accounts_tonight.columns) - {"account_id"}
+    cus_cols = set(customers.columns) - {"customer_id"} if customers is not None else set()
+    inp_cols = set(inputs.columns) - {"account_id"}
+    sc_cols = set(scores.columns) - {"account_id"} if scores is not None else set()
+    queue = placed["queue"].to_numpy()
     for v in strategy.vendors():
-        rows = a[(a["queue"] == v.name) & (a["decision"] == "placed")].sort_values("account_id", kind="mergesort")
+        mine = np.flatnonzero(queue == v.name)
+        # a[(queue == v) & placed].sort_values("account_id", kind="mergesort"), as positions
+        sel = mine[placed["account_id"].iloc[mine].reset_index(drop=True).sort_values(kind="mergesort").index]
+        rows = placed.iloc[sel]
         ids = rows["account_id"].astype("str")
         cols: dict[str, pd.Series] = {}
         for f in v.file_fields:
             s = None
             if f in ("placed_on", "ends_on"):
-                s = ids.map(pl[f])
+                s = pl(f, sel)
             elif f in ("stage", "band", "points"):
-                src = inp if f in inp.columns else sc
-                s = ids.map(src[f]) if src is not None and f in src.columns else None
+                src, src_cols = (inp, inp_cols) if f in inp_cols else (sc, sc_cols)
+                s = src(f, sel) if src is not None and f in src_cols else None
             elif f == "account_id":
                 s = ids
             elif f == "customer_id":
                 s = rows["customer_id"].astype("str")
-            elif f in acc.columns:
-                s = ids.map(acc[f])
-            elif cus is not None and f in cus.columns:
-                s = rows["customer_id"].astype("str").map(cus[f])
+            elif f in acc_cols:
+                s = acc(f, sel)
+            elif cus is not None and f in cus_cols:
+                s = cus(f, sel)
             if s is None:
                 warn.append(f"vendor {v.name!r}: file field {f!r} is not in tonight's data; left out")
                 continue

@@ -1,24 +1,148 @@
 """Decision inputs: one row per account delinquent tonight with everything `decide` needs.
 
 Written by the nightly run as decision_inputs.parquet, so `whatif` re-decides from it alone.
+
+The joins are pandas' `keys.map(frame.drop_duplicates(key).set_index(key)[col])`, done by
+`FirstRows`: the key look-up runs once per joined table in Arrow (pandas hashes a million
+Arrow strings per `map`, about a second at a million accounts) and is skipped where the table
+is already row for row the accounts (scores). Same values and dtypes as the pandas joins.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from pandas.core.algorithms import take_nd
 
 from collections_engine.config.strategy import Strategy
-from collections_engine.frames import isin
+from collections_engine.frames import duplicated, isin
 from collections_engine.segments import stage_of
 
-__all__ = ["build_decision_inputs", "INPUT_COLUMNS"]
+__all__ = ["build_decision_inputs", "INPUT_COLUMNS", "FirstRows"]
 
 INPUT_COLUMNS = [
     "snapshot_date", "account_id", "customer_id", "stage", "dpd", "p_repay", "points", "band",
     "overdue_amount", "balance", "collectable", "hold", "ring_id", "ring_score", "fraud_confirmed",
     "open_vendor", "placed_on", "ends_on",
 ]
+
+
+def _strings(s: pd.Series | pd.Index) -> pa.Array | None:
+    """The values as one Arrow large_string array, when they are pandas strings without nulls
+    (the fast look-up's domain; anything else goes through pandas)."""
+    if not isinstance(s.dtype, pd.StringDtype):
+        return None
+    arr = pa.array(s.array)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if arr.null_count or not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        return None
+    return arr.cast(pa.large_string()) if pa.types.is_string(arr.type) else arr
+
+
+def _same_strings(a: pa.Array, b: pa.Array) -> bool:
+    return len(a) == len(b) and (len(a) == 0 or pc.all(pc.equal(a, b)).as_py())
+
+
+class FirstRows:
+    """`keys.map(frame.drop_duplicates(key, keep=keep).set_index(key)[col])` for any `col`
+    of `frame`, the look-up of the keys done once (keep=None: no drop_duplicates, pandas
+    refuses a repeated key).
+
+    `pos` holds, for each key, the row of `frame` that pandas would take (the first, or the
+    last with keep="last", of the rows with that key) or -1; the values are then taken as
+    pandas' `map` takes them (`take_nd`: the same dtype promotion where a key is missing).
+    Nulls, non-string keys, no keys or an empty frame: pandas does it all (`pos` is None).
+    """
+
+    def __init__(self, keys: pd.Series, frame: pd.DataFrame, key: str, keep: str | None = "first") -> None:
+        self.keys, self.frame, self.key, self.keep = keys, frame, key, keep
+        self._pos: np.ndarray | None | bool = False  # False: not looked up yet
+        self._mapper: pd.DataFrame | None = None
+
+    @property
+    def pos(self) -> np.ndarray | None:
+        if self._pos is False:
+            # nothing to look up, or nothing to find: pandas (its dtypes for these cases)
+            self._pos = self._positions() if len(self.frame) and len(self.keys) else None
+        return self._pos
+
+    def _positions(self) -> np.ndarray | None:
+        k = _strings(self.keys)
+        p = _strings(self.frame[self.key]) if k is not None else None
+        if k is None or p is None:
+            return None
+        if self.keep is None and duplicated(self.frame, [self.key]).any():
+            return None  # pandas raises
+        n = len(p)
+        if self.keep != "last" and _same_strings(k, p) and not duplicated(self.keys.to_frame()).any():
+            return np.arange(n, dtype=np.int64)  # row for row (scores of tonight's accounts)
+        rows = None
+        if n > 4 * len(k) + 1024:  # a large table: hash the keys, keep only the rows they hit
+            rows = np.flatnonzero(pc.is_in(p, value_set=k).to_numpy(zero_copy_only=False))
+            p = p.take(pa.array(rows))
+        m = len(p)
+        pool = p.take(pa.array(np.arange(m - 1, -1, -1))) if self.keep == "last" else p
+        pos = pc.index_in(k, value_set=pool).to_numpy(zero_copy_only=False)
+        pos = np.where(np.isnan(pos), -1, pos).astype(np.int64) if pos.dtype.kind == "f" else pos.astype(np.int64)
+        hit = pos >= 0
+        if self.keep == "last":
+            pos = np.where(hit, m - 1 - pos, -1)
+        if rows is not None:
+            pos = np.where(hit, rows[np.where(hit, pos, 0)] if len(rows) else -1, -1)
+        return pos
+
+    def found(self) -> np.ndarray:
+        """Keys with a row (pandas: `isin(keys, mapper.index)`)."""
+        if self.pos is None:
+            return isin(self.keys, self._pandas().index)
+        return self.pos >= 0
+
+    def _pandas(self) -> pd.DataFrame:
+        if self._mapper is None:
+            f = self.frame if self.keep is None else self.frame.drop_duplicates(self.key, keep=self.keep)
+            self._mapper = f.set_index(self.key)
+        return self._mapper
+
+    def __call__(self, col: str, sel: np.ndarray | None = None, *, like_map: bool = True) -> pd.Series:
+        """The mapped column; `sel`: only the keys at these positions (what mapping
+        `keys.iloc[sel]` gives).
+
+        like_map=False leaves out the last step of pandas' `map` on text keys: a numpy result
+        made into Python objects and typed again (`_cast_pointwise_result`; a tenth of a second
+        per million floats). Same values; the dtype can differ (object text instead of str,
+        float NaN instead of an all-missing object column), so only for callers that cast
+        the result themselves.
+        """
+        keys = self.keys if sel is None else self.keys.iloc[sel]
+        if self.pos is None or not len(keys):  # no keys: pandas' dtype for that case
+            return keys.map(self._pandas()[col])
+        pos = self.pos if sel is None else self.pos[sel]
+        values = take_nd(self.frame[col]._values, pos)
+        cast = getattr(keys.array, "_cast_pointwise_result", None)
+        if like_map and isinstance(values, np.ndarray) and cast is not None:
+            values = cast(values)  # what ExtensionArray.map does with a numpy result
+        return pd.Series(values, index=keys.index, name=keys.name)
+
+
+def _tonight(tonight: pd.DataFrame, date: pd.Timestamp, cols: list[str]) -> pd.DataFrame:
+    """Tonight's delinquent rows of `date`, the first per account, in account order: pandas'
+    filter, `drop_duplicates("account_id")` and stable sort, on `cols` only. The rows usually
+    come one per account and sorted (the nightly run's): checked by comparing neighbours."""
+    snap = "snapshot_date" in tonight.columns
+    t = tonight.loc[(tonight["dpd"] > 0).to_numpy(), cols + (["snapshot_date"] if snap else [])]
+    if snap:
+        t = t[(pd.to_datetime(t["snapshot_date"]) == date).to_numpy()]
+    t = t[cols].reset_index(drop=True)
+    dup = duplicated(t, ["account_id"])
+    if dup.any():
+        t = t[~dup].reset_index(drop=True)
+    ids = _strings(t["account_id"])
+    if ids is None or len(ids) < 2 or not pc.all(pc.less_equal(ids.slice(0, len(ids) - 1), ids.slice(1))).as_py():
+        t = t.sort_values("account_id", kind="mergesort").reset_index(drop=True)
+    return t
 
 
 def build_decision_inputs(tonight: pd.DataFrame, scores: pd.DataFrame, strategy: Strategy, date, *,
@@ -38,10 +162,8 @@ def build_decision_inputs(tonight: pd.DataFrame, scores: pd.DataFrame, strategy:
     effects: unused here (kept for symmetry with `decide`); effects are applied when deciding.
     """
     date = pd.Timestamp(date)
-    t = tonight[tonight["dpd"] > 0].copy()
-    if "snapshot_date" in t.columns:
-        t = t[pd.to_datetime(t["snapshot_date"]) == date]
-    t = t.drop_duplicates("account_id").sort_values("account_id", kind="mergesort").reset_index(drop=True)
+    need = ["account_id", "customer_id", "dpd", "overdue_amount", "balance"]
+    t = _tonight(tonight, date, need)
     out = pd.DataFrame({
         "snapshot_date": np.full(len(t), date.to_datetime64()).astype("datetime64[ns]"),
         "account_id": t["account_id"].astype("str"),
@@ -50,17 +172,18 @@ def build_decision_inputs(tonight: pd.DataFrame, scores: pd.DataFrame, strategy:
         "overdue_amount": t["overdue_amount"].astype("float64"),
         "balance": t["balance"].astype("float64"),
     })
-    s = scores.drop_duplicates("account_id").set_index("account_id")
     ids = out["account_id"]
-    out["p_repay"] = ids.map(s["p_repay"]).astype("float64").to_numpy()
-    if "stage" in s.columns:
-        st = ids.map(s["stage"]).astype("str")
+    s = FirstRows(ids, scores, "account_id")
+    s_cols = [c for c in scores.columns if c != "account_id"]
+    out["p_repay"] = s("p_repay", like_map=False).astype("float64").to_numpy()
+    if "stage" in s_cols:
+        st = s("stage").astype("str")
         fallback = stage_of(out["dpd"], strategy)
-        out["stage"] = st.where(isin(ids, s.index) & (st != "").to_numpy(), fallback).astype("str").to_numpy()
+        out["stage"] = st.where(s.found() & (st != "").to_numpy(), fallback).astype("str").to_numpy()
     else:
         out["stage"] = stage_of(out["dpd"], strategy).to_numpy()
-    out["points"] = ids.map(s["points"]).astype("float64").to_numpy() if "points" in s.columns else np.nan
-    out["band"] = (ids.map(s["band"]).fillna("").astype("str").to_numpy() if "band" in s.columns
+    out["points"] = s("points", like_map=False).astype("float64").to_numpy() if "points" in s_cols else np.nan
+    out["band"] = (s("band").fillna("").astype("str").to_numpy() if "band" in s_cols
                    else pd.Series([""] * len(out), dtype="str"))
     out["collectable"] = out[strategy.outcome.amount].fillna(0.0).clip(lower=0.0)
 
@@ -73,7 +196,7 @@ def build_decision_inputs(tonight: pd.DataFrame, scores: pd.DataFrame, strategy:
         rank = {"legal": 0, "bankruptcy": 1, "deceased": 2, "dispute": 3, "do_not_contact": 4}
         h = h.assign(_r=h["hold"].map(rank).fillna(9)).sort_values(["account_id", "_r", "hold"], kind="mergesort")
         first = h.drop_duplicates("account_id").set_index("account_id")["hold"].astype("str")
-        hold = ids.map(first).fillna("").astype("str")
+        hold = FirstRows(ids, first.reset_index(), "account_id")("hold").fillna("").astype("str")
     out["hold"] = hold.to_numpy()
 
     out["ring_id"] = ""
@@ -83,23 +206,27 @@ def build_decision_inputs(tonight: pd.DataFrame, scores: pd.DataFrame, strategy:
         fr = fraud.copy()
         fr["confirmed"] = fr["confirmed"].fillna(False).astype(bool) if "confirmed" in fr.columns else False
         fr = fr.sort_values(["customer_id", "confirmed"], ascending=[True, False], kind="mergesort")
-        fr = fr.drop_duplicates("customer_id").set_index("customer_id")
-        cid = out["customer_id"]
+        f = FirstRows(out["customer_id"], fr, "customer_id")
         if "ring_id" in fr.columns:
-            out["ring_id"] = cid.map(fr["ring_id"]).fillna("").astype("str").to_numpy()
+            out["ring_id"] = f("ring_id").fillna("").astype("str").to_numpy()
         if "ring_score" in fr.columns:
-            out["ring_score"] = cid.map(fr["ring_score"]).astype("float64").to_numpy()
-        out["fraud_confirmed"] = cid.map(fr["confirmed"]).fillna(False).astype(bool).to_numpy()
+            out["ring_score"] = f("ring_score", like_map=False).astype("float64").to_numpy()
+        out["fraud_confirmed"] = f("confirmed", like_map=False).fillna(False).astype(bool).to_numpy()
     out["ring_id"] = out["ring_id"].astype("str")
 
     out["open_vendor"] = ""
     out["placed_on"] = pd.NaT
     out["ends_on"] = pd.NaT
     if open_placements is not None and len(open_placements):
-        op = open_placements.drop_duplicates("account_id", keep="last").set_index("account_id")
-        out["open_vendor"] = ids.map(op["vendor"]).fillna("").astype("str").to_numpy()
-        out["placed_on"] = ids.map(pd.to_datetime(op["placed_on"])).to_numpy()
-        out["ends_on"] = ids.map(pd.to_datetime(op["ends_on"])).to_numpy()
+        op = open_placements
+        if not all(pd.api.types.is_datetime64_dtype(op[c]) for c in ("placed_on", "ends_on")):
+            # to_datetime of text may read a value by its neighbours: on the rows pandas keeps
+            op = op.drop_duplicates("account_id", keep="last")
+            op = op.assign(placed_on=pd.to_datetime(op["placed_on"]), ends_on=pd.to_datetime(op["ends_on"]))
+        o = FirstRows(ids, op, "account_id", keep="last")  # datetime columns: to_datetime is a no-op
+        out["open_vendor"] = o("vendor").fillna("").astype("str").to_numpy()
+        out["placed_on"] = o("placed_on", like_map=False).to_numpy()
+        out["ends_on"] = o("ends_on", like_map=False).to_numpy()
     out["open_vendor"] = out["open_vendor"].astype("str")
     for c in ("placed_on", "ends_on"):
         out[c] = pd.to_datetime(out[c]).astype("datetime64[ns]")

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from collections_engine.config.strategy import Strategy, VendorQueue
 
@@ -105,6 +107,25 @@ def _fraud_order(df: pd.DataFrame) -> np.ndarray:
     return key.sort_values(["c", "s", "a"], kind="mergesort").index.to_numpy()
 
 
+def _masks(values: np.ndarray) -> dict:
+    """value -> rows equal to it (`values == value`), from one pass of codes."""
+    codes, uniques = pd.factorize(values)
+    return {u: codes == k for k, u in enumerate(uniques)}
+
+
+def _sorted_codes(s: pd.Series) -> np.ndarray:
+    """`pd.factorize(s, sort=True)[0]` as int64: Arrow's dictionary encoding and a sort of
+    the distinct values (byte order of UTF-8 is code point order, pandas' order of text)
+    where `s` is text without nulls; pandas otherwise."""
+    if isinstance(s.dtype, pd.StringDtype) and len(s) and not s.isna().any():
+        arr = pa.array(s.array)
+        enc = pc.dictionary_encode(arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr)
+        rank = np.empty(len(enc.dictionary), np.int64)
+        rank[pc.sort_indices(enc.dictionary).to_numpy()] = np.arange(len(enc.dictionary))
+        return rank[enc.indices.to_numpy(zero_copy_only=False)]
+    return pd.factorize(s, sort=True)[0].astype(np.int64)
+
+
 def build_problem(inputs: pd.DataFrame, strategy: Strategy, date,
                   effects: dict | None = None) -> Problem:
     date = pd.Timestamp(date)
@@ -122,10 +143,13 @@ def build_problem(inputs: pd.DataFrame, strategy: Strategy, date,
 
     elig = np.zeros((n, Q), dtype=bool)
     recovery = np.zeros((n, Q), dtype=np.int64)
+    at_stage = _masks(stage)
     for j, q in enumerate(wq):
         e = np.zeros(n)
         for s in q.stages:
-            m = stage == s
+            m = at_stage.get(s)
+            if m is None:  # no account at this stage tonight
+                continue
             elig[m, j] = True
             e[m] = eff.get((q.name, s), 1.0)
         comm = q.commission if isinstance(q, VendorQueue) else 0.0
@@ -187,13 +211,13 @@ def build_problem(inputs: pd.DataFrame, strategy: Strategy, date,
         pos = np.flatnonzero(fraud)[order]
         fcap = fq.capacity if fq is not None else 0
         take, over = pos[:fcap], pos[fcap:]
-        why = np.where(confirmed, "fraud:confirmed", "fraud:ring")
+        why = np.where(confirmed[pos], "fraud:confirmed", "fraud:ring")  # in `pos` order
         if fq is not None:
             queue[take] = fq.name
         decision[take] = "fraud_hold"
-        reason[take] = why[take]
+        reason[take] = why[:len(take)]
         decision[over] = "not_worked"
-        reason[over] = np.char.add(why[over].astype(str),
+        reason[over] = np.char.add(why[len(take):].astype(str),
                                    "; fraud queue full" if fq is not None else "; no fraud queue").astype(object) \
             if len(over) else reason[over]
         if len(over):
@@ -205,7 +229,7 @@ def build_problem(inputs: pd.DataFrame, strategy: Strategy, date,
     ov = df["open_vendor"].fillna("").astype(str).to_numpy(dtype=object)
     ends = pd.to_datetime(df["ends_on"]).to_numpy()
     has = ov != ""
-    previous = np.where(has, ov, "").astype(object)
+    previous = ov.copy()  # "" where none (has = ov != "")
     vend_names = {q.name: q for q in strategy.vendors()}
     rec_rows = []
     # recalled because held or fraud
@@ -213,7 +237,8 @@ def build_problem(inputs: pd.DataFrame, strategy: Strategy, date,
     if r1.any():
         rec_rows.append((np.flatnonzero(r1), reason[r1]))
         ended[r1] = "recalled"
-    known = np.isin(ov.astype(str), np.array(list(vend_names), dtype=str)) if n else np.zeros(0, bool)
+    known = np.zeros(n, dtype=bool)  # only read where an open vendor is
+    known[has] = np.isin(ov[has].astype(str), np.array(list(vend_names), dtype=str))
     r2 = has & free & ~known
     if r2.any():
         ended[r2] = "recalled"
@@ -265,7 +290,7 @@ def build_problem(inputs: pd.DataFrame, strategy: Strategy, date,
 
     # 4. free accounts: eligibility for the solver; keep_customer_together with kept placements
     elig &= free[:, None]
-    customer = pd.factorize(df["customer_id"].astype(str), sort=True)[0].astype(np.int64)
+    customer = _sorted_codes(df["customer_id"].astype(str))
     if live.any() and together.any() and vendor.sum() > 1:
         # a customer with a kept placement at vendor k may not get another vendor w when k or w
         # keeps customers together
