@@ -201,7 +201,11 @@ def test_first_rows_is_pandas_map(keys, pool, keep, pad, null_key, seed):
 def test_first_rows_row_for_row_and_object_keys():
     frame = pd.DataFrame({"k": pd.Series(["a", "b", "c"], dtype="str"), "v": [1, 2, 3]})
     k = pd.Series(["a", "b", "c"], dtype="str")
-    assert (FirstRows(k, frame, "k").pos == [0, 1, 2]).all()
+    f = FirstRows(k, frame, "k")
+    assert (f.pos == [0, 1, 2]).all()
+    for c in ("k", "v"):
+        assert_same(f(c), k.map(frame.set_index("k", drop=False)[c]))
+        assert_same(f(c, np.array([2, 0])), k.iloc[[2, 0]].map(frame.set_index("k", drop=False)[c]))
     dup = pd.DataFrame({"k": pd.Series(["a", "a", "c"], dtype="str"), "v": [1, 2, 3]})
     ka = pd.Series(["a", "a", "c"], dtype="str")
     assert_same(FirstRows(ka, dup, "k")("v"), ka.map(dup.drop_duplicates("k").set_index("k")["v"]))
@@ -380,6 +384,8 @@ def test_build_problem_same_with_the_obvious_helpers(monkeypatch):
     fast = build_problem(inp, s, DATE)
     monkeypatch.setattr(model_data, "_sorted_codes", lambda x: pd.factorize(x, sort=True)[0].astype(np.int64))
     monkeypatch.setattr(model_data, "_masks", lambda v: {u: v == u for u in set(v)})
+    monkeypatch.setattr(model_data, "sorted_by_account",
+                        lambda x: x.sort_values("account_id", kind="mergesort").reset_index(drop=True))
     slow = build_problem(inp, s, DATE)
     for name in fast.__dataclass_fields__:
         a, b = getattr(fast, name), getattr(slow, name)

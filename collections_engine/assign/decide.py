@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from collections_engine.assign.model_data import CENT, Problem, build_problem
+from collections_engine.assign.model_data import CENT, Problem, build_problem, sorted_by_account
 from collections_engine.assign.solve import Solution, solve
 from collections_engine.config.strategy import Strategy, VendorQueue
 from collections_engine.frames import isin
@@ -47,17 +47,6 @@ def _not_worked_reason(pb: Problem, rows: np.ndarray) -> np.ndarray:
     best = np.where(e, g, np.iinfo(np.int64).min).max(axis=1) if len(rows) else np.zeros(0)
     return np.where(~any_e, "no_queue_for_stage",
                     np.where(best > 0, "capacity_full", "no_positive_net")).astype(object)
-
-
-def sorted_by_account(inputs: pd.DataFrame) -> pd.DataFrame:
-    """`inputs.sort_values("account_id", kind="mergesort").reset_index(drop=True)`; rows that
-    come in account order (the nightly run's) are only checked, by comparing neighbours."""
-    ids = inputs["account_id"]
-    if isinstance(ids.dtype, pd.StringDtype) and len(ids) > 1:
-        arr = pa.array(ids.array)
-        if not arr.null_count and pc.all(pc.less_equal(arr[:-1], arr[1:])).as_py():
-            return inputs.reset_index(drop=True)
-    return inputs.sort_values("account_id", kind="mergesort").reset_index(drop=True)
 
 
 def _priority_order(queue: np.ndarray, net: np.ndarray, account_id: np.ndarray) -> np.ndarray:
@@ -114,7 +103,7 @@ def assemble(pb: Problem, choice: np.ndarray, inputs: pd.DataFrame, strategy: St
     net = rec - cost
     out = pd.DataFrame({
         "account_id": pd.Series(pb.account_id, dtype="str"),
-        "customer_id": df["customer_id"].astype("str").to_numpy(),
+        "customer_id": df["customer_id"].astype("str").array,  # Arrow as it is (no Python strings)
         "stage": pd.Series(pb.stage, dtype="str"),
         "queue": pd.Series(queue, dtype="str"),
         "decision": pd.Series(decision, dtype="str"),

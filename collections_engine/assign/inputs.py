@@ -60,6 +60,7 @@ class FirstRows:
     def __init__(self, keys: pd.Series, frame: pd.DataFrame, key: str, keep: str | None = "first") -> None:
         self.keys, self.frame, self.key, self.keep = keys, frame, key, keep
         self._pos: np.ndarray | None | bool = False  # False: not looked up yet
+        self._row_for_row = False
         self._mapper: pd.DataFrame | None = None
 
     @property
@@ -78,7 +79,8 @@ class FirstRows:
             return None  # pandas raises
         n = len(p)
         if self.keep != "last" and _same_strings(k, p) and not duplicated(self.keys.to_frame()).any():
-            return np.arange(n, dtype=np.int64)  # row for row (scores of tonight's accounts)
+            self._row_for_row = True  # scores of tonight's accounts: the columns as they are
+            return np.arange(n, dtype=np.int64)
         rows = None
         if n > 4 * len(k) + 1024:  # a large table: hash the keys, keep only the rows they hit
             rows = np.flatnonzero(pc.is_in(p, value_set=k).to_numpy(zero_copy_only=False))
@@ -120,11 +122,25 @@ class FirstRows:
         if self.pos is None or not len(keys):  # no keys: pandas' dtype for that case
             return keys.map(self._pandas()[col])
         pos = self.pos if sel is None else self.pos[sel]
-        values = take_nd(self.frame[col]._values, pos)
+        column = self.frame[col]._values
+        values = column.copy() if self._row_for_row and sel is None else take_nd(column, pos)
         cast = getattr(keys.array, "_cast_pointwise_result", None)
         if like_map and isinstance(values, np.ndarray) and cast is not None:
             values = cast(values)  # what ExtensionArray.map does with a numpy result
         return pd.Series(values, index=keys.index, name=keys.name)
+
+
+def _filled(s: pd.Series) -> pd.Series:
+    """`s.fillna("")`, skipped (a copy of a million strings) when nothing is missing."""
+    return s.fillna("") if s.isna().any() else s
+
+
+def _text(s: pd.Series) -> pd.Series | np.ndarray:
+    """A text column for the inputs frame: `s.to_numpy()` as the pandas version set it, or,
+    when not empty, the Series itself (same values and str dtype, without the round trip
+    through a million Python strings; its index is the frame's). Empty: the numpy array,
+    whose dtype pandas infers differently."""
+    return s if len(s) else s.to_numpy()
 
 
 def _tonight(tonight: pd.DataFrame, date: pd.Timestamp, cols: list[str]) -> pd.DataFrame:
@@ -179,11 +195,11 @@ def build_decision_inputs(tonight: pd.DataFrame, scores: pd.DataFrame, strategy:
     if "stage" in s_cols:
         st = s("stage").astype("str")
         fallback = stage_of(out["dpd"], strategy)
-        out["stage"] = st.where(s.found() & (st != "").to_numpy(), fallback).astype("str").to_numpy()
+        out["stage"] = _text(st.where(s.found() & (st != "").to_numpy(), fallback).astype("str"))
     else:
         out["stage"] = stage_of(out["dpd"], strategy).to_numpy()
     out["points"] = s("points", like_map=False).astype("float64").to_numpy() if "points" in s_cols else np.nan
-    out["band"] = (s("band").fillna("").astype("str").to_numpy() if "band" in s_cols
+    out["band"] = (_text(_filled(s("band")).astype("str")) if "band" in s_cols
                    else pd.Series([""] * len(out), dtype="str"))
     out["collectable"] = out[strategy.outcome.amount].fillna(0.0).clip(lower=0.0)
 
@@ -196,8 +212,8 @@ def build_decision_inputs(tonight: pd.DataFrame, scores: pd.DataFrame, strategy:
         rank = {"legal": 0, "bankruptcy": 1, "deceased": 2, "dispute": 3, "do_not_contact": 4}
         h = h.assign(_r=h["hold"].map(rank).fillna(9)).sort_values(["account_id", "_r", "hold"], kind="mergesort")
         first = h.drop_duplicates("account_id").set_index("account_id")["hold"].astype("str")
-        hold = FirstRows(ids, first.reset_index(), "account_id")("hold").fillna("").astype("str")
-    out["hold"] = hold.to_numpy()
+        hold = _filled(FirstRows(ids, first.reset_index(), "account_id")("hold")).astype("str")
+    out["hold"] = _text(hold)
 
     out["ring_id"] = ""
     out["ring_score"] = np.nan
@@ -208,7 +224,7 @@ def build_decision_inputs(tonight: pd.DataFrame, scores: pd.DataFrame, strategy:
         fr = fr.sort_values(["customer_id", "confirmed"], ascending=[True, False], kind="mergesort")
         f = FirstRows(out["customer_id"], fr, "customer_id")
         if "ring_id" in fr.columns:
-            out["ring_id"] = f("ring_id").fillna("").astype("str").to_numpy()
+            out["ring_id"] = _text(_filled(f("ring_id")).astype("str"))
         if "ring_score" in fr.columns:
             out["ring_score"] = f("ring_score", like_map=False).astype("float64").to_numpy()
         out["fraud_confirmed"] = f("confirmed", like_map=False).fillna(False).astype(bool).to_numpy()
@@ -224,7 +240,7 @@ def build_decision_inputs(tonight: pd.DataFrame, scores: pd.DataFrame, strategy:
             op = op.drop_duplicates("account_id", keep="last")
             op = op.assign(placed_on=pd.to_datetime(op["placed_on"]), ends_on=pd.to_datetime(op["ends_on"]))
         o = FirstRows(ids, op, "account_id", keep="last")  # datetime columns: to_datetime is a no-op
-        out["open_vendor"] = o("vendor").fillna("").astype("str").to_numpy()
+        out["open_vendor"] = _text(_filled(o("vendor")).astype("str"))
         out["placed_on"] = o("placed_on", like_map=False).to_numpy()
         out["ends_on"] = o("ends_on", like_map=False).to_numpy()
     out["open_vendor"] = out["open_vendor"].astype("str")

@@ -114,22 +114,30 @@ def _masks(values: np.ndarray) -> dict:
 
 
 def _sorted_codes(s: pd.Series) -> np.ndarray:
-    """`pd.factorize(s, sort=True)[0]` as int64: Arrow's dictionary encoding and a sort of
-    the distinct values (byte order of UTF-8 is code point order, pandas' order of text)
+    """`pd.factorize(s, sort=True)[0]` as int64: Arrow's dense rank (equal values one rank,
+    ranks in sorted order; byte order of UTF-8 is code point order, pandas' order of text)
     where `s` is text without nulls; pandas otherwise."""
     if isinstance(s.dtype, pd.StringDtype) and len(s) and not s.isna().any():
-        arr = pa.array(s.array)
-        enc = pc.dictionary_encode(arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr)
-        rank = np.empty(len(enc.dictionary), np.int64)
-        rank[pc.sort_indices(enc.dictionary).to_numpy()] = np.arange(len(enc.dictionary))
-        return rank[enc.indices.to_numpy(zero_copy_only=False)]
+        rank = pc.rank(pa.array(s.array), sort_keys="ascending", tiebreaker="dense")
+        return rank.to_numpy(zero_copy_only=False).astype(np.int64) - 1
     return pd.factorize(s, sort=True)[0].astype(np.int64)
+
+
+def sorted_by_account(inputs: pd.DataFrame) -> pd.DataFrame:
+    """`inputs.sort_values("account_id", kind="mergesort").reset_index(drop=True)`; rows that
+    come in account order (the nightly run's) are only checked, by comparing neighbours."""
+    ids = inputs["account_id"]
+    if isinstance(ids.dtype, pd.StringDtype) and len(ids) > 1:
+        arr = pa.array(ids.array)
+        if not arr.null_count and pc.all(pc.less_equal(arr[:-1], arr[1:])).as_py():
+            return inputs.reset_index(drop=True)
+    return inputs.sort_values("account_id", kind="mergesort").reset_index(drop=True)
 
 
 def build_problem(inputs: pd.DataFrame, strategy: Strategy, date,
                   effects: dict | None = None) -> Problem:
     date = pd.Timestamp(date)
-    df = inputs.sort_values("account_id", kind="mergesort").reset_index(drop=True)
+    df = sorted_by_account(inputs)
     n = len(df)
     warnings: list[str] = []
     wq = strategy.work_queues()
@@ -153,8 +161,8 @@ def build_problem(inputs: pd.DataFrame, strategy: Strategy, date,
             elig[m, j] = True
             e[m] = eff.get((q.name, s), 1.0)
         comm = q.commission if isinstance(q, VendorQueue) else 0.0
-        recovery[:, j] = np.rint(np.minimum(1.0, p * e) * amount * (1.0 - comm)).astype(np.int64)
-        recovery[~elig[:, j], j] = 0
+        rows = np.flatnonzero(elig[:, j])  # 0 elsewhere
+        recovery[rows, j] = np.rint(np.minimum(1.0, p[rows] * e[rows]) * amount[rows] * (1.0 - comm)).astype(np.int64)
     cost = np.array([int(round(q.cost_per_account * CENT)) for q in wq], dtype=np.int64)
     nw = np.rint(p * amount).astype(np.int64)
     cap_total = np.array([q.capacity for q in wq], dtype=np.int64)
