@@ -411,3 +411,25 @@ def test_build_problem_same_with_the_obvious_helpers(monkeypatch):
     d_fast = decide(inp, s, DATE)
     for name in ("assignments", "placements", "recalls", "queue_summary"):
         assert_same(getattr(d_fast, name), getattr(d_slow, name))
+
+
+def test_not_worked_reasons_join_prior_reasons_as_before():
+    """A recalled account left not worked: "prior; why", as the every-row np.char version."""
+    from collections_engine.assign.decide import _not_worked_reason, assemble
+    from collections_engine.assign.solve import solve
+    rng = np.random.default_rng(5)
+    n = 50
+    inp = make_inputs(list(rng.choice(["M1", "M2"], n)), rng.uniform(0.05, 0.8, n),
+                      rng.integers(100, 5000, n).astype(float), list(range(n)),
+                      list(rng.choice(["", "gone", "v2"], n)), list(rng.integers(1, 20, n)))
+    s = make_strategy((3, 3, 3))
+    pb = build_problem(inp, s, DATE)
+    choice = solve(pb).choice
+    a, _ = assemble(pb, choice, inp, s, DATE)
+    f = np.flatnonzero(pb.free)
+    off = f[choice[f] < 0]
+    why = _not_worked_reason(pb, off)
+    prior = pb.reason[off].astype(str)
+    want = np.where(prior != "", np.char.add(np.char.add(prior, "; "), why.astype(str)), why).astype(object)
+    assert (prior != "").any() and (prior == "").any()
+    assert (a["reason"].to_numpy(dtype=object)[off] == want).all()
