@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collections_engine.assign import model_data
-from collections_engine.assign.decide import _priority_order, decide, sorted_by_account
+from collections_engine.assign.decide import _priority, decide, sorted_by_account
 from collections_engine.assign.files import vendor_files
 from collections_engine.assign.inputs import FirstRows, build_decision_inputs
 from collections_engine.assign.model_data import _masks, _sorted_codes, build_problem
@@ -336,18 +336,30 @@ def test_vendor_files_are_the_pandas_joins(f1, f2, customers, scores, repeat_acc
 # ----------------------------------------------------------------------------- decide pieces
 
 
+def ref_priority(queue, net, account_id):
+    """assemble's priority before the integer sort (pandas sorts queue, -net, account id)."""
+    key = pd.DataFrame({"q": queue, "n": -net, "a": account_id})
+    order = key.sort_values(["q", "n", "a"], kind="mergesort").index.to_numpy()
+    rank = np.empty(len(order), np.int64)
+    qs = queue[order]
+    grp_start = np.r_[0, np.flatnonzero(qs[1:] != qs[:-1]) + 1] if len(qs) else np.zeros(0, int)
+    pos = np.arange(len(order))
+    starts = np.repeat(grp_start, np.diff(np.r_[grp_start, len(order)]))
+    rank[order] = pos - starts + 1
+    return np.where(queue == "", 0, rank).astype(np.int64)
+
+
 @settings(max_examples=60)
 @given(st.lists(st.tuples(st.sampled_from(["", "team", "v1", "sms", "Z"]), st.integers(-3, 3)), max_size=40),
        st.booleans())
-def test_priority_order_is_the_pandas_sort(rows, huge):
+def test_priority_is_the_pandas_rank(rows, huge):
     queue = np.array([r[0] for r in rows], dtype=object)
     net = np.array([r[1] * (2**41 if huge else 1) for r in rows], dtype=np.int64)
     ids = np.array(sorted(f"A{i % 7}" for i in range(len(rows))), dtype=object)  # in order, with ties
-    want = pd.DataFrame({"q": queue, "n": -net, "a": ids}).sort_values(["q", "n", "a"], kind="mergesort").index
-    assert (_priority_order(queue, net, ids) == want.to_numpy()).all()
+    got = _priority(queue, net, ids)
+    assert got.dtype == np.int64 and (got == ref_priority(queue, net, ids)).all()
     shuffled = ids[::-1].copy()  # not in order: pandas does it
-    want = pd.DataFrame({"q": queue, "n": -net, "a": shuffled}).sort_values(["q", "n", "a"], kind="mergesort").index
-    assert (_priority_order(queue, net, shuffled) == want.to_numpy()).all()
+    assert (_priority(queue, net, shuffled) == ref_priority(queue, net, shuffled)).all()
 
 
 @given(st.lists(KEYS, max_size=12), st.booleans())
@@ -404,8 +416,7 @@ def test_build_problem_same_with_the_obvious_helpers(monkeypatch):
         assert fast.reason[i].split(";")[0] == ("fraud:confirmed" if confirmed[i] else "fraud:ring")
     monkeypatch.setattr(decide_mod, "sorted_by_account",
                         lambda x: x.sort_values("account_id", kind="mergesort").reset_index(drop=True))
-    monkeypatch.setattr(decide_mod, "_priority_order", lambda q, n, a: pd.DataFrame({"q": q, "n": -n, "a": a})
-                        .sort_values(["q", "n", "a"], kind="mergesort").index.to_numpy())
+    monkeypatch.setattr(decide_mod, "_priority", ref_priority)
     d_slow = decide(inp, s, DATE)
     monkeypatch.undo()
     d_fast = decide(inp, s, DATE)
