@@ -101,16 +101,22 @@ def score(version: ModelVersion, features: pd.DataFrame, rows: pd.DataFrame, str
     segv = seg["segment"].to_numpy()
     kinds = [enc.types[c] for c in enc.features]
     levels = [enc.levels.get(c, []) for c in enc.features]
-    for s in sorted(pd.unique(segv)):
-        info = version.meta["segments"].get(s)
-        model = info["model"] if info else "pooled"
-        cal = info["calibration"] if info else version.meta["pooled_calibration"]
-        table = version.reasons.get(s) or version.reasons["pooled"]
-        rows_s = np.flatnonzero(segv == s)
-        # In chunks: the matrices of a million rows would cost gigabytes at once.
-        for lo in range(0, len(rows_s), CHUNK_ROWS):
-            m = rows_s[lo:lo + CHUNK_ROWS]
-            Xs = enc.transform(frame.iloc[m])  # never the whole matrix at once
+    segments = sorted(pd.unique(segv))
+    # In chunks of consecutive rows (a slice of the frame, no row gather): the matrix of a
+    # million rows would cost gigabytes at once. Each chunk's rows go to their segment's model.
+    for lo in range(0, n, CHUNK_ROWS):
+        X = enc.transform(frame.iloc[lo:lo + CHUNK_ROWS])
+        seg_c = segv[lo:lo + CHUNK_ROWS]
+        for s in segments:
+            local = np.flatnonzero(seg_c == s)
+            if not len(local):
+                continue
+            info = version.meta["segments"].get(s)
+            model = info["model"] if info else "pooled"
+            cal = info["calibration"] if info else version.meta["pooled_calibration"]
+            table = version.reasons.get(s) or version.reasons["pooled"]
+            Xs = X if len(local) == len(X) else X[local]
+            m = local + lo
             p[m] = platt_apply(version.boosters[model].predict(Xs, raw_score=True), cal)
             top, sign = table.top(Xs)
             for k, col in enumerate(reason_strings(top, sign, Xs, enc.features, kinds, levels)):
@@ -119,9 +125,9 @@ def score(version: ModelVersion, features: pd.DataFrame, rows: pd.DataFrame, str
     out = pd.DataFrame({
         "account_id": rows["account_id"].astype("str").array,   # no Python string per row
         "customer_id": rows["customer_id"].astype("str").array,
-        "stage": seg["stage"].astype("str").to_numpy(),
-        "customer_line": seg["customer_line"].astype("str").to_numpy(),
-        "segment": seg["segment"].astype("str").to_numpy(),
+        "stage": seg["stage"].astype("str").array,   # Arrow-backed as they are: no object arrays
+        "customer_line": seg["customer_line"].astype("str").array,
+        "segment": seg["segment"].astype("str").array,
         "model_version": version.version_id,
         "p_repay": p,
         "points": pts,
