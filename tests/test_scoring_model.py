@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 from pathlib import Path
@@ -21,6 +22,8 @@ from collections_engine.scoring import (
 from collections_engine.scoring.report import render_html
 from collections_engine.scoring.store import write_version
 from tests.test_scoring_book import synthetic_book
+
+score_mod = importlib.import_module("collections_engine.scoring.score")  # the package re-exports score()
 
 STRATEGY = Path(__file__).resolve().parents[1] / "strategies" / "default.yaml"
 CFG = TrainConfig(max_rounds=300, reason_sample=500, agreement_sample=300)
@@ -98,7 +101,12 @@ def test_approve_then_score_tonight(models_dir, book, strategy):
     pat = re.compile(r"^[a-z0-9_]+, [^,]+, (raises|lowers)$")
     assert s["reason_1"].map(lambda r: bool(pat.match(r))).all()
     assert not s["reason_1"].str.startswith("queue,").any()
-    # chunks give the same rows as the whole
+    # chunks of consecutive rows (each split among segments) give the same scores as one chunk
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(score_mod, "CHUNK_ROWS", 7)
+        small = score(v, feats, rows, strategy)
+    pd.testing.assert_frame_equal(small, s)
+    # a subset of rows gives the same rows as the whole
     part = rows.iloc[::5]
     s2 = score(v, build_features(book, part, strategy), part, strategy)
     pd.testing.assert_frame_equal(s2, s.loc[part.index])
