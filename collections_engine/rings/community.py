@@ -216,7 +216,11 @@ def keep_cores(labels: np.ndarray, u: np.ndarray, v: np.ndarray,
     if not intra.any():
         return labels
     ui, vi = u[intra], v[intra]
-    blk, node = _blocks(n, ui, vi)
+    # A community of three or fewer is its own block or has none of 3 or more: it keeps every
+    # member either way, so only larger communities' edges go through the block search.
+    csize = np.bincount(labels[labels >= 0])
+    large = csize[labels[ui]] > 3
+    blk, node = _blocks(n, ui[large], vi[large])
     n_blk = int(blk.max()) + 1 if len(blk) else 0
     size = np.bincount(blk, minlength=n_blk)
     starts = np.r_[0, np.cumsum(size)[:-1]].astype(np.int64)
