@@ -212,6 +212,10 @@ def _comparable(s: pd.Series) -> pa.Array | pa.ChunkedArray | None:
     dates without nulls (floats are left out: NaN equals NaN for `duplicated`, not for Arrow)."""
     if s.dtype == object or s.hasnans:
         return None
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        # Codes stand one-to-one for the values: rows in order of any such stand-in still have
+        # their equal rows next to each other (comparing Arrow dictionaries is slow).
+        return pa.array(s.cat.codes.to_numpy())
     if pd.api.types.is_string_dtype(s):
         return pa.array(s.array)
     if pd.api.types.is_integer_dtype(s) or pd.api.types.is_datetime64_any_dtype(s):

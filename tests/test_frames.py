@@ -121,3 +121,17 @@ def test_duplicated_times_of_day_and_wide_integers_are_distinct():
             assert duplicated(df).tolist() == [False, False, True, False, False, True]
             assert duplicated(df, ["at"]).tolist() == [False, False, True, False, False, True]
             assert duplicated(df, ["n"]).tolist() == [False, True, True, False, True, True]
+
+
+@given(st.lists(st.tuples(st.sampled_from(["b", "a", "c"]), st.integers(0, 2)), max_size=30),
+       st.booleans(), st.booleans())
+def test_duplicated_on_categoricals_matches_pandas(rows, sorted_levels, sort_rows):
+    """Categoricals (read from parquet dictionaries) take part in the sorted-prefix path through
+    their codes, whether or not the levels are sorted."""
+    if sort_rows:
+        rows = sorted(rows)
+    levels = ["a", "b", "c"] if sorted_levels else ["c", "a", "b"]
+    df = pd.DataFrame({"kind": pd.Categorical([r[0] for r in rows], categories=levels),
+                       "n": np.array([r[1] for r in rows], np.int64)})
+    for cols in (["kind"], ["kind", "n"], ["n", "kind"]):
+        assert np.array_equal(duplicated(df, cols), df.duplicated(cols, keep="first").to_numpy())
