@@ -64,6 +64,8 @@ def isin_many(columns: list[pd.Series], allowed: pd.Series | pd.Index | np.ndarr
     # No unique() of the pool: Arrow's is_in builds its own hash set (repeats are fine).
     pool_arr = pa.array(pd.Series(pool).dropna().tolist() if isinstance(pool, list)
                         else pd.Series(pool).dropna(), from_pandas=True)
+    if pa.types.is_dictionary(pool_arr.type):  # a categorical pool: its values
+        pool_arr = pool_arr.dictionary_decode()
     keys: list[pa.Array | pa.ChunkedArray] = []
     expand: list[tuple[np.ndarray | None, bool]] = []  # (index into the keys or None, categorical)
     for values in columns:
@@ -72,7 +74,7 @@ def isin_many(columns: list[pd.Series], allowed: pd.Series | pd.Index | np.ndarr
             expand.append((values.cat.codes.to_numpy(), True))
             continue
         arr = pa.array(values.to_numpy(dtype=object) if values.dtype == object else values, from_pandas=True)
-        heads = run_heads(arr)
+        heads = None if pa.types.is_null(arr.type) else run_heads(arr)  # all missing: never in the pool
         keys.append(arr if heads is None else arr.filter(pa.array(heads)))
         expand.append((None if heads is None else run_index(heads), False))
     typ = pool_arr.type

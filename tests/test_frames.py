@@ -7,7 +7,7 @@ import pandas as pd
 from hypothesis import given
 from hypothesis import strategies as st
 
-from collections_engine.frames import duplicated, isin
+from collections_engine.frames import duplicated, isin, isin_many
 
 SMALL_TEXT = st.one_of(st.none(), st.sampled_from(["", "A1", "A2", "a1", "A10", "é"]))
 SMALL_NUM = st.one_of(st.none(), st.sampled_from([0.0, -0.0, 1.5, 2.0, float("nan")]))
@@ -46,6 +46,16 @@ def test_duplicated_wide_key_does_not_overflow():
 def test_isin_matches_python(values, pool):
     assert np.array_equal(isin(pd.Series(values, dtype="str"), pd.Series(pool, dtype="str")),
                           _in_python(values, pool))
+
+
+@given(st.lists(SMALL_TEXT, max_size=20), st.lists(SMALL_TEXT, max_size=8), st.booleans())
+def test_isin_many_with_categoricals_matches_python(values, pool, categorical_pool):
+    """Several columns in one look-up, categorical columns and a categorical pool included."""
+    cols = [pd.Series(values, dtype="str"), pd.Series(values, dtype="category"),
+            pd.Series(values, dtype=object)]
+    p = pd.Series(pool, dtype="category" if categorical_pool else "str")
+    for got in isin_many(cols, p):
+        assert np.array_equal(got, _in_python(values, pool))
 
 
 def _in_python(values, pool) -> np.ndarray:
