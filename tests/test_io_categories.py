@@ -54,3 +54,28 @@ def test_parquet_contacts_with_bad_channel_are_named(tmp_path: Path, broken: str
     con.to_parquet(d / "contacts.parquet", index=False)
     with pytest.raises(DataError, match="contacts.parquet: column 'channel'"):
         load_book(d, load_strategy(ROOT / "strategies" / "default.yaml"))
+
+
+def test_parquet_with_a_repeated_column_name_is_named(tmp_path: Path) -> None:
+    d = tmp_path / "d"
+    shutil.copytree(TINY, d)
+    con = read_table(d / "contacts.csv")
+    table = pa.Table.from_pandas(con, preserve_index=False)
+    table = table.append_column("channel", table.column("channel"))  # two 'channel' columns
+    (d / "contacts.csv").unlink()
+    pq.write_table(table, d / "contacts.parquet")
+    with pytest.raises(DataError, match="contacts.parquet: cannot be read"):
+        load_book(d, load_strategy(ROOT / "strategies" / "default.yaml"))
+
+
+def test_other_categorical_text_columns_become_strings(tmp_path: Path) -> None:
+    """Only the known few-valued columns stay categoricals; a product column written as a
+    pandas categorical reaches the rest of the night (and the vendor files) as strings."""
+    d = tmp_path / "d"
+    shutil.copytree(TINY, d)
+    acc = read_table(d / "accounts.csv")
+    acc["product"] = acc["product"].astype("category")
+    (d / "accounts.csv").unlink()
+    acc.to_parquet(d / "accounts.parquet", index=False)
+    book, _ = load_book(d, load_strategy(ROOT / "strategies" / "default.yaml"))
+    assert str(book.accounts["product"].dtype) == "str"

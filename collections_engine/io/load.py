@@ -99,7 +99,7 @@ def _read_one(data: Path, name: str, spec) -> tuple[str, str, pd.DataFrame | Non
     df = _read(path, path.name, problems, CATEGORY_COLUMNS.get(name, ()))
     if df is None:
         return name, path.name, None, problems, []
-    df, p, w = coerce_table(df, spec, path.name)
+    df, p, w = coerce_table(df, spec, path.name, CATEGORY_COLUMNS.get(name, ()))
     _as_categories(name, df)  # before the checks across tables: they then test a few levels
     return name, path.name, df, problems + p, w
 

@@ -38,8 +38,9 @@ def read_table(path: Path, columns: list[str] | None = None, *,
         wanted = ()
         if categories:
             schema = pq.read_schema(path)
-            wanted = [c for c in categories if c in schema.names
-                      and (pa.types.is_string(schema.field(c).type) or pa.types.is_large_string(schema.field(c).type))]
+            # get_field_index: -1 for a missing or repeated name (Arrow's read then names the problem)
+            fields = [schema.field(i) for c in categories if (i := schema.get_field_index(c)) >= 0]
+            wanted = [f.name for f in fields if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
         return pq.read_table(path, columns=columns, read_dictionary=wanted or None).to_pandas(date_as_object=False)
     return pd.read_csv(
         path,

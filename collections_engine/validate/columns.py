@@ -108,9 +108,12 @@ def _to_num(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
 
 
 def coerce_table(
-    df: pd.DataFrame, spec: TableSpec, label: str
+    df: pd.DataFrame, spec: TableSpec, label: str, categories: tuple[str, ...] = ()
 ) -> tuple[pd.DataFrame, list[str], list[str]]:
-    """Type the contract columns of one table; return (frame, problems, warnings)."""
+    """Type the contract columns of one table; return (frame, problems, warnings).
+
+    Text columns named in `categories` may stay categoricals (read from the file's dictionary);
+    every other text column becomes strings."""
     problems: list[str] = []
     warnings: list[str] = []
     missing = [c for c in spec.columns if c not in df.columns]
@@ -167,7 +170,8 @@ def coerce_table(
                 out = out.astype("int64")
             elif kind == "bool01" and not null.any() and not bad.any():
                 out = out.astype("int8")
-        elif isinstance(s.dtype, pd.CategoricalDtype) and all(isinstance(c, str) for c in s.cat.categories):
+        elif (col in categories and isinstance(s.dtype, pd.CategoricalDtype)
+              and all(isinstance(c, str) for c in s.cat.categories)):
             out = s  # text read from the file's dictionary: kept as categories (no string per row)
         else:  # str
             out = s.astype("str").where(s.notna(), None) if not pd.api.types.is_string_dtype(s) else s
