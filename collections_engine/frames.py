@@ -82,11 +82,16 @@ def isin_many(columns: list[pd.Series], allowed: pd.Series | pd.Index | np.ndarr
         typ = next((k.type for k in keys if not pa.types.is_null(k.type)), pa.large_string())
     if pa.types.is_string(typ):
         typ = pa.large_string()
-    pool_arr = pool_arr.cast(typ) if len(pool_arr) else pa.array([], type=typ)
-    chunks = [c.cast(typ) if c.type != typ else c for k in keys
-              for c in (k.chunks if isinstance(k, pa.ChunkedArray) else [k])]
-    hit = pc.is_in(pa.chunked_array(chunks, type=typ), value_set=pool_arr).fill_null(False) \
-        .to_numpy(zero_copy_only=False)
+    try:
+        pool_arr = pool_arr.cast(typ) if len(pool_arr) else pa.array([], type=typ)
+        chunks = [c.cast(typ) if c.type != typ else c for k in keys
+                  for c in (k.chunks if isinstance(k, pa.ChunkedArray) else [k])]
+        hit = pc.is_in(pa.chunked_array(chunks, type=typ), value_set=pool_arr).fill_null(False) \
+            .to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        # Types that do not cast to the pool's (text against integers, ...): each column on its
+        # own, the pool cast to the column's type, as membership was tested before.
+        hit = np.concatenate([_is_in_typed(k, pool) for k in keys]) if keys else np.zeros(0, bool)
     out, lo = [], 0
     for k, (index, categorical) in zip(keys, expand):
         h = hit[lo:lo + len(k)]
@@ -96,6 +101,22 @@ def isin_many(columns: list[pd.Series], allowed: pd.Series | pd.Index | np.ndarr
         else:
             out.append(h if index is None else h[index])
     return out
+
+
+def _is_in_typed(values: pa.Array | pa.ChunkedArray, pool) -> np.ndarray:
+    """Membership with the pool cast to the values' type; values of a type the pool cannot take
+    are found nowhere."""
+    if pa.types.is_null(values.type):
+        return np.zeros(len(values), dtype=bool)
+    p = pa.array(pd.Series(pool).dropna().tolist() if isinstance(pool, list) else pd.Series(pool).dropna(),
+                 from_pandas=True)
+    if pa.types.is_dictionary(p.type):
+        p = p.dictionary_decode()
+    try:
+        p = p.cast(values.type) if len(p) else pa.array([], type=values.type)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return np.zeros(len(values), dtype=bool)
+    return pc.is_in(values, value_set=p).fill_null(False).to_numpy(zero_copy_only=False)
 
 
 def _int_codes(s: pd.Series) -> tuple[np.ndarray, int] | None:
