@@ -14,7 +14,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from pandas.core.algorithms import take_nd
+try:  # pandas' own take, so values and dtypes are exactly what `Series.map` gives
+    from pandas.core.algorithms import take_nd
+except ImportError:  # a pandas without it: every look-up goes through pandas' map
+    take_nd = None
 
 from collections_engine.config.strategy import Strategy
 from collections_engine.frames import duplicated, isin
@@ -119,12 +122,14 @@ class FirstRows:
         the result themselves.
         """
         keys = self.keys if sel is None else self.keys.iloc[sel]
-        if self.pos is None or not len(keys):  # no keys: pandas' dtype for that case
-            return keys.map(self._pandas()[col])
+        cast = getattr(keys.array, "_cast_pointwise_result", None)
+        # an extension array without pandas' private re-typing step: let pandas map it
+        no_cast = (like_map and cast is None and not isinstance(keys.array, pd.arrays.NumpyExtensionArray))
+        if self.pos is None or not len(keys) or take_nd is None or no_cast:
+            return keys.map(self._pandas()[col])  # no keys: pandas' dtype; no private helpers: pandas
         pos = self.pos if sel is None else self.pos[sel]
         column = self.frame[col]._values
         values = column.copy() if self._row_for_row and sel is None else take_nd(column, pos)
-        cast = getattr(keys.array, "_cast_pointwise_result", None)
         if like_map and isinstance(values, np.ndarray) and cast is not None:
             values = cast(values)  # what ExtensionArray.map does with a numpy result
         return pd.Series(values, index=keys.index, name=keys.name)

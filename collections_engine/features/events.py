@@ -21,7 +21,9 @@ from collections_engine.frames import per_run
 
 __all__ = ["EventIndex", "SPAN", "day_numbers", "entity_codes"]
 
-SPAN = np.int64(1 << 20)  # more days than any calendar date we will see (~2870 years)
+# More days than any calendar date we will see (~2870 years). An np.int64, not a Python int:
+# entity codes are int32, and code * SPAN must come out int64.
+SPAN = np.int64(1 << 20)
 
 
 def day_numbers(dates: pd.Series | pd.DatetimeIndex | np.ndarray) -> np.ndarray:
