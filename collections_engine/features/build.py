@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from collections_engine.book import Book
 from collections_engine.config.strategy import Strategy
 from collections_engine.frames import duplicated
-from collections_engine.features.events import SPAN, EventIndex, day_numbers, entity_codes
+from collections_engine.features.events import SPAN, Entities, EventIndex, day_numbers, entity_codes
 from collections_engine.segments import account_age_months
 
 __all__ = ["build_features", "feature_types", "FEATURE_DOCS", "ACCOUNT_BASE_COLUMNS"]
@@ -110,16 +110,17 @@ def _build(book: Book, rows: pd.DataFrame, strategy: Strategy) -> pd.DataFrame:
     personal = set(strategy.personal_fields)
     snap = day_numbers(rows["snapshot_date"])
     parts: list[pd.DataFrame] = [_account_features(book, rows, personal)]
-    # (codes are not kept in names here: each event table's codes go once its features are made)
+    accounts = Entities(rows["account_id"])  # hashed once for every event table
+    # (event codes are not kept in names here: each table's go once its features are made)
     if book.payments is not None:
-        parts.append(_payment_features(book.payments, *entity_codes(rows["account_id"], book.payments["account_id"])[:2],
+        parts.append(_payment_features(book.payments, accounts.codes, accounts.of(book.payments["account_id"]),
                                        snap, rows))
     if book.contacts is not None:
-        parts.append(_contact_features(book.contacts, *entity_codes(rows["account_id"], book.contacts["account_id"])[:2],
+        parts.append(_contact_features(book.contacts, accounts.codes, accounts.of(book.contacts["account_id"]),
                                        snap, rows.index))
-    parts.append(_delinquency_history(book.accounts, rows, snap))
+    parts.append(_delinquency_history(book.accounts, rows, snap, accounts))
     if book.holds is not None:
-        parts.append(_hold_features(book.holds, rows, snap))
+        parts.append(_hold_features(book.holds, rows, snap, accounts))
     if book.fraud_labels is not None:
         parts.append(_fraud_features(book.fraud_labels, rows, snap))
     if book.customers is not None:
@@ -187,9 +188,10 @@ def _customer_counts(accounts: pd.DataFrame, rows: pd.DataFrame) -> np.ndarray:
     return out
 
 
-def _delinquency_history(accounts: pd.DataFrame, rows: pd.DataFrame, snap: np.ndarray) -> pd.DataFrame:
+def _delinquency_history(accounts: pd.DataFrame, rows: pd.DataFrame, snap: np.ndarray,
+                         entities: Entities | None = None) -> pd.DataFrame:
     """The account's own past delinquency, from earlier accounts rows (monthly or nightly alike)."""
-    codes, ev_codes, _ = entity_codes(rows["account_id"], accounts["account_id"])
+    codes, ev_codes, _ = entity_codes(rows["account_id"], accounts["account_id"], entities)
     days = day_numbers(accounts["snapshot_date"])
     dpd = accounts["dpd"].to_numpy()
     every = EventIndex.build(ev_codes, days)
@@ -204,9 +206,10 @@ def _delinquency_history(accounts: pd.DataFrame, rows: pd.DataFrame, snap: np.nd
     return f
 
 
-def _hold_features(holds: pd.DataFrame, rows: pd.DataFrame, snap: np.ndarray) -> pd.DataFrame:
+def _hold_features(holds: pd.DataFrame, rows: pd.DataFrame, snap: np.ndarray,
+                   entities: Entities | None = None) -> pd.DataFrame:
     """The hold open on the snapshot date (the first by kind name when several), or 'none'."""
-    codes, ev_codes, _ = entity_codes(rows["account_id"], holds["account_id"])
+    codes, ev_codes, _ = entity_codes(rows["account_id"], holds["account_id"], entities)
     keep = ev_codes >= 0
     h = pd.DataFrame({"_code": ev_codes[keep], "hold": holds["hold"].astype("str").to_numpy()[keep],
                       "_start": day_numbers(holds["start"])[keep], "_end": day_numbers(holds["end"])[keep]})

@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 
 from collections_engine.frames import per_run
 
-__all__ = ["EventIndex", "SPAN", "day_numbers", "entity_codes"]
+__all__ = ["Entities", "EventIndex", "SPAN", "day_numbers", "entity_codes"]
 
 # More days than any calendar date we will see (~2870 years). An np.int64, not a Python int:
 # entity codes are int32, and code * SPAN must come out int64.
@@ -48,18 +48,32 @@ def _arrow(ids: pd.Series) -> pa.Array:
     return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
 
 
-def entity_codes(row_ids: pd.Series, event_ids: pd.Series) -> tuple[np.ndarray, np.ndarray, pa.Array]:
-    """Integer codes of the rows' entities (numbered by first appearance), and of each event's
-    entity (-1: not among the rows). Arrow hash look-ups: ids never become Python strings."""
-    rows_arr = _arrow(row_ids)
-    uniq = pc.unique(rows_arr)
-    # int32 codes (Arrow's own): half the memory of int64 over tens of millions of events;
-    # keys built from them (code * SPAN + day) are int64.
-    row_codes = pc.index_in(rows_arr, value_set=uniq).to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
-    # Event tables are usually sorted by id: one look-up per run of equal ids.
-    ev_codes = per_run(pa.array(event_ids.astype("str")), lambda a: pc.index_in(a, value_set=uniq)
+class Entities:
+    """The rows' entities (accounts or customers) numbered by first appearance, hashed once and
+    shared by every event table looked up against them."""
+
+    def __init__(self, row_ids: pd.Series) -> None:
+        rows_arr = _arrow(row_ids)
+        self.uniq = pc.unique(rows_arr)
+        # int32 codes (Arrow's own): half the memory of int64 over tens of millions of events;
+        # keys built from them (code * SPAN + day) are int64.
+        self.codes = pc.index_in(rows_arr, value_set=self.uniq).to_numpy(zero_copy_only=False) \
+            .astype(np.int32, copy=False)
+
+    def of(self, event_ids: pd.Series) -> np.ndarray:
+        """Each event's entity code (-1: not among the rows). Event tables are usually sorted
+        by id: one look-up per run of equal ids."""
+        return per_run(pa.array(event_ids.astype("str")), lambda a: pc.index_in(a, value_set=self.uniq)
                        .fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32, copy=False))
-    return row_codes, ev_codes, uniq
+
+
+def entity_codes(row_ids: pd.Series, event_ids: pd.Series,
+                 entities: Entities | None = None) -> tuple[np.ndarray, np.ndarray, pa.Array]:
+    """Integer codes of the rows' entities (numbered by first appearance), and of each event's
+    entity (-1: not among the rows). Arrow hash look-ups: ids never become Python strings.
+    `entities`: the rows' codes already made (`Entities(row_ids)`), reused."""
+    e = entities if entities is not None else Entities(row_ids)
+    return e.codes, e.of(event_ids), e.uniq
 
 
 @dataclass
