@@ -362,6 +362,13 @@ def test_priority_is_the_pandas_rank(rows, huge):
     assert (_priority(queue, net, shuffled) == ref_priority(queue, net, shuffled)).all()
 
 
+def test_priority_with_missing_ids_and_queues_is_the_pandas_rank():
+    queue = np.array(["v1", None, "v1", "", "v1", None], dtype=object)
+    net = np.array([5, 1, 5, 9, 7, 2], dtype=np.int64)
+    ids = np.array(["A2", "A1", None, "A0", "A1", "A3"], dtype=object)
+    assert (_priority(queue, net, ids) == ref_priority(queue, net, ids)).all()
+
+
 @given(st.lists(KEYS, max_size=12), st.booleans())
 def test_sorted_by_account_is_the_stable_sort(ids, sort):
     ids = sorted(ids) if sort else ids

@@ -49,40 +49,31 @@ def _not_worked_reason(pb: Problem, rows: np.ndarray) -> np.ndarray:
                     np.where(best > 0, "capacity_full", "no_positive_net")).astype(object)
 
 
-def _priority_pandas(queue: np.ndarray, net: np.ndarray, account_id: np.ndarray) -> np.ndarray:
-    key = pd.DataFrame({"q": queue, "n": -net, "a": account_id})
-    order = key.sort_values(["q", "n", "a"], kind="mergesort").index.to_numpy()
-    rank = np.empty(len(order), np.int64)
-    qs = queue[order]
-    grp_start = np.r_[0, np.flatnonzero(qs[1:] != qs[:-1]) + 1] if len(qs) else np.zeros(0, int)
-    pos = np.arange(len(order))
-    starts = np.repeat(grp_start, np.diff(np.r_[grp_start, len(order)]))
-    rank[order] = pos - starts + 1
-    return np.where(queue == "", 0, rank).astype(np.int64)
-
-
 def _priority(queue: np.ndarray, net: np.ndarray, account_id: np.ndarray) -> np.ndarray:
     """Rank within the queue by expected net (highest first), then account id (1 = first);
-    0 = no queue. Where the account ids are in order (the problem's rows are), their
-    tie-break is the row order: one stable sort of integer keys (queue code, net) over the
-    rows with a queue, instead of pandas sorting strings (`_priority_pandas`)."""
-    try:
-        in_order = len(account_id) < 2 or bool((account_id[1:] >= account_id[:-1]).all())
-        codes, uniq = pd.factorize(queue)
-        in_order = in_order and all(isinstance(u, str) for u in uniq) and bool((codes >= 0).all())
-    except TypeError:  # mixed or missing ids: pandas orders them
-        in_order = False
-    if not in_order:
-        return _priority_pandas(queue, net, account_id)
+    0 = no queue. One stable sort of integer keys (queue code, net, id rank) over the rows with
+    a queue: the id rank is the row order where the ids are in order (the problem's rows are),
+    their sorted rank otherwise (missing ids last, as pandas sorts them)."""
+    codes, uniq = pd.factorize(queue)  # a missing queue (-1) ranks as a queue of its own
     none = [k for k, u in enumerate(uniq) if u == ""]
     rows = np.flatnonzero(codes != none[0]) if none else np.arange(len(queue))
+    ids = np.asarray(account_id, dtype=object)[rows]
+    try:
+        in_order = len(ids) < 2 or bool((ids[1:] >= ids[:-1]).all())
+    except TypeError:  # missing ids
+        in_order = False
+    if in_order:
+        tie = np.arange(len(rows))
+    else:
+        tie, _ = pd.factorize(ids, sort=True)
+        tie = np.where(tie < 0, len(ids), tie)
     q = codes[rows].astype(np.int64)
     n = -np.asarray(net, dtype=np.int64)[rows]
     lo, hi = (int(n.min()), int(n.max())) if len(n) else (0, 0)
-    if hi - lo < 2**40 and len(uniq) < 2**22:
-        order = np.argsort(q * 2**40 + (n - lo), kind="stable")
+    if in_order and hi - lo < 2**40 and len(uniq) < 2**22:
+        order = np.argsort((q + 1) * 2**40 + (n - lo), kind="stable")
     else:
-        order = np.lexsort((np.arange(len(n)), n, q))
+        order = np.lexsort((tie, n, q))
     qs = q[order]
     pos = np.arange(len(order))
     grp_start = np.r_[0, np.flatnonzero(qs[1:] != qs[:-1]) + 1] if len(qs) else np.zeros(0, np.int64)
