@@ -60,12 +60,7 @@ def isin_many(columns: list[pd.Series], allowed: pd.Series | pd.Index | np.ndarr
     """`isin` of several columns against one pool with a single look-up: the pool (every
     account of the book, say) is hashed once, and each column is looked up once per run of
     equal neighbours (or once per level of a categorical)."""
-    pool = allowed if not isinstance(allowed, tuple) else list(allowed)
-    # No unique() of the pool: Arrow's is_in builds its own hash set (repeats are fine).
-    pool_arr = pa.array(pd.Series(pool).dropna().tolist() if isinstance(pool, list)
-                        else pd.Series(pool).dropna(), from_pandas=True)
-    if pa.types.is_dictionary(pool_arr.type):  # a categorical pool: its values
-        pool_arr = pool_arr.dictionary_decode()
+    pool_arr = _pool_array(allowed)
     keys: list[pa.Array | pa.ChunkedArray] = []
     expand: list[tuple[np.ndarray | None, bool]] = []  # (index into the keys or None, categorical)
     for values in columns:
@@ -91,7 +86,7 @@ def isin_many(columns: list[pd.Series], allowed: pd.Series | pd.Index | np.ndarr
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         # Types that do not cast to the pool's (text against integers, ...): each column on its
         # own, the pool cast to the column's type, as membership was tested before.
-        hit = np.concatenate([_is_in_typed(k, pool) for k in keys]) if keys else np.zeros(0, bool)
+        hit = np.concatenate([_is_in_typed(k, _pool_array(allowed)) for k in keys]) if keys else np.zeros(0, bool)
     out, lo = [], 0
     for k, (index, categorical) in zip(keys, expand):
         h = hit[lo:lo + len(k)]
@@ -103,15 +98,20 @@ def isin_many(columns: list[pd.Series], allowed: pd.Series | pd.Index | np.ndarr
     return out
 
 
-def _is_in_typed(values: pa.Array | pa.ChunkedArray, pool) -> np.ndarray:
+def _pool_array(allowed) -> pa.Array:
+    """The pool's values as Arrow, missing ones dropped (a categorical pool: its values). No
+    unique(): Arrow's is_in builds its own hash set, repeats are fine."""
+    pool = list(allowed) if isinstance(allowed, tuple) else allowed
+    arr = pa.array(pd.Series(pool).dropna().tolist() if isinstance(pool, list) else pd.Series(pool).dropna(),
+                   from_pandas=True)
+    return arr.dictionary_decode() if pa.types.is_dictionary(arr.type) else arr
+
+
+def _is_in_typed(values: pa.Array | pa.ChunkedArray, p: pa.Array) -> np.ndarray:
     """Membership with the pool cast to the values' type; values of a type the pool cannot take
     are found nowhere."""
     if pa.types.is_null(values.type):
         return np.zeros(len(values), dtype=bool)
-    p = pa.array(pd.Series(pool).dropna().tolist() if isinstance(pool, list) else pd.Series(pool).dropna(),
-                 from_pandas=True)
-    if pa.types.is_dictionary(p.type):
-        p = p.dictionary_decode()
     try:
         p = p.cast(values.type) if len(p) else pa.array([], type=values.type)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):

@@ -114,12 +114,16 @@ CATEGORY_COLUMNS = {"contacts": ("channel", "outcome"), "identifiers": ("kind",)
 def _as_categories(name: str, df: pd.DataFrame) -> None:
     for col in CATEGORY_COLUMNS.get(name, ()):
         if col in df.columns:
-            df[col] = _sorted_levels(df[col]) if isinstance(df[col].dtype, pd.CategoricalDtype) else _category(df[col])
+            df[col] = _sorted_levels(df[col])
 
 
 def _sorted_levels(s: pd.Series) -> pd.Series:
-    """A categorical read from the file's dictionary, as `_category` would make it: only the
-    levels present, in sorted order."""
+    """The column as a categorical of the values present, levels in sorted order (so sorting and
+    grouping see the same order as the strings). A categorical read from the file's dictionary
+    is taken as it is; text is dictionary-encoded by Arrow first."""
+    if not isinstance(s.dtype, pd.CategoricalDtype):
+        enc = pc.dictionary_encode(pa.array(s.array) if s.dtype != object else pa.array(s, from_pandas=True))
+        s = pd.Series(enc.to_pandas(), index=s.index, name=s.name) if len(s) else s.astype("category")
     cat = s.array
     present = np.bincount(cat.codes[cat.codes >= 0], minlength=len(cat.categories)) > 0
     levels = [str(c) for c, p in zip(cat.categories, present) if p]
@@ -129,21 +133,6 @@ def _sorted_levels(s: pd.Series) -> pd.Series:
     codes = rank[cat.codes]
     return pd.Series(pd.Categorical.from_codes(codes, categories=[levels[i] for i in order]),
                      index=s.index, name=s.name)
-
-
-def _category(s: pd.Series) -> pd.Series:
-    enc = pc.dictionary_encode(pa.array(s.array) if s.dtype != object else pa.array(s, from_pandas=True))
-    chunks = enc.chunks if isinstance(enc, pa.ChunkedArray) else [enc]
-    if not chunks:
-        return s.astype("category")
-    dictionary = chunks[-1].dictionary.to_pylist()  # one memo table across chunks: shared
-    codes = np.concatenate([c.indices.fill_null(-1).to_numpy(zero_copy_only=False) for c in chunks])
-    order = np.argsort(np.asarray(dictionary, dtype=object), kind="stable")
-    rank = np.full(len(order) + 1, -1, np.int64)  # last slot: missing (code -1)
-    rank[order] = np.arange(len(order))
-    codes = rank[codes]
-    cats = [dictionary[i] for i in order]
-    return pd.Series(pd.Categorical.from_codes(codes, categories=cats), index=s.index, name=s.name)
 
 
 def load_book(data: Path, strategy: Strategy | None = None, *,
