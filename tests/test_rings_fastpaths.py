@@ -151,6 +151,23 @@ def test_keep_cores_matches_obvious(n, data):
     assert got.tolist() == _keep_cores_obvious(labels, u, v, w).tolist()
 
 
+def test_keep_cores_one_block_shortcut_matches_obvious():
+    """Communities that skip the block search (every member linked to half of them: one block by
+    Dirac's theorem) beside ones that need it (two blocks, a pendant) and one just below the
+    bound: same result as the block-by-block construction."""
+    pairs = [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5), (0, 5), (0, 3), (1, 4), (2, 5)]  # 6 nodes, degree 3
+    pairs += [(6, 7), (6, 8), (7, 8), (8, 9), (9, 10), (8, 10), (10, 11)]  # 2 triangles + a pendant
+    pairs += [(12, 13), (13, 14), (14, 15), (15, 16), (12, 16)]  # a 5-cycle: degree 2 < 5/2
+    pairs += [(0, 6), (5, 12)]  # links between communities
+    u = np.array([a for a, _ in pairs], np.int64)
+    v = np.array([b for _, b in pairs], np.int64)
+    w = np.linspace(0.2, 1.0, len(pairs))
+    labels = np.array([0] * 6 + [1] * 6 + [2] * 5, np.int64)
+    got = keep_cores(labels, u, v, w)
+    assert got.tolist() == _keep_cores_obvious(labels, u, v, w).tolist()
+    assert (got[:6] >= 0).all() and (got[12:] >= 0).all() and got[11] == -1
+
+
 @settings(max_examples=60)
 @given(st.lists(st.one_of(st.none(), st.text(alphabet=" \t\n\u3000\x1cxé", max_size=4)), max_size=40),
        st.integers(0, 40))
