@@ -219,3 +219,46 @@ def test_categorical_columns_read_as_strings(values):
     a, b = (usable_rows(f, graph, pd.Timestamp("2026-01-01")) for f in frames)
     assert a[0].tolist() == b[0].tolist() and a[1].tolist() == b[1].tolist() and a[2] == b[2]
     assert a[3] == b[3] and a[4] == b[4]
+
+
+def _estimate_obvious(feats, y, ids):
+    """estimate's logistic branch on the whole feature matrix, as it was written first."""
+    from sklearn.linear_model import LogisticRegression
+
+    from collections_engine.rings import propensity as pr
+
+    names = [f for f in feats.columns if f not in pr.AGE_FEATURES]
+    x = feats[names].to_numpy(float)
+    h = pr._fold(ids)
+    fold = h % pr.FOLDS
+    n_neg = int((~y).sum())
+    keep_rate = min(1.0, pr.MAX_FIT_ROWS / max(n_neg, 1))
+    fit_rows = y | (((h // pr.FOLDS) % 1000) < keep_rate * 1000)
+    weight = np.where(y, 1.0, 1.0 / keep_rate)
+    g = np.zeros(len(y))
+    for k in range(pr.FOLDS):
+        train = fit_rows & (fold != k)
+        model = LogisticRegression(C=1.0, solver="newton-cholesky", max_iter=100)
+        model.fit(x[train], y[train], sample_weight=weight[train])
+        g[fold == k] = model.predict_proba(x[fold == k])[:, 1]
+    return np.clip(g / max(float(g[y].mean()), 1e-9), 0.0, 1.0)
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(60, 900))
+def test_estimate_without_the_matrix_matches_sklearn(seed, n):
+    """Propensity fitted on the sample and predicted column by column (no whole feature matrix)
+    matches sklearn's predict_proba on the whole matrix (to the last bits of a dot product),
+    and gives the same bits on a second call."""
+    from collections_engine.rings import propensity
+
+    rng = np.random.default_rng(seed)
+    feats = pd.DataFrame({f: rng.random(n) * rng.choice([1.0, 5.0]) for f in propensity.FEATURES})
+    y = rng.random(n) < 0.1 + 0.5 * feats["never_paid"].to_numpy() / feats["never_paid"].max()
+    ids = np.array([f"C{i:05d}" for i in range(n)], dtype=object)
+    if min(y.sum(), (~y).sum()) < propensity.MIN_LABELS:
+        return
+    got, info = propensity.estimate(feats, y, ids)
+    assert info["method"] == "logistic"
+    np.testing.assert_allclose(got, _estimate_obvious(feats, y, ids), rtol=0, atol=1e-12)
+    assert np.array_equal(got, propensity.estimate(feats, y, ids)[0])

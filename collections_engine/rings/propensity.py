@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
@@ -323,20 +324,34 @@ def shared_by_kind(feats: pd.DataFrame, n_by_kind: dict[str, np.ndarray]) -> pd.
     return out
 
 
-def _fit_out_of_fold(x: np.ndarray, y: np.ndarray, fold: np.ndarray, fit_rows: np.ndarray,
+def _fit_out_of_fold(cols: list[np.ndarray], y: np.ndarray, fold: np.ndarray, fit_rows: np.ndarray,
                      weight: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Out-of-fold P(confirmed | x), x the columns `cols`. Only the fit sample is ever a matrix
+    (the 1M book's whole one would be 0.6 GB): every row is predicted column by column."""
     g = np.zeros(len(y))
     coefs = []
+    fit = np.flatnonzero(fit_rows)
+    x_fit, y_fit, w_fit, f_fit = np.column_stack([c[fit] for c in cols]), y[fit], weight[fit], fold[fit]
     for k in range(FOLDS):
-        train = fit_rows & (fold != k)
-        if y[train].sum() == 0 or (~y[train]).sum() == 0:
-            g[fold == k] = y[train].mean() if train.any() else 0.0
+        train = f_fit != k
+        rows = np.flatnonzero(fold == k)
+        if y_fit[train].sum() == 0 or (~y_fit[train]).sum() == 0:
+            g[rows] = y_fit[train].mean() if train.any() else 0.0
             continue
         model = LogisticRegression(C=1.0, solver="newton-cholesky", max_iter=100)
-        model.fit(x[train], y[train], sample_weight=weight[train])
-        g[fold == k] = model.predict_proba(x[fold == k])[:, 1]
+        model.fit(x_fit[train], y_fit[train], sample_weight=w_fit[train])
+        g[rows] = _predict(model, cols, rows)
         coefs.append(np.r_[model.intercept_, model.coef_.ravel()])
     return g, coefs
+
+
+def _predict(model: LogisticRegression, cols: list[np.ndarray], rows: np.ndarray) -> np.ndarray:
+    """`model.predict_proba(x[rows])[:, 1]` without the matrix: expit(intercept + sum of
+    coef_f * x_f), summed in feature order (sklearn's matrix product may differ in the last bit)."""
+    z = np.full(len(rows), float(model.intercept_[0]))
+    for b, c in zip(model.coef_.ravel(), cols):
+        z += float(b) * c[rows]
+    return expit(z)
 
 
 def estimate(features: pd.DataFrame, confirmed: np.ndarray,
@@ -352,7 +367,7 @@ def estimate(features: pd.DataFrame, confirmed: np.ndarray,
         z = PRIOR["intercept"] + features.to_numpy(float) @ np.array([PRIOR.get(f, 0.0) for f in names])
         return 1.0 / (1.0 + np.exp(-z)), {"method": "prior", "labels": n_pos}
     names = [f for f in names if f not in AGE_FEATURES]
-    x = features[names].to_numpy(float)
+    cols = [features[f].to_numpy(float) for f in names]
     h = _fold(np.asarray(ids, dtype=object) if ids is not None else np.arange(len(y)).astype(str))
     fold = h % FOLDS
     # A deterministic subsample of the unconfirmed keeps the fit cheap on a large book; their
@@ -361,7 +376,7 @@ def estimate(features: pd.DataFrame, confirmed: np.ndarray,
     fit_rows = y | (((h // FOLDS) % 1000) < keep_rate * 1000)
     weight = np.where(y, 1.0, 1.0 / keep_rate)
     with threadpool_limits(1):  # small dense fits: BLAS threads only contend (5x slower)
-        g, coefs = _fit_out_of_fold(x, y, fold, fit_rows, weight)
+        g, coefs = _fit_out_of_fold(cols, y, fold, fit_rows, weight)
     c = float(g[y].mean()) if n_pos else 1.0
     p = np.clip(g / max(c, 1e-9), 0.0, 1.0)
     info: dict[str, object] = {"method": "logistic", "labels": n_pos, "label_rate_c": round(c, 6)}
