@@ -427,11 +427,13 @@ def cli_run(base: Path, nights: list[str], args) -> None:
         with TreeMemory(proc.pid) as tree:
             rc = proc.wait()
         total = time.perf_counter() - t
-        timings = json.loads((base / "runs" / day / "run.json").read_text())["timings_s"] if rc == 0 else {}
+        run_json = json.loads((base / "runs" / day / "run.json").read_text()) if rc == 0 else {}
+        timings = run_json.get("timings_s", {})
         print(f"collections-engine run {day} ({args.accounts} accounts): exit {rc}, {total:.1f} s wall, "
               f"peak of the process tree (sum of PSS) {tree.peak:.2f} GiB at {tree.at_s:.0f} s "
               f"({' + '.join(f'{x:.2f}' for x in tree.parts)}) [load {l0} -> {load()}]")
         print("steps (run.json): " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
+        print("rings parts (in the child): " + ", ".join(f"{k} {v:.1f}" for k, v in run_json.get("rings_parts_s", {}).items()))
 
 
 def _peaks(run_json: Path) -> dict[str, float]:

@@ -183,6 +183,7 @@ def run_night(req: RunRequest) -> RunResult:
             "host": platform.node(), "counts": counts, "warnings": warnings,
             "solver": decision.solver, "timings_s": clock.timings,
             "peak_rss_gib": clock.peak_rss_gib,
+            "rings_parts_s": rings.stats.get("timings", {}),
         }
         with clock.step("write"):
             folder = write_run_folder(
