@@ -224,7 +224,7 @@ def keep_cores(labels: np.ndarray, u: np.ndarray, v: np.ndarray,
     csize = np.bincount(labels[labels >= 0])
     degree = np.bincount(ui, minlength=n) + np.bincount(vi, minlength=n)
     members = np.flatnonzero(labels >= 0)
-    min_degree = np.full(len(csize), np.iinfo(np.int64).max)
+    min_degree = np.full(len(csize), n, np.int64)  # above any degree
     np.minimum.at(min_degree, labels[members], degree[members])
     one_block = 2 * min_degree >= csize
     large = (csize[labels[ui]] > 3) & ~one_block[labels[ui]]
