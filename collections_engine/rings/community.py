@@ -226,8 +226,8 @@ def keep_cores(labels: np.ndarray, u: np.ndarray, v: np.ndarray,
     members = np.flatnonzero(labels >= 0)
     min_degree = np.full(len(csize), n, np.int64)  # above any degree
     np.minimum.at(min_degree, labels[members], degree[members])
-    one_block = 2 * min_degree >= csize
-    large = (csize[labels[ui]] > 3) & ~one_block[labels[ui]]
+    search = (csize > 3) & (2 * min_degree < csize)  # per community
+    large = search[labels[ui]]
     blk, node = _blocks(n, ui[large], vi[large])
     n_blk = int(blk.max()) + 1 if len(blk) else 0
     size = np.bincount(blk, minlength=n_blk)
