@@ -133,6 +133,7 @@ def first_night(setup: dict) -> Path:
     return runs
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("step", STEPS)
 def test_killed_at_any_step_leaves_no_partial_folder(setup: dict, first_night: Path, step: str) -> None:
     import shutil
