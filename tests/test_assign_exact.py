@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collections_engine.assign import decide
+from collections_engine.assign.check import check_plan
 from collections_engine.assign.model_data import build_problem
 from collections_engine.assign.solve import solve
 from collections_engine.config.strategy import Strategy
@@ -140,6 +141,9 @@ instances = st.integers(1, 8).flatmap(lambda n: st.tuples(
 
 
 def check_feasible(d, inp, s):
+    """The independent contract check (assign/check.py), plus the counts seen from here."""
+    assert check_plan(inp, d.assignments, s, DATE, placements=d.placements,
+                      min_share_applied=d.min_share_applied) == []
     a = d.assignments
     assert len(a) == len(inp) and a["account_id"].is_unique
     for q in s.work_queues():

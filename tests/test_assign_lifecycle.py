@@ -6,9 +6,17 @@ import numpy as np
 import pandas as pd
 
 from collections_engine.assign import ASSIGNMENT_COLUMNS, build_decision_inputs, decide
+from collections_engine.assign.check import check_plan
 from tests.test_assign_exact import DATE, make_inputs, make_strategy
 
 DECISIONS = {"kept", "placed", "assigned", "fraud_hold", "held", "not_worked"}
+
+
+def _checked(d, inp, s):
+    """Every plan made here passes the independent contract check."""
+    assert check_plan(inp, d.assignments, s, DATE, placements=d.placements,
+                      min_share_applied=d.min_share_applied) == []
+    return d
 
 
 def _one(d, acc):
@@ -17,7 +25,8 @@ def _one(d, acc):
 
 def test_contract_columns_and_every_account_once():
     inp = make_inputs(["M1", "M2", "M2"], [0.3, 0.2, 0.1], [1000.0, 2000.0, 500.0], [0, 1, 2], ["", "", ""], [0, 0, 0])
-    d = decide(inp, make_strategy((1, 1, 1)), DATE)
+    s = make_strategy((1, 1, 1))
+    d = _checked(decide(inp, s, DATE), inp, s)
     assert list(d.assignments.columns) == ASSIGNMENT_COLUMNS
     assert sorted(d.assignments["account_id"]) == ["A0", "A1", "A2"]
     assert set(d.assignments["decision"]) <= DECISIONS
@@ -31,7 +40,7 @@ def test_holds_fraud_and_recalls():
     inp.loc[2, "ring_score"] = 0.9
     inp.loc[1, "ring_score"] = 0.8
     inp.loc[3, "ring_score"] = 0.7
-    d = decide(inp, s, DATE)
+    d = _checked(decide(inp, s, DATE), inp, s)
     a0, a1, a2, a3 = (_one(d, f"A{i}") for i in range(4))
     assert (a0["decision"], a0["queue"], a0["ended"]) == ("held", "", "recalled")
     assert (a2["decision"], a2["queue"], a2["ended"]) == ("fraud_hold", "fraud_team", "recalled")  # top score
@@ -51,7 +60,7 @@ def test_placement_lifecycle_kept_returned_stage_recall():
     # A2 open with v2 but now M1 (v2 takes M2 only) -> recalled stage_not_accepted
     inp = make_inputs(["M2", "M2", "M1"], [0.3, 0.3, 0.3], [1000.0, 1000.0, 1000.0], [0, 1, 2],
                       ["v2", "v1", "v2"], [5, 0, 5])
-    d = decide(inp, s, DATE)
+    d = _checked(decide(inp, s, DATE), inp, s)
     a0, a1, a2 = (_one(d, f"A{i}") for i in range(3))
     assert (a0["decision"], a0["queue"], a0["previous_queue"]) == ("kept", "v2", "v2")
     assert a1["ended"] == "returned" and a1["decision"] in {"placed", "not_worked", "assigned"}
@@ -70,7 +79,7 @@ def test_bad_input_is_a_warning_not_an_error():
     # eligible for among the free accounts; a fraud account with a fraud queue of capacity 0
     inp = make_inputs(["M2", "M2", "M1", "M1"], [0.3] * 4, [1000.0] * 4, [0, 1, 2, 3], ["v2", "v2", "", ""],
                       [10, 10, 0, 0], ring=["", "", "", "R9"])
-    d = decide(inp, s, DATE)
+    d = _checked(decide(inp, s, DATE), inp, s)
     text = " | ".join(d.warnings)
     assert "exceed its capacity" in text
     assert "fraud" in text
@@ -79,7 +88,7 @@ def test_bad_input_is_a_warning_not_an_error():
     assert a.loc["A3", "decision"] == "not_worked" and "fraud" in a.loc["A3", "reason"]
     s2 = make_strategy((0, 0, 3), min_share=(0.0, 0.5))
     inp2 = make_inputs(["M1", "M1"], [0.3, 0.3], [1000.0, 1000.0], [0, 1], ["", ""], [0, 0])
-    d2 = decide(inp2, s2, DATE)
+    d2 = _checked(decide(inp2, s2, DATE), inp2, s2)
     assert any("'v2'" in w and "min_share" in w for w in d2.warnings)
     assert set(d2.assignments["reason"]) <= {"", "capacity_full", "no_positive_net", "no_queue_for_stage"}
     assert d.recalls.empty
@@ -92,8 +101,8 @@ def test_deterministic_and_order_free():
                       rng.integers(100, 5000, n).astype(float), list(rng.integers(0, 200, n)),
                       [""] * n, [0] * n)
     s = make_strategy((30, 40, 30), min_share=(0.3, 0.2), max_balance=(50000.0, None), together=(True, False))
-    d1 = decide(inp, s, DATE)
-    d2 = decide(inp.sample(frac=1.0, random_state=1), s, DATE)
+    d1 = _checked(decide(inp, s, DATE), inp, s)
+    d2 = _checked(decide(inp.sample(frac=1.0, random_state=1), s, DATE), inp, s)
     pd.testing.assert_frame_equal(d1.assignments, d2.assignments)
     pd.testing.assert_frame_equal(d1.placements, d2.placements)
 
@@ -118,5 +127,5 @@ def test_build_decision_inputs_joins():
     assert list(x["hold"]) == ["", "legal"]       # a1's hold ended; legal wins over dispute
     assert x.loc[0, "ring_id"] == "R1" and x.loc[0, "open_vendor"] == "v1"
     assert list(x["collectable"]) == [100.0, 200.0]
-    d = decide(x, s, DATE)  # decide runs from the inputs alone
+    d = _checked(decide(x, s, DATE), x, s)  # decide runs from the inputs alone
     assert set(d.assignments["account_id"]) == {"a1", "a2"}

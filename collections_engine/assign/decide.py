@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from collections_engine.assign.check import require_plan
 from collections_engine.assign.model_data import CENT, Problem, build_problem, sorted_by_account
 from collections_engine.assign.solve import Solution, solve
 from collections_engine.config.strategy import Strategy, VendorQueue
@@ -38,6 +39,9 @@ class Decision:
     queue_summary: pd.DataFrame
     solver: dict
     warnings: list[str] = field(default_factory=list)
+    # vendor -> the min_share applied tonight where the strategy's could not be met (named in
+    # the warnings and run.json: share asked, share applied); `check_plan` accepts exactly these
+    min_share_applied: dict[str, float] = field(default_factory=dict)
 
 
 def _not_worked_reason(pb: Problem, rows: np.ndarray) -> np.ndarray:
@@ -198,11 +202,14 @@ def queue_summary(pb: Problem, a: pd.DataFrame, strategy: Strategy, sol: Solutio
 
 
 def decide(inputs: pd.DataFrame, strategy: Strategy, date, *, effects: dict | None = None,
-           time_limit: float = 30.0, method: str = "auto", shadow: bool = True) -> Decision:
+           time_limit: float = 30.0, method: str = "auto", shadow: bool = True,
+           check: bool = True) -> Decision:
     """Re-decide a night from its decision inputs alone (see `build_decision_inputs`).
 
     effects: (queue, stage) -> multiplier overriding the strategy's (e.g. from
     `estimate_effects(...)` through `effects_dict`); default the strategy's.
+    check: run the independent `check_plan` on the plan and raise `PlanError` (a bug: exit 1,
+    nothing written) when it breaks the contract; only benchmarks timing the solve turn it off.
     """
     pb = build_problem(inputs, strategy, date, effects)
     sol = solve(pb, time_limit=time_limit, method=method, shadow=shadow)
@@ -216,4 +223,7 @@ def decide(inputs: pd.DataFrame, strategy: Strategy, date, *, effects: dict | No
     solver = {"method": sol.method, "status": sol.status, "objective": sol.objective / CENT,
               "bound": sol.bound / CENT, "gap": sol.gap, "time_s": sol.time_s,
               "free_accounts": int(pb.free.sum()), "notes": list(sol.notes)}
-    return Decision(a, pl, pb.recalls[RECALL_COLUMNS].copy(), summary, solver, warnings)
+    applied = dict(pb.min_share_applied)
+    if check:
+        require_plan(inputs, a, strategy, date, placements=pl, min_share_applied=applied)
+    return Decision(a, pl, pb.recalls[RECALL_COLUMNS].copy(), summary, solver, warnings, applied)

@@ -87,6 +87,7 @@ class Problem:
     kept_balance: np.ndarray      # int64 [Q] cents
     recalls: pd.DataFrame = field(default_factory=pd.DataFrame)
     warnings: list[str] = field(default_factory=list)
+    min_share_applied: dict[str, float] = field(default_factory=dict)  # vendor -> share applied, where relaxed
 
     @property
     def n(self) -> int:
@@ -308,11 +309,13 @@ def build_problem(inputs: pd.DataFrame, strategy: Strategy, date,
             bad_c = others["c"][together[others["k"].to_numpy()] | together[j]].unique()
             if len(bad_c):
                 elig[np.isin(customer, bad_c), j] = False
+    relaxed: dict[str, float] = {}
     for j in np.flatnonzero(vendor):
         fits = elig[:, j] & ((bal[j] < 0) | (amount <= bal[j]))
         if min_share[j] > 0 and (cap[j] == 0 or not fits.any()):
             warnings.append(f"vendor {names[j]!r} can take no new account tonight (no eligible account or no "
                             f"capacity left): its min_share {min_share[j]} is not applied tonight")
+            relaxed[names[j]] = 0.0
             min_share[j] = 0.0
         elif not elig[:, j].any():
             warnings.append(f"vendor {names[j]!r}: no account tonight is eligible (stages {vend_names[names[j]].stages})")
@@ -326,5 +329,5 @@ def build_problem(inputs: pd.DataFrame, strategy: Strategy, date,
         bal=bal, bal_total=bal_total, min_share=min_share, vendor=vendor, together=together, free=free,
         queue=queue, decision=decision, ended=ended, previous=previous, reason=reason,
         pre_recovery=pre_rec, pre_cost=pre_cost, kept_count=kept_count, kept_balance=kept_bal,
-        recalls=recalls, warnings=warnings,
+        recalls=recalls, warnings=warnings, min_share_applied=relaxed,
     )
