@@ -59,6 +59,7 @@ class RunRequest:
     models: Path
     runs: Path
     force: bool = False
+    model_version: str | None = None   # an approved version instead of the champion
 
 
 @dataclass
@@ -114,7 +115,7 @@ def run_night(req: RunRequest) -> RunResult:
         if stale:
             log.warning("removed %d temporary folder(s) left by an interrupted run", len(stale))
         with clock.step("validate"):
-            version = load_version(req.models, approved_only=True, strategy=strategy)
+            version = load_version(req.models, req.model_version, approved_only=True, strategy=strategy)
             # The input files are hashed on a thread (hashlib releases the GIL) while they are
             # read; a changed rerun is still refused before any problem of the data is raised.
             with ThreadPoolExecutor(max_workers=1) as pool:

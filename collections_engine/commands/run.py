@@ -14,7 +14,8 @@ def register(app: typer.Typer) -> None:
         "run",
         help=(
             "The nightly batch for one business date: validate, build features, score with the "
-            "newest approved model version, detect fraud rings, decide placements from the previous "
+            "champion model version (the last approved; or --model-version V), detect fraud rings, "
+            "decide placements from the previous "
             "night's open placements, and write RUNS/DATE/ all-or-nothing. Exit 2 on bad input "
             "(nothing written); a rerun with different inputs is refused unless --force.\n\n"
             "Example:  collections-engine run --data data/book --date 2026-11-02 "
@@ -30,13 +31,16 @@ def register(app: typer.Typer) -> None:
         models: Path = typer.Option(..., "--models", help="Folder of model versions."),
         out: Path = typer.Option(..., "--out", help="RUNS folder; the night goes to RUNS/DATE/."),
         force: bool = typer.Option(False, "--force", help="Replace an existing night run with different inputs."),
+        model_version: str | None = typer.Option(
+            None, "--model-version", help="Score with this approved model version instead of the champion."),
     ) -> None:
         from collections_engine.io.runs import LockBusy
         from collections_engine.pipeline import RunRequest, run_night
 
         try:
             result = run_night(RunRequest(data=data, date=date, strategy=strategy, graph=graph,
-                                          models=models, runs=out, force=force))
+                                          models=models, runs=out, force=force,
+                                          model_version=model_version))
         except LockBusy as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None

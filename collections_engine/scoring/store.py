@@ -12,29 +12,38 @@ Layout of a version folder:
   report.json, report.html
   effect_estimates.parquet  queue x stage effects estimated from the randomised history
   validation.parquet  held-out test rows with their predictions (for ceiling comparisons)
-  status.json         candidate | approved, with approved_by / approved_at
+  status.json         candidate | approved, with the first approval's approved_by / approved_at
+
+MODELS/approvals/ holds the append-only approval records (`approvals.py`): which version is the
+champion, every approval, forced approval and rollback, with who, when, why and the evidence.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
 import lightgbm as lgb
+import numpy as np
 import pandas as pd
 
 from collections_engine.config.strategy import Strategy
 from collections_engine.errors import InputError
-from collections_engine.io import atomic_dir, write_bytes_atomic, write_parquet
+from collections_engine.io import atomic_dir, read_table, write_bytes_atomic, write_parquet
+from collections_engine.scoring.approvals import RECORDS_DIR, append_record, champion_chain, read_records
+from collections_engine.scoring.compare import MIN_ROWS, compare_predictions, shared_rows
 from collections_engine.scoring.reasons import ReasonTable
 from collections_engine.scoring.score import ModelVersion, check_compatible
 from collections_engine.scoring.train import TrainedVersion
 
 __all__ = ["code_hash", "version_id_of", "write_version", "load_version", "approve", "list_versions",
-           "to_json_bytes"]
+           "to_json_bytes", "review", "rollback", "champion", "approval_history", "ApprovalRefused"]
 
 
 def _clean(o):
@@ -119,42 +128,159 @@ def list_versions(models_dir: Path) -> list[dict]:
     return sorted(out, key=lambda r: (r.get("created_at") or "", r["version_id"]))
 
 
-def approve(models_dir: Path, version: str | None = None, by: str | None = None) -> dict:
-    versions = list_versions(models_dir)
+class ApprovalRefused(InputError):
+    """The candidate is worse than the champion beyond its interval (exit 2 unless forced)."""
+
+    def __init__(self, source: str, problems: list[str], review: dict):
+        super().__init__(source, problems)
+        self.review = review
+
+
+@contextmanager
+def _records_lock(models_dir: Path) -> Iterator[None]:
+    """One approver at a time reads the chain and appends to it."""
+    d = Path(models_dir) / RECORDS_DIR
+    d.mkdir(parents=True, exist_ok=True)
+    with open(d / ".lock", "a+b") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def champion(models_dir: Path) -> str | None:
+    """The version the nightly run scores with: the last of the approval chain (None: none yet)."""
+    chain = champion_chain(read_records(models_dir), list_versions(models_dir))
+    return chain[-1] if chain else None
+
+
+def approval_history(models_dir: Path) -> list[dict]:
+    """Every approval record, oldest first (MODELS/approvals/)."""
+    return read_records(models_dir)
+
+
+def _pick(versions: list[dict], models_dir: Path, version: str | None) -> dict:
     if version is None:
         cands = [v for v in versions if v["status"] == "candidate"]
         if not cands:
             raise InputError(str(models_dir), ["no candidate model version to approve "
                                                "(train one with `collections-engine train`)"])
-        chosen = cands[-1]
-    else:
-        match = [v for v in versions if v["version_id"] == version]
-        if not match:
-            known = ", ".join(v["version_id"] for v in versions) or "none"
-            raise InputError(str(models_dir), [f"--version {version}: no such model version (found: {known})"])
-        chosen = match[0]
-    status = {k: chosen.get(k) for k in ("status", "created_at", "approved_by", "approved_at")}
-    status.update({"status": "approved", "approved_by": by or "unknown",
-                   "approved_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
-    write_bytes_atomic(Path(chosen["path"]) / "status.json", to_json_bytes(status))
-    return {"version_id": chosen["version_id"], **status}
+        return cands[-1]
+    match = [v for v in versions if v["version_id"] == version]
+    if not match:
+        known = ", ".join(v["version_id"] for v in versions) or "none"
+        raise InputError(str(models_dir), [f"--version {version}: no such model version (found: {known})"])
+    return match[0]
+
+
+def review(models_dir: Path, version: str | None = None,
+           rescore: Callable[[ModelVersion, pd.DataFrame], np.ndarray] | None = None) -> dict:
+    """The candidate (default: the newest) beside the current champion, on the same rows.
+
+    The rows are the candidate's held-out test rows (validation.parquet). Where the champion's
+    own held-out rows hold enough of them (both trained on the same history), both versions'
+    stored predictions are compared there; otherwise `rescore(champion, rows)` (the champion
+    scored on those rows from the data, see `compare.rescore_rows`), when given."""
+    versions = list_versions(models_dir)
+    chosen = _pick(versions, models_dir, version)
+    current = champion(models_dir)
+    out = {"candidate": chosen["version_id"], "champion": current, "comparison": None}
+    if current is None or current == chosen["version_id"]:
+        return out
+    cand_val = read_table(Path(chosen["path"]) / "validation.parquet")
+    champ_path = Path(models_dir) / current
+    champ_val = read_table(champ_path / "validation.parquet")
+    rows = shared_rows(cand_val, champ_val)
+    how = "(held-out rows both versions hold)"
+    if (len(rows) < MIN_ROWS or rows["y"].nunique() < 2) and rescore is not None:
+        champ_mv = load_version(models_dir, current, approved_only=False)
+        p = rescore(champ_mv, cand_val)
+        rows = pd.DataFrame({"y": cand_val["y"].to_numpy(), "p_candidate": cand_val["p_final"].to_numpy(),
+                             "p_champion": p})
+        how = "(the candidate's held-out rows, the champion scored on them from the data)"
+    cmp = compare_predictions(rows["y"].to_numpy(), rows["p_candidate"].to_numpy(),
+                              rows["p_champion"].to_numpy())
+    cmp["rows_from"] = how
+    if cmp["verdict"] == "not_comparable" and rescore is None:
+        cmp["why"] += "; pass --data DATA --strategy FILE to score the champion on the candidate's rows"
+    out["comparison"] = cmp
+    return out
+
+
+def approve(models_dir: Path, version: str | None = None, by: str | None = None, *,
+            force: bool = False, reason: str | None = None, reviewed: dict | None = None,
+            rescore: Callable[[ModelVersion, pd.DataFrame], np.ndarray] | None = None) -> dict:
+    """Make a version (default: the newest candidate) the champion, appending an approval record.
+
+    A candidate worse than the champion beyond its interval (`compare.compare_predictions`) is
+    refused (`ApprovalRefused`) unless `force` with a `reason`; both are recorded. `reviewed` is
+    `review(...)`'s answer when the caller already has it (the CLI shows it first)."""
+    if force and not (reason or "").strip():
+        raise InputError("--force", ["found --force without --reason; expected a reason, which is "
+                                     "recorded with the approval"])
+    with _records_lock(models_dir):
+        rv = reviewed
+        if rv is None or rv["champion"] != champion(models_dir):  # none, or another approver was first
+            rv = review(models_dir, version if rv is None else rv["candidate"], rescore)
+        versions = list_versions(models_dir)
+        chosen = _pick(versions, models_dir, rv["candidate"])
+        cmp = rv["comparison"]
+        if cmp is not None and cmp["verdict"] == "worse" and not force:
+            raise ApprovalRefused(str(models_dir), [
+                f"candidate {chosen['version_id']} is worse than the champion {rv['champion']}: "
+                f"{cmp['why']}; approve it anyway with --force --reason TEXT (recorded)"], rv)
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        chain = champion_chain(read_records(models_dir), versions)
+        new_chain = chain if chain and chain[-1] == chosen["version_id"] else [*chain, chosen["version_id"]]
+        rec = append_record(models_dir, {
+            "action": "approve", "version_id": chosen["version_id"], "by": by or "unknown", "at": now,
+            "champion_before": chain[-1] if chain else None, "chain": new_chain,
+            "forced": bool(force), "reason": reason, "comparison": cmp}, to_json_bytes)
+        status = {k: chosen.get(k) for k in ("status", "created_at", "approved_by", "approved_at")}
+        if status["status"] != "approved":  # the first approval; later ones live in the records
+            status.update({"status": "approved", "approved_by": rec["by"], "approved_at": now})
+            write_bytes_atomic(Path(chosen["path"]) / "status.json", to_json_bytes(status))
+    return {"version_id": chosen["version_id"], **status, "record": rec}
+
+
+def rollback(models_dir: Path, by: str | None = None, reason: str | None = None) -> dict:
+    """Go back to the champion before the current one, appending a rollback record."""
+    with _records_lock(models_dir):
+        versions = list_versions(models_dir)
+        chain = champion_chain(read_records(models_dir), versions)
+        if len(chain) < 2:
+            raise InputError(str(models_dir), [
+                "--rollback: " + (f"the champion {chain[-1]} is the only approved version in the "
+                                  "approval history; there is no earlier one to go back to" if chain
+                                  else "no model version was ever approved")])
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        rec = append_record(models_dir, {
+            "action": "rollback", "version_id": chain[-2], "by": by or "unknown", "at": now,
+            "champion_before": chain[-1], "chain": chain[:-1], "forced": False, "reason": reason,
+            "comparison": None}, to_json_bytes)
+    return rec
 
 
 def load_version(models_dir: Path, version: str | None = None, approved_only: bool = True,
                  strategy: Strategy | None = None) -> ModelVersion:
-    """The newest approved version (or `version`); InputError when there is none, or when a
-    strategy is given and its stages or new-customer rule differ from the version's."""
+    """The champion (the last approval record's version), or `version` (which must have been
+    approved); InputError when there is none, or when a strategy is given and its stages or
+    new-customer rule differ from the version's. With `approved_only=False`: the newest version."""
     versions = list_versions(models_dir)
     if version is not None:
         match = [v for v in versions if v["version_id"] == version]
         if not match:
-            raise InputError(str(models_dir), [f"model version {version} not found"])
+            known = ", ".join(v["version_id"] for v in versions if v["status"] == "approved") or "none"
+            raise InputError(str(models_dir), [f"model version {version} not found "
+                                               f"(approved versions: {known})"])
         if approved_only and match[0]["status"] != "approved":
             raise InputError(str(models_dir), [f"model version {version} is {match[0]['status']}, "
                                                "not approved (approve it with `collections-engine approve`)"])
         chosen = match[0]
     else:
-        pool = [v for v in versions if v["status"] == "approved"] if approved_only else versions
+        current = champion(models_dir) if approved_only else None
+        pool = [v for v in versions if v["version_id"] == current] if approved_only else versions
         if not pool:
             raise InputError(str(models_dir), [
                 "no approved model version" + (f" ({len(versions)} candidate(s) waiting: "
