@@ -35,10 +35,11 @@ def test_same_seed_same_bytes_and_other_seed_other_bytes(tmp_path: Path) -> None
     _generate(tmp_path / "c", "--seed", "12")
     ha, hb, hc = _hashes(tmp_path / "a"), _hashes(tmp_path / "b"), _hashes(tmp_path / "c")
     assert ha == hb
-    assert len(ha) == 9 + 4 + 4
+    assert len(ha) == 9 + 4 + 6
     assert ha["accounts.parquet"] != hc["accounts.parquet"]
     assert {"truth/accounts.parquet", "truth/effects.parquet", "truth/rings.parquet",
-            "truth/sources.parquet", "sources/bureau.parquet", "sources/telco.parquet",
+            "truth/sources.parquet", "truth/state.parquet", "truth/world.json",
+            "sources/bureau.parquet", "sources/telco.parquet",
             "sources/multi_lending.parquet", "sources/contact_repair.parquet"} <= set(ha)
 
 

@@ -13,6 +13,8 @@ from collections_engine.guard import guarded
 from collections_engine.config import load_strategy
 from collections_engine.errors import InputError
 from collections_engine.io import atomic_dir, write_parquet
+from collections_engine.io.atomic import write_bytes_atomic
+from collections_engine.synth.state import json_bytes
 from collections_engine.synth import SynthParams, default_strategy_path, iter_book
 
 log = logging.getLogger("collections_engine")
@@ -74,6 +76,9 @@ def register(app: typer.Typer) -> None:
         rows: dict[str, int] = {}
         with atomic_dir(out, replace=True) as tmp:
             for name, frame in iter_book(params, strat):
+                if isinstance(frame, dict):          # truth/world.json
+                    write_bytes_atomic(tmp / f"{name}.json", json_bytes(frame))
+                    continue
                 write_parquet(frame, tmp / f"{name}.parquet")
                 rows[name] = len(frame)
                 del frame

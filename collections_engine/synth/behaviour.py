@@ -7,8 +7,8 @@
   horizon after each history snapshot the cure payment (the overdue amount) or, for some that do
   not cure, a partial payment; cures during the nights are paid on the night they happen;
 - contacts: after each history snapshot, attempts whose number and channel follow the queue the
-  account was in; calls and visits reach the customer with a probability rising with willingness,
-  reached customers refuse or promise, and every promise gets a follow-up: kept when the account
+  account was in, and the right-party contacts and promises the world drew (world.py), so the
+  log says what acted on the account; every promise gets a follow-up: kept when the account
   repaid, broken otherwise.
 """
 
@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from collections_engine.config.strategy import Strategy
 from collections_engine.synth.lifecycle import HOLD_KINDS, Holds, Lifecycle
 from collections_engine.synth.params import SynthParams
 from collections_engine.synth.population import Population, history_dates, night_dates
 
-__all__ = ["make_holds", "make_payments", "make_contacts", "CHANNELS", "OUTCOMES"]
+__all__ = ["make_holds", "make_payments", "make_contacts", "draw_contacts", "CHANNELS",
+           "OUTCOMES"]
 
 DAY = np.timedelta64(1, "D")
 CHANNELS = np.array(["sms", "call", "visit", "letter"])
@@ -78,22 +78,33 @@ def make_payments(pop: Population, lc: Lifecycle, rng: np.random.Generator
     return dict(acc=acc[keep], paid_on=day[keep], amount=np.round(amt[keep], 2))
 
 
-def make_contacts(pop: Population, lc: Lifecycle, queue_names: list[str], strategy: Strategy,
+def make_contacts(pop: Population, lc: Lifecycle, queue_kinds: np.ndarray,
                   rng: np.random.Generator) -> dict[str, np.ndarray]:
     """(acc, contacted_on, channel index, outcome index) arrays for the history snapshots."""
     hist = np.flatnonzero(~lc.night)
-    kinds = {q.name: q.kind for q in strategy.work_queues()}
-    codes = {"none": 0, "channel": 1, "inhouse": 2, "vendor": 3, "legal": 4}
-    qkind = np.array([codes.get(kinds.get(n, "none"), 0) for n in queue_names])
-    rate = np.array([0.3, 2.0, 3.0, 2.5, 1.5])[qkind]
-    qrow = lc.queue[hist]
-    cnt = np.minimum(rng.poisson(rate[qrow]), 8)
-    row = np.repeat(hist, cnt)
+    acc = lc.acc[hist]
+    return draw_contacts(acc, lc.date[hist], queue_kinds[lc.queue[hist]], lc.reached[hist],
+                         lc.promised[hist], lc.repaid[hist] == 1, lc.pay_date[hist],
+                         ~pop.reachable[acc], pop.ring[pop.cust[acc]] >= 0, rng)
+
+
+def draw_contacts(acc: np.ndarray, snap: np.ndarray, kind: np.ndarray, reached: np.ndarray,
+                  promised: np.ndarray, repaid: np.ndarray, pay_date: np.ndarray,
+                  unreachable: np.ndarray, ring: np.ndarray, rng: np.random.Generator
+                  ) -> dict[str, np.ndarray]:
+    """The contact log of one month per account row, consistent with what the world drew:
+    attempts by the queue's kind (Poisson: not worked 0.3, channel 2, in-house 3, vendor 2.5,
+    legal 1.5; at most 8) that do not reach anyone (no answer, or a wrong number, mostly for lost
+    contacts), one right-party contact for each reached row (a promise when one was made, else a
+    talk or a refusal), and a follow-up for each promise: kept when the account repaid."""
+    n = len(acc)
+    rate = np.array([0.3, 2.0, 3.0, 2.5, 1.5])
+    cnt = np.minimum(rng.poisson(rate[kind]), 8)
+    row = np.repeat(np.arange(n), cnt)
     m = len(row)
-    kind_row = qkind[lc.queue[row]]
+    kind_row = kind[row]
     u = rng.random(m)
-    # channel (sms 0, call 1, visit 2, letter 3) by the queue's kind: the first channel below
-    # cut 1, the second below cut 2, else the third
+    # channel (sms 0, call 1, visit 2, letter 3) by the queue's kind
     first_ch = np.array([[0, 3, 3],          # not worked: reminders (60 % sms, letters)
                          [0, 0, 0],          # channel: sms
                          [1, 0, 0],          # in-house: 85 % calls, sms
@@ -102,33 +113,25 @@ def make_contacts(pop: Population, lc: Lifecycle, queue_names: list[str], strate
     cuts = np.array([[0.6, 2.0], [2.0, 2.0], [0.85, 2.0], [0.7, 0.9], [0.7, 2.0]])
     bucket = (u >= cuts[kind_row, 0]).astype(np.int64) + (u >= cuts[kind_row, 1])
     ch = first_ch[kind_row, bucket]
-    del bucket, u
-    acc = lc.acc[row]
-    c = pop.cust[acc]
-    w = pop.w[c]
-    ring = pop.ring[c] >= 0
-    wrong_p = np.where(ring, 0.25, 0.04)
+    wrong_p = np.where(unreachable[row], 0.6, np.where(ring[row], 0.25, 0.04))
     v = rng.random(m)
-    reach = _sigmoid(0.2 + 0.6 * w)
-    refuse = _sigmoid(-1.2 - 0.8 * w)
-    promise = _sigmoid(0.2 + 0.8 * w)
-    r2, r3 = rng.random(m), rng.random(m)
-    spoken = np.where(r2 < refuse, 5, np.where(r3 < promise, 2, 1))
-    oc_voice = np.where(v < wrong_p, 6, np.where(v < wrong_p + (1 - wrong_p) * reach, spoken, 0))
-    oc_written = np.where(v < wrong_p, 6, 7)
     voice = (ch == 1) | (ch == 2)
-    oc = np.where(voice, oc_voice, oc_written)
-    day = lc.date[row] + rng.integers(1, 29, m) * DAY
+    oc = np.where(v < wrong_p, 6, np.where(voice, 0, 7))
+    day = snap[row] + rng.integers(1, 29, m) * DAY
+    # the right-party contacts
+    rp = np.flatnonzero(reached)
+    k = len(rp)
+    rp_ch = np.where((kind[rp] == 3) & (rng.random(k) < 0.3), 2, 1)
+    rp_oc = np.where(promised[rp], 2, np.where(rng.random(k) < 0.3, 5, 1))
+    rp_day = snap[rp] + rng.integers(1, 22, k) * DAY
     # each promise gets a follow-up: kept when the account repaid within the horizon
-    pr = np.flatnonzero(oc == 2)
-    rep = lc.repaid[row[pr]] == 1
-    f_day = np.where(rep & ~np.isnat(lc.pay_date[row[pr]]),
-                     lc.pay_date[row[pr]], day[pr] + 7 * DAY)
-    f_day = np.minimum(f_day, lc.date[row[pr]] + 30 * DAY)
-    acc = np.concatenate([acc, acc[pr]])
-    day = np.concatenate([day, f_day]).astype("datetime64[D]")
-    ch = np.concatenate([ch, ch[pr]])
-    oc = np.concatenate([oc, np.where(rep, 3, 4)])
-    return dict(acc=acc, contacted_on=day, channel=ch.astype(np.int64), outcome=oc.astype(np.int64))
-
-
+    pr = rp[promised[rp]]
+    pr_day = rp_day[promised[rp]]
+    rep = repaid[pr]
+    f_day = np.where(rep & ~np.isnat(pay_date[pr]), pay_date[pr], pr_day + 7 * DAY)
+    f_day = np.minimum(np.maximum(f_day, pr_day), snap[pr] + 30 * DAY)
+    return dict(
+        acc=np.concatenate([acc[row], acc[rp], acc[pr]]),
+        contacted_on=np.concatenate([day, rp_day, f_day]).astype("datetime64[D]"),
+        channel=np.concatenate([ch, rp_ch, np.ones(len(pr), dtype=np.int64)]).astype(np.int64),
+        outcome=np.concatenate([oc, rp_oc, np.where(rep, 3, 4)]).astype(np.int64))

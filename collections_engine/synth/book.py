@@ -19,13 +19,16 @@ from collections_engine.synth.behaviour import CHANNELS, OUTCOMES, make_contacts
     make_payments
 from collections_engine.synth.ids import fake_addresses, fake_names, fake_national_ids, \
     fake_phones, format_ids, sort_order, tokens
-from collections_engine.synth.lifecycle import HOLD_KINDS, queue_table, run_lifecycle
+from collections_engine.synth.lifecycle import HOLD_KINDS, WRITE_OFF, queue_table, run_lifecycle
 from collections_engine.synth.params import SOURCE_ROLES, SynthParams
 from collections_engine.synth.population import make_population, night_dates
 from collections_engine.synth.rings import KINDS, assign_codes, household_of, \
     make_fraud_labels, make_identifiers
 from collections_engine.synth.sources import make_sources
-from collections_engine.synth.truth import effects_frame
+from collections_engine.synth.answers import effects_by_trait, source_values
+from collections_engine.synth.lifecycle import _active_hold
+from collections_engine.synth.state import state_frame
+from collections_engine.synth.world import world_parameters
 
 __all__ = ["generate_book", "iter_book"]
 
@@ -52,6 +55,21 @@ def _dates(x: np.ndarray) -> pd.Series:
     return pd.Series(np.asarray(x, dtype="datetime64[D]").astype("datetime64[ns]"))
 
 
+def world_book(strategy: Strategy, p: SynthParams) -> dict:
+    """The bank as the world knows it (truth/world.json "book"): stages, the new-customer window,
+    the outcome horizon and each queue's kind and planted lift, so `simulate` needs no strategy."""
+    return {
+        "stages": [{"name": s.name, "dpd_min": s.dpd_min, "dpd_max": s.dpd_max}
+                   for s in strategy.stages],
+        "new_customer_max_age_months": strategy.new_customer.max_account_age_months,
+        "horizon_days": strategy.outcome.horizon_days,
+        "write_off_dpd": {"card": WRITE_OFF[True], "loan": WRITE_OFF[False]},
+        "queues": {q.name: {"kind": q.kind, "lift": {st: p.lift_base.get(q.name, {}).get(st, 0.0)
+                                                     for st in q.stages}}
+                   for q in strategy.work_queues()},
+    }
+
+
 def generate_book(p: SynthParams, strategy: Strategy) -> dict[str, pd.DataFrame]:
     """Every table of the book at once (small books, tests)."""
     return dict(iter_book(p, strategy))
@@ -66,7 +84,7 @@ def iter_book(p: SynthParams, strategy: Strategy) -> Iterator[tuple[str, pd.Data
     pop = make_population(p, streams[0])
     holds = make_holds(pop, p, streams[1])
     lc = run_lifecycle(pop, holds, p, strategy, streams[2])
-    names, elig, eff = queue_table(strategy, p)
+    names, elig, lift, qkind = queue_table(strategy, p)
     nights = night_dates(p)
 
     acc_ids = _ids("A", pop.n_accounts)
@@ -96,6 +114,8 @@ def iter_book(p: SynthParams, strategy: Strategy) -> Iterator[tuple[str, pd.Data
         "account_id": accounts["account_id"],
         "snapshot_date": accounts["snapshot_date"],
         "p_repay": np.clip(np.round(lc.p0, 4), 0.0001, 0.9999),
+        "p_observable": np.clip(np.round(lc.p_obs, 4), 0.0001, 0.9999),
+        "p_queue": np.clip(np.round(lc.p_queue, 4), 0.0001, 0.9999),
         "willingness": np.round(pop.w[pop.cust[rows_acc]], 4),
         "ability": np.round(pop.a[pop.cust[rows_acc]], 4),
     })
@@ -141,7 +161,7 @@ def iter_book(p: SynthParams, strategy: Strategy) -> Iterator[tuple[str, pd.Data
         "amount": pay["amount"][o].astype(np.float64),
     })
     del pay
-    con = make_contacts(pop, lc, names, strategy, streams[4])
+    con = make_contacts(pop, lc, qkind, streams[4])
     o = sort_order(con["outcome"], con["channel"], con["contacted_on"], con["acc"])
     same = np.zeros(len(o), dtype=bool)      # one row per (account, day, channel, outcome)
     if len(o) > 1:
@@ -188,7 +208,7 @@ def iter_book(p: SynthParams, strategy: Strategy) -> Iterator[tuple[str, pd.Data
 
     # fraud labels
     suspects = np.unique(pop.cust[pop.fpd & appears])
-    lab = make_fraud_labels(pop, p, streams[6], alive, first_seen, suspects)
+    lab = make_fraud_labels(pop, p, streams[6], alive, first_seen, suspects, hh)
     o = np.argsort(lab["cust"], kind="stable")
     yield "fraud_labels", pd.DataFrame({
         "customer_id": _take(cust_ids, lab["cust"][o]),
@@ -197,6 +217,8 @@ def iter_book(p: SynthParams, strategy: Strategy) -> Iterator[tuple[str, pd.Data
 
     # third-party sources
     src = make_sources(pop, streams[7], cust, np.flatnonzero(appears))
+    src_keys = {name: ("cust", cols["cust"]) if "cust" in cols else ("acc", cols["acc"])
+                for name, cols in src.items()}
     for name, cols in src.items():
         if "cust" in cols:
             key = {"customer_id": _take(cust_ids, cols.pop("cust"))}
@@ -205,13 +227,34 @@ def iter_book(p: SynthParams, strategy: Strategy) -> Iterator[tuple[str, pd.Data
         yield f"sources/{name}", pd.DataFrame({**key, **cols})
 
     # the answer key
-    yield "truth/effects", effects_frame(names, strategy.stage_names(), elig, eff)
+    h = np.flatnonzero(~lc.night)
+    if len(h) > 400_000:       # a fixed stride: the ratios need no more rows
+        h = h[:: len(h) // 400_000 + 1]
+    ha = lc.acc[h]
+    hc = pop.cust[ha]
+    yield "truth/effects", effects_by_trait(
+        names, strategy.stage_names(), elig, lift, qkind, lc.stage[h].astype(np.int64), lc.p0[h],
+        lc.overdue[h], lc.new[h], lc.dpd[h].astype(np.int64), pop.reachable[ha], pop.w[hc],
+        pop.ring[hc] >= 0)
+    del h, ha, hc
     rc = cust[pop.ring[cust] >= 0]
     yield "truth/rings", pd.DataFrame({
         "customer_id": _take(cust_ids, rc),
         "ring_id": _take(_ids("R", int(pop.ring.max()) + 1 if len(rc) else 0), pop.ring[rc]),
     })
-    yield "truth/sources", pd.DataFrame({
-        "source": pd.Series(list(SOURCE_ROLES), dtype="str"),
-        "role": pd.Series(list(SOURCE_ROLES.values()), dtype="str"),
-    })
+    f = np.flatnonzero(lc.night & (lc.date == nights[0]))
+    fa = lc.acc[f]
+    fc = pop.cust[fa]
+    covered = {s: np.isin(fc, cols) if k == "cust" else np.isin(fa, cols)
+               for s, (k, cols) in src_keys.items()}
+    yield "truth/sources", source_values(
+        strategy, names, elig, lift, qkind, SOURCE_ROLES, covered, lc.stage[f].astype(np.int64),
+        lc.new[f], lc.dpd[f].astype(np.int64), lc.overdue[f],
+        {"w": pop.w[fc], "a": pop.a[fc], "s": pop.s[fc], "cures": lc.final["cures"][fa],
+         "u": pop.u[fa], "fpd": pop.fpd[fa], "ring": pop.ring[fc] >= 0},
+        pop.reachable[fa], ~pop.lost[fc], _active_hold(holds, pop.n_accounts, nights[0])[fa],
+        np.random.Generator(np.random.PCG64(np.random.SeedSequence(p.seed).spawn(9)[8])))
+    yield "truth/state", state_frame(pop, lc, acc_ids, cust_ids, nights[-1])
+    yield "truth/world", {**world_parameters(), "seed": p.seed, "accounts": p.accounts,
+                          "state_date": str(nights[-1]), "simulated_nights": [],
+                          "book": world_book(strategy, p)}

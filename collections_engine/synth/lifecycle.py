@@ -23,8 +23,11 @@ from collections_engine.config.strategy import Strategy
 from collections_engine.segments import customer_line_of, stage_of
 from collections_engine.synth.params import SynthParams
 from collections_engine.synth.population import Population, history_dates, night_dates
+from collections_engine.synth.world import KIND_CODES, SHOCK_SD, logit_no_action, p_observable, \
+    queue_response
 
 __all__ = ["Lifecycle", "Holds", "run_lifecycle", "queue_table", "p_no_action", "entry_hazard",
+           "entry_hazard_of", "partial_recovery", "overdue_of", "WRITE_OFF",
            "NOT_WORKED", "HOLD_KINDS"]
 
 NOT_WORKED = "not_worked"
@@ -53,6 +56,10 @@ class Lifecycle:
     date: np.ndarray           # datetime64[D]
     dpd: np.ndarray
     p0: np.ndarray             # true no-action probability of repaying within the horizon
+    p_obs: np.ndarray          # p0 with the fresh monthly shock integrated out
+    p_queue: np.ndarray        # history: true probability under the drawn queue; nights: p0
+    reached: np.ndarray        # history: right-party contact made
+    promised: np.ndarray       # history: a promise to pay
     night: np.ndarray          # bool: a nightly snapshot (else history)
     new: np.ndarray            # bool: new-customer line on that date
     stage: np.ndarray          # stage index (0-based into strategy.stages)
@@ -67,22 +74,26 @@ class Lifecycle:
     night_pay_acc: np.ndarray  # cures during the nights: who paid, when, how much
     night_pay_date: np.ndarray
     night_pay_amount: np.ndarray
+    final: dict                # per pool account after the last night: dpd, closed, ever, cures
 
 
-def queue_table(strategy: Strategy, p: SynthParams) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Queue names (work queues then not_worked), eligibility [stage, queue] and true effect."""
+def queue_table(strategy: Strategy, p: SynthParams
+                ) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """Queue names (work queues then not_worked), eligibility [stage, queue], the planted
+    promise lift on the log-odds [stage, queue] and each queue's kind code (world.KIND_CODES)."""
     stages = strategy.stage_names()
     wq = strategy.work_queues()
     names = [q.name for q in wq] + [NOT_WORKED]
     elig = np.zeros((len(stages), len(names)), dtype=bool)
-    eff = np.ones((len(stages), len(names)))
+    lift = np.zeros((len(stages), len(names)))
     for j, q in enumerate(wq):
         for st in q.stages:
             k = stages.index(st)
             elig[k, j] = True
-            eff[k, j] = p.true_effects.get(q.name, {}).get(st, 1.0)
+            lift[k, j] = p.lift_base.get(q.name, {}).get(st, 0.0)
     elig[:, -1] = True
-    return names, elig, eff
+    kind = np.array([KIND_CODES.get(q.kind, 0) for q in wq] + [0], dtype=np.int64)
+    return names, elig, lift, kind
 
 
 def _base_weights(strategy: Strategy) -> np.ndarray:
@@ -92,31 +103,36 @@ def _base_weights(strategy: Strategy) -> np.ndarray:
 
 
 def p_no_action(pop: Population, acc: np.ndarray, dpd: np.ndarray, new: np.ndarray,
-                shock: np.ndarray, hold_kind: np.ndarray) -> np.ndarray:
-    """True probability of repaying within 30 days with no action (the answer key's p_repay)."""
+                shock: np.ndarray, hold_kind: np.ndarray, cures: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """True probability of repaying within 30 days with no action (the answer key's p_repay) and
+    the log-odds without the monthly shock (world.logit_no_action)."""
     c = pop.cust[acc]
-    alpha = np.interp(dpd, [1, 30, 60, 90, 180, 270], [1.0, 0.45, -0.25, -0.75, -1.4, -1.9])
-    logit = (alpha + 1.2 * pop.w[c] + 0.75 * pop.a[c] + pop.u[acc] + shock
-             + new * (1.0 * pop.s[c] - 0.1) - 1.8 * (new & pop.fpd[acc])
-             - 2.5 * (pop.ring[c] >= 0)
-             - 2.5 * (hold_kind == 2) - 1.5 * (hold_kind == 1))
-    return _sigmoid(logit)
+    base = logit_no_action(dpd, new, pop.w[c], pop.a[c], pop.s[c], cures, pop.u[acc],
+                           new & pop.fpd[acc], pop.ring[c] >= 0, hold_kind)
+    return _sigmoid(base + shock), base
 
 
 def entry_hazard(pop: Population, acc: np.ndarray, age: np.ndarray, new: np.ndarray,
                  was_delinquent: np.ndarray) -> np.ndarray:
     """Monthly probability that a current account misses a payment."""
     c = pop.cust[acc]
+    return entry_hazard_of(pop.a[c], pop.w[c], pop.s[c], pop.fpd[acc], pop.ring[c] >= 0, age,
+                           new, was_delinquent)
+
+
+def entry_hazard_of(a: np.ndarray, w: np.ndarray, s: np.ndarray, fpd: np.ndarray,
+                    ring: np.ndarray, age: np.ndarray, new: np.ndarray,
+                    was_delinquent: np.ndarray) -> np.ndarray:
+    """entry_hazard on the latent arrays themselves (what `simulate` has)."""
     # freshly underwritten accounts rarely miss their first dues (seasoning), except the
     # first-payment defaulters and the rings below
-    logit = (-1.45 - 0.8 * pop.a[c] - 0.5 * pop.w[c] - 2.6 * (age <= 3)
-             + new * (0.1 - 0.6 * pop.s[c]) + 0.6 * was_delinquent)
+    logit = (-1.45 - 0.8 * a - 0.5 * w - 2.6 * (age <= 3)
+             + new * (0.1 - 1.0 * s) + 0.6 * was_delinquent)
     h = _sigmoid(logit)
     first_due = age <= 2
-    h = np.where(pop.fpd[acc] & first_due, 0.8, h)
-    ring = pop.ring[c] >= 0
-    h = np.where(ring, np.where(first_due, 0.92, 0.5), h)
-    return h
+    h = np.where(fpd & first_due, 0.8, h)
+    return np.where(ring, np.where(first_due, 0.92, 0.5), h)
 
 
 class _Calendar:
@@ -168,9 +184,15 @@ def _active_hold(holds: Holds, n_acc: int, day: np.datetime64) -> np.ndarray:
 
 
 def _overdue(pop: Population, acc: np.ndarray, dpd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return overdue_of(pop.balance[acc], pop.instalment[acc], dpd)
+
+
+def overdue_of(balance: np.ndarray, instalment: np.ndarray, dpd: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """(overdue amount, balance) of an account dpd days past due."""
     cycles = np.ceil(dpd / 30.0)
-    od = np.round(np.minimum(pop.balance[acc], pop.instalment[acc] * cycles), 2)
-    bal = np.round(np.maximum(pop.balance[acc], od), 2)
+    od = np.round(np.minimum(balance, instalment * cycles), 2)
+    bal = np.round(np.maximum(balance, od), 2)
     return od, bal
 
 
@@ -180,7 +202,7 @@ def run_lifecycle(pop: Population, holds: Holds, p: SynthParams, strategy: Strat
     nights = night_dates(p)
     steps = np.concatenate([dates, nights[:1]])
     n_hist_first = p.warmup_months
-    names, elig, eff = queue_table(strategy, p)
+    names, elig, lift, kind = queue_table(strategy, p)
     legal_q = names.index(strategy.legal_queue().name) if strategy.legal_queue() else -1
     base_w = _base_weights(strategy)
     new_max = strategy.new_customer.max_account_age_months
@@ -194,6 +216,8 @@ def run_lifecycle(pop: Population, holds: Holds, p: SynthParams, strategy: Strat
     ever = np.zeros(n, dtype=bool)
     repaid_prev = np.zeros(n, dtype=bool)
     shock_now = np.zeros(n)
+    cures = np.zeros(n, dtype=np.int64)
+    reach = pop.reachable
     rows: list[dict[str, np.ndarray]] = []
     keep = np.ones(n, dtype=bool)
 
@@ -204,6 +228,7 @@ def run_lifecycle(pop: Population, holds: Holds, p: SynthParams, strategy: Strat
         delinquent = dpd > 0
         cured = delinquent & repaid_prev
         dpd[cured] = 0
+        cures[cured] += 1
         aging = delinquent & ~cured
         dpd[aging] += gap
         wo = aging & (dpd > np.where(pop.card, WRITE_OFF[True], WRITE_OFF[False]))
@@ -225,10 +250,12 @@ def run_lifecycle(pop: Population, holds: Holds, p: SynthParams, strategy: Strat
         d = dpd[idx]
         new = cal.is_new(snap, idx)
         hk = _active_hold(holds, n, snap)[idx]
-        shock = 0.55 * rng.standard_normal(len(idx))
+        shock = SHOCK_SD * rng.standard_normal(len(idx))
         shock_now[idx] = shock
-        p0 = p_no_action(pop, idx, d, new, shock, hk)
+        p0, base = p_no_action(pop, idx, d, new, shock, hk, cures[idx])
         stg = stages(d)
+        reached = promised = np.zeros(len(idx), dtype=bool)
+        p_queue = p0
         repaid_prev[:] = False
         if is_first_night:
             q = np.full(len(idx), -1)
@@ -240,27 +267,32 @@ def run_lifecycle(pop: Population, holds: Holds, p: SynthParams, strategy: Strat
         else:
             od, bal = _overdue(pop, idx, d)
             q, prop = _draw_queue(stg, od, hk, elig, base_w, legal_q, rng)
-            pq = np.minimum(1.0, p0 * eff[stg, q])
-            rep_b = rng.random(len(idx)) < pq
+            c = pop.cust[idx]
+            resp = queue_response(kind[q], lift[stg, q], od, new, d, reach[idx], pop.w[c],
+                                  pop.ring[c] >= 0)
+            p_queue = resp.probability(base + shock)
+            u3 = rng.random((3, len(idx)))
+            reached, promised, rep_b = resp.draw(base + shock, u3[0], u3[1], u3[2])
+            del u3
             repaid_prev[idx] = rep_b
             rep = rep_b.astype(np.int8)
             nxt = steps[t + 1]
             span = min(horizon, int((nxt - snap) / DAY) - 1)
             pay_off = rng.integers(1, span + 1, len(idx))
-            c = pop.cust[idx]
-            partial = (~rep_b) & (rng.random(len(idx)) < 0.35 * _sigmoid(pop.w[c] + pop.a[c] - 0.5))
-            frac = rng.uniform(0.1, 0.7, len(idx))
-            recovered = np.round(np.where(rep_b, od, np.where(partial, frac * od, 0.0)), 2)
+            recovered = partial_recovery(rep_b, promised, od, pop.w[c], pop.a[c],
+                                         rng.random(len(idx)), rng.uniform(0.1, 0.7, len(idx)))
             pay_date = np.where(recovered > 0, snap + pay_off * DAY,
                                 np.datetime64("NaT")).astype("datetime64[D]")
         if t >= n_hist_first:
             rows.append(_compact(acc=idx, date=np.full(len(idx), snap, dtype="datetime64[D]"),
-                             dpd=d.copy(), p0=p0, night=np.full(len(idx), is_first_night),
+                             dpd=d.copy(), p0=p0, p_obs=p_observable(base), p_queue=p_queue,
+                             reached=reached, promised=promised,
+                             night=np.full(len(idx), is_first_night),
                              new=new, stage=stg, queue=q, propensity=prop, repaid=rep,
                              overdue=od, balance=bal, recovered=recovered, pay_date=pay_date))
 
     night_rows, pay = _nights(pop, holds, p, strategy, rng, dpd, closed, ever, shock_now, keep,
-                              nights, cal, stages)
+                              nights, cal, stages, cures)
     rows += night_rows
     out = {k: np.concatenate([r.pop(k) for r in rows]) for k in list(rows[0])}
     if not keep.all():
@@ -268,7 +300,21 @@ def run_lifecycle(pop: Population, holds: Holds, p: SynthParams, strategy: Strat
         out = {k: v[m] for k, v in out.items()}
     pm = keep[pay["night_pay_acc"]]
     pay = {k: v[pm] for k, v in pay.items()}
-    return Lifecycle(keep=keep, **out, **pay)
+    return Lifecycle(keep=keep, **out, **pay, final=_final_state(dpd, closed, ever, cures))
+
+
+def _final_state(dpd: np.ndarray, closed: np.ndarray, ever: np.ndarray, cures: np.ndarray
+                 ) -> dict[str, np.ndarray]:
+    """Each pool account's state after the last night (what `simulate` continues from)."""
+    return dict(dpd=dpd.copy(), closed=closed.copy(), ever=ever.copy(), cures=cures.copy())
+
+
+def partial_recovery(repaid: np.ndarray, promised: np.ndarray, overdue: np.ndarray,
+                     w: np.ndarray, a: np.ndarray, u: np.ndarray, frac: np.ndarray) -> np.ndarray:
+    """Recovered amount within the horizon: the overdue amount when repaid, else a partial
+    payment of 10-70 % with a probability rising with willingness, ability and a promise."""
+    p_part = 0.35 * _sigmoid(w + a - 0.5) + 0.2 * promised
+    return np.round(np.where(repaid, overdue, np.where(u < p_part, frac * overdue, 0.0)), 2)
 
 
 _SMALL = {"acc": np.int32, "dpd": np.int16, "stage": np.int8, "queue": np.int8}
@@ -321,7 +367,8 @@ def _draw_queue(stg: np.ndarray, overdue: np.ndarray, hold: np.ndarray, elig: np
 def _nights(pop: Population, holds: Holds, p: SynthParams, strategy: Strategy,
             rng: np.random.Generator, dpd: np.ndarray, closed: np.ndarray, ever: np.ndarray,
             shock_now: np.ndarray, keep: np.ndarray, nights: np.ndarray, cal: _Calendar,
-            stages: _Stages) -> tuple[list[dict[str, np.ndarray]], dict[str, np.ndarray]]:
+            stages: _Stages, cures: np.ndarray
+            ) -> tuple[list[dict[str, np.ndarray]], dict[str, np.ndarray]]:
     rows = []
     new_max = strategy.new_customer.max_account_age_months
     n = pop.n_accounts
@@ -329,7 +376,7 @@ def _nights(pop: Population, holds: Holds, p: SynthParams, strategy: Strategy,
     idx0 = np.flatnonzero(dpd > 0)
     new0 = cal.is_new(nights[0], idx0)
     p_prev[idx0] = p_no_action(pop, idx0, dpd[idx0], new0, shock_now[idx0],
-                               _active_hold(holds, n, nights[0])[idx0])
+                               _active_hold(holds, n, nights[0])[idx0], cures[idx0])[0]
     od_prev = np.zeros(n)
     od_prev[idx0] = _overdue(pop, idx0, dpd[idx0])[0]
     pay_acc: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
@@ -342,6 +389,7 @@ def _nights(pop: Population, holds: Holds, p: SynthParams, strategy: Strategy,
         cure = rng.random(len(delinquent)) < 1 - (1 - p_prev[delinquent]) ** (g / 30)
         cured = delinquent[cure]
         dpd[cured] = 0
+        cures[cured] += 1
         aging = delinquent[~cure]
         dpd[aging] += g
         wo = aging[dpd[aging] > np.where(pop.card[aging], WRITE_OFF[True], WRITE_OFF[False])]
@@ -364,18 +412,20 @@ def _nights(pop: Population, holds: Holds, p: SynthParams, strategy: Strategy,
         age_prev = age
         dpd[enter] = rng.integers(1, g + 1, len(enter))
         ever[enter] = True
-        shock_now[enter] = 0.55 * rng.standard_normal(len(enter))
+        shock_now[enter] = SHOCK_SD * rng.standard_normal(len(enter))
         idx = np.flatnonzero(dpd > 0)
         d = dpd[idx]
         new = cal.is_new(snap, idx)
         hk = _active_hold(holds, n, snap)[idx]
-        p0 = p_no_action(pop, idx, d, new, shock_now[idx], hk)
+        p0, base = p_no_action(pop, idx, d, new, shock_now[idx], hk, cures[idx])
         p_prev[:] = 0
         p_prev[idx] = p0
         od, bal = _overdue(pop, idx, d)
         k = len(idx)
         rows.append(_compact(acc=idx, date=np.full(k, snap, dtype="datetime64[D]"), dpd=d.copy(),
-                         p0=p0, night=np.ones(k, dtype=bool), new=new,
+                         p0=p0, p_obs=p_observable(base), p_queue=p0,
+                         reached=np.zeros(k, dtype=bool), promised=np.zeros(k, dtype=bool),
+                         night=np.ones(k, dtype=bool), new=new,
                          stage=stages(d), queue=np.full(k, -1),
                          propensity=np.full(k, np.nan), repaid=np.full(k, -1, dtype=np.int8),
                          overdue=od, balance=bal, recovered=np.zeros(k),

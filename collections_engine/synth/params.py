@@ -5,27 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
+from collections_engine.synth.world import LIFT_BASE
+
 __all__ = ["SynthParams", "TRUE_EFFECTS", "SOURCE_ROLES"]
 
-# The true effect of each queue per stage: a multiplier on the no-action repayment probability.
-# Deliberately NOT the estimates of strategies/default.yaml, so that estimating them matters.
-# Queues or stages missing here get an effect of 1.0 (no better than not working the account).
-TRUE_EFFECTS: dict[str, dict[str, float]] = {
-    "early_team": {"M1": 1.15, "M2": 1.55},
-    "late_team": {"M3": 1.35, "M4+": 1.75},
-    "agency_north": {"M2": 1.05, "M3": 1.65, "M4+": 1.25},
-    "agency_south": {"M3": 1.20, "M4+": 1.60},
-    "agency_east": {"M4+": 1.45},
-    "sms": {"M1": 1.08},
-    "legal": {"M4+": 2.10},
-}
+# The planted promise lift of each queue per stage on the log-odds (world v2, synth/world.py);
+# queues or stages missing here have no lift.
+TRUE_EFFECTS: dict[str, dict[str, float]] = LIFT_BASE
 
 # Designed role of each third-party source (truth/sources.parquet).
 SOURCE_ROLES: dict[str, str] = {
     "bureau": "strong",
     "telco": "new_customers_only",
-    "multi_lending": "weak",
-    "contact_repair": "noise",
+    "multi_lending": "noise",
+    "contact_repair": "lost_contact_repair",
 }
 
 
@@ -52,4 +45,4 @@ class SynthParams:
     label_noise: float = 0.04
     household_share: float = 0.10
     hold_share: float = 0.03
-    true_effects: dict[str, dict[str, float]] = field(default_factory=lambda: dict(TRUE_EFFECTS))
+    lift_base: dict[str, dict[str, float]] = field(default_factory=lambda: dict(LIFT_BASE))

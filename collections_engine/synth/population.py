@@ -40,6 +40,14 @@ class Population:
     instalment: np.ndarray      # the amount that falls due each month
     fpd: np.ndarray             # honest first-payment defaulter (account level)
     u: np.ndarray               # account-level persistent noise of the repayment logit
+    lost: np.ndarray            # customer: phone contact lost (world v2)
+    repair_covered: np.ndarray  # account: the contact_repair source has a record
+    repaired: np.ndarray        # account: the source found a working number
+
+    @property
+    def reachable(self) -> np.ndarray:
+        """Per account: phone queues can reach the customer (not lost, or repaired)."""
+        return ~self.lost[self.cust] | self.repaired
 
     @property
     def n_customers(self) -> int:
@@ -141,10 +149,15 @@ def make_population(p: SynthParams, rng: np.random.Generator) -> Population:
     instalment = np.round(instalment, 2)
     fpd = (~is_ring[cust]) & (rng.random(n) < 0.03)
     u = 0.35 * rng.standard_normal(n)
+    # lost contact: 15 % of honest customers, half of ring members; the contact_repair source
+    # covers 60 % of accounts and finds a working number for 60 % of the lost ones it covers
+    lost = rng.random(n_cust) < np.where(is_ring, 0.5, 0.15)
+    repair_covered = rng.random(n) < 0.6
+    repaired = repair_covered & lost[cust] & (rng.random(n) < 0.6)
 
     return Population(
         w=w, a=a, s=s, ring=ring, birth_year=birth_year, income=income,
         cust=cust, card=card, open_date=open_date,
         credit_limit=np.where(card, limit, np.nan), balance=balance, instalment=instalment,
-        fpd=fpd, u=u,
+        fpd=fpd, u=u, lost=lost, repair_covered=repair_covered, repaired=repaired,
     )

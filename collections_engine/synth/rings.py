@@ -160,9 +160,11 @@ def make_identifiers(codes: IdentityCodes, alive: np.ndarray, first_seen: np.nda
 
 
 def make_fraud_labels(pop: Population, p: SynthParams, rng: np.random.Generator,
-                      alive: np.ndarray, first_seen: np.ndarray, suspects: np.ndarray
-                      ) -> dict[str, np.ndarray]:
-    """Confirmed fraud labels: a minority of ring members in some rings, plus label noise.
+                      alive: np.ndarray, first_seen: np.ndarray, suspects: np.ndarray,
+                      household: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Confirmed fraud labels: a minority of ring members in some rings, plus label noise, plus
+    (world v2) one label on one member of a few honest households (max(1, 0.1 % of households)):
+    an honest household with a confirmed label, which ring detection must not take for a ring.
 
     suspects: honest customers that look like fraud (first-payment defaulters); half of the
     noisy labels fall on them, half on random honest customers.
@@ -193,4 +195,16 @@ def make_fraud_labels(pop: Population, p: SynthParams, rng: np.random.Generator,
     nspan = int((nights[-1] - nights[0]) / DAY)
     conf = np.where(late, nights[0] + rng.integers(1, nspan + 2, len(allc)) * DAY, conf)
     ok = conf <= nights[-1]
-    return dict(cust=allc[ok], confirmed_on=conf[ok].astype("datetime64[D]"))
+    cust_l, conf_l = allc[ok], conf[ok]
+    if household is not None and (household >= 0).any():
+        ids = np.unique(household[household >= 0])
+        pick_h = rng.choice(ids, size=max(1, int(0.001 * len(ids))), replace=False)
+        mem = np.flatnonzero(np.isin(household, pick_h) & alive)
+        mem = mem[np.lexsort((rng.random(len(mem)), household[mem]))]
+        hh_lab = mem[np.r_[True, np.diff(household[mem]) != 0]]
+        hh_lab = hh_lab[~np.isin(hh_lab, cust_l)]
+        hh_conf = np.minimum(first_seen[hh_lab] + rng.integers(60, 200, len(hh_lab)) * DAY,
+                             nights[0])
+        cust_l = np.concatenate([cust_l, hh_lab])
+        conf_l = np.concatenate([conf_l, hh_conf])
+    return dict(cust=cust_l, confirmed_on=conf_l.astype("datetime64[D]"))

@@ -5,8 +5,9 @@
 - telco (customer_id, new_customers_only): driven by the start-up shock s, which moves the
   repayment probability only while an account is new (account age within the strategy's
   new-customer window), so it carries nothing about existing customers;
-- multi_lending (customer_id, weak): counts of lenders and applications, faintly tied to ability;
-- contact_repair (account_id, noise): independent of everything.
+- multi_lending (customer_id, noise): counts independent of everything (world v2);
+- contact_repair (account_id, lost_contact_repair): flags lost contacts and, for 60 % of the lost
+  ones it covers, a working number that makes phone queues reach the customer again.
 Each covers part of the book (hit rates below 100 %), as bought data does. No snapshot_date:
 the latent state they describe does not change over the window.
 """
@@ -46,37 +47,36 @@ def make_sources(pop: Population, rng: np.random.Generator, cust: np.ndarray,
             np.where(ring, 1.6, np.exp(0.9 + 0.3 * a + 0.6 * rng.standard_normal(n)))
         ).astype(np.int64),
     )
-    # telco: only the start-up shock s
+    # telco: mostly the start-up shock s (which matters only while an account is new)
     c = cust[rng.random(len(cust)) < 0.85]
     n = len(c)
     s = pop.s[c]
     out["telco"] = dict(
         cust=c,
-        telco_score=np.round(50 + 12 * (0.75 * s + 0.65 * rng.standard_normal(n)), 1),
-        telco_suspended_90d=(rng.random(n) < _sigmoid(-2.2 - 0.9 * s)).astype(np.int64),
+        telco_score=np.round(50 + 12 * (0.9 * s + 0.45 * rng.standard_normal(n)), 1),
+        telco_suspended_90d=(rng.random(n) < _sigmoid(-2.2 - 1.1 * s)).astype(np.int64),
         telco_tenure_months=rng.integers(1, 180, n).astype(np.int64),
         telco_arpu=np.round(np.exp(4.0 + 0.5 * rng.standard_normal(n)), 2),
     )
-    # multi_lending: weak
+    # multi_lending: noise (world v2: its counts are independent of everything)
     c = cust[rng.random(len(cust)) < 0.7]
     n = len(c)
-    a = pop.a[c]
     out["multi_lending"] = dict(
         cust=c,
-        ml_lenders_90d=rng.poisson(
-            np.exp(0.7 - 0.2 * a + 0.5 * rng.standard_normal(n))).astype(np.int64),
+        ml_lenders_90d=rng.poisson(np.exp(0.7 + 0.5 * rng.standard_normal(n))).astype(np.int64),
         ml_applications_30d=rng.poisson(
-            np.exp(0.2 - 0.1 * a + 0.6 * rng.standard_normal(n))).astype(np.int64),
+            np.exp(0.2 + 0.6 * rng.standard_normal(n))).astype(np.int64),
     )
-    # contact_repair: noise
-    x = acc[rng.random(len(acc)) < 0.6]
+    # contact_repair: the accounts it covers (pop.repair_covered); a working number found for a
+    # lost contact restores reachability in the world (pop.repaired)
+    x = acc[pop.repair_covered[acc]]
     n = len(x)
+    lost = pop.lost[pop.cust[x]]
+    found = pop.repaired[x] | (~lost & (rng.random(n) < 0.15))
     out["contact_repair"] = dict(
         acc=x,
-        repair_phone_found=(rng.random(n) < 0.4).astype(np.int64),
-        repair_alt_contacts=rng.poisson(1.3, n).astype(np.int64),
-        repair_confidence=np.round(rng.random(n), 3),
+        repair_phone_found=found.astype(np.int64),
+        repair_alt_contacts=rng.poisson(1.0 + 1.2 * lost).astype(np.int64),
+        repair_confidence=np.round(np.where(found, 0.5 + 0.5 * rng.random(n), rng.random(n)), 3),
     )
     return out
-
-

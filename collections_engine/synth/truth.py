@@ -1,7 +1,7 @@
 """The answer key's derived figures: planted effects as a table and the ceiling AUCs.
 
 The ceiling AUC of a segment is the AUC of the true repayment probability under the queue each
-account was in (min(1, p_repay * effect)) against the drawn outcomes of the history snapshots:
+account was in (truth `p_queue` in world v2; min(1, p_repay * effect) for a v1 book) against the drawn outcomes of the history snapshots:
 no model can do better on average. It is set beside the AUC of the best model on days past due
 alone (the repayment rate of each DPD value, in sample).
 """
@@ -45,13 +45,20 @@ def ceiling_aucs(accounts: pd.DataFrame, truth_accounts: pd.DataFrame, outcomes:
     AUC of a model on DPD alone."""
     key = ["account_id", "snapshot_date"]
     df = outcomes[key + ["repaid"]].merge(placement_history[key + ["queue"]], on=key, how="left")
-    df = df.merge(truth_accounts[key + ["p_repay"]], on=key, how="left")
+    has_pq = "p_queue" in truth_accounts.columns
+    df = df.merge(truth_accounts[key + ["p_repay"] + (["p_queue"] if has_pq else [])], on=key,
+                  how="left")
     df = df.merge(accounts[key + ["dpd", "open_date"]], on=key, how="left")
     df["stage"] = stage_of(df["dpd"], strategy).to_numpy()
     df["line"] = customer_line_of(df["open_date"], df["snapshot_date"], strategy).to_numpy()
-    df = df.merge(effects, on=["queue", "stage"], how="left")
-    df["effect"] = df["effect"].fillna(1.0)
-    df["p_true"] = np.minimum(1.0, df["p_repay"] * df["effect"])
+    if has_pq:      # world v2: the true probability under the queue each account was in
+        df["p_true"] = df["p_queue"]
+    else:
+        if "trait" in effects.columns:
+            effects = effects[effects["trait"] == "all"][["queue", "stage", "effect"]]
+        df = df.merge(effects, on=["queue", "stage"], how="left")
+        df["effect"] = df["effect"].fillna(1.0)
+        df["p_true"] = np.minimum(1.0, df["p_repay"] * df["effect"])
     df["p_dpd"] = df.groupby("dpd")["repaid"].transform("mean")
     rows = []
     groups = [("all", df)] + [(f"{ln}/{st}", g) for (ln, st), g in
