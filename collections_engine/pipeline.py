@@ -36,7 +36,7 @@ from collections_engine.errors import InputError
 from collections_engine.features import build_features
 from collections_engine.frames import isin
 from collections_engine.io import file_sha256, read_table
-from collections_engine.io.load import TRAINING_TABLES, input_files, load_book
+from collections_engine.io.load import TRAINING_TABLES, input_hashes, load_book
 from collections_engine.io.runs import (clean_stale, previous_night, read_previous_frame,
                                         read_run_json, runs_lock)
 from collections_engine.io.runfolder import write_run_folder
@@ -52,7 +52,7 @@ log = logging.getLogger("collections_engine")
 
 @dataclass(frozen=True)
 class RunRequest:
-    data: Path
+    data: Path  # or a DatabaseURL (io.database.data_location)
     date: str
     strategy: Path
     graph: Path
@@ -81,7 +81,7 @@ def code_version() -> str:
 
 
 def inputs_fingerprint(req: RunRequest, model_version: str) -> dict[str, object]:
-    files = {p.relative_to(req.data).as_posix(): file_sha256(p) for p in input_files(req.data)}
+    files = input_hashes(req.data)
     fp = {
         "date": req.date,
         "input_files": files,

@@ -10,6 +10,7 @@ import pandas as pd
 import typer
 
 from collections_engine.guard import guarded
+from collections_engine.io.database import data_location
 from collections_engine.config import load_graph
 from collections_engine.errors import InputError
 from collections_engine.io import atomic_dir, read_table, write_bytes_atomic, write_parquet
@@ -41,7 +42,8 @@ def register(app: typer.Typer) -> None:
     )
     @guarded
     def rings(
-        data: Path = typer.Option(..., "--data", help="The DATA folder."),
+        data: Path = typer.Option(..., "--data", parser=data_location, metavar="DATA",
+                                  help="The DATA folder, or a database URL postgresql://..."),
         graph: Path = typer.Option(..., "--graph", help="The graph file (graphs/*.yaml)."),
         out: Path = typer.Option(..., "--out", help="Output folder."),
         date: str = typer.Option(None, "--date", help="Snapshot date YYYY-MM-DD (default: the latest)."),

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from collections_engine.guard import guarded
+from collections_engine.io.database import data_location
 
 
 def register(app: typer.Typer) -> None:
@@ -24,7 +25,8 @@ def register(app: typer.Typer) -> None:
     )
     @guarded
     def run_cmd(
-        data: Path = typer.Option(..., "--data", help="DATA folder (CONTRACT.md's input tables)."),
+        data: Path = typer.Option(..., "--data", parser=data_location, metavar="DATA",
+                                  help="DATA folder (CONTRACT.md's input tables), or a database URL postgresql://..."),
         date: str = typer.Option(..., "--date", help="Business date YYYY-MM-DD (a snapshot_date of accounts)."),
         strategy: Path = typer.Option(..., "--strategy", help="Strategy YAML file."),
         graph: Path = typer.Option(..., "--graph", help="Graph YAML file."),

@@ -12,6 +12,7 @@ import pandas as pd
 import typer
 
 from collections_engine.guard import guarded
+from collections_engine.io.database import data_location
 from collections_engine.config import load_strategy
 from collections_engine.errors import InputError
 from collections_engine.io import atomic_dir, write_bytes_atomic, write_csv, write_parquet
@@ -56,7 +57,8 @@ def register(app: typer.Typer) -> None:
     )
     @guarded
     def sources(
-        data: Path = typer.Option(..., "--data", help="The DATA folder (needs outcomes)."),
+        data: Path = typer.Option(..., "--data", parser=data_location, metavar="DATA",
+                                  help="The DATA folder (needs outcomes), or a database URL postgresql://..."),
         strategy: Path = typer.Option(..., "--strategy", help="The strategy file (strategies/*.yaml)."),
         out: Path = typer.Option(..., "--out", help="Output folder (written all-or-nothing)."),
         seed: int = typer.Option(1, "--seed", help="Seed of the samples, models and bootstraps."),

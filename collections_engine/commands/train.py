@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from collections_engine.guard import guarded
+from collections_engine.io.database import data_location
 
 log = logging.getLogger("collections_engine")
 
@@ -27,7 +28,8 @@ def register(app: typer.Typer) -> None:
     )
     @guarded
     def train_cmd(
-        data: Path = typer.Option(..., "--data", help="DATA folder with history and outcomes."),
+        data: Path = typer.Option(..., "--data", parser=data_location, metavar="DATA",
+                                  help="DATA folder with history and outcomes, or a database URL postgresql://..."),
         strategy: Path = typer.Option(..., "--strategy", help="Strategy YAML file."),
         models: Path = typer.Option(..., "--models", help="Folder of model versions."),
         seed: int = typer.Option(1, "--seed", help="Seed for sampling and LightGBM."),
@@ -38,7 +40,7 @@ def register(app: typer.Typer) -> None:
         from collections_engine.assign.effects import estimate_effects
         from collections_engine.config import load_strategy
         from collections_engine.io import file_sha256
-        from collections_engine.io.load import input_files, load_book
+        from collections_engine.io.load import input_hashes, load_book
         from collections_engine.scoring import TrainConfig, train
         from collections_engine.scoring.report import render_html
         from collections_engine.scoring.store import code_hash, version_id_of, write_version
@@ -49,7 +51,7 @@ def register(app: typer.Typer) -> None:
         book.identifiers = None  # not a model input (the rings step uses it); free the memory
         for w in warnings:
             log.warning("%s", w)
-        hashes = {p.relative_to(data).as_posix(): file_sha256(p) for p in input_files(data)}
+        hashes = input_hashes(data)
         cfg = TrainConfig(seed=seed, max_rows_per_segment=max_rows_per_segment)
         config = {k: v for k, v in cfg.__dict__.items()}
         code = code_hash()

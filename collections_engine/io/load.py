@@ -15,12 +15,13 @@ from collections_engine.book import Book
 from collections_engine.config.strategy import Strategy
 from collections_engine.errors import DataError
 from collections_engine.frames import duplicated
-from collections_engine.io.tables import find_table, read_table
+from collections_engine.io.database import SOURCES_SCHEMA, Database, DatabaseURL
+from collections_engine.io.tables import file_sha256, find_table, read_table
 from collections_engine.schema import TABLES
 from collections_engine.validate import check_book, coerce_table
 from collections_engine.validate.columns import _to_date, rows_hint
 
-__all__ = ["load_book", "input_files", "TRAINING_TABLES"]
+__all__ = ["load_book", "input_files", "input_hashes", "TRAINING_TABLES"]
 
 log = logging.getLogger("collections_engine")
 
@@ -40,6 +41,38 @@ def input_files(data: Path) -> list[Path]:
     return files
 
 
+def input_hashes(data: Path | DatabaseURL) -> dict[str, str]:
+    """SHA-256 of every input: each file of a DATA folder (by its relative path), or each table
+    of a database (by `schema.table`, hashed as read: see `Database.fingerprint`)."""
+    if isinstance(data, DatabaseURL):
+        db = _open_database(data)
+        return {db.label(t, s): db.fingerprint(t, s, _key_of(t, s)) for s, t in sorted(db.columns)
+                if (s == db.schema and t in TABLES) or s == SOURCES_SCHEMA}
+    return {p.relative_to(data).as_posix(): file_sha256(p) for p in input_files(data)}
+
+
+def _key_of(name: str, schema: str) -> tuple[str, ...]:
+    return TABLES[name].key if schema != SOURCES_SCHEMA and name in TABLES else ()
+
+
+def _open_database(data: DatabaseURL) -> Database:
+    try:
+        return Database.open(data)
+    except ConnectionError as exc:
+        raise DataError(f"database {data}", [f"cannot connect or list its tables ({exc}); "
+                                             "expected a reachable PostgreSQL database"]) from None
+
+
+def _read_db(db: Database, name: str, schema: str, label: str, problems: list[str],
+             key: tuple[str, ...] = (), categories: tuple[str, ...] = ()) -> pd.DataFrame | None:
+    try:
+        return db.read(name, schema, key=key, categories=categories)
+    except Exception as exc:  # noqa: BLE001 - the driver's errors have no common base but Exception
+        problems.append(f"{label}: cannot be read ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
+                        "expected a table of plain columns (text, numbers, dates)")
+        return None
+
+
 def _read(path: Path, label: str, problems: list[str], categories: tuple[str, ...] = ()) -> pd.DataFrame | None:
     try:
         return read_table(path, categories=categories)
@@ -50,17 +83,25 @@ def _read(path: Path, label: str, problems: list[str], categories: tuple[str, ..
         return None
 
 
-def _load_sources(data: Path, strategy: Strategy, warnings: list[str]) -> dict[str, pd.DataFrame]:
+def _load_sources(data: Path | Database, strategy: Strategy, warnings: list[str]) -> dict[str, pd.DataFrame]:
     out: dict[str, pd.DataFrame] = {}
     for src in strategy.sources:
-        path = find_table(data / "sources", src.name)
-        label = f"sources/{src.name}"
-        if path is None:
-            warnings.append(f"{label}: no table (parquet or csv); source '{src.name}' is not used tonight")
-            continue
-        label = f"sources/{path.name}"
         probs: list[str] = []
-        df = _read(path, label, probs)
+        if isinstance(data, Database):
+            label = data.label(src.name, SOURCES_SCHEMA)
+            if not data.has(src.name, SOURCES_SCHEMA):
+                warnings.append(f"sources/{src.name}: no table {label} in the database; "
+                                f"source '{src.name}' is not used tonight")
+                continue
+            df = _read_db(data, src.name, SOURCES_SCHEMA, label, probs, key=(src.key, "snapshot_date"))
+        else:
+            path = find_table(data / "sources", src.name)
+            label = f"sources/{src.name}"
+            if path is None:
+                warnings.append(f"{label}: no table (parquet or csv); source '{src.name}' is not used tonight")
+                continue
+            label = f"sources/{path.name}"
+            df = _read(path, label, probs)
         if df is None:
             warnings += [f"{p}; source '{src.name}' is not used" for p in probs]
             continue
@@ -90,7 +131,9 @@ def _load_sources(data: Path, strategy: Strategy, warnings: list[str]) -> dict[s
     return out
 
 
-def _read_one(data: Path, name: str, spec) -> tuple[str, str, pd.DataFrame | None, list[str], list[str]]:
+def _read_one(data: Path | Database, name: str, spec) -> tuple[str, str, pd.DataFrame | None, list[str], list[str]]:
+    if isinstance(data, Database):
+        return _read_one_db(data, name, spec)
     path = find_table(data, name)
     if path is None:
         missing = [f"{name}: table missing; expected {name}.parquet or {name}.csv in {data}"] if spec.required else []
@@ -102,6 +145,22 @@ def _read_one(data: Path, name: str, spec) -> tuple[str, str, pd.DataFrame | Non
     df, p, w = coerce_table(df, spec, path.name, CATEGORY_COLUMNS.get(name, ()))
     _as_categories(name, df)  # before the checks across tables: they then test a few levels
     return name, path.name, df, problems + p, w
+
+
+def _read_one_db(db: Database, name: str, spec) -> tuple[str, str, pd.DataFrame | None, list[str], list[str]]:
+    """`_read_one` for a database table: the same typing and checks, named `schema.table`."""
+    label = db.label(name)
+    if not db.has(name):
+        missing = [f"{name}: table missing; expected a table or view {label} in database {db.location}"] \
+            if spec.required else []
+        return name, label, None, missing, []
+    problems: list[str] = []
+    df = _read_db(db, name, db.schema, label, problems, spec.key, CATEGORY_COLUMNS.get(name, ()))
+    if df is None:
+        return name, label, None, problems, []
+    df, p, w = coerce_table(df, spec, label, CATEGORY_COLUMNS.get(name, ()))
+    _as_categories(name, df)
+    return name, label, df, problems + p, w
 
 
 # Columns of a few known values in the largest tables, held as categories (one byte a row
@@ -135,16 +194,20 @@ def _sorted_levels(s: pd.Series) -> pd.Series:
                      index=s.index, name=s.name)
 
 
-def load_book(data: Path, strategy: Strategy | None = None, *,
+def load_book(data: Path | DatabaseURL, strategy: Strategy | None = None, *,
               skip: tuple[str, ...] = ()) -> tuple[Book, list[str]]:
     """The validated book and its warnings; DataError with every problem otherwise.
 
     `skip` names optional tables the caller does not use (the nightly run skips the training
     evidence, `TRAINING_TABLES`): they are neither read nor validated and are None in the book.
     """
-    data = Path(data)
-    if not data.is_dir():
-        raise DataError(str(data), [f"DATA folder not found: {data}; expected a folder of tables"])
+    where = f"DATA folder {data}"
+    if isinstance(data, DatabaseURL):
+        data, where = _open_database(data), f"database {data}"
+    else:
+        data = Path(data)
+        if not data.is_dir():
+            raise DataError(str(data), [f"DATA folder not found: {data}; expected a folder of tables"])
     problems: list[str] = []
     warnings: list[str] = []
     tables: dict[str, pd.DataFrame] = {}
@@ -166,7 +229,7 @@ def load_book(data: Path, strategy: Strategy | None = None, *,
         warnings += w
     sources = _load_sources(data, strategy, warnings) if strategy is not None else {}
     if problems:
-        raise DataError(f"DATA folder {data}", problems)
+        raise DataError(where, problems)
     for w in warnings:
         log.warning("%s", w)
     book = Book(**{k: v for k, v in tables.items()}, sources=sources)
