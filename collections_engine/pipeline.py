@@ -28,8 +28,10 @@ import pandas as pd
 import pyarrow as pa
 
 from collections_engine import __version__
-from collections_engine.assign import build_decision_inputs, decide
+from collections_engine.assign import build_decision_inputs
 from collections_engine.assign.effects import effects_table as effects_table_of
+from collections_engine.assign.experiments import decide_night
+from collections_engine.config.experiments import arm_strategies
 from collections_engine.assign.files import vendor_files, worklists
 from collections_engine.config import GraphConfig, load_graph, load_strategy
 from collections_engine.errors import InputError
@@ -161,13 +163,15 @@ def run_night(req: RunRequest) -> RunResult:
             inputs = build_decision_inputs(
                 tonight, scores, strategy, date, holds=book.holds, fraud=_fraud_frame(rings.members, book, date),
                 open_placements=open_placements)
-            decision = decide(inputs, strategy, date, effects=effects)
+            previous_assign = read_previous_frame(prev, "assignments.parquet")
+            decision = decide_night(inputs, strategy, date, effects=effects,
+                                    arms=arm_strategies(strategy, req.strategy, load_strategy),
+                                    previous_arm=_previous_arms(previous_assign))
             warnings += decision.warnings
             vendors = vendor_files(decision, inputs, tonight, book.customers, scores, strategy, date)
             teams = worklists(decision)
         counts = _counts(tonight, decision, rings)
         with clock.step("report"):
-            previous_assign = read_previous_frame(prev, "assignments.parquet")
             for row in drift[drift["level"] != "stable"].itertuples():
                 msg = f"PSI of {row.what} is {row.psi:.3f} ({row.level}: 0.10 watch, 0.25 act)"
                 log.warning("%s", msg)
@@ -193,6 +197,13 @@ def run_night(req: RunRequest) -> RunResult:
                 effects=effects_table,
                 report_html=report_html, finish_run_json=lambda: run_json_finish(run_json, clock))
     return RunResult(folder=folder, counts=counts, warnings=warnings, timings=clock.timings)
+
+
+def _previous_arms(previous: pd.DataFrame | None) -> pd.Series | None:
+    """account_id -> the arm of the previous night (an open placement keeps its arm)."""
+    if previous is None or "arm" not in previous.columns:
+        return None
+    return pd.Series(previous["arm"].astype("str").to_numpy(), index=previous["account_id"].astype("str"))
 
 
 def _effect_estimates(version) -> pd.DataFrame | None:

@@ -11,6 +11,7 @@ from typing import Any, Union
 
 from pydantic import BaseModel, ValidationError
 
+from collections_engine.config.experiments import arm_file_rules
 from collections_engine.config.graph import GraphConfig
 from collections_engine.config.rules import graph_rules, strategy_rules
 from collections_engine.config.strategy import Strategy
@@ -70,6 +71,7 @@ def load_strategy(path: Path) -> Strategy:
     """The validated strategy, or ConfigError listing every problem."""
     _, doc = _read(path)
     obj, problems = _validate(Strategy, doc, strategy_rules)
+    problems += _arm_files(obj, doc, path)
     if problems:
         raise ConfigError(str(path), problems)
     return obj
@@ -97,7 +99,17 @@ def check_file(path: Path) -> tuple[str, list[str]]:
         ]
         return "unknown", probs
     model, rules = (Strategy, strategy_rules) if kind == "strategy" else (GraphConfig, graph_rules)
-    return kind, _validate(model, doc, rules)[1]
+    obj, problems = _validate(model, doc, rules)
+    if kind == "strategy":
+        problems += _arm_files(obj, doc, path)
+    return kind, problems
+
+
+def _arm_files(obj: Strategy | None, doc: LoadedYaml, path: Path) -> list[str]:
+    """Problems of the challenger strategy files an `experiments` key names."""
+    if obj is None or obj.experiments is None:
+        return []
+    return [_at(doc, loc, msg) for loc, msg in arm_file_rules(obj, Path(path), load_strategy)]
 
 
 # --- error formatting ---------------------------------------------------------------------

@@ -10,6 +10,7 @@ import difflib
 from collections import Counter
 from typing import Any
 
+from collections_engine.config.experiments import experiment_rules
 from collections_engine.config.strategy import ACCOUNT_FIELDS, CUSTOMER_FIELDS, OUTPUT_FIELDS
 
 __all__ = ["strategy_rules", "graph_rules"]
@@ -156,6 +157,7 @@ def strategy_rules(data: dict[str, Any]) -> Found:
     out += _queue_rules(data, stage_names)
     out += _band_rules(data)
     out += _duplicates(_dicts(data, "sources"), "sources")
+    out += experiment_rules(data, stage_names)
     return out
 
 

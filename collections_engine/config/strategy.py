@@ -7,14 +7,14 @@ problem is reported in one go.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "Stage", "NewCustomer", "Outcome", "Band", "Score", "Models", "Source",
     "InhouseQueue", "VendorQueue", "ChannelQueue", "LegalQueue", "FraudQueue", "Queue",
-    "Strategy", "OUTPUT_FIELDS", "ACCOUNT_FIELDS", "CUSTOMER_FIELDS", "RECALL_REASONS",
+    "Strategy", "Arm", "Experiments", "OUTPUT_FIELDS", "ACCOUNT_FIELDS", "CUSTOMER_FIELDS", "RECALL_REASONS",
 ]
 
 # What a vendor's file_fields may name (CONTRACT.md): accounts and customers columns, outputs.
@@ -108,6 +108,21 @@ class FraudQueue(_Model):
     capacity: int = Field(ge=0)
 
 
+class Arm(_Model):
+    """One challenger of a champion/challenger test (`experiments.arms[i]`)."""
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_\-]+$")
+    strategy: str | None = None                  # another strategy file (path from this file's folder)
+    overrides: dict[str, dict[str, Any]] | None = None   # queue -> {key: value} (see experiments.py)
+    share: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(min_length=1)   # stage -> traffic share
+
+
+class Experiments(_Model):
+    """Champion/challenger arms and exploration (README "Experiments")."""
+    explore: float = Field(default=0.0, ge=0, le=0.5)   # probability of a random eligible queue
+    seed: int = Field(default=0, ge=0)                 # the arms' and exploration's hash seed
+    arms: list[Arm] = Field(default_factory=list)
+
+
 Queue = Annotated[
     Union[InhouseQueue, VendorQueue, ChannelQueue, LegalQueue, FraudQueue],
     Field(discriminator="kind"),
@@ -126,6 +141,7 @@ class Strategy(_Model):
     queues: list[Queue] = Field(min_length=1)
     recall_on: list[Literal["stage_not_accepted"]] = Field(default_factory=list)
     sources: list[Source] = Field(default_factory=list)
+    experiments: Experiments | None = None
 
     # Convenience views used by the steps.
     def stage_names(self) -> list[str]:

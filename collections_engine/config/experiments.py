@@ -1,0 +1,180 @@
+"""The strategy file's `experiments` key: rules, challenger arms' strategies, overrides.
+
+    experiments:
+      explore: 0.05                 # probability that a free account gets a random eligible queue
+      seed: 0                       # hash seed of arms and exploration (default 0)
+      arms:
+        - {name: north_m3, overrides: {agency_north: {effect: {M3: 1.8}}}, share: {M3: 0.1}}
+        - {name: lean, strategy: lean.yaml, share: {M1: 0.1, M2: 0.1}}
+
+The file is the champion. A challenger is another strategy file (same stages and the same
+queues by name and kind: the test splits the same teams and vendors) or overrides of some
+queues' keys (`OVERRIDE_KEYS`). Each arm takes a share of each stage's traffic; per stage the
+arms' shares add up to at most 1, the rest is the champion's. Checked on the raw document
+(every problem at once, with its YAML path) and, for arm files, with the champion's path.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from collections_engine.config.strategy import Queue, Strategy
+
+__all__ = ["OVERRIDE_KEYS", "CHAMPION", "experiment_rules", "arm_file_rules", "apply_overrides",
+           "arm_strategies"]
+
+CHAMPION = "champion"
+OVERRIDE_KEYS = ("capacity", "cost_per_account", "effect", "commission", "placement_days",
+                 "max_balance", "min_share")
+
+Loc = tuple[str | int, ...]
+Found = list[tuple[Loc, str]]
+_QUEUE = TypeAdapter(Queue)
+
+
+def _suggest(value: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(str(value), options, n=1, cutoff=0.5)
+    return f", did you mean '{close[0]}'?" if close else f"; expected one of: {', '.join(options)}"
+
+
+def experiment_rules(data: dict[str, Any], stage_names: list[str]) -> Found:
+    """Problems of `experiments` that span fields (types and ranges are the models' job)."""
+    exp = data.get("experiments")
+    if not isinstance(exp, dict) or not isinstance(exp.get("arms"), list):
+        return []
+    out: Found = []
+    queues = {q["name"]: q for q in data.get("queues", []) if isinstance(q, dict) and isinstance(q.get("name"), str)}
+    names: dict[str, int] = {}
+    totals: dict[str, float] = defaultdict(float)
+    for i, arm in enumerate(exp["arms"]):
+        if not isinstance(arm, dict):
+            continue
+        at: Loc = ("experiments", "arms", i)
+        name = arm.get("name")
+        if isinstance(name, str):
+            if name == CHAMPION:
+                out.append(((*at, "name"), f"'{CHAMPION}' is the strategy file itself; expected another name"))
+            elif name in names:
+                out.append(((*at, "name"), f"duplicate arm name '{name}' (also arms[{names[name]}]); "
+                                           "expected each name once"))
+            names.setdefault(name, i)
+        has_file, has_over = arm.get("strategy") is not None, arm.get("overrides") is not None
+        if has_file == has_over:
+            out.append((at, "found " + ("both strategy and overrides" if has_file else "neither strategy nor "
+                                        "overrides") + "; expected exactly one (a challenger file, or "
+                                        "overrides of the champion's queues)"))
+        share = arm.get("share")
+        if isinstance(share, dict):
+            for st, v in share.items():
+                if stage_names and st not in stage_names:
+                    out.append(((*at, "share", st), f"unknown stage '{st}'{_suggest(st, stage_names)}"))
+                elif isinstance(v, int | float) and not isinstance(v, bool):
+                    totals[st] += float(v)
+        if isinstance(arm.get("overrides"), dict):
+            out += _override_rules(arm["overrides"], queues, (*at, "overrides"))
+    for st, tot in totals.items():
+        if tot > 1 + 1e-9:
+            out.append((("experiments", "arms"), f"the arms' shares of stage '{st}' add up to {tot:g}; "
+                                                 "expected at most 1 (the rest is the champion's)"))
+    return out
+
+
+def _override_rules(over: dict[str, Any], queues: dict[str, dict], at: Loc) -> Found:
+    out: Found = []
+    share = 0.0
+    for qname, keys in over.items():
+        if qname not in queues:
+            out.append(((*at, qname), f"unknown queue '{qname}'{_suggest(qname, sorted(queues))}"))
+            continue
+        if not isinstance(keys, dict):
+            continue
+        base = queues[qname]
+        for k in keys:
+            if k not in OVERRIDE_KEYS:
+                out.append(((*at, qname, k), f"'{k}' cannot be overridden{_suggest(k, list(OVERRIDE_KEYS))}"))
+        merged = {**base, **{k: v for k, v in keys.items() if k in OVERRIDE_KEYS}}
+        try:
+            _QUEUE.validate_python(merged)
+        except ValidationError as exc:
+            for err in exc.errors(include_url=False):
+                loc = [p for p in err["loc"] if p not in (base.get("kind"),)]
+                if loc and loc[0] in keys:
+                    found = err.get("input")
+                    msg = err["msg"].rstrip(".")
+                    if err["type"] == "extra_forbidden":
+                        msg = f"not a key of a {base.get('kind')} queue"
+                    out.append(((*at, qname, *loc), f"{msg}; found {found!r}" if err["type"] != "extra_forbidden"
+                                else msg))
+        eff = keys.get("effect")
+        stages = base.get("stages") if isinstance(base.get("stages"), list) else []
+        if isinstance(eff, dict):
+            for st in eff:
+                if st not in stages:
+                    out.append(((*at, qname, "effect", st), f"effect for stage '{st}' the queue does not "
+                                                            f"take; expected one of: {', '.join(map(str, stages))}"))
+        if base.get("kind") == "vendor":
+            ms = merged.get("min_share", 0.0)
+            share += float(ms) if isinstance(ms, int | float) else 0.0
+    others = sum(float(q.get("min_share", 0) or 0) for n, q in queues.items()
+                 if q.get("kind") == "vendor" and n not in over and isinstance(q.get("min_share", 0), int | float))
+    if share + others > 1 + 1e-9:
+        out.append((at, f"vendors' min_share add up to {share + others:g} with these overrides; expected at most 1"))
+    return out
+
+
+def arm_file_rules(strategy: Strategy, path: Path, load) -> list[tuple[Loc, str]]:
+    """Problems of the challenger files (`load` is `load_strategy`): missing, invalid, nested
+    experiments, or other stages or queues than the champion's."""
+    out: list[tuple[Loc, str]] = []
+    if strategy.experiments is None:
+        return out
+    for i, arm in enumerate(strategy.experiments.arms):
+        if arm.strategy is None:
+            continue
+        at: Loc = ("experiments", "arms", i, "strategy")
+        f = (Path(path).parent / arm.strategy)
+        try:
+            other = load(f)
+        except Exception as exc:  # noqa: BLE001 - ConfigError: its problems are listed here
+            probs = getattr(exc, "problems", [str(exc)])
+            out.append((at, f"{arm.strategy}: {len(probs)} problem(s): " + "; ".join(probs)))
+            continue
+        if other.experiments is not None and other.experiments.arms:
+            out.append((at, f"{arm.strategy} has experiments of its own; expected none (no nested tests)"))
+        if [s.model_dump() for s in other.stages] != [s.model_dump() for s in strategy.stages]:
+            out.append((at, f"{arm.strategy}: other stages than the champion's; expected the same stages"))
+        mine = sorted((q.name, q.kind) for q in strategy.queues)
+        theirs = sorted((q.name, q.kind) for q in other.queues)
+        if mine != theirs:
+            out.append((at, f"{arm.strategy}: queues {theirs}; expected the champion's queues by name and "
+                            f"kind {mine} (a test splits the same teams and vendors)"))
+    return out
+
+
+def apply_overrides(strategy: Strategy, overrides: dict[str, dict[str, Any]]) -> Strategy:
+    """The champion with some queues' keys replaced (validated by `experiment_rules`)."""
+    queues = []
+    for q in strategy.queues:
+        keys = overrides.get(q.name)
+        if keys:
+            q = _QUEUE.validate_python({**q.model_dump(), **keys})
+        queues.append(q)
+    return strategy.model_copy(update={"queues": queues, "experiments": None})
+
+
+def arm_strategies(strategy: Strategy, path: Path, load) -> dict[str, Strategy]:
+    """Arm name -> its strategy (the champion first, as `CHAMPION`); `load` reads a file."""
+    out = {CHAMPION: strategy}
+    if strategy.experiments is None:
+        return out
+    for arm in strategy.experiments.arms:
+        if arm.strategy is not None:
+            out[arm.name] = load(Path(path).parent / arm.strategy).model_copy(update={"experiments": None})
+        else:
+            out[arm.name] = apply_overrides(strategy, arm.overrides or {})
+    return out

@@ -1,0 +1,220 @@
+"""Champion/challenger experiments: the YAML's rules, arms by customer hash, capacities split by
+share, exploration with logged propensities, and two nightly runs under a test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from collections_engine.assign import decide
+from collections_engine.assign.experiments import assign_arms, decide_night, split_capacities
+from collections_engine.config import load_strategy
+from collections_engine.config.experiments import CHAMPION, arm_strategies
+from collections_engine.errors import ConfigError
+from collections_engine.pipeline import RunRequest, run_night
+from tests.pipeline_helpers import BOOK, GRAPH, ROOT, data_digest, short_placement_strategy, train_fast
+
+DEFAULT = ROOT / "strategies" / "default.yaml"
+
+
+def _doc() -> dict:
+    return yaml.safe_load(DEFAULT.read_text())
+
+
+def _write(path: Path, doc: dict) -> Path:
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def test_check_reports_every_experiment_problem(tmp_path):
+    d = _doc()
+    d["experiments"] = {"explore": 0.05, "arms": [
+        {"name": "north_m3", "overrides": {"agency_north": {"effect": {"M3": 1.8, "M1": 2}, "capcity": 3},
+                                           "agency_nort": {}}, "share": {"M3": 0.6, "M9": 0.1}},
+        {"name": "north_m3", "strategy": "nope.yaml", "share": {"M3": 0.5}},
+        {"name": "champion", "overrides": {"sms": {"commission": 0.1, "capacity": -1}}, "strategy": "x.yaml",
+         "share": {"M1": 0.1}},
+    ]}
+    with pytest.raises(ConfigError) as exc:
+        load_strategy(_write(tmp_path / "bad.yaml", d))
+    text = str(exc.value)
+    for needle in ("share.M9", "unknown stage 'M9'", "did you mean 'capacity'", "effect for stage 'M1'",
+                   "unknown queue 'agency_nort', did you mean 'agency_north'", "duplicate arm name 'north_m3'",
+                   "'champion' is the strategy file itself", "found both strategy and overrides",
+                   "sms.capacity", "not a key of a channel queue", "stage 'M3' add up to 1.1",
+                   "nope.yaml: 1 problem(s): file not found"):
+        assert needle in text, needle
+    assert "12 problems" in text
+
+
+def test_challenger_file_must_split_the_same_queues(tmp_path):
+    other = _doc()
+    other["queues"][0]["effect"]["M1"] = 1.5
+    _write(tmp_path / "lean.yaml", other)
+    d = _doc()
+    d["experiments"] = {"arms": [{"name": "lean", "strategy": "lean.yaml", "share": {"M1": 0.5}}]}
+    s = load_strategy(_write(tmp_path / "champ.yaml", d))
+    arms = arm_strategies(s, tmp_path / "champ.yaml", load_strategy)
+    assert list(arms) == [CHAMPION, "lean"] and arms["lean"].queues[0].effect["M1"] == 1.5
+    other["queues"] = other["queues"][1:]
+    _write(tmp_path / "lean.yaml", other)
+    with pytest.raises(ConfigError, match="expected the champion's queues by name"):
+        load_strategy(tmp_path / "champ.yaml")
+
+
+def _book_rows(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    cust = rng.integers(0, max(1, int(n * 0.8)), n)
+    return pd.DataFrame({
+        "account_id": pd.Series([f"A{i:06d}" for i in range(n)], dtype="str"),
+        "customer_id": pd.Series([f"C{c:06d}" for c in cust], dtype="str"),
+        "stage": rng.choice(["M1", "M2", "M3", "M4+"], n),
+        "open_vendor": "", "hold": "", "ring_id": "", "fraud_confirmed": False,
+    })
+
+
+def _exp_strategy(arms: list[dict], explore: float = 0.0, seed: int = 0):
+    d = _doc()
+    d["experiments"] = {"explore": explore, "seed": seed, "arms": arms}
+    from collections_engine.config.strategy import Strategy
+    return Strategy.model_validate(d)
+
+
+def test_arms_by_customer_hash_stable_with_shares():
+    s = _exp_strategy([{"name": "a", "overrides": {"sms": {"capacity": 5}}, "share": {"M1": 0.2, "M3": 0.5}},
+                       {"name": "b", "overrides": {"sms": {"capacity": 5}}, "share": {"M1": 0.3}}])
+    df = _book_rows(40_000, 1)
+    arm = assign_arms(df, s)
+    # a customer's accounts share one arm
+    assert (pd.Series(arm).groupby(df["customer_id"].to_numpy()).nunique() == 1).all()
+    # single-account customers: the arm's share of their stage, within 4 standard errors
+    single = df["customer_id"].map(df["customer_id"].value_counts()).to_numpy() == 1
+    for stage, want in (("M1", {"a": 0.2, "b": 0.3}), ("M3", {"a": 0.5, "b": 0.0}), ("M2", {"a": 0, "b": 0})):
+        m = single & (df["stage"].to_numpy() == stage)
+        for name, p in want.items():
+            got = float((arm[m] == name).mean())
+            assert abs(got - p) <= 4 * np.sqrt(p * (1 - p) / m.sum()) + 1e-9, (stage, name, got)
+    # stable: another night with a subset of the accounts, shuffled, gives them the same arms
+    sub = df.sample(frac=0.5, random_state=3).sort_values("account_id").reset_index(drop=True)
+    again = pd.Series(assign_arms(sub, s), index=sub["account_id"])
+    stayed = (df.groupby("customer_id")["stage"].transform("nunique") == 1).to_numpy()  # same customer stage
+    full = pd.Series(arm, index=df["account_id"])
+    ids = sub["account_id"][sub["account_id"].isin(df["account_id"][stayed])]
+    subset_same = sub.groupby("customer_id")["stage"].transform("nunique").to_numpy() == 1
+    ids = sub["account_id"][subset_same & sub["account_id"].isin(df["account_id"][stayed]).to_numpy()]
+    assert (again[ids] == full[ids]).all()
+    # an open placement keeps the arm it was placed under, and so does its customer
+    df2 = df.copy()
+    df2.loc[:99, "open_vendor"] = "agency_north"
+    prev = pd.Series("b", index=df2["account_id"][:100])
+    arm2 = assign_arms(df2, s, prev)
+    assert (arm2[:100] == "b").all()
+    sib = df2["customer_id"].isin(df2["customer_id"][:100]).to_numpy()
+    assert (arm2[sib] == "b").all()
+
+
+@settings(max_examples=40)
+@given(st.lists(st.sampled_from(["champion", "a", "b"]), min_size=0, max_size=60),
+       st.integers(0, 500), st.integers(0, 50))
+def test_capacities_split_add_up(arm_list, cap, legal_cap):
+    d = _doc()
+    for q in d["queues"]:
+        if q["name"] == "early_team":
+            q["capacity"] = cap
+        if q["name"] == "legal":
+            q["capacity"] = legal_cap
+    d["experiments"] = {"arms": [{"name": "a", "overrides": {"sms": {"cost_per_account": 0.1}}, "share": {"M1": 0.2}},
+                                 {"name": "b", "overrides": {"sms": {"cost_per_account": 0.2}}, "share": {"M1": 0.2}}]}
+    from collections_engine.config.strategy import Strategy
+    s = Strategy.model_validate(d)
+    n = len(arm_list)
+    df = _book_rows(n, n)
+    df["hold"] = np.where(np.arange(n) % 7 == 0, "legal", "")
+    arm = np.array(arm_list, dtype=object)
+    arms = {CHAMPION: s, "a": s, "b": s}
+    scaled = split_capacities(df, arm, arms)
+    for qn in ("early_team", "legal", "agency_north", "fraud_team"):
+        assert sum(x.queue(qn).capacity for x in scaled.values()) == s.queue(qn).capacity
+    # every arm's legal holds have room when the whole queue has room for all of them
+    lh = {a: int(((df["hold"] == "legal").to_numpy() & (arm == a)).sum()) for a in arms}
+    if sum(lh.values()) <= legal_cap:
+        assert all(scaled[a].queue("legal").capacity >= lh[a] for a in arms)
+
+
+@pytest.fixture(scope="module")
+def night(tmp_path_factory):
+    """A night's decision inputs from the fixture book (one nightly run), and its strategy."""
+    tmp = tmp_path_factory.mktemp("experiments")
+    sp = short_placement_strategy(tmp / "short.yaml")
+    models = tmp / "models"
+    train_fast(models, sp)
+    acc = pd.read_parquet(BOOK / "accounts.parquet", columns=["snapshot_date"])
+    out = pd.read_parquet(BOOK / "outcomes.parquet", columns=["snapshot_date"])
+    nights = sorted(set(pd.to_datetime(acc["snapshot_date"])) - set(pd.to_datetime(out["snapshot_date"])))
+    nights = [n.date().isoformat() for n in nights]
+    doc = yaml.safe_load(sp.read_text())
+    doc["experiments"] = {"explore": 0.05, "seed": 3, "arms": [
+        {"name": "north_m3", "overrides": {"agency_north": {"effect": {"M3": 1.9}}}, "share": {"M3": 0.3, "M4+": 0.2}},
+        {"name": "lean", "overrides": {"early_team": {"capacity": 300}}, "share": {"M1": 0.2, "M2": 0.2}}]}
+    exp = _write(tmp / "exp.yaml", doc)
+    runs = tmp / "runs"
+    for n in nights[:2]:
+        run_night(RunRequest(data=BOOK, date=n, strategy=exp, graph=GRAPH, models=models, runs=runs))
+    return {"tmp": tmp, "models": models, "nights": nights, "exp": exp, "short": sp, "runs": runs,
+            "inputs": pd.read_parquet(runs / nights[0] / "decision_inputs.parquet")}
+
+
+def test_nights_under_a_test_log_arms_and_propensities(night):
+    runs, (n1, n2) = night["runs"], night["nights"][:2]
+    a1 = pd.read_parquet(runs / n1 / "assignments.parquet")
+    a2 = pd.read_parquet(runs / n2 / "assignments.parquet")
+    for a in (a1, a2):
+        assert set(a["arm"]) == {"champion", "north_m3", "lean"}
+        assert a["propensity"].between(0, 1, inclusive="right").all()
+        assert (a.loc[a["decision"].isin(["kept", "held", "fraud_hold"]), "propensity"] == 1).all()
+        assert (a["reason"] == "explore").sum() > 0
+    # an account kept under a vendor keeps its arm
+    k = a2[a2["decision"] == "kept"].merge(a1[["account_id", "arm"]], on="account_id", suffixes=("", "_1"))
+    assert len(k) and (k["arm"] == k["arm_1"]).all()
+    # the whole night again into another folder: the same bytes
+    run_night(RunRequest(data=BOOK, date=n1, strategy=night["exp"], graph=GRAPH, models=night["models"],
+                         runs=night["tmp"] / "again"))
+    assert data_digest(night["tmp"] / "again" / n1) == data_digest(runs / n1)
+
+
+def test_no_experiment_is_decide_with_champion_columns(night):
+    s = load_strategy(night["short"])
+    date = night["nights"][0]
+    plain = decide(night["inputs"], s, date)
+    d = decide_night(night["inputs"], s, date)
+    pd.testing.assert_frame_equal(d.assignments.drop(columns=["arm", "propensity"]), plain.assignments)
+    assert (d.assignments["arm"] == "champion").all() and (d.assignments["propensity"] == 1).all()
+
+
+def test_exploration_propensities_are_honest(night):
+    """With exact epsilon-greedy propensities, sum over explorable accounts of [queue = q] / p
+    estimates the number of accounts that had q as an option (here q = not worked: all of them)."""
+    doc = yaml.safe_load(night["short"].read_text())
+    doc["experiments"] = {"explore": 0.3, "seed": 11, "arms": []}
+    s = _write(night["tmp"] / "explore.yaml", doc)
+    strat = load_strategy(s)
+    date = night["nights"][0]
+    d = decide_night(night["inputs"], strat, date, arms=arm_strategies(strat, s, load_strategy))
+    a = d.assignments
+    explorable = a["propensity"] < 1
+    ex = a["reason"].str.startswith("explore")
+    n = int(explorable.sum())
+    assert n > 500 and abs(ex.sum() / n - 0.3) < 4 * np.sqrt(0.3 * 0.7 / n)
+    nw = explorable & (a["queue"] == "")
+    w = 1 / a.loc[nw, "propensity"]
+    est = float(w.sum())
+    sd = float(np.sqrt(((w ** 2) * (1 - a.loc[nw, "propensity"])).sum()))
+    assert abs(est - n) < 4 * sd + 1e-9, (est, n, sd)
+    # explorers were placed within every capacity: decide_night checked the combined plan
+    assert d.solver["experiments"]["arms"]["champion"]["explorers"] == int(ex.sum())
