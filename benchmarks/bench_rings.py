@@ -4,6 +4,12 @@
     .venv/bin/python benchmarks/bench_rings.py quality [--customers 200000] [--data DATA]
     .venv/bin/python benchmarks/bench_rings.py stability [--customers 100000]
     .venv/bin/python benchmarks/bench_rings.py lfr [--n 1000]
+    .venv/bin/python benchmarks/bench_rings.py households --data-root ROOT [--seeds 1 2 3 4 5]
+
+`households` (issue 17) plants ten honest three-person households, each with one confirmed
+label, into each generated book ROOT/b20k_s<seed> (`collections-engine generate --accounts 20000
+--days 2 --seed <seed>`), and prints households flagged and planted-ring precision/recall with
+and without hub handling, with and without the evidence rule (`ring.evidence_threshold` 0).
 
 `quality` and `stability` use a ring book made here (vectorised, seeded) unless `--data` names
 a folder made by `collections-engine generate` (truth in DATA/truth/rings.parquet).
@@ -300,6 +306,38 @@ def cmd_lfr(args: argparse.Namespace) -> None:
               f"{n_out} left out")
 
 
+def _graphs() -> list[tuple[str, GraphConfig]]:
+    no_hub = GRAPH.model_copy(update={"hub_max_customers": 10**9})
+    no_rule = GRAPH.ring.model_copy(update={"evidence_threshold": 0.0})
+    return [("default graph", GRAPH), ("no hub handling", no_hub),
+            ("no evidence rule", GRAPH.model_copy(update={"ring": no_rule})),
+            ("no hub handling, no evidence rule", no_hub.model_copy(update={"ring": no_rule}))]
+
+
+def cmd_households(args: argparse.Namespace) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from collections_engine.io.load import load_book
+    from tests.ring_households import households_flagged, plant_households
+
+    print("seed | graph | households flagged (of 10) | relatives' propensity max | precision | recall | rings | held back for evidence | s")
+    for seed in args.seeds:
+        data = Path(args.data_root) / f"b20k_s{seed}"
+        book, _ = load_book(data)
+        truth = pd.read_parquet(data / "truth" / "rings.parquet")
+        date = book.snapshot_dates()[-1]
+        book, hh = plant_households(book, date, set(truth["customer_id"]), n=10, seed=seed)
+        for name, cfg in _graphs():
+            t = time.perf_counter()
+            res = detect_rings(book, cfg, date)
+            fl = households_flagged(hh, res.members)
+            c = res.communities
+            rel = c[c["customer_id"].isin(hh.loc[~hh["confirmed"], "customer_id"])]
+            p, r = precision_recall(res.members, truth)
+            print(f"{seed} | {name} | {int((fl['relatives_in_rings'] > 0).sum())} | "
+                  f"{rel['propensity'].max() if len(rel) else float('nan'):.3f} | {p:.3f} | {r:.3f} | "
+                  f"{len(res.rings)} | {res.stats['held_back_for_evidence']} | {time.perf_counter() - t:.1f}")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -313,8 +351,11 @@ def main(argv: list[str] | None = None) -> None:
     lf = sub.add_parser("lfr"); lf.add_argument("--n", type=int, default=1000)
     lf.add_argument("--seed", type=int, default=1)
     lf.add_argument("--mixing", type=float, nargs="+", default=[0.1, 0.2, 0.3, 0.4])
+    hh = sub.add_parser("households"); hh.add_argument("--data-root", required=True)
+    hh.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     args = ap.parse_args(argv)
-    {"speed": cmd_speed, "quality": cmd_quality, "stability": cmd_stability, "lfr": cmd_lfr}[args.cmd](args)
+    {"speed": cmd_speed, "quality": cmd_quality, "stability": cmd_stability, "lfr": cmd_lfr,
+     "households": cmd_households}[args.cmd](args)
     sys.stdout.flush()
 
 

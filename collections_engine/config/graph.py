@@ -1,4 +1,7 @@
-"""The graph file (graphs/*.yaml), edited by fraud analysts: pydantic models."""
+"""The graph file (graphs/*.yaml), edited by fraud analysts: pydantic models.
+
+Defaults and why they were chosen: README.md ("Graph keys") and docs/notes/issue-17.md.
+"""
 
 from __future__ import annotations
 
@@ -21,8 +24,22 @@ class Community(_Model):
 
 
 class Ring(_Model):
+    """A community is a ring when it has `min_size` members, its score reaches `threshold` and
+    the members who are not confirmed carry evidence of their own of at least
+    `evidence_threshold` (so one confirmed customer does not drag a household along)."""
+
     min_size: int = Field(default=3, ge=2)
     threshold: float = Field(default=0.5, ge=0, le=1)
+    # Mean over the unconfirmed members of 1 - (1 - propensity) * (1 - link), where link is the
+    # largest `link_evidence[kind]` of the kinds through which the member shares a value with a
+    # confirmed member of the community (kinds not listed: 0); the community model's estimate
+    # (group structure) counts too (the larger of the two).
+    evidence_threshold: float = Field(default=0.3, ge=0, le=1)
+    link_evidence: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(
+        default_factory=lambda: {"device": 0.25, "emergency_contact": 0.25})
+    # Hysteresis: a ring of the previous night stays flagged down to threshold - hold_margin
+    # (and evidence_threshold - hold_margin), so a case does not flicker.
+    hold_margin: float = Field(default=0.1, ge=0, le=1)
 
 
 class GraphConfig(_Model):
@@ -31,3 +48,4 @@ class GraphConfig(_Model):
     hub_max_customers: int = Field(default=50, ge=2)
     community: Community = Field(default_factory=Community)
     ring: Ring = Field(default_factory=Ring)
+

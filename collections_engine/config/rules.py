@@ -173,4 +173,11 @@ def graph_rules(data: dict[str, Any]) -> Found:
         out.append((("community", "objective"),
                     "found 'CPM' with method louvain, which optimises modularity only; "
                     "expected 'modularity' (or method: leiden)"))
+    ring = data.get("ring")
+    links = ring.get("link_evidence") if isinstance(ring, dict) else None
+    if isinstance(kinds, dict) and isinstance(links, dict):
+        for k in links:
+            if k not in kinds:
+                out.append((("ring", "link_evidence", k),
+                            f"found kind {k!r}, which is not in kinds; expected one of {sorted(map(str, kinds))}"))
     return out

@@ -1,10 +1,11 @@
 """Fraud-ring detection on one snapshot date: graph, communities, propensity, flags, ids.
 
 A community (connected, see `community`) is a ring when it has at least `ring.min_size`
-members and its score reaches `ring.threshold`: the larger of its members' mean fraud
-propensity (confirmed: 1; others: the estimate of `propensity`) and the community model's
-estimate (`propensity.community_estimate`); a community matching a ring of the previous table
-(see `match`) stays flagged while its score is at least `ring.threshold - HOLD_MARGIN`.
+members, its score reaches `ring.threshold` (the larger of its members' mean fraud propensity,
+confirmed: 1, others: the estimate of `propensity`, and the community model's estimate,
+`propensity.community_estimate`) and the members who are not confirmed carry evidence of their
+own of at least `ring.evidence_threshold` (`flag`); a community matching a ring of the previous
+table (see `match`) stays flagged down to both thresholds minus `ring.hold_margin`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from collections_engine.config.graph import GraphConfig
 from collections_engine.errors import InputError
 from collections_engine.rings.community import find_communities, keep_cores, trim_weak_members
 from collections_engine.rings.codes import category_codes, encode, encode_arrow, to_arrow, to_object
-from collections_engine.rings.graph import clean_identifiers, link_codes, link_customers, usable_rows, value_groups  # noqa: F401 (link_customers: benchmarks wrap it)
+from collections_engine.rings.flag import member_links, reasons, unconfirmed_evidence
+from collections_engine.rings.graph import CustomerGraph, clean_identifiers, link_codes, link_customers, usable_rows, value_groups  # noqa: F401 (link_customers: benchmarks wrap it)
 from collections_engine.rings.match import match_ring_ids
 from collections_engine.rings.propensity import (
     community_estimate, community_features, confirmed_on, customer_features, estimate, graph_features, shared_by_kind,
@@ -31,8 +33,7 @@ from collections_engine.rings.propensity import (
 __all__ = ["RINGS_COLUMNS", "MEMBERS_COLUMNS", "RingsResult", "detect_rings", "empty_rings"]
 
 RINGS_COLUMNS = ["ring_id", "customer_ids", "account_ids", "size", "score", "confirmed",
-                 "evidence", "first_flagged", "score_unconfirmed"]
-HOLD_MARGIN = 0.1
+                 "evidence", "first_flagged", "score_unconfirmed", "evidence_unconfirmed", "reason", "links"]
 MEMBERS_COLUMNS = ["customer_id", "ring_id", "ring_score", "confirmed", "propensity"]
 
 
@@ -57,6 +58,8 @@ def empty_rings() -> pd.DataFrame:
         "evidence": pd.Series([], dtype="str"),
         "first_flagged": pd.Series([], dtype="datetime64[ns]"),
         "score_unconfirmed": pd.Series([], dtype="float64"),
+        "evidence_unconfirmed": pd.Series([], dtype="float64"),
+        "reason": pd.Series([], dtype="str"), "links": pd.Series([], dtype="str"),
     })
 
 
@@ -64,7 +67,9 @@ def detect_rings(
     book: Book, graph: GraphConfig, date: pd.Timestamp | str, *,
     previous: pd.DataFrame | None = None,
 ) -> RingsResult:
-    """Rings on `date`; `previous` (an earlier rings table) keeps ring ids stable."""
+    """Rings on `date`; `previous` (an earlier rings table) keeps ring ids stable.
+
+    Phases: graph, communities, propensity, scores and flags, tables (each timed)."""
     date = pd.Timestamp(date)
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
@@ -72,6 +77,51 @@ def detect_rings(
         raise InputError("graph file", [
             "community.objective: louvain optimises modularity only; found 'CPM', expected "
             "'modularity' (or method: leiden)"])
+    gp = _graph_phase(book, graph, date)
+    timings["graph_s"] = time.perf_counter() - t0
+    t = time.perf_counter()
+    labels = find_communities(gp.cg.n_nodes, gp.cg.u, gp.cg.v, gp.cg.w, graph.community, graph.ring.min_size)
+    labels = trim_weak_members(labels, gp.cg.u, gp.cg.v, gp.cg.w)
+    labels = keep_cores(labels, gp.cg.u, gp.cg.v, gp.cg.w)
+    timings["communities_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    pp = _propensity_phase(book, graph, gp, labels, date)
+    timings["propensity_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    comm, summary, comm_info = _score_phase(graph, gp, pp, labels, date)
+    ids = _flag_phase(graph, comm, summary, previous, date)
+    rings, members = _tables_phase(gp, pp, comm, summary, ids, graph)
+    timings["rings_s"] = time.perf_counter() - t
+    timings["total_s"] = time.perf_counter() - t0
+    communities = comm[["customer_id", "community", "propensity", "confirmed"]].merge(
+        summary[["size", "score", "flagged", "evidence_unconfirmed"]], left_on="community", right_index=True)
+    stats: dict[str, object] = {
+        "date": date.strftime("%Y-%m-%d"), "identifiers": gp.id_stats, "graph": gp.cg.stats,
+        "communities_min_size": int(len(summary)), "rings": int(len(rings)),
+        "ring_members": int(len(members)),
+        "held_back_for_evidence": int(((summary["score"] >= graph.ring.threshold) & ~summary["flagged"]).sum()),
+        "propensity": {**pp.info, "community_model": comm_info},
+        "matched_previous": int((ids["matched_overlap"] > 0).sum()),
+        "timings": {k: round(v, 3) for k, v in timings.items()},
+    }
+    return RingsResult(rings, members, communities.reset_index(drop=True), gp.warnings, stats)
+
+
+@dataclass
+class _GraphPhase:
+    """The customer code space (customers of usable identifier rows, of accounts on or before
+    the date and of labels, sorted ids), the customer graph, and what later phases need."""
+
+    cg: CustomerGraph
+    customer_ids: np.ndarray
+    c_acc: np.ndarray         # customer code per account row (-1: a row after the date)
+    c_lab: np.ndarray         # customer code per confirmed label
+    first_seen: np.ndarray    # earliest identifier first_seen per customer (day number)
+    warnings: list[str]
+    id_stats: dict[str, int]
+
+
+def _graph_phase(book: Book, graph: GraphConfig, date: pd.Timestamp) -> _GraphPhase:
     ident = book.identifiers
     accounts = book.accounts
     if ident is None or len(ident) == 0:
@@ -86,9 +136,8 @@ def detect_rings(
     else:
         a_known = np.ones(len(accounts), bool)
     labelled = confirmed_on(book.fraud_labels, date)
-    # One code space for customers: the customers of the usable identifier rows, of the
-    # accounts on or before the date and of the labels, numbered in sorted id order, so joins
-    # become indexing. Encoded on the whole columns, then narrowed to those customers.
+    # One code space for customers, numbered in sorted id order, so joins become indexing.
+    # Encoded on the whole columns, then narrowed to those customers.
     (ci_all, ca_all, cl_all), cust_dict = encode_arrow(ident["customer_id"], accounts["customer_id"], labelled)
     used = np.zeros(len(cust_dict) + 1, bool)  # last slot: code -1 (missing)
     used[ci_all[keep]] = True
@@ -98,30 +147,36 @@ def detect_rings(
     remap = (np.cumsum(used) - 1).astype(np.int32)
     remap[~used] = -1
     ci_all, c_lab = remap[ci_all], remap[cl_all]
-    c_acc = np.where(a_known, remap[ca_all], -1)  # -1: a row after the date
+    c_acc = np.where(a_known, remap[ca_all], -1)
     del ca_all, cl_all
     customer_ids = to_object(cust_dict, np.flatnonzero(used[:-1]))
-    n_cust = len(customer_ids)
     vcode = value_groups(ident["value"], kind_codes, keep)
     cg = link_codes(kind_codes, kinds, vcode, np.where(keep, ci_all, -1), customer_ids, graph)
-    # Done with the per-identifier-row arrays (19.5M rows on the 1M book) before Leiden.
-    first_seen = _first_seen_day(ident, ci_all, n_cust, date)
-    del vcode, ci_all, keep, kind_codes
-    timings["graph_s"] = time.perf_counter() - t0
+    first_seen = _first_seen_day(ident, ci_all, len(customer_ids), date)
+    return _GraphPhase(cg, customer_ids, c_acc, c_lab, first_seen, warnings, id_stats)
 
-    t = time.perf_counter()
-    labels = find_communities(cg.n_nodes, cg.u, cg.v, cg.w, graph.community, graph.ring.min_size)
-    labels = trim_weak_members(labels, cg.u, cg.v, cg.w)
-    labels = keep_cores(labels, cg.u, cg.v, cg.w)
-    timings["communities_s"] = time.perf_counter() - t
 
-    t = time.perf_counter()
-    pay, con = book.payments, book.contacts
+@dataclass
+class _PropensityPhase:
+    feats: pd.DataFrame
+    est: np.ndarray           # label-free estimate per customer
+    prop: np.ndarray          # 1 when confirmed, else est
+    is_conf: np.ndarray
+    first_day: np.ndarray
+    info: dict[str, object]
+    a_acc: np.ndarray         # account code per account row
+    account_dict: object
+
+
+def _propensity_phase(book: Book, graph: GraphConfig, gp: _GraphPhase, labels: np.ndarray,
+                      date: pd.Timestamp) -> _PropensityPhase:
+    accounts, pay, con = book.accounts, book.payments, book.contacts
+    cg, n_cust = gp.cg, len(gp.customer_ids)
     (a_acc, a_pay, a_con), account_dict = encode_arrow(
         accounts["account_id"],
         pay["account_id"] if pay is not None else pd.Series([], dtype="str"),
         con["account_id"] if con is not None else pd.Series([], dtype="str"), sort=False)
-    acc_codes = {"cust": c_acc, "acc": a_acc, "open_date": _dates(accounts["open_date"]),
+    acc_codes = {"cust": gp.c_acc, "acc": a_acc, "open_date": _dates(accounts["open_date"]),
                  "dpd": accounts["dpd"].to_numpy(), "snapshot_date": _dates(accounts["snapshot_date"])}
     pay_codes = None if pay is None else {"acc": a_pay, "paid_on": _dates(pay["paid_on"])}
     con_codes = None if con is None else {
@@ -130,7 +185,7 @@ def detect_rings(
     shared_node = cg.shared["node"].to_numpy()
     shared_counts = np.bincount(cg.codes[shared_node], minlength=n_cust).astype(float)
     feats = customer_features(n_cust, acc_codes, pay_codes, con_codes, shared_counts, date)
-    first_day = np.fmin(feats.pop("open_day").to_numpy(), first_seen)
+    first_day = np.fmin(feats.pop("open_day").to_numpy(), gp.first_seen)
     feats = graph_features(feats, cg.codes, cg.u, cg.v, cg.w)
     feats = community_features(feats, cg.codes, labels, open_day=first_day)
     (sh_kind,), sh_kinds = encode(cg.shared["kind"])
@@ -140,70 +195,80 @@ def detect_rings(
         by_kind[k] = np.bincount(sh_code[sh_kind == i], minlength=n_cust)
     feats = shared_by_kind(feats, by_kind)
     is_conf = np.zeros(n_cust, bool)
-    is_conf[c_lab[c_lab >= 0]] = True
-    est, prop_info = estimate(feats, is_conf, customer_ids)
-    prop = np.where(is_conf, 1.0, est)
-    timings["propensity_s"] = time.perf_counter() - t
+    is_conf[gp.c_lab[gp.c_lab >= 0]] = True
+    est, info = estimate(feats, is_conf, gp.customer_ids)
+    return _PropensityPhase(feats, est, np.where(is_conf, 1.0, est), is_conf, first_day, info,
+                            a_acc, account_dict)
 
-    t = time.perf_counter()
+
+def _score_phase(graph: GraphConfig, gp: _GraphPhase, pp: _PropensityPhase, labels: np.ndarray,
+                 date: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, object]]:
+    """Members of communities of at least min_size (`comm`) and per community (`summary`): size,
+    score = max(member mean, community model), confirmed, score_unconfirmed and the evidence
+    the unconfirmed members carry (`flag.unconfirmed_evidence`)."""
     in_comm = np.flatnonzero(labels >= 0)
-    code = cg.codes[in_comm]
+    code = gp.cg.codes[in_comm]
     comm = pd.DataFrame({"node": in_comm, "community": labels[in_comm],
-                         "customer_id": pd.array(customer_ids[code], dtype="str"), "code": code,
-                         "propensity": prop[code], "confirmed": is_conf[code]})
-    comm["est_unconf"] = np.where(is_conf[code], np.nan, est[code])
+                         "customer_id": pd.array(gp.customer_ids[code], dtype="str"), "code": code,
+                         "propensity": pp.prop[code], "confirmed": pp.is_conf[code]})
+    comm["est_unconf"] = np.where(pp.is_conf[code], np.nan, pp.est[code])
     g = comm.groupby("community")
-    summary = pd.DataFrame({"size": g.size(), "score": g["propensity"].mean(),
+    summary = pd.DataFrame({"size": g.size(), "member_mean": g["propensity"].mean(),
                             "confirmed": g["confirmed"].sum().astype("int64"),
                             "score_unconfirmed": g["est_unconf"].mean()})
     summary = summary[summary["size"] >= graph.ring.min_size]
     comm = comm[comm["community"].isin(summary.index)]
-    # Ring score: the larger of the members' mean propensity and the community model's estimate
-    # (positive-unlabelled at community level, see propensity.community_estimate).
-    comm_est, comm_info = community_estimate(feats, comm["code"].to_numpy(), comm["community"].to_numpy(),
-                                             is_conf, customer_ids, first_day, date)
-    prop_info = {**prop_info, "community_model": comm_info}
-    if comm_est is not None:
-        summary["score"] = np.maximum(summary["score"], comm_est.reindex(summary.index).fillna(0.0))
-    # Flag at the threshold; a ring flagged last night stays flagged down to threshold -
-    # HOLD_MARGIN (hysteresis), so a case does not flicker as the nightly estimates move.
-    near = summary[summary["score"] >= graph.ring.threshold - HOLD_MARGIN]
+    comm_est, comm_info = community_estimate(pp.feats, comm["code"].to_numpy(), comm["community"].to_numpy(),
+                                             pp.is_conf, gp.customer_ids, pp.first_day, date)
+    summary["community_model"] = (comm_est.reindex(summary.index).fillna(0.0) if comm_est is not None
+                                  else pd.Series(0.0, index=summary.index))
+    summary["score"] = np.maximum(summary["member_mean"], summary["community_model"])
+    link = member_links(comm, gp.cg.shared, graph.ring.link_evidence)
+    ev = unconfirmed_evidence(comm, link, comm_est)
+    summary = summary.join(ev)
+    return comm, summary, comm_info
+
+
+def _flag_phase(graph: GraphConfig, comm: pd.DataFrame, summary: pd.DataFrame,
+                previous: pd.DataFrame | None, date: pd.Timestamp) -> pd.DataFrame:
+    """Sets summary["flagged"] and ["held"]; returns the ring ids of the flagged communities.
+
+    Flag: score >= threshold and evidence_unconfirmed >= evidence_threshold. A community
+    matching a ring of the previous table stays flagged down to both minus hold_margin
+    (hysteresis), so a case does not flicker as the nightly estimates move."""
+    r = graph.ring
+    near = summary[(summary["score"] >= r.threshold - r.hold_margin)
+                   & (summary["evidence_unconfirmed"] >= r.evidence_threshold - r.hold_margin)]
     cm = comm[comm["community"].isin(near.index)].sort_values(["community", "code"])
     ids = match_ring_ids(cm.groupby("community")["customer_id"].agg(list), previous, date)
-    held = ids["matched_overlap"].reindex(summary.index).fillna(0) > 0
-    summary["flagged"] = (summary["score"] >= graph.ring.threshold) | held
-    communities = comm[["customer_id", "community", "propensity", "confirmed"]].merge(
-        summary[["size", "score", "flagged"]], left_on="community", right_index=True)
+    matched = ids["matched_overlap"].reindex(summary.index).fillna(0) > 0
+    fresh = (summary["score"] >= r.threshold) & (summary["evidence_unconfirmed"] >= r.evidence_threshold)
+    summary["flagged"] = fresh | matched
+    summary["held"] = matched & ~fresh
+    return ids.loc[summary.index[summary["flagged"]]]
 
+
+def _tables_phase(gp: _GraphPhase, pp: _PropensityPhase, comm: pd.DataFrame, summary: pd.DataFrame,
+                  ids: pd.DataFrame, graph: GraphConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
     flagged = summary[summary["flagged"]]
-    ids = ids.loc[flagged.index]
     fm = comm[comm["community"].isin(flagged.index)].sort_values(["community", "code"])
     member_lists = fm.groupby("community")["customer_id"].agg(list)
     # Accounts of ring members (every account seen on or before the date), sorted.
-    ring_of = np.full(n_cust, -1, np.int64)
+    ring_of = np.full(len(gp.customer_ids), -1, np.int64)
     ring_of[fm["code"].to_numpy()] = fm["community"].to_numpy()
-    acc_comm = np.where(c_acc >= 0, ring_of[np.maximum(c_acc, 0)], -1)
-    in_ring = np.flatnonzero((acc_comm >= 0) & (a_acc >= 0))
-    acc_ring = pd.DataFrame({"community": acc_comm[in_ring], "acc": a_acc[in_ring]}).drop_duplicates()
-    acc_ring["account_id"] = to_object(account_dict, acc_ring["acc"].to_numpy())
+    acc_comm = np.where(gp.c_acc >= 0, ring_of[np.maximum(gp.c_acc, 0)], -1)
+    in_ring = np.flatnonzero((acc_comm >= 0) & (pp.a_acc >= 0))
+    acc_ring = pd.DataFrame({"community": acc_comm[in_ring], "acc": pp.a_acc[in_ring]}).drop_duplicates()
+    acc_ring["account_id"] = to_object(pp.account_dict, acc_ring["acc"].to_numpy())
     acc_lists = acc_ring.sort_values(["community", "account_id"]).groupby("community")["account_id"].agg(list)
-    rings = _rings_table(flagged, member_lists, ids, fm, cg.shared, acc_lists)
+    flagged = flagged.assign(reason=reasons(flagged, list(graph.ring.link_evidence)))
+    rings = _rings_table(flagged, member_lists, ids, fm, gp.cg.shared, acc_lists)
     members = fm.assign(ring_id=fm["community"].map(ids["ring_id"]),
                         ring_score=fm["community"].map(flagged["score"]))
     members = members.sort_values("code")[MEMBERS_COLUMNS].reset_index(drop=True)
     members["customer_id"] = members["customer_id"].astype("str")
     members["ring_id"] = members["ring_id"].astype("str")
-    timings["rings_s"] = time.perf_counter() - t
-    timings["total_s"] = time.perf_counter() - t0
-
-    stats: dict[str, object] = {
-        "date": date.strftime("%Y-%m-%d"), "identifiers": id_stats, "graph": cg.stats,
-        "communities_min_size": int(len(summary)), "rings": int(len(rings)),
-        "ring_members": int(len(members)), "propensity": prop_info,
-        "matched_previous": int((ids["matched_overlap"] > 0).sum()),
-        "timings": {k: round(v, 3) for k, v in timings.items()},
-    }
-    return RingsResult(rings, members, communities.reset_index(drop=True), warnings, stats)
+    return rings, members
 
 
 def _first_seen_day(identifiers: pd.DataFrame, codes: np.ndarray, n: int,
@@ -256,6 +321,7 @@ def _rings_table(flagged: pd.DataFrame, member_lists: pd.Series, ids: pd.DataFra
     pieces = pd.Series(kinds.map(quoted).to_numpy(dtype=object), index=ev.index.get_level_values(0))
     pieces = pieces + ": " + ev.to_numpy().astype(np.int64).astype(str)
     evidence = ("{" + pieces.groupby(level=0, sort=True).agg(", ".join) + "}").to_dict()
+    links = _links(sh, fm)
     idx = flagged.index
     rings = pd.DataFrame({
         "ring_id": ids.loc[idx, "ring_id"].astype("str").to_numpy(),
@@ -267,6 +333,29 @@ def _rings_table(flagged: pd.DataFrame, member_lists: pd.Series, ids: pd.DataFra
         "evidence": pd.array([evidence.get(c, "{}") for c in idx], dtype="str"),
         "first_flagged": pd.to_datetime(ids.loc[idx, "first_flagged"]).astype("datetime64[ns]").to_numpy(),
         "score_unconfirmed": flagged["score_unconfirmed"].astype("float64").to_numpy(),
+        "evidence_unconfirmed": flagged["evidence_unconfirmed"].astype("float64").to_numpy(),
+        "reason": pd.array(flagged["reason"].to_numpy(dtype=object), dtype="str"),
+        "links": pd.array([links.get(c, '{"confirmed": [], "values": []}') for c in idx], dtype="str"),
     })
     return rings.sort_values(["score", "ring_id"], ascending=[False, True], kind="mergesort",
                              ignore_index=True)
+
+
+def _links(sh: pd.DataFrame, fm: pd.DataFrame) -> dict[int, str]:
+    """Per ring (community): JSON {"confirmed": [member positions], "values": [[kind, [member
+    positions]], ...]}, positions into the ring's sorted `customer_ids`, one entry per shared
+    value held by two or more members (for the report's network picture)."""
+    pos = fm.groupby("community").cumcount().to_numpy()
+    pos_of = pd.Series(pos, index=fm["node"].to_numpy())
+    conf = fm.loc[fm["confirmed"].to_numpy(bool)]
+    conf_pos = pd.Series(pos[fm["confirmed"].to_numpy(bool)], index=conf["community"].to_numpy())
+    sh = sh.assign(pos=pos_of.reindex(sh["node"]).to_numpy()).sort_values(["community", "kind", "group", "pos"])
+    vals = sh.groupby(["community", "kind", "group"], sort=False)["pos"].agg(list)
+    out: dict[int, dict] = {}
+    for (c, kind, _), p in vals.items():
+        out.setdefault(int(c), {"confirmed": [], "values": []})["values"].append([str(kind), [int(x) for x in p]])
+    for c, p in conf_pos.groupby(level=0):
+        out.setdefault(int(c), {"confirmed": [], "values": []})["confirmed"] = sorted(int(x) for x in p)
+    for d in out.values():  # value groups are numbered in row order: sort by content
+        d["values"].sort()
+    return {c: json.dumps(d, sort_keys=True, separators=(",", ":")) for c, d in out.items()}
