@@ -116,7 +116,7 @@ def test_check_names_a_link_kind_that_is_not_a_graph_kind(tmp_path: Path) -> Non
     assert "link_evidence:" in text
     bad = text.replace("link_evidence: {device:", "link_evidence: {devise:")
     (tmp_path / "g.yaml").write_text(bad)
-    with pytest.raises(ConfigError, match=r"ring\.link_evidence\.devise \(line \d+\): found kind .devise., which is not in kinds"):
+    with pytest.raises(ConfigError, match=r"ring\.link_evidence\.devise \(line \d+\): unknown key 'devise': not a kind of `kinds`"):
         load_graph(tmp_path / "g.yaml")
     bad = text.replace("evidence_threshold: 0.3", "evidence_threshold: 1.5")
     (tmp_path / "g.yaml").write_text(bad)

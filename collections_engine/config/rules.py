@@ -179,5 +179,5 @@ def graph_rules(data: dict[str, Any]) -> Found:
         for k in links:
             if k not in kinds:
                 out.append((("ring", "link_evidence", k),
-                            f"found kind {k!r}, which is not in kinds; expected one of {sorted(map(str, kinds))}"))
+                            f"unknown key {k!r}: not a kind of `kinds`; expected one of {sorted(map(str, kinds))}"))
     return out
