@@ -93,7 +93,7 @@ def test_graph_errors(tmp_path: Path, default_graph_path: Path) -> None:
     text = default_graph_path.read_text().replace("hub_max_customers: 50", "hub_max_custmers: 0")
     import re
 
-    text, n = re.subn(r"threshold: [0-9.]+", "threshold: 1.5", text)
+    text, n = re.subn(r"\bthreshold: [0-9.]+", "threshold: 1.5", text)
     assert n == 1
     with pytest.raises(ConfigError) as info:
         load_graph(_write(tmp_path, text, "g.yaml"))
