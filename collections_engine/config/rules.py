@@ -158,7 +158,19 @@ def strategy_rules(data: dict[str, Any]) -> Found:
     out += _band_rules(data)
     out += _duplicates(_dicts(data, "sources"), "sources")
     out += experiment_rules(data, stage_names)
+    out += _family_rules(data, stage_names)
     return out
+
+
+def _family_rules(data: dict[str, Any], stage_names: list[str]) -> Found:
+    """`models.family_by_segment` keys are segments: new|existing / a stage name."""
+    models = data.get("models")
+    fam = models.get("family_by_segment") if isinstance(models, dict) else None
+    if not isinstance(fam, dict):
+        return []
+    segments = [f"{line}/{s}" for line in ("new", "existing") for s in stage_names]
+    return [(("models", "family_by_segment", k), f"unknown segment '{k}'{_suggest(k, segments)}")
+            for k in fam if k not in segments]
 
 
 def graph_rules(data: dict[str, Any]) -> Found:

@@ -58,9 +58,19 @@ class Score(_Model):
     bands: list[Band] = Field(min_length=1)
 
 
+Family = Literal["auto", "gbm", "scorecard"]
+
+
 class Models(_Model):
     monotone: dict[str, Literal[-1, 1]] = Field(default_factory=dict)
     min_segment_rows: int = Field(default=2000, ge=0)
+    # gbm: LightGBM only; scorecard: the WoE scorecard; auto: the scorecard unless LightGBM's
+    # out-of-time AUC is better by the DeLong test (issue 21). Per segment "new/M1": family.
+    family: Family = "gbm"
+    family_by_segment: dict[str, Family] = Field(default_factory=dict)
+
+    def family_of(self, segment: str) -> str:
+        return self.family_by_segment.get(segment, self.family)
 
 
 class Source(_Model):

@@ -7,7 +7,7 @@ import pandas as pd
 from scipy.stats import norm, rankdata
 
 __all__ = ["auc_delong", "auc_diff_delong", "ks_stat", "deciles", "by_band", "psi", "dist_reference",
-           "summary"]
+           "summary", "reliability"]
 
 
 def _placements(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
@@ -143,3 +143,19 @@ def summary(y: np.ndarray, p: np.ndarray) -> dict:
             "gini_lo": 2 * a["lo"] - 1 if a["lo"] == a["lo"] else np.nan,
             "gini_hi": 2 * a["hi"] - 1 if a["hi"] == a["hi"] else np.nan,
             "ks": ks_stat(y, p), "repay_rate": float(np.mean(y)) if len(y) else np.nan}
+
+
+def reliability(y: np.ndarray, p: np.ndarray, bins: int = 10) -> list[dict[str, float]]:
+    """Calibration curve: rows in deciles of predicted p, mean predicted against observed rate."""
+    y, p = np.asarray(y, float), np.asarray(p, float)
+    if len(y) == 0:
+        return []
+    order = np.argsort(p, kind="stable")
+    grp = np.empty(len(y), np.int64)
+    grp[order] = np.arange(len(y)) * bins // len(y)
+    out = []
+    for g in range(bins):
+        m = grp == g
+        if m.any():
+            out.append({"rows": int(m.sum()), "mean_p": float(p[m].mean()), "repay_rate": float(y[m].mean())})
+    return out

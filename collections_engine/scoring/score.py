@@ -22,6 +22,7 @@ from collections_engine.scoring.encode import Encoder
 from collections_engine.scoring.fit import platt_apply
 from collections_engine.scoring.points import band_of, points_of
 from collections_engine.scoring.reasons import ReasonTable, reason_strings
+from collections_engine.scoring.scorecard import apply_scorecard, p_of_points
 
 __all__ = ["ModelVersion", "score", "SCORE_COLUMNS", "check_compatible"]
 
@@ -39,6 +40,7 @@ class ModelVersion:
     reasons: dict[str, ReasonTable]
     status: dict = field(default_factory=dict)
     path: str = ""
+    scorecards: dict = field(default_factory=dict)   # name -> Scorecard (scorecard.py)
 
     @property
     def encoder(self) -> Encoder:
@@ -57,6 +59,14 @@ def check_compatible(version: ModelVersion, strategy: Strategy) -> None:
         problems.append(f"new_customer differs: model version {version.version_id} has "
                         f"{version.meta['new_customer']}, the strategy has "
                         f"{strategy.new_customer.model_dump()}")
+    uses_cards = any(i.get("family") == "scorecard" for i in version.meta["segments"].values())
+    scale = ("base_points", "base_odds", "points_to_double_odds")
+    mine = {k: strategy.score.model_dump()[k] for k in scale}
+    theirs = {k: version.meta.get("score", {}).get(k) for k in scale}
+    if uses_cards and mine != theirs:
+        problems.append(f"score scale differs: model version {version.version_id}'s scorecards give "
+                        f"points on {theirs}, the strategy has {mine}; train and approve a version "
+                        "for this strategy")
     if problems:
         raise InputError(f"model version {version.version_id}", problems)
 
@@ -97,6 +107,7 @@ def score(version: ModelVersion, features: pd.DataFrame, rows: pd.DataFrame, str
     warn += enc.problems(frame)
     n = len(rows)
     p = np.full(n, np.nan)
+    card_pts = np.full(n, np.nan)   # scorecard segments: the points are the scorecard's sum
     reason_cols = [np.full(n, "", dtype=object) for _ in range(3)]
     segv = seg["segment"].to_numpy()
     kinds = [enc.types[c] for c in enc.features]
@@ -117,11 +128,17 @@ def score(version: ModelVersion, features: pd.DataFrame, rows: pd.DataFrame, str
             table = version.reasons.get(s) or version.reasons["pooled"]
             Xs = X if len(local) == len(X) else X[local]
             m = local + lo
-            p[m] = platt_apply(version.boosters[model].predict(Xs, raw_score=True), cal)
-            top, sign = table.top(Xs)
+            if info and info.get("family") == "scorecard":
+                total, top, sign = apply_scorecard(version.scorecards[info["scorecard"]], Xs,
+                                                   enc.features, enc.levels)
+                card_pts[m] = total / 100.0
+                p[m] = p_of_points(card_pts[m], strategy.score)
+            else:
+                p[m] = platt_apply(version.boosters[model].predict(Xs, raw_score=True), cal)
+                top, sign = table.top(Xs)
             for k, col in enumerate(reason_strings(top, sign, Xs, enc.features, kinds, levels)):
                 reason_cols[k][m] = col
-    pts = points_of(p, strategy.score)
+    pts = np.where(np.isnan(card_pts), points_of(p, strategy.score), card_pts)
     out = pd.DataFrame({
         "account_id": rows["account_id"].astype("str").array,   # no Python string per row
         "customer_id": rows["customer_id"].astype("str").array,

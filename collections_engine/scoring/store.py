@@ -12,6 +12,8 @@ Layout of a version folder:
   report.json, report.html
   effect_estimates.parquet  queue x stage effects estimated from the randomised history
   validation.parquet  held-out test rows with their predictions (for ceiling comparisons)
+  scorecards.json     the fitted scorecards (bins, WoE, IV, points), when any (issue 21)
+  scorecards.sql      the scorecards the version scores with, as standard SQL (export.py)
   status.json         candidate | approved, with the first approval's approved_by / approved_at
 
 MODELS/approvals/ holds the append-only approval records (`approvals.py`): which version is the
@@ -108,9 +110,20 @@ def write_version(trained: TrainedVersion, models_dir: Path, version_id: str, pr
         write_parquet(trained.validation, tmp / "validation.parquet")
         if effect_estimates is not None:
             write_parquet(effect_estimates, tmp / "effect_estimates.parquet")
+        if trained.scorecards:
+            _write_scorecards(tmp, trained, version_id)
         (tmp / "status.json").write_bytes(to_json_bytes(
             {"status": "candidate", "created_at": created, "approved_by": None, "approved_at": None}))
     return final
+
+
+def _write_scorecards(tmp: Path, trained: TrainedVersion, version_id: str) -> None:
+    from collections_engine.scoring.export import version_sql
+
+    cards = trained.scorecards
+    (tmp / "scorecards.json").write_bytes(to_json_bytes({n: c.to_json() for n, c in sorted(cards.items())}))
+    routing = {s: i["scorecard"] for s, i in trained.meta["segments"].items() if i.get("family") == "scorecard"}
+    (tmp / "scorecards.sql").write_text(version_sql(cards, routing, version_id), encoding="utf-8")
 
 
 def list_versions(models_dir: Path) -> list[dict]:
@@ -126,6 +139,15 @@ def list_versions(models_dir: Path) -> list[dict]:
         status = json.loads(st.read_text(encoding="utf-8"))
         out.append({"version_id": sub.name, "path": sub, **status})
     return sorted(out, key=lambda r: (r.get("created_at") or "", r["version_id"]))
+
+
+def _read_scorecards(path: Path) -> dict:
+    from collections_engine.scoring.scorecard import Scorecard
+
+    f = path / "scorecards.json"
+    if not f.is_file():
+        return {}
+    return {n: Scorecard.from_json(d) for n, d in json.loads(f.read_text(encoding="utf-8")).items()}
 
 
 class ApprovalRefused(InputError):
@@ -296,7 +318,7 @@ def load_version(models_dir: Path, version: str | None = None, approved_only: bo
                for s, t in json.loads((path / "reasons.json").read_text(encoding="utf-8")).items()}
     status = {k: chosen.get(k) for k in ("status", "created_at", "approved_by", "approved_at")}
     mv = ModelVersion(version_id=chosen["version_id"], meta=meta, boosters=boosters, reasons=reasons,
-                      status=status, path=str(path))
+                      status=status, path=str(path), scorecards=_read_scorecards(path))
     if strategy is not None:
         check_compatible(mv, strategy)
     return mv

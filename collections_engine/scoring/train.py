@@ -24,6 +24,7 @@ from collections_engine.scoring.data import (
     NO_ACTION, account_draw, all_segments, oot_split, sample_per_segment, training_rows,
 )
 from collections_engine.scoring.encode import Encoder
+from collections_engine.scoring.family import fit_families, scorecard_p
 from collections_engine.scoring.fit import TrainConfig, fit_booster, lgb_params, platt_apply, platt_fit
 from collections_engine.scoring.points import band_of, band_order, points_of
 from collections_engine.scoring.reasons import agreement, fit_reason_table
@@ -33,6 +34,7 @@ __all__ = ["TrainedVersion", "train", "model_frame"]
 log = logging.getLogger("collections_engine.scoring")
 SEGMENT_FEATURES = ("stage", "customer_line")
 POOLED = "pooled"
+SCORECARD_MIN_ROWS = 1000   # training-window rows (and 50 of each outcome) for an own scorecard
 
 
 @dataclass
@@ -44,6 +46,7 @@ class TrainedVersion:
     report: dict                                 # metrics (json)
     validation: pd.DataFrame                     # held-out test rows with predictions
     warnings: list[str] = field(default_factory=list)
+    scorecards: dict = field(default_factory=dict)  # name -> Scorecard (issue 21)
 
 
 def model_frame(book: Book, rows: pd.DataFrame, strategy: Strategy, seg: pd.DataFrame,
@@ -157,12 +160,22 @@ def train(book: Book, strategy: Strategy, cfg: TrainConfig | None = None) -> Tra
             info["calibration"] = dict(pooled_cal, segment_fallback="pooled overall calibration")
         segments[s] = info
 
+    scorecards = fit_families(strategy, enc, X, y, seg, ~is_oot, cal_rows, segments, margin, has_queue,
+                              SCORECARD_MIN_ROWS, cfg.seed, cfg.max_rows_pooled, warnings)
+    if scorecards:
+        clock.lap(f"{len(scorecards)} scorecard(s)")
+
     # final probabilities on all sampled rows (actual queue) and no-action probabilities
     p_final = np.full(len(y), np.nan)
+    p_gbm = np.full(len(y), np.nan)
+    p_card = np.full(len(y), np.nan)
     for s, info in segments.items():
         m = seg == s
         if m.any():
-            p_final[m] = platt_apply(margin[info["model"]][m], info["calibration"])
+            p_gbm[m] = platt_apply(margin[info["model"]][m], info["calibration"])
+            if info.get("scorecard"):
+                p_card[m] = scorecard_p(scorecards[info["scorecard"]], X[m], enc, strategy)
+            p_final[m] = p_card[m] if info["family"] == "scorecard" else p_gbm[m]
     p_pooled = platt_apply(margin[POOLED], pooled_cal)
 
     Xna = X.copy()
@@ -181,7 +194,10 @@ def train(book: Book, strategy: Strategy, cfg: TrainConfig | None = None) -> Tra
         if not m.any():
             continue
         b = boosters[info["model"]]
-        p_noaction[m] = platt_apply(b.predict(Xna[m], raw_score=True), info["calibration"])
+        if info["family"] == "scorecard":
+            p_noaction[m] = scorecard_p(scorecards[info["scorecard"]], Xna[m], enc, strategy)
+        else:
+            p_noaction[m] = platt_apply(b.predict(Xna[m], raw_score=True), info["calibration"])
         samp = np.flatnonzero(m & ~is_oot)
         if len(samp) == 0:
             samp = np.flatnonzero(m)
@@ -207,6 +223,9 @@ def train(book: Book, strategy: Strategy, cfg: TrainConfig | None = None) -> Tra
     validation["p_final"] = p_final[test_rows]
     validation["p_pooled"] = p_pooled[test_rows]
     validation["p_no_action"] = p_noaction[test_rows]
+    if scorecards:
+        validation["p_gbm"] = p_gbm[test_rows]
+        validation["p_scorecard"] = p_card[test_rows]
     validation = validation.reset_index(drop=True)
     for c in ("segment", "stage", "customer_line", "queue"):
         if c in validation.columns:
@@ -243,7 +262,8 @@ def train(book: Book, strategy: Strategy, cfg: TrainConfig | None = None) -> Tra
         "timings_s": clock.laps,
     }
     return TrainedVersion(meta=meta, boosters=boosters, reasons=reasons, reference=reference,
-                          report=report, validation=validation, warnings=warnings)
+                          report=report, validation=validation, warnings=warnings,
+                          scorecards=scorecards)
 
 
 class _Clock:
@@ -303,7 +323,7 @@ def _report(strategy: Strategy, v: pd.DataFrame, segments: dict, boosters: dict,
                 "calibration_by_band": M.by_band(yy, d["p_final"].to_numpy(), band, order),
                 "stability": [{"snapshot_date": pd.Timestamp(k).strftime("%Y-%m-%d"),
                                **M.summary(g["y"].to_numpy(), g["p_final"].to_numpy())}
-                              for k, g in d.groupby("snapshot_date")]}
+                              for k, g in d.groupby("snapshot_date")]} | _families(d)
 
     out["overall"] = block(v)
     for s, info in segments.items():
@@ -314,6 +334,9 @@ def _report(strategy: Strategy, v: pd.DataFrame, segments: dict, boosters: dict,
                for i in np.argsort(-imp, kind="stable")[:10] if imp[i] > 0]
         out["segments"][s] = {**(block(d) if len(d) else {}), "decision": info["decision"],
                               "model": info["model"], "top_features": top,
+                              "family": info.get("family", "gbm"),
+                              "family_decision": info.get("family_decision"),
+                              "scorecard_name": info.get("scorecard"),
                               "reason_agreement": agree.get(s)}
     tr = ~is_oot
     out["train_window_auc"] = M.auc_delong(y[tr], p_final[tr])
@@ -324,6 +347,21 @@ def _report(strategy: Strategy, v: pd.DataFrame, segments: dict, boosters: dict,
                                              "top3_same_set", "fast_top1_in_exact_top3")}
         out["reason_agreement"]["rows"] = n
     return out
+
+
+def _families(d: pd.DataFrame) -> dict:
+    """LightGBM and scorecard side by side on the same test rows (where both exist)."""
+    if "p_scorecard" not in d.columns:
+        return {}
+    both = d[d["p_scorecard"].notna()]
+    if not len(both):
+        return {}
+    yy = both["y"].to_numpy()
+    return {"gbm": M.summary(yy, both["p_gbm"].to_numpy()),
+            "scorecard": M.summary(yy, both["p_scorecard"].to_numpy()),
+            "gbm_minus_scorecard": M.auc_diff_delong(yy, both["p_gbm"].to_numpy(), both["p_scorecard"].to_numpy()),
+            "reliability": {"gbm": M.reliability(yy, both["p_gbm"].to_numpy()),
+                            "scorecard": M.reliability(yy, both["p_scorecard"].to_numpy())}}
 
 
 def _reference(strategy: Strategy, feats: pd.DataFrame, p: np.ndarray, enc: Encoder) -> dict:
