@@ -62,6 +62,8 @@ class RunRequest:
     runs: Path
     force: bool = False
     model_version: str | None = None   # an approved version instead of the champion
+    engine: str = "inprocess"           # or "spark" (collections_engine/spark/)
+    spark_master: str | None = None
 
 
 @dataclass
@@ -106,6 +108,28 @@ def _parse_date(text: str) -> pd.Timestamp:
 
 def run_night(req: RunRequest) -> RunResult:
     """Run one business date end to end; InputError for bad input (nothing written)."""
+    engine = _open_engine(req)
+    try:
+        return _run_night(req, engine)
+    finally:
+        if engine is not None:
+            engine.close()
+
+
+def _open_engine(req: RunRequest):
+    """None for the in-process engine (the default); the Spark engine otherwise. The Spark engine
+    reads the book, builds features and scores, and finds rings on Spark; the steps below take
+    it where they read the book, start the rings and score (the rest is the same code)."""
+    if req.engine == "inprocess":
+        return None
+    if req.engine != "spark":
+        raise InputError("--engine", [f"found '{req.engine}'; expected inprocess or spark"])
+    from collections_engine.spark import SparkEngine
+
+    return SparkEngine(req.spark_master)
+
+
+def _run_night(req: RunRequest, engine) -> RunResult:
     clock = StepClock()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     date = _parse_date(req.date)
@@ -123,32 +147,40 @@ def run_night(req: RunRequest) -> RunResult:
             with ThreadPoolExecutor(max_workers=1) as pool:
                 fp_future = pool.submit(inputs_fingerprint, req, version.version_id)
                 try:
-                    book, warnings = load_book(req.data, strategy, skip=TRAINING_TABLES)
+                    load = engine.load_book if engine is not None else load_book
+                    book, warnings = load(req.data, strategy, skip=TRAINING_TABLES)
                 except BaseException:
                     _refuse_changed_rerun(req, fp_future.result())
                     raise
                 fp = fp_future.result()
             _refuse_changed_rerun(req, fp)
-            if date not in set(book.snapshot_dates()):
+            if engine is None and date not in set(book.snapshot_dates()):  # Spark: checked in its job
                 raise InputError(str(req.data), [
                     f"accounts: no snapshot for --date {req.date}; expected one of the snapshot dates "
                     f"({_date_range(book)})"])
         prev = previous_night(req.runs, date)
         # Rings need only the book: they run on the other core while features and scores are built.
-        pending = _start_rings(book, graph, date, read_previous_frame(prev, "rings.parquet"))
+        start = engine.start_rings if engine is not None else _start_rings
+        pending = start(book, graph, date, read_previous_frame(prev, "rings.parquet"))
         try:
-            with clock.step("features"):
-                tonight = book.on(date)
-                tonight = tonight[tonight["dpd"] > 0].sort_values("account_id", kind="stable").reset_index(drop=True)
-                feats = build_features(book, tonight, strategy)
-            with clock.step("score"):
-                scores = score(version, feats, tonight, strategy, warnings)
-                # Drift needs the features; the rest of the night does not: let them go before
-                # waiting for the rings (half a gigabyte at a million accounts).
-                reference = _read_reference(version)
-                drift = psi_table(reference, scores, feats)
-                del feats
-                _return_free_memory()
+            if engine is not None:  # features, scores and drift counts bucket by bucket on Spark
+                with clock.step("features"):
+                    reference = _read_reference(version)
+                    tonight, scores, drift = engine.score_night(book, date, strategy, version, warnings,
+                                                                reference, rings=pending)
+            else:
+                with clock.step("features"):
+                    tonight = book.on(date)
+                    tonight = tonight[tonight["dpd"] > 0].sort_values("account_id", kind="stable").reset_index(drop=True)
+                    feats = build_features(book, tonight, strategy)
+                with clock.step("score"):
+                    scores = score(version, feats, tonight, strategy, warnings)
+                    # Drift needs the features; the rest of the night does not: let them go before
+                    # waiting for the rings (half a gigabyte at a million accounts).
+                    reference = _read_reference(version)
+                    drift = psi_table(reference, scores, feats)
+                    del feats
+                    _return_free_memory()
             with clock.step("rings_wait"):
                 crash_point("rings")
                 rings, rings_s, rings_peak = pending.result()
@@ -190,6 +222,8 @@ def run_night(req: RunRequest) -> RunResult:
             "peak_rss_gib": clock.peak_rss_gib,
             "rings_parts_s": rings.stats.get("timings", {}),
         }
+        if engine is not None:
+            run_json["engine"] = {"name": engine.name, **engine.stats}
         with clock.step("write"):
             folder = write_run_folder(
                 req.runs / req.date, date=date, scores=scores, decision=decision, inputs=inputs,

@@ -21,6 +21,7 @@ def register(app: typer.Typer) -> None:
             "(nothing written); a rerun with different inputs is refused unless --force.\n\n"
             "Example:  collections-engine run --data data/book --date 2026-11-02 "
             "--strategy strategies/default.yaml --graph graphs/default.yaml --models models --out runs"
+            "  [--engine spark --spark-master local[*]]"
         ),
     )
     @guarded
@@ -35,6 +36,12 @@ def register(app: typer.Typer) -> None:
         force: bool = typer.Option(False, "--force", help="Replace an existing night run with different inputs."),
         model_version: str | None = typer.Option(
             None, "--model-version", help="Score with this approved model version instead of the champion."),
+        engine: str = typer.Option("inprocess", "--engine",
+                                   help="Where the per-account steps run: inprocess (default) or spark "
+                                        "(pip install -e '.[spark]', Java 17+; same run folder)."),
+        spark_master: str = typer.Option(None, "--spark-master",
+                                         help="Spark master URL for --engine spark (default local[*]; "
+                                              "under spark-submit, the submit command's)."),
     ) -> None:
         from collections_engine.io.runs import LockBusy
         from collections_engine.pipeline import RunRequest, run_night
@@ -42,7 +49,8 @@ def register(app: typer.Typer) -> None:
         try:
             result = run_night(RunRequest(data=data, date=date, strategy=strategy, graph=graph,
                                           models=models, runs=out, force=force,
-                                          model_version=model_version))
+                                          model_version=model_version, engine=engine,
+                                          spark_master=spark_master))
         except LockBusy as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None

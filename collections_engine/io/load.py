@@ -21,7 +21,8 @@ from collections_engine.schema import TABLES
 from collections_engine.validate import check_book, coerce_table
 from collections_engine.validate.columns import _to_date, rows_hint
 
-__all__ = ["load_book", "input_files", "input_hashes", "TRAINING_TABLES"]
+__all__ = ["load_book", "input_files", "input_hashes", "type_source", "TRAINING_TABLES", "CATEGORY_COLUMNS",
+           "as_categories"]
 
 log = logging.getLogger("collections_engine")
 
@@ -112,23 +113,30 @@ def _load_sources(data: Path | Database, strategy: Strategy, warnings: list[str]
         if len(df) == 0:
             warnings.append(f"{label}: no rows; source '{src.name}' is not used")
             continue
-        df = df.copy()
-        df[src.key] = df[src.key].astype("str")
-        key = [src.key]
-        if "snapshot_date" in df.columns:
-            df["snapshot_date"], bad = _to_date(df["snapshot_date"])
-            if bad.any():
-                warnings.append(f"{label}: column 'snapshot_date': {int(bad.sum())} rows that are not dates "
-                                f"dropped; {rows_hint(df, bad, (src.key,))}")
-                df = df.loc[~bad]
-            key.append("snapshot_date")
-        dup = duplicated(df, key)
-        if dup.any():
-            warnings.append(f"{label}: {int(dup.sum())} rows repeat the key ({', '.join(key)}); "
-                            f"the first of each kept; {rows_hint(df, dup, tuple(key))}")
-            df = df.loc[~dup]
-        out[src.name] = df.reset_index(drop=True)
+        out[src.name] = type_source(df, src.key, label, warnings)
     return out
+
+
+def type_source(df: pd.DataFrame, key_column: str, label: str, warnings: list[str]) -> pd.DataFrame:
+    """A source table typed for features: its key as text, `snapshot_date` as dates (rows that
+    are not dates dropped), the first row of each key kept; what was dropped goes to warnings.
+    (The Spark engine types each partition of a source with this same code.)"""
+    df = df.copy()
+    df[key_column] = df[key_column].astype("str")
+    key = [key_column]
+    if "snapshot_date" in df.columns:
+        df["snapshot_date"], bad = _to_date(df["snapshot_date"])
+        if bad.any():
+            warnings.append(f"{label}: column 'snapshot_date': {int(bad.sum())} rows that are not dates "
+                            f"dropped; {rows_hint(df, bad, (key_column,))}")
+            df = df.loc[~bad]
+        key.append("snapshot_date")
+    dup = duplicated(df, key)
+    if dup.any():
+        warnings.append(f"{label}: {int(dup.sum())} rows repeat the key ({', '.join(key)}); "
+                        f"the first of each kept; {rows_hint(df, dup, tuple(key))}")
+        df = df.loc[~dup]
+    return df.reset_index(drop=True)
 
 
 def _read_one(data: Path | Database, name: str, spec) -> tuple[str, str, pd.DataFrame | None, list[str], list[str]]:
@@ -143,7 +151,7 @@ def _read_one(data: Path | Database, name: str, spec) -> tuple[str, str, pd.Data
     if df is None:
         return name, path.name, None, problems, []
     df, p, w = coerce_table(df, spec, path.name, CATEGORY_COLUMNS.get(name, ()))
-    _as_categories(name, df)  # before the checks across tables: they then test a few levels
+    as_categories(name, df)  # before the checks across tables: they then test a few levels
     return name, path.name, df, problems + p, w
 
 
@@ -159,7 +167,7 @@ def _read_one_db(db: Database, name: str, spec) -> tuple[str, str, pd.DataFrame 
     if df is None:
         return name, label, None, problems, []
     df, p, w = coerce_table(df, spec, label, CATEGORY_COLUMNS.get(name, ()))
-    _as_categories(name, df)
+    as_categories(name, df)
     return name, label, df, problems + p, w
 
 
@@ -170,7 +178,7 @@ def _read_one_db(db: Database, name: str, spec) -> tuple[str, str, pd.DataFrame 
 CATEGORY_COLUMNS = {"contacts": ("channel", "outcome"), "identifiers": ("kind",)}
 
 
-def _as_categories(name: str, df: pd.DataFrame) -> None:
+def as_categories(name: str, df: pd.DataFrame) -> None:
     for col in CATEGORY_COLUMNS.get(name, ()):
         if col in df.columns:
             df[col] = _sorted_levels(df[col])

@@ -1,0 +1,404 @@
+"""The Spark engine: the driver's side of `run --engine spark`.
+
+- `load_book`: find and read every input table on Spark (nothing typed yet); the small tables
+  placement needs on the driver (holds, fraud labels) are collected and typed there.
+- `start_rings`: the ring step as a Spark job beside the night's (see `rings_job`).
+- `score_night`: every table's rows go to the bucket of their customer (account-keyed tables
+  through the account's customer), each table's bucket travels as one Arrow blob, and each
+  bucket is typed, checked, featured and scored by the engine's own code in a Python worker
+  (`partition.night_bucket`, applyInArrow), with the model version broadcast. What comes back to
+  the driver: problems and warnings (merged), tonight's delinquent accounts and their scores, and
+  drift counts. Placement, the report and the run folder then go on as in-process.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+import uuid
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+
+from collections_engine.book import Book
+from collections_engine.errors import DataError, InputError
+from collections_engine.io.load import TRAINING_TABLES
+from collections_engine.report.nightly import PSI_ACT, PSI_WATCH
+from collections_engine.schema import TABLES
+from collections_engine.scoring.metrics import psi
+from collections_engine.spark.messages import empty_everywhere, merge_messages
+from collections_engine.spark.partition import (
+    BOOK_TABLES, NOTE_SCHEMA, RING_TABLES, NightContext, from_blob, night_bucket, rings_bucket, typed_table,
+)
+from collections_engine.spark.session import spark_session
+from collections_engine.spark.tables import SparkTable, find_spark_table, read_spark_table
+
+__all__ = ["SparkEngine", "bucket_count", "drift_from_counts"]
+
+log = logging.getLogger("collections_engine")
+
+# Accounts rows (a year of monthly snapshots included) per bucket: a bucket's tables are a few
+# tens of megabytes in a Python worker.
+ROWS_PER_BUCKET = 250_000
+
+
+def bucket_count(accounts_rows: int, parallelism: int) -> int:
+    """At least two buckets per core, and about ROWS_PER_BUCKET accounts rows in each."""
+    return max(2 * max(parallelism, 1), math.ceil(accounts_rows / ROWS_PER_BUCKET))
+
+
+class SparkEngine:
+    """`run --engine spark`. `master`: a Spark master URL (None: local[*], or what spark-submit set)."""
+
+    name = "spark"
+
+    def __init__(self, master: str | None = None) -> None:
+        self.master = master
+        self.spark = None
+        self._own_session = False
+        self.tables: dict[str, SparkTable] = {}
+        self.sources: dict[str, tuple[str, str, SparkTable]] = {}
+        self.data = ""
+        self.buckets = 0
+        self.stats: dict[str, object] = {}
+
+    # -- reading ---------------------------------------------------------------------------
+    def load_book(self, data: Path, strategy, *, skip: tuple[str, ...] = ()) -> tuple[Book, list[str]]:
+        from pyspark.sql import SparkSession
+
+        t0 = time.perf_counter()
+        self._own_session = SparkSession.getActiveSession() is None
+        self.spark = spark_session(self.master)
+        log.info("spark: session %s (%s) in %.1f s", self.spark.sparkContext.master,
+                 "started" if self._own_session else "joined", time.perf_counter() - t0)
+        self.data = str(data)
+        if "://" not in self.data and not Path(self.data).is_dir():
+            raise DataError(self.data, [f"DATA folder not found: {data}; expected a folder of tables"])
+        problems: list[str] = []
+        warnings: list[str] = []
+        t0 = time.perf_counter()
+        for name, spec in TABLES.items():
+            if name in skip and not spec.required:
+                continue
+            found = find_spark_table(self.data, name)
+            if found is None:
+                if spec.required:
+                    problems.append(f"{name}: table missing; expected {name}.parquet, {name}.csv or a "
+                                    f"folder {name}/ of parts in {data}")
+                continue
+            path, fmt, label = found
+            try:
+                self.tables[name] = read_spark_table(self.spark, path, fmt, name, label)
+            except Exception as exc:  # noqa: BLE001 - Spark's analysis errors name the file
+                problems.append(f"{label}: cannot be read ({str(exc).splitlines()[0][:200]}); "
+                                "expected a parquet, CSV or Delta table")
+        for src in strategy.sources if strategy is not None else []:
+            found = find_spark_table(f"{self.data.rstrip('/')}/sources", src.name)
+            if found is None:
+                warnings.append(f"sources/{src.name}: no table (parquet or csv); source '{src.name}' is not used tonight")
+                continue
+            path, fmt, label = found
+            label = f"sources/{label}"
+            try:
+                t = read_spark_table(self.spark, path, fmt, f"source:{src.name}", label)
+            except Exception as exc:  # noqa: BLE001
+                warnings.append(f"{label}: cannot be read ({str(exc).splitlines()[0][:200]}); source "
+                                f"'{src.name}' is not used")
+                continue
+            if src.key not in t.arrow_schema.names:
+                warnings.append(f"{label}: missing its declared key column '{src.key}' (found "
+                                f"{', '.join(t.arrow_schema.names)}); source '{src.name}' is not used")
+                continue
+            self.sources[src.name] = (src.key, label, t)
+        if "accounts" in self.tables:
+            n_rows = self.tables["accounts"].frame.count()
+            if n_rows == 0:
+                problems.append(f"{self.tables['accounts'].label}: the table is empty; expected at least one row")
+            self.buckets = bucket_count(n_rows, self.spark.sparkContext.defaultParallelism)
+            # One shuffle partition per bucket: each task then holds one bucket's tables.
+            self.spark.conf.set("spark.sql.shuffle.partitions", str(self.buckets))
+            self.stats["accounts_rows"] = int(n_rows)
+            self.stats["buckets"] = self.buckets
+        if problems:
+            raise DataError(f"DATA folder {data}", problems)
+        for w in warnings:
+            log.warning("%s", w)
+        log.info("spark: %d tables found, %d buckets (%.1f s)", len(self.tables), self.buckets,
+                 time.perf_counter() - t0)
+        small = {n: self._collect(n) for n in ("holds", "fraud_labels") if n in self.tables}
+        accounts = typed_table("accounts", self.tables["accounts"].arrow_schema.empty_table(),
+                               self.tables["accounts"].label, self.tables["accounts"].nanos)[0]
+        return Book(accounts=accounts, **small), warnings
+
+    def _collect(self, name: str, frame=None) -> pd.DataFrame:
+        t = self.tables[name]
+        arrow = (frame if frame is not None else t.frame).toArrow()
+        arrow = arrow.sort_by([("_f", "ascending"), ("_r", "ascending")]).drop_columns(["_f", "_r"])
+        return typed_table(name, arrow, t.label, t.nanos)[0]
+
+    # -- bucketing -------------------------------------------------------------------------
+    def _bucket(self, col):
+        from pyspark.sql import functions as F
+
+        return F.pmod(F.xxhash64(F.col(col).cast("string")), F.lit(self.buckets)).cast("int")
+
+    def _bucketed(self, names: tuple[str, ...], sources: bool):
+        """(kind, DataFrame with `_b`) for each table, bucketed by customer."""
+        from pyspark.sql import functions as F
+
+        acc = self.tables["accounts"].frame
+        owner = (acc.groupBy(F.col("account_id").cast("string").alias("_aid"))
+                 .agg(F.min(F.col("customer_id").cast("string")).alias("_cid"))
+                 .withColumn("_ob", self._bucket("_cid")).select("_aid", "_ob"))
+        out = []
+        items = [(n, self.tables[n].frame, "customer_id" if "customer_id" in self.tables[n].arrow_schema.names
+                  else "account_id") for n in names if n in self.tables]
+        if sources:
+            items += [(f"source:{s}", t.frame, key) for s, (key, _, t) in self.sources.items()]
+        for kind, df, key in items:
+            if key == "customer_id":
+                out.append((kind, df.withColumn("_b", self._bucket("customer_id"))))
+            else:  # an account's rows go with its customer's (orphans by their own id: reported)
+                cols = df.columns
+                j = df.join(owner, F.col("account_id").cast("string") == F.col("_aid"), "left")
+                j = j.withColumn("_b", F.coalesce(F.col("_ob"), self._bucket("account_id")))
+                out.append((kind, j.select(*cols, "_b")))
+        return out
+
+    @staticmethod
+    def _packed(kind: str, df, chunk_col: str | None = None):
+        """One row per group (bucket, or bucket and chunk): the group's rows as an Arrow blob."""
+        import pyarrow as pa_  # noqa: F401 - resolved in the worker
+
+        from collections_engine.spark.partition import to_blob
+
+        def pack(table):
+            b = table.column("_b")[0].as_py()
+            return pa.table({"_b": pa.array([b], pa.int32()), "kind": [kind], "message": [""],
+                             "blob": pa.array([to_blob(table)], pa.binary())})
+
+        keys = ["_b"] + ([chunk_col] if chunk_col else [])
+        return df.groupBy(*keys).applyInArrow(pack, "_b int, " + NOTE_SCHEMA)
+
+    def _context(self, date, strategy, reference=None, previous=None, graph=None) -> NightContext:
+        labels = {n: t.label for n, t in self.tables.items()}
+        nanos = {n: t.nanos for n, t in self.tables.items()}
+        schemas = {n: t.arrow_schema for n, t in self.tables.items()}
+        for s, (_, label, t) in self.sources.items():
+            nanos[f"source:{s}"] = t.nanos
+            schemas[f"source:{s}"] = t.arrow_schema
+        return NightContext(date=pd.Timestamp(date), strategy=strategy, labels=labels, nanos=nanos,
+                            schemas=schemas, sources={s: (k, label) for s, (k, label, _) in self.sources.items()},
+                            reference=reference, previous_rings=previous, graph=graph)
+
+    # -- the rings job ---------------------------------------------------------------------
+    def start_rings(self, book, graph, date, previous) -> "_SparkJob":
+        from pyspark.sql import functions as F
+
+        ctx = self._context(date, None, previous=previous, graph=graph)
+        parts = None
+        for name in RING_TABLES:
+            if name not in self.tables:
+                continue
+            df = self.tables[name].frame.withColumn("_b", F.lit(0)).withColumn(
+                "_c", F.pmod(F.col("_r"), F.lit(self.buckets)))
+            p = self._packed(name, df, "_c")
+            parts = p if parts is None else parts.unionByName(p)
+
+        def run(table):
+            return rings_bucket(table, ctx)
+
+        job = parts.groupBy("_b").applyInArrow(run, NOTE_SCHEMA)
+        return _SparkJob(self.spark, "rings", job, self._ring_result)
+
+    def _ring_result(self, notes: pa.Table):
+        problems = [m for k, m in zip(notes.column("kind").to_pylist(), notes.column("message").to_pylist())
+                    if k == "problem"]
+        if problems:
+            raise DataError(f"DATA folder {self.data}", merge_messages(problems))
+        blob = notes.column("blob")[0].as_py()
+        import pickle
+
+        return pickle.loads(blob)
+
+    # -- the night job ---------------------------------------------------------------------
+    def score_night(self, book: Book, date: pd.Timestamp, strategy, version, warnings: list[str],
+                    reference: dict | None, rings: "_SparkJob | None" = None):
+        """(tonight's delinquent accounts, their scores, the drift table); fills `book`'s
+        accounts (tonight's) and customers (tonight's) for placement and the vendor files."""
+        ctx = self._context(date, strategy, reference=reference)
+        bc = self.spark.sparkContext.broadcast(version)
+        parts = None
+        for kind, df in self._bucketed(BOOK_TABLES, sources=True):
+            p = self._packed(kind, df)
+            parts = p if parts is None else parts.unionByName(p)
+
+        def run(table):
+            return night_bucket(table, ctx, bc.value)
+
+        t0 = time.perf_counter()
+        notes = _SparkJob(self.spark, "night", parts.groupBy("_b").applyInArrow(run, NOTE_SCHEMA), None).result()
+        log.info("spark: night job (read, check, features, scores of %d buckets) in %.1f s", self.buckets,
+                 time.perf_counter() - t0)
+        bc.unpersist()
+        kinds = notes.column("kind").to_pylist()
+        msgs = notes.column("message").to_pylist()
+        problems = merge_messages([m for k, m in zip(kinds, msgs) if k == "problem"])
+        if problems:
+            if rings is not None:
+                rings.stop()
+            problems += self._identifier_problems()
+            raise DataError(f"DATA folder {self.data}", problems)
+        dates = sorted({d for k, m in zip(kinds, msgs) if k == "dates" for d in json.loads(m)})
+        if date.strftime("%Y-%m-%d") not in dates:
+            raise InputError(self.data, [
+                f"accounts: no snapshot for --date {date.strftime('%Y-%m-%d')}; expected one of the snapshot "
+                f"dates ({dates[0] + ' .. ' + dates[-1] if dates else 'none'})"])
+        blobs = notes.column("blob").to_pylist()
+        tonight = _frames([b for k, b in zip(kinds, blobs) if k == "tonight"])
+        scores = _frames([b for k, b in zip(kinds, blobs) if k == "scores"])
+        n_scored = sum(k == "scores" for k in kinds)
+        empty, per_bucket = empty_everywhere(
+            [json.loads(m) for k, m in zip(kinds, msgs) if k == "score_warnings"], n_scored)
+        found = merge_messages([m for k, m in zip(kinds, msgs) if k == "warning"])
+        found += merge_messages([w for ws in per_bucket for w in ws]) + ([empty] if empty else [])
+        for w in found:
+            log.warning("%s", w)
+        warnings += found
+        order = tonight["account_id"].argsort(kind="stable")
+        tonight = tonight.iloc[order].reset_index(drop=True)
+        scores = scores.set_index(scores["account_id"]).loc[tonight["account_id"]].reset_index(drop=True)
+        drift = drift_from_counts(reference, scores, [json.loads(m) for k, m in zip(kinds, msgs) if k == "drift"])
+        book.accounts = tonight
+        if "customers" in self.tables:
+            book.customers = self._customers_of(tonight)
+        return tonight, scores, drift
+
+    def _customers_of(self, tonight: pd.DataFrame) -> pd.DataFrame:
+        from pyspark.sql import functions as F
+
+        ids = pd.DataFrame({"_cid": pd.unique(tonight["customer_id"].astype("str"))})
+        wanted = self.spark.createDataFrame(ids)
+        t = self.tables["customers"].frame
+        sub = t.join(wanted, F.col("customer_id").cast("string") == F.col("_cid"), "left_semi")
+        return self._collect("customers", sub)
+
+    def _identifier_problems(self) -> list[str]:
+        """On a night with bad tables: the identifiers' own problems too (every problem at once),
+        each batch typed by the same code (the ring job, which checks them, was stopped)."""
+        if "identifiers" not in self.tables:
+            return []
+        t = self.tables["identifiers"]
+        label, nanos = t.label, t.nanos
+
+        def check(batches):
+            for batch in batches:
+                table = pa.Table.from_batches([batch]).drop_columns(["_f", "_r"])
+                _, p, _ = typed_table("identifiers", table, label, nanos)
+                yield pa.RecordBatch.from_pydict({"message": pa.array(p, pa.string())})
+
+        rows = t.frame.mapInArrow(check, "message string").toArrow().column("message").to_pylist()
+        return merge_messages(rows)
+
+    def close(self) -> None:
+        if self.spark is not None and self._own_session:
+            self.spark.stop()
+        self.spark = None
+
+
+def _frames(blobs: list[bytes]) -> pd.DataFrame:
+    tables = [from_blob(b) for b in blobs]
+    return pa.concat_tables(tables).to_pandas(date_as_object=False) if tables else pd.DataFrame()
+
+
+def drift_from_counts(reference: dict | None, scores: pd.DataFrame, parts: list[dict]) -> pd.DataFrame:
+    """`report.nightly.psi_table` from the buckets' counts (the features stay in the workers)."""
+    import numpy as np
+
+    if not reference:
+        return pd.DataFrame(columns=["what", "psi", "level"])
+    n = sum(p["n"] for p in parts)
+    merged: dict[str, dict] = {}
+    for p in parts:
+        for name, c in p["features"].items():
+            m = merged.setdefault(name, {"missing": 0, "levels": {}, "bins": None})
+            m["missing"] += c["missing"]
+            if "bins" in c:
+                b = np.asarray(c["bins"], np.int64)
+                m["bins"] = b if m["bins"] is None else m["bins"] + b
+            else:
+                for k, v in c["levels"].items():
+                    m["levels"][k] = m["levels"].get(k, 0) + v
+    rows = [("score points", psi(reference["points"], scores["points"]))]
+    for name, ref in sorted(reference.get("features", {}).items()):
+        if name in merged:
+            rows.append((name, _psi_counts(ref, merged[name], n)))
+    df = pd.DataFrame(rows, columns=["what", "psi"])
+    df["level"] = np.select([df["psi"] >= PSI_ACT, df["psi"] >= PSI_WATCH], ["act", "watch"], "stable")
+    head, rest = df.iloc[:1], df.iloc[1:].sort_values(["psi", "what"], ascending=[False, True])
+    return pd.concat([head, rest], ignore_index=True)
+
+
+def _psi_counts(ref: dict, cur: dict, rows: int, eps: float = 1e-4) -> float:
+    """`scoring.metrics.psi` on counts: the same shares, the same sum."""
+    import numpy as np
+
+    n = max(rows, 1)
+    if ref["kind"] == "categorical":
+        levels = list(ref["levels"])
+        ref_sh = [ref["levels"][k] for k in levels]
+        cur_sh = [cur["levels"].get(k, 0) / n for k in levels]
+        other_ref = max(0.0, 1 - ref["missing"] - sum(ref_sh))
+        other_cur = float(sum(v for k, v in cur["levels"].items() if k not in ref["levels"])) / n
+        ref_sh += [ref["missing"], other_ref]
+        cur_sh += [cur["missing"] / rows if rows else 0.0, other_cur]
+    else:
+        bins = cur["bins"] if cur["bins"] is not None else np.zeros(len(ref["edges"]) + 1, np.int64)
+        ref_sh = list(ref["shares"]) + [ref["missing"]]
+        cur_sh = list(np.asarray(bins) / n) + [cur["missing"] / rows if rows else 0.0]
+    r = np.maximum(np.asarray(ref_sh, float), eps)
+    c = np.maximum(np.asarray(cur_sh, float), eps)
+    return float(np.sum((c - r) * np.log(c / r)))
+
+
+class _SparkJob:
+    """A Spark job run on a driver thread (its own job group, so it can be cancelled), for the
+    ring step beside the night's job. `result()` -> what `finish` makes of the collected notes,
+    with the seconds and (for rings) the worker's peak memory."""
+
+    def __init__(self, spark, name: str, frame, finish) -> None:
+        from pyspark import InheritableThread
+
+        self._spark = spark
+        self._group = f"collections-engine-{name}-{uuid.uuid4().hex[:8]}"
+        self._finish = finish
+        self._out: list = []
+        self._error: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                spark.sparkContext.setJobGroup(self._group, name, interruptOnCancel=True)
+                self._out.append(frame.toArrow())
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller of result()
+                self._error.append(exc)
+
+        self._thread = InheritableThread(target=work, daemon=True)
+        self._thread.start()
+
+    def result(self):
+        self._thread.join()
+        if self._error:
+            raise self._error[0]
+        notes = self._out[0]
+        if self._finish is None:
+            return notes
+        result, seconds, peak = self._finish(notes)
+        return result, seconds, peak
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._spark.sparkContext.cancelJobGroup(self._group)
+            self._thread.join()

@@ -1,0 +1,212 @@
+"""What runs inside Spark's Python workers: one bucket of customers (every table's rows of
+those customers, shipped as Arrow IPC blobs) through the engine's own code.
+
+Each bucket is typed and checked by `validate` (coerce_table, check_book) exactly as the
+in-process loader types the whole book, then `build_features` and `score` run on it: both are
+per-account functions of the book (the same call on a slice gives the same rows), and a bucket
+holds every row of its customers, so the rows that come back are the in-process rows.
+Nothing here starts or touches Spark; it is plain pandas and pyarrow, testable on its own.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import pickle
+import resource
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from collections_engine.book import Book
+from collections_engine.features import build_features
+from collections_engine.io.load import CATEGORY_COLUMNS, as_categories, type_source
+from collections_engine.schema import TABLES
+from collections_engine.scoring import score
+from collections_engine.validate import check_book, coerce_table
+
+__all__ = ["NOTE_SCHEMA", "NightContext", "to_blob", "from_blob", "typed_table", "night_bucket",
+           "rings_bucket", "drift_counts", "notes_table"]
+
+# What every bucket returns: notes (problems, warnings, dates, drift counts) and result blobs.
+NOTE_SCHEMA = "kind string, message string, blob binary"
+BOOK_TABLES = ("accounts", "customers", "payments", "contacts", "holds", "fraud_labels")
+RING_TABLES = ("accounts", "payments", "contacts", "identifiers", "fraud_labels")
+
+
+def to_blob(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue()
+
+
+def from_blob(blob: bytes) -> pa.Table:
+    return pa.ipc.open_stream(blob).read_all()
+
+
+def frame_blob(df: pd.DataFrame) -> bytes:
+    return to_blob(pa.Table.from_pandas(df, preserve_index=False))
+
+
+@dataclass
+class NightContext:
+    """Everything a bucket needs besides its rows (pickled with the function; the model version
+    travels separately as a broadcast)."""
+
+    date: pd.Timestamp
+    strategy: object
+    labels: dict[str, str]                 # table -> file label for messages
+    nanos: dict[str, tuple[str, ...]]      # table -> columns read as int64 nanoseconds
+    schemas: dict[str, pa.Schema]          # table -> Arrow schema (for a table absent from a bucket)
+    sources: dict[str, tuple[str, str]]    # source name -> (key column, label)
+    reference: dict | None = None
+    previous_rings: pd.DataFrame | None = None
+    graph: object = None
+
+
+def _gather(parts: pa.Table, wanted: dict[str, pa.Schema]) -> dict[str, pa.Table]:
+    """The bucket's tables from its blobs, in read order (file, then row), without `_b`, `_c`,
+    `_f`, `_r`; a table with no rows here is an empty table of its schema."""
+    kinds = parts.column("kind").to_pylist()
+    blobs = parts.column("blob").to_pylist()
+    found: dict[str, list[pa.Table]] = {}
+    for kind, blob in zip(kinds, blobs):
+        found.setdefault(kind, []).append(from_blob(blob))
+    out = {}
+    for name, schema in wanted.items():
+        tabs = found.get(name)
+        if not tabs:
+            out[name] = schema.empty_table()
+            continue
+        t = pa.concat_tables(tabs) if len(tabs) > 1 else tabs[0]
+        if "_r" in t.column_names:
+            t = t.sort_by([("_f", "ascending"), ("_r", "ascending")])
+        out[name] = t.drop_columns([c for c in ("_b", "_c", "_f", "_r") if c in t.column_names])
+    return out
+
+
+def _arrow_to_pandas(t: pa.Table, nanos: tuple[str, ...]) -> pd.DataFrame:
+    """As the in-process reader converts a parquet table: nanosecond timestamps that Spark read
+    as integers become timestamps again, zoned ones (Spark's) plain UTC times."""
+    cols = {}
+    for i, f in enumerate(t.schema):
+        col = t.column(i)
+        if f.name in nanos and pa.types.is_integer(f.type):
+            col = col.cast(pa.int64()).cast(pa.timestamp("ns"))
+        elif pa.types.is_timestamp(f.type) and f.type.tz is not None:
+            col = col.cast(pa.timestamp(f.type.unit))
+        cols[f.name] = col
+    return pa.table(cols).to_pandas(date_as_object=False) if cols else pd.DataFrame(index=range(t.num_rows))
+
+
+def typed_table(name: str, t: pa.Table, label: str, nanos: tuple[str, ...] = ()):
+    """(frame, problems, warnings): the in-process loader's typing of one table (`_read_one`)."""
+    df = _arrow_to_pandas(t, nanos)
+    spec = replace(TABLES[name], required=False)  # emptiness is judged on the whole table
+    df, problems, warnings = coerce_table(df, spec, label, CATEGORY_COLUMNS.get(name, ()))
+    as_categories(name, df)
+    return df, problems, warnings
+
+
+def notes_table(rows: list[tuple[str, str, bytes | None]]) -> pa.Table:
+    kinds, msgs, blobs = zip(*rows) if rows else ((), (), ())
+    return pa.table({"kind": pa.array(kinds, pa.string()), "message": pa.array(msgs, pa.string()),
+                     "blob": pa.array(blobs, pa.binary())})
+
+
+def night_bucket(parts: pa.Table, ctx: NightContext, version) -> pa.Table:
+    """Type and check one bucket's tables, then features and scores of its accounts tonight."""
+    wanted = {n: ctx.schemas[n] for n in BOOK_TABLES if n in ctx.schemas}
+    wanted.update({f"source:{s}": ctx.schemas[f"source:{s}"] for s in ctx.sources})
+    raw = _gather(parts, wanted)
+    problems: list[str] = []
+    warnings: list[str] = []
+    tables: dict[str, pd.DataFrame] = {}
+    for name in BOOK_TABLES:
+        if name in raw:
+            df, p, w = typed_table(name, raw[name], ctx.labels[name], ctx.nanos.get(name, ()))
+            tables[name] = df
+            problems += p
+            warnings += w
+    if "accounts" in tables and not problems:
+        p, w = check_book(tables, ctx.labels, ctx.strategy)
+        problems += p
+        warnings += w
+    sources = {}
+    for src, (key, label) in ctx.sources.items():
+        t = raw[f"source:{src}"]
+        if t.num_rows:
+            sources[src] = type_source(_arrow_to_pandas(t, ctx.nanos.get(f"source:{src}", ())), key, label, warnings)
+    rows: list[tuple[str, str, bytes | None]] = [("problem", m, None) for m in problems]
+    rows += [("warning", m, None) for m in warnings]
+    acc = tables.get("accounts")
+    if acc is not None and "snapshot_date" in acc and pd.api.types.is_datetime64_any_dtype(acc["snapshot_date"]):
+        dates = sorted(d.strftime("%Y-%m-%d") for d in pd.to_datetime(acc["snapshot_date"].dropna().unique()))
+        rows.append(("dates", json.dumps(dates), None))
+    if problems or acc is None or not len(acc):
+        return notes_table(rows)
+    book = Book(**tables, sources=sources)
+    tonight = book.on(ctx.date)
+    tonight = tonight[tonight["dpd"] > 0].sort_values("account_id", kind="stable").reset_index(drop=True)
+    if len(tonight):
+        score_warnings: list[str] = []
+        feats = build_features(book, tonight, ctx.strategy)
+        scores = score(version, feats, tonight, ctx.strategy, score_warnings)
+        rows.append(("score_warnings", json.dumps(score_warnings), None))
+        rows.append(("drift", json.dumps(drift_counts(ctx.reference, feats)), None))
+        rows.append(("tonight", "", frame_blob(tonight)))
+        rows.append(("scores", "", frame_blob(scores)))
+    return notes_table(rows)
+
+
+def drift_counts(reference: dict | None, feats: pd.DataFrame) -> dict:
+    """Per reference feature, the counts `scoring.metrics.psi` turns into shares: bins of the
+    reference edges (numeric) or levels (categorical), and the missing count. Counts add up
+    across buckets; shares would not."""
+    out: dict[str, object] = {"n": int(len(feats)), "features": {}}
+    if not reference:
+        return out
+    for name, ref in reference.get("features", {}).items():
+        if name not in feats.columns:
+            continue
+        values = feats[name]
+        if ref["kind"] == "categorical":
+            cur = values.dropna().astype("str").value_counts()
+            out["features"][name] = {"levels": {str(k): int(v) for k, v in cur.items()},
+                                     "missing": int(values.isna().sum())}
+        else:
+            x = pd.to_numeric(values, errors="coerce")
+            edges = np.asarray(ref["edges"], float)
+            xs = x.dropna().to_numpy(float)
+            counts = np.bincount(np.searchsorted(edges, xs, side="right"), minlength=len(edges) + 1)
+            out["features"][name] = {"bins": counts.tolist(), "missing": int(x.isna().sum())}
+    return out
+
+
+def rings_bucket(parts: pa.Table, ctx: NightContext) -> pa.Table:
+    """The ring step on the tables it needs, typed as in-process: `detect_rings` as is."""
+    from collections_engine.rings import detect_rings
+
+    t0 = time.perf_counter()
+    wanted = {n: ctx.schemas[n] for n in RING_TABLES if n in ctx.schemas}
+    raw = _gather(parts, wanted)
+    tables: dict[str, pd.DataFrame] = {}
+    problems: list[str] = []
+    for name in RING_TABLES:
+        if name in raw:
+            df, p, _ = typed_table(name, raw[name], ctx.labels[name], ctx.nanos.get(name, ()))
+            tables[name] = df
+            if name == "identifiers":  # the other tables' problems come from the buckets
+                problems += p
+    del raw
+    if problems:
+        return notes_table([("problem", m, None) for m in problems])
+    book = Book(**tables)
+    result = detect_rings(book, ctx.graph, ctx.date, previous=ctx.previous_rings)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    payload = pickle.dumps((result, time.perf_counter() - t0, peak), protocol=pickle.HIGHEST_PROTOCOL)
+    return notes_table([("rings", "", payload)])
