@@ -31,7 +31,7 @@ from collections_engine import __version__
 from collections_engine.assign import build_decision_inputs
 from collections_engine.assign.effects import effects_table as effects_table_of
 from collections_engine.assign.experiments import decide_night
-from collections_engine.config.experiments import arm_strategies
+from collections_engine.config.experiments import arm_strategies, arm_terms
 from collections_engine.assign.files import vendor_files, worklists
 from collections_engine.config import GraphConfig, load_graph, load_strategy
 from collections_engine.errors import InputError
@@ -196,8 +196,8 @@ def _run_night(req: RunRequest, engine) -> RunResult:
                 tonight, scores, strategy, date, holds=book.holds, fraud=_fraud_frame(rings.members, book, date),
                 open_placements=open_placements)
             previous_assign = read_previous_frame(prev, "assignments.parquet")
-            decision = decide_night(inputs, strategy, date, effects=effects,
-                                    arms=arm_strategies(strategy, req.strategy, load_strategy),
+            arms = arm_strategies(strategy, req.strategy, load_strategy)
+            decision = decide_night(inputs, strategy, date, effects=effects, arms=arms,
                                     previous_arm=_previous_arms(previous_assign))
             warnings += decision.warnings
             vendors = vendor_files(decision, inputs, tonight, book.customers, scores, strategy, date)
@@ -221,6 +221,7 @@ def _run_night(req: RunRequest, engine) -> RunResult:
             "solver": decision.solver, "timings_s": clock.timings,
             "peak_rss_gib": clock.peak_rss_gib,
             "rings_parts_s": rings.stats.get("timings", {}),
+            "arms": arm_terms(arms, strategy),
         }
         if engine is not None:
             run_json["engine"] = {"name": engine.name, **engine.stats}

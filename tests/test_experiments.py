@@ -218,3 +218,90 @@ def test_exploration_propensities_are_honest(night):
     assert abs(est - n) < 4 * sd + 1e-9, (est, n, sd)
     # explorers were placed within every capacity: decide_night checked the combined plan
     assert d.solver["experiments"]["arms"]["champion"]["explorers"] == int(ex.sum())
+
+
+def test_an_effect_override_keeps_the_other_stages():
+    s = _exp_strategy([{"name": "a", "overrides": {"agency_north": {"effect": {"M3": 1.9}}}, "share": {"M3": 0.1}}])
+    from collections_engine.config.experiments import apply_overrides
+    q = apply_overrides(s, s.experiments.arms[0].overrides).queue("agency_north")
+    assert q.effect == {"M2": 1.2, "M3": 1.9, "M4+": 1.4}
+
+
+def _outcomes(night: dict, lift: float, seed: int = 0) -> Path:
+    """DATA with only outcomes for the fixture's two nights: recovered amounts drawn per account,
+    `lift` added to the north_m3 arm's accounts."""
+    rng = np.random.default_rng(seed)
+    data = night["tmp"] / f"data_{lift}_{seed}"
+    data.mkdir(exist_ok=True)
+    parts, hist = [], []
+    for n in night["nights"][:2]:
+        a = pd.read_parquet(night["runs"] / n / "assignments.parquet")
+        rec = rng.gamma(2.0, 50.0, len(a)) + np.where(a["arm"] == "north_m3", lift, 0.0)
+        parts.append(pd.DataFrame({"account_id": a["account_id"], "snapshot_date": pd.Timestamp(n),
+                                   "repaid": (rec > 100).astype(np.int8), "recovered_amount": rec}))
+        hist.append(pd.DataFrame({"account_id": a["account_id"], "snapshot_date": pd.Timestamp(n),
+                                  "queue": a["queue"].replace("", "not_worked"), "propensity": a["propensity"]}))
+    pd.concat(parts).to_parquet(data / "outcomes.parquet")
+    pd.concat(hist).to_parquet(data / "placement_history.parquet")
+    return data
+
+
+def test_results_per_arm_against_obvious_sums(night):
+    from collections_engine.experiments.collect import collect, summarise
+    data = _outcomes(night, 0.0)
+    rows, _, notes = collect(night["runs"], data)
+    results, by_night = summarise(rows)
+    assert set(results["arm"]) == {"champion", "north_m3", "lean"} and results["arm"].iloc[0] == "champion"
+    for r in results.itertuples():
+        sub = rows[rows["arm"] == r.arm]
+        assert r.net_per_account == pytest.approx(sub["net"].mean())
+        # the clustered standard error, customer by customer
+        g = sub.groupby("customer_id")
+        v, n = g["net"].sum().to_numpy(), g.size().to_numpy()
+        mean = v.sum() / n.sum()
+        se = np.sqrt(len(v) / (len(v) - 1) * sum((vi - mean * ni) ** 2 for vi, ni in zip(v, n))) / n.sum()
+        assert (r.net_hi - r.net_lo) / 2 == pytest.approx(1.959964 * se, rel=1e-5)
+    # realised cost: the queue's cost per account plus its commission on the recovery
+    v = rows[rows["queue"] == "agency_north"].iloc[0]
+    assert v["cost"] == pytest.approx(0.25 * v["recovery"])
+    assert len(by_night) == 6
+
+
+def test_experiments_command_and_promote(night, tmp_path):
+    from typer.testing import CliRunner
+    from collections_engine.cli import app
+    runner = CliRunner()
+    flat = _outcomes(night, 0.0, seed=1)
+    r = runner.invoke(app, ["experiments", "--runs", str(night["runs"]), "--data", str(flat),
+                            "--out", str(tmp_path / "exp0"), "--strategy", str(night["exp"])])
+    assert r.exit_code == 0, r.output
+    res = pd.read_csv(tmp_path / "exp0" / "experiments.csv")
+    eff = pd.read_csv(tmp_path / "exp0" / "effects.csv")
+    assert {"explored", "estimable"} <= set(eff.columns) and "too little exploration" in r.output
+    better = _outcomes(night, 200.0, seed=1)
+    r = runner.invoke(app, ["experiments", "--runs", str(night["runs"]), "--data", str(better),
+                            "--out", str(tmp_path / "exp1")])
+    res1 = pd.read_csv(tmp_path / "exp1" / "experiments.csv").set_index("arm")
+    assert res1.loc["north_m3", "significant"] and res1.loc["north_m3", "net_vs_champion"] > 100
+    assert res.set_index("arm").loc["champion", "account_nights"] > 0
+    worse = _outcomes(night, -200.0, seed=1)
+    # promote: refused without a reason when the arm is not better, then done with evidence
+    strat = tmp_path / "exp.yaml"
+    strat.write_bytes(night["exp"].read_bytes())
+    before = strat.read_bytes()
+    r = runner.invoke(app, ["promote", "--strategy", str(strat), "--arm", "north_m3", "--by", "Li Wei",
+                            "--runs", str(night["runs"]), "--data", str(worse)])
+    assert r.exit_code == 2 and "--reason" in r.output and strat.read_bytes() == before
+    r = runner.invoke(app, ["promote", "--strategy", str(strat), "--arm", "nope", "--by", "x"])
+    assert r.exit_code == 2 and "no such arm" in r.output
+    r = runner.invoke(app, ["promote", "--strategy", str(strat), "--arm", "north_m3", "--by", "Li Wei",
+                            "--runs", str(night["runs"]), "--data", str(better)])
+    assert r.exit_code == 0, r.output
+    s = load_strategy(strat)
+    assert s.queue("agency_north").effect["M3"] == 1.9 and s.queue("agency_north").effect["M2"] == 1.2
+    assert [a.name for a in s.experiments.arms] == ["lean"] and s.experiments.explore == 0.05
+    hist = tmp_path / "exp.history" / "approvals"
+    import json
+    rec = json.loads((hist / "000001.json").read_text())
+    assert rec["arm"] == "north_m3" and rec["by"] == "Li Wei" and rec["evidence"][1]["arm"] in ("lean", "north_m3")
+    assert (hist / "000001.previous.yaml").read_bytes() == before

@@ -25,8 +25,8 @@ from pydantic import TypeAdapter, ValidationError
 
 from collections_engine.config.strategy import Queue, Strategy
 
-__all__ = ["OVERRIDE_KEYS", "CHAMPION", "experiment_rules", "arm_file_rules", "apply_overrides",
-           "arm_strategies"]
+__all__ = ["OVERRIDE_KEYS", "CHAMPION", "merge_queue", "experiment_rules", "arm_file_rules", "apply_overrides",
+           "arm_strategies", "arm_terms"]
 
 CHAMPION = "champion"
 OVERRIDE_KEYS = ("capacity", "cost_per_account", "effect", "commission", "placement_days",
@@ -97,7 +97,7 @@ def _override_rules(over: dict[str, Any], queues: dict[str, dict], at: Loc) -> F
         for k in keys:
             if k not in OVERRIDE_KEYS:
                 out.append(((*at, qname, k), f"'{k}' cannot be overridden{_suggest(k, list(OVERRIDE_KEYS))}"))
-        merged = {**base, **{k: v for k, v in keys.items() if k in OVERRIDE_KEYS}}
+        merged = merge_queue(base, {k: v for k, v in keys.items() if k in OVERRIDE_KEYS})
         try:
             _QUEUE.validate_python(merged)
         except ValidationError as exc:
@@ -156,13 +156,22 @@ def arm_file_rules(strategy: Strategy, path: Path, load) -> list[tuple[Loc, str]
     return out
 
 
+def merge_queue(base: dict[str, Any], keys: dict[str, Any]) -> dict[str, Any]:
+    """A queue's keys with an arm's overrides; `effect` is merged stage by stage (an override of
+    one stage's effect keeps the others)."""
+    out = {**base, **keys}
+    if isinstance(keys.get("effect"), dict) and isinstance(base.get("effect"), dict):
+        out["effect"] = {**base["effect"], **keys["effect"]}
+    return out
+
+
 def apply_overrides(strategy: Strategy, overrides: dict[str, dict[str, Any]]) -> Strategy:
     """The champion with some queues' keys replaced (validated by `experiment_rules`)."""
     queues = []
     for q in strategy.queues:
         keys = overrides.get(q.name)
         if keys:
-            q = _QUEUE.validate_python({**q.model_dump(), **keys})
+            q = _QUEUE.validate_python(merge_queue(q.model_dump(), keys))
         queues.append(q)
     return strategy.model_copy(update={"queues": queues, "experiments": None})
 
@@ -178,3 +187,17 @@ def arm_strategies(strategy: Strategy, path: Path, load) -> dict[str, Strategy]:
         else:
             out[arm.name] = apply_overrides(strategy, arm.overrides or {})
     return out
+
+
+def arm_terms(arms: dict[str, Strategy], strategy: Strategy) -> dict:
+    """What `experiments` needs to cost each arm's realised outcomes (recorded in run.json):
+    per arm its shares and each work queue's cost_per_account and commission."""
+    exp = strategy.experiments
+    shares = {a.name: dict(a.share) for a in exp.arms} if exp is not None else {}
+    return {"explore": exp.explore if exp is not None else 0.0,
+            "seed": exp.seed if exp is not None else 0,
+            "arms": {name: {"share": shares.get(name),
+                            "queues": {q.name: {"cost_per_account": q.cost_per_account,
+                                                "commission": getattr(q, "commission", 0.0)}
+                                       for q in s.work_queues()}}
+                     for name, s in arms.items()}}

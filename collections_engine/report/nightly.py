@@ -50,6 +50,23 @@ def _changes(assign: pd.DataFrame, previous: pd.DataFrame | None) -> pd.DataFram
     return pd.DataFrame(rows, columns=["change since last night", "accounts"])
 
 
+def _arms_section(a: pd.DataFrame, solver: dict) -> list[str]:
+    """Champion/challenger arms tonight (only under an experiment): accounts, explorers and the
+    expected money per account of each arm (realised results: the `experiments` command)."""
+    if "arm" not in a.columns or "experiments" not in solver:
+        return []
+    g = a.assign(explorer=a["reason"].astype(str).str.startswith("explore")).groupby("arm", observed=True)
+    tab = g.agg(accounts=("account_id", "size"), explorers=("explorer", "sum"),
+                mean_propensity=("propensity", "mean"), expected_recovery_per_account=("expected_recovery", "mean"),
+                expected_cost_per_account=("expected_cost", "mean"),
+                expected_net_per_account=("expected_net", "mean")).reset_index()
+    exp = solver["experiments"]
+    return [section("Champion/challenger arms",
+                    f"<p>Exploration {exp['explore']:.0%} (seed {exp['seed']}). Expected money per "
+                    "account under each arm's own strategy; realised results once outcomes arrive: "
+                    "<code>collections-engine experiments</code>.</p>", table(tab))]
+
+
 def nightly_report(*, date: pd.Timestamp, strategy: Strategy, scores: pd.DataFrame,
                    version: Any, reference: dict | None, decision: Any,
                    rings: pd.DataFrame, previous_assignments: pd.DataFrame | None,
@@ -118,6 +135,7 @@ def nightly_report(*, date: pd.Timestamp, strategy: Strategy, scores: pd.DataFra
                 table(effects[[c for c in ("queue", "stage", "strategy_effect", "effect", "ci_low", "ci_high",
                                            "n", "agrees", "used", "source") if c in effects.columns]])
                 if effects is not None else "<p>none</p>"),
+        *_arms_section(a, solver),
         section("Fraud rings", table(ring_tab, max_rows=50)),
         section("What changed since last night", table(_changes(a, previous_assignments))),
         section("Warnings", warn_html),

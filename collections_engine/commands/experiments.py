@@ -1,0 +1,62 @@
+"""`experiments --runs RUNS --data DATA [--out DIR] [--strategy FILE]`: results per arm."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from collections_engine.guard import guarded
+
+
+def register(app: typer.Typer) -> None:
+    @app.command(
+        "experiments",
+        help=(
+            "Results of the champion/challenger test across the finished nights of RUNS whose "
+            "outcomes have arrived in DATA: per arm, recovery, cost and net per account with 95% "
+            "intervals (clustered by customer, the unit randomised) and the net's difference from "
+            "the champion with its interval and p-value. With --strategy, also the queue effects "
+            "re-estimated from the engine's own history (inverse-propensity weights, explored "
+            "rows only), each cell marked estimable or not. --out writes experiments.csv, "
+            "experiments_by_night.csv, effects.csv.\n\n"
+            "Example:  collections-engine experiments --runs runs --data data/book --out exp"
+        ),
+    )
+    @guarded
+    def experiments_cmd(
+        runs: Path = typer.Option(..., "--runs", help="RUNS folder of finished nights."),
+        data: Path = typer.Option(..., "--data", help="DATA folder with the nights' outcomes."),
+        out: Path | None = typer.Option(None, "--out", help="Folder for the CSV files."),
+        strategy: Path | None = typer.Option(None, "--strategy", help="Strategy YAML (for the effects)."),
+    ) -> None:
+        from collections_engine.experiments.collect import collect, effects_of, summarise, write_summary
+
+        rows, stages, notes = collect(runs, data)
+        results, by_night = summarise(rows)
+        effects = None
+        if strategy is not None:
+            from collections_engine.config import load_strategy
+
+            effects = effects_of(data, stages, load_strategy(strategy))
+        for n in notes:
+            typer.echo(f"note: {n}")
+        if not len(results):
+            typer.echo("no night with outcomes yet: nothing to compare")
+        for r in results.itertuples():
+            line = (f"{r.arm:>16s}: {r.account_nights:>8,d} account-nights ({r.customers:,d} customers), "
+                    f"net/account {r.net_per_account:,.2f} [{r.net_lo:,.2f}, {r.net_hi:,.2f}], "
+                    f"recovery {r.recovery_per_account:,.2f}, cost {r.cost_per_account:,.2f}")
+            if r.arm != "champion":
+                line += (f"; vs champion {r.net_vs_champion:+,.2f} [{r.diff_lo:+,.2f}, {r.diff_hi:+,.2f}] "
+                         f"p={r.p_value:.3g}{' *' if r.significant else ''}")
+            typer.echo(line)
+        if effects is not None:
+            few = effects[~effects["estimable"]]
+            typer.echo(f"effects re-estimated from the engine's history: {int(effects['estimable'].sum())} "
+                       f"cells estimable, {len(few)} with too little exploration"
+                       + (f" ({', '.join(q + '/' + s for q, s in zip(few['queue'], few['stage']))})"
+                          if len(few) else ""))
+        if out is not None:
+            write_summary(out, results, by_night, effects, notes)
+            typer.echo(f"written: {out}")

@@ -1,0 +1,95 @@
+"""The I/O of `experiments`: read the finished nights and the outcomes that arrived for them,
+and write the summary folder all-or-nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from collections_engine.errors import InputError
+from collections_engine.experiments.results import arm_results, explored_effects, realised_rows
+from collections_engine.io import atomic_dir, find_table, read_table, write_csv
+from collections_engine.io.runs import night_folders
+
+__all__ = ["collect", "summarise", "write_summary"]
+
+
+def collect(runs: Path, data: Path) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """(realised rows of every night with an outcome, the nights' stages, notes)."""
+    runs, data = Path(runs), Path(data)
+    nights = night_folders(runs)
+    problems = []
+    if not nights:
+        problems.append(f"{runs}: no finished night (RUNS/DATE/run.json); expected the nightly runs' folder")
+    out_p = find_table(data, "outcomes")
+    if out_p is None:
+        problems.append(f"{data}/outcomes: not found; expected the outcomes of the nights "
+                        "(account_id, snapshot_date, repaid, recovered_amount)")
+    if problems:
+        raise InputError(str(runs), problems)
+    outcomes = read_table(out_p)
+    missing = [c for c in ("account_id", "snapshot_date", "recovered_amount") if c not in outcomes.columns]
+    if missing:
+        raise InputError(str(out_p), [f"column {c}: missing; expected it" for c in missing])
+    outcomes["snapshot_date"] = pd.to_datetime(outcomes["snapshot_date"])
+    notes, parts, stages = [], [], []
+    for night in nights:
+        folder = runs / night
+        run = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+        a = read_table(folder / "assignments.parquet")
+        if "arm" not in a.columns or "arms" not in run:
+            notes.append(f"{night}: run before experiments were logged (no arm); left out")
+            continue
+        day = pd.Timestamp(night)
+        o = outcomes[outcomes["snapshot_date"] == day]
+        stages.append(pd.DataFrame({"account_id": a["account_id"].astype("str"), "snapshot_date": day,
+                                    "stage": a["stage"].astype("str")}))
+        if not len(o):
+            notes.append(f"{night}: no outcomes yet")
+            continue
+        r = realised_rows(a, o, run["arms"])
+        r["night"] = night
+        parts.append(r)
+    rows = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+        columns=["night", "arm", "customer_id", "recovery", "cost", "net", "explorer"])
+    st = pd.concat(stages, ignore_index=True) if stages else pd.DataFrame(
+        columns=["account_id", "snapshot_date", "stage"])
+    return rows, st, notes
+
+
+def summarise(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(results per arm over all nights, net per account by night and arm)."""
+    results = arm_results(rows)
+    by_night = (rows.groupby(["night", "arm"], observed=True)
+                .agg(account_nights=("net", "size"), net_per_account=("net", "mean"),
+                     recovery_per_account=("recovery", "mean"), cost_per_account=("cost", "mean"))
+                .reset_index()) if len(rows) else pd.DataFrame()
+    return results, by_night
+
+
+def effects_of(data: Path, stages: pd.DataFrame, strategy) -> pd.DataFrame | None:
+    """Effects re-estimated from DATA's placement_history where it has propensities."""
+    p = find_table(Path(data), "placement_history")
+    o = find_table(Path(data), "outcomes")
+    if p is None or o is None:
+        return None
+    ph = read_table(p)
+    if "propensity" not in ph.columns:
+        return None
+    outcomes = read_table(o)
+    for f in (ph, outcomes, stages):
+        f["snapshot_date"] = pd.to_datetime(f["snapshot_date"])
+        f["account_id"] = f["account_id"].astype("str")
+    return explored_effects(ph, outcomes, stages, strategy)
+
+
+def write_summary(out: Path, results: pd.DataFrame, by_night: pd.DataFrame, effects: pd.DataFrame | None,
+                  notes: list[str]) -> None:
+    with atomic_dir(Path(out), replace=True) as tmp:
+        write_csv(results, tmp / "experiments.csv")
+        write_csv(by_night, tmp / "experiments_by_night.csv")
+        if effects is not None:
+            write_csv(effects, tmp / "effects.csv")
+        (tmp / "notes.txt").write_text("".join(n + "\n" for n in notes), encoding="utf-8")

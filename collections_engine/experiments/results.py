@@ -1,0 +1,136 @@
+"""Results per champion/challenger arm once outcomes arrive: recovery, cost and net per account,
+with intervals and a test against the champion; and queue effects re-estimated from the
+engine's own history, restricted to where it explored.
+
+The unit randomised is the customer (assign/experiments.py), so intervals are clustered by
+customer: for an arm, with customer c's summed value v_c over its n_c account-nights,
+    mean = sum v_c / sum n_c
+    se   = sqrt(G / (G - 1) * sum (v_c - mean * n_c)^2) / sum n_c        (G customers)
+(the linearised ratio estimator). The test of arm a against the champion is the difference of
+means over sqrt(se_a^2 + se_champion^2) (the arms hold different customers: independent), a
+two-sided normal p-value.
+
+Realised money of an account-night: recovery = the outcome's recovered_amount; cost = the arm's
+cost_per_account for the queue it was in + the queue's commission on that recovery (run.json
+`arms` records both per arm); net = recovery - cost.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from collections_engine.assign.effects import CONTROL, estimate_effects
+from collections_engine.config.strategy import Strategy
+
+__all__ = ["realised_rows", "arm_results", "explored_effects", "RESULT_COLUMNS"]
+
+RESULT_COLUMNS = ["arm", "nights", "account_nights", "customers", "explorers",
+                  "recovery_per_account", "recovery_lo", "recovery_hi",
+                  "cost_per_account", "cost_lo", "cost_hi", "net_per_account", "net_lo", "net_hi",
+                  "net_vs_champion", "diff_lo", "diff_hi", "p_value", "significant"]
+
+
+def realised_rows(assignments: pd.DataFrame, outcomes: pd.DataFrame, terms: dict) -> pd.DataFrame:
+    """One night's account rows that have an outcome, with realised recovery, cost and net.
+
+    assignments: the night's (account_id, customer_id, queue, arm, reason); outcomes: rows of
+    that snapshot date (account_id, recovered_amount); terms: run.json's `arms`."""
+    a = assignments[["account_id", "customer_id", "queue", "arm", "reason"]].copy()
+    a["account_id"] = a["account_id"].astype("str")
+    o = outcomes[["account_id", "recovered_amount"]].copy()
+    o["account_id"] = o["account_id"].astype("str")
+    o = o.drop_duplicates("account_id", keep="last")
+    d = a.merge(o, on="account_id", how="inner", sort=False)
+    rec = pd.to_numeric(d["recovered_amount"], errors="coerce").fillna(0.0).clip(lower=0).to_numpy(float)
+    q = d["queue"].astype("str").to_numpy(dtype=object)
+    arm = d["arm"].astype("str").to_numpy(dtype=object)
+    cost = np.zeros(len(d))
+    comm = np.zeros(len(d))
+    for name, t in (terms.get("arms") or {}).items():
+        m_arm = arm == name
+        for qn, qt in t["queues"].items():
+            m = m_arm & (q == qn)
+            cost[m] = float(qt.get("cost_per_account") or 0.0)
+            comm[m] = float(qt.get("commission") or 0.0)
+    d["recovery"] = rec
+    d["cost"] = cost + comm * rec
+    d["net"] = d["recovery"] - d["cost"]
+    d["explorer"] = d["reason"].astype("str").str.startswith("explore")
+    return d
+
+
+def _clustered(values: np.ndarray, cluster: np.ndarray) -> tuple[float, float]:
+    codes, _ = pd.factorize(cluster)
+    g = codes.max() + 1 if len(codes) else 0
+    n = np.bincount(codes, minlength=g).astype(float)
+    v = np.bincount(codes, weights=values, minlength=g)
+    total = n.sum()
+    if total == 0:
+        return float("nan"), float("nan")
+    mean = v.sum() / total
+    se = float(np.sqrt(g / (g - 1) * np.sum((v - mean * n) ** 2)) / total) if g > 1 else float("nan")
+    return float(mean), se
+
+
+def arm_results(rows: pd.DataFrame, level: float = 0.95, champion: str = "champion") -> pd.DataFrame:
+    """Per arm over every night in `rows` (`realised_rows` of each night, with a `night`
+    column): per-account recovery, cost and net with customer-clustered intervals, and the
+    net's difference from the champion with its interval and p-value."""
+    z = float(norm.ppf(0.5 + level / 2))
+    out = []
+    base = None
+    for arm in sorted(rows["arm"].astype("str").unique(), key=lambda a: (a != champion, a)):
+        r = rows[rows["arm"].astype("str") == arm]
+        cl = r["customer_id"].astype("str").to_numpy(dtype=object)
+        row = {"arm": arm, "nights": int(r["night"].nunique()), "account_nights": int(len(r)),
+               "customers": int(pd.Series(cl).nunique()), "explorers": int(r["explorer"].sum())}
+        for k, col in (("recovery", "recovery"), ("cost", "cost"), ("net", "net")):
+            m, se = _clustered(r[col].to_numpy(float), cl)
+            name = f"{k}_per_account"
+            row[name], row[f"{k}_lo"], row[f"{k}_hi"] = m, m - z * se, m + z * se
+            if k == "net":
+                row["_se"] = se
+        if arm == champion:
+            base = row
+        out.append(row)
+    for row in out:
+        if base is None or row is base:
+            row.update({"net_vs_champion": np.nan, "diff_lo": np.nan, "diff_hi": np.nan, "p_value": np.nan,
+                        "significant": False})
+            continue
+        diff = row["net_per_account"] - base["net_per_account"]
+        se = float(np.hypot(row["_se"], base["_se"]))
+        p = float(2 * norm.sf(abs(diff) / se)) if se > 0 else float("nan")
+        row.update({"net_vs_champion": diff, "diff_lo": diff - z * se, "diff_hi": diff + z * se,
+                    "p_value": p, "significant": bool(se > 0 and abs(diff) > z * se)})
+    frame = pd.DataFrame(out)
+    return frame.reindex(columns=RESULT_COLUMNS) if len(frame) else pd.DataFrame(columns=RESULT_COLUMNS)
+
+
+def explored_effects(placement_history: pd.DataFrame, outcomes: pd.DataFrame, stages: pd.DataFrame,
+                     strategy: Strategy, min_explored: int = 30) -> pd.DataFrame:
+    """Queue x stage effects re-estimated (inverse-propensity, Hajek) from the engine's own
+    history, on the rows its decisions randomised (propensity below 1: the explorable
+    accounts), with `explored` (rows the queue got by exploration's chance, propensity < 0.5)
+    and `estimable` (at least `min_explored` such rows in the queue and in the control cell;
+    otherwise the cell has too little exploration and its interval should not be read)."""
+    h = placement_history
+    if "propensity" not in h.columns:
+        raise ValueError("placement_history has no propensity column: not the engine's own logged history")
+    prop = pd.to_numeric(h["propensity"], errors="coerce")
+    rand = h[(prop < 1) & (prop > 0)]
+    est = estimate_effects(rand, outcomes, stages, strategy)
+    keys = ["account_id", "snapshot_date"]
+    st = stages[keys + [c for c in ("stage", "dpd") if c in stages.columns]].drop_duplicates(keys)
+    if "stage" not in st.columns:
+        from collections_engine.segments import stage_of
+        st = st.assign(stage=stage_of(st["dpd"], strategy).to_numpy())
+    low = rand[pd.to_numeric(rand["propensity"]) < 0.5].merge(st[keys + ["stage"]], on=keys, how="inner")
+    low = low.merge(outcomes[keys], on=keys, how="inner")
+    cnt = low.groupby(["queue", "stage"], observed=True).size()
+    est["explored"] = [int(cnt.get((q, s), 0)) for q, s in zip(est["queue"], est["stage"])]
+    est["explored_control"] = [int(cnt.get((CONTROL, s), 0)) for s in est["stage"]]
+    est["estimable"] = (est["explored"] >= min_explored) & (est["explored_control"] >= min_explored)
+    return est
