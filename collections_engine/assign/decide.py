@@ -201,6 +201,33 @@ def queue_summary(pb: Problem, a: pd.DataFrame, strategy: Strategy, sol: Solutio
     return pd.DataFrame(rows)
 
 
+def solver_info(pb: Problem, sol: Solution) -> dict:
+    """Status and gap for run.json. The gap is relative to the value decisions can move: the
+    plan's gain over working nobody (free accounts only); `gap_total` divides by the bound on
+    the free accounts' total expected net, which includes every no-action value."""
+    nobody = int(pb.nw[pb.free].sum())
+    movable = sol.objective - nobody
+    slack = max(0, sol.bound - sol.objective)
+    return {"method": sol.method, "status": sol.status, "objective": sol.objective / CENT,
+            "bound": sol.bound / CENT, "movable_value": movable / CENT, "not_worked_value": nobody / CENT,
+            "gap": slack / max(1, abs(movable)), "gap_total": slack / max(1, abs(sol.bound)),
+            "time_s": sol.time_s, "free_accounts": int(pb.free.sum()), "notes": list(sol.notes)}
+
+
+def share_report(a: pd.DataFrame, strategy: Strategy, applied: dict[str, float]) -> list[dict]:
+    """Per vendor with a min_share: asked, applied tonight (relaxed where named), met."""
+    placed = a["decision"] == "placed"
+    total = int(placed.sum())
+    out = []
+    for v in strategy.vendors():
+        if v.min_share <= 0:
+            continue
+        n = int((placed & (a["queue"] == v.name)).sum())
+        out.append({"vendor": v.name, "asked": float(v.min_share), "applied": float(applied.get(v.name, v.min_share)),
+                    "met": round(n / total, 6) if total else 0.0, "placed": n, "vendor_placements": total})
+    return out
+
+
 def decide(inputs: pd.DataFrame, strategy: Strategy, date, *, effects: dict | None = None,
            time_limit: float = 30.0, method: str = "auto", shadow: bool = True,
            check: bool = True) -> Decision:
@@ -220,9 +247,12 @@ def decide(inputs: pd.DataFrame, strategy: Strategy, date, *, effects: dict | No
     short = int((a["reason"] == "capacity_full").sum())
     if short:
         warnings.append(f"{short} accounts not worked for lack of capacity (full: {', '.join(full['queue'])})")
-    solver = {"method": sol.method, "status": sol.status, "objective": sol.objective / CENT,
-              "bound": sol.bound / CENT, "gap": sol.gap, "time_s": sol.time_s,
-              "free_accounts": int(pb.free.sum()), "notes": list(sol.notes)}
+    solver = solver_info(pb, sol)
+    solver["min_shares"] = share_report(a, strategy, pb.min_share_applied)
+    for r in solver["min_shares"]:
+        if r["applied"] < r["asked"]:
+            warnings.append(f"min_share not met: vendor {r['vendor']!r} asked {r['asked']:g}, met {r['met']:.4f} "
+                            f"({r['placed']} of {r['vendor_placements']} new vendor placements tonight)")
     applied = dict(pb.min_share_applied)
     if check:
         require_plan(inputs, a, strategy, date, placements=pl, min_share_applied=applied)

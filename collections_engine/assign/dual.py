@@ -14,12 +14,14 @@ between the plan and the best bound is reported.
 
 from __future__ import annotations
 
-import time
+from dataclasses import replace
 
 import numpy as np
 from scipy.optimize import linprog
 
-__all__ = ["dual_plan"]
+__all__ = ["dual_plan", "MAX_ITER"]
+
+MAX_ITER = 150  # cutting-plane iterations (typically 20-40 are needed)
 
 
 class _Dual:
@@ -63,8 +65,10 @@ class _Dual:
         return float(D), g
 
 
-def _minimise(dual: _Dual, y0: np.ndarray, scale: np.ndarray, deadline: float, tol: float = 2e-5):
-    """Box-step cutting planes in scaled coordinates; returns best y, its value, iterations."""
+def _minimise(dual: _Dual, y0: np.ndarray, scale: np.ndarray, max_iter: int = MAX_ITER, tol: float = 2e-5):
+    """Box-step cutting planes in scaled coordinates; returns best y, its value, iterations.
+    Stops on the model's predicted decrease or an iteration count, never on the clock, so the
+    prices (and the plan) are the same on a busy machine."""
     d = dual.dim
     yc = y0.copy()
     Dc, gc = dual.value(yc)
@@ -72,9 +76,7 @@ def _minimise(dual: _Dual, y0: np.ndarray, scale: np.ndarray, deadline: float, t
     best_y, best_D = yc.copy(), Dc
     box = 1.0
     it = 0
-    for it in range(1, 200):
-        if time.perf_counter() > deadline:
-            break
+    for it in range(1, max_iter + 1):
         Y = np.array(cuts_y)
         G = np.array(cuts_g) * scale[None, :]  # gradient in scaled coordinates
         # variables: z (scaled y, d of them), t; min t s.t. D_k + G_k (z - z_k) <= t
@@ -111,8 +113,8 @@ def _minimise(dual: _Dual, y0: np.ndarray, scale: np.ndarray, deadline: float, t
     return best_y, best_D, it
 
 
-def dual_plan(c, flow, lam0: np.ndarray, deadline: float, notes: list[str]):
-    """Returns (choice over core rows, gain, bound gain, lambda cents/slot, mu per unit)."""
+def dual_plan(c, flow, lam0: np.ndarray, notes: list[str]):
+    """Returns (choice over core rows, gain, bound gain, lambda cents/slot, mu per unit, rho cents)."""
     C = c.h.shape[1]
     bal_cols = np.flatnonzero(c.bal >= 0)
     share_cols = np.flatnonzero(c.ms > 0)
@@ -122,20 +124,18 @@ def dual_plan(c, flow, lam0: np.ndarray, deadline: float, notes: list[str]):
     As = float(np.median(dual.a[dual.a > 0])) if (dual.a > 0).any() else 1.0
     scale = np.r_[np.full(C, hs), np.full(len(bal_cols), hs / As), np.full(len(share_cols), hs)]
     y0 = np.r_[lam0, np.zeros(len(bal_cols) + len(share_cols))]
-    y, bound, iters = _minimise(dual, y0, scale, deadline)
+    y, bound, iters = _minimise(dual, y0, scale)
     lam, mu, rho = dual.split(y)
     notes.append(f"dual: {iters} cutting-plane iterations")
     # plan: counts exactly by min-cost flow on priced gains, then repair
     hp = np.full(c.h.shape, np.iinfo(np.int64).min // 4, dtype=np.int64)
     pr = dual.priced(mu, rho)
     hp[dual.rows] = np.where(np.isfinite(pr), np.rint(pr), hp[dual.rows]).astype(np.int64)
-    from collections_engine.assign.solve import _Core  # local: avoid a cycle
-    cp = _Core(**{**c.__dict__, "h": hp})
-    choice, _ = flow(cp, c.cap)
+    choice, _ = flow(replace(c, h=hp), c.cap)
     choice = _repair(c, choice, notes)
     on = choice >= 0
     gain = int(c.h[np.flatnonzero(on), choice[on]].sum())
-    return choice, gain, int(np.floor(bound + 1e-6)), lam, mu
+    return choice, gain, int(np.floor(bound + 1e-6)), lam, mu, rho
 
 
 def _repair(c, choice: np.ndarray, notes: list[str]) -> np.ndarray:
@@ -229,6 +229,35 @@ def _repair(c, choice: np.ndarray, notes: list[str]) -> np.ndarray:
             cand = np.sort(cand[first])
         ch[cand] = j
         filled += len(cand)
-    if moved or filled:
-        notes.append(f"repair moved {moved} accounts, refilled {filled} freed slots")
+    dropped = enforce_shares(c, ch)
+    if moved or filled or dropped:
+        notes.append(f"repair moved {moved} accounts, refilled {filled} freed slots, dropped {dropped} "
+                     "vendor placements for the min shares")
     return ch
+
+
+def enforce_shares(c, ch: np.ndarray) -> int:
+    """Meet every min share by dropping the weakest placements of the vendors above their share
+    (dropping never breaks a capacity, balance cap or grouping, and the new-placement total falls
+    until each short vendor's count covers its share: it ends, at worst with no placement).
+    Changes `ch` in place; returns how many placements were dropped."""
+    vend = np.flatnonzero(c.vendor)
+    ms = np.asarray(c.ms, dtype=float)
+    dropped = 0
+    for _ in range(4 * len(vend) + 4):
+        cnt = np.bincount(ch[ch >= 0], minlength=len(ms))
+        nv = int(cnt[vend].sum())
+        short = [v for v in vend if ms[v] > 0 and cnt[v] < ms[v] * nv - 1e-9]
+        if not short:
+            break
+        # the largest total the short vendors allow, and who can give placements up
+        limit = min(int(np.floor(cnt[v] / ms[v] + 1e-9)) for v in short)
+        give = [v for v in vend if v not in short and cnt[v] > int(np.ceil(ms[v] * limit - 1e-9))]
+        if not give:
+            give = [v for v in vend if v not in short and cnt[v] > 0] or short
+        idx = np.flatnonzero(np.isin(ch, give))
+        order = idx[np.lexsort((idx, c.h[idx, ch[idx]]))]
+        k = max(1, min(len(order), nv - limit))
+        ch[order[:k]] = -1
+        dropped += k
+    return dropped

@@ -135,6 +135,22 @@ def sorted_by_account(inputs: pd.DataFrame) -> pd.DataFrame:
     return inputs.sort_values("account_id", kind="mergesort").reset_index(drop=True)
 
 
+def _relax_shares(min_share: np.ndarray, names: list[str], relaxed: dict[str, float],
+                  warnings: list[str]) -> None:
+    """Shares adding up to more than 1 can only be met by placing nothing new with any vendor:
+    relax them by the least total amount (to a sum of 1), each in proportion to what was asked
+    (rounded down to 1e-6 so the sum stays <= 1), and say so per vendor."""
+    total = float(min_share.sum())
+    for j in np.flatnonzero(min_share > 0):
+        asked = float(min_share[j])
+        applied = float(np.floor(asked / total * 1e6) / 1e6)
+        relaxed[names[j]] = applied
+        min_share[j] = applied
+        warnings.append(f"min_share relaxed: vendor {names[j]!r} asked {asked:g} of tonight's new vendor "
+                        f"placements, {applied:g} applied (the vendors' shares add up to {total:g} > 1, which "
+                        "only placing nothing new with any vendor meets)")
+
+
 def build_problem(inputs: pd.DataFrame, strategy: Strategy, date,
                   effects: dict | None = None) -> Problem:
     date = pd.Timestamp(date)
@@ -320,8 +336,7 @@ def build_problem(inputs: pd.DataFrame, strategy: Strategy, date,
         elif not elig[:, j].any():
             warnings.append(f"vendor {names[j]!r}: no account tonight is eligible (stages {vend_names[names[j]].stages})")
     if min_share.sum() > 1 + 1e-9:
-        warnings.append(f"vendors' min_share add up to {min_share.sum():.2f} > 1: only no new vendor placement "
-                        "can satisfy them")
+        _relax_shares(min_share, names, relaxed, warnings)
     decision[free] = ""
     return Problem(
         account_id=df["account_id"].to_numpy(dtype=object), customer=customer, stage=stage, amount=amount,

@@ -32,11 +32,14 @@ from scipy import sparse
 from scipy.optimize import LinearConstraint, linprog, milp
 
 from collections_engine.assign.dual import dual_plan
+from collections_engine.assign.exact import cpsat_refine, priced_margins, select_sub
 from collections_engine.assign.model_data import CENT, Problem
 
 __all__ = ["Solution", "solve", "side_constrained_queues"]
 
 SMALL_ARCS = 4000      # at most this many arcs: exact MIP directly
+SUB_ROWS = 300         # accounts CP-SAT re-decides on a large night, at first
+CPSAT_DET_TIME = 1.0   # CP-SAT deterministic-time limit (work units, the same on any load)
 TOL = 1e-6
 
 
@@ -323,11 +326,12 @@ def _price(c: _Core, model: _Model, res) -> tuple[np.ndarray, np.ndarray]:
 
 
 def solve(pb: Problem, *, time_limit: float = 30.0, method: str = "auto",
-          shadow: bool = True) -> Solution:
+          shadow: bool = True, det_time: float = CPSAT_DET_TIME) -> Solution:
     """Choose a queue (or not worked) for each free account, maximising total expected net.
 
     method: "auto" (flow, then LP/MIP when side constraints bite), "mip" (exact MIP on every
     eligible arc), "lp" (force the LP + repair path), "dual" (force the large-night path).
+    det_time: CP-SAT's deterministic-time limit on large nights (never wall-clock time).
     """
     t0 = time.perf_counter()
     Q = len(pb.queues)
@@ -369,13 +373,11 @@ def solve(pb: Problem, *, time_limit: float = 30.0, method: str = "auto",
             bal_dual[c.cols] = bal_d
         else:
             lam0 = _flow_shadow(c, choice_c)
-            choice_c, val, lp_val, cap_d, bal_d = dual_plan(c, _flow, lam0, t0 + time_limit, notes)
-            used = "lagrangian_dual+priced_flow+repair"
-            status = "OPTIMAL" if val >= lp_val else "FEASIBLE"
-            cap_d, bal_d = cap_d / CENT, bal_d
-            bound = c.base + lp_val
-            cap_dual[c.cols] = cap_d
-            bal_dual[c.cols] = bal_d
+            choice_c, val, bnd, status, lam, mu = _large_exact(c, lam0, notes, det_time)
+            used = "lagrangian_dual+cpsat"
+            bound = c.base + bnd
+            cap_dual[c.cols] = lam / CENT
+            bal_dual[c.cols] = mu
     objective = c.base + val
     choice = np.full(pb.n, -1, dtype=np.int64)
     full = np.where(choice_c >= 0, c.cols[np.maximum(choice_c, 0)] if C else -1, c.fbq)
@@ -391,6 +393,26 @@ def solve(pb: Problem, *, time_limit: float = 30.0, method: str = "auto",
     sol.cap_dual[uncap] = 0.0
     sol.time_s = time.perf_counter() - t0
     return sol
+
+
+def _large_exact(c: _Core, lam0: np.ndarray, notes: list[str], det_time: float):
+    """Lagrangian prices and a priced-flow plan (dual.py), then CP-SAT on the rows the prices do
+    not settle (exact.py). Returns (choice, gain, bound gain, status, lambda cents, mu)."""
+    choice0, val0, lp_val, lam, mu, rho = dual_plan(c, _flow, lam0, notes)
+    best, margin = priced_margins(c, lam, mu, rho)
+    sel = select_sub(c, choice0, best, margin, SUB_ROWS)
+    res = cpsat_refine(c, choice0, sel, det_time=det_time)  # choice0 (feasible) where no solution
+    on = res.choice >= 0
+    val = int(c.h[np.flatnonzero(on), res.choice[on]].sum())
+    gap = lp_val - val
+    exact_fix = bool(np.all((margin > gap + 1) | sel))  # every other row is settled by the prices
+    bound = min(lp_val, int(np.floor(res.bound + 1e-6))) if exact_fix else lp_val
+    bound = max(bound, val)
+    notes.append(f"CP-SAT {res.status} on {res.sub_size} accounts (of {len(c.h)}); repaired plan "
+                 f"{val0}, CP-SAT plan {val}, Lagrangian bound {lp_val} (cents over fallback); "
+                 f"fixing {'exact' if exact_fix else 'not proven'}")
+    status = "OPTIMAL" if val >= bound else "FEASIBLE"
+    return res.choice, val, bound, status, lam, mu
 
 
 def _lp_path(c: _Core, time_limit: float, minshare: bool, notes: list[str]):
