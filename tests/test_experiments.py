@@ -305,3 +305,18 @@ def test_experiments_command_and_promote(night, tmp_path):
     rec = json.loads((hist / "000001.json").read_text())
     assert rec["arm"] == "north_m3" and rec["by"] == "Li Wei" and rec["evidence"][1]["arm"] in ("lean", "north_m3")
     assert (hist / "000001.previous.yaml").read_bytes() == before
+
+
+def test_arm_compared_with_the_champion_within_its_stages():
+    from collections_engine.experiments import arm_results
+    rng = np.random.default_rng(5)
+    n = 4000
+    arm = np.where(np.arange(n) < 1000, "a", "champion")
+    stage = np.where(arm == "a", "M1", np.where(np.arange(n) % 2, "M1", "M4+"))
+    net = rng.normal(10, 3, n) + np.where(stage == "M4+", 500.0, 0.0) + np.where(arm == "a", 1.0, 0.0)
+    rows = pd.DataFrame({"night": "d", "arm": arm, "stage": stage, "customer_id": [f"C{i}" for i in range(n)],
+                         "recovery": net, "cost": 0.0, "net": net, "explorer": False})
+    r = arm_results(rows).set_index("arm")
+    want = net[arm == "a"].mean() - net[(arm == "champion") & (stage == "M1")].mean()
+    assert r.loc["a", "net_vs_champion"] == pytest.approx(want) and r.loc["a", "compared_on"] == "M1"
+    assert r.loc["a", "significant"] and r.loc["a", "diff_lo"] > 0

@@ -6,9 +6,10 @@ The unit randomised is the customer (assign/experiments.py), so intervals are cl
 customer: for an arm, with customer c's summed value v_c over its n_c account-nights,
     mean = sum v_c / sum n_c
     se   = sqrt(G / (G - 1) * sum (v_c - mean * n_c)^2) / sum n_c        (G customers)
-(the linearised ratio estimator). The test of arm a against the champion is the difference of
-means over sqrt(se_a^2 + se_champion^2) (the arms hold different customers: independent), a
-two-sided normal p-value.
+(the linearised ratio estimator). The test of arm a against the champion compares like with like: an
+arm takes a share of some stages, the champion holds all of them, so per stage s the difference
+of the means is weighted by the arm's share w_s of its rows in s, se^2 = sum w_s^2 (se_a,s^2 +
+se_champion,s^2) (the arms hold different customers: independent); a two-sided normal p-value.
 
 Realised money of an account-night: recovery = the outcome's recovered_amount; cost = the arm's
 cost_per_account for the queue it was in + the queue's commission on that recovery (run.json
@@ -29,7 +30,7 @@ __all__ = ["realised_rows", "arm_results", "explored_effects", "RESULT_COLUMNS"]
 RESULT_COLUMNS = ["arm", "nights", "account_nights", "customers", "explorers",
                   "recovery_per_account", "recovery_lo", "recovery_hi",
                   "cost_per_account", "cost_lo", "cost_hi", "net_per_account", "net_lo", "net_hi",
-                  "net_vs_champion", "diff_lo", "diff_hi", "p_value", "significant"]
+                  "net_vs_champion", "diff_lo", "diff_hi", "p_value", "significant", "compared_on"]
 
 
 def realised_rows(assignments: pd.DataFrame, outcomes: pd.DataFrame, terms: dict) -> pd.DataFrame:
@@ -37,7 +38,7 @@ def realised_rows(assignments: pd.DataFrame, outcomes: pd.DataFrame, terms: dict
 
     assignments: the night's (account_id, customer_id, queue, arm, reason); outcomes: rows of
     that snapshot date (account_id, recovered_amount); terms: run.json's `arms`."""
-    a = assignments[["account_id", "customer_id", "queue", "arm", "reason"]].copy()
+    a = assignments[["account_id", "customer_id", "stage", "queue", "arm", "reason"]].copy()
     a["account_id"] = a["account_id"].astype("str")
     o = outcomes[["account_id", "recovered_amount"]].copy()
     o["account_id"] = o["account_id"].astype("str")
@@ -74,10 +75,31 @@ def _clustered(values: np.ndarray, cluster: np.ndarray) -> tuple[float, float]:
     return float(mean), se
 
 
+def _stratified(arm: pd.DataFrame, champ: pd.DataFrame) -> tuple[float, float, list[str]]:
+    """Net per account of the arm minus the champion's within the same stages (an arm takes a
+    share of some stages only; the champion holds every stage): per stage s the difference of
+    the means, weighted by the arm's share of its rows in s; se^2 = sum w_s^2 (se_a,s^2 + se_c,s^2)."""
+    diff, var, on = 0.0, 0.0, []
+    st_a = arm["stage"].astype("str").to_numpy(dtype=object)
+    st_c = champ["stage"].astype("str").to_numpy(dtype=object)
+    stages = [s for s in pd.unique(st_a) if (st_c == s).sum() > 1 and (st_a == s).sum() > 1]
+    n = sum(int((st_a == s).sum()) for s in stages)
+    for s in sorted(stages):
+        a, c = arm[st_a == s], champ[st_c == s]
+        ma, sa = _clustered(a["net"].to_numpy(float), a["customer_id"].astype("str").to_numpy(dtype=object))
+        mc, sc = _clustered(c["net"].to_numpy(float), c["customer_id"].astype("str").to_numpy(dtype=object))
+        w = len(a) / n
+        diff += w * (ma - mc)
+        var += w * w * (sa * sa + sc * sc)
+        on.append(str(s))
+    return (diff, float(np.sqrt(var)), on) if on else (float("nan"), float("nan"), on)
+
+
 def arm_results(rows: pd.DataFrame, level: float = 0.95, champion: str = "champion") -> pd.DataFrame:
     """Per arm over every night in `rows` (`realised_rows` of each night, with a `night`
     column): per-account recovery, cost and net with customer-clustered intervals, and the
-    net's difference from the champion with its interval and p-value."""
+    net's difference from the champion within the same stages (`_stratified`) with its
+    interval and p-value."""
     z = float(norm.ppf(0.5 + level / 2))
     out = []
     base = None
@@ -95,16 +117,17 @@ def arm_results(rows: pd.DataFrame, level: float = 0.95, champion: str = "champi
         if arm == champion:
             base = row
         out.append(row)
+    champ_rows = rows[rows["arm"].astype("str") == champion]
     for row in out:
         if base is None or row is base:
             row.update({"net_vs_champion": np.nan, "diff_lo": np.nan, "diff_hi": np.nan, "p_value": np.nan,
-                        "significant": False})
+                        "significant": False, "compared_on": ""})
             continue
-        diff = row["net_per_account"] - base["net_per_account"]
-        se = float(np.hypot(row["_se"], base["_se"]))
+        diff, se, on = _stratified(rows[rows["arm"].astype("str") == row["arm"]], champ_rows)
         p = float(2 * norm.sf(abs(diff) / se)) if se > 0 else float("nan")
         row.update({"net_vs_champion": diff, "diff_lo": diff - z * se, "diff_hi": diff + z * se,
-                    "p_value": p, "significant": bool(se > 0 and abs(diff) > z * se)})
+                    "p_value": p, "significant": bool(se > 0 and abs(diff) > z * se),
+                    "compared_on": ",".join(on)})
     frame = pd.DataFrame(out)
     return frame.reindex(columns=RESULT_COLUMNS) if len(frame) else pd.DataFrame(columns=RESULT_COLUMNS)
 
