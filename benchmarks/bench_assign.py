@@ -5,7 +5,9 @@
 Scenarios (each in its own process, so peak memory is its own):
 - counts: the default strategy without max_balance, min_share, keep_customer_together (only
   counts bind: min-cost flow);
-- default: the default strategy as shipped (balance cap, min shares, grouping).
+- default: the default strategy as shipped (balance cap, min shares, grouping);
+- shares3: the default strategy with three binding min shares (north 0.35, south 0.25, east 0.15).
+decide() runs with the check off; the independent `check_plan` is timed on its own after it.
 The book: stages 45/20/15/20 % M1..M4+, p_repay ~ Beta(2, 3), overdue ~ lognormal(8, 1),
 1.25 accounts per customer, 0.3 % fraud-ring members, 0.5 % holds, 5 % of accounts with an
 open placement (a fifth of them expired). Prints wall time per phase, solver, gap and peak RSS.
@@ -27,7 +29,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from collections_engine.assign import decide  # noqa: E402
+from collections_engine.assign import check_plan, decide  # noqa: E402
 from collections_engine.assign.greedy import greedy_plan  # noqa: E402
 from collections_engine.config import load_strategy  # noqa: E402
 
@@ -62,23 +64,35 @@ def counts_only(strategy):
     return strategy.model_copy(update={"queues": qs})
 
 
+def three_shares(strategy):
+    share = {"agency_north": 0.35, "agency_south": 0.25, "agency_east": 0.15}
+    qs = [q.model_copy(update={"min_share": share[q.name]}) if q.name in share else q for q in strategy.queues]
+    return strategy.model_copy(update={"queues": qs})
+
+
 def run_one(n: int, scenario: str) -> dict:
     s = load_strategy(ROOT / "strategies" / "default.yaml")
     if scenario == "counts":
         s = counts_only(s)
+    elif scenario == "shares3":
+        s = three_shares(s)
     t = time.perf_counter()
     inp = synthetic_inputs(n, s)
     t_gen = time.perf_counter() - t
     t = time.perf_counter()
-    d = decide(inp, s, DATE, time_limit=30)
+    d = decide(inp, s, DATE, time_limit=30, check=False)
     t_dec = time.perf_counter() - t
+    t = time.perf_counter()
+    broken = check_plan(inp, d.assignments, s, DATE, placements=d.placements, min_share_applied=d.min_share_applied)
+    t_check = time.perf_counter() - t
     t = time.perf_counter()
     g = greedy_plan(inp, s, DATE)
     t_greedy = time.perf_counter() - t
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"scenario": scenario, "accounts": n, "generate_s": round(t_gen, 2), "decide_s": round(t_dec, 2),
             "solver_s": round(d.solver["time_s"], 2), "method": d.solver["method"], "status": d.solver["status"],
-            "gap": d.solver["gap"], "objective": d.solver["objective"], "bound": d.solver["bound"],
+            "gap": d.solver["gap"], "gap_total": d.solver["gap_total"], "check_s": round(t_check, 2),
+            "broken": broken, "movable": d.solver["movable_value"], "objective": d.solver["objective"], "bound": d.solver["bound"],
             "greedy_objective": g.solver["objective"], "greedy_s": round(t_greedy, 2),
             "peak_rss_mib": round(peak), "notes": d.solver["notes"], "warnings": d.warnings}
 
@@ -86,18 +100,19 @@ def run_one(n: int, scenario: str) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--accounts", type=int, default=1_000_000)
-    ap.add_argument("--scenario", default="both", choices=["counts", "default", "both"])
+    ap.add_argument("--scenario", default="both", choices=["counts", "default", "shares3", "both"])
     ap.add_argument("--child", action="store_true")
     a = ap.parse_args()
     if a.child:
         print(json.dumps(run_one(a.accounts, a.scenario)))
         return
-    for sc in (["counts", "default"] if a.scenario == "both" else [a.scenario]):
+    for sc in (["counts", "default", "shares3"] if a.scenario == "both" else [a.scenario]):
         out = subprocess.run([sys.executable, __file__, "--child", "--accounts", str(a.accounts), "--scenario", sc],
                              capture_output=True, text=True, check=True)
         r = json.loads(out.stdout.strip().splitlines()[-1])
         print(f"{sc:8s} {r['accounts']:>9,d} accounts: decide {r['decide_s']:6.2f} s (solver {r['solver_s']:.2f} s, "
-              f"{r['method']}, {r['status']}, gap {r['gap']:.5%}); peak RSS {r['peak_rss_mib']} MiB; "
+              f"{r['method']}, {r['status']}, gap {r['gap']:.4%} of movable {r['movable']:,.0f}, {r['gap_total']:.5%} "
+              f"of total); check {r['check_s']:.2f} s, broken: {r['broken'] or 'none'}; peak RSS {r['peak_rss_mib']} MiB; "
               f"expected net {r['objective']:,.0f} vs greedy {r['greedy_objective']:,.0f} "
               f"(+{r['objective'] - r['greedy_objective']:,.0f}); bound {r['bound']:,.0f}")
         for line in r["notes"] + r["warnings"]:

@@ -88,6 +88,8 @@ class Problem:
     recalls: pd.DataFrame = field(default_factory=pd.DataFrame)
     warnings: list[str] = field(default_factory=list)
     min_share_applied: dict[str, float] = field(default_factory=dict)  # vendor -> share applied, where relaxed
+    channel: np.ndarray | None = None  # bool [Q]: channel queues (outside one_collector_per_customer)
+    one_collector: bool = False        # strategy's one_collector_per_customer
 
     @property
     def n(self) -> int:
@@ -133,6 +135,16 @@ def sorted_by_account(inputs: pd.DataFrame) -> pd.DataFrame:
         if not arr.null_count and pc.all(pc.less_equal(arr[:-1], arr[1:])).as_py():
             return inputs.reset_index(drop=True)
     return inputs.sort_values("account_id", kind="mergesort").reset_index(drop=True)
+
+
+def _one_collector_elig(elig: np.ndarray, customer: np.ndarray, kept_customer: np.ndarray,
+                        kept_queue: np.ndarray, channel: np.ndarray) -> None:
+    """one_collector_per_customer: a customer with a kept placement at k is worked by k only
+    (channels aside), so no other team, vendor or legal queue for their other accounts."""
+    for j in np.flatnonzero(~channel):
+        bad = np.unique(kept_customer[kept_queue != j])
+        if len(bad):
+            elig[np.isin(customer, bad), j] = False
 
 
 def _relax_shares(min_share: np.ndarray, names: list[str], relaxed: dict[str, float],
@@ -325,6 +337,10 @@ def build_problem(inputs: pd.DataFrame, strategy: Strategy, date,
             bad_c = others["c"][together[others["k"].to_numpy()] | together[j]].unique()
             if len(bad_c):
                 elig[np.isin(customer, bad_c), j] = False
+    channel = np.array([q.kind == "channel" for q in wq], dtype=bool)
+    one = bool(strategy.one_collector_per_customer)
+    if one and live.any():
+        _one_collector_elig(elig, customer, customer[live], np.array([qi[v] for v in ov[live]]), channel)
     relaxed: dict[str, float] = {}
     for j in np.flatnonzero(vendor):
         fits = elig[:, j] & ((bal[j] < 0) | (amount <= bal[j]))
@@ -344,5 +360,5 @@ def build_problem(inputs: pd.DataFrame, strategy: Strategy, date,
         bal=bal, bal_total=bal_total, min_share=min_share, vendor=vendor, together=together, free=free,
         queue=queue, decision=decision, ended=ended, previous=previous, reason=reason,
         pre_recovery=pre_rec, pre_cost=pre_cost, kept_count=kept_count, kept_balance=kept_bal,
-        recalls=recalls, warnings=warnings, min_share_applied=relaxed,
+        recalls=recalls, warnings=warnings, min_share_applied=relaxed, channel=channel, one_collector=one,
     )

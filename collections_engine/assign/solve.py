@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
+from types import SimpleNamespace
 
 import numpy as np
 from ortools.graph.python import min_cost_flow
 from scipy import sparse
 from scipy.optimize import LinearConstraint, linprog, milp
 
-from collections_engine.assign.dual import dual_plan
+from collections_engine.assign.dual import dual_plan, enforce_shares
 from collections_engine.assign.exact import cpsat_refine, priced_margins, select_sub
 from collections_engine.assign.model_data import CENT, Problem
 
@@ -382,6 +383,8 @@ def solve(pb: Problem, *, time_limit: float = 30.0, method: str = "auto",
     choice = np.full(pb.n, -1, dtype=np.int64)
     full = np.where(choice_c >= 0, c.cols[np.maximum(choice_c, 0)] if C else -1, c.fbq)
     choice[c.rows] = full
+    if pb.one_collector:
+        choice, objective, status = _one_collector(pb, choice, objective, bound, status, notes)
     sol = Solution(choice, used, status, objective, max(bound, objective),
                    0.0, cap_dual, bal_dual, notes)
     if shadow and np.isnan(cap_dual).all():
@@ -393,6 +396,42 @@ def solve(pb: Problem, *, time_limit: float = 30.0, method: str = "auto",
     sol.cap_dual[uncap] = 0.0
     sol.time_s = time.perf_counter() - t0
     return sol
+
+
+def _one_collector(pb: Problem, choice: np.ndarray, objective: int, bound: int, status: str,
+                   notes: list[str]) -> tuple[np.ndarray, int, str]:
+    """one_collector_per_customer: a customer split across work queues (channels aside) keeps the
+    queue with the larger total gain; the other accounts take their best channel with room, else
+    nothing; then the min shares are met again. Dropping never breaks a capacity, balance cap or
+    grouping, so the plan stays feasible; the bound (without this rule) stays valid."""
+    rows = np.flatnonzero(pb.free)
+    ch = choice[rows].copy()
+    g = pb.gain()[rows]
+    work = (ch >= 0) & ~pb.channel[np.maximum(ch, 0)]
+    idx = np.flatnonzero(work)
+    cu, q = pb.customer[rows][idx], ch[idx]
+    pairs, inv = np.unique(np.stack([cu, q], 1), axis=0, return_inverse=True)
+    tot = np.bincount(inv.ravel(), weights=g[idx, q])
+    o = np.lexsort((pairs[:, 1], -tot, pairs[:, 0]))
+    first = np.r_[True, pairs[o][1:, 0] != pairs[o][:-1, 0]] if len(o) else np.zeros(0, bool)
+    win = dict(zip(pairs[o][first, 0].tolist(), pairs[o][first, 1].tolist()))
+    lose = idx[np.array([win[a] != b for a, b in zip(cu.tolist(), q.tolist())], dtype=bool)] if len(idx) else idx
+    ch[lose] = -1
+    used = np.bincount(ch[ch >= 0], minlength=len(pb.queues))
+    for j in np.flatnonzero(pb.channel):  # the moved accounts' channel, where it takes them and has room
+        cand = lose[pb.elig[rows[lose], j] & (g[lose, j] > 0)][:max(0, int(pb.cap[j] - used[j]))]
+        ch[cand] = j
+        used[j] += len(cand)
+    dropped = enforce_shares(SimpleNamespace(vendor=pb.vendor, ms=pb.min_share, h=g), ch)
+    choice = choice.copy()
+    choice[rows] = ch
+    on = ch >= 0
+    objective = int(pb.nw[rows].sum() + g[np.flatnonzero(on), ch[on]].sum())
+    if len(lose) or dropped:
+        notes.append(f"one_collector_per_customer: {len(lose)} accounts of split customers moved off a second "
+                     f"collector, {dropped} vendor placements dropped for the min shares")
+        status = "OPTIMAL" if objective >= bound else "FEASIBLE"
+    return choice, objective, status
 
 
 def _large_exact(c: _Core, lam0: np.ndarray, notes: list[str], det_time: float):

@@ -150,6 +150,8 @@ class Strategy(_Model):
     personal_fields: list[str] = Field(default_factory=list)
     queues: list[Queue] = Field(min_length=1)
     recall_on: list[Literal["stage_not_accepted"]] = Field(default_factory=list)
+    # all of a customer's worked accounts in one queue (channels aside): one collector per customer
+    one_collector_per_customer: bool = False
     sources: list[Source] = Field(default_factory=list)
     experiments: Experiments | None = None
 
