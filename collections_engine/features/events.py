@@ -92,9 +92,13 @@ class EventIndex:
         order = np.argsort(keys, kind="stable")
         keys = keys[order]
         cums = {}
+        entity = keys // SPAN
         for name, v in (values or {}).items():
             vv = np.nan_to_num(np.asarray(v, dtype=np.float64)[keep][order])
-            cums[name] = np.concatenate([[0.0], np.cumsum(vv)])
+            # Running sums restart at each entity's first event: a window's total then adds only
+            # that entity's own events, in the same order, whatever other entities the table
+            # holds (one bucket of customers or the whole book: the same bits, STYLE's chunk rule).
+            cums[name] = np.concatenate([[0.0], pd.Series(vv).groupby(entity, sort=False).cumsum().to_numpy()])
         idx = np.flatnonzero(keep)[order]
         del order
         if len(keep) < 2**31:
@@ -115,8 +119,14 @@ class EventIndex:
         return (self.position(codes, hi) - self.position(codes, lo)).astype(np.int64)
 
     def total(self, name: str, codes: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-        c = self.cums[name]
-        return c[self.position(codes, hi)] - c[self.position(codes, lo)]
+        """Sum of the value over each row's entity's events dated in (lo, hi]."""
+        return self._upto(name, codes, self.position(codes, hi)) - self._upto(name, codes, self.position(codes, lo))
+
+    def _upto(self, name: str, codes: np.ndarray, pos: np.ndarray) -> np.ndarray:
+        """The entity's own running sum before slice end `pos` (0 when no event of it lies before)."""
+        ok = pos > 0
+        ok[ok] = (self.keys[pos[ok] - 1] // SPAN) == codes[ok]
+        return np.where(ok, self.cums[name][pos], 0.0)
 
     def last(self, codes: np.ndarray, day: np.ndarray) -> np.ndarray:
         """Position (in the filtered input events) of the latest event on or before `day`, or -1."""
