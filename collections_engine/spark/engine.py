@@ -163,25 +163,21 @@ class SparkEngine:
                 out.append((kind, df.withColumn("_b", self._bucket("customer_id"))))
             else:  # an account's rows go with its customer's (orphans by their own id: reported)
                 cols = df.columns
-                j = df.join(owner, F.col("account_id").cast("string") == F.col("_aid"), "left")
+                j = df.join(F.broadcast(owner), F.col("account_id").cast("string") == F.col("_aid"), "left")
                 j = j.withColumn("_b", F.coalesce(F.col("_ob"), self._bucket("account_id")))
                 out.append((kind, j.select(*cols, "_b")))
         return out
 
     @staticmethod
-    def _packed(kind: str, df, chunk_col: str | None = None):
-        """One row per group (bucket, or bucket and chunk): the group's rows as an Arrow blob."""
-        import pyarrow as pa_  # noqa: F401 - resolved in the worker
+    def _packed(kind: str, df):
+        """The table's rows as Arrow blobs, one per (scan batch, bucket), made where the rows are
+        read (mapInArrow): only blobs cross the shuffle, never rows one by one."""
+        from collections_engine.spark.partition import pack_batches
 
-        from collections_engine.spark.partition import to_blob
+        def pack(batches):
+            return pack_batches(kind, batches)
 
-        def pack(table):
-            b = table.column("_b")[0].as_py()
-            return pa.table({"_b": pa.array([b], pa.int32()), "kind": [kind], "message": [""],
-                             "blob": pa.array([to_blob(table)], pa.binary())})
-
-        keys = ["_b"] + ([chunk_col] if chunk_col else [])
-        return df.groupBy(*keys).applyInArrow(pack, "_b int, " + NOTE_SCHEMA)
+        return df.mapInArrow(pack, "_b int, " + NOTE_SCHEMA)
 
     def _context(self, date, strategy, reference=None, previous=None, graph=None) -> NightContext:
         labels = {n: t.label for n, t in self.tables.items()}
@@ -203,9 +199,7 @@ class SparkEngine:
         for name in RING_TABLES:
             if name not in self.tables:
                 continue
-            df = self.tables[name].frame.withColumn("_b", F.lit(0)).withColumn(
-                "_c", F.pmod(F.col("_r"), F.lit(self.buckets)))
-            p = self._packed(name, df, "_c")
+            p = self._packed(name, self.tables[name].frame.withColumn("_b", F.lit(0)))
             parts = p if parts is None else parts.unionByName(p)
 
         def run(table):

@@ -48,6 +48,27 @@ def from_blob(blob: bytes) -> pa.Table:
     return pa.ipc.open_stream(blob).read_all()
 
 
+def pack_batches(kind: str, batches):
+    """Per Arrow batch of a table (with `_b`), one row (bucket, kind, blob) per bucket present."""
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        b = batch.column(batch.schema.get_field_index("_b")).to_numpy(zero_copy_only=False)
+        order = np.argsort(b, kind="stable")
+        sb = b[order]
+        cuts = np.flatnonzero(np.diff(sb)) + 1
+        starts = np.concatenate([[0], cuts])
+        ends = np.concatenate([cuts, [len(sb)]])
+        table = pa.Table.from_batches([batch])
+        buckets, blobs = [], []
+        for lo, hi in zip(starts, ends):
+            buckets.append(int(sb[lo]))
+            blobs.append(to_blob(table.take(order[lo:hi])))
+        yield pa.RecordBatch.from_pydict({
+            "_b": pa.array(buckets, pa.int32()), "kind": pa.array([kind] * len(buckets), pa.string()),
+            "message": pa.array([""] * len(buckets), pa.string()), "blob": pa.array(blobs, pa.binary())})
+
+
 def frame_blob(df: pd.DataFrame) -> bytes:
     return to_blob(pa.Table.from_pandas(df, preserve_index=False))
 

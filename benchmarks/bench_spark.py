@@ -1,0 +1,168 @@
+"""The Spark night beside the in-process night on one book: wall time, memory, agreement.
+
+    python benchmarks/bench_spark.py --data DATA --models MODELS --date D [--master local[2]]
+        [--engines inprocess,spark] [--runs DIR] [--driver-memory 2g]
+
+Each engine runs `collections-engine run` in a subprocess, as cron (or spark-submit's client)
+would; the process tree is sampled every 0.2 s (PSS, /proc/PID/smaps_rollup) and split into the
+driver (the Python process that runs the night, placement included), the JVM (in local mode the
+Spark driver and its executors in one process) and Spark's Python workers. Then the two run
+folders are compared: scores (largest |p_repay| difference), decisions, rings, vendor files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = [str(ROOT / ".venv" / "bin" / "collections-engine")]
+KIB_PER_GIB = 1024**2
+
+
+class TreeMemory:
+    """Peak PSS of a process tree, in total and by kind (driver, jvm, workers)."""
+
+    def __init__(self, root: int) -> None:
+        self.root = root
+        self.peak_total = 0.0
+        self.peak = {"driver": 0.0, "jvm": 0.0, "workers": 0.0}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def _children(pid: int) -> list[int]:
+        out = []
+        try:
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{tid}/children") as fh:
+                    out += [int(c) for c in fh.read().split()]
+        except OSError:
+            pass
+        return out
+
+    @staticmethod
+    def _pss(pid: int) -> float:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as fh:
+                for line in fh:
+                    if line.startswith("Pss:"):
+                        return int(line.split()[1]) / KIB_PER_GIB
+        except OSError:
+            pass
+        return 0.0
+
+    @staticmethod
+    def _comm(pid: int) -> str:
+        try:
+            return Path(f"/proc/{pid}/comm").read_text().strip()
+        except OSError:
+            return ""
+
+    def _sample(self) -> None:
+        now = {"driver": self._pss(self.root), "jvm": 0.0, "workers": 0.0}
+        stack = self._children(self.root)
+        while stack:
+            pid = stack.pop()
+            kind = "jvm" if self._comm(pid) == "java" else "workers" if now["jvm"] or self._under_java(pid) else "driver"
+            now[kind] += self._pss(pid)
+            stack += self._children(pid)
+        for k, v in now.items():
+            self.peak[k] = max(self.peak[k], v)
+        self.peak_total = max(self.peak_total, sum(now.values()))
+
+    def _under_java(self, pid: int) -> bool:
+        try:
+            ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            return False
+        return ppid != self.root and (self._comm(ppid) == "java" or self._under_java(ppid))
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.2):
+            self._sample()
+
+    def __enter__(self) -> "TreeMemory":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def load() -> str:
+    return "{:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
+
+
+def run(engine: str, args, runs: Path) -> dict:
+    cmd = CLI + ["run", "--data", str(args.data), "--date", args.date, "--strategy", str(args.strategy),
+                 "--graph", str(args.graph), "--models", str(args.models), "--out", str(runs), "--force",
+                 "--engine", engine]
+    env = dict(os.environ)
+    if engine == "spark":
+        cmd += ["--spark-master", args.master]
+        env["PYSPARK_SUBMIT_ARGS"] = f"--driver-memory {args.driver_memory} pyspark-shell"
+    l0 = load()
+    t = time.perf_counter()
+    with open(runs.parent / f"{runs.name}.log", "w") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        with TreeMemory(proc.pid) as mem:
+            rc = proc.wait()
+    wall = time.perf_counter() - t
+    rj = json.loads((runs / args.date / "run.json").read_text()) if rc == 0 else {}
+    out = {"engine": engine, "exit": rc, "wall_s": round(wall, 1), "load": f"{l0} -> {load()}",
+           "tree_peak_pss_gib": round(mem.peak_total, 2), **{f"{k}_peak_pss_gib": round(v, 2) for k, v in mem.peak.items()},
+           "driver_peak_rss_gib": max(rj.get("peak_rss_gib", {}).values(), default=None),
+           "timings_s": rj.get("timings_s"), "engine_stats": rj.get("engine")}
+    print(json.dumps(out), flush=True)
+    return out
+
+
+def compare(a: Path, b: Path) -> dict:
+    sa, sb = pd.read_parquet(a / "scores.parquet"), pd.read_parquet(b / "scores.parquet")
+    same_rows = sa["account_id"].equals(sb["account_id"])
+    dp = float(np.abs(sa["p_repay"].to_numpy() - sb["p_repay"].to_numpy()).max()) if same_rows else None
+    aa, ab = pd.read_parquet(a / "assignments.parquet"), pd.read_parquet(b / "assignments.parquet")
+    out = {"accounts": len(sa), "same_accounts": bool(same_rows), "max_abs_p_repay_diff": dp,
+           "bands_differ": int((sa["band"] != sb["band"]).sum()) if same_rows else None,
+           "reasons_differ": int((sa[["reason_1", "reason_2", "reason_3"]] != sb[["reason_1", "reason_2", "reason_3"]])
+                                 .any(axis=1).sum()) if same_rows else None,
+           "assignments_differ": int((aa.astype(str) != ab.astype(str)).any(axis=1).sum()) if len(aa) == len(ab) else None}
+    files = sorted(p.relative_to(a).as_posix() for p in a.rglob("*") if p.is_file())
+    out["identical_files"] = [f for f in files if (b / f).is_file() and (a / f).read_bytes() == (b / f).read_bytes()]
+    out["differing_files"] = [f for f in files if f not in out["identical_files"]]
+    print(json.dumps(out), flush=True)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--models", type=Path, required=True)
+    ap.add_argument("--date", required=True)
+    ap.add_argument("--strategy", type=Path, default=ROOT / "strategies" / "default.yaml")
+    ap.add_argument("--graph", type=Path, default=ROOT / "graphs" / "default.yaml")
+    ap.add_argument("--master", default="local[2]")
+    ap.add_argument("--driver-memory", default="2g", help="the JVM's heap (local mode: driver and executors)")
+    ap.add_argument("--engines", default="inprocess,spark")
+    ap.add_argument("--runs", type=Path, default=Path("/tmp/bench-spark"))
+    args = ap.parse_args()
+    args.runs.mkdir(parents=True, exist_ok=True)
+    engines = args.engines.split(",")
+    for e in engines:
+        run(e, args, args.runs / e)
+    if len(engines) == 2 and all((args.runs / e / args.date / "scores.parquet").is_file() for e in engines):
+        compare(args.runs / engines[0] / args.date, args.runs / engines[1] / args.date)
+
+
+if __name__ == "__main__":
+    main()
