@@ -90,24 +90,38 @@ class NightContext:
 
 
 def _gather(parts: pa.Table, wanted: dict[str, pa.Schema]) -> dict[str, pa.Table]:
-    """The bucket's tables from its blobs, in read order (file, then row), without `_b`, `_c`,
-    `_f`, `_r`; a table with no rows here is an empty table of its schema."""
+    """The bucket's tables from its blobs, in read order (file, then row), without `_b`, `_f`,
+    `_r`; a table with no rows here is an empty table of its schema.
+
+    Blobs are read in place (no copy of the bytes); each blob's rows are already in read order,
+    so the blobs are put in order by their first row and concatenated; rows are sorted one by
+    one only when blobs interleave (a scan split holding several small files)."""
     kinds = parts.column("kind").to_pylist()
-    blobs = parts.column("blob").to_pylist()
     found: dict[str, list[pa.Table]] = {}
-    for kind, blob in zip(kinds, blobs):
-        found.setdefault(kind, []).append(from_blob(blob))
+    i = 0
+    for chunk in parts.column("blob").chunks:
+        for k in range(len(chunk)):
+            found.setdefault(kinds[i], []).append(pa.ipc.open_stream(chunk[k].as_buffer()).read_all())
+            i += 1
     out = {}
     for name, schema in wanted.items():
-        tabs = found.get(name)
+        tabs = [t for t in found.pop(name, []) if t.num_rows]
         if not tabs:
             out[name] = schema.empty_table()
             continue
+        if "_r" in tabs[0].column_names:
+            tabs.sort(key=lambda t: (t.column("_f")[0].as_py(), t.column("_r")[0].as_py()))
         t = pa.concat_tables(tabs) if len(tabs) > 1 else tabs[0]
-        if "_r" in t.column_names:
+        if "_r" in t.column_names and not _in_order(t):
             t = t.sort_by([("_f", "ascending"), ("_r", "ascending")])
-        out[name] = t.drop_columns([c for c in ("_b", "_c", "_f", "_r") if c in t.column_names])
+        out[name] = t.drop_columns([c for c in ("_b", "_f", "_r") if c in t.column_names])
     return out
+
+
+def _in_order(t: pa.Table) -> bool:
+    f = t.column("_f").to_numpy()
+    r = t.column("_r").to_numpy()
+    return bool(np.all((f[1:] > f[:-1]) | ((f[1:] == f[:-1]) & (r[1:] > r[:-1]))))
 
 
 def _arrow_to_pandas(t: pa.Table, nanos: tuple[str, ...]) -> pd.DataFrame:
@@ -219,7 +233,7 @@ def rings_bucket(parts: pa.Table, ctx: NightContext) -> pa.Table:
     problems: list[str] = []
     for name in RING_TABLES:
         if name in raw:
-            df, p, _ = typed_table(name, raw[name], ctx.labels[name], ctx.nanos.get(name, ()))
+            df, p, _ = typed_table(name, raw.pop(name), ctx.labels[name], ctx.nanos.get(name, ()))
             tables[name] = df
             if name == "identifiers":  # the other tables' problems come from the buckets
                 problems += p
