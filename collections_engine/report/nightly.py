@@ -10,6 +10,7 @@ import pandas as pd
 from collections_engine.config.strategy import Strategy
 from collections_engine.frames import isin
 from collections_engine.report.html import bar_chart, esc, hist_chart, kv, page, section, table
+from collections_engine.report.rings import ring_section
 from collections_engine.scoring.metrics import psi
 
 __all__ = ["nightly_report", "psi_table", "PSI_WATCH", "PSI_ACT"]
@@ -104,10 +105,6 @@ def nightly_report(*, date: pd.Timestamp, strategy: Strategy, scores: pd.DataFra
     drift_rows = psi_frame.head(15)
     drift_note = ("<p>PSI against the model version's reference (held-out history): below 0.10 stable, "
                   "0.10-0.25 watch, 0.25 and above act.</p>")
-    ring_tab = rings[["ring_id", "size", "score", "confirmed", "evidence", "first_flagged"]].copy() if len(rings) else rings
-    if len(ring_tab):
-        ring_tab["first_flagged"] = pd.to_datetime(ring_tab["first_flagged"]).dt.date.astype(str)
-        ring_tab = ring_tab.sort_values(["score", "ring_id"], ascending=[False, True])
     warn_html = "".join(f"<div class='warn'>{esc(w)}</div>" for w in warnings) or "<p>none</p>"
     solver = decision.solver
     def _num(v: object) -> str:
@@ -136,7 +133,7 @@ def nightly_report(*, date: pd.Timestamp, strategy: Strategy, scores: pd.DataFra
                                            "n", "agrees", "used", "source") if c in effects.columns]])
                 if effects is not None else "<p>none</p>"),
         *_arms_section(a, solver),
-        section("Fraud rings", table(ring_tab, max_rows=50)),
+        section("Fraud rings", ring_section(rings, date)),
         section("What changed since last night", table(_changes(a, previous_assignments))),
         section("Warnings", warn_html),
     ]
