@@ -11,6 +11,12 @@ label, into each generated book ROOT/b20k_s<seed> (`collections-engine generate 
 --days 2 --seed <seed>`), and prints households flagged and planted-ring precision/recall with
 and without hub handling, with and without the evidence rule (`ring.evidence_threshold` 0).
 
+    .venv/bin/python benchmarks/bench_rings.py hiding --data-root ROOT [--seeds 1 2 3 4 5]
+
+`hiding` (issue 17) inflates one shared value of 30 planted rings per book past the hub limit
+(60 honest customers more, `tests/ring_hiding.py`) and prints how many of those rings are still
+found (half their members or more in flagged rings), with the hard cut and without it.
+
 `quality` and `stability` use a ring book made here (vectorised, seeded) unless `--data` names
 a folder made by `collections-engine generate` (truth in DATA/truth/rings.parquet).
 The ring book: every customer has its own phone, device and email, 10% live in households of
@@ -338,6 +344,39 @@ def cmd_households(args: argparse.Namespace) -> None:
                   f"{len(res.rings)} | {res.stats['held_back_for_evidence']} | {time.perf_counter() - t:.1f}")
 
 
+def cmd_hiding(args: argparse.Namespace) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from collections_engine.io.load import load_book
+    from tests.ring_hiding import plant_hiding, ring_found
+
+    print("seed | graph | rings inflated | found before | found after | lost | lost rings sharing one kind only | precision after | recall after")
+    for seed in args.seeds:
+        data = Path(args.data_root) / f"b20k_s{seed}"
+        book, _ = load_book(data)
+        truth = pd.read_parquet(data / "truth" / "rings.parquet")
+        date = book.snapshot_dates()[-1]
+        hidden, chosen = plant_hiding(book, date, truth, seed=seed)
+        kinds = _kinds_shared(hidden, truth)
+        for name, cfg in _graphs()[:2]:
+            before = ring_found(detect_rings(book, cfg, date).members, truth, chosen["ring"])
+            res = detect_rings(hidden, cfg, date)
+            after = ring_found(res.members, truth, chosen["ring"])
+            lost = before & ~after
+            p, r = precision_recall(res.members, truth)
+            print(f"{seed} | {name} | {len(chosen)} | {int(before.sum())} | {int(after.sum())} | {int(lost.sum())} | "
+                  f"{int((kinds.reindex(lost.index[lost]) == 1).sum())} | {p:.3f} | {r:.3f}")
+
+
+def _kinds_shared(book: Book, truth: pd.DataFrame) -> pd.Series:
+    """Per planted ring: how many kinds its members share a value of."""
+    t = truth.set_index("customer_id")["ring_id"]
+    ident = book.identifiers
+    rows = ident[ident["customer_id"].isin(t.index)]
+    rows = rows.assign(ring=rows["customer_id"].map(t).to_numpy(), kind=rows["kind"].astype(str))
+    n = rows.groupby(["ring", "kind", "value"], observed=True)["customer_id"].nunique()
+    return n[n >= 2].reset_index().groupby("ring")["kind"].nunique()
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -353,9 +392,11 @@ def main(argv: list[str] | None = None) -> None:
     lf.add_argument("--mixing", type=float, nargs="+", default=[0.1, 0.2, 0.3, 0.4])
     hh = sub.add_parser("households"); hh.add_argument("--data-root", required=True)
     hh.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
+    hi = sub.add_parser("hiding"); hi.add_argument("--data-root", required=True)
+    hi.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     args = ap.parse_args(argv)
     {"speed": cmd_speed, "quality": cmd_quality, "stability": cmd_stability, "lfr": cmd_lfr,
-     "households": cmd_households}[args.cmd](args)
+     "households": cmd_households, "hiding": cmd_hiding}[args.cmd](args)
     sys.stdout.flush()
 
 

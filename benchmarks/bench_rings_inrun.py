@@ -103,7 +103,7 @@ def raw_leiden(call: tuple) -> tuple[float, float]:
         nw = np.ones(n)
     with community_mod.seeded_igraph(community.seed):
         g.community_leiden(objective_function="CPM", weights=w, resolution=community.resolution,
-                           node_weights=nw, n_iterations=community_mod.LEIDEN_ITERATIONS)
+                           node_weights=nw, n_iterations=community.iterations)
     return time.perf_counter() - t, time.process_time() - c
 
 

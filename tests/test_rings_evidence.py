@@ -123,3 +123,23 @@ def test_check_names_a_link_kind_that_is_not_a_graph_kind(tmp_path: Path) -> Non
     (tmp_path / "g.yaml").write_text(bad)
     with pytest.raises(ConfigError, match=r"ring\.evidence_threshold"):
         load_graph(tmp_path / "g.yaml")
+
+
+def test_community_tuning_keys_default_to_the_measured_constants_and_take_effect() -> None:
+    from collections_engine.config.graph import Community
+    from collections_engine.rings import community as cm
+
+    d = Community()
+    assert (d.iterations, d.refine_above, d.merge_cross_share, d.merge_mutual_share, d.trim_min_strength,
+            d.trim_min_strong_members) == (cm.LEIDEN_ITERATIONS, cm.REFINE_ABOVE, cm.MAX_CROSS_SHARE,
+                                           cm.MUTUAL_SHARE, cm.MIN_LINK_STRENGTH, cm.MIN_STRONG_MEMBERS)
+    # A ring of 5 sharing a device and a phone, and a relative sharing one address with r0 and r1 (strength
+    # 0.5): peeled at the default strength 0.6, kept when trim_min_strength is 0.4.
+    rows = clique("r", 5) + clique("r", 5, "phone") + [("r0", "address", "home"), ("r1", "address", "home"),
+                                                      ("x", "address", "home")]
+    book = book_of(rows)
+    sizes = []
+    for strength in (0.6, 0.4):
+        g = GraphConfig(kinds=KINDS, community={"trim_min_strength": strength}, ring={"threshold": 0.0})
+        sizes.append(sorted(detect_rings(book, g, DATE).rings["size"].tolist()))
+    assert sizes == [[5], [6]]

@@ -21,6 +21,14 @@ class Community(_Model):
     objective: Literal["modularity", "CPM"] = "modularity"
     resolution: float = Field(default=1.0, gt=0, le=100)
     seed: int = Field(default=1, ge=0)
+    # Tuning of the optimiser and the repairs after it (docs/notes/issue-7.md, issue-10.md;
+    # README "Graph keys"): the defaults are what was measured there.
+    iterations: int = Field(default=2, ge=1, le=100)           # Leiden passes
+    refine_above: int = Field(default=30, ge=3)                # split communities larger than this again
+    merge_cross_share: float = Field(default=0.1, gt=0, le=1)  # merge neighbours above this cross share
+    merge_mutual_share: float = Field(default=0.25, ge=0, le=1)
+    trim_min_strength: float = Field(default=0.6, ge=0)        # peel weaker members (kind-weight units)
+    trim_min_strong_members: int = Field(default=2, ge=1)
 
 
 class Ring(_Model):

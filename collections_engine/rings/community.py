@@ -40,6 +40,9 @@ from collections_engine.rings.codes import dense, sorted_unique, unique_inverse
 
 __all__ = ["MAX_CROSS_SHARE", "MIN_LINK_STRENGTH", "REFINE_ABOVE", "components", "merge_entangled", "find_communities", "seeded_igraph", "trim_weak_members"]
 
+# The constants below are the defaults of the graph keys `community.trim_min_strong_members`,
+# `trim_min_strength`, `merge_cross_share`, `merge_mutual_share`, `refine_above` and `iterations`
+# (config/graph.py; a test checks they agree); why these values: the comments here.
 # A member tied to the rest of its community through a single neighbour must be tied with at
 # least this link strength (in kind-weight units: a device or phone shared by two gives 1.0,
 # an address shared by two 0.5); weaker pendants (a relative sharing one household address
@@ -121,7 +124,7 @@ def find_communities(
     else:
         member = _louvain(len(sub), su, sv, sw, sub_comp, community)
     if community.objective == "modularity":
-        member = merge_entangled(member, su, sv, sw)
+        member = merge_entangled(member, su, sv, sw, community.merge_cross_share, community.merge_mutual_share)
     # Split into connected parts: components of the graph of intra-community edges.
     intra = member[su] == member[sv]
     member = components(len(sub), su[intra], sv[intra])
@@ -133,12 +136,12 @@ def find_communities(
 
 def _refine_large(member: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.ndarray,
                   community: Community) -> np.ndarray:
-    """Communities above REFINE_ABOVE members split again: Leiden on their intra-community
-    edges, modularity per community (one call), merge_entangled, connected parts. Labels by
+    """Communities above `community.refine_above` members split again: Leiden on their
+    intra-community edges, modularity per community (one call), merge_entangled, connected parts. Labels by
     smallest node."""
     n = len(member)
     size = np.bincount(member)
-    big = size[member] > REFINE_ABOVE
+    big = size[member] > community.refine_above
     if not big.any():
         return member
     sub = np.flatnonzero(big)
@@ -147,7 +150,8 @@ def _refine_large(member: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.ndarra
     e = big[u] & big[v] & (member[u] == member[v])
     su, sv, sw = remap[u[e]], remap[v[e]], w[e]
     parent = dense(member[sub])
-    part = merge_entangled(_leiden(len(sub), su, sv, sw, parent, community), su, sv, sw)
+    part = merge_entangled(_leiden(len(sub), su, sv, sw, parent, community), su, sv, sw,
+                           community.merge_cross_share, community.merge_mutual_share)
     out = member.copy()
     out[sub] = int(member.max()) + 1 + part
     intra = out[u] == out[v]
@@ -155,7 +159,8 @@ def _refine_large(member: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.ndarra
 
 
 def trim_weak_members(labels: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.ndarray,
-                      min_strength: float = MIN_LINK_STRENGTH) -> np.ndarray:
+                      min_strength: float = MIN_LINK_STRENGTH,
+                      min_strong: int = MIN_STRONG_MEMBERS) -> np.ndarray:
     """Peel weak members: strength into their community below `min_strength`, and either one
     neighbour there only or a community with at least MIN_STRONG_MEMBERS strong members.
 
@@ -188,7 +193,7 @@ def trim_weak_members(labels: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.nd
             med = pd.Series(s[inside]).groupby(labels[inside]).median()
             typical[inside] = med.reindex(labels[inside]).to_numpy()
         weak = inside & (s < min_strength - 1e-12) & (
-            (nb < 2) | ((strong >= MIN_STRONG_MEMBERS) & (s < 0.5 * typical - 1e-12)))
+            (nb < 2) | ((strong >= min_strong) & (s < 0.5 * typical - 1e-12)))
         if not weak.any():
             break
         labels[weak] = -1
@@ -280,7 +285,7 @@ def _blocks(n: int, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 
 def merge_entangled(member: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.ndarray,
-                    max_cross: float = MAX_CROSS_SHARE) -> np.ndarray:
+                    max_cross: float = MAX_CROSS_SHARE, mutual_share: float = MUTUAL_SHARE) -> np.ndarray:
     """Merge neighbouring communities whose cross links carry more than `max_cross` of the
     pair's link weight (internal A + internal B + between) and at least MUTUAL_SHARE of the outside
     links of the smaller-linked of the two (each is the other's main neighbour, as the halves of
@@ -304,7 +309,7 @@ def merge_entangled(member: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.ndar
         pa, pb = key // n_comm, key % n_comm
         share = cross / (w_in[pa] + w_in[pb] + cross)
         ext = np.bincount(pa, weights=cross, minlength=n_comm) + np.bincount(pb, weights=cross, minlength=n_comm)
-        mutual = cross >= MUTUAL_SHARE * np.minimum(ext[pa], ext[pb])
+        mutual = cross >= mutual_share * np.minimum(ext[pa], ext[pb])
         hot = np.flatnonzero((share > max_cross) & mutual)
         if len(hot) == 0:
             return member
@@ -337,7 +342,7 @@ def _leiden(n: int, u: np.ndarray, v: np.ndarray, w: np.ndarray, comp: np.ndarra
     with seeded_igraph(community.seed):
         part = g.community_leiden(
             objective_function="CPM", weights=w, resolution=community.resolution,
-            node_weights=node_weights, n_iterations=LEIDEN_ITERATIONS,
+            node_weights=node_weights, n_iterations=community.iterations,
         )
     return np.asarray(part.membership, np.int64)
 

@@ -81,7 +81,8 @@ def detect_rings(
     timings["graph_s"] = time.perf_counter() - t0
     t = time.perf_counter()
     labels = find_communities(gp.cg.n_nodes, gp.cg.u, gp.cg.v, gp.cg.w, graph.community, graph.ring.min_size)
-    labels = trim_weak_members(labels, gp.cg.u, gp.cg.v, gp.cg.w)
+    labels = trim_weak_members(labels, gp.cg.u, gp.cg.v, gp.cg.w, graph.community.trim_min_strength,
+                               graph.community.trim_min_strong_members)
     labels = keep_cores(labels, gp.cg.u, gp.cg.v, gp.cg.w)
     timings["communities_s"] = time.perf_counter() - t
     t = time.perf_counter()
