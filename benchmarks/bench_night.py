@@ -427,7 +427,7 @@ def cli_run(base: Path, nights: list[str], args) -> None:
         with TreeMemory(proc.pid) as tree:
             rc = proc.wait()
         total = time.perf_counter() - t
-        run_json = json.loads((base / "runs" / day / "run.json").read_text()) if rc == 0 else {}
+        run_json = json.loads((base / "runs" / day / "timings.json").read_text()) if rc == 0 else {}
         timings = run_json.get("timings_s", {})
         print(f"collections-engine run {day} ({args.accounts} accounts): exit {rc}, {total:.1f} s wall, "
               f"peak of the process tree (sum of PSS) {tree.peak:.2f} GiB at {tree.at_s:.0f} s "
@@ -438,7 +438,7 @@ def cli_run(base: Path, nights: list[str], args) -> None:
 
 def _peaks(run_json: Path) -> dict[str, float]:
     import json
-    return json.loads(run_json.read_text()).get("peak_rss_gib", {})
+    return json.loads(run_json.with_name("timings.json").read_text()).get("peak_rss_gib", {})
 
 
 if __name__ == "__main__":

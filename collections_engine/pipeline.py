@@ -32,22 +32,24 @@ from collections_engine.assign import build_decision_inputs
 from collections_engine.assign.effects import effects_table as effects_table_of
 from collections_engine.assign.experiments import decide_night
 from collections_engine.config.experiments import arm_strategies, arm_terms
-from collections_engine.assign.files import vendor_files, worklists
+from collections_engine.assign.files import vendor_batches, vendor_files, worklists
 from collections_engine.config import GraphConfig, load_graph, load_strategy
+from collections_engine.dates import parse_day
 from collections_engine.errors import InputError
 from collections_engine.features import build_features
 from collections_engine.frames import isin
 from collections_engine.io import file_sha256, read_table
 from collections_engine.io.load import TRAINING_TABLES, input_hashes, load_book
-from collections_engine.io.runs import (clean_stale, previous_night, read_previous_frame,
+from collections_engine.io.runs import (clean_stale, night_folders, previous_night, read_previous_frame,
                                         read_run_json, runs_lock)
 from collections_engine.io.runfolder import write_run_folder
 from collections_engine.report.nightly import nightly_report, psi_table
 from collections_engine.rings import detect_rings
 from collections_engine.scoring import load_version, score
+from collections_engine.validate import absence_alerts
 from collections_engine.steps import StepClock, crash_point
 
-__all__ = ["RunRequest", "RunResult", "run_night", "code_version", "inputs_fingerprint", "run_json_finish"]
+__all__ = ["RunRequest", "RunResult", "run_night", "code_version", "inputs_fingerprint", "timings_finish", "split_timings"]
 
 log = logging.getLogger("collections_engine")
 
@@ -99,13 +101,6 @@ def inputs_fingerprint(req: RunRequest, model_version: str) -> dict[str, object]
     return fp
 
 
-def _parse_date(text: str) -> pd.Timestamp:
-    try:
-        return pd.Timestamp(datetime.strptime(text, "%Y-%m-%d"))
-    except ValueError:
-        raise InputError("--date", [f"found '{text}'; expected a date YYYY-MM-DD"]) from None
-
-
 def run_night(req: RunRequest) -> RunResult:
     """Run one business date end to end; InputError for bad input (nothing written)."""
     engine = _open_engine(req)
@@ -132,7 +127,7 @@ def _open_engine(req: RunRequest):
 def _run_night(req: RunRequest, engine) -> RunResult:
     clock = StepClock()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    date = _parse_date(req.date)
+    date = parse_day(req.date)
     with clock.step("validate"):
         strategy = load_strategy(req.strategy)
         graph = load_graph(req.graph)
@@ -140,6 +135,7 @@ def _run_night(req: RunRequest, engine) -> RunResult:
         stale = clean_stale(req.runs)
         if stale:
             log.warning("removed %d temporary folder(s) left by an interrupted run", len(stale))
+        later = _refuse_broken_chain(req)
         with clock.step("validate"):
             version = load_version(req.models, req.model_version, approved_only=True, strategy=strategy)
             # The input files are hashed on a thread (hashlib releases the GIL) while they are
@@ -148,12 +144,21 @@ def _run_night(req: RunRequest, engine) -> RunResult:
                 fp_future = pool.submit(inputs_fingerprint, req, version.version_id)
                 try:
                     load = engine.load_book if engine is not None else load_book
-                    book, warnings = load(req.data, strategy, skip=TRAINING_TABLES)
+                    book, warnings = load(req.data, strategy, skip=TRAINING_TABLES, night=True)
                 except BaseException:
                     _refuse_changed_rerun(req, fp_future.result())
                     raise
                 fp = fp_future.result()
             _refuse_changed_rerun(req, fp)
+            # what is missing and who it affects: in the log, in run.json and at the top of the report
+            present = set(engine.tables) if engine is not None else set(book.table_names())
+            alerts = absence_alerts(present, set(book.accounts.columns), strategy)
+            for msg in alerts:
+                log.warning("%s", msg)
+            warnings = alerts + warnings
+            if later:
+                warnings.append(f"--force: night {req.date} run after later nights ({', '.join(later)}); their "
+                                "decisions did not see this night: rerun them in date order")
             if engine is None and date not in set(book.snapshot_dates()):  # Spark: checked in its job
                 raise InputError(str(req.data), [
                     f"accounts: no snapshot for --date {req.date}; expected one of the snapshot dates "
@@ -166,11 +171,13 @@ def _run_night(req: RunRequest, engine) -> RunResult:
             if engine is not None:  # features, scores and drift counts bucket by bucket on Spark
                 with clock.step("features"):
                     reference = _read_reference(version)
+                    current_ids = None  # the snapshot stays on Spark: endings off the book are 'cured'
                     tonight, scores, drift = engine.score_night(book, date, strategy, version, warnings,
                                                                 reference, rings=pending)
             else:
                 with clock.step("features"):
                     tonight = book.on(date)
+                    current_ids = tonight.loc[(tonight["dpd"] == 0).to_numpy(), "account_id"]  # cured tonight
                     tonight = tonight[tonight["dpd"] > 0].sort_values("account_id", kind="stable").reset_index(drop=True)
                     feats = build_features(book, tonight, strategy)
                 with clock.step("score"):
@@ -200,9 +207,16 @@ def _run_night(req: RunRequest, engine) -> RunResult:
             decision = decide_night(inputs, strategy, date, effects=effects, arms=arms,
                                     previous_arm=_previous_arms(previous_assign))
             warnings += decision.warnings
-            vendors = vendor_files(decision, inputs, tonight, book.customers, scores, strategy, date)
+            vendors = vendor_batches(
+                vendor_files(decision, inputs, tonight, book.customers, scores, strategy, date,
+                             warnings=warnings, open_placements=open_placements, current_ids=current_ids),
+                strategy, warnings, req.date)
             teams = worklists(decision)
         counts = _counts(tonight, decision, rings)
+        for kind in ("paid", "cured"):  # endings of placements whose account left the book tonight
+            n = sum(int((b.endings["ended"] == kind).sum()) for b in vendors.values())
+            if n:
+                counts[f"ended_{kind}"] = n
         with clock.step("report"):
             for row in drift[drift["level"] != "stable"].itertuples():
                 msg = f"PSI of {row.what} is {row.psi:.3f} ({row.level}: 0.10 watch, 0.25 act)"
@@ -212,25 +226,32 @@ def _run_night(req: RunRequest, engine) -> RunResult:
                 date=date, strategy=strategy, scores=scores, version=version,
                 reference=reference, decision=decision, rings=rings.rings,
                 previous_assignments=previous_assign, warnings=warnings, counts=counts,
-                psi_frame=drift, effects=effects_table)
+                psi_frame=drift, effects=effects_table, alerts=alerts)
+        # run.json holds only what follows from the inputs (same inputs, same bytes); what a
+        # clock or the machine says goes to timings.json, which no comparison reads.
+        solver, solver_times = split_timings(decision.solver)
         run_json = {
-            "date": req.date, "started_at": started,
-            "finished_at": None, "inputs": fp, "previous_night": prev.name if prev else None,
+            "date": req.date, "inputs": fp, "previous_night": prev.name if prev else None,
             "model_version": version.version_id, "code_version": fp["code_version"],
-            "host": platform.node(), "counts": counts, "warnings": warnings,
-            "solver": decision.solver, "timings_s": clock.timings,
-            "peak_rss_gib": clock.peak_rss_gib,
-            "rings_parts_s": rings.stats.get("timings", {}),
+            "counts": counts, "warnings": warnings, "solver": solver,
             "arms": arm_terms(arms, strategy),
+            "timings_file": "timings.json (not compared: wall-clock times, memory, host)",
         }
+        timings = {"date": req.date, "started_at": started, "finished_at": None, "host": platform.node(),
+                   "timings_s": clock.timings, "peak_rss_gib": clock.peak_rss_gib,
+                   "rings_parts_s": rings.stats.get("timings", {}), "solver": solver_times}
         if engine is not None:
-            run_json["engine"] = {"name": engine.name, **engine.stats}
+            engine_stats, engine_times = split_timings(dict(engine.stats))
+            run_json["engine"] = {"name": engine.name, **engine_stats}
+            timings["engine"] = engine_times
         with clock.step("write"):
             folder = write_run_folder(
                 req.runs / req.date, date=date, scores=scores, decision=decision, inputs=inputs,
                 rings=rings.rings, vendors=vendors, teams=teams, strategy=strategy,
-                effects=effects_table,
-                report_html=report_html, finish_run_json=lambda: run_json_finish(run_json, clock))
+                effects=effects_table, report_html=report_html, run_json=run_json,
+                finish_timings=lambda: timings_finish(timings, clock))
+        log.info("night %s timings (s): %s", req.date,
+                 ", ".join(f"{k} {v:.1f}" for k, v in timings["timings_s"].items()))
     return RunResult(folder=folder, counts=counts, warnings=warnings, timings=clock.timings)
 
 
@@ -357,6 +378,28 @@ def _refuse_changed_rerun(req: RunRequest, fp: dict[str, object]) -> None:
         "expected the same inputs, or --force to replace it"])
 
 
+def _refuse_broken_chain(req: RunRequest) -> list[str]:
+    """Nights run in date order: each reads the open placements the latest earlier night left.
+    A night earlier than the latest finished one (a missed night filled in late) would send
+    vendors placements the later nights never saw, so it is refused unless --force; rerunning a
+    finished night with the same inputs is allowed (it writes the same bytes). Returns the later
+    nights (their decisions no longer follow from this one when it is forced)."""
+    later = [d for d in night_folders(req.runs) if d > req.date]
+    if not later or (req.runs / req.date / "run.json").is_file() and not req.force:
+        return later if req.force else []
+    if not req.force:
+        raise InputError(str(req.runs), [
+            f"--date {req.date} is earlier than the latest finished night {later[-1]} in {req.runs}: the "
+            f"later night{'s' if len(later) > 1 else ''} ({', '.join(later)}) decided from the open placements "
+            f"without this night, so running it now would break the chain of placements sent to vendors; "
+            f"expected a date on or after {later[-1]}, or --force to run it anyway (then rerun the later nights "
+            "in order)"])
+    msg = (f"--force: night {req.date} run after later nights ({', '.join(later)}); their decisions did not "
+           "see this night: rerun them in date order")
+    log.warning("%s", msg)
+    return later
+
+
 def _read_reference(version) -> dict | None:
     path = Path(version.path) / "reference.json" if version.path else None
     if path is None or not path.is_file():
@@ -393,9 +436,14 @@ def _counts(tonight: pd.DataFrame, decision, rings) -> dict[str, int]:
     return out
 
 
-def run_json_finish(run_json: dict, clock: StepClock) -> dict:
-    run_json["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    run_json["timings_s"] = {**clock.timings, "total": clock.total()}
-    return run_json
+def split_timings(solver: dict) -> tuple[dict, dict]:
+    """The solver's record without its clock readings (keys ending in `_s` or naming a time),
+    and those readings apart."""
+    timed = {k: v for k, v in solver.items() if k.endswith("_s") or "time" in k}
+    return {k: v for k, v in solver.items() if k not in timed}, timed
 
 
+def timings_finish(timings: dict, clock: StepClock) -> dict:
+    timings["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    timings["timings_s"] = {**clock.timings, "total": clock.total()}
+    return timings

@@ -11,6 +11,7 @@ import pandas as pd
 from collections_engine.assign import decide
 from collections_engine.assign.effects import effects_from_table
 from collections_engine.config import load_strategy
+from collections_engine.dates import parse_day
 from collections_engine.errors import InputError
 from collections_engine.io import atomic_dir, read_table, write_parquet
 from collections_engine.report.whatif import compare_plans, whatif_report
@@ -20,6 +21,7 @@ __all__ = ["run_whatif"]
 
 def run_whatif(runs: Path, date: str, strategy_path: Path, out: Path) -> dict[str, Any]:
     strategy = load_strategy(strategy_path)
+    parse_day(date)  # strict YYYY-MM-DD: the folder name of the night
     folder = Path(runs) / date
     needed = ["decision_inputs.parquet", "assignments.parquet", "queue_summary.parquet"]
     missing = [n for n in needed if not (folder / n).is_file()]

@@ -45,7 +45,7 @@ def test_only_file_fields_reach_vendor_files(f1, f2):
     for v, fields in (("v1", f1), ("v2", f2)):
         placements, recalls = files[v]
         assert list(placements.columns) == [f for f in fields if f != "not_a_column"]
-        assert list(recalls.columns) == ["account_id", "reason"]
+        assert list(recalls.columns) == ["account_id", "ended", "reason"]
         assert len(placements) == ((d.assignments["queue"] == v) & (d.assignments["decision"] == "placed")).sum()
         for p in PERSONAL:
             if p not in fields:

@@ -139,7 +139,9 @@ def ref_vendor_files(decision, inputs, accounts_tonight, customers, scores, stra
         placements = pd.DataFrame(cols, index=range(len(rows)))
         r = decision.recalls
         recalls = r[r["vendor"] == v.name][["account_id", "reason"]].sort_values("account_id", kind="mergesort")
-        out[v.name] = (placements.reset_index(drop=True), recalls.reset_index(drop=True))
+        recalls.insert(1, "ended", "recalled")  # these nights have no open placements: recalls only
+        out[v.name] = (placements.reset_index(drop=True),
+                       recalls.reset_index(drop=True).astype({"account_id": "str", "ended": "str", "reason": "str"}))
     return out
 
 

@@ -93,10 +93,12 @@ def test_vendor_files_carry_only_file_fields(setup: dict, week: Path) -> None:
     for v in strategy.vendors():
         f = week / night / "vendors" / v.name / f"placements_{night}.csv"
         cols = list(pd.read_csv(f, nrows=0).columns)
+        assert cols[-1] == "currency"  # issue 18: the amounts' currency, beside the file_fields
+        cols = cols[:-1]
         assert set(cols) <= set(v.file_fields), (v.name, cols)
         assert cols == [c for c in v.file_fields if c in cols]
         recall_cols = list(pd.read_csv(week / night / "vendors" / v.name / f"recalls_{night}.csv", nrows=0).columns)
-        assert recall_cols == ["account_id", "reason"]
+        assert recall_cols == ["account_id", "ended", "reason"]
 
 
 def test_rerun_same_inputs_is_byte_identical(setup: dict, week: Path) -> None:

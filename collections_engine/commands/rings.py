@@ -16,17 +16,13 @@ from collections_engine.errors import InputError
 from collections_engine.io import atomic_dir, read_table, write_bytes_atomic, write_parquet
 from collections_engine.io.load import TRAINING_TABLES, load_book
 from collections_engine.rings import detect_rings
+from collections_engine.dates import parse_day
 
 log = logging.getLogger("collections_engine")
 
 
 def _parse_date(text: str | None) -> pd.Timestamp | None:
-    if text is None:
-        return None
-    try:
-        return pd.Timestamp(pd.to_datetime(text, format="%Y-%m-%d"))
-    except (ValueError, TypeError):
-        raise InputError("--date", [f"--date: found {text!r}; expected YYYY-MM-DD"]) from None
+    return None if text is None else parse_day(text)
 
 
 def register(app: typer.Typer) -> None:

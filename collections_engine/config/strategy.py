@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+import codecs
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = [
     "Stage", "NewCustomer", "Outcome", "Band", "Score", "Models", "Source",
@@ -110,6 +112,19 @@ class VendorQueue(_WorkQueue):
     max_balance: float | None = Field(default=None, gt=0)
     min_share: float = Field(default=0.0, ge=0, le=1)
     keep_customer_together: bool = False
+    file_encoding: str = "utf-8"   # of the vendor's CSV files, e.g. utf-8-sig so Excel opens Chinese names
+
+    @field_validator("file_encoding")
+    @classmethod
+    def _known_encoding(cls, v: str) -> str:
+        try:
+            info = codecs.lookup(v)
+            "".encode(v)
+        except (LookupError, TypeError):
+            raise ValueError(f"'{v}' is not a text encoding; expected one such as utf-8, utf-8-sig, gb18030") from None
+        if info.name in ("utf-16", "utf-32") or info.name.startswith(("utf-16", "utf-32")):
+            raise ValueError(f"'{v}': expected a byte-oriented text encoding such as utf-8, utf-8-sig, gb18030")
+        return v
 
 
 class FraudQueue(_Model):
@@ -154,6 +169,10 @@ class Strategy(_Model):
     one_collector_per_customer: bool = False
     sources: list[Source] = Field(default_factory=list)
     experiments: Experiments | None = None
+    # Tables that protect people (README "Tables that protect people"): `required` makes `run`
+    # exit 2 when the table is missing; `none` is the bank's explicit word that it keeps none.
+    holds_table: Literal["required", "none"] = "required"
+    fraud_labels_table: Literal["required", "none"] = "required"
 
     # Convenience views used by the steps.
     def stage_names(self) -> list[str]:

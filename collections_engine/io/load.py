@@ -18,7 +18,7 @@ from collections_engine.frames import duplicated
 from collections_engine.io.database import SOURCES_SCHEMA, Database, DatabaseURL
 from collections_engine.io.tables import file_sha256, find_table, read_table
 from collections_engine.schema import TABLES
-from collections_engine.validate import check_book, coerce_table
+from collections_engine.validate import check_book, coerce_table, protective_problems
 from collections_engine.validate.columns import _to_date, rows_hint
 
 __all__ = ["load_book", "input_files", "input_hashes", "type_source", "TRAINING_TABLES", "CATEGORY_COLUMNS",
@@ -203,11 +203,14 @@ def _sorted_levels(s: pd.Series) -> pd.Series:
 
 
 def load_book(data: Path | DatabaseURL, strategy: Strategy | None = None, *,
-              skip: tuple[str, ...] = ()) -> tuple[Book, list[str]]:
+              skip: tuple[str, ...] = (), night: bool = False) -> tuple[Book, list[str]]:
     """The validated book and its warnings; DataError with every problem otherwise.
 
     `skip` names optional tables the caller does not use (the nightly run skips the training
     evidence, `TRAINING_TABLES`): they are neither read nor validated and are None in the book.
+    `night`: the book decides who is contacted tonight, so a missing table that protects people
+    (holds, fraud_labels) is a problem unless the strategy declares it has none
+    (`validate.protective`), reported with every other problem.
     """
     where = f"DATA folder {data}"
     if isinstance(data, DatabaseURL):
@@ -225,6 +228,11 @@ def load_book(data: Path | DatabaseURL, strategy: Strategy | None = None, *,
     with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
         wanted = [(name, spec) for name, spec in TABLES.items() if name not in skip or spec.required]
         done = list(pool.map(lambda item: _read_one(data, *item), wanted))
+    present = {name for name, _, df, p, _ in done if df is not None or p}
+    if night:
+        expect = ((lambda n: f"a table or view {data.label(n)} in database {data.location}")
+                  if isinstance(data, Database) else (lambda n: f"{n}.parquet or {n}.csv in {data}"))
+        problems += protective_problems(present, strategy, expect)
     for name, label, df, p, w in done:
         labels[name] = label
         problems += p

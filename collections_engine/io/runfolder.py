@@ -20,25 +20,38 @@ def _json_bytes(obj: Any) -> bytes:
     return (json.dumps(obj, indent=1, sort_keys=True, default=str, ensure_ascii=False) + "\n").encode()
 
 
-def write_vendor_folder(folder: Path, vendor: str, day: str, placements: pd.DataFrame,
-                        recalls: pd.DataFrame) -> None:
-    """placements_DATE.csv, recalls_DATE.csv and a manifest of rows and SHA-256."""
+def write_vendor_folder(folder: Path, vendor: str, day: str, batch: Any) -> None:
+    """placements_DATE.csv, recalls_DATE.csv (every ending: recalled, returned, paid, cured)
+    and manifest.json: per file its rows, columns, SHA-256 and control totals (amount sums as
+    text with two decimals, the file's own figures), the currency and the encoding.
+
+    `batch` is an `assign.files.VendorBatch`; a vendor with nothing tonight still gets both
+    files (a header line) and its manifest, so the agency can tell "nothing" from "not sent".
+    """
     folder.mkdir(parents=True, exist_ok=True)
-    files = {f"placements_{day}.csv": placements, f"recalls_{day}.csv": recalls}
-    manifest: dict[str, Any] = {"vendor": vendor, "date": day, "files": []}
-    for name, df in files.items():
-        write_csv(df, folder / name)
-        manifest["files"].append({"name": name, "rows": int(len(df)), "columns": list(map(str, df.columns)),
-                                  "sha256": file_sha256(folder / name)})
+    files = {f"placements_{day}.csv": ("placements", batch.placements),
+             f"recalls_{day}.csv": ("recalls", batch.endings)}
+    manifest: dict[str, Any] = {"vendor": vendor, "date": day, "currency": batch.currency,
+                                "encoding": batch.encoding, "files": []}
+    for name, (kind, df) in files.items():
+        write_csv(df, folder / name, encoding=batch.encoding)
+        entry: dict[str, Any] = {"name": name, "rows": int(len(df)), "columns": list(map(str, df.columns)),
+                                 "sha256": file_sha256(folder / name),
+                                 "amount_sums": dict(batch.amount_sums.get(kind, {}))}
+        if kind == "recalls" and "ended" in df.columns:
+            entry["rows_by_ending"] = {str(k): int(v) for k, v in df["ended"].value_counts().sort_index().items()}
+        manifest["files"].append(entry)
     (folder / "manifest.json").write_bytes(_json_bytes(manifest))
 
 
 def write_run_folder(final: Path, *, date: pd.Timestamp, scores: pd.DataFrame, decision: Any,
                      inputs: pd.DataFrame, rings: pd.DataFrame,
-                     vendors: dict[str, tuple[pd.DataFrame, pd.DataFrame]],
+                     vendors: dict[str, Any],
                      teams: dict[str, pd.DataFrame], strategy: Any, report_html: str,
-                     effects: pd.DataFrame,
-                     finish_run_json: Callable[[], dict[str, Any]]) -> Path:
+                     effects: pd.DataFrame, run_json: dict[str, Any],
+                     finish_timings: Callable[[], dict[str, Any]]) -> Path:
+    """Every file of RUNS/DATE/, all-or-nothing. All but timings.json are the same bytes for
+    the same inputs; timings.json (wall-clock times, memory, host, written last) is not."""
     day = date.date().isoformat()
     with atomic_dir(final, replace=True) as tmp:
         write_parquet(scores, tmp / "scores.parquet")
@@ -51,9 +64,10 @@ def write_run_folder(final: Path, *, date: pd.Timestamp, scores: pd.DataFrame, d
         write_parquet(effects, tmp / "effects.parquet")
         for team, df in sorted(teams.items()):
             write_csv(df, tmp / "inhouse" / f"{team}.csv")
-        for vendor, (placed, recalled) in sorted(vendors.items()):
-            write_vendor_folder(tmp / "vendors" / vendor, vendor, day, placed, recalled)
+        for vendor, batch in sorted(vendors.items()):
+            write_vendor_folder(tmp / "vendors" / vendor, vendor, day, batch)
         (tmp / "report.html").write_text(report_html, encoding="utf-8")
-        (tmp / "run.json").write_bytes(_json_bytes(finish_run_json()))
+        (tmp / "run.json").write_bytes(_json_bytes(run_json))
+        (tmp / "timings.json").write_bytes(_json_bytes(finish_timings()))
         crash_point("write_end")
     return final

@@ -11,9 +11,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from collections_engine.io.atomic import write_bytes_atomic
+from collections_engine.io.csvsafe import csv_text
 from collections_engine.schema import TABLES
 
-__all__ = ["TABLES", "find_table", "read_table", "write_parquet", "write_csv", "file_sha256"]
+__all__ = ["TABLES", "find_table", "read_table", "write_parquet", "write_csv", "file_sha256", "csv_dtypes"]
 
 
 def find_table(data: Path, name: str) -> Path | None:
@@ -42,12 +43,23 @@ def read_table(path: Path, columns: list[str] | None = None, *,
             fields = [schema.field(i) for c in categories if (i := schema.get_field_index(c)) >= 0]
             wanted = [f.name for f in fields if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
         return pq.read_table(path, columns=columns, read_dictionary=wanted or None).to_pandas(date_as_object=False)
-    return pd.read_csv(
-        path,
-        usecols=columns,
-        dtype={c: "str" for c in ("account_id", "customer_id", "value")},
-        keep_default_na=True,
-    )
+    return pd.read_csv(path, usecols=columns, dtype=csv_dtypes(path.stem), keep_default_na=True,
+                       low_memory=False)
+
+
+def csv_dtypes(name: str) -> dict[str, str]:
+    """What a CSV table's columns are read as: the schema's text, id and date columns as text
+    (leading zeros survive; `validate` types and checks them, naming bad rows), id-like columns
+    of any table as text. Numbers are parsed by the reader, whole file at once (`low_memory=False`:
+    pandas' chunked guessing gave one column two types and a DtypeWarning on stderr) and exactly
+    (pandas' default parser is round-trip exact: the same float a parquet copy holds)."""
+    out = {c: "str" for c in ("account_id", "customer_id", "value")}
+    spec = TABLES.get(name)
+    if spec is not None:
+        for col, kind in {**spec.columns, **spec.optional_columns}.items():
+            if kind in ("id", "str", "date"):
+                out[col] = "str"
+    return out
 
 
 def _parquet_bytes(df: pd.DataFrame) -> bytes:
@@ -62,10 +74,10 @@ def write_parquet(df: pd.DataFrame, path: Path) -> None:
     write_bytes_atomic(Path(path), _parquet_bytes(df))
 
 
-def write_csv(df: pd.DataFrame, path: Path) -> None:
-    """Write a frame as UTF-8 CSV with '\\n' line ends and ISO dates."""
-    text = df.to_csv(index=False, lineterminator="\n", date_format="%Y-%m-%d")
-    write_bytes_atomic(Path(path), text.encode("utf-8"))
+def write_csv(df: pd.DataFrame, path: Path, *, encoding: str = "utf-8") -> None:
+    """Write a frame as spreadsheet-safe CSV (`csvsafe`): '\\n' line ends, ISO dates, in
+    `encoding` (strict: the caller makes the text encodable first, see `assign.files`)."""
+    write_bytes_atomic(Path(path), csv_text(df).encode(encoding))
 
 
 def file_sha256(path: Path) -> str:

@@ -72,7 +72,8 @@ def nightly_report(*, date: pd.Timestamp, strategy: Strategy, scores: pd.DataFra
                    version: Any, reference: dict | None, decision: Any,
                    rings: pd.DataFrame, previous_assignments: pd.DataFrame | None,
                    warnings: list[str], counts: dict[str, int], psi_frame: pd.DataFrame,
-                   effects: pd.DataFrame | None = None) -> str:
+                   effects: pd.DataFrame | None = None, alerts: list[str] | None = None) -> str:
+    """The page; `alerts` (tables missing and who that affects) go first, above the figures."""
     a = decision.assignments
     qs = decision.queue_summary.copy()
     cur = strategy.currency
@@ -112,9 +113,14 @@ def nightly_report(*, date: pd.Timestamp, strategy: Strategy, scores: pd.DataFra
             return f"{v:.3g}" if abs(v) < 1 else f"{v:,.2f}"
         return str(v)
 
-    solver_txt = ", ".join(f"{k}: {_num(v)}" for k, v in solver.items() if not isinstance(v, dict | list))
+    # no clock readings (keys ending in _s, or naming a time): same inputs, same page
+    solver_txt = ", ".join(f"{k}: {_num(v)}" for k, v in solver.items()
+                           if not isinstance(v, dict | list) and not (k.endswith("_s") or "time" in k))
     solver_txt += "".join(f"; {n}" for n in solver.get("notes", []))
+    top = ("<div class='alerts'>" + "".join(f"<div class='warn'>{esc(w)}</div>" for w in alerts) + "</div>"
+           if alerts else "")
     body = [
+        top,
         cards,
         section("Tonight's volumes", vol_chart, table(vol_tab), table(by_dec)),
         section("Expected recovery and cost by queue", q_chart, table(qs[q_cols])),

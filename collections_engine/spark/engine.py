@@ -34,6 +34,7 @@ from collections_engine.spark.partition import (
     BOOK_TABLES, NOTE_SCHEMA, RING_TABLES, NightContext, from_blob, night_bucket, rings_bucket, typed_table,
 )
 from collections_engine.spark.session import spark_session
+from collections_engine.validate.protective import protective_problems
 from collections_engine.spark.tables import SparkTable, find_spark_table, read_spark_table
 
 __all__ = ["SparkEngine", "bucket_count", "drift_from_counts"]
@@ -66,7 +67,8 @@ class SparkEngine:
         self.stats: dict[str, object] = {}
 
     # -- reading ---------------------------------------------------------------------------
-    def load_book(self, data: Path, strategy, *, skip: tuple[str, ...] = ()) -> tuple[Book, list[str]]:
+    def load_book(self, data: Path, strategy, *, skip: tuple[str, ...] = (),
+                  night: bool = False) -> tuple[Book, list[str]]:
         from pyspark.sql import SparkSession
 
         t0 = time.perf_counter()
@@ -113,6 +115,10 @@ class SparkEngine:
                                 f"{', '.join(t.arrow_schema.names)}); source '{src.name}' is not used")
                 continue
             self.sources[src.name] = (src.key, label, t)
+        if night:  # tables that protect people (validate.protective), as the in-process loader
+            problems += protective_problems(
+                set(self.tables) | {n for n in TABLES if any(p.startswith(f"{n}.") for p in problems)}, strategy,
+                lambda n: f"{n}.parquet, {n}.csv or a folder {n}/ of parts in {data}")
         if "accounts" in self.tables:
             n_rows = self.tables["accounts"].frame.count()
             if n_rows == 0:
