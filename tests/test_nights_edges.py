@@ -214,3 +214,68 @@ def test_no_dtype_warning_from_csv_book(env: dict, tmp_path: Path) -> None:
 def test_default_strategy_declares_nothing_unsafe() -> None:
     doc = yaml.safe_load((ROOT / "strategies" / "default.yaml").read_text())
     assert doc.get("holds_table", "required") == "required"
+
+
+def _export(env: dict, name: str, kind: str) -> Path:
+    """The fixture book re-exported as a bank's own system would: parquet with DATE (date32)
+    columns and plain `string` text columns, or CSV (every table and source)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    d = env["tmp"] / f"book_{name}"
+    if d.exists():
+        return d
+    (d / "sources").mkdir(parents=True)
+    for src in sorted(BOOK.rglob("*.parquet")):
+        rel = src.relative_to(BOOK)
+        if rel.parts[0] == "truth":
+            continue
+        t = pq.read_table(src)
+        if kind == "parquet_date_string":
+            fields = []
+            for f in t.schema:
+                if pa.types.is_timestamp(f.type):
+                    f = f.with_type(pa.date32())
+                elif pa.types.is_large_string(f.type) or pa.types.is_dictionary(f.type):
+                    f = f.with_type(pa.string())
+                fields.append(f)
+            t = t.cast(pa.schema(fields))
+            pq.write_table(t, d / rel)
+        else:
+            t.to_pandas().to_csv((d / rel).with_suffix(".csv"), index=False)
+    return d
+
+
+def test_parquet_dates_strings_and_csv_reach_the_same_decisions(env: dict) -> None:
+    """Issue 18's bar: a book exported as parquet with DATE columns and plain strings, and the
+    same book as CSV, reach the same decisions as the generator's files (two nights, so the
+    second reads the first's open placements)."""
+    from tests.pipeline_helpers import data_digest
+
+    nights = env["nights"][:2]
+    digests = {}
+    for name, data in (("generator", BOOK), ("parquet_date_string", _export(env, "pq", "parquet_date_string")),
+                       ("csv", _export(env, "csv", "csv"))):
+        runs = env["tmp"] / f"runs_format_{name}"
+        for night in nights:
+            code, out = run(env, night, data=data, runs=runs)
+            assert code == 0, (name, out[-2000:])
+        digests[name] = {n: data_digest(runs / n) for n in nights}
+        a = pd.read_parquet(runs / nights[-1] / "assignments.parquet")
+        assert len(a) > 0
+    assert digests["parquet_date_string"] == digests["generator"]
+    assert digests["csv"] == digests["generator"]
+
+
+def test_csv_personal_fields_stay_text(tmp_path: Path) -> None:
+    """A phone '+8613800000000' or '07551234567' read from customers.csv keeps its sign and zero."""
+    from collections_engine.io.tables import read_table
+
+    (tmp_path / "customers.csv").write_text("customer_id,phone,national_id,income\n"
+                                            "007,+8613800000000,44030119900101001X,1.5\n"
+                                            "8,07551234567,440301199001010011,2\n")
+    c = read_table(tmp_path / "customers.csv")
+    assert c["customer_id"].tolist() == ["007", "8"]
+    assert c["phone"].tolist() == ["+8613800000000", "07551234567"]
+    assert c["national_id"].tolist()[1] == "440301199001010011"
+    assert c["income"].dtype.kind == "f"

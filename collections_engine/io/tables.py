@@ -14,6 +14,8 @@ from collections_engine.io.atomic import write_bytes_atomic
 from collections_engine.io.csvsafe import csv_text
 from collections_engine.schema import TABLES
 
+CUSTOMER_FIELDS = ("name", "phone", "national_id", "address")  # config.strategy's, without importing config
+
 __all__ = ["TABLES", "find_table", "read_table", "write_parquet", "write_csv", "file_sha256", "csv_dtypes"]
 
 
@@ -54,6 +56,8 @@ def csv_dtypes(name: str) -> dict[str, str]:
     pandas' chunked guessing gave one column two types and a DtypeWarning on stderr) and exactly
     (pandas' default parser is round-trip exact: the same float a parquet copy holds)."""
     out = {c: "str" for c in ("account_id", "customer_id", "value")}
+    if name == "customers":  # personal fields are text: a phone '+86...' or '0755...' keeps its sign and zeros
+        out.update({c: "str" for c in CUSTOMER_FIELDS})
     spec = TABLES.get(name)
     if spec is not None:
         for col, kind in {**spec.columns, **spec.optional_columns}.items():
