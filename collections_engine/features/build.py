@@ -230,7 +230,7 @@ def _fraud_features(labels: pd.DataFrame, rows: pd.DataFrame, snap: np.ndarray) 
             else np.full(len(lab), -(SPAN // 2)))
     known = np.zeros(len(rows))
     ok = pos >= 0
-    d = conf[np.maximum(pos, 0)]
+    d = conf[np.maximum(pos, 0)] if len(conf) else np.zeros(len(pos), dtype=np.int64)  # an empty table: none known
     known[ok] = ((d < -(SPAN // 8)) | (d <= snap))[ok]
     return pd.DataFrame({"fraud_confirmed": known}, index=rows.index)
 
@@ -246,7 +246,8 @@ def _payment_features(pay: pd.DataFrame, codes: np.ndarray, ev_codes: np.ndarray
     last_day = ev.last_day(codes, snap)
     f["days_since_last_payment"] = snap - last_day
     last = ev.last(codes, snap)
-    f["last_payment_amount"] = np.where(last >= 0, amount[np.maximum(last, 0)], np.nan)
+    # An empty payments table: no last payment for anyone (no position to take from).
+    f["last_payment_amount"] = np.where(last >= 0, amount[np.maximum(last, 0)], np.nan) if len(amount) else np.nan
     f["payments_30d"] = ev.count(codes, snap - 30, snap).astype(np.float64)
     f["paid_amount_30d"] = ev.total("amount", codes, snap - 30, snap)
     f["paid_amount_90d"] = ev.total("amount", codes, snap - 90, snap)
