@@ -119,6 +119,9 @@ def _open_engine(req: RunRequest):
         return None
     if req.engine != "spark":
         raise InputError("--engine", [f"found '{req.engine}'; expected inprocess or spark"])
+    if not isinstance(req.data, Path):  # a database URL (io.database): read in process only
+        raise InputError("--engine", [f"--engine spark with --data {req.data}: Spark reads DATA folders; "
+                                      "expected --engine inprocess for a database"])
     from collections_engine.spark import SparkEngine
 
     return SparkEngine(req.spark_master)

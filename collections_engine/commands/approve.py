@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from collections_engine.guard import guarded
+from collections_engine.io.database import data_location
 
 
 def _login() -> str:
@@ -42,7 +43,7 @@ def register(app: typer.Typer) -> None:
         force: bool = typer.Option(False, "--force", help="Approve a candidate worse than the champion "
                                                           "(needs --reason; recorded)."),
         reason: str | None = typer.Option(None, "--reason", help="Why (recorded with the approval)."),
-        data: Path | None = typer.Option(None, "--data", help="DATA folder: score the champion on the "
+        data: Path | None = typer.Option(None, "--data", parser=data_location, metavar="DATA", help="DATA folder: score the champion on the "
                                          "candidate's held-out rows when they share too few."),
         strategy: Path | None = typer.Option(None, "--strategy", help="Strategy YAML (with --data)."),
     ) -> None:

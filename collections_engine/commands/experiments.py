@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from collections_engine.guard import guarded
+from collections_engine.io.database import data_location
 
 
 def register(app: typer.Typer) -> None:
@@ -26,7 +27,7 @@ def register(app: typer.Typer) -> None:
     @guarded
     def experiments_cmd(
         runs: Path = typer.Option(..., "--runs", help="RUNS folder of finished nights."),
-        data: Path = typer.Option(..., "--data", help="DATA folder with the nights' outcomes."),
+        data: Path = typer.Option(..., "--data", parser=data_location, metavar="DATA", help="DATA folder with the nights' outcomes."),
         out: Path | None = typer.Option(None, "--out", help="Folder for the CSV files."),
         strategy: Path | None = typer.Option(None, "--strategy", help="Strategy YAML (for the effects)."),
     ) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from collections_engine.guard import guarded
+from collections_engine.io.database import data_location
 
 
 def register(app: typer.Typer) -> None:
@@ -30,7 +31,7 @@ def register(app: typer.Typer) -> None:
         by: str = typer.Option(..., "--by", help="Who promotes (recorded)."),
         reason: str | None = typer.Option(None, "--reason", help="Why (recorded)."),
         runs: Path | None = typer.Option(None, "--runs", help="RUNS folder (evidence)."),
-        data: Path | None = typer.Option(None, "--data", help="DATA folder with outcomes (evidence)."),
+        data: Path | None = typer.Option(None, "--data", parser=data_location, metavar="DATA", help="DATA folder with outcomes (evidence)."),
     ) -> None:
         from collections_engine.errors import InputError
         from collections_engine.experiments.promote import promote

@@ -10,7 +10,8 @@ import pandas as pd
 
 from collections_engine.errors import InputError
 from collections_engine.experiments.results import arm_results, explored_effects, realised_rows
-from collections_engine.io import atomic_dir, find_table, read_table, write_csv
+from collections_engine.io import atomic_dir, read_table, write_csv
+from collections_engine.io.load import read_input_table
 from collections_engine.io.runs import night_folders
 
 __all__ = ["collect", "summarise", "write_summary"]
@@ -18,18 +19,18 @@ __all__ = ["collect", "summarise", "write_summary"]
 
 def collect(runs: Path, data: Path) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """(realised rows of every night with an outcome, the nights' stages, notes)."""
-    runs, data = Path(runs), Path(data)
+    runs = Path(runs)
     nights = night_folders(runs)
     problems = []
     if not nights:
         problems.append(f"{runs}: no finished night (RUNS/DATE/run.json); expected the nightly runs' folder")
-    out_p = find_table(data, "outcomes")
-    if out_p is None:
+    found = read_input_table(data, "outcomes")  # a DATA folder or a database (--data postgresql://)
+    if found is None:
         problems.append(f"{data}/outcomes: not found; expected the outcomes of the nights "
                         "(account_id, snapshot_date, repaid, recovered_amount)")
     if problems:
         raise InputError(str(runs), problems)
-    outcomes = read_table(out_p)
+    out_p, outcomes = found
     missing = [c for c in ("account_id", "snapshot_date", "recovered_amount") if c not in outcomes.columns]
     if missing:
         raise InputError(str(out_p), [f"column {c}: missing; expected it" for c in missing])
@@ -71,14 +72,14 @@ def summarise(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def effects_of(data: Path, stages: pd.DataFrame, strategy) -> pd.DataFrame | None:
     """Effects re-estimated from DATA's placement_history where it has propensities."""
-    p = find_table(Path(data), "placement_history")
-    o = find_table(Path(data), "outcomes")
+    p = read_input_table(data, "placement_history")
+    o = read_input_table(data, "outcomes")
     if p is None or o is None:
         return None
-    ph = read_table(p)
+    ph = p[1]
     if "propensity" not in ph.columns:
         return None
-    outcomes = read_table(o)
+    outcomes = o[1]
     for f in (ph, outcomes, stages):
         f["snapshot_date"] = pd.to_datetime(f["snapshot_date"])
         f["account_id"] = f["account_id"].astype("str")

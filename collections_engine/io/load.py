@@ -21,7 +21,7 @@ from collections_engine.schema import TABLES
 from collections_engine.validate import check_book, coerce_table, protective_problems
 from collections_engine.validate.columns import _to_date, rows_hint
 
-__all__ = ["load_book", "input_files", "input_hashes", "type_source", "TRAINING_TABLES", "CATEGORY_COLUMNS",
+__all__ = ["load_book", "input_files", "input_hashes", "read_input_table", "type_source", "TRAINING_TABLES", "CATEGORY_COLUMNS",
            "as_categories"]
 
 log = logging.getLogger("collections_engine")
@@ -50,6 +50,16 @@ def input_hashes(data: Path | DatabaseURL) -> dict[str, str]:
         return {db.label(t, s): db.fingerprint(t, s, _key_of(t, s)) for s, t in sorted(db.columns)
                 if (s == db.schema and t in TABLES) or s == SOURCES_SCHEMA}
     return {p.relative_to(data).as_posix(): file_sha256(p) for p in input_files(data)}
+
+
+def read_input_table(data: Path | DatabaseURL, name: str) -> tuple[str, pd.DataFrame] | None:
+    """One input table as it is stored, untyped, with the label messages give it (the file's
+    path or `schema.NAME`); None when the folder or database has no such table."""
+    if isinstance(data, DatabaseURL):
+        db = _open_database(data)
+        return (db.label(name), db.read(name, key=_key_of(name, db.schema))) if db.has(name) else None
+    path = find_table(Path(data), name)
+    return None if path is None else (str(path), read_table(path))
 
 
 def _key_of(name: str, schema: str) -> tuple[str, ...]:
