@@ -8,7 +8,8 @@ throw-away server started by scripts/pg.sh (Debian's PostgreSQL, unix socket), w
 timestamps as DATE columns. Then, each in a fresh child process (so each peak is its own):
 
 - raw read: every table as pandas, `pyarrow.parquet.read_table(...).to_pandas()` beside
-  `Database.read` (ADBC, binary COPY into Arrow, sorted by key)
+  `Database.read` (ADBC, binary COPY into Arrow, sorted by key then every column), and the same
+  query without its ORDER BY (what the sort that makes the read deterministic costs)
 - load_book: the engine's whole read and validation, from the folder and from the database
 - fingerprint: `input_hashes` (files: SHA-256 of the bytes; database: a second, streamed read)
 
@@ -58,6 +59,14 @@ def child(what: str, data: str) -> None:
         for sch, name in sorted(db.columns):
             key = TABLES[name].key if sch != SOURCES_SCHEMA and name in TABLES else ()
             rows += len(db.read(name, sch, key=key))
+    elif what == "raw_db_unsorted":  # the same reads without ORDER BY: what the sort costs
+        from collections_engine.io.database import _connect
+
+        db = Database.open(DatabaseURL(data))
+        for sch, name in sorted(db.columns):
+            with _connect(db.location.url) as conn, conn.cursor() as cur:
+                cur.execute(db.query(name, sch).split(" ORDER BY ")[0])
+                rows += len(cur.fetch_arrow_table().to_pandas(date_as_object=False, self_destruct=True))
     elif what in ("load_folder", "load_db"):
         book, _ = load_book(Path(data) if what == "load_folder" else DatabaseURL(data), strategy)
         rows = sum(len(getattr(book, n)) for n in TABLES if getattr(book, n, None) is not None)
@@ -109,7 +118,7 @@ def main() -> None:
         du = subprocess.run(["du", "-sm", str(server / "data")], capture_output=True, text=True).stdout.split()[0]
         print(f"server data folder: {du} MiB")
         print(f"{'measure':<14} {'seconds':>8} {'peak GiB':>9} {'rows':>12}  load")
-        for what in ("raw_parquet", "raw_db", "load_folder", "load_db", "hash_folder", "hash_db"):
+        for what in ("raw_parquet", "raw_db", "raw_db_unsorted", "load_folder", "load_db", "hash_folder", "hash_db"):
             r = measure(what, url if what.endswith("_db") else str(data))
             print(f"{what:<14} {r['seconds']:>8.2f} {r['peak_gib']:>9.2f} {r['rows']:>12,d}  {load()}", flush=True)
     finally:
