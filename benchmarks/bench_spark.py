@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import threading
 import time
@@ -112,14 +113,17 @@ def run(engine: str, args, runs: Path) -> dict:
         cmd += ["--spark-master", args.master]
         env["PYSPARK_SUBMIT_ARGS"] = f"--driver-memory {args.driver_memory} pyspark-shell"
     l0 = load()
+    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     with open(runs.parent / f"{runs.name}.log", "w") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
         with TreeMemory(proc.pid) as mem:
             rc = proc.wait()
     wall = time.perf_counter() - t
+    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)  # the whole tree, once reaped
     rj = json.loads((runs / args.date / "run.json").read_text()) if rc == 0 else {}
-    out = {"engine": engine, "exit": rc, "wall_s": round(wall, 1), "load": f"{l0} -> {load()}",
+    out = {"engine": engine, "exit": rc, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "load": f"{l0} -> {load()}",
            "tree_peak_pss_gib": round(mem.peak_total, 2), **{f"{k}_peak_pss_gib": round(v, 2) for k, v in mem.peak.items()},
            "driver_peak_rss_gib": max(rj.get("peak_rss_gib", {}).values(), default=None),
            "timings_s": rj.get("timings_s"), "engine_stats": rj.get("engine")}
