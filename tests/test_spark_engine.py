@@ -99,3 +99,20 @@ def test_spark_bad_book_exit_2_every_problem_nothing_written(spark, setup: dict)
 def test_unknown_engine_exits_2(setup: dict) -> None:
     r = _run(setup, BOOK, setup["tmp"] / "x", "--engine", "dask")
     assert r.exit_code == 2 and "expected inprocess or spark" in r.output
+
+
+def test_csv_tables_typed_as_in_process(spark, root: Path, default_strategy_path: Path) -> None:
+    """The CSV book read by Spark and typed by the partitions' code equals the loader's book."""
+    from collections_engine.config import load_strategy
+    from collections_engine.io.load import TRAINING_TABLES, load_book
+    from collections_engine.spark.engine import SparkEngine
+
+    data = root / "data" / "fixtures" / "tiny"
+    strategy = load_strategy(default_strategy_path)
+    book, _ = load_book(data, strategy, skip=TRAINING_TABLES)
+    engine = SparkEngine("local[2]")
+    engine.load_book(data, strategy, skip=TRAINING_TABLES)
+    assert set(engine.tables) == {n for n in book.table_names()}
+    for name in engine.tables:
+        pd.testing.assert_frame_equal(engine._collect(name).reset_index(drop=True),
+                                      getattr(book, name).reset_index(drop=True), check_categorical=False)

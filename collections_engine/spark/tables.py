@@ -117,7 +117,10 @@ def _read_csv(spark, path: str):
     for f in inferred.fields:
         keep_text = f.name in ID_COLUMNS or isinstance(f.dataType, (T.DateType, T.TimestampType,
                                                                      T.TimestampNTZType))
-        fields.append(T.StructField(f.name, T.StringType() if keep_text else f.dataType, True))
+        kind = T.StringType() if keep_text else f.dataType
+        if isinstance(kind, (T.ByteType, T.ShortType, T.IntegerType)):
+            kind = T.LongType()  # pandas reads whole numbers as int64
+        fields.append(T.StructField(f.name, kind, True))
     return spark.read.option("header", True).schema(T.StructType(fields)).csv(path)
 
 
