@@ -11,6 +11,7 @@ Plans:
   engine      decide() on the engine's score and the strategy's effects;
   engine+est  decide() with effects estimated from placement_history (estimate_effects);
   greedy      greedy_plan() on the same score;
+  greedy_net  greedy_net_plan(): the stronger peer, expected net per unit of scarce capacity;
   oracle      decide() fed the true p_repay and the true effects.
 The engine's score:
   --score model: the engine's own models, trained on the book's history (train, approve, score);
@@ -35,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from collections_engine.assign import (build_decision_inputs, decide, effects_dict,  # noqa: E402
                                        estimate_effects, greedy_plan)
+from collections_engine.assign.greedy import greedy_net_plan  # noqa: E402
 from collections_engine.config import load_strategy  # noqa: E402
 from collections_engine.synth import SynthParams, generate_book  # noqa: E402
 
@@ -127,6 +129,7 @@ def one_seed(seed: int, args, strategy) -> dict:
         "engine": decide(inp, strategy, date, shadow=False),
         "engine+est": decide(inp, strategy, date, effects=effects_dict(est), shadow=False),
         "greedy": greedy_plan(inp, strategy, date),
+        "greedy_net": greedy_net_plan(inp, strategy, date),
         "oracle": decide(inp_true, strategy, date, effects=true_eff, shadow=False),
     }
     ev = inp_true.rename(columns={"p_repay": "p_true"})
@@ -152,8 +155,9 @@ def main() -> None:
     f = args.capacity_scale if args.capacity_scale is not None else args.accounts / 200_000
     strategy = scaled(load_strategy(ROOT / "strategies" / "default.yaml"), f)
     print(f"score stand-in: {args.score} (noise {args.noise}); capacities x {f:g}; {args.draws} draws per seed")
-    pooled = {k: [] for k in ("engine", "engine+est", "oracle")}
-    gains = {k: [] for k in ("engine", "engine+est", "oracle")}
+    pooled = {k: [] for k in ("greedy_net", "engine", "engine+est", "oracle")}
+    gains = {k: [] for k in ("greedy_net", "engine", "engine+est", "oracle")}
+    vs_net = {k: [] for k in ("engine", "engine+est")}
     for seed in args.seeds:
         r = one_seed(seed, args, strategy)
         g_exp, g_dr = r["greedy"]
@@ -164,6 +168,8 @@ def main() -> None:
             diff = e_dr - g_dr
             pooled[k].append(diff)
             gains[k].append(e_exp - g_exp)
+            if k in vs_net:
+                vs_net[k].append(e_dr - r["greedy_net"][1])
             lo, hi = np.percentile(diff, [2.5, 97.5])
             print(f"    {k:10s} expected {e_exp:,.0f}  vs greedy {e_exp - g_exp:+,.0f}  "
                   f"paired draws mean {diff.mean():+,.0f} [{lo:+,.0f}, {hi:+,.0f}]")
@@ -178,8 +184,13 @@ def main() -> None:
         se = d.std(ddof=1) / np.sqrt(len(d))
         print(f"    {k:10s} mean {d.mean():+,.0f}  95% CI [{d.mean() - 1.96 * se:+,.0f}, {d.mean() + 1.96 * se:+,.0f}]"
               f"  2.5-97.5% of draws [{np.percentile(d, 2.5):+,.0f}, {np.percentile(d, 97.5):+,.0f}]")
+    print("pooled paired difference vs the stronger peer (greedy_net):")
+    for k, v in vs_net.items():
+        d = np.concatenate(v)
+        se = d.std(ddof=1) / np.sqrt(len(d))
+        print(f"    {k:10s} mean {d.mean():+,.0f}  95% CI [{d.mean() - 1.96 * se:+,.0f}, {d.mean() + 1.96 * se:+,.0f}]")
     og = sum(gains["oracle"])
-    for k in ("engine", "engine+est"):
+    for k in ("greedy_net", "engine", "engine+est"):
         print(f"    {k:10s} captures {sum(gains[k]) / og:.1%} of the oracle's expected gain over greedy")
 
 

@@ -134,3 +134,16 @@ def test_decide_refuses_a_broken_plan(monkeypatch):
     with pytest.raises(PlanError, match="capacity: queue 'late_team'"):
         decide(inp, s, DATE)
     assert decide(inp, s, DATE, check=False) is not None
+
+
+def test_both_peers_keep_the_contract_and_never_beat_the_engine():
+    from collections_engine.assign.greedy import greedy_net_plan, greedy_plan
+    for n, shares in ((3000, (0.2, 0.15, 0.1)), (3000, (0.35, 0.25, 0.15))):
+        inp = binding_inputs(n, 2)
+        s = binding_strategy(n, shares=shares)
+        d = decide(inp, s, DATE, shadow=False)
+        for plan in (greedy_plan(inp, s, DATE), greedy_net_plan(inp, s, DATE)):
+            assert check_plan(inp, plan.assignments, s, DATE, placements=plan.placements,
+                              min_share_applied=plan.min_share_applied) == []
+            slack = d.solver["bound"] - d.solver["objective"]
+            assert plan.assignments["expected_net"].sum() <= d.assignments["expected_net"].sum() + slack + 1e-6
