@@ -220,6 +220,43 @@ def test_exploration_propensities_are_honest(night):
     assert d.solver["experiments"]["arms"]["champion"]["explorers"] == int(ex.sum())
 
 
+def test_fraud_queue_split_by_rank_passes_the_combined_check(night):
+    """More fraud candidates than the fraud queue holds, spread over the arms: each arm's share
+    is its candidates among the night's top `capacity` (confirmed, ring score), so no arm leaves
+    a confirmed account unworked while another takes a lower-scored ring member."""
+    doc = yaml.safe_load(night["short"].read_text())
+    for q in doc["queues"]:
+        if q["kind"] == "fraud":
+            q["capacity"] = 25
+    doc["experiments"] = {"seed": 3, "arms": [
+        {"name": "a", "overrides": {"sms": {"cost_per_account": 0.1}}, "share": {s: 0.3 for s in ("M1", "M2", "M3")}},
+        {"name": "b", "overrides": {"sms": {"cost_per_account": 0.2}}, "share": {s: 0.3 for s in ("M1", "M2", "M3")}}]}
+    path = _write(night["tmp"] / "fraud_split.yaml", doc)
+    strat = load_strategy(path)
+    df = night["inputs"].copy()
+    free = np.flatnonzero((df["hold"].fillna("") == "").to_numpy())
+    rng = np.random.default_rng(5)
+    pick = rng.choice(free, 120, replace=False)
+    conf = pick[:10]
+    ring = pick[10:]
+    df.loc[df.index[conf], "fraud_confirmed"] = True
+    df.loc[df.index[ring], "ring_id"] = "R1"
+    df.loc[df.index[ring], "ring_score"] = rng.uniform(0.1, 0.9, len(ring))
+    d = decide_night(df, strat, night["nights"][0], arms=arm_strategies(strat, path, load_strategy))
+    a = d.assignments.set_index("account_id")
+    ids = df["account_id"].astype(str).to_numpy()
+    # the obvious way: every candidate of the night ranked together, the first 25 held
+    cand = df[(df["hold"].fillna("") == "") & (df["fraud_confirmed"].fillna(False).astype(bool)
+                                               | (df["ring_id"].fillna("") != ""))]
+    key = pd.DataFrame({"c": ~cand["fraud_confirmed"].fillna(False).astype(bool).to_numpy(),
+                        "s": -cand["ring_score"].fillna(0.0).to_numpy(float),
+                        "a": cand["account_id"].astype(str).to_numpy()})
+    want = set(key.sort_values(["c", "s", "a"])["a"][:25])
+    got = a.index[a["decision"] == "fraud_hold"]
+    assert len(cand) > 100 and set(got) == want
+    assert len(set(a.loc[ids[pick], "arm"])) == 3
+
+
 def test_an_effect_override_keeps_the_other_stages():
     s = _exp_strategy([{"name": "a", "overrides": {"agency_north": {"effect": {"M3": 1.9}}}, "share": {"M3": 0.1}}])
     from collections_engine.config.experiments import apply_overrides

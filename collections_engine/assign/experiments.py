@@ -16,7 +16,8 @@ The night, in order (everything seeded and vectorised; same inputs, same bytes):
 2. Capacities split by arm share: queue q's capacity (and `max_balance`) goes to the arms in
    proportion to their accounts tonight in the stages q takes (largest remainders: the parts
    add up to the whole); an arm whose own strategy has another capacity gets that capacity
-   times its share. The fraud queue splits by the arms' fraud candidates.
+   times its share. The fraud queue goes by rank: each arm gets its candidates among the
+   night's top `capacity` in the check's fill order (confirmed, ring score, account id).
 3. Exploration, within each arm: a free account (not kept, held or fraud) of a customer with
    no other delinquent account tonight explores with probability `explore` (hash of seed,
    date and account id): it gets a queue drawn uniformly from its options, the eligible work
@@ -126,6 +127,8 @@ def split_capacities(df: pd.DataFrame, arm: np.ndarray, arms: dict[str, Strategy
             rows = np.ones(len(df), bool)
         w = np.array([int((rows & (arm == a)).sum()) for a in names], float)
         base = _largest_remainder(int(q.capacity), w)
+        if q.kind == "fraud" and fraud.any():
+            base = _fraud_split(df, arm, names, fraud & (hold == ""), int(q.capacity), w)
         if q.kind == "legal":  # legal holds go to the legal queue whatever their stage: room first
             lh = np.array([int(((hold == "legal") & (arm == a)).sum()) for a in names], np.int64)
             first = np.minimum(lh, np.maximum(int(q.capacity) - np.r_[0, np.cumsum(lh)[:-1]], 0))
@@ -139,6 +142,24 @@ def split_capacities(df: pd.DataFrame, arm: np.ndarray, arms: dict[str, Strategy
                 up["max_balance"] = max(own.max_balance * share[k], 0.01)
             updates[a][q.name] = up
     return {a: _with_queues(arms[a], updates[a]) for a in names}
+
+
+def _fraud_split(df: pd.DataFrame, arm: np.ndarray, names: list[str], cand: np.ndarray, capacity: int,
+                 w: np.ndarray) -> np.ndarray:
+    """The fraud queue's capacity per arm: each arm gets its candidates among the night's top
+    `capacity` in the order the plan check fills the queue (confirmed first, then ring score
+    desc, then account id); the room left over goes by the arms' candidate counts.
+
+    Why: a split by counts lets one arm leave a confirmed-fraud account unworked while another
+    takes a lower-scored ring member, which the combined check rightly refuses."""
+    pos = np.flatnonzero(cand)
+    score = (df["ring_score"].fillna(0.0).to_numpy(float) if "ring_score" in df
+             else np.zeros(len(df)))
+    key = pd.DataFrame({"c": ~df["fraud_confirmed"].fillna(False).to_numpy(bool)[pos], "s": -score[pos],
+                        "a": df["account_id"].astype("str").to_numpy(dtype=object)[pos]})
+    top = pos[key.sort_values(["c", "s", "a"], kind="mergesort").index.to_numpy()[:max(capacity, 0)]]
+    base = np.array([int((arm[top] == a).sum()) for a in names], np.int64)
+    return base + _largest_remainder(max(capacity, 0) - int(base.sum()), w)
 
 
 def _with_queues(strategy: Strategy, updates: dict[str, dict]) -> Strategy:
