@@ -68,6 +68,49 @@ def test_challenger_file_must_split_the_same_queues(tmp_path):
         load_strategy(tmp_path / "champ.yaml")
 
 
+def _arm_file_with_other_rules(tmp_path: Path) -> Path:
+    """A champion whose challenger file changes rules the combined check uses (and, allowed,
+    a capacity and an effect)."""
+    other = _doc()
+    other["name"] = "lean"
+    other["recall_on"] = []
+    other["one_collector_per_customer"] = not other.get("one_collector_per_customer", False)
+    for q in other["queues"]:
+        if q["name"] == "agency_north":
+            q["keep_customer_together"] = not q.get("keep_customer_together", False)
+            q["stages"] = [*q["stages"], "M1"]
+            q["effect"]["M1"] = 1.1
+            q["capacity"] = 5
+    _write(tmp_path / "lean.yaml", other)
+    d = _doc()
+    d["experiments"] = {"arms": [{"name": "lean", "strategy": "lean.yaml", "share": {"M1": 0.5}}]}
+    return _write(tmp_path / "champ.yaml", d)
+
+
+def test_challenger_file_must_keep_the_champions_rules(tmp_path):
+    from typer.testing import CliRunner
+
+    from collections_engine.cli import app
+    champ = _arm_file_with_other_rules(tmp_path)
+    i = [q["name"] for q in _doc()["queues"]].index("agency_north")
+    r = CliRunner().invoke(app, ["check", str(champ)])
+    assert r.exit_code == 2, r.output
+    text = " ".join(r.output.split())
+    for needle in ("lean.yaml: recall_on: found []", "lean.yaml: one_collector_per_customer: found",
+                   f"lean.yaml: queues[{i}].keep_customer_together: found", f"lean.yaml: queues[{i}].stages: found"):
+        assert needle in text, needle
+    for allowed in (f"queues[{i}].capacity", f"queues[{i}].effect", "lean.yaml: name"):
+        assert allowed not in text, allowed
+    # the same rules with only capacity and effect changed: accepted
+    other = _doc()
+    other["name"] = "lean"
+    other["queues"][i]["capacity"] = 5
+    other["queues"][i]["effect"]["M3"] = 1.9
+    _write(tmp_path / "lean.yaml", other)
+    r = CliRunner().invoke(app, ["check", str(champ)])
+    assert r.exit_code == 0, r.output
+
+
 def _book_rows(n: int, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     cust = rng.integers(0, max(1, int(n * 0.8)), n)
@@ -255,6 +298,21 @@ def test_fraud_queue_split_by_rank_passes_the_combined_check(night):
     got = a.index[a["decision"] == "fraud_hold"]
     assert len(cand) > 100 and set(got) == want
     assert len(set(a.loc[ids[pick], "arm"])) == 3
+
+
+def test_run_refuses_a_challenger_file_with_other_rules(night, tmp_path):
+    """Refused before anything is written (without the rule this night ran the arm under rules the
+    combined plan was never checked against, exit 0; on other nights the check fails, exit 1)."""
+    from typer.testing import CliRunner
+
+    from collections_engine.cli import app
+    champ = _arm_file_with_other_rules(tmp_path)
+    runs = tmp_path / "runs"
+    r = CliRunner().invoke(app, ["run", "--data", str(BOOK), "--date", night["nights"][0], "--strategy", str(champ),
+                                 "--graph", str(GRAPH), "--models", str(night["models"]), "--out", str(runs)])
+    assert r.exit_code == 2, r.output
+    assert "lean.yaml: recall_on: found []" in " ".join(r.output.split())
+    assert not (runs / night["nights"][0]).exists()
 
 
 def test_an_effect_override_keeps_the_other_stages():

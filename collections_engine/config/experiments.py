@@ -8,8 +8,9 @@
         - {name: lean, strategy: lean.yaml, share: {M1: 0.1, M2: 0.1}}
 
 The file is the champion. A challenger is another strategy file (same stages and the same
-queues by name and kind: the test splits the same teams and vendors) or overrides of some
-queues' keys (`OVERRIDE_KEYS`). Each arm takes a share of each stage's traffic; per stage the
+queues by name and kind: the test splits the same teams and vendors; every other key the same
+as the champion's but `name` and the queues' `OVERRIDE_KEYS`, since the combined plan is checked
+against the champion's rules) or overrides of some queues' keys (`OVERRIDE_KEYS`). Each arm takes a share of each stage's traffic; per stage the
 arms' shares add up to at most 1, the rest is the champion's. Checked on the raw document
 (every problem at once, with its YAML path) and, for arm files, with the champion's path.
 """
@@ -153,7 +154,44 @@ def arm_file_rules(strategy: Strategy, path: Path, load) -> list[tuple[Loc, str]
         if mine != theirs:
             out.append((at, f"{arm.strategy}: queues {theirs}; expected the champion's queues by name and "
                             f"kind {mine} (a test splits the same teams and vendors)"))
+        out += [(at, f"{arm.strategy}: {where}: {what}") for where, what in _rule_differences(strategy, other)]
     return out
+
+
+def _rule_differences(champ: Strategy, other: Strategy) -> list[tuple[str, str]]:
+    """(YAML path in the arm file, message) for every key of an arm file that differs from the
+    champion's outside the keys an arm may override (`OVERRIDE_KEYS` of each queue).
+
+    Why: the combined plan is checked against the champion's rules (queue stages, recall_on,
+    keep_customer_together, one_collector_per_customer, ...); an arm file that changes one of
+    them passes `check` and then fails the night. Stages and queue names/kinds are reported by
+    their own rules; `name` is the arm file's own."""
+    out: list[tuple[str, str]] = []
+    skip = {"name", "stages", "queues", "experiments"}
+    a = champ.model_dump(mode="json", exclude=skip)
+    b = other.model_dump(mode="json", exclude=skip)
+    for key in sorted(set(a) | set(b)):
+        out += _diff(a.get(key), b.get(key), key)
+    mine = {q.name: q for q in champ.queues}
+    for i, q in enumerate(other.queues):
+        c = mine.get(q.name)
+        if c is None or c.kind != q.kind:
+            continue  # reported with the queue names and kinds
+        qa = c.model_dump(mode="json", exclude=set(OVERRIDE_KEYS))
+        qb = q.model_dump(mode="json", exclude=set(OVERRIDE_KEYS))
+        for key in sorted(set(qa) | set(qb)):
+            out += _diff(qa.get(key), qb.get(key), f"queues[{i}].{key}")
+    return out
+
+
+def _diff(want: Any, found: Any, at: str) -> list[tuple[str, str]]:
+    if want == found:
+        return []
+    if isinstance(want, dict) and isinstance(found, dict):
+        return [d for k in sorted(set(want) | set(found), key=str) for d in _diff(want.get(k), found.get(k), f"{at}.{k}")]
+    return [(at, f"found {found!r}; expected the champion's {want!r} (the combined plan is checked against "
+                 "the champion's rules; an arm file may differ only in its queues' "
+                 f"{'/'.join(OVERRIDE_KEYS)})")]
 
 
 def merge_queue(base: dict[str, Any], keys: dict[str, Any]) -> dict[str, Any]:
