@@ -34,6 +34,7 @@ from collections_engine.assign.experiments import decide_night
 from collections_engine.config.experiments import arm_strategies, arm_terms
 from collections_engine.assign.files import vendor_batches, vendor_files, worklists
 from collections_engine.config import GraphConfig, load_graph, load_strategy
+from collections_engine.config.strategy import Strategy
 from collections_engine.dates import parse_day
 from collections_engine.errors import InputError
 from collections_engine.features import build_features
@@ -86,7 +87,7 @@ def code_version() -> str:
     return f"{__version__}+{h.hexdigest()[:12]}"
 
 
-def inputs_fingerprint(req: RunRequest, model_version: str) -> dict[str, object]:
+def inputs_fingerprint(req: RunRequest, model_version: str, strategy: Strategy | None = None) -> dict[str, object]:
     files = input_hashes(req.data)
     fp = {
         "date": req.date,
@@ -95,10 +96,23 @@ def inputs_fingerprint(req: RunRequest, model_version: str) -> dict[str, object]
         "graph_sha256": file_sha256(req.graph),
         "model_version": model_version,
     }
+    # The challenger arms' strategy files decide part of the night too (only present when the
+    # strategy names some, so nights without arm files keep their fingerprint).
+    arm_files = _arm_file_hashes(req, strategy)
+    if arm_files:
+        fp["arm_strategies_sha256"] = arm_files
     # The code version is recorded but is not an input: a patched engine may rerun a night.
     fp["sha256"] = hashlib.sha256(json.dumps(fp, sort_keys=True).encode()).hexdigest()
     fp["code_version"] = code_version()
     return fp
+
+
+def _arm_file_hashes(req: RunRequest, strategy: Strategy | None) -> dict[str, str]:
+    """Arm name -> sha256 of its strategy file (paths from the champion's folder)."""
+    exp = strategy.experiments if strategy is not None else None
+    if exp is None:
+        return {}
+    return {a.name: file_sha256(Path(req.strategy).parent / a.strategy) for a in exp.arms if a.strategy is not None}
 
 
 def run_night(req: RunRequest) -> RunResult:
@@ -144,7 +158,7 @@ def _run_night(req: RunRequest, engine) -> RunResult:
             # The input files are hashed on a thread (hashlib releases the GIL) while they are
             # read; a changed rerun is still refused before any problem of the data is raised.
             with ThreadPoolExecutor(max_workers=1) as pool:
-                fp_future = pool.submit(inputs_fingerprint, req, version.version_id)
+                fp_future = pool.submit(inputs_fingerprint, req, version.version_id, strategy)
                 try:
                     load = engine.load_book if engine is not None else load_book
                     book, warnings = load(req.data, strategy, skip=TRAINING_TABLES, night=True)
@@ -374,7 +388,8 @@ def _refuse_changed_rerun(req: RunRequest, fp: dict[str, object]) -> None:
     before = read_run_json(folder).get("inputs", {})
     if before.get("sha256") == fp["sha256"]:
         return  # same inputs: the rerun writes the same bytes
-    changed = sorted(k for k in ("input_files", "strategy_sha256", "graph_sha256", "model_version")
+    changed = sorted(k for k in ("input_files", "strategy_sha256", "arm_strategies_sha256", "graph_sha256",
+                                 "model_version")
                      if before.get(k) != fp.get(k))
     raise InputError(str(folder), [
         f"a run for {req.date} already exists with different inputs (changed: {', '.join(changed)}); "

@@ -315,6 +315,31 @@ def test_run_refuses_a_challenger_file_with_other_rules(night, tmp_path):
     assert not (runs / night["nights"][0]).exists()
 
 
+def test_an_edited_arm_file_changes_the_nights_fingerprint(night, tmp_path):
+    """The arms' strategy files decide part of the night: their hashes are in the inputs'
+    fingerprint (run.json), and an edited arm file makes a rerun refuse without --force."""
+    from collections_engine.errors import InputError
+    from collections_engine.io import file_sha256
+    from collections_engine.io.runs import read_run_json
+    other = yaml.safe_load(night["short"].read_text())
+    lean = _write(tmp_path / "lean.yaml", other)
+    doc = yaml.safe_load(night["short"].read_text())
+    doc["experiments"] = {"seed": 3, "arms": [{"name": "lean", "strategy": "lean.yaml", "share": {"M1": 0.2}}]}
+    champ = _write(tmp_path / "champ.yaml", doc)
+    date = night["nights"][0]
+    req = RunRequest(data=BOOK, date=date, strategy=champ, graph=GRAPH, models=night["models"], runs=tmp_path / "runs")
+    run_night(req)
+    fp = read_run_json(tmp_path / "runs" / date)["inputs"]
+    assert fp["arm_strategies_sha256"] == {"lean": file_sha256(lean)}
+    run_night(req)                                   # same files: the rerun is allowed
+    other["queues"][0]["capacity"] += 1
+    _write(lean, other)
+    with pytest.raises(InputError, match="arm_strategies_sha256"):
+        run_night(req)
+    run_night(RunRequest(**{**req.__dict__, "force": True}))
+    assert read_run_json(tmp_path / "runs" / date)["inputs"]["arm_strategies_sha256"] == {"lean": file_sha256(lean)}
+
+
 def test_an_effect_override_keeps_the_other_stages():
     s = _exp_strategy([{"name": "a", "overrides": {"agency_north": {"effect": {"M3": 1.9}}}, "share": {"M3": 0.1}}])
     from collections_engine.config.experiments import apply_overrides
