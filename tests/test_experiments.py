@@ -356,7 +356,8 @@ def _outcomes(night: dict, lift: float, seed: int = 0) -> Path:
     parts, hist = [], []
     for n in night["nights"][:2]:
         a = pd.read_parquet(night["runs"] / n / "assignments.parquet")
-        rec = rng.gamma(2.0, 50.0, len(a)) + np.where(a["arm"] == "north_m3", lift, 0.0)
+        # recovered amounts are never negative (the schema refuses them): a negative lift floors at 0
+        rec = np.maximum(rng.gamma(2.0, 50.0, len(a)) + np.where(a["arm"] == "north_m3", lift, 0.0), 0.0)
         parts.append(pd.DataFrame({"account_id": a["account_id"], "snapshot_date": pd.Timestamp(n),
                                    "repaid": (rec > 100).astype(np.int8), "recovered_amount": rec}))
         hist.append(pd.DataFrame({"account_id": a["account_id"], "snapshot_date": pd.Timestamp(n),
@@ -364,6 +365,46 @@ def _outcomes(night: dict, lift: float, seed: int = 0) -> Path:
     pd.concat(parts).to_parquet(data / "outcomes.parquet")
     pd.concat(hist).to_parquet(data / "placement_history.parquet")
     return data
+
+
+def test_experiments_reads_outcomes_and_history_through_the_schema(night):
+    """A bad date and a non-numeric amount in outcomes, a bad propensity in placement_history:
+    one DataError naming each (exit 2), never an exception or an amount silently made 0."""
+    from typer.testing import CliRunner
+
+    from collections_engine.cli import app
+    from collections_engine.errors import DataError
+    from collections_engine.experiments.collect import collect
+    src = _outcomes(night, 0.0, seed=7)
+    data = night["tmp"] / "bad_outcomes"
+    data.mkdir(exist_ok=True)
+    o = pd.read_parquet(src / "outcomes.parquet").reset_index(drop=True)
+    o["snapshot_date"] = o["snapshot_date"].dt.strftime("%Y-%m-%d")
+    o["recovered_amount"] = o["recovered_amount"].round(2).astype(str)
+    o.loc[o.index[3], "snapshot_date"] = "2024-13-45"
+    o.loc[o.index[5], "recovered_amount"] = "lots"
+    o.to_csv(data / "outcomes.csv", index=False)
+    h = pd.read_parquet(src / "placement_history.parquet").reset_index(drop=True)
+    h["propensity"] = h["propensity"].astype(str)
+    h.loc[h.index[2], "propensity"] = "high"
+    h.to_csv(data / "placement_history.csv", index=False)
+    with pytest.raises(DataError) as exc:
+        collect(night["runs"], data)
+    text = str(exc.value)
+    for needle in ("outcomes.csv: column 'snapshot_date'", "2024-13-45",
+                   f"outcomes.csv: column 'recovered_amount': 1 rows that are not numbers; expected a number; "
+                   f"rows 6 ({o['account_id'][5]}", "placement_history.csv: column 'propensity'"):
+        assert needle in text, needle
+    r = CliRunner().invoke(app, ["experiments", "--runs", str(night["runs"]), "--data", str(data)])
+    assert r.exit_code == 2 and "column 'recovered_amount'" in r.output, r.output
+    # the same tables, clean, as CSV: read as the parquet ones are
+    o.loc[o.index[3], "snapshot_date"] = o.loc[o.index[4], "snapshot_date"]
+    o.loc[o.index[5], "recovered_amount"] = "12.5"
+    o.to_csv(data / "outcomes.csv", index=False)
+    h.loc[h.index[2], "propensity"] = "1.0"
+    h.to_csv(data / "placement_history.csv", index=False)
+    rows, _, _ = collect(night["runs"], data)
+    assert len(rows)
 
 
 def test_results_per_arm_against_obvious_sums(night):

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from collections_engine.errors import InputError
+from collections_engine.errors import DataError
 from collections_engine.experiments.results import arm_results, explored_effects, realised_rows
 from collections_engine.io import atomic_dir, read_table, write_csv
-from collections_engine.io.load import read_input_table
+from collections_engine.io.load import read_data_tables
 from collections_engine.io.runs import night_folders
 
 __all__ = ["collect", "summarise", "write_summary"]
@@ -24,16 +24,17 @@ def collect(runs: Path, data: Path) -> tuple[pd.DataFrame, pd.DataFrame, list[st
     problems = []
     if not nights:
         problems.append(f"{runs}: no finished night (RUNS/DATE/run.json); expected the nightly runs' folder")
-    found = read_input_table(data, "outcomes")  # a DATA folder or a database (--data postgresql://)
-    if found is None:
+    # a DATA folder or a database (--data postgresql://), typed and checked by the schema's specs
+    # as the book is (a bad date or amount is named, never coerced); placement_history too, so
+    # its problems come in the same error
+    tables, bad, _ = read_data_tables(data, ("outcomes", "placement_history"))
+    if "outcomes" not in tables:
         problems.append(f"{data}/outcomes: not found; expected the outcomes of the nights "
                         "(account_id, snapshot_date, repaid, recovered_amount)")
+    problems += bad
     if problems:
-        raise InputError(str(runs), problems)
-    out_p, outcomes = found
-    missing = [c for c in ("account_id", "snapshot_date", "recovered_amount") if c not in outcomes.columns]
-    if missing:
-        raise InputError(str(out_p), [f"column {c}: missing; expected it" for c in missing])
+        raise DataError(str(data), problems)
+    outcomes = tables["outcomes"].copy()
     outcomes["snapshot_date"] = pd.to_datetime(outcomes["snapshot_date"])
     notes, parts, stages = [], [], []
     for night in nights:
@@ -72,14 +73,13 @@ def summarise(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def effects_of(data: Path, stages: pd.DataFrame, strategy) -> pd.DataFrame | None:
     """Effects re-estimated from DATA's placement_history where it has propensities."""
-    p = read_input_table(data, "placement_history")
-    o = read_input_table(data, "outcomes")
-    if p is None or o is None:
+    tables, problems, _ = read_data_tables(data, ("outcomes", "placement_history"))
+    if problems:
+        raise DataError(str(data), problems)
+    ph, outcomes = tables.get("placement_history"), tables.get("outcomes")
+    if ph is None or outcomes is None or "propensity" not in ph.columns:
         return None
-    ph = p[1]
-    if "propensity" not in ph.columns:
-        return None
-    outcomes = o[1]
+    ph, outcomes, stages = ph.copy(), outcomes.copy(), stages.copy()
     for f in (ph, outcomes, stages):
         f["snapshot_date"] = pd.to_datetime(f["snapshot_date"])
         f["account_id"] = f["account_id"].astype("str")

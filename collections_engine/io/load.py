@@ -21,8 +21,8 @@ from collections_engine.schema import TABLES
 from collections_engine.validate import check_book, coerce_table, protective_problems
 from collections_engine.validate.columns import _to_date, rows_hint
 
-__all__ = ["load_book", "input_files", "input_hashes", "read_input_table", "type_source", "TRAINING_TABLES", "CATEGORY_COLUMNS",
-           "as_categories"]
+__all__ = ["load_book", "input_files", "input_hashes", "read_input_table", "type_source", "TRAINING_TABLES",
+           "CATEGORY_COLUMNS", "as_categories", "read_data_tables"]
 
 log = logging.getLogger("collections_engine")
 
@@ -210,6 +210,27 @@ def _sorted_levels(s: pd.Series) -> pd.Series:
     codes = rank[cat.codes]
     return pd.Series(pd.Categorical.from_codes(codes, categories=[levels[i] for i in order]),
                      index=s.index, name=s.name)
+
+
+def read_data_tables(data: Path | DatabaseURL, names: tuple[str, ...]
+                     ) -> tuple[dict[str, pd.DataFrame | None], list[str], list[str]]:
+    """Some tables of a DATA folder or database, read and typed by their schema specs as
+    `load_book` does: (present table -> frame, None when it has problems; problems; warnings).
+    Absent tables are left out whether required or not: the caller says what it needs.
+    For commands that read a table or two without the book."""
+    src: Path | Database = _open_database(data) if isinstance(data, DatabaseURL) else Path(data)
+    tables: dict[str, pd.DataFrame | None] = {}
+    problems: list[str] = []
+    warnings: list[str] = []
+    for name in names:
+        present = src.has(name) if isinstance(src, Database) else find_table(src, name) is not None
+        if not present:
+            continue
+        _, _, df, p, w = _read_one(src, name, TABLES[name])
+        problems += p
+        warnings += w
+        tables[name] = df if not p else None
+    return tables, problems, warnings
 
 
 def load_book(data: Path | DatabaseURL, strategy: Strategy | None = None, *,
