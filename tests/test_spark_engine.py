@@ -65,7 +65,7 @@ def test_spark_night_equals_in_process_night(spark, setup: dict) -> None:
     sa, sb = pd.read_parquet(fa / "scores.parquet"), pd.read_parquet(fb / "scores.parquet")
     assert np.abs(sa["p_repay"].to_numpy() - sb["p_repay"].to_numpy()).max() <= 1e-9
     for f in files:
-        if f not in ("run.json", "report.html"):
+        if f not in ("run.json", "report.html", "timings.json"):  # times differ run to run
             assert (fa / f).read_bytes() == (fb / f).read_bytes(), f
     ja, jb = (json.loads((f / "run.json").read_text()) for f in (fa, fb))
     assert ja["counts"] == jb["counts"] and ja["warnings"] == jb["warnings"]

@@ -80,7 +80,7 @@ def read_spark_table(spark, path: str, fmt: str, name: str, label: str) -> Spark
                              "(pip install delta-spark) to read it")
         df = spark.read.format("delta").load(path)
     elif fmt == "csv":
-        df = _read_csv(spark, path)
+        df = _read_csv(spark, path, name.split(":")[-1])
     elif fmt == "uri":
         df = _read_uri(spark, path)
     else:
@@ -107,15 +107,18 @@ def _file_rank(path: str):
     return F.coalesce(F.element_at(ranks, F.regexp_extract(F.input_file_name(), "[^/]*$", 0)), F.lit(-1))
 
 
-def _read_csv(spark, path: str):
+def _read_csv(spark, path: str, name: str):
     """CSV with numbers typed as the in-process reader (pandas) types them: types inferred on
     the whole table, ids and dates kept as text (the partitions parse dates as in-process)."""
     from pyspark.sql import types as T
 
+    from collections_engine.io.tables import csv_dtypes
+
+    text = set(csv_dtypes(name)) | set(ID_COLUMNS)  # what the in-process CSV reader keeps as text
     inferred = spark.read.option("header", True).option("inferSchema", True).csv(path).schema
     fields = []
     for f in inferred.fields:
-        keep_text = f.name in ID_COLUMNS or isinstance(f.dataType, (T.DateType, T.TimestampType,
+        keep_text = f.name in text or isinstance(f.dataType, (T.DateType, T.TimestampType,
                                                                      T.TimestampNTZType))
         kind = T.StringType() if keep_text else f.dataType
         if isinstance(kind, (T.ByteType, T.ShortType, T.IntegerType)):
@@ -131,7 +134,7 @@ def _read_uri(spark, path: str):
     if importlib.util.find_spec("delta") is not None:
         readers.append(lambda: spark.read.format("delta").load(path))
     readers += [lambda: spark.read.parquet(path), lambda: spark.read.parquet(path + ".parquet"),
-                lambda: _read_csv(spark, path + ".csv")]
+                lambda: _read_csv(spark, path + ".csv", path.rstrip("/").rsplit("/", 1)[-1])]
     for read in readers:
         try:
             df = read()
