@@ -169,11 +169,12 @@ def night_cases(draw) -> NightCase:
         bureau = pd.DataFrame({"customer_id": uc, "snapshot_date": pd.Timestamp("2026-11-01"),
                                "bureau_score": rng.integers(450, 800, len(uc))})
     strategy = draw(strategies_for(stages))
-    if holds is None:
-        strategy["holds_table"] = "none"
     whatif = draw(strategies_for(stages))
-    if holds is None:
-        whatif["holds_table"] = "none"
+    for doc in (strategy, whatif):  # a table that protects people is absent only when declared
+        if holds is None:
+            doc["holds_table"] = "none"
+        if fraud_labels is None:
+            doc["fraud_labels_table"] = "none"
     return NightCase(accounts, customers, holds, identifiers, fraud_labels, payments, contacts, bureau,
                      fmt, strategy, whatif, tuple(notes))
 
