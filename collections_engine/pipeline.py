@@ -20,9 +20,11 @@ import resource
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -31,7 +33,7 @@ from collections_engine import __version__
 from collections_engine.assign import build_decision_inputs
 from collections_engine.assign.effects import effects_table as effects_table_of
 from collections_engine.assign.experiments import decide_night
-from collections_engine.config.experiments import arm_strategies, arm_terms
+from collections_engine.config.experiments import CHAMPION, arm_strategies, arm_terms
 from collections_engine.assign.files import vendor_batches, vendor_files, worklists
 from collections_engine.config import GraphConfig, load_graph, load_strategy
 from collections_engine.config.strategy import Strategy
@@ -64,6 +66,9 @@ class RunRequest:
     models: Path
     runs: Path
     force: bool = False
+    # the placement step: (inputs, strategy, date, effects=...) -> Decision; None = `decide`.
+    # A backtest's peers (loop/policies.py) plug in here; everything else of the night is the same.
+    placement: Callable[..., Any] | None = None
     model_version: str | None = None   # an approved version instead of the champion
     engine: str = "inprocess"           # or "spark" (collections_engine/spark/)
     spark_master: str | None = None
@@ -221,8 +226,14 @@ def _run_night(req: RunRequest, engine) -> RunResult:
                 open_placements=open_placements)
             previous_assign = read_previous_frame(prev, "assignments.parquet")
             arms = arm_strategies(strategy, req.strategy, load_strategy)
-            decision = decide_night(inputs, strategy, date, effects=effects, arms=arms,
-                                    previous_arm=_previous_arms(previous_assign))
+            if req.placement is None:
+                decision = decide_night(inputs, strategy, date, effects=effects, arms=arms,
+                                        previous_arm=_previous_arms(previous_assign))
+            else:   # a backtest's peer decides the whole night (no experiment arms)
+                decision = req.placement(inputs, strategy, date, effects=effects)
+                decision.assignments["arm"] = pd.Series([CHAMPION] * len(decision.assignments),
+                                                        dtype="str")
+                decision.assignments["propensity"] = 1.0
             warnings += decision.warnings
             vendors = vendor_batches(
                 vendor_files(decision, inputs, tonight, book.customers, scores, strategy, date,
