@@ -32,12 +32,12 @@ KIND_CODES = {"none": 0, "channel": 1, "inhouse": 2, "vendor": 3, "legal": 4}
 
 # Promise lift on the log-odds per queue and stage (before the account's trait multipliers).
 LIFT_BASE: dict[str, dict[str, float]] = {
-    "early_team": {"M1": 0.55, "M2": 1.30},
-    "late_team": {"M3": 0.90, "M4+": 1.60},
-    "agency_north": {"M2": 0.25, "M3": 1.45, "M4+": 0.75},
-    "agency_south": {"M3": 0.60, "M4+": 1.40},
-    "agency_east": {"M4+": 1.10},
-    "sms": {"M1": 0.45},
+    "early_team": {"M1": 0.80, "M2": 1.80},
+    "late_team": {"M3": 1.50, "M4+": 2.20},
+    "agency_north": {"M2": 0.50, "M3": 2.20, "M4+": 1.60},
+    "agency_south": {"M3": 1.20, "M4+": 2.40},
+    "agency_east": {"M4+": 2.00},
+    "sms": {"M1": 0.70},
     "legal": {"M4+": 1.80},
 }
 
