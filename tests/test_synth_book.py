@@ -144,9 +144,11 @@ def test_effects_differ_by_account_traits(book: dict[str, pd.DataFrame]) -> None
     # phone queues do nothing for a customer whose contact is lost
     assert eff[("early_team", "M1", "contact", "lost")] == 1.0
     assert eff[("early_team", "M1", "contact", "reachable")] > 1.0
-    # in-house teams work better on new customers, agencies worse
-    assert eff[("early_team", "M2", "line", "new")] > eff[("early_team", "M2", "line", "existing")]
-    assert eff[("agency_north", "M3", "line", "new")] < eff[("agency_north", "M3", "line", "existing")]
+    # in-house teams gain more on new customers than agencies do (same stage, same accounts:
+    # the ratio of the new to the existing line's effect)
+    def tilt(q: str) -> float:
+        return eff[(q, "M2", "line", "new")] / eff[(q, "M2", "line", "existing")]
+    assert tilt("early_team") > tilt("agency_north") * 1.05
     # agencies gain on big balances, the sms channel on small ones
     assert eff[("agency_south", "M4+", "balance", "large")] > eff[("agency_south", "M4+", "balance", "small")]
     assert eff[("sms", "M1", "balance", "small")] > eff[("sms", "M1", "balance", "large")]
