@@ -69,7 +69,8 @@ def one(seed: int, accounts: int, estimator: str, night_volume: int = 0,
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "book"
         make_book(data, accounts, seed, strategy)
-        truth = pd.read_parquet(data / "truth" / "sources.parquet").set_index("source")["role"]
+        truth = pd.read_parquet(data / "truth" / "sources.parquet").drop_duplicates(
+            "source").set_index("source")["role"]        # world v2: one row per source and line
         book, warnings = load_book(data, strategy)
         t0 = time.perf_counter()
         res = value_sources(book, strategy, warnings, ValuationConfig(seed=1, estimator=estimator,
@@ -77,6 +78,8 @@ def one(seed: int, accounts: int, estimator: str, night_volume: int = 0,
         secs = time.perf_counter() - t0
         truth_acc = pd.read_parquet(data / "truth" / "accounts.parquet")
         truth_eff = pd.read_parquet(data / "truth" / "effects.parquet")
+        if "trait" in truth_eff.columns:    # world v2: the per-stage mean effect (trait "all")
+            truth_eff = truth_eff[truth_eff["trait"] == "all"][["queue", "stage", "effect"]]
     # the true monthly value of each source: oracle net of plan_full - plan_without:s
     pl = res.plans
     per_month = res.meta["held_out_scale"] / res.meta["months_held_out"]

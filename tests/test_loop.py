@@ -152,8 +152,21 @@ def test_draws_follow_the_response_probability() -> None:
         assert abs(repaid[m].mean() - p[m].mean()) < 0.01, k
     # not worked: no contact and no lift
     assert np.allclose(p[kind == 0], 1 / (1 + np.exp(-logit[kind == 0])))
+    # the oracle's expected recovered share, partial payments included, against the draws
+    from collections_engine.synth.lifecycle import partial_recovery
+
+    w, a = rng.standard_normal(n), rng.standard_normal(n)
+    reached, promised, repaid = resp.draw(logit, rng.random(n), rng.random(n), rng.random(n))
+    share = partial_recovery(repaid, promised, np.full(n, 100.0), w, a, rng.random(n),
+                             rng.uniform(0.1, 0.7, n)) / 100.0
+    part = 0.35 / (1 + np.exp(-(w + a - 0.5)))
+    expected = resp.expected_share(logit, part)
+    for k in range(5):
+        m = kind == k
+        assert abs(share[m].mean() - expected[m].mean()) < 0.01, k
 
 
+@pytest.mark.slow      # four nightly runs (each forks the ring child)
 def test_oracle_plan_is_the_best_by_the_truth(small: tuple[Path, Path], tmp_path: Path) -> None:
     """On the same night the oracle's true expected net is at least the engine's and greedy's."""
     from collections_engine.loop.policies import policy_placement, true_values
@@ -185,6 +198,7 @@ def test_oracle_plan_is_the_best_by_the_truth(small: tuple[Path, Path], tmp_path
     assert nets["oracle"] >= max(nets["engine"], nets["greedy"], nets["random"]) - 1.0, nets
 
 
+@pytest.mark.slow      # six nightly runs and simulations
 def test_backtest_rows_and_pairing(small: tuple[Path, Path], tmp_path: Path) -> None:
     data, models = small
     req = BacktestRequest(data=data, strategy=STRATEGY_PATH, graph=GRAPH, models=models,

@@ -82,13 +82,16 @@ def true_values(world: World, truth_p: pd.Series, tonight: pd.DataFrame, pb: Pro
     p0 = np.clip(truth_p.reindex(ids).to_numpy(np.float64), 1e-4, 1 - 1e-4)
     logit = np.log(p0 / (1 - p0))
     amount = pb.amount.astype(np.float64)
+    # partial payments count: the world pays part of the overdue amount with this probability
+    part = 0.35 / (1 + np.exp(-(w + st["a"].to_numpy()[pos] - 0.5)))
     rec = np.zeros((pb.n, len(pb.queues)), dtype=np.int64)
     for j, q in enumerate(pb.queues):
         kind, lift = world.queue_kind_lift(np.full(pb.n, q, dtype=object), stage)
-        pq = queue_response(kind, lift, od, new, dpd, reach, w, ring).probability(logit)
+        share = queue_response(kind, lift, od, new, dpd, reach, w, ring).expected_share(logit, part)
         comm = float(getattr(strategy.queue(q), "commission", 0.0) or 0.0)
-        rec[:, j] = np.rint(pq * amount * (1 - comm)).astype(np.int64)
-    return rec, np.rint(p0 * amount).astype(np.int64)
+        rec[:, j] = np.rint(share * amount * (1 - comm)).astype(np.int64)
+    none = queue_response(0, 0.0, od, new, dpd, reach, w, ring).expected_share(logit, part)
+    return rec, np.rint(none * amount).astype(np.int64)
 
 
 def _oracle(world_of: Callable[[], tuple[World, pd.Series, pd.DataFrame]]) -> Placement:

@@ -135,6 +135,18 @@ class QueueResponse:
                             + (1 - self.promise) * _sigmoid(logit + self.k_contact))
                 + (1 - self.rpc) * _sigmoid(logit + self.k_none))
 
+    def expected_share(self, logit: np.ndarray, part: np.ndarray) -> np.ndarray:
+        """E[recovered / overdue] under the queue: a repaid account pays it all, another pays a
+        part (0.4 of it on average) with probability `part` (+0.2 after a promise), as
+        `lifecycle.partial_recovery` draws it."""
+        def branch(k: np.ndarray, pp: np.ndarray) -> np.ndarray:
+            p = _sigmoid(logit + k)
+            return p + (1 - p) * np.minimum(pp, 1.0) * 0.4
+
+        return (self.rpc * (self.promise * branch(self.k_promise, part + 0.2)
+                            + (1 - self.promise) * branch(self.k_contact, part))
+                + (1 - self.rpc) * branch(self.k_none, part))
+
     def draw(self, logit: np.ndarray, u_rpc: np.ndarray, u_promise: np.ndarray,
              u_repay: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(reached, promised, repaid) booleans from three uniforms per account."""
