@@ -75,7 +75,8 @@ def cmd_backtest(a: argparse.Namespace) -> None:
             data, models = book_and_model(Path(tmp), a.accounts, seed)
             t0 = time.perf_counter()
             df = run_backtest(BacktestRequest(
-                data=data, strategy=STRATEGY, graph=GRAPH, models=models, out=Path(tmp) / "bt",
+                data=data, strategy=Path(a.strategy), graph=GRAPH, models=models,
+                out=Path(tmp) / "bt",
                 cycles=a.cycles, policies=tuple(a.policies.split(",")), draws=a.draws))
             secs = time.perf_counter() - t0
         df["seed"] = seed
@@ -176,6 +177,9 @@ def main() -> None:
     b.add_argument("--policies", default="engine,greedy,random,oracle")
     b.add_argument("--csv", default="")
     b.add_argument("--tmp", default=None)
+    b.add_argument("--strategy", default=str(STRATEGY),
+                   help="strategy for every policy (e.g. without min_share while the engine's "
+                        "large-night path breaks it)")
     m = sub.add_parser("models")
     m.add_argument("--accounts", type=int, default=20_000)
     m.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
