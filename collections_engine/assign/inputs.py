@@ -126,14 +126,7 @@ class FirstRows:
         # an extension array without pandas' private re-typing step: let pandas map it
         no_cast = (like_map and cast is None and not isinstance(keys.array, pd.arrays.NumpyExtensionArray))
         if self.pos is None or not len(keys) or take_nd is None or no_cast:
-            try:
-                return keys.map(self._pandas()[col])  # no keys: pandas' dtype; no private helpers: pandas
-            except TypeError:
-                if len(keys) and len(self.frame):
-                    raise
-                # pandas cannot map onto an empty date column ("Cannot cast DatetimeArray to
-                # float64": a vendor with no placement tonight): all missing, in its type
-                return pd.Series(index=keys.index, name=keys.name, dtype=self.frame[col].dtype)
+            return keys.map(self._pandas()[col])  # no keys: pandas' dtype; no private helpers: pandas
         pos = self.pos if sel is None else self.pos[sel]
         column = self.frame[col]._values
         values = column.copy() if self._row_for_row and sel is None else take_nd(column, pos)
