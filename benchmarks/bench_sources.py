@@ -37,6 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def make_book(out: Path, accounts: int, seed: int, strategy) -> None:
     for name, frame in iter_book(SynthParams(accounts=accounts, days=1, seed=seed), strategy):
+        if isinstance(frame, dict):         # truth/world.json (world v2): not needed here
+            continue
         p = out / f"{name}.parquet"
         p.parent.mkdir(parents=True, exist_ok=True)
         write_parquet(frame, p)
