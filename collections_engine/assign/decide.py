@@ -192,13 +192,17 @@ def queue_summary(pb: Problem, a: pd.DataFrame, strategy: Strategy, sol: Solutio
                                                                and pb.bal_total[j] >= 0) else float("nan"),
         }
         rows.append(row)
-    m = (a["queue"] == "").to_numpy()
-    rows.append({"queue": "not_worked", "kind": "", "accounts": int(m.sum()), "new_tonight": int(m.sum()),
-                 "kept": 0, "capacity": 0, "use": float("nan"), "balance": float(amount[m].sum()),
-                 "max_balance": float("nan"), "expected_recovery": float(a["expected_recovery"][m].sum()),
-                 "expected_cost": 0.0, "expected_net": float(a["expected_net"][m].sum()),
-                 "shadow_price_capacity": float("nan"), "shadow_price_balance": float("nan")})
+    rows.append(not_worked_row(a, amount, (a["queue"] == "").to_numpy()))
     return pd.DataFrame(rows)
+
+
+def not_worked_row(a: pd.DataFrame, amount: np.ndarray, m: np.ndarray) -> dict:
+    """The queue summary's `not_worked` row over the rows `m` of assignments `a`."""
+    return {"queue": "not_worked", "kind": "", "accounts": int(m.sum()), "new_tonight": int(m.sum()),
+            "kept": 0, "capacity": 0, "use": float("nan"), "balance": float(amount[m].sum()),
+            "max_balance": float("nan"), "expected_recovery": float(a["expected_recovery"][m].sum()),
+            "expected_cost": 0.0, "expected_net": float(a["expected_net"][m].sum()),
+            "shadow_price_capacity": float("nan"), "shadow_price_balance": float("nan")}
 
 
 def solver_info(pb: Problem, sol: Solution) -> dict:

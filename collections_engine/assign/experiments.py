@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from collections_engine.assign.check import require_plan
-from collections_engine.assign.decide import Decision, assemble, decide
+from collections_engine.assign.decide import Decision, assemble, decide, not_worked_row
 from collections_engine.assign.model_data import CENT, build_problem, sorted_by_account
 from collections_engine.config.experiments import CHAMPION
 from collections_engine.config.strategy import Strategy, VendorQueue
@@ -389,10 +389,5 @@ def _summary(a: pd.DataFrame, df: pd.DataFrame, champ: Strategy, combined: Strat
                      "expected_recovery": float(a["expected_recovery"][m].sum()),
                      "expected_cost": float(a["expected_cost"][m].sum()),
                      "expected_net": float(a["expected_net"][m].sum()), **sp})
-    m = queue == ""
-    rows.append({"queue": "not_worked", "kind": "", "accounts": int(m.sum()), "new_tonight": int(m.sum()),
-                 "kept": 0, "capacity": 0, "use": float("nan"), "balance": float(amount[m].sum()),
-                 "max_balance": float("nan"), "expected_recovery": float(a["expected_recovery"][m].sum()),
-                 "expected_cost": 0.0, "expected_net": float(a["expected_net"][m].sum()),
-                 "shadow_price_capacity": float("nan"), "shadow_price_balance": float("nan")})
+    rows.append(not_worked_row(a, amount, queue == ""))
     return pd.DataFrame(rows)
