@@ -111,6 +111,30 @@ def test_challenger_file_must_keep_the_champions_rules(tmp_path):
     assert r.exit_code == 0, r.output
 
 
+def test_an_arm_cannot_change_the_fraud_queue(tmp_path):
+    """The fraud queue works the night's top candidates across arms; an arm with another fraud
+    capacity used to pass `check` and stop the night on the combined plan check."""
+    from typer.testing import CliRunner
+
+    from collections_engine.cli import app
+    d = _doc()
+    i = [q["kind"] for q in d["queues"]].index("fraud")
+    d["experiments"] = {"arms": [
+        {"name": "more_fraud", "overrides": {"fraud_team": {"capacity": 5000}}, "share": {"M1": 0.5}},
+        {"name": "same", "overrides": {"fraud_team": {"capacity": 2000}}, "share": {"M2": 0.5}},
+        {"name": "lean", "strategy": "lean.yaml", "share": {"M3": 0.5}}]}
+    other = _doc()
+    other["queues"][i]["capacity"] = 10
+    _write(tmp_path / "lean.yaml", other)
+    r = CliRunner().invoke(app, ["check", str(_write(tmp_path / "champ.yaml", d))])
+    text = " ".join(r.output.split())
+    assert r.exit_code == 2, r.output
+    assert "experiments.arms[0].overrides.fraud_team.capacity (line" in text
+    assert "found 5000; expected the champion's capacity" in text
+    assert f"lean.yaml: queues[{i}].capacity: found 10; expected the champion's capacity" in text
+    assert "arms[1]" not in text and "2 problems" in text
+
+
 def _book_rows(n: int, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     cust = rng.integers(0, max(1, int(n * 0.8)), n)
@@ -261,6 +285,53 @@ def test_exploration_propensities_are_honest(night):
     assert abs(est - n) < 4 * sd + 1e-9, (est, n, sd)
     # explorers were placed within every capacity: decide_night checked the combined plan
     assert d.solver["experiments"]["arms"]["champion"]["explorers"] == int(ex.sum())
+
+
+def test_propensities_count_explorers_sent_back_by_a_full_queue(night):
+    """Half the free accounts explore into queues far too small for them: most explorers who
+    draw a vendor or the early team find it full and are not worked. The logged probability of
+    not worked must include that chance, or the control's inverse-propensity weights count the
+    explorable accounts about twice (the old propensity: sum 4,982 for 2,544 accounts)."""
+    doc = yaml.safe_load(night["short"].read_text())
+    for q in doc["queues"]:
+        if q["name"] == "early_team":
+            q["capacity"] = 40
+        if q["kind"] == "vendor":
+            q["capacity"] = 30
+    doc["experiments"] = {"explore": 0.5, "seed": 1, "arms": []}
+    s = _write(night["tmp"] / "overflow.yaml", doc)
+    strat = load_strategy(s)
+    d = decide_night(night["inputs"], strat, night["nights"][0], arms=arm_strategies(strat, s, load_strategy))
+    a = d.assignments
+    assert any("drawn queue was full" in w for w in d.warnings)
+    explorable = a["propensity"] < 1
+    n = int(explorable.sum())
+    nw = explorable & (a["queue"] == "")
+    p = a.loc[nw, "propensity"]
+    est, sd = float((1 / p).sum()), float(np.sqrt(((1 - p) / p ** 2).sum()))
+    assert n > 1000 and abs(est - n) < 4 * sd, (est, n, sd)
+
+
+def test_propensities_against_the_draw_written_out():
+    """`propensities` against the epsilon-greedy draw written out case by case."""
+    from collections_engine.assign.experiments import propensities
+    rng = np.random.default_rng(3)
+    n, q, e = 300, 4, 0.2
+    opts = rng.random((n, q)) < 0.6
+    overflow = np.array([0.0, 0.5, 0.25, 1.0])
+    taken = rng.integers(-1, q, n)
+    plan = np.where(rng.random(n) < 0.5, taken, rng.integers(-1, q, n))
+    explorable = rng.random(n) < 0.8
+    got = propensities(e, opts, explorable, taken, plan, overflow)
+    for i in range(n):
+        k = opts[i].sum() + 1
+        if not explorable[i]:
+            want = 1.0
+        elif taken[i] == -1:
+            want = (1 - e) * (plan[i] == -1) + e / k * (1 + sum(overflow[j] for j in range(q) if opts[i, j]))
+        else:
+            want = (1 - e) * (plan[i] == taken[i]) + (e / k * (1 - overflow[taken[i]]) if opts[i, taken[i]] else 0.0)
+        assert got[i] == pytest.approx(want), i
 
 
 def test_fraud_queue_split_by_rank_passes_the_combined_check(night):
@@ -465,7 +536,44 @@ def test_experiments_command_and_promote(night, tmp_path):
     import json
     rec = json.loads((hist / "000001.json").read_text())
     assert rec["arm"] == "north_m3" and rec["by"] == "Li Wei" and rec["evidence"][1]["arm"] in ("lean", "north_m3")
-    assert (hist / "000001.previous.yaml").read_bytes() == before
+    assert (tmp_path / "exp.history" / rec["previous_file"]).read_bytes() == before
+    import hashlib
+    assert rec["new_sha256"] == hashlib.sha256(strat.read_bytes()).hexdigest()
+
+
+def test_promote_writes_the_file_before_the_record(tmp_path, monkeypatch):
+    """A crash while the strategy file is written leaves no record (and the old file); a crash
+    while the record is written leaves the promoted file, the old bytes kept, and no record: a
+    record never names a file that was not written."""
+    import collections_engine.experiments.promote as pm
+    d = _doc()
+    d["experiments"] = {"arms": [{"name": "a", "overrides": {"sms": {"cost_per_account": 0.1}}, "share": {"M1": 0.5}}]}
+    strat = _write(tmp_path / "s.yaml", d)
+    before = strat.read_bytes()
+    records = tmp_path / "s.history" / "approvals"
+    real_write = pm.write_bytes_atomic
+
+    def crash_on_strategy(path, data):
+        if Path(path) == strat:
+            raise OSError("disk full")
+        real_write(path, data)
+
+    monkeypatch.setattr(pm, "write_bytes_atomic", crash_on_strategy)
+    with pytest.raises(OSError):
+        pm.promote(strat, "a", "x")
+    assert strat.read_bytes() == before and not list(records.glob("*.json"))
+
+    def crash_on_record(*args, **kw):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pm, "write_bytes_atomic", real_write)
+    monkeypatch.setattr(pm, "append_record", crash_on_record)
+    with pytest.raises(OSError):
+        pm.promote(strat, "a", "x")
+    assert strat.read_bytes() != before and load_strategy(strat).queue("sms").cost_per_account == 0.1
+    assert not list(records.glob("*.json"))
+    import hashlib
+    assert (tmp_path / "s.history" / "previous" / f"{hashlib.sha256(before).hexdigest()}.yaml").read_bytes() == before
 
 
 def test_arm_compared_with_the_champion_within_its_stages():

@@ -24,11 +24,15 @@ The night, in order (everything seeded and vectorised; same inputs, same bytes):
    queues with room (never `legal`: a court action is not a random draw) and not worked.
    Explorers take their capacity first (in draw order; a full queue sends the rest to not
    worked, counted in a warning); the arm's solver decides the others with what is left.
-4. Propensity (epsilon-greedy, k = the account's number of options):
-     explorable, decided by the solver: (1 - explore) + explore / k
-     explorer:                          explore / k + (1 - explore) * [queue = the solver's
-                                        choice with no exploration, from a solve of the arm]
-     everything else (kept, held, fraud, customers with several accounts): 1
+4. Propensity: the probability of the queue the account got (epsilon-greedy, k = the
+   account's number of options, o_j = the share of tonight's explorers who drew queue j and
+   found it full, `propensities`):
+     queue j:      (1 - explore) [j = the solver's choice] + explore / k * (1 - o_j)
+     not worked:   (1 - explore) [solver: none] + explore / k * (1 + sum of o_j over its options)
+   the solver's choice being the rest solve's for an account that did not explore and, for an
+   explorer, that of a solve of the arm with no exploration; 1 - explore for a solver's choice
+   exploration never draws (legal); everything else (kept, held, fraud, customers with
+   several accounts): 1.
 5. The arms' plans are combined and checked together (`check_plan`) against the champion
    with the arms' capacities added up.
 
@@ -47,7 +51,7 @@ from collections_engine.assign.model_data import CENT, build_problem, sorted_by_
 from collections_engine.config.experiments import CHAMPION
 from collections_engine.config.strategy import Strategy, VendorQueue
 
-__all__ = ["decide_night", "assign_arms", "draw", "split_capacities", "EXPERIMENT_COLUMNS"]
+__all__ = ["decide_night", "assign_arms", "draw", "split_capacities", "propensities", "EXPERIMENT_COLUMNS"]
 
 EXPERIMENT_COLUMNS = ["arm", "propensity"]
 
@@ -204,6 +208,39 @@ def _priority(queue: np.ndarray, net: np.ndarray, account_id: np.ndarray) -> np.
     return out
 
 
+def _columns(queue: pd.Series, col_of: dict[str, int]) -> np.ndarray:
+    """Solver column of each row's queue; -1 for not worked ('' or a queue outside the columns)."""
+    return queue.astype("str").map(col_of).fillna(-1).to_numpy(np.int64)
+
+
+def propensities(explore: float, opts: np.ndarray, explorable: np.ndarray, taken: np.ndarray,
+                 plan: np.ndarray, overflow: np.ndarray) -> np.ndarray:
+    """The probability of the queue each row got, under epsilon-greedy exploration with full
+    queues (pure; rows of one arm).
+
+    opts [n, Q]: the queues exploration may draw for the row (k = options + not worked);
+    taken: the row's final column (-1 not worked); plan: the optimiser's column for the row
+    with no exploration (the rest solve's choice for a non-explorer, the arm's full solve for
+    an explorer); overflow[j]: the share of tonight's explorers who drew j and found it full
+    (they are not worked). For an explorable row, with e = explore:
+        P(queue j)      = (1 - e) [plan = j] + e / k * opts_j * (1 - o_j)
+        P(not worked)   = (1 - e) [plan = none] + e / k * (1 + sum_j opts_j o_j)
+    (a full queue moves its share of exploration's chance to not worked: what the row's history
+    weight must count). A row the optimiser put where exploration never goes (legal) has
+    P = 1 - e. Everything not explorable: 1. The optimiser's choice is taken as fixed under
+    exploration (explorers take some capacity from it: an approximation)."""
+    n = len(taken)
+    k = opts.sum(axis=1) + 1
+    rows = np.arange(n)
+    safe = np.clip(taken, 0, None)
+    in_opts = np.where(taken >= 0, opts[rows, safe] if opts.shape[1] else False, True)
+    o_taken = np.where(taken >= 0, overflow[safe] if len(overflow) else 0.0, 0.0)
+    to_none = 1.0 + (opts * overflow[None, :]).sum(axis=1) if opts.shape[1] else np.ones(n)
+    explored = explore / k * np.where(taken >= 0, in_opts * (1.0 - o_taken), to_none)
+    p = (1 - explore) * (plan == taken) + explored
+    return np.where(explorable, p, 1.0)
+
+
 def _explore_arm(sub: pd.DataFrame, s_arm: Strategy, date, eff: dict | None, explore: float,
                  seed: int, allow_split: bool, kw: dict) -> tuple[Decision, np.ndarray, list[str]]:
     """One arm's decision with exploration; returns it and the propensity per row (sub order)."""
@@ -230,6 +267,7 @@ def _explore_arm(sub: pd.DataFrame, s_arm: Strategy, date, eff: dict | None, exp
     xr = np.flatnonzero(X & (choice >= 0))
     xr = xr[np.argsort(ux[xr], kind="stable")]
     full = 0
+    overflow = np.zeros(len(pb.queues))        # o_j: share of the explorers who drew j and found it full
     for j in np.unique(choice[xr]):
         r = xr[choice[xr] == j]
         ok = np.arange(len(r)) < pb.cap[j]
@@ -237,8 +275,10 @@ def _explore_arm(sub: pd.DataFrame, s_arm: Strategy, date, eff: dict | None, exp
             ok &= np.cumsum(pb.amount[r]) <= pb.bal[j]
         choice[r[~ok]] = -1
         full += int((~ok).sum())
+        overflow[j] = float((~ok).sum()) / len(r)
     if full:
-        warnings.append(f"exploration: {full} explorers' drawn queue was full; not worked instead")
+        warnings.append(f"exploration: {full} explorers' drawn queue was full; not worked instead "
+                        "(their propensities count the chance of that)")
     Xi = np.flatnonzero(X)
     taken = np.bincount(choice[Xi][choice[Xi] >= 0], minlength=len(pb.queues))
     taken_bal = np.bincount(choice[Xi][choice[Xi] >= 0], weights=pb.amount[Xi][choice[Xi] >= 0],
@@ -246,8 +286,10 @@ def _explore_arm(sub: pd.DataFrame, s_arm: Strategy, date, eff: dict | None, exp
     df = sorted_by_account(sub)
     # the solver's choice with no exploration (for the explorers' propensity)
     d_full = decide(df, s_arm, date, effects=eff, **kw)
+    col_of = {q: j for j, q in enumerate(pb.queues)}
     if not X.any():
-        prop = np.where(explorable, (1 - explore) + explore / k, 1.0)
+        taken_col = _columns(d_full.assignments["queue"], col_of)
+        prop = propensities(explore, opts, explorable, taken_col, taken_col, overflow)
         return d_full, prop, warnings
     full_plan = d_full.assignments["queue"].astype("str").to_numpy(dtype=object)
     ups = {}
@@ -269,9 +311,9 @@ def _explore_arm(sub: pd.DataFrame, s_arm: Strategy, date, eff: dict | None, exp
     order = np.argsort(pos, kind="stable")
     a = a.iloc[order].reset_index(drop=True)
     pl = pd.concat([rest.placements, plx], ignore_index=True).sort_values("account_id", kind="mergesort")
-    names = np.array(pb.queues + [""], dtype=object)
-    prop = np.where(explorable, (1 - explore) + explore / k, 1.0)
-    prop[X] = explore / k[X] + (1 - explore) * (names[choice[X]] == full_plan[X])
+    taken_col = _columns(a["queue"], col_of)
+    plan_col = np.where(X, _columns(pd.Series(full_plan), col_of), taken_col)
+    prop = propensities(explore, opts, explorable, taken_col, plan_col, overflow)
     d = Decision(a, pl.reset_index(drop=True), rest.recalls, rest.queue_summary, rest.solver,
                  rest.warnings + warnings, rest.min_share_applied)
     d.solver = {**rest.solver, "explorers": int(X.sum()), "explorable": int(explorable.sum())}

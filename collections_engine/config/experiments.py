@@ -33,6 +33,14 @@ CHAMPION = "champion"
 OVERRIDE_KEYS = ("capacity", "cost_per_account", "effect", "commission", "placement_days",
                  "max_balance", "min_share")
 
+# Why an arm cannot change the fraud queue: it works the night's highest-ranked candidates
+# across all arms (confirmed first, then ring score); an arm with more or less room would hold
+# a lower-ranked account while a higher-ranked one of another arm goes unworked, which the
+# combined plan check refuses (the night would stop), and fraud holds are not a test variable.
+FRAUD_RULE = ("expected the champion's capacity: the fraud queue works the night's highest-ranked "
+              "candidates across all arms (confirmed first, then ring score), so an arm cannot change "
+              "it; change it in the champion's file")
+
 Loc = tuple[str | int, ...]
 Found = list[tuple[Loc, str]]
 _QUEUE = TypeAdapter(Queue)
@@ -95,6 +103,8 @@ def _override_rules(over: dict[str, Any], queues: dict[str, dict], at: Loc) -> F
         if not isinstance(keys, dict):
             continue
         base = queues[qname]
+        if base.get("kind") == "fraud" and "capacity" in keys and keys["capacity"] != base.get("capacity"):
+            out.append(((*at, qname, "capacity"), f"found {keys['capacity']!r}; {FRAUD_RULE}"))
         for k in keys:
             if k not in OVERRIDE_KEYS:
                 out.append(((*at, qname, k), f"'{k}' cannot be overridden{_suggest(k, list(OVERRIDE_KEYS))}"))
@@ -177,6 +187,8 @@ def _rule_differences(champ: Strategy, other: Strategy) -> list[tuple[str, str]]
         c = mine.get(q.name)
         if c is None or c.kind != q.kind:
             continue  # reported with the queue names and kinds
+        if q.kind == "fraud" and q.capacity != c.capacity:
+            out.append((f"queues[{i}].capacity", f"found {q.capacity!r}; {FRAUD_RULE}"))
         qa = c.model_dump(mode="json", exclude=set(OVERRIDE_KEYS))
         qb = q.model_dump(mode="json", exclude=set(OVERRIDE_KEYS))
         for key in sorted(set(qa) | set(qb)):

@@ -2,11 +2,11 @@
 
 The strategy file is rewritten with the arm's queues (its overrides applied, or its file's
 content) and without that arm in `experiments` (the other arms and exploration go on). Before
-the file is replaced, the new content is checked like any strategy file, the old bytes are kept
-beside the record, and the record says who, when, why, both files' SHA-256 and the evidence
-(the `experiments` results, when RUNS and DATA are given). Records live in
-STRATEGY_DIR/STEM.history/approvals/NNNNNN.json (the old file beside it as
-NNNNNN.previous.yaml), append-only like the model approvals.
+the file is replaced, the new content is checked like any strategy file and the old bytes are
+kept (STRATEGY_DIR/STEM.history/previous/SHA256.yaml); after it is replaced, a record says who,
+when, why, both files' SHA-256, where the old bytes are and the evidence (the `experiments`
+results, when RUNS and DATA are given). Records live in STRATEGY_DIR/STEM.history/approvals/
+NNNNNN.json, append-only like the model approvals.
 
 YAML comments of the file are not carried into the new file (the old file is kept verbatim).
 """
@@ -73,11 +73,17 @@ def promote(strategy_path: Path, arm: str, by: str, reason: str | None = None,
                                          for p in exc.problems]) from None
     new = text.encode("utf-8")
     history = path.parent / f"{path.stem}.history"
-    rec = append_record(history, {
+    old_sha, new_sha = hashlib.sha256(old).hexdigest(), hashlib.sha256(new).hexdigest()
+    kept = history / "previous" / f"{old_sha}.yaml"
+    # Order matters (a crash may stop us between any two steps): the old bytes first, then the
+    # strategy file, the record last, so a record never names a file that was not written.
+    # A crash before the record leaves the promoted file (its first line says who promoted
+    # which arm when) and the old bytes in previous/, and no record.
+    if not (kept.is_file() and kept.read_bytes() == old):
+        write_bytes_atomic(kept, old)
+    write_bytes_atomic(path, new)
+    return append_record(history, {
         "action": "promote", "strategy": path.name, "arm": arm, "by": by,
         "at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "reason": reason,
-        "previous_sha256": hashlib.sha256(old).hexdigest(), "new_sha256": hashlib.sha256(new).hexdigest(),
-        "evidence": evidence}, to_json_bytes)
-    write_bytes_atomic(history / "approvals" / f"{rec['seq']:06d}.previous.yaml", old)
-    write_bytes_atomic(path, new)
-    return rec
+        "previous_sha256": old_sha, "new_sha256": new_sha,
+        "previous_file": kept.relative_to(history).as_posix(), "evidence": evidence}, to_json_bytes)
