@@ -14,10 +14,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-try:  # pandas' own take, so values and dtypes are exactly what `Series.map` gives
-    from pandas.core.algorithms import take_nd
-except ImportError:  # a pandas without it: every look-up goes through pandas' map
-    take_nd = None
 
 from collections_engine.config.strategy import Strategy
 from collections_engine.frames import duplicated, isin
@@ -33,9 +29,10 @@ INPUT_COLUMNS = [
 
 
 def _strings(s: pd.Series | pd.Index) -> pa.Array | None:
-    """The values as one Arrow large_string array, when they are pandas strings without nulls
-    (the fast look-up's domain; anything else goes through pandas)."""
-    if not isinstance(s.dtype, pd.StringDtype):
+    """The values as one Arrow large_string array, when they are pandas' default "str" strings
+    (missing = NaN) without nulls (the fast look-up's domain; anything else goes through pandas:
+    `map` types its result differently for the pd.NA "string" dtype)."""
+    if not isinstance(s.dtype, pd.StringDtype) or s.dtype.na_value is not np.nan:
         return None
     arr = pa.array(s.array)
     if isinstance(arr, pa.ChunkedArray):
@@ -56,8 +53,10 @@ class FirstRows:
 
     `pos` holds, for each key, the row of `frame` that pandas would take (the first, or the
     last with keep="last", of the rows with that key) or -1; the values are then taken as
-    pandas' `map` takes them (`take_nd`: the same dtype promotion where a key is missing).
-    Nulls, non-string keys, no keys or an empty frame: pandas does it all (`pos` is None).
+    pandas' `map` takes them (`pandas.api.extensions.take` with a missing value where a key is
+    missing: the same dtype promotion as `map`; a numpy result is typed again as `map` types it,
+    by `infer_objects`). Nulls, keys other than pandas' default "str" (NaN-missing) strings, no
+    keys or an empty frame: pandas does it all (`pos` is None).
     """
 
     def __init__(self, keys: pd.Series, frame: pd.DataFrame, key: str, keep: str | None = "first") -> None:
@@ -116,23 +115,26 @@ class FirstRows:
         `keys.iloc[sel]` gives).
 
         like_map=False leaves out the last step of pandas' `map` on text keys: a numpy result
-        made into Python objects and typed again (`_cast_pointwise_result`; a tenth of a second
-        per million floats). Same values; the dtype can differ (object text instead of str,
-        float NaN instead of an all-missing object column), so only for callers that cast
-        the result themselves.
+        typed again (`infer_objects` here; a tenth of a second per million floats). Same
+        values; the dtype can differ (object text instead of str), so only for callers that
+        cast the result themselves.
         """
         keys = self.keys if sel is None else self.keys.iloc[sel]
-        cast = getattr(keys.array, "_cast_pointwise_result", None)
-        # an extension array without pandas' private re-typing step: let pandas map it
-        no_cast = (like_map and cast is None and not isinstance(keys.array, pd.arrays.NumpyExtensionArray))
-        if self.pos is None or not len(keys) or take_nd is None or no_cast:
-            return keys.map(self._pandas()[col])  # no keys: pandas' dtype; no private helpers: pandas
+        if self.pos is None or not len(keys):
+            return keys.map(self._pandas()[col])  # no keys: pandas' dtype
         pos = self.pos if sel is None else self.pos[sel]
-        column = self.frame[col]._values
-        values = column.copy() if self._row_for_row and sel is None else take_nd(column, pos)
-        if like_map and isinstance(values, np.ndarray) and cast is not None:
-            values = cast(values)  # what ExtensionArray.map does with a numpy result
-        return pd.Series(values, index=keys.index, name=keys.name)
+        column = self.frame[col].array
+        if isinstance(column, pd.arrays.NumpyExtensionArray):
+            column = column.to_numpy()
+        if self._row_for_row and sel is None:
+            values = column.copy()
+        else:  # -1: missing, as `map` fills it (NaN for numpy columns, the array's own NA else)
+            values = pd.api.extensions.take(column, pos, allow_fill=True,
+                                            fill_value=np.nan if isinstance(column, np.ndarray) else None)
+        out = pd.Series(values, index=keys.index, name=keys.name)
+        if like_map and isinstance(values, np.ndarray) and values.dtype == object:
+            out = out.infer_objects()  # what `map` on "str" keys does with an object result
+        return out
 
 
 def _filled(s: pd.Series) -> pd.Series:
