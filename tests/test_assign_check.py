@@ -3,12 +3,17 @@ breaks the contract (each mutation below must be caught, so each test can fail).
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from collections_engine.assign import decide
 from collections_engine.assign.check import PlanError, check_plan
+from tests import plan_check_reference as reference
 from tests.placement_nights import DATE, binding_inputs, binding_strategy
 
 N = 3000
@@ -147,3 +152,52 @@ def test_both_peers_keep_the_contract_and_never_beat_the_engine():
                               min_share_applied=plan.min_share_applied) == []
             slack = d.solver["bound"] - d.solver["objective"]
             assert plan.assignments["expected_net"].sum() <= d.assignments["expected_net"].sum() + slack + 1e-6
+
+
+def _rules(problems: list[str]) -> list[str]:
+    """The violations without their example ids (the two versions may pick other examples)."""
+    return sorted(re.sub(r"\(e\.g\. [^)]*\)|e\.g\. customers [^)]*\)", "", p) for p in problems)
+
+
+VALUES = {"queue": ["", "early_team", "late_team", "vendor_a", "vendor_b", "vendor_c", "sms", "legal",
+                    "fraud_team", "nowhere"],
+          "decision": ["kept", "placed", "assigned", "fraud_hold", "held", "not_worked", "lost"],
+          "ended": ["", "recalled", "returned", "vanished"],
+          "previous_queue": ["", "vendor_a", "vendor_b", "gone"]}
+
+
+@settings(max_examples=30)
+@given(edits=st.lists(st.tuples(st.sampled_from(sorted(VALUES)), st.integers(0, 10**6), st.integers(0, 9)),
+                      max_size=6),
+       rows_from=st.sampled_from(["any", "worked", "open"]), structure=st.sampled_from(["", "dup", "drop", "extra"]),
+       pl_edit=st.sampled_from(["", "drop", "vendor", "ends_on", "placed_on", "dup"]))
+def test_check_names_the_same_rules_as_the_reference(night, edits, rows_from, structure, pl_edit):
+    """The fast check (integer codes) against its first version (pandas string merges, kept in
+    tests/plan_check_reference.py) on randomly broken plans: the same broken rules, the same counts."""
+    inp, s, d = night
+    a = d.assignments.copy()
+    pool = {"any": a.index, "worked": a.index[a["queue"] != ""], "open": a.index[a["previous_queue"] != ""]}[rows_from]
+    for col, r, v in edits:
+        a.loc[pool[r % len(pool)], col] = VALUES[col][v % len(VALUES[col])]
+    if structure == "dup":
+        a = pd.concat([a, a.iloc[[5, 9]]], ignore_index=True)
+    elif structure == "drop":
+        a = a.drop(a.index[[3, 4]]).reset_index(drop=True)
+    elif structure == "extra":
+        a = pd.concat([a, a.iloc[:1].assign(account_id="Z0000000")], ignore_index=True)
+    pl = d.placements.copy()
+    if pl_edit == "drop":
+        pl = pl.iloc[1:]
+    elif pl_edit == "vendor":
+        pl.loc[pl.index[:2], "vendor"] = "vendor_c"
+    elif pl_edit in ("ends_on", "placed_on"):
+        pl.loc[pl.index[-3:], pl_edit] = pl[pl_edit].iloc[-3:] + pd.Timedelta(days=2)
+    elif pl_edit == "dup":
+        pl = pd.concat([pl, pl.iloc[:1]], ignore_index=True)
+    kw = {"placements": pl, "min_share_applied": d.min_share_applied}
+    fast = check_plan(inp, a, s, DATE, **kw)
+    slow = reference.check_plan(inp, a, s, DATE, **kw)
+    assert _rules(fast) == _rules(slow)
+    if not (edits or structure or pl_edit):
+        assert fast == []
+

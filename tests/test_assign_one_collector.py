@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from collections_engine.assign import check_plan, decide
+from tests import plan_check_reference as reference
 from tests.placement_nights import DATE, binding_inputs, binding_strategy
 
 
@@ -23,9 +24,13 @@ def test_one_collector_per_customer_off_splits_and_on_does_not():
         d_off = decide(inp, off, DATE, shadow=False)
         assert _splits(d_off.assignments, off) > 0          # the rule matters on this book
         # the check knows the rule: the unconstrained plan fails it under the strategy with the key
-        assert any(v.startswith("one_collector_per_customer") for v in
-                   check_plan(inp, d_off.assignments, on, DATE, placements=d_off.placements,
-                              min_share_applied=d_off.min_share_applied))
+        kw = {"placements": d_off.placements, "min_share_applied": d_off.min_share_applied}
+        broken = check_plan(inp, d_off.assignments, on, DATE, **kw)
+        assert any(v.startswith("one_collector_per_customer") for v in broken)
+        # the same count as the first (pandas) version of the check
+        assert broken == reference.check_plan(inp, d_off.assignments, on, DATE, **kw) or \
+            [v.split("(e.g.")[0] for v in broken] == [v.split("(e.g.")[0] for v in
+                                                       reference.check_plan(inp, d_off.assignments, on, DATE, **kw)]
         d_on = decide(inp, on, DATE, shadow=False)          # check on: raises on a broken plan
         kept_split = _splits(d_on.assignments[d_on.assignments["decision"] == "kept"], on)
         assert _splits(d_on.assignments, on) == kept_split  # only splits among earlier nights' placements
