@@ -48,6 +48,7 @@ from collections_engine.io.runs import (clean_stale, night_folders, previous_nig
 from collections_engine.io.runfolder import write_run_folder
 from collections_engine.report.nightly import nightly_report, psi_table
 from collections_engine.rings import detect_rings
+from collections_engine.rings.incremental import STATE_FILE, check_state
 from collections_engine.scoring import load_version, score
 from collections_engine.validate import absence_alerts
 from collections_engine.steps import StepClock, crash_point
@@ -72,6 +73,7 @@ class RunRequest:
     model_version: str | None = None   # an approved version instead of the champion
     engine: str = "inprocess"           # or "spark" (collections_engine/spark/)
     spark_master: str | None = None
+    full_rings: bool = False            # `run --full`: recompute every component of the ring graph
 
 
 @dataclass
@@ -187,8 +189,12 @@ def _run_night(req: RunRequest, engine) -> RunResult:
                     f"({_date_range(book)})"])
         prev = previous_night(req.runs, date)
         # Rings need only the book: they run on the other core while features and scores are built.
-        start = engine.start_rings if engine is not None else _start_rings
-        pending = start(book, graph, date, read_previous_frame(prev, "rings.parquet"))
+        previous_rings = read_previous_frame(prev, "rings.parquet")
+        if engine is not None:  # Spark: every component recomputed (no ring state passed on)
+            pending = engine.start_rings(book, graph, date, previous_rings)
+        else:
+            ring_state, why_full = _ring_state(prev, graph, req.full_rings, warnings)
+            pending = _start_rings(book, graph, date, previous_rings, ring_state, why_full)
         try:
             if engine is not None:  # features, scores and drift counts bucket by bucket on Spark
                 with clock.step("features"):
@@ -263,6 +269,7 @@ def _run_night(req: RunRequest, engine) -> RunResult:
             "model_version": version.version_id, "code_version": fp["code_version"],
             "counts": counts, "warnings": warnings, "solver": solver,
             "arms": arm_terms(arms, strategy),
+            "rings_communities": rings.stats.get("communities", {}),
             "timings_file": "timings.json (not compared: wall-clock times, memory, host)",
         }
         timings = {"date": req.date, "started_at": started, "finished_at": None, "host": platform.node(),
@@ -277,7 +284,7 @@ def _run_night(req: RunRequest, engine) -> RunResult:
                 req.runs / req.date, date=date, scores=scores, decision=decision, inputs=inputs,
                 rings=rings.rings, vendors=vendors, teams=teams, strategy=strategy,
                 effects=effects_table, report_html=report_html, run_json=run_json,
-                finish_timings=lambda: timings_finish(timings, clock))
+                finish_timings=lambda: timings_finish(timings, clock), ring_state=rings.state)
         log.info("night %s timings (s): %s", req.date,
                  ", ".join(f"{k} {v:.1f}" for k, v in timings["timings_s"].items()))
     return RunResult(folder=folder, counts=counts, warnings=warnings, timings=clock.timings)
@@ -323,7 +330,7 @@ class _Rings:
         """(RingsResult, seconds, peak RSS GiB of the process that ran it)."""
         if not self._pid:
             t = time.perf_counter()
-            out = detect_rings(*self._args[:3], previous=self._args[3])
+            out = _detect(self._args)
             return out, time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
         with os.fdopen(self._fd, "rb") as fh:
             self._fd = -1
@@ -360,7 +367,7 @@ def _rings_child(fd: int, args: tuple) -> None:
             pass
         t = time.perf_counter()
         try:
-            out = detect_rings(*args[:3], previous=args[3])
+            out = _detect(args)
             payload = pickle.dumps(("ok", out, time.perf_counter() - t,
                                     resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2),
                                    protocol=pickle.HIGHEST_PROTOCOL)
@@ -388,8 +395,40 @@ def _return_free_memory() -> None:
         pass
 
 
-def _start_rings(book, graph: GraphConfig, date: pd.Timestamp, previous: pd.DataFrame | None) -> _Rings:
-    return _Rings(book, graph, date, previous)
+def _start_rings(book, graph: GraphConfig, date: pd.Timestamp, previous: pd.DataFrame | None,
+                 state: pd.DataFrame | None = None, why_full: str = "") -> _Rings:
+    return _Rings(book, graph, date, previous, state, why_full)
+
+
+def _detect(args: tuple):
+    book, graph, date, previous, *rest = args
+    state, why_full = rest if rest else (None, "")
+    return detect_rings(book, graph, date, previous=previous, state=state, why_full=why_full)
+
+
+def _ring_state(prev: Path | None, graph: GraphConfig, full: bool,
+                warnings: list[str]) -> tuple[pd.DataFrame | None, str]:
+    """The previous night's ring state (`rings.incremental`) if it can be used, else None and
+    why: tonight then recomputes every component (never skips the ring step). A state that is
+    there but damaged or made under other graph keys is a warning (log and report)."""
+    if full:
+        return None, "run --full"
+    if prev is None:
+        return None, "first night in RUNS"
+    try:
+        frame = read_previous_frame(prev, STATE_FILE)
+    except Exception as exc:  # noqa: BLE001 - any damage to the file: recompute everything
+        frame, why = None, f"{STATE_FILE} of night {prev.name} unreadable ({type(exc).__name__})"
+    else:
+        state, why = check_state(frame, graph)
+        if state is not None:
+            return state, ""
+        why = f"night {prev.name}: {why}"
+    msg = f"rings: every component recomputed: {why}"
+    log.warning("%s", msg)
+    if frame is not None or (prev / STATE_FILE).exists():
+        warnings.append(msg)
+    return None, why
 
 
 def _refuse_changed_rerun(req: RunRequest, fp: dict[str, object]) -> None:

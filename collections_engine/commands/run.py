@@ -39,6 +39,9 @@ def register(app: typer.Typer) -> None:
         engine: str = typer.Option("inprocess", "--engine",
                                    help="Where the per-account steps run: inprocess (default) or spark "
                                         "(pip install -e '.[spark]', Java 17+; same run folder)."),
+        full: bool = typer.Option(False, "--full",
+                                  help="Recompute every component of the ring graph instead of only those "
+                                       "that changed since the previous night's ring state."),
         spark_master: str = typer.Option(None, "--spark-master",
                                          help="Spark master URL for --engine spark (default local[*]; "
                                               "under spark-submit, the submit command's)."),
@@ -50,7 +53,7 @@ def register(app: typer.Typer) -> None:
             result = run_night(RunRequest(data=data, date=date, strategy=strategy, graph=graph,
                                           models=models, runs=out, force=force,
                                           model_version=model_version, engine=engine,
-                                          spark_master=spark_master))
+                                          spark_master=spark_master, full_rings=full))
         except LockBusy as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None

@@ -49,7 +49,8 @@ def write_run_folder(final: Path, *, date: pd.Timestamp, scores: pd.DataFrame, d
                      vendors: dict[str, Any],
                      teams: dict[str, pd.DataFrame], strategy: Any, report_html: str,
                      effects: pd.DataFrame, run_json: dict[str, Any],
-                     finish_timings: Callable[[], dict[str, Any]]) -> Path:
+                     finish_timings: Callable[[], dict[str, Any]],
+                     ring_state: pd.DataFrame | None = None) -> Path:
     """Every file of RUNS/DATE/, all-or-nothing. All but timings.json are the same bytes for
     the same inputs; timings.json (wall-clock times, memory, host, written last) is not."""
     day = date.date().isoformat()
@@ -59,6 +60,8 @@ def write_run_folder(final: Path, *, date: pd.Timestamp, scores: pd.DataFrame, d
         crash_point("write_mid")
         write_parquet(decision.placements, tmp / "placements.parquet")
         write_parquet(rings, tmp / "rings.parquet")
+        if ring_state is not None:  # what the next night's ring step starts from (rings.incremental)
+            write_parquet(ring_state, tmp / "ring_state.parquet")
         write_parquet(inputs, tmp / "decision_inputs.parquet")
         write_parquet(decision.queue_summary, tmp / "queue_summary.parquet")
         write_parquet(effects, tmp / "effects.parquet")

@@ -38,7 +38,7 @@ from scipy.sparse.csgraph import connected_components
 from collections_engine.config.graph import Community
 from collections_engine.rings.codes import dense, sorted_unique, unique_inverse
 
-__all__ = ["MAX_CROSS_SHARE", "MIN_LINK_STRENGTH", "REFINE_ABOVE", "components", "merge_entangled", "find_communities", "seeded_igraph", "trim_weak_members"]
+__all__ = ["MAX_CROSS_SHARE", "MIN_LINK_STRENGTH", "REFINE_ABOVE", "communities_and_leiden", "components", "merge_entangled", "find_communities", "seeded_igraph", "trim_weak_members"]
 
 # The constants below are the defaults of the graph keys `community.trim_min_strong_members`,
 # `trim_min_strength`, `merge_cross_share`, `merge_mutual_share`, `refine_above` and `iterations`
@@ -105,9 +105,23 @@ def find_communities(
 
     Labels are numbered by each community's smallest node, every community is connected.
     """
+    return communities_and_leiden(n, u, v, w, community, min_size)[0]
+
+
+def communities_and_leiden(
+    n: int, u: np.ndarray, v: np.ndarray, w: np.ndarray, community: Community, min_size: int,
+    initial: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """`find_communities` and the optimiser's own membership before the repairs (-1 outside
+    the components it ran on): what the next night warm-starts from (`incremental`).
+
+    `initial` (one label per node, any integers; None: every node alone) is the starting
+    partition of Leiden (python-igraph's `initial_membership`); Louvain has no warm start and
+    ignores it. The result is deterministic for the same graph, seed and `initial`.
+    """
     comp = components(n, u, v)
     if n == 0:
-        return comp
+        return comp, comp.copy()
     comp_size = np.bincount(comp)
     keep = comp_size[comp] >= min_size
     sub = np.flatnonzero(keep)
@@ -116,13 +130,16 @@ def find_communities(
     e = keep[u] & keep[v]
     su, sv, sw = remap[u[e]], remap[v[e]], w[e]
     labels = np.full(n, -1, np.int64)
+    raw = np.full(n, -1, np.int64)
     if len(sub) == 0:
-        return labels
+        return labels, raw
     sub_comp = comp[sub]
     if community.method == "leiden":
-        member = _leiden(len(sub), su, sv, sw, sub_comp, community)
+        start = None if initial is None else _start_partition(np.asarray(initial, np.int64)[sub], sub_comp)
+        member = _leiden(len(sub), su, sv, sw, sub_comp, community, start)
     else:
         member = _louvain(len(sub), su, sv, sw, sub_comp, community)
+    raw[sub] = member
     if community.objective == "modularity":
         member = merge_entangled(member, su, sv, sw, community.merge_cross_share, community.merge_mutual_share)
     # Split into connected parts: components of the graph of intra-community edges.
@@ -131,7 +148,18 @@ def find_communities(
     if community.objective == "modularity":
         member = _refine_large(member, su, sv, sw, community)
     labels[sub] = member
-    return labels
+    return labels, raw
+
+
+def _start_partition(initial: np.ndarray, comp: np.ndarray) -> np.ndarray:
+    """A starting partition for Leiden: the given labels, split by tonight's components (a
+    community of last night whose component fell apart must not start as one), numbered
+    0..k-1 in order of first appearance."""
+    pairs = np.column_stack([initial, comp])
+    _, first, inv = np.unique(pairs, axis=0, return_index=True, return_inverse=True)
+    rank = np.empty(len(first), np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(len(first))
+    return rank[inv.ravel()]
 
 
 def _refine_large(member: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.ndarray,
@@ -331,7 +359,7 @@ def _graph(n: int, u: np.ndarray, v: np.ndarray) -> ig.Graph:
 
 
 def _leiden(n: int, u: np.ndarray, v: np.ndarray, w: np.ndarray, comp: np.ndarray,
-            community: Community) -> np.ndarray:
+            community: Community, initial: np.ndarray | None = None) -> np.ndarray:
     g = _graph(n, u, v)
     if community.objective == "modularity":
         strength = np.bincount(u, weights=w, minlength=n) + np.bincount(v, weights=w, minlength=n)
@@ -343,6 +371,7 @@ def _leiden(n: int, u: np.ndarray, v: np.ndarray, w: np.ndarray, comp: np.ndarra
         part = g.community_leiden(
             objective_function="CPM", weights=w, resolution=community.resolution,
             node_weights=node_weights, n_iterations=community.iterations,
+            initial_membership=None if initial is None else initial.tolist(),
         )
     return np.asarray(part.membership, np.int64)
 

@@ -21,9 +21,10 @@ import pyarrow.compute as pc
 from collections_engine.book import Book
 from collections_engine.config.graph import GraphConfig
 from collections_engine.errors import InputError
-from collections_engine.rings.community import find_communities, keep_cores, trim_weak_members
+from collections_engine.rings.community import find_communities, keep_cores, trim_weak_members  # noqa: F401 (benchmarks wrap them)
 from collections_engine.rings.codes import category_codes, encode, encode_arrow, to_arrow, to_object
 from collections_engine.rings.flag import member_links, reasons, unconfirmed_evidence
+from collections_engine.rings.incremental import night_communities
 from collections_engine.rings.graph import CustomerGraph, clean_identifiers, link_codes, link_customers, usable_rows, value_groups  # noqa: F401 (link_customers: benchmarks wrap it)
 from collections_engine.rings.match import match_ring_ids
 from collections_engine.rings.propensity import (
@@ -48,6 +49,8 @@ class RingsResult:
     communities: pd.DataFrame
     warnings: list[str] = field(default_factory=list)
     stats: dict[str, object] = field(default_factory=dict)
+    # what the next night starts from (`incremental.STATE_FILE` in the run folder)
+    state: pd.DataFrame | None = None
 
 
 def empty_rings() -> pd.DataFrame:
@@ -65,9 +68,11 @@ def empty_rings() -> pd.DataFrame:
 
 def detect_rings(
     book: Book, graph: GraphConfig, date: pd.Timestamp | str, *,
-    previous: pd.DataFrame | None = None,
+    previous: pd.DataFrame | None = None, state: pd.DataFrame | None = None, why_full: str = "",
 ) -> RingsResult:
-    """Rings on `date`; `previous` (an earlier rings table) keeps ring ids stable.
+    """Rings on `date`; `previous` (an earlier rings table) keeps ring ids stable; `state` (the
+    previous night's ring state, checked by `incremental.check_state`) recomputes only the
+    components of the graph that changed since (None: all of them, for the reason `why_full`).
 
     Phases: graph, communities, propensity, scores and flags, tables (each timed)."""
     date = pd.Timestamp(date)
@@ -80,10 +85,8 @@ def detect_rings(
     gp = _graph_phase(book, graph, date)
     timings["graph_s"] = time.perf_counter() - t0
     t = time.perf_counter()
-    labels = find_communities(gp.cg.n_nodes, gp.cg.u, gp.cg.v, gp.cg.w, graph.community, graph.ring.min_size)
-    labels = trim_weak_members(labels, gp.cg.u, gp.cg.v, gp.cg.w, graph.community.trim_min_strength,
-                               graph.community.trim_min_strong_members)
-    labels = keep_cores(labels, gp.cg.u, gp.cg.v, gp.cg.w)
+    night = night_communities(gp.cg, graph, state, why_full or "no ring state given")
+    labels = night.labels
     timings["communities_s"] = time.perf_counter() - t
     t = time.perf_counter()
     pp = _propensity_phase(book, graph, gp, labels, date)
@@ -103,9 +106,10 @@ def detect_rings(
         "held_back_for_evidence": int(((summary["score"] >= graph.ring.threshold) & ~summary["flagged"]).sum()),
         "propensity": {**pp.info, "community_model": comm_info},
         "matched_previous": int((ids["matched_overlap"] > 0).sum()),
+        "communities": night.info,
         "timings": {k: round(v, 3) for k, v in timings.items()},
     }
-    return RingsResult(rings, members, communities.reset_index(drop=True), gp.warnings, stats)
+    return RingsResult(rings, members, communities.reset_index(drop=True), gp.warnings, stats, night.state)
 
 
 @dataclass

@@ -1,0 +1,220 @@
+"""Incremental nights: recompute only the connected components of the customer graph that changed.
+
+Every part of the community step acts within one connected component of the customer graph:
+Leiden's per-component modularity (see `community`), the merge of entangled neighbours, the
+split into connected parts, the refinement of large communities, the trim of weak members and
+the biconnected cores. So a component whose members and edges (with their weights) are the
+same as last night's may keep last night's communities, and only the others need the optimiser.
+
+The state a night leaves for the next (`STATE_FILE` in the run folder, one row per customer of
+a component of at least `ring.min_size` members, sorted by customer id):
+- `customer_id`;
+- `component_a`, `component_b`: a 128-bit hash of the customer's component (its members' ids,
+  and its edges: both ends' ids and the weight's bits), in two 64-bit lanes;
+- `community`: the customer's community after every repair (-1: trimmed), numbered by each
+  community's smallest customer id;
+- `leiden`: Leiden's own membership before the repairs (what the next night warm-starts from);
+- `graph_key`: a hash of the graph file's keys that shape the graph and its communities
+  (`kinds`, `hub_max_customers`, `community`, `ring.min_size`) and of the state's layout.
+
+Tonight: a component of at least `min_size` whose hash is among last night's keeps its
+members' communities; the changed ones (new members, a new or dropped identifier, a weight that
+moved because a shared value gained a holder) go through the whole community step together,
+Leiden starting from last night's membership of their members (python-igraph's
+`initial_membership`; new customers start alone, a community whose component fell apart starts
+as one part per component). Labels are then renumbered by smallest customer, as a full run does.
+
+What it guarantees, and what not:
+- With no change at all, every component is carried and the communities (so the rings table)
+  are the same bytes as the night the state came from (tested).
+- A carried component's communities are the previous night's; a full recompute may differ even
+  there, because Leiden draws its random node order for the whole graph in one call (so a change
+  anywhere moves the draws everywhere). `benchmarks/bench_rings_incremental.py` measures the
+  agreement with a full recompute over consecutive nights (docs/notes/issue-17.md).
+- A missing, unreadable or foreign state (another graph file, another layout), or `run --full`,
+  means a full recompute; the reason is logged and recorded in the ring stats, and the fraud
+  step itself is never skipped.
+- Louvain has no warm start: changed components are recomputed from scratch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from collections_engine.config.graph import GraphConfig
+from collections_engine.rings.community import communities_and_leiden, components, keep_cores, trim_weak_members
+from collections_engine.rings.graph import CustomerGraph
+
+__all__ = ["STATE_COLUMNS", "STATE_FILE", "NightCommunities", "check_state", "component_hashes",
+           "night_communities", "state_key"]
+
+STATE_FILE = "ring_state.parquet"
+STATE_COLUMNS = ["customer_id", "component_a", "component_b", "community", "leiden", "graph_key"]
+_LAYOUT = "ring-state-1"
+
+_P = [np.uint64(x) for x in (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9,
+                             0xD6E8FEB86659FD93, 0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53)]
+
+
+@dataclass
+class NightCommunities:
+    """Tonight's communities (one label per node of the graph, -1: none), the state for the
+    next night, and what was done (`mode` full or incremental, why, components and customers
+    recomputed and carried)."""
+
+    labels: np.ndarray
+    state: pd.DataFrame
+    info: dict[str, object] = field(default_factory=dict)
+
+
+def state_key(graph: GraphConfig) -> str:
+    """Hash of what shapes the graph and its communities, and of the state's layout: a state
+    made under other keys is not used (a full recompute instead)."""
+    shape = {"layout": _LAYOUT, "kinds": dict(sorted(graph.kinds.items())),
+             "hub_max_customers": graph.hub_max_customers,
+             "community": graph.community.model_dump(mode="json"), "min_size": graph.ring.min_size}
+    return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def check_state(frame: pd.DataFrame | None, graph: GraphConfig) -> tuple[pd.DataFrame | None, str]:
+    """The previous night's state if it can be used, else None; and why not (or "")."""
+    if frame is None:
+        return None, "no ring state from the previous night"
+    missing = [c for c in STATE_COLUMNS if c not in frame.columns]
+    if missing:
+        return None, f"ring state lacks column(s) {', '.join(missing)}"
+    try:
+        ids = frame["customer_id"]
+        ints = {c: frame[c].to_numpy(np.int64) for c in ("community", "leiden")}
+        hashes = {c: frame[c].to_numpy(np.uint64) for c in ("component_a", "component_b")}
+        keys = pd.unique(frame["graph_key"].astype("str"))
+    except (TypeError, ValueError, OverflowError) as exc:
+        return None, f"ring state has a column of the wrong type ({exc})"
+    if ids.isna().any() or not ids.is_unique:
+        return None, "ring state has missing or repeated customer_id values"
+    if len(keys) > 1 or (len(keys) == 1 and keys[0] != state_key(graph)):
+        return None, "ring state was made with other graph keys (kinds, hubs, community, min_size)"
+    if any((x < -1).any() for x in ints.values()) or (ints["leiden"] < 0).any():
+        return None, "ring state has community labels out of range"
+    return pd.DataFrame({"customer_id": ids.astype("str").to_numpy(dtype=object), **hashes, **ints}), ""
+
+
+def component_hashes(customers: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.ndarray,
+                     comp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two 64-bit lanes of a hash per component (labels `comp` per node): its members' ids and
+    its edges (both ends' ids, either way round, and the weight's bits), each mixed and summed
+    (order-free), with the
+    counts of both. Equal components give equal hashes whatever the numbering of the nodes."""
+    n_comp = int(comp.max()) + 1 if len(comp) else 0
+    ha = pd.util.hash_array(np.asarray(customers, dtype=object)).astype(np.uint64)
+    hb = _mix(ha ^ _P[5])
+    wbits = np.ascontiguousarray(w, np.float64).view(np.uint64)
+    lanes = []
+    for node, (p, q, r) in ((ha, _P[:3]), (hb, _P[3:])):
+        e = (node[u] + node[v]) * p  # symmetric in the two ends
+        e += (node[u] ^ node[v]) * q
+        e += _mix(wbits * r)
+        _mix(e)
+        total = np.zeros(n_comp, np.uint64)
+        np.add.at(total, comp[u], e)
+        total *= p
+        nodes = _mix(node * r)
+        np.add.at(total, comp, nodes)
+        total += np.bincount(comp, minlength=n_comp).astype(np.uint64) * q
+        total += np.bincount(comp[u], minlength=n_comp).astype(np.uint64) * r
+        lanes.append(_mix(total))
+    return lanes[0], lanes[1]
+
+
+def night_communities(cg: CustomerGraph, graph: GraphConfig, state: pd.DataFrame | None,
+                      why_full: str = "") -> NightCommunities:
+    """Communities of tonight's graph, recomputing only the components that differ from the
+    checked `state` (`check_state`); `state` None: a full recompute, for `why_full`."""
+    n, u, v, w = cg.n_nodes, cg.u, cg.v, cg.w
+    c, min_size = graph.community, graph.ring.min_size
+    comp = components(n, u, v)
+    size = np.bincount(comp) if n else np.zeros(0, np.int64)
+    big = size >= min_size
+    ha, hb = component_hashes(cg.customers, u, v, w, comp) if n else (np.zeros(0, np.uint64),) * 2
+    info: dict[str, object] = {"components": int(big.sum())}
+    changed = big.copy()
+    carried_nodes = np.zeros(0, np.int64)
+    prev_rows = np.zeros(0, np.int64)
+    if state is not None and n:
+        prev = state[["component_a", "component_b"]].drop_duplicates()
+        hit = pd.DataFrame({"component_a": ha, "component_b": hb}).merge(
+            prev.assign(hit=True), how="left", on=["component_a", "component_b"])["hit"]
+        changed &= ~hit.fillna(False).to_numpy(bool)
+        carried_nodes = np.flatnonzero(big[comp] & ~changed[comp])
+        prev_rows = pd.Index(state["customer_id"]).get_indexer(cg.customers[carried_nodes])
+        lost = prev_rows < 0  # cannot happen for equal hashes; recompute such a component anyway
+        if lost.any():
+            changed[comp[carried_nodes[lost]]] = True
+            keep = ~changed[comp[carried_nodes]]
+            carried_nodes, prev_rows = carried_nodes[keep], prev_rows[keep]
+    sub = np.flatnonzero(changed[comp]) if n else np.zeros(0, np.int64)
+    e = changed[comp[u]] if n else np.zeros(0, bool)
+    remap = np.full(n, -1, np.int64)
+    remap[sub] = np.arange(len(sub))
+    su, sv, sw = remap[u[e]], remap[v[e]], w[e]
+    initial = None
+    if state is not None and len(sub):
+        rows = pd.Index(state["customer_id"]).get_indexer(cg.customers[sub])
+        start = state["leiden"].to_numpy(np.int64)[np.maximum(rows, 0)]
+        initial = np.where(rows >= 0, start, -2 - np.arange(len(sub)))  # new customers start alone
+    labels_sub, raw_sub = communities_and_leiden(len(sub), su, sv, sw, c, min_size, initial=initial)
+    labels_sub = trim_weak_members(labels_sub, su, sv, sw, c.trim_min_strength, c.trim_min_strong_members)
+    labels_sub = keep_cores(labels_sub, su, sv, sw)
+    labels = np.full(n, -1, np.int64)
+    raw = np.full(n, -1, np.int64)
+    labels[sub], raw[sub] = labels_sub, raw_sub
+    if len(carried_nodes):
+        for out, col, fresh in ((labels, "community", labels_sub), (raw, "leiden", raw_sub)):
+            old = state[col].to_numpy(np.int64)[prev_rows]
+            out[carried_nodes] = np.where(old >= 0, old + int(fresh.max(initial=-1)) + 1, -1)
+    labels, raw = _by_smallest_node(labels), _by_smallest_node(raw)
+    n_changed = int(changed.sum())
+    info.update({
+        "mode": "full" if state is None else "incremental", "reason": why_full if state is None else "",
+        "components_recomputed": n_changed, "components_carried": int(big.sum()) - n_changed,
+        "customers_recomputed": int(len(sub)), "customers_carried": int(len(carried_nodes)),
+    })
+    keep = raw >= 0
+    out_state = pd.DataFrame({
+        "customer_id": pd.array(np.asarray(cg.customers, dtype=object)[keep], dtype="str"),
+        "component_a": ha[comp[keep]], "component_b": hb[comp[keep]],
+        "community": labels[keep], "leiden": raw[keep],
+        "graph_key": pd.Categorical([state_key(graph)] * int(keep.sum())),
+    })
+    return NightCommunities(labels, out_state, info)
+
+
+def _by_smallest_node(labels: np.ndarray) -> np.ndarray:
+    """Labels (any non-negative integers; -1: none) renumbered 0..k-1 by each label's smallest
+    node, as `community.components` numbers them."""
+    inside = np.flatnonzero(labels >= 0)
+    if len(inside) == 0:
+        return labels
+    key, inv = np.unique(labels[inside], return_inverse=True)
+    first = np.full(len(key), len(labels), np.int64)
+    np.minimum.at(first, inv, inside)
+    rank = np.empty(len(key), np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(len(key))
+    out = np.full(len(labels), -1, np.int64)
+    out[inside] = rank[inv]
+    return out
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser, in place (and returned)."""
+    x ^= x >> np.uint64(30)
+    x *= np.uint64(0xBF58476D1CE4E5B9)
+    x ^= x >> np.uint64(27)
+    x *= np.uint64(0x94D049BB133111EB)
+    x ^= x >> np.uint64(31)
+    return x

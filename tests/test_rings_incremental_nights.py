@@ -1,0 +1,96 @@
+"""Incremental ring nights through `run`: the state in the run folder, --full, and a damaged or
+missing state (a full recompute with a warning, never a skipped fraud step)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from collections_engine.cli import app
+from collections_engine.rings.incremental import STATE_FILE
+from tests.pipeline_helpers import BOOK, GRAPH, data_digest, short_placement_strategy, train_fast
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def two_nights(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    tmp = tmp_path_factory.mktemp("incremental")
+    strategy = short_placement_strategy(tmp / "short.yaml")
+    models = tmp / "models"
+    train_fast(models, strategy)
+    acc = pd.read_parquet(BOOK / "accounts.parquet", columns=["snapshot_date"])
+    out = pd.read_parquet(BOOK / "outcomes.parquet", columns=["snapshot_date"])
+    nights = sorted(set(pd.to_datetime(acc["snapshot_date"])) - set(pd.to_datetime(out["snapshot_date"])))
+    d1, d2 = (d.date().isoformat() for d in nights[:2])
+    s = {"tmp": tmp, "strategy": strategy, "models": models, "d1": d1, "d2": d2}
+    runs = tmp / "runs"
+    assert _run(s, runs, d1) == 0
+    s["runs"] = runs
+    s["full"] = _copy_first(s, "full")
+    assert _run(s, s["full"], d2, "--full") == 0
+    return s
+
+
+def _run(s: dict, runs: Path, night: str, *extra: str):
+    result = runner.invoke(app, ["run", "--data", str(BOOK), "--date", night, "--strategy", str(s["strategy"]),
+                                 "--graph", str(GRAPH), "--models", str(s["models"]), "--out", str(runs), *extra])
+    if result.exit_code != 0:
+        print(result.output[-3000:])
+    return result.exit_code
+
+
+def _copy_first(s: dict, name: str) -> Path:
+    runs = s["tmp"] / name
+    shutil.copytree(s["runs"] / s["d1"], runs / s["d1"])
+    return runs
+
+
+def _rings_json(runs: Path, night: str) -> dict:
+    return json.loads((runs / night / "run.json").read_text())
+
+
+def test_second_night_is_incremental_and_full_is_a_switch(two_nights: dict) -> None:
+    s = two_nights
+    first = _rings_json(s["runs"], s["d1"])
+    assert first["rings_communities"]["mode"] == "full"
+    assert (s["runs"] / s["d1"] / STATE_FILE).is_file()
+    inc = _copy_first(s, "inc")
+    assert _run(s, inc, s["d2"]) == 0
+    info = _rings_json(inc, s["d2"])["rings_communities"]
+    assert info["mode"] == "incremental" and info["components_carried"] > 0
+    # the same night again: the same bytes (the state is an input like the rest)
+    before = data_digest(inc / s["d2"])
+    assert _run(s, inc, s["d2"]) == 0
+    assert data_digest(inc / s["d2"]) == before
+    info = _rings_json(s["full"], s["d2"])["rings_communities"]
+    assert info["mode"] == "full" and info["reason"] == "run --full" and info["components_carried"] == 0
+
+
+@pytest.mark.parametrize("damage", ["garbage", "missing", "foreign"])
+def test_a_damaged_or_missing_state_means_a_full_recompute_with_a_log_line(two_nights: dict, damage: str,
+                                                                           caplog) -> None:
+    s = two_nights
+    runs = _copy_first(s, f"damaged_{damage}")
+    state = runs / s["d1"] / STATE_FILE
+    if damage == "garbage":
+        state.write_bytes(b"PAR1 not a parquet file")
+    elif damage == "missing":
+        state.unlink()
+    else:
+        pd.read_parquet(state).assign(graph_key="another graph").to_parquet(state, index=False)
+    reference = s["full"]
+    with caplog.at_level("WARNING", logger="collections_engine"):
+        assert _run(s, runs, s["d2"]) == 0
+    assert any("every component recomputed" in r.getMessage() for r in caplog.records)
+    report = _rings_json(runs, s["d2"])
+    assert report["rings_communities"]["mode"] == "full"
+    # the fraud step ran in full: the same rings as --full
+    assert (runs / s["d2"] / "rings.parquet").read_bytes() == (reference / s["d2"] / "rings.parquet").read_bytes()
+    warned = [w for w in report["warnings"] if "every component recomputed" in w]
+    assert bool(warned) == (damage != "missing")  # a night from before states: the log only
