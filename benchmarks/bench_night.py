@@ -331,14 +331,18 @@ def main() -> None:
     # Rings again, alone and in this process, to reach the graph the child worked on.
     book = spy.outs["load_book"][0]
     graph = pipeline.load_graph(args.graph)
-    prev = pipeline.read_previous_frame(pipeline.previous_night(runs, pd.Timestamp(nights[-1])), "rings.parquet")
+    prev_night = pipeline.previous_night(runs, pd.Timestamp(nights[-1]))
+    prev = pipeline.read_previous_frame(prev_night, "rings.parquet")
+    # the previous night's ring state, as the run used it (an incremental night when there is one)
+    state, why_full = pipeline._ring_state(prev_night, graph, False, [])
     rspy = Spy()
     rspy.wrap(community_mod, "_leiden")
-    rspy.wrap(detect_mod, "find_communities")
+    rspy.wrap(detect_mod, "night_communities")
     rspy.wrap(detect_mod, "link_codes")
     l_r = load()
     t = time.perf_counter()
-    alone = pipeline.detect_rings(book, graph, pd.Timestamp(nights[-1]), previous=prev)
+    alone = pipeline.detect_rings(book, graph, pd.Timestamp(nights[-1]), previous=prev, state=state,
+                                  why_full=why_full)
     rings_alone = time.perf_counter() - t
     rspy.undo()
     same = alone.rings.equals(spy.last("write_run_folder")[1]["rings"])
@@ -381,7 +385,7 @@ def main() -> None:
           f"{spy.last('build_decision_inputs')[2]:.1f} s, build_problem {spy.last('build_problem')[2]:.1f} s, "
           f"solve {solve_s:.1f} s, decide {spy.last('decide')[2]:.1f} s, vendor_files {spy.last('vendor_files')[2]:.1f} s; "
           f"rings alone {rings_alone:.1f} s: Leiden calls {sum(c[2] for c in rspy.calls['_leiden']):.1f} s (largest {max(c[2] for c in rspy.calls['_leiden']):.1f} s), "
-          f"find_communities {rspy.last('find_communities')[2]:.1f} s")
+          f"night_communities ({alone.stats['communities']}) {rspy.last('night_communities')[2]:.1f} s")
 
     # Peers.
     dk = spy.last("decide")
@@ -394,7 +398,8 @@ def main() -> None:
     print(f"placement peer: engine decide {dk[2]:.1f} s, expected net {en:,.0f}; greedy {tg:.1f} s, "
           f"expected net {gn:,.0f} (engine {100 * (en - gn) / abs(gn):+.2f} %) [load {load()}]")
     want_nx = args.networkx if args.networkx is not None else args.accounts <= 100_000
-    n, u, v, w, comm_cfg, min_size = rspy.last("find_communities")[0]
+    ncg, ngraph = rspy.last("night_communities")[0][:2]
+    n, u, v, w, comm_cfg, min_size = ncg.n_nodes, ncg.u, ncg.v, ncg.w, ngraph.community, ngraph.ring.min_size
     if want_nx:
         cg = rspy.outs["link_codes"]
         customer_ids = rspy.last("link_codes")[0][4]  # link_codes(kind_codes, kinds, vcode, ci, customer_ids, graph)

@@ -16,7 +16,7 @@ from collections_engine.config import load_graph, load_strategy
 from collections_engine.config.graph import GraphConfig
 from collections_engine.rings import detect_rings
 from collections_engine.rings.community import components
-from collections_engine.rings.incremental import STATE_COLUMNS, check_state, component_hashes, state_key
+from collections_engine.rings.incremental import STATE_COLUMNS, check_state, component_hashes, node_hashes, state_key
 from collections_engine.synth import SynthParams, generate_book
 from tests.test_rings_detect import DATE, KINDS, book_of, clique
 
@@ -105,13 +105,19 @@ def test_component_hash_ignores_numbering_and_sees_weights() -> None:
     cust = np.array(["x", "y", "z", "w"], dtype=object)
     u, v, w = np.array([0, 1, 2]), np.array([1, 2, 3]), np.array([1.0, 0.5, 0.25])
     comp = components(4, u, v)
-    a, b = component_hashes(cust, u, v, w, comp)
+    na, nb = node_hashes(cust, u, v, w)
+    a, b = component_hashes(na, nb, comp)
     perm = np.array([3, 2, 1, 0])  # node i -> perm[i]
     cust2 = np.empty(4, object)
     cust2[perm] = cust
-    a2, b2 = component_hashes(cust2, perm[v], perm[u], w, components(4, perm[u], perm[v]))
+    na2, nb2 = node_hashes(cust2, perm[v], perm[u], w)
+    a2, b2 = component_hashes(na2, nb2, components(4, perm[u], perm[v]))
     assert (a[0], b[0]) == (a2[0], b2[0])
-    a3, b3 = component_hashes(cust, u, v, w * np.array([1.0, 1.0, 2.0]), comp)
+    assert (na2[perm] == na).all()                     # each node's hash follows its customer
+    w3 = w * np.array([1.0, 1.0, 2.0])                 # z-w's weight moves: z and w change, x and y not
+    na3, nb3 = node_hashes(cust, u, v, w3)
+    assert (na3 != na).tolist() == [False, False, True, True]
+    a3, b3 = component_hashes(na3, nb3, comp)
     assert a3[0] != a[0] and b3[0] != b[0]
 
 

@@ -110,18 +110,22 @@ def find_communities(
 
 def communities_and_leiden(
     n: int, u: np.ndarray, v: np.ndarray, w: np.ndarray, community: Community, min_size: int,
-    initial: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """`find_communities` and the optimiser's own membership before the repairs (-1 outside
-    the components it ran on): what the next night warm-starts from (`incremental`).
+    initial: np.ndarray | None = None, node_weights: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`find_communities`, the optimiser's own membership before the repairs and the membership
+    after the merge of entangled neighbours (before the refinement of large communities); both
+    -1 outside the components the optimiser ran on. The next night warm-starts from the first
+    and recomputes whole merged communities (`incremental`).
 
     `initial` (one label per node, any integers; None: every node alone) is the starting
     partition of Leiden (python-igraph's `initial_membership`); Louvain has no warm start and
-    ignores it. The result is deterministic for the same graph, seed and `initial`.
+    ignores it. `node_weights` (per node; modularity objective only) replaces each node's
+    strength / sqrt(its component's total strength): a part of a larger graph keeps the weights
+    it has there. The result is deterministic for the same graph, seed, `initial` and weights.
     """
     comp = components(n, u, v)
     if n == 0:
-        return comp, comp.copy()
+        return comp, comp.copy(), comp.copy()
     comp_size = np.bincount(comp)
     keep = comp_size[comp] >= min_size
     sub = np.flatnonzero(keep)
@@ -131,12 +135,14 @@ def communities_and_leiden(
     su, sv, sw = remap[u[e]], remap[v[e]], w[e]
     labels = np.full(n, -1, np.int64)
     raw = np.full(n, -1, np.int64)
+    merged = np.full(n, -1, np.int64)
     if len(sub) == 0:
-        return labels, raw
+        return labels, raw, merged
     sub_comp = comp[sub]
     if community.method == "leiden":
         start = None if initial is None else _start_partition(np.asarray(initial, np.int64)[sub], sub_comp)
-        member = _leiden(len(sub), su, sv, sw, sub_comp, community, start)
+        nw = None if node_weights is None else np.asarray(node_weights, np.float64)[sub]
+        member = _leiden(len(sub), su, sv, sw, sub_comp, community, start, nw)
     else:
         member = _louvain(len(sub), su, sv, sw, sub_comp, community)
     raw[sub] = member
@@ -145,10 +151,11 @@ def communities_and_leiden(
     # Split into connected parts: components of the graph of intra-community edges.
     intra = member[su] == member[sv]
     member = components(len(sub), su[intra], sv[intra])
+    merged[sub] = member
     if community.objective == "modularity":
         member = _refine_large(member, su, sv, sw, community)
     labels[sub] = member
-    return labels, raw
+    return labels, raw, merged
 
 
 def _start_partition(initial: np.ndarray, comp: np.ndarray) -> np.ndarray:
@@ -359,9 +366,12 @@ def _graph(n: int, u: np.ndarray, v: np.ndarray) -> ig.Graph:
 
 
 def _leiden(n: int, u: np.ndarray, v: np.ndarray, w: np.ndarray, comp: np.ndarray,
-            community: Community, initial: np.ndarray | None = None) -> np.ndarray:
+            community: Community, initial: np.ndarray | None = None,
+            weights_of_nodes: np.ndarray | None = None) -> np.ndarray:
     g = _graph(n, u, v)
-    if community.objective == "modularity":
+    if community.objective == "modularity" and weights_of_nodes is not None:
+        node_weights = weights_of_nodes
+    elif community.objective == "modularity":
         strength = np.bincount(u, weights=w, minlength=n) + np.bincount(v, weights=w, minlength=n)
         total = np.bincount(comp, weights=strength)
         node_weights = strength / np.sqrt(total[comp])

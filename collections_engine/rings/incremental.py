@@ -1,4 +1,4 @@
-"""Incremental nights: recompute only the connected components of the customer graph that changed.
+"""Incremental nights: recompute only the parts of the customer graph that changed.
 
 Every part of the community step acts within one connected component of the customer graph:
 Leiden's per-component modularity (see `community`), the merge of entangled neighbours, the
@@ -9,32 +9,52 @@ same as last night's may keep last night's communities, and only the others need
 The state a night leaves for the next (`STATE_FILE` in the run folder, one row per customer of
 a component of at least `ring.min_size` members, sorted by customer id):
 - `customer_id`;
-- `component_a`, `component_b`: a 128-bit hash of the customer's component (its members' ids,
-  and its edges: both ends' ids and the weight's bits), in two 64-bit lanes;
+- `component_a`, `component_b`: a 128-bit hash of the customer's component, in two 64-bit
+  lanes, from its members' `node_hash`es (lane a) and a second lane built the same way;
+- `node_hash`: a 64-bit hash of the customer's id and its edges (both ends' ids, the weight's
+  bits): equal when nothing around the customer changed;
 - `community`: the customer's community after every repair (-1: trimmed), numbered by each
   community's smallest customer id;
+- `merged`: its community after the merge of entangled neighbours, before the refinement of
+  large communities (a union of `leiden` communities, holding whole `community` ones);
 - `leiden`: Leiden's own membership before the repairs (what the next night warm-starts from);
 - `graph_key`: a hash of the graph file's keys that shape the graph and its communities
   (`kinds`, `hub_max_customers`, `community`, `ring.min_size`) and of the state's layout.
 
-Tonight: a component of at least `min_size` whose hash is among last night's keeps its
-members' communities; the changed ones (new members, a new or dropped identifier, a weight that
-moved because a shared value gained a holder) go through the whole community step together,
-Leiden starting from last night's membership of their members (python-igraph's
-`initial_membership`; new customers start alone, a community whose component fell apart starts
-as one part per component). Labels are then renumbered by smallest customer, as a full run does.
+Tonight:
+1. A component of at least `min_size` whose hash is among last night's keeps its members'
+   communities (carried).
+2. In a changed component (new members, a new or dropped identifier, a weight that moved because
+   a shared value gained a holder) the customers whose `node_hash` changed, or who are new, and
+   their neighbours are the seeds; last night's `merged` communities holding a seed, plus the
+   new customers, are recomputed, and the rest of the component keeps its communities. On the
+   generated books a giant component (employers and addresses) holds a third of the linked
+   customers and changes every night; this keeps its recompute to the neighbourhood of the change
+   (the dynamic-graph "delta-screening" idea, Zarayeneh and Kalyanaraman 2021).
+3. What is recomputed goes through the whole community step (Leiden, merge, split, refine,
+   trims, cores), Leiden starting from last night's membership of those customers (python-
+   igraph's `initial_membership`; new customers start alone, a community whose component fell
+   apart starts as one part per component) and with each node's weight as in its whole
+   component (strength / sqrt(component strength)), so the per-component modularity optimised
+   on the part is exactly the whole component's with the rest fixed.
+4. Labels are renumbered by smallest customer, as a full run numbers them.
 
 What it guarantees, and what not:
 - With no change at all, every component is carried and the communities (so the rings table)
-  are the same bytes as the night the state came from (tested).
+  are the same bytes as the night the state came from (tested). Same inputs and the same state
+  give the same bytes.
 - A carried component's communities are the previous night's; a full recompute may differ even
   there, because Leiden draws its random node order for the whole graph in one call (so a change
-  anywhere moves the draws everywhere). `benchmarks/bench_rings_incremental.py` measures the
-  agreement with a full recompute over consecutive nights (docs/notes/issue-17.md).
+  anywhere moves the draws everywhere). In a changed component, communities next to the
+  recomputed part are not re-optimised (a node on the border cannot move into them) and the
+  merge of entangled neighbours sees only the part's own links.
+  `benchmarks/bench_rings_incremental.py` measures the agreement with a full recompute night
+  after night (docs/notes/issue-17.md); where communities are clear (planted rings joined by weak
+  links) the flagged rings equal a full recompute's exactly (hypothesis test).
 - A missing, unreadable or foreign state (another graph file, another layout), or `run --full`,
-  means a full recompute; the reason is logged and recorded in the ring stats, and the fraud
-  step itself is never skipped.
-- Louvain has no warm start: changed components are recomputed from scratch.
+  means a full recompute; the reason is logged and recorded in the ring stats and run.json, and
+  the fraud step itself is never skipped.
+- Louvain has no warm start: changed components are recomputed whole, from scratch.
 """
 
 from __future__ import annotations
@@ -51,11 +71,12 @@ from collections_engine.rings.community import communities_and_leiden, component
 from collections_engine.rings.graph import CustomerGraph
 
 __all__ = ["STATE_COLUMNS", "STATE_FILE", "NightCommunities", "check_state", "component_hashes",
-           "night_communities", "state_key"]
+           "night_communities", "node_hashes", "state_key"]
 
 STATE_FILE = "ring_state.parquet"
-STATE_COLUMNS = ["customer_id", "component_a", "component_b", "community", "leiden", "graph_key"]
-_LAYOUT = "ring-state-1"
+STATE_COLUMNS = ["customer_id", "component_a", "component_b", "node_hash", "community", "merged", "leiden",
+                 "graph_key"]
+_LAYOUT = "ring-state-2"
 
 _P = [np.uint64(x) for x in (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9,
                              0xD6E8FEB86659FD93, 0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53)]
@@ -90,8 +111,8 @@ def check_state(frame: pd.DataFrame | None, graph: GraphConfig) -> tuple[pd.Data
         return None, f"ring state lacks column(s) {', '.join(missing)}"
     try:
         ids = frame["customer_id"]
-        ints = {c: frame[c].to_numpy(np.int64) for c in ("community", "leiden")}
-        hashes = {c: frame[c].to_numpy(np.uint64) for c in ("component_a", "component_b")}
+        ints = {c: frame[c].to_numpy(np.int64) for c in ("community", "merged", "leiden")}
+        hashes = {c: frame[c].to_numpy(np.uint64) for c in ("component_a", "component_b", "node_hash")}
         keys = pd.unique(frame["graph_key"].astype("str"))
     except (TypeError, ValueError, OverflowError) as exc:
         return None, f"ring state has a column of the wrong type ({exc})"
@@ -99,18 +120,17 @@ def check_state(frame: pd.DataFrame | None, graph: GraphConfig) -> tuple[pd.Data
         return None, "ring state has missing or repeated customer_id values"
     if len(keys) > 1 or (len(keys) == 1 and keys[0] != state_key(graph)):
         return None, "ring state was made with other graph keys (kinds, hubs, community, min_size)"
-    if any((x < -1).any() for x in ints.values()) or (ints["leiden"] < 0).any():
+    if any((x < -1).any() for x in ints.values()) or (ints["leiden"] < 0).any() or (ints["merged"] < 0).any():
         return None, "ring state has community labels out of range"
     return pd.DataFrame({"customer_id": ids.astype("str").to_numpy(dtype=object), **hashes, **ints}), ""
 
 
-def component_hashes(customers: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.ndarray,
-                     comp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Two 64-bit lanes of a hash per component (labels `comp` per node): its members' ids and
-    its edges (both ends' ids, either way round, and the weight's bits), each mixed and summed
-    (order-free), with the
-    counts of both. Equal components give equal hashes whatever the numbering of the nodes."""
-    n_comp = int(comp.max()) + 1 if len(comp) else 0
+def node_hashes(customers: np.ndarray, u: np.ndarray, v: np.ndarray,
+                w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two 64-bit lanes of a hash per node: its customer id and its edges (both ends' ids,
+    either way round, and the weight's bits), each mixed, summed (order-free). A node whose
+    hash is last night's has the same neighbours with the same weights."""
+    n = len(customers)
     ha = pd.util.hash_array(np.asarray(customers, dtype=object)).astype(np.uint64)
     hb = _mix(ha ^ _P[5])
     wbits = np.ascontiguousarray(w, np.float64).view(np.uint64)
@@ -120,78 +140,111 @@ def component_hashes(customers: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.
         e += (node[u] ^ node[v]) * q
         e += _mix(wbits * r)
         _mix(e)
-        total = np.zeros(n_comp, np.uint64)
-        np.add.at(total, comp[u], e)
-        total *= p
-        nodes = _mix(node * r)
-        np.add.at(total, comp, nodes)
-        total += np.bincount(comp, minlength=n_comp).astype(np.uint64) * q
-        total += np.bincount(comp[u], minlength=n_comp).astype(np.uint64) * r
+        total = _mix(node * r)
+        np.add.at(total, u, e)
+        np.add.at(total, v, e)
+        lanes.append(_mix(total))
+    return lanes[0], lanes[1]
+
+
+def component_hashes(na: np.ndarray, nb: np.ndarray, comp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two 64-bit lanes of a hash per component (labels `comp` per node) from its nodes' hashes
+    (`node_hashes`: ids and edges) and its size: equal components give equal hashes whatever
+    the numbering of the nodes."""
+    n_comp = int(comp.max()) + 1 if len(comp) else 0
+    size = np.bincount(comp, minlength=n_comp).astype(np.uint64)
+    lanes = []
+    for node, p in ((na, _P[0]), (nb, _P[3])):
+        total = size * p
+        np.add.at(total, comp, node)
         lanes.append(_mix(total))
     return lanes[0], lanes[1]
 
 
 def night_communities(cg: CustomerGraph, graph: GraphConfig, state: pd.DataFrame | None,
                       why_full: str = "") -> NightCommunities:
-    """Communities of tonight's graph, recomputing only the components that differ from the
-    checked `state` (`check_state`); `state` None: a full recompute, for `why_full`."""
+    """Communities of tonight's graph, recomputing only what differs from the checked `state`
+    (`check_state`); `state` None: a full recompute, for `why_full`."""
     n, u, v, w = cg.n_nodes, cg.u, cg.v, cg.w
     c, min_size = graph.community, graph.ring.min_size
     comp = components(n, u, v)
-    size = np.bincount(comp) if n else np.zeros(0, np.int64)
-    big = size >= min_size
-    ha, hb = component_hashes(cg.customers, u, v, w, comp) if n else (np.zeros(0, np.uint64),) * 2
-    info: dict[str, object] = {"components": int(big.sum())}
+    big = (np.bincount(comp) if n else np.zeros(0, np.int64)) >= min_size
+    na, nb = node_hashes(cg.customers, u, v, w) if n else (np.zeros(0, np.uint64),) * 2
+    ca, cb = component_hashes(na, nb, comp) if n else (np.zeros(0, np.uint64),) * 2
+    in_big = big[comp] if n else np.zeros(0, bool)
     changed = big.copy()
-    carried_nodes = np.zeros(0, np.int64)
-    prev_rows = np.zeros(0, np.int64)
+    prev_row = np.full(n, -1, np.int64)
+    local = state is not None and c.method == "leiden"
     if state is not None and n:
         prev = state[["component_a", "component_b"]].drop_duplicates()
-        hit = pd.DataFrame({"component_a": ha, "component_b": hb}).merge(
+        hit = pd.DataFrame({"component_a": ca, "component_b": cb}).merge(
             prev.assign(hit=True), how="left", on=["component_a", "component_b"])["hit"]
         changed &= ~hit.fillna(False).to_numpy(bool)
-        carried_nodes = np.flatnonzero(big[comp] & ~changed[comp])
-        prev_rows = pd.Index(state["customer_id"]).get_indexer(cg.customers[carried_nodes])
-        lost = prev_rows < 0  # cannot happen for equal hashes; recompute such a component anyway
-        if lost.any():
-            changed[comp[carried_nodes[lost]]] = True
-            keep = ~changed[comp[carried_nodes]]
-            carried_nodes, prev_rows = carried_nodes[keep], prev_rows[keep]
-    sub = np.flatnonzero(changed[comp]) if n else np.zeros(0, np.int64)
-    e = changed[comp[u]] if n else np.zeros(0, bool)
+        nodes = np.flatnonzero(in_big)
+        prev_row[nodes] = pd.Index(state["customer_id"]).get_indexer(cg.customers[nodes])
+        lost = in_big & ~changed[comp] & (prev_row < 0)  # not for equal hashes; recompute anyway
+        changed[comp[lost]] = True
+    # The nodes to recompute: every node of a changed component, or (Leiden with a state) only
+    # the merged communities of last night that hold a node whose edges changed or a neighbour
+    # of one (the rest of a changed component keeps its communities: see the module doc).
+    redo = changed[comp] if n else np.zeros(0, bool)
+    affected = 0
+    if local and n:
+        found = redo & (prev_row >= 0)
+        hash_of = state["node_hash"].to_numpy(np.uint64)
+        touched = redo & ~found
+        touched[found] |= hash_of[prev_row[found]] != na[found]
+        affected = int(touched.sum())
+        seed = touched.copy()
+        seed[v[touched[u]]] = True
+        seed[u[touched[v]]] = True
+        merged_of = np.full(n, -1, np.int64)
+        merged_of[found] = state["merged"].to_numpy(np.int64)[prev_row[found]]
+        hot = np.zeros(int(merged_of.max(initial=0)) + 1, bool)
+        hot[merged_of[seed & (merged_of >= 0)]] = True
+        redo = seed | ((merged_of >= 0) & hot[np.maximum(merged_of, 0)])
+    sub = np.flatnonzero(redo)
+    e = redo[u] & redo[v]
     remap = np.full(n, -1, np.int64)
     remap[sub] = np.arange(len(sub))
     su, sv, sw = remap[u[e]], remap[v[e]], w[e]
-    initial = None
+    initial, weights, size_floor = None, None, min_size
     if state is not None and len(sub):
-        rows = pd.Index(state["customer_id"]).get_indexer(cg.customers[sub])
-        start = state["leiden"].to_numpy(np.int64)[np.maximum(rows, 0)]
-        initial = np.where(rows >= 0, start, -2 - np.arange(len(sub)))  # new customers start alone
-    labels_sub, raw_sub = communities_and_leiden(len(sub), su, sv, sw, c, min_size, initial=initial)
+        start = state["leiden"].to_numpy(np.int64)[np.maximum(prev_row[sub], 0)]
+        initial = np.where(prev_row[sub] >= 0, start, -2 - np.arange(len(sub)))  # new customers start alone
+    if local and len(sub):
+        # the part keeps the node weights it has in its whole component (module doc of community)
+        strength = np.bincount(u, weights=w, minlength=n) + np.bincount(v, weights=w, minlength=n)
+        weights = (strength / np.sqrt(np.bincount(comp, weights=strength)[comp]))[sub]
+        size_floor = 1  # a part's small pieces belong to large components
+    labels_sub, raw_sub, merged_sub = communities_and_leiden(len(sub), su, sv, sw, c, size_floor,
+                                                             initial=initial, node_weights=weights)
     labels_sub = trim_weak_members(labels_sub, su, sv, sw, c.trim_min_strength, c.trim_min_strong_members)
     labels_sub = keep_cores(labels_sub, su, sv, sw)
-    labels = np.full(n, -1, np.int64)
-    raw = np.full(n, -1, np.int64)
-    labels[sub], raw[sub] = labels_sub, raw_sub
-    if len(carried_nodes):
-        for out, col, fresh in ((labels, "community", labels_sub), (raw, "leiden", raw_sub)):
-            old = state[col].to_numpy(np.int64)[prev_rows]
-            out[carried_nodes] = np.where(old >= 0, old + int(fresh.max(initial=-1)) + 1, -1)
-    labels, raw = _by_smallest_node(labels), _by_smallest_node(raw)
+    out = {}
+    kept = np.flatnonzero(in_big & ~redo) if state is not None else np.zeros(0, np.int64)
+    for col, fresh in (("community", labels_sub), ("merged", merged_sub), ("leiden", raw_sub)):
+        lab = np.full(n, -1, np.int64)
+        lab[sub] = fresh
+        if len(kept):
+            old = state[col].to_numpy(np.int64)[prev_row[kept]]
+            lab[kept] = np.where(old >= 0, old + int(fresh.max(initial=-1)) + 1, -1)
+        out[col] = _by_smallest_node(lab)
     n_changed = int(changed.sum())
-    info.update({
+    info = {
         "mode": "full" if state is None else "incremental", "reason": why_full if state is None else "",
-        "components_recomputed": n_changed, "components_carried": int(big.sum()) - n_changed,
-        "customers_recomputed": int(len(sub)), "customers_carried": int(len(carried_nodes)),
-    })
-    keep = raw >= 0
+        "components": int(big.sum()), "components_recomputed": n_changed,
+        "components_carried": int(big.sum()) - n_changed, "customers_changed": affected,
+        "customers_recomputed": int(len(sub)), "customers_carried": int(len(kept)),
+    }
+    keep = out["leiden"] >= 0
     out_state = pd.DataFrame({
         "customer_id": pd.array(np.asarray(cg.customers, dtype=object)[keep], dtype="str"),
-        "component_a": ha[comp[keep]], "component_b": hb[comp[keep]],
-        "community": labels[keep], "leiden": raw[keep],
+        "component_a": ca[comp[keep]], "component_b": cb[comp[keep]], "node_hash": na[keep],
+        "community": out["community"][keep], "merged": out["merged"][keep], "leiden": out["leiden"][keep],
         "graph_key": pd.Categorical([state_key(graph)] * int(keep.sum())),
     })
-    return NightCommunities(labels, out_state, info)
+    return NightCommunities(out["community"], out_state, info)
 
 
 def _by_smallest_node(labels: np.ndarray) -> np.ndarray:
