@@ -11,7 +11,11 @@ timestamps as DATE columns. Then, each in a fresh child process (so each peak is
   `Database.read` (ADBC, binary COPY into Arrow, sorted by key then every column), and the same
   query without its ORDER BY (what the sort that makes the read deterministic costs)
 - load_book: the engine's whole read and validation, from the folder and from the database
-- fingerprint: `input_hashes` (files: SHA-256 of the bytes; database: a second, streamed read)
+  (one snapshot; each table hashed from its batches as read: the night's fingerprint)
+- fingerprint: `input_hashes` (files: SHA-256 of the bytes; database: a second, streamed read,
+  which a night no longer does: kept to show what hashing as read saves)
+
+`--measures raw_parquet,load_folder,...` runs only those (default: all).
 
 Prints wall seconds and the child's peak RSS (ru_maxrss), with the load average: the machine
 is shared. The server's own memory is not in these figures (it is another process).
@@ -35,6 +39,9 @@ sys.path.insert(0, str(ROOT))
 CLI = [str(ROOT / ".venv" / "bin" / "collections-engine")]
 
 
+MEASURES = ("raw_parquet", "raw_db", "raw_db_unsorted", "load_folder", "load_db", "hash_folder", "hash_db")
+
+
 def load() -> str:
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
@@ -55,20 +62,23 @@ def child(what: str, data: str) -> None:
         for p in sorted(Path(data).glob("*.parquet")) + sorted((Path(data) / "sources").glob("*.parquet")):
             rows += len(pq.read_table(p).to_pandas(date_as_object=False))
     elif what == "raw_db":
-        db = Database.open(DatabaseURL(data))
-        for sch, name in sorted(db.columns):
-            key = TABLES[name].key if sch != SOURCES_SCHEMA and name in TABLES else ()
-            rows += len(db.read(name, sch, key=key))
+        with Database.open(DatabaseURL(data)) as db:
+            for sch, name in sorted(db.columns):
+                key = TABLES[name].key if sch != SOURCES_SCHEMA and name in TABLES else ()
+                rows += len(db.read(name, sch, key=key))
     elif what == "raw_db_unsorted":  # the same reads without ORDER BY: what the sort costs
         from collections_engine.io.database import _connect
 
-        db = Database.open(DatabaseURL(data))
-        for sch, name in sorted(db.columns):
-            with _connect(db.location.url) as conn, conn.cursor() as cur:
-                cur.execute(db.query(name, sch).split(" ORDER BY ")[0])
-                rows += len(cur.fetch_arrow_table().to_pandas(date_as_object=False, self_destruct=True))
+        with Database.open(DatabaseURL(data)) as db:
+            for sch, name in sorted(db.columns):
+                with _connect(db.location.url) as conn, conn.cursor() as cur:
+                    cur.execute(db.query(name, sch).split(" ORDER BY ")[0])
+                    rows += len(cur.fetch_arrow_table().to_pandas(date_as_object=False, self_destruct=True))
     elif what in ("load_folder", "load_db"):
-        book, _ = load_book(Path(data) if what == "load_folder" else DatabaseURL(data), strategy)
+        hashes: dict[str, str] = {}
+        book, _ = load_book(Path(data) if what == "load_folder" else DatabaseURL(data), strategy, hashes=hashes)
+        if what == "load_db":
+            assert len(hashes) >= 9, hashes  # every table read was hashed as read
         rows = sum(len(getattr(book, n)) for n in TABLES if getattr(book, n, None) is not None)
     elif what in ("hash_folder", "hash_db"):
         rows = len(input_hashes(Path(data) if what == "hash_folder" else DatabaseURL(data)))
@@ -91,6 +101,8 @@ def main() -> None:
     ap.add_argument("--history-months", type=int, default=12)
     ap.add_argument("--child", type=str)
     ap.add_argument("--keep", action="store_true", help="keep the generated book")
+    ap.add_argument("--measures", type=str, default=",".join(MEASURES), help="which measures, comma-separated")
+    ap.add_argument("--url", type=str, help="an existing database holding DATA's tables (no server started)")
     args = ap.parse_args()
     if args.child:
         child(args.child, args.data)
@@ -109,20 +121,25 @@ def main() -> None:
     size = sum(p.stat().st_size for p in data.rglob("*.parquet") if "truth" not in p.parts)
     print(f"DATA {data}: {size / 1024**2:,.0f} MiB of parquet (truth/ excluded)")
     server = Path(tempfile.mkdtemp(prefix="ce-bench-pg-")) / "server"
-    url = subprocess.run(["bash", str(ROOT / "scripts" / "pg.sh"), "start", str(server)],
-                         check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    if args.url:
+        url = args.url
+    else:
+        url = subprocess.run(["bash", str(ROOT / "scripts" / "pg.sh"), "start", str(server)],
+                             check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
     try:
-        t = time.perf_counter()
-        copy_folder_to_database(data, DatabaseURL(url))
-        print(f"loaded into PostgreSQL (adbc_ingest, DATE columns) in {time.perf_counter() - t:.1f} s [load {load()}]")
-        du = subprocess.run(["du", "-sm", str(server / "data")], capture_output=True, text=True).stdout.split()[0]
-        print(f"server data folder: {du} MiB")
+        if not args.url:
+            t = time.perf_counter()
+            copy_folder_to_database(data, DatabaseURL(url))
+            print(f"loaded into PostgreSQL (adbc_ingest, DATE columns) in {time.perf_counter() - t:.1f} s [load {load()}]")
+            du = subprocess.run(["du", "-sm", str(server / "data")], capture_output=True, text=True).stdout.split()[0]
+            print(f"server data folder: {du} MiB")
         print(f"{'measure':<14} {'seconds':>8} {'peak GiB':>9} {'rows':>12}  load")
-        for what in ("raw_parquet", "raw_db", "raw_db_unsorted", "load_folder", "load_db", "hash_folder", "hash_db"):
+        for what in args.measures.split(","):
             r = measure(what, url if what.endswith("_db") else str(data))
             print(f"{what:<14} {r['seconds']:>8.2f} {r['peak_gib']:>9.2f} {r['rows']:>12,d}  {load()}", flush=True)
     finally:
-        subprocess.run(["bash", str(ROOT / "scripts" / "pg.sh"), "stop", str(server)], check=False)
+        if not args.url:
+            subprocess.run(["bash", str(ROOT / "scripts" / "pg.sh"), "stop", str(server)], check=False)
         shutil.rmtree(server.parent, ignore_errors=True)
         if not args.keep and not args.data:
             shutil.rmtree(data, ignore_errors=True)

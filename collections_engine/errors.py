@@ -1,14 +1,16 @@
 """The few exception types users see.
 
 `InputError` (and its subclasses) means bad input or configuration: the CLI exits 2 and prints
-every problem. Anything else is a bug or an environment failure: exit 1.
+every problem. `Unavailable` is an outage (a database that cannot be reached, no Java for
+`--engine spark`): exit 1 with one line, like anything else that is not the input's fault, so a
+scheduler that retries failed nights retries it. Anything else is a bug: exit 1.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["InputError", "ConfigError", "DataError", "Problem"]
+__all__ = ["InputError", "ConfigError", "DataError", "Problem", "Unavailable"]
 
 
 class Problem(str):
@@ -32,3 +34,8 @@ class ConfigError(InputError):
 
 class DataError(InputError):
     """An input table in the DATA folder is invalid."""
+
+
+class Unavailable(RuntimeError):
+    """Something the run needs is not there right now (a service, a runtime): not bad input.
+    The CLI prints the one-line message and exits 1; nothing is written."""

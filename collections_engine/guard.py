@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import typer
 
-from collections_engine.errors import InputError
+from collections_engine.errors import InputError, Unavailable
 
 __all__ = ["guarded", "setup_logging"]
 
@@ -46,7 +46,8 @@ def setup_logging() -> None:
 
 
 def guarded(fn: F) -> F:
-    """Run a command body: InputError -> exit 2 with every problem; any other error -> exit 1."""
+    """Run a command body: InputError -> exit 2 with every problem; Unavailable (an outage) ->
+    exit 1 with its one line; any other error -> exit 1."""
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -56,6 +57,9 @@ def guarded(fn: F) -> F:
         except InputError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
+        except Unavailable as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
         except typer.Exit:
             raise
         except KeyboardInterrupt:

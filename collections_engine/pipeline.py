@@ -42,6 +42,7 @@ from collections_engine.errors import InputError
 from collections_engine.features import build_features
 from collections_engine.frames import isin
 from collections_engine.io import file_sha256, read_table
+from collections_engine.io.database import DatabaseURL
 from collections_engine.io.load import TRAINING_TABLES, input_hashes, load_book
 from collections_engine.io.runs import (clean_stale, night_folders, previous_night, read_previous_frame,
                                         read_run_json, runs_lock)
@@ -94,8 +95,12 @@ def code_version() -> str:
     return f"{__version__}+{h.hexdigest()[:12]}"
 
 
-def inputs_fingerprint(req: RunRequest, model_version: str, strategy: Strategy | None = None) -> dict[str, object]:
-    files = input_hashes(req.data)
+def inputs_fingerprint(req: RunRequest, model_version: str, strategy: Strategy | None = None,
+                       files: dict[str, str] | None = None) -> dict[str, object]:
+    """What the night's decisions depend on. `files`: the inputs' hashes when already known (a
+    database's tables, hashed as the night read them); else hashed here (`input_hashes`)."""
+    if files is None:
+        files = input_hashes(req.data)
     fp = {
         "date": req.date,
         "input_files": files,
@@ -143,6 +148,9 @@ def _open_engine(req: RunRequest):
     if not isinstance(req.data, Path):  # a database URL (io.database): read in process only
         raise InputError("--engine", [f"--engine spark with --data {req.data}: Spark reads DATA folders; "
                                       "expected --engine inprocess for a database"])
+    from collections_engine.spark.session import check_available
+
+    check_available()  # no Java or pyspark: an outage of this machine (exit 1), said before anything else
     from collections_engine.spark import SparkEngine
 
     return SparkEngine(req.spark_master)
@@ -162,17 +170,7 @@ def _run_night(req: RunRequest, engine) -> RunResult:
         later = _refuse_broken_chain(req)
         with clock.step("validate"):
             version = load_version(req.models, req.model_version, approved_only=True, strategy=strategy)
-            # The input files are hashed on a thread (hashlib releases the GIL) while they are
-            # read; a changed rerun is still refused before any problem of the data is raised.
-            with ThreadPoolExecutor(max_workers=1) as pool:
-                fp_future = pool.submit(inputs_fingerprint, req, version.version_id, strategy)
-                try:
-                    load = engine.load_book if engine is not None else load_book
-                    book, warnings = load(req.data, strategy, skip=TRAINING_TABLES, night=True)
-                except BaseException:
-                    _refuse_changed_rerun(req, fp_future.result())
-                    raise
-                fp = fp_future.result()
+            book, warnings, fp = _load_and_fingerprint(req, engine, strategy, version.version_id)
             _refuse_changed_rerun(req, fp)
             # what is missing and who it affects: in the log, in run.json and at the top of the report
             present = set(engine.tables) if engine is not None else set(book.table_names())
@@ -429,6 +427,31 @@ def _ring_state(prev: Path | None, graph: GraphConfig, full: bool,
     if frame is not None or (prev / STATE_FILE).exists():
         warnings.append(msg)
     return None, why
+
+
+def _load_and_fingerprint(req: RunRequest, engine, strategy: Strategy, version_id: str):
+    """The book, its warnings and the night's inputs fingerprint. Files are hashed on a thread
+    (hashlib releases the GIL) while they are read; a database's tables are hashed from the
+    batches as they are read (no second pass over the database). A changed rerun is still
+    refused before any problem of the data is raised."""
+    if isinstance(req.data, DatabaseURL):
+        hashes: dict[str, str] = {}
+        try:
+            book, warnings = load_book(req.data, strategy, skip=TRAINING_TABLES, night=True, hashes=hashes)
+        except InputError:
+            if hashes:
+                _refuse_changed_rerun(req, inputs_fingerprint(req, version_id, strategy, hashes))
+            raise
+        return book, warnings, inputs_fingerprint(req, version_id, strategy, hashes)
+    load = engine.load_book if engine is not None else load_book
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        fp_future = pool.submit(inputs_fingerprint, req, version_id, strategy)
+        try:
+            book, warnings = load(req.data, strategy, skip=TRAINING_TABLES, night=True)
+        except BaseException:
+            _refuse_changed_rerun(req, fp_future.result())
+            raise
+        return book, warnings, fp_future.result()
 
 
 def _refuse_changed_rerun(req: RunRequest, fp: dict[str, object]) -> None:

@@ -47,11 +47,12 @@ def register(app: typer.Typer) -> None:
 
         t0 = time.perf_counter()
         strat = load_strategy(strategy)
-        book, warnings = load_book(data, strat)
+        read_hashes: dict[str, str] = {}  # a database's tables, hashed as read (no second pass)
+        book, warnings = load_book(data, strat, hashes=read_hashes)
         book.identifiers = None  # not a model input (the rings step uses it); free the memory
         for w in warnings:
             log.warning("%s", w)
-        hashes = input_hashes(data)
+        hashes = read_hashes or input_hashes(data)
         cfg = TrainConfig(seed=seed, max_rows_per_segment=max_rows_per_segment)
         config = {k: v for k, v in cfg.__dict__.items()}
         code = code_hash()

@@ -15,7 +15,7 @@ from collections_engine.book import Book
 from collections_engine.config.strategy import Strategy
 from collections_engine.errors import DataError
 from collections_engine.frames import duplicated
-from collections_engine.io.database import SOURCES_SCHEMA, Database, DatabaseURL
+from collections_engine.io.database import SOURCES_SCHEMA, Database, DatabaseUnavailable, DatabaseURL
 from collections_engine.io.tables import file_sha256, find_table, read_table
 from collections_engine.schema import TABLES
 from collections_engine.validate import check_book, coerce_table, protective_problems
@@ -44,11 +44,13 @@ def input_files(data: Path) -> list[Path]:
 
 def input_hashes(data: Path | DatabaseURL) -> dict[str, str]:
     """SHA-256 of every input: each file of a DATA folder (by its relative path), or each table
-    of a database (by `schema.table`, hashed as read: see `Database.fingerprint`)."""
+    of a database (by `schema.table`, hashed as read: see `Database.fingerprint`; a streamed
+    read of every table, for callers that do not read the book: `load_book(..., hashes=)` gives
+    the digests of the tables it read without this second pass)."""
     if isinstance(data, DatabaseURL):
-        db = _open_database(data)
-        return {db.label(t, s): db.fingerprint(t, s, _key_of(t, s)) for s, t in sorted(db.columns)
-                if (s == db.schema and t in TABLES) or s == SOURCES_SCHEMA}
+        with _open_database(data) as db:
+            return {db.label(t, s): db.fingerprint(t, s, _key_of(t, s)) for s, t in sorted(db.columns)
+                    if (s == db.schema and t in TABLES) or s == SOURCES_SCHEMA}
     return {p.relative_to(data).as_posix(): file_sha256(p) for p in input_files(data)}
 
 
@@ -56,8 +58,8 @@ def read_input_table(data: Path | DatabaseURL, name: str) -> tuple[str, pd.DataF
     """One input table as it is stored, untyped, with the label messages give it (the file's
     path or `schema.NAME`); None when the folder or database has no such table."""
     if isinstance(data, DatabaseURL):
-        db = _open_database(data)
-        return (db.label(name), db.read(name, key=_key_of(name, db.schema))) if db.has(name) else None
+        with _open_database(data) as db:
+            return (db.label(name), db.read(name, key=_key_of(name, db.schema))) if db.has(name) else None
     path = find_table(Path(data), name)
     return None if path is None else (str(path), read_table(path))
 
@@ -67,21 +69,34 @@ def _key_of(name: str, schema: str) -> tuple[str, ...]:
 
 
 def _open_database(data: DatabaseURL) -> Database:
+    """The database, open in its snapshot. Not reachable is an outage, not bad input:
+    DatabaseUnavailable (exit 1: the cron job retries the night), named in one line."""
     try:
         return Database.open(data)
-    except ConnectionError as exc:
-        raise DataError(f"database {data}", [f"cannot connect or list its tables ({exc}); "
-                                             "expected a reachable PostgreSQL database"]) from None
+    except DatabaseUnavailable as exc:
+        raise DatabaseUnavailable(f"database {data}: cannot connect or list its tables ({exc}); "
+                                  "the night was not run (an outage: retry when the database is reachable)") from None
 
 
 def _read_db(db: Database, name: str, schema: str, label: str, problems: list[str],
              key: tuple[str, ...] = (), categories: tuple[str, ...] = ()) -> pd.DataFrame | None:
     try:
         return db.read(name, schema, key=key, categories=categories)
+    except DatabaseUnavailable:
+        raise
     except Exception as exc:  # noqa: BLE001 - the driver's errors have no common base but Exception
+        if _is_outage(exc):
+            raise DatabaseUnavailable(f"database {db.location}: {label}: the connection failed while reading "
+                                      f"({str(exc).splitlines()[0][:200]}); retry when the database is reachable") from None
         problems.append(f"{label}: cannot be read ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
                         "expected a table of plain columns (text, numbers, dates)")
         return None
+
+
+def _is_outage(exc: BaseException) -> bool:
+    """A driver error that says the server or the connection failed (PEP 249 OperationalError,
+    e.g. the server restarted mid-read), not that the table cannot be read as plain columns."""
+    return type(exc).__name__ == "OperationalError" or isinstance(exc, (ConnectionError, TimeoutError))
 
 
 def _read(path: Path, label: str, problems: list[str], categories: tuple[str, ...] = ()) -> pd.DataFrame | None:
@@ -222,19 +237,24 @@ def read_data_tables(data: Path | DatabaseURL, names: tuple[str, ...]
     tables: dict[str, pd.DataFrame | None] = {}
     problems: list[str] = []
     warnings: list[str] = []
-    for name in names:
-        present = src.has(name) if isinstance(src, Database) else find_table(src, name) is not None
-        if not present:
-            continue
-        _, _, df, p, w = _read_one(src, name, TABLES[name])
-        problems += p
-        warnings += w
-        tables[name] = df if not p else None
+    try:
+        for name in names:
+            present = src.has(name) if isinstance(src, Database) else find_table(src, name) is not None
+            if not present:
+                continue
+            _, _, df, p, w = _read_one(src, name, TABLES[name])
+            problems += p
+            warnings += w
+            tables[name] = df if not p else None
+    finally:
+        if isinstance(src, Database):
+            src.close()
     return tables, problems, warnings
 
 
 def load_book(data: Path | DatabaseURL, strategy: Strategy | None = None, *,
-              skip: tuple[str, ...] = (), night: bool = False) -> tuple[Book, list[str]]:
+              skip: tuple[str, ...] = (), night: bool = False,
+              hashes: dict[str, str] | None = None) -> tuple[Book, list[str]]:
     """The validated book and its warnings; DataError with every problem otherwise.
 
     `skip` names optional tables the caller does not use (the nightly run skips the training
@@ -242,14 +262,25 @@ def load_book(data: Path | DatabaseURL, strategy: Strategy | None = None, *,
     `night`: the book decides who is contacted tonight, so a missing table that protects people
     (holds, fraud_labels) is a problem unless the strategy declares it has none
     (`validate.protective`), reported with every other problem.
+    `hashes`: for a database, filled with each table's digest as read (`Database.hashes`, the
+    night's `input_files`), also when the book then has problems; files are hashed by the caller.
+    A database is read in one snapshot (`Database.open`): every table as of one moment.
     """
-    where = f"DATA folder {data}"
     if isinstance(data, DatabaseURL):
-        data, where = _open_database(data), f"database {data}"
-    else:
-        data = Path(data)
-        if not data.is_dir():
-            raise DataError(str(data), [f"DATA folder not found: {data}; expected a folder of tables"])
+        with _open_database(data) as db:
+            try:
+                return _load_book(db, f"database {data}", strategy, skip, night)
+            finally:
+                if hashes is not None:
+                    hashes.update(sorted(db.hashes.items()))
+    data = Path(data)
+    if not data.is_dir():
+        raise DataError(str(data), [f"DATA folder not found: {data}; expected a folder of tables"])
+    return _load_book(data, f"DATA folder {data}", strategy, skip, night)
+
+
+def _load_book(data: Path | Database, where: str, strategy: Strategy | None, skip: tuple[str, ...],
+               night: bool) -> tuple[Book, list[str]]:
     problems: list[str] = []
     warnings: list[str] = []
     tables: dict[str, pd.DataFrame] = {}

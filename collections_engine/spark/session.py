@@ -12,7 +12,7 @@ import os
 import shutil
 import sys
 
-from collections_engine.errors import InputError
+from collections_engine.errors import Unavailable
 
 __all__ = ["spark_session", "check_available", "ENGINE_CONF"]
 
@@ -32,7 +32,8 @@ ENGINE_CONF = {
 
 
 def check_available() -> None:
-    """InputError (exit 2) naming what to install when pyspark or Java is missing."""
+    """Unavailable (exit 1: the machine lacks a runtime, the input is fine) naming what to
+    install when pyspark or Java is missing, in one line."""
     problems = []
     if importlib.util.find_spec("pyspark") is None:
         problems.append("pyspark is not installed; expected the spark extra: pip install -e '.[spark]' "
@@ -42,7 +43,7 @@ def check_available() -> None:
         problems.append("no Java found (java on PATH or JAVA_HOME); expected Java 17 or newer, e.g. Debian's "
                         "openjdk-17-jre-headless")
     if problems:
-        raise InputError("--engine spark", problems)
+        raise Unavailable("--engine spark: " + "; ".join(problems))
 
 
 def spark_session(master: str | None, *, shuffle_partitions: int | None = None):
