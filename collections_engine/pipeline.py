@@ -47,7 +47,8 @@ from collections_engine.io.load import TRAINING_TABLES, input_hashes, load_book
 from collections_engine.io.runs import (clean_stale, night_folders, previous_night, read_previous_frame,
                                         read_run_json, runs_lock)
 from collections_engine.io.runfolder import write_run_folder
-from collections_engine.report.nightly import nightly_report, psi_table
+from collections_engine.report.monitor import add_money, history_monitor, monitor_night, realised_since
+from collections_engine.report.nightly import nightly_report, psi_table  # noqa: F401 (API)
 from collections_engine.rings import detect_rings
 from collections_engine.rings.incremental import STATE_FILE, check_state
 from collections_engine.scoring import load_version, score
@@ -194,12 +195,15 @@ def _run_night(req: RunRequest, engine) -> RunResult:
             ring_state, why_full = _ring_state(prev, graph, req.full_rings, warnings)
             pending = _start_rings(book, graph, date, previous_rings, ring_state, why_full)
         try:
+            earlier = _earlier_records(req.runs, req.date)
             if engine is not None:  # features, scores and drift counts bucket by bucket on Spark
                 with clock.step("features"):
                     reference = _read_reference(version)
                     current_ids = None  # the snapshot stays on Spark: endings off the book are 'cured'
                     tonight, scores, drift = engine.score_night(book, date, strategy, version, warnings,
                                                                 reference, rings=pending)
+                    # the features stay on Spark: drift against the monthly-history reference only
+                    monitor = history_monitor(date, version.version_id, drift, scores)
             else:
                 with clock.step("features"):
                     tonight = book.on(date)
@@ -211,7 +215,9 @@ def _run_night(req: RunRequest, engine) -> RunResult:
                     # Drift needs the features; the rest of the night does not: let them go before
                     # waiting for the rings (half a gigabyte at a million accounts).
                     reference = _read_reference(version)
-                    drift = psi_table(reference, scores, feats)
+                    monitor, drift = monitor_night(
+                        date=date, version=version, history_reference=reference, scores=scores,
+                        features=feats, types=version.encoder.types, earlier=earlier)
                     del feats
                     _return_free_memory()
             with clock.step("rings_wait"):
@@ -250,7 +256,9 @@ def _run_night(req: RunRequest, engine) -> RunResult:
             if n:
                 counts[f"ended_{kind}"] = n
         with clock.step("report"):
-            for row in drift[drift["level"] != "stable"].itertuples():
+            add_money(monitor, decision.assignments,
+                      realised_since(book.payments, previous_assign, prev.name if prev else None, date))
+            for row in drift[drift["level"].isin(["act", "watch"])].itertuples():
                 msg = f"PSI of {row.what} is {row.psi:.3f} ({row.level}: 0.10 watch, 0.25 act)"
                 log.warning("%s", msg)
                 warnings.append(msg)
@@ -258,7 +266,8 @@ def _run_night(req: RunRequest, engine) -> RunResult:
                 date=date, strategy=strategy, scores=scores, version=version,
                 reference=reference, decision=decision, rings=rings.rings,
                 previous_assignments=previous_assign, warnings=warnings, counts=counts,
-                psi_frame=drift, effects=effects_table, alerts=alerts)
+                psi_frame=drift, effects=effects_table, alerts=alerts,
+                monitor_records=[*earlier, {"monitor": monitor}])
         # run.json holds only what follows from the inputs (same inputs, same bytes); what a
         # clock or the machine says goes to timings.json, which no comparison reads.
         solver, solver_times = split_timings(decision.solver)
@@ -269,6 +278,7 @@ def _run_night(req: RunRequest, engine) -> RunResult:
             "arms": arm_terms(arms, strategy),
             "rings_communities": rings.stats.get("communities", {}),
             "timings_file": "timings.json (not compared: wall-clock times, memory, host)",
+            "monitor": monitor,
         }
         timings = {"date": req.date, "started_at": started, "finished_at": None, "host": platform.node(),
                    "timings_s": clock.timings, "peak_rss_gib": clock.peak_rss_gib,
@@ -489,6 +499,11 @@ def _refuse_broken_chain(req: RunRequest) -> list[str]:
            "see this night: rerun them in date order")
     log.warning("%s", msg)
     return later
+
+
+def _earlier_records(runs: Path, day: str) -> list[dict]:
+    """run.json of every complete night before `day`, oldest first (the drift trend)."""
+    return [read_run_json(Path(runs) / d) for d in night_folders(runs) if d < day]
 
 
 def _read_reference(version) -> dict | None:

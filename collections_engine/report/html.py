@@ -13,13 +13,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-__all__ = ["page", "section", "table", "bar_chart", "hist_chart", "esc", "svg", "kv"]
+__all__ = ["page", "section", "table", "bar_chart", "hist_chart", "esc", "svg", "kv", "human"]
 
 plt.rcParams["svg.hashsalt"] = "collections-engine"
 plt.rcParams["svg.fonttype"] = "none"
 
 CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1180px;
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1340px;
 color:#1d2733;background:#fff}h1{font-size:24px;margin-bottom:4px}h2{font-size:18px;margin-top:28px;
 border-bottom:2px solid #e3e8ee;padding-bottom:4px}.sub{color:#5b6b7c;margin-top:0}
 table{border-collapse:collapse;font-size:12px;margin:8px 0;display:block;overflow-x:auto;max-width:100%}th,td{padding:4px 8px;border-bottom:1px solid #e3e8ee;
@@ -28,6 +28,7 @@ text-align:right}th{background:#f5f7fa}td:first-child,th:first-child{text-align:
 .ok{color:#1a7f37}.bad{color:#c62828}.grid{display:flex;flex-wrap:wrap;gap:16px}
 .card{border:1px solid #e3e8ee;border-radius:6px;padding:8px 14px;min-width:150px}
 .card b{display:block;font-size:20px}svg{max-width:100%;height:auto}
+td{white-space:nowrap}th{white-space:normal;vertical-align:bottom}.tile{background:#f5f7fa;padding:8px 14px;margin:8px 0}.tile ul{margin:4px 0}
 """
 
 
@@ -52,12 +53,28 @@ def kv(items: Sequence[tuple[str, object]]) -> str:
         f"<div class='card'>{esc(k)}<b>{esc(v)}</b></div>" for k, v in items) + "</div>"
 
 
+def human(x: float) -> str:
+    """Numbers for people: 12.3 million, 45,678, 3.5 (no 1e7)."""
+    if x is None or x != x:
+        return ""
+    a = abs(x)
+    if a >= 1e9:
+        return f"{x / 1e9:,.1f} billion"
+    if a >= 1e6:
+        return f"{x / 1e6:,.1f} million"
+    if a >= 100 or float(x).is_integer():
+        return f"{x:,.0f}"
+    return f"{x:.3g}"
+
+
 def _fmt(v: object) -> str:
     if isinstance(v, bool | np.bool_):
         return "yes" if v else "no"
     if isinstance(v, float | np.floating):
         if np.isnan(v):
             return ""
+        if float(v).is_integer() and abs(v) >= 1:   # counts kept as floats: no decimals
+            return f"{v:,.0f}"
         return f"{v:,.4f}" if abs(v) < 10 else f"{v:,.0f}"
     if isinstance(v, int | np.integer):
         return f"{v:,d}"
@@ -67,7 +84,8 @@ def _fmt(v: object) -> str:
 def table(df: pd.DataFrame, max_rows: int = 200) -> str:
     if df is None or len(df) == 0:
         return "<p><i>none</i></p>"
-    head = "".join(f"<th>{esc(c)}</th>" for c in df.columns)
+    # headers wrap at their underscores: a wide table fits 1400 px without sideways scrolling
+    head = "".join(f"<th>{esc(c).replace('_', '_<wbr>')}</th>" for c in df.columns)
     rows = "".join(
         "<tr>" + "".join(f"<td>{_fmt(v)}</td>" for v in row) + "</tr>"
         for row in df.head(max_rows).itertuples(index=False)
@@ -95,6 +113,8 @@ def bar_chart(labels: Sequence[str], series: dict[str, Sequence[float]], title: 
     ax.set_xticks(x, labels, rotation=20, ha="right", fontsize=8)
     ax.set_title(title, fontsize=10)
     ax.set_ylabel(ylabel, fontsize=9)
+    from matplotlib.ticker import FuncFormatter
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: human(v)))   # millions, not 1e7
     if len(series) > 1:
         ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)

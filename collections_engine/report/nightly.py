@@ -9,8 +9,9 @@ import pandas as pd
 
 from collections_engine.config.strategy import Strategy
 from collections_engine.frames import isin
-from collections_engine.report.html import bar_chart, esc, hist_chart, kv, page, section, table
+from collections_engine.report.html import bar_chart, esc, hist_chart, human, kv, page, section, table
 from collections_engine.report.rings import ring_section
+from collections_engine.report.trend import trend_section, warnings_tile
 from collections_engine.scoring.metrics import psi
 
 __all__ = ["nightly_report", "psi_table", "PSI_WATCH", "PSI_ACT"]
@@ -72,7 +73,8 @@ def nightly_report(*, date: pd.Timestamp, strategy: Strategy, scores: pd.DataFra
                    version: Any, reference: dict | None, decision: Any,
                    rings: pd.DataFrame, previous_assignments: pd.DataFrame | None,
                    warnings: list[str], counts: dict[str, int], psi_frame: pd.DataFrame,
-                   effects: pd.DataFrame | None = None, alerts: list[str] | None = None) -> str:
+                   effects: pd.DataFrame | None = None, alerts: list[str] | None = None,
+                   monitor_records: list[dict] | None = None) -> str:
     """The page; `alerts` (tables missing and who that affects) go first, above the figures."""
     a = decision.assignments
     qs = decision.queue_summary.copy()
@@ -80,7 +82,7 @@ def nightly_report(*, date: pd.Timestamp, strategy: Strategy, scores: pd.DataFra
     net = float(a["expected_net"].sum())
     cards = kv([
         ("delinquent accounts", f"{len(a):,d}"),
-        ("expected net recovery", f"{net:,.0f} {cur}"),
+        ("expected net recovery", f"{human(net)} {cur}"),
         ("new placements", f"{int((a['decision'] == 'placed').sum()):,d}"),
         ("recalled", f"{int((a['ended'] == 'recalled').sum()):,d}"),
         ("fraud holds", f"{int((a['decision'] == 'fraud_hold').sum()):,d}"),
@@ -106,6 +108,15 @@ def nightly_report(*, date: pd.Timestamp, strategy: Strategy, scores: pd.DataFra
     drift_rows = psi_frame.head(15)
     drift_note = ("<p>PSI against the model version's reference (held-out history): below 0.10 stable, "
                   "0.10-0.25 watch, 0.25 and above act.</p>")
+    if "psi_vs_history" in psi_frame.columns:
+        drift_note = ("<p>PSI against this model version's <b>nightly reference</b> (the first night it "
+                      "scored): below 0.10 stable, 0.10-0.25 watch, 0.25 and above act. "
+                      "'psi_vs_history' compares with the version's monthly-history reference, another "
+                      "kind of snapshot (month ends): for information, never an alarm.</p>")
+    records = monitor_records or []
+    level = ((records[-1].get("monitor") or {}).get("level", "stable") if records else
+             ("act" if (psi_frame["level"] == "act").any() else
+              "watch" if (psi_frame["level"] == "watch").any() else "stable"))
     warn_html = "".join(f"<div class='warn'>{esc(w)}</div>" for w in warnings) or "<p>none</p>"
     solver = decision.solver
     def _num(v: object) -> str:
@@ -121,6 +132,7 @@ def nightly_report(*, date: pd.Timestamp, strategy: Strategy, scores: pd.DataFra
            if alerts else "")
     body = [
         top,
+        warnings_tile(warnings, level),
         cards,
         section("Tonight's volumes", vol_chart, table(vol_tab), table(by_dec)),
         section("Expected recovery and cost by queue", q_chart, table(qs[q_cols])),
@@ -129,6 +141,7 @@ def nightly_report(*, date: pd.Timestamp, strategy: Strategy, scores: pd.DataFra
                 f"tonight's expected net recovery, in {esc(cur)}.</p>", cap_chart,
                 f"<p>Solver: {esc(solver_txt)}</p>"),
         section("Scores and drift", score_chart, drift_note, table(drift_rows)),
+        section("Drift and money across the nights", trend_section(records, cur, strategy.outcome.horizon_days)) if records else "",
         section("Queue effects used",
                 "<p>Placement multiplies each account's no-action probability by its queue's effect: "
                 "estimated from the randomised placement history where a queue and stage have at "
@@ -141,7 +154,7 @@ def nightly_report(*, date: pd.Timestamp, strategy: Strategy, scores: pd.DataFra
         *_arms_section(a, solver),
         section("Fraud rings", ring_section(rings, date)),
         section("What changed since last night", table(_changes(a, previous_assignments))),
-        section("Warnings", warn_html),
+        "<a id='warnings'></a>" + section("Warnings", warn_html),
     ]
     title = f"Collections night {date.date().isoformat()}"
     sub = f"strategy '{strategy.name}', model {version.version_id}, {len(a):,d} delinquent accounts"
