@@ -28,8 +28,10 @@ Z_TIE = 1.96
 SEGMENT_FEATURES = ("stage", "customer_line")
 
 
-def scorecard_p(sc: Scorecard, X: np.ndarray, enc: Encoder, strategy: Strategy) -> np.ndarray:
-    pts, _, _ = apply_scorecard(sc, X, enc.features, enc.levels)
+def scorecard_p(sc: Scorecard, X: np.ndarray, enc: Encoder, strategy: Strategy,
+                actual_queue: bool = False) -> np.ndarray:
+    """The card's probability; `actual_queue`: with the queue in X (validation), else fixed."""
+    pts, _, _ = apply_scorecard(sc, X, enc.features, enc.levels, fixed=not actual_queue)
     return p_of_points(pts / 100.0, strategy.score)
 
 
@@ -84,7 +86,7 @@ def fit_families(strategy: Strategy, enc: Encoder, X: np.ndarray, y: np.ndarray,
         cal = cal_rows & (seg == s)
         ev: dict = {}
         if cal.sum() >= 30 and len(np.unique(y[cal])) == 2:
-            p_sc = scorecard_p(cards[name], X[cal], enc, strategy)
+            p_sc = scorecard_p(cards[name], X[cal], enc, strategy, actual_queue=True)
             g = margin[info["model"]][cal]
             d = M.auc_diff_delong(y[cal], g, p_sc)
             ev = {"auc_gbm": M.auc_delong(y[cal], g)["auc"], "auc_scorecard": M.auc_delong(y[cal], p_sc)["auc"],
@@ -104,3 +106,39 @@ def fit_families(strategy: Strategy, enc: Encoder, X: np.ndarray, y: np.ndarray,
                     if gbm_better else "auto: no significant AUC difference (DeLong, 5%), or the "
                     "scorecard is better: the scorecard wins the tie")})
     return cards
+
+
+def candidate_stability(cards: dict[str, Scorecard], segments: dict[str, dict], X: np.ndarray,
+                        seg: np.ndarray, train_rows: np.ndarray, held_rows: np.ndarray,
+                        p_noaction: np.ndarray, enc: Encoder, strategy: Strategy,
+                        features: "pd.DataFrame") -> dict:
+    """The candidate against its training reference: PSI of score points (held-out rows against
+    the training window, no-action scores), PSI of each feature, and for each scorecard the CSI
+    of every characteristic over its own bins (training counts against the held-out rows of
+    the segments it scores)."""
+    import pandas as pd
+
+    from collections_engine.scoring.points import points_of
+    from collections_engine.scoring.scorecard import bin_index
+
+    pts = points_of(p_noaction, strategy.score)
+    ref = M.dist_reference(pd.Series(pts[train_rows]), "numeric")
+    out: dict = {"points_psi": M.psi(ref, pd.Series(pts[held_rows])), "features_psi": {}, "csi": {}}
+    for c in enc.features:
+        if c in ("queue",) + SEGMENT_FEATURES or c not in features.columns:
+            continue
+        r = M.dist_reference(features.loc[train_rows, c].reset_index(drop=True), enc.types[c])
+        out["features_psi"][c] = M.psi(r, features.loc[held_rows, c].reset_index(drop=True))
+    col = {c: j for j, c in enumerate(enc.features)}
+    for name, sc in cards.items():
+        segs = [s for s, i in segments.items() if i.get("scorecard") == name] or [name]
+        m = held_rows & np.isin(seg, segs)
+        csi = {}
+        for ch in sc.scored():
+            tr = np.asarray(ch.count, float) / max(sum(ch.count), 1)
+            idx = bin_index(ch, X[m, col[ch.name]], enc.levels.get(ch.name))
+            cur = np.bincount(idx, minlength=ch.n_bins) / max(int(m.sum()), 1)
+            a, b = np.maximum(tr, 1e-4), np.maximum(cur, 1e-4)
+            csi[ch.name] = float(np.sum((b - a) * np.log(b / a)))
+        out["csi"][name] = csi
+    return out

@@ -130,5 +130,8 @@ def render_html(version_id: str, rep: dict, meta: dict) -> str:
                      f"{a['top1_with_direction']:.3f}), top-3 overlap {a['top3_overlap']:.3f}, same top-3 "
                      f"set {a['top3_same_set']:.3f}, fast top-1 within exact top-3 "
                      f"{a['fast_top1_in_exact_top3']:.3f}.</p>")
+    from collections_engine.scoring.report_cards import families_html
+
+    parts.append(families_html(rep, meta, _png))
     parts.append("</body></html>")
     return "\n".join(parts)

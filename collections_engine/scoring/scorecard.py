@@ -279,15 +279,18 @@ def fit_scorecard(segment: str, X: np.ndarray, y: np.ndarray, features: list[str
 
 
 def apply_scorecard(sc: Scorecard, X: np.ndarray, features: list[str], levels: dict[str, list[str]],
-                    k: int = 3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                    k: int = 3, fixed: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Points in hundredths (int64) of each row, and the adverse-action reasons: the indices
     into `features` of the k characteristics where the row lost most points against the
     characteristic's best bin (-1: none lost; ties: the characteristic listed first), with
-    their signs (-1: lowers). Exact: no approximation, vectorised over rows."""
+    their signs (-1: lowers). Exact: no approximation, vectorised over rows.
+
+    `fixed=False` scores the fixed characteristics (the queue) from X too: the held-out rows'
+    outcomes saw the queue each account was really in, so validation scores them with it."""
     col = {c: j for j, c in enumerate(features)}
-    chars = sc.scored()
+    chars = sc.scored() if fixed else sc.characteristics
     n = X.shape[0]
-    total = np.full(n, sc.constant, dtype=np.int64)
+    total = np.full(n, sc.constant if fixed else 0, dtype=np.int64)
     lost = np.zeros((n, len(chars)), dtype=np.int64)
     for j, ch in enumerate(chars):
         pts = np.asarray(ch.points, dtype=np.int64)

@@ -24,7 +24,7 @@ from collections_engine.scoring.data import (
     NO_ACTION, account_draw, all_segments, oot_split, sample_per_segment, training_rows,
 )
 from collections_engine.scoring.encode import Encoder
-from collections_engine.scoring.family import fit_families, scorecard_p
+from collections_engine.scoring.family import candidate_stability, fit_families, scorecard_p
 from collections_engine.scoring.fit import TrainConfig, fit_booster, lgb_params, platt_apply, platt_fit
 from collections_engine.scoring.points import band_of, band_order, points_of
 from collections_engine.scoring.reasons import agreement, fit_reason_table
@@ -174,7 +174,7 @@ def train(book: Book, strategy: Strategy, cfg: TrainConfig | None = None) -> Tra
         if m.any():
             p_gbm[m] = platt_apply(margin[info["model"]][m], info["calibration"])
             if info.get("scorecard"):
-                p_card[m] = scorecard_p(scorecards[info["scorecard"]], X[m], enc, strategy)
+                p_card[m] = scorecard_p(scorecards[info["scorecard"]], X[m], enc, strategy, actual_queue=True)
             p_final[m] = p_card[m] if info["family"] == "scorecard" else p_gbm[m]
     p_pooled = platt_apply(margin[POOLED], pooled_cal)
 
@@ -233,6 +233,9 @@ def train(book: Book, strategy: Strategy, cfg: TrainConfig | None = None) -> Tra
 
     report = _report(strategy, validation, segments, boosters, enc, agree, y, p_final, is_oot, use)
     reference = _reference(strategy, feats[is_oot], p_noaction[is_oot], enc)
+    report["scorecards"] = {n: c.to_json() for n, c in sorted(scorecards.items())}
+    report["stability_vs_training"] = candidate_stability(
+        scorecards, segments, Xna, seg, ~is_oot, is_oot, p_noaction, enc, strategy, feats)
     clock.lap("report and references")
     windows = {
         "train_dates": _dates(rows.loc[~held, "snapshot_date"]),
