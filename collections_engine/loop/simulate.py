@@ -134,7 +134,8 @@ def draw_month(world: World, tonight: pd.DataFrame, decisions: pd.DataFrame,
         p_win = 1 - (1 - resp.probability(logit)) ** (gap / horizon)
         repaid = u["repay"] < p_win
     recovered = partial_recovery(repaid, promised, od, w, col["a"][pos], u["partial"],
-                                 0.1 + 0.6 * u["fraction"])
+                                 0.1 + 0.6 * u["fraction"],
+                                 window=gap / horizon if gap < horizon else 1.0)
     span = max(1, min(horizon, gap - 1))
     pay_off = 1 + np.floor(u["pay_day"] * span).astype(np.int64)
     pay_day = date.to_datetime64().astype("datetime64[D]") + pay_off * DAY
@@ -236,7 +237,8 @@ def draw_month(world: World, tonight: pd.DataFrame, decisions: pd.DataFrame,
         np.where(paid, pay_day, np.datetime64("NaT")).astype("datetime64[D]"), ~reach, ring, rng)
     from collections_engine.synth.behaviour import CHANNELS, OUTCOMES
 
-    keep = con["contacted_on"] < nxt.to_datetime64().astype("datetime64[D]")
+    # the window is (D, next]: a contact made on the next snapshot's own day is in its log
+    keep = con["contacted_on"] <= nxt.to_datetime64().astype("datetime64[D]")
     c_df = pd.DataFrame({"account_id": aid.to_numpy()[con["acc"][keep]],
                          "contacted_on": con["contacted_on"][keep].astype("datetime64[ns]"),
                          "channel": CHANNELS[con["channel"][keep]],

@@ -310,10 +310,15 @@ def _final_state(dpd: np.ndarray, closed: np.ndarray, ever: np.ndarray, cures: n
 
 
 def partial_recovery(repaid: np.ndarray, promised: np.ndarray, overdue: np.ndarray,
-                     w: np.ndarray, a: np.ndarray, u: np.ndarray, frac: np.ndarray) -> np.ndarray:
+                     w: np.ndarray, a: np.ndarray, u: np.ndarray, frac: np.ndarray,
+                     window: float = 1.0) -> np.ndarray:
     """Recovered amount within the horizon: the overdue amount when repaid, else a partial
-    payment of 10-70 % with a probability rising with willingness, ability and a promise."""
+    payment of 10-70 % with a probability rising with willingness, ability and a promise.
+    `window`: the share of the horizon drawn (a closed-loop night shorter than the horizon): the
+    horizon's partial-payment chance scaled as 1 - (1 - p)^window, as the repayment's is."""
     p_part = 0.35 * _sigmoid(w + a - 0.5) + 0.2 * promised
+    if window != 1.0:
+        p_part = 1 - (1 - p_part) ** window
     return np.round(np.where(repaid, overdue, np.where(u < p_part, frac * overdue, 0.0)), 2)
 
 
