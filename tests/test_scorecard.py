@@ -22,7 +22,8 @@ from collections_engine.scoring.data import segment_columns
 from collections_engine.scoring.export import characteristic_sql, version_sql
 from collections_engine.scoring.report import render_html
 from collections_engine.scoring.scorecard import (
-    Characteristic, Scorecard, apply_scorecard, bin_index, p_of_points, quantize_split,
+    BinningNotOptimal, Characteristic, Scorecard, ScorecardConfig, apply_scorecard, bin_index,
+    fit_scorecard, p_of_points, quantize_split,
 )
 from collections_engine.scoring.store import write_version
 from collections_engine.synth import SynthParams, iter_book
@@ -141,6 +142,30 @@ def test_points_read_back_to_the_probability():
     from collections_engine.scoring import points_of
     back = p_of_points(points_of(p, s.score), s.score)
     assert np.allclose(back, p, rtol=1e-3)
+
+
+def _card_inputs(seed: int = 0, n: int = 6000):
+    rng = np.random.default_rng(seed)
+    X = np.column_stack([rng.normal(size=n), rng.integers(0, 4, n).astype(float), rng.normal(size=n)])
+    z = 1.2 * X[:, 0] + 0.4 * (X[:, 1] == 2) + 0.3 * X[:, 2]
+    y = (rng.random(n) < 1 / (1 + np.exp(-z))).astype(np.int64)
+    feats, types = ["a", "lvl", "b"], {"a": "numeric", "lvl": "categorical", "b": "numeric"}
+    return X, y, feats, types, {"lvl": ["p", "q", "r", "s"]}
+
+
+def test_a_card_is_the_same_on_every_fit_and_an_unproven_binning_stops_training():
+    """optbinning's CP solver with a wall-clock limit: a solve stopped by the clock gives other
+    bins (with no time at all: UNKNOWN, no split), so only proven-OPTIMAL binnings make a card."""
+    X, y, feats, types, levels = _card_inputs()
+    sc = load_strategy(STRATEGY).score
+    fit = lambda cfg: fit_scorecard("s", X[:4000], y[:4000], feats, types, levels, {"a": 1}, sc, {},
+                                    X[4000:], y[4000:], cfg)
+    one, two = fit(ScorecardConfig()), fit(ScorecardConfig())
+    assert one.to_json() == two.to_json()
+    assert {c["solver_status"] for c in one.candidates} == {"OPTIMAL"}
+    assert one.characteristics[0].name == "a" and len(one.characteristics[0].splits) >= 3
+    with pytest.raises(BinningNotOptimal, match="binning of a: .*ended UNKNOWN"):
+        fit(ScorecardConfig(time_limit_s=0))
 
 
 # ---- on a generated book --------------------------------------------------------------------

@@ -29,7 +29,9 @@ points as a constant.
 
 from __future__ import annotations
 
+import logging
 import math
+import time
 import warnings
 from dataclasses import asdict, dataclass, field
 
@@ -39,7 +41,14 @@ import pandas as pd
 from collections_engine.config.strategy import Score
 
 __all__ = ["Characteristic", "Scorecard", "fit_scorecard", "bin_index", "quantize_split",
-           "ScorecardConfig", "apply_scorecard", "p_of_points"]
+           "ScorecardConfig", "apply_scorecard", "p_of_points", "BinningNotOptimal"]
+
+log = logging.getLogger("collections_engine")
+
+
+class BinningNotOptimal(RuntimeError):
+    """optbinning's CP solver stopped without proving its binning optimal (the time limit): a
+    card from it would depend on the machine's speed, so training stops (exit 1)."""
 
 
 @dataclass
@@ -50,7 +59,11 @@ class ScorecardConfig:
     max_n_prebins: int = 20
     min_prebin_size: float = 0.02
     l2_c: float = 1.0             # scikit-learn's C (inverse L2 strength) on standardised WoE
-    time_limit_s: int = 20       # per feature, for the CP solver
+    # A guard against a hung solver, never what shapes a card: a binning the CP solver did not
+    # prove OPTIMAL within it stops training (BinningNotOptimal) instead of giving a card that
+    # depends on the machine's speed. The solves take milliseconds (20 pre-bins, one worker,
+    # seed 0: docs/notes/issue-21.md, "Determinism").
+    time_limit_s: int = 300
 
 
 @dataclass
@@ -148,7 +161,7 @@ def _stats(idx: np.ndarray, y: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.
 
 
 def _bin_one(name: str, kind: str, x: np.ndarray, y: np.ndarray, levels: list[str], mono: int,
-             cfg: ScorecardConfig) -> Characteristic | None:
+             cfg: ScorecardConfig, times: list[float]) -> Characteristic | None:
     from optbinning import OptimalBinning  # heavy import: only when scorecards are fitted
 
     if kind == "numeric":
@@ -159,9 +172,7 @@ def _bin_one(name: str, kind: str, x: np.ndarray, y: np.ndarray, levels: list[st
         ob = OptimalBinning(name=name, dtype="numerical", solver="cp", monotonic_trend=trend,
                             max_n_prebins=cfg.max_n_prebins, min_prebin_size=cfg.min_prebin_size,
                             time_limit=cfg.time_limit_s)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ob.fit(x, y)
+        _fit_optimal(ob, x, y, name, cfg, times)
         splits = sorted({quantize_split(float(s)) for s in np.asarray(ob.splits, dtype=np.float64)})
         ch = Characteristic(name=name, kind="numeric", splits=splits, monotone=trend)
         lab = [f"< {_num(splits[0])}"] if splits else ["all values"]
@@ -176,9 +187,7 @@ def _bin_one(name: str, kind: str, x: np.ndarray, y: np.ndarray, levels: list[st
         ob = OptimalBinning(name=name, dtype="categorical", solver="cp",
                             max_n_prebins=cfg.max_n_prebins, min_prebin_size=cfg.min_prebin_size,
                             time_limit=cfg.time_limit_s)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ob.fit(xs, y)
+        _fit_optimal(ob, xs, y, name, cfg, times)
         groups = [sorted(str(v) for v in g) for g in ob.splits]
         seen = {v for g in groups for v in g}
         rest = sorted(set(levels) - seen)   # levels optbinning left out: their own group
@@ -192,6 +201,23 @@ def _bin_one(name: str, kind: str, x: np.ndarray, y: np.ndarray, levels: list[st
     ch.count, ch.repaid = cnt.tolist(), ev.tolist()
     ch.woe, ch.iv = woe.tolist(), iv.tolist()
     return ch
+
+
+def _fit_optimal(ob, x: np.ndarray, y: np.ndarray, name: str, cfg: ScorecardConfig,
+                 times: list[float]) -> None:
+    """Fit the binning; only a proven OPTIMAL solve is kept (one worker and seed 0 in
+    optbinning's CP solver: the same inputs give the same bins on any machine)."""
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ob.fit(x, y)
+    took = time.perf_counter() - t0
+    times.append(took)
+    if ob.status != "OPTIMAL":
+        raise BinningNotOptimal(
+            f"binning of {name}: optbinning's CP solver ended {ob.status} after {took:.1f} s "
+            f"(time limit {cfg.time_limit_s} s); a card from an unproven binning would depend on "
+            "the machine's speed, so training stops: rerun on a less loaded machine")
 
 
 def _num(v: float) -> str:
@@ -219,13 +245,18 @@ def fit_scorecard(segment: str, X: np.ndarray, y: np.ndarray, features: list[str
     col = {c: j for j, c in enumerate(features)}
     y = np.asarray(y, dtype=np.int64)
     binned: list[Characteristic] = []
+    times: list[float] = []      # seconds per binning fit, for the log only
     for c in features:
         if c in exclude:
             continue
-        ch = _bin_one(c, types[c], X[:, col[c]], y, levels.get(c, []), int(monotone.get(c, 0)), cfg)
+        ch = _bin_one(c, types[c], X[:, col[c]], y, levels.get(c, []), int(monotone.get(c, 0)), cfg,
+                      times)
         if ch is not None:
             binned.append(ch)
-    cands = [{"characteristic": ch.name, "iv": ch.total_iv, "bins": ch.n_bins} for ch in binned]
+    log.info("scorecard %s: %d features binned, every solve OPTIMAL, slowest fit %.2f s",
+             segment, len(binned), max(times, default=0.0))
+    cands = [{"characteristic": ch.name, "iv": ch.total_iv, "bins": ch.n_bins,
+              "solver_status": "OPTIMAL"} for ch in binned]
     forced = [ch for ch in binned if ch.name in fixed]
     pool = sorted((ch for ch in binned if ch.name not in fixed and ch.total_iv >= cfg.min_iv),
                   key=lambda ch: (-ch.total_iv, ch.name))
