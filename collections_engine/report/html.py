@@ -73,7 +73,7 @@ def _fmt(v: object) -> str:
     if isinstance(v, float | np.floating):
         if np.isnan(v):
             return ""
-        if float(v).is_integer() and abs(v) >= 1:   # counts kept as floats: no decimals
+        if float(v).is_integer():   # counts kept as floats, and zeros: no decimals
             return f"{v:,.0f}"
         return f"{v:,.4f}" if abs(v) < 10 else f"{v:,.0f}"
     if isinstance(v, int | np.integer):

@@ -60,7 +60,7 @@ def trend_section(records: list[dict], currency: str, horizon_days: int | None =
         return "<p><i>no monitored nights yet</i></p>"
     x = np.arange(len(df))
     labels = [d[5:] for d in df["night"]]
-    fig, axes = plt.subplots(1, 3, figsize=(13.5, 3.0))
+    fig, axes = plt.subplots(1, 3, figsize=(13.5, 3.9))
     ax = axes[0]
     ax.plot(x, df["score PSI"].astype(float), "o-", lw=2, label="score points")
     for c in [c for c in df.columns if c.startswith("PSI ")]:
@@ -68,7 +68,10 @@ def trend_section(records: list[dict], currency: str, horizon_days: int | None =
     ax.axhline(PSI_WATCH, ls="--", color="#f0a020", lw=1)
     ax.axhline(PSI_ACT, ls="--", color="#c62828", lw=1)
     ax.set_title("PSI against the nightly reference", fontsize=10)
-    ax.legend(fontsize=7, loc="upper left")
+    ax.set_ylim(0, max(PSI_ACT * 1.2, float(np.nanmax(df.filter(like="PSI").astype(float).to_numpy(),
+                                                       initial=0.0)) * 1.1))
+    # legends under the plots: the lines they name stay visible
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, frameon=False)
     ax = axes[1]
     ax.bar(x, df["accounts"].astype(float), color="#4c78a8")
     ax.set_title("Delinquent accounts", fontsize=10)
@@ -80,8 +83,9 @@ def trend_section(records: list[dict], currency: str, horizon_days: int | None =
     real = df["realised since previous night"].astype(float).to_numpy()
     ax.plot(x[:-1], real[1:], "s--", label="paid by those accounts before the next night")
     ax.set_title(f"Money ({currency})", fontsize=10)
+    ax.set_ylim(bottom=0)
     ax.yaxis.set_major_formatter(FuncFormatter(_tick))
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=1, frameon=False)
     for a in axes:
         a.set_xticks(x, labels, fontsize=8)
         a.grid(alpha=0.3)

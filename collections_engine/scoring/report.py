@@ -70,7 +70,7 @@ def render_html(version_id: str, rep: dict, meta: dict) -> str:
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>Model version {e(version_id)}</title>",
              "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:"
              "collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}"
-             "th{background:#eee}td.l{text-align:left}</style></head><body>",
+             "th{background:#eee}td{white-space:nowrap}td.l{text-align:left;white-space:normal}</style></head><body>",
              f"<h1>Willingness models, version {e(version_id)}</h1>",
              f"<p>Validation: {e(meta['windows']['validation'])}. Training snapshots: "
              f"{e(', '.join(meta['windows']['train_dates']))}. Held out: "
@@ -97,7 +97,7 @@ def render_html(version_id: str, rep: dict, meta: dict) -> str:
             if "auc_own" in d:
                 ev += f"; own {_f(d['auc_own'])} vs pooled {_f(d['auc_pooled'])} (se {_f(d['diff_se'])})"
         body.append(
-            f"<tr><td class=l>{e(s)}</td><td>{e(r['model'])}</td><td>{fi['n']}</td><td>{_f(fi['repay_rate'])}</td>"
+            f"<tr><td class=l>{e(s)}</td><td>{e(r['model'])}</td><td>{fi['n']:,}</td><td>{_f(fi['repay_rate'])}</td>"
             f"<td>{_f(fi['auc'])} [{_f(fi['lo'])}, {_f(fi['hi'])}]</td>"
             f"<td>{_f(fi['gini'])} [{_f(fi['gini_lo'])}, {_f(fi['gini_hi'])}]</td><td>{_f(fi['ks'])}</td>"
             f"<td>{_f(po['auc'])} [{_f(po['lo'])}, {_f(po['hi'])}]</td><td class=l>{e(ev)}</td></tr>")
@@ -106,16 +106,16 @@ def render_html(version_id: str, rep: dict, meta: dict) -> str:
     parts.append(_capture_chart(ov["deciles"]) + _band_chart(ov["calibration_by_band"]))
     parts.append("<table><tr><th>decile</th><th>rows</th><th>mean p</th><th>repay rate</th><th>lift</th>"
                  "<th>capture</th></tr>" + "".join(
-                     f"<tr><td>{d['decile']}</td><td>{d['rows']}</td><td>{_f(d['mean_p'])}</td>"
+                     f"<tr><td>{d['decile']}</td><td>{d['rows']:,}</td><td>{_f(d['mean_p'])}</td>"
                      f"<td>{_f(d['repay_rate'])}</td><td>{_f(d['lift'], 2)}</td><td>{_f(d['capture'])}</td></tr>"
                      for d in ov["deciles"]) + "</table>")
     parts.append("<h3>Calibration by band</h3><table><tr><th>band</th><th>rows</th><th>predicted</th>"
                  "<th>observed</th></tr>" + "".join(
-                     f"<tr><td>{e(c['band'])}</td><td>{c['rows']}</td><td>{_f(c['mean_p'])}</td>"
+                     f"<tr><td>{e(c['band'])}</td><td>{c['rows']:,}</td><td>{_f(c['mean_p'])}</td>"
                      f"<td>{_f(c['repay_rate'])}</td></tr>" for c in ov["calibration_by_band"]) + "</table>")
     parts.append("<h2>Out-of-time stability</h2><table><tr><th>snapshot</th><th>rows</th><th>AUC</th>"
                  "<th>KS</th></tr>" + "".join(
-                     f"<tr><td>{e(s['snapshot_date'])}</td><td>{s['n']}</td><td>{_f(s['auc'])}</td>"
+                     f"<tr><td>{e(s['snapshot_date'])}</td><td>{s['n']:,}</td><td>{_f(s['auc'])}</td>"
                      f"<td>{_f(s['ks'])}</td></tr>" for s in ov["stability"]) + "</table>"
                  f"<p>AUC on the training window (in sample): {_f(rep['train_window_auc']['auc'])}</p>")
     parts.append("<h2>Top features per segment (share of gain)</h2><table><tr><th>segment</th>"
