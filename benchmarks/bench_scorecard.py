@@ -57,11 +57,14 @@ def main() -> None:
     strategy = strategy.model_copy(update={"models": strategy.models.model_copy(update={"family": "auto"})})
     book, _ = load_book(a.data, strategy)
     book.identifiers = None
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
+    load0 = open("/proc/loadavg").read().split()[0]
     tr = train(book, strategy, TrainConfig(seed=a.seed))
     laps = tr.meta["timings_s"]
     card_s = next((v for k, v in laps.items() if "scorecard" in k), None)
-    print(f"\n## {a.data} (seed {a.seed}): train {time.perf_counter() - t0:.1f} s, scorecard step {card_s} s")
+    print(f"\n## {a.data} (seed {a.seed}): train {time.perf_counter() - t0:.1f} s wall "
+          f"({time.process_time() - c0:.1f} s CPU, load average {load0} -> "
+          f"{open('/proc/loadavg').read().split()[0]}), scorecard step {card_s} s wall; laps {laps}")
     print("| segment | test rows | LightGBM AUC [95% CI] | scorecard AUC [95% CI] | difference (se) | auto picked |")
     print("| --- | --- | --- | --- | --- | --- |")
     rep = tr.report
@@ -109,10 +112,13 @@ def main() -> None:
         reps = -(-a.score_rows // len(rows))
         big_rows = pd.concat([rows] * reps, ignore_index=True).head(a.score_rows)
         big_feats = pd.concat([feats] * reps, ignore_index=True).head(a.score_rows)
-        t1 = time.perf_counter()
+        load0 = open("/proc/loadavg").read().split()[0]
+        t1, c1 = time.perf_counter(), time.process_time()
         big = score(v, big_feats, big_rows, strategy)
-        dt = time.perf_counter() - t1
-        print(f"scoring {len(big):,d} accounts on scorecards with reasons: {dt:.1f} s "
+        dt, ct = time.perf_counter() - t1, time.process_time() - c1
+        load1 = open("/proc/loadavg").read().split()[0]
+        print(f"scoring {len(big):,d} accounts on scorecards with reasons: {dt:.1f} s wall, {ct:.1f} s CPU "
+              f"of this process, load average {load0} -> {load1} "
               f"(features excluded; {100 * (big['reason_1'] != '').mean():.1f}% with a reason)")
 
 
