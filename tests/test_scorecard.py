@@ -168,6 +168,28 @@ def test_a_card_is_the_same_on_every_fit_and_an_unproven_binning_stops_training(
         fit(ScorecardConfig(time_limit_s=0))
 
 
+def test_validation_scores_the_queue_each_row_was_in_and_tonight_scores_not_worked():
+    """The card's `queue` characteristic: held-out rows' outcomes followed the queue they were
+    really in, so validation scores them with it; tonight's no-action score uses not_worked."""
+    from types import SimpleNamespace
+
+    from collections_engine.scoring.family import scorecard_p
+
+    x = Characteristic(name="x", kind="numeric", splits=[0.0], points=[1000, 3000, 2000])
+    q = Characteristic(name="queue", kind="categorical", groups=[["not_worked"], ["early_team", "sms"]],
+                       points=[500, 4000, 500])
+    sc = Scorecard(segment="s", characteristics=[x, q], constant=500, fixed={"queue": "not_worked"},
+                   intercept=0.0, calibration={}, score={}, rows=0)
+    enc = SimpleNamespace(features=["x", "queue"], levels={"queue": ["early_team", "not_worked", "sms"]})
+    X = np.array([[-1.0, 1], [1.0, 0], [1.0, 2], [np.nan, 0]])
+    strategy = load_strategy(STRATEGY)
+    worked = scorecard_p(sc, X, enc, strategy, actual_queue=True)
+    tonight = scorecard_p(sc, X, enc, strategy)
+    expect_worked = p_of_points(np.array([1000 + 500, 3000 + 4000, 3000 + 4000, 2000 + 4000]) / 100, strategy.score)
+    expect_tonight = p_of_points(np.array([1000, 3000, 3000, 2000]) / 100 + 5, strategy.score)
+    assert np.array_equal(worked, expect_worked) and np.array_equal(tonight, expect_tonight)
+
+
 # ---- on a generated book --------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
