@@ -18,6 +18,7 @@ Timings on the shared 2-core development box are contended; say so when quoting 
 from __future__ import annotations
 
 import argparse
+import copy
 import shutil
 import subprocess
 import sys
@@ -49,57 +50,83 @@ def sh(*args: str) -> str:
     return r.stdout
 
 
-def cycles(data: Path, runs: Path, strategy: Path, models: Path, n: int) -> tuple[pd.Timestamp, list[dict]]:
-    """n monthly cycles of run then simulate on DATA; (first night, realised money per cycle)."""
-    from collections_engine.config import load_strategy
-    from collections_engine.loop.backtest import costs_of
+def true_probabilities(night, queues: list[str]) -> pd.DataFrame:
+    """The world's true repayment probability of each account of the night under every queue
+    (p_QUEUE columns, p_not_worked too), as `simulate` draws it (world v2's response)."""
+    from collections_engine.loop.simulate import _age_months, _stage_names
+    from collections_engine.synth.world import queue_response
+
+    world, t = night.world, night.tonight.sort_values("account_id", kind="stable").reset_index(drop=True)
+    st = world.state.frame
+    pos = pd.Index(st["account_id"].astype("str")).get_indexer(t["account_id"].astype("str"))
+    w, ring = st["w"].to_numpy()[pos], st["ring"].to_numpy()[pos]
+    reach = ~st["lost"].to_numpy(bool)[pos] | st["repaired"].to_numpy(bool)[pos]
+    dpd = t["dpd"].to_numpy(np.int64)
+    od = t["overdue_amount"].to_numpy(np.float64)
+    date = pd.Timestamp(t["snapshot_date"].iloc[0]) if len(t) else pd.Timestamp(world.state_date)
+    new = _age_months(t["open_date"].to_numpy(), date) <= int(world.book["new_customer_max_age_months"])
+    stage = _stage_names(world.book, dpd)
+    p0 = np.clip(t["p_repay"].to_numpy(np.float64), 1e-4, 1 - 1e-4)
+    logit = np.log(p0 / (1 - p0))
+    out = {"account_id": t["account_id"].astype("str"), "true_stage": stage}
+    for q in queues + ["not_worked"]:
+        kind, lift = world.queue_kind_lift(np.full(len(t), q, dtype=object), stage)
+        out[f"p_{q}"] = queue_response(kind, lift, od, new, dpd, reach, w, ring).probability(logit)
+    return pd.DataFrame(out)
+
+
+def one_cycle(data: Path, runs: Path, strategy: Path, models: Path, date, costs: dict, queues: list[str],
+              placement=None) -> tuple[dict, pd.DataFrame, pd.Timestamp]:
+    """run then simulate one night; (money, the night's rows for the estimators, next date)."""
     from collections_engine.loop.simulate import draw_month
     from collections_engine.loop.store import append_month, read_night
-    from collections_engine.loop.world import read_world
     from collections_engine.pipeline import RunRequest, run_night
 
-    costs = costs_of(load_strategy(strategy))
-    date = read_world(data).state_date
-    start = date
-    out = []
-    for c in range(1, n + 1):
-        t0 = time.perf_counter()
-        day = str(pd.Timestamp(date).date())
-        run_night(RunRequest(data=data, date=day, strategy=strategy, graph=GRAPH, models=models, runs=runs))
-        night = read_night(data, runs, day)
-        month = draw_month(night.world, night.tonight, night.decisions, night.holds, pd.Timestamp(date),
-                           30, 0, costs)
-        append_month(data, night.world, month)
-        r = month.realised
-        rec = float(r["recovered"].sum())
-        cost = float(r["cost"].sum() + r["commission"].sum())
-        out.append({"cycle": c, "date": day, "net": rec - cost, "recovery": rec, "cost": cost,
-                    "seconds": round(time.perf_counter() - t0, 1)})
-        print(f"    cycle {c} {day}: net {rec - cost:,.0f} ({time.perf_counter() - t0:.0f} s)", flush=True)
-        date = month.next_date
-    return pd.Timestamp(start), out
+    t0 = time.perf_counter()
+    day = str(pd.Timestamp(date).date())
+    run_night(RunRequest(data=data, date=day, strategy=strategy, graph=GRAPH, models=models, runs=runs,
+                         placement=placement))
+    night = read_night(data, runs, day)
+    truth_p = true_probabilities(night, queues)
+    month = draw_month(night.world, night.tonight, night.decisions, night.holds, pd.Timestamp(date), 30, 0, costs)
+    append_month(data, night.world, month)
+    r = month.realised
+    rec = float(r["recovered"].sum())
+    cost = float(r["cost"].sum() + r["commission"].sum())
+    a = pd.read_parquet(runs / day / "assignments.parquet", columns=["account_id", "customer_id", "stage", "arm"])
+    di = pd.read_parquet(runs / day / "decision_inputs.parquet", columns=["account_id", "p_repay", "collectable"])
+    h = month.placement_history[["account_id", "queue", "propensity"]]
+    o = month.outcomes[["account_id", "repaid"]] if len(month.outcomes) else None
+    rows = (a.assign(account_id=a["account_id"].astype("str"))
+            .merge(h.assign(account_id=h["account_id"].astype("str")), on="account_id", how="inner")
+            .merge(di.assign(account_id=di["account_id"].astype("str")).rename(
+                columns={"p_repay": "score", "collectable": "amount"}), on="account_id", how="left")
+            .merge(truth_p, on="account_id", how="left"))
+    if o is not None:
+        rows = rows.merge(o.assign(account_id=o["account_id"].astype("str")), on="account_id", how="inner")
+    rows.insert(1, "snapshot_date", pd.Timestamp(day))
+    money = {"date": day, "net": rec - cost, "recovery": rec, "cost": cost,
+             "seconds": round(time.perf_counter() - t0, 1)}
+    return money, rows, month.next_date
 
 
-def estimates(data: Path, strategy: Path, start: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(explored IPW estimate, the all-rows weight-1 estimate) from the cycles' history rows."""
-    from collections_engine.assign.effects import estimate_effects
+def cycles(data: Path, runs: Path, strategy: Path, models: Path, n: int) -> tuple[list[dict], pd.DataFrame]:
+    """n monthly cycles of run then simulate on DATA; (realised money per cycle, history rows)."""
     from collections_engine.config import load_strategy
-    from collections_engine.experiments import explored_effects
+    from collections_engine.loop.backtest import costs_of
+    from collections_engine.loop.world import read_world
 
     s = load_strategy(strategy)
-    ph = pd.read_parquet(data / "placement_history.parquet")
-    oc = pd.read_parquet(data / "outcomes.parquet")
-    acc = pd.read_parquet(data / "accounts.parquet", columns=["account_id", "snapshot_date", "dpd"])
-    for f in (ph, oc, acc):
-        f["snapshot_date"] = pd.to_datetime(f["snapshot_date"])
-        f["account_id"] = f["account_id"].astype("str")
-    ph = ph[ph["snapshot_date"] >= start]
-    if "propensity" not in ph.columns:
-        ph["propensity"] = np.nan
-    ph["propensity"] = pd.to_numeric(ph["propensity"], errors="coerce").fillna(1.0)
-    naive = estimate_effects(ph.assign(propensity=np.nan), oc, acc, s)
-    explored = explored_effects(ph, oc, acc, s) if (ph["propensity"] < 1).any() else None
-    return explored, naive
+    costs = costs_of(s)
+    queues = [q.name for q in s.work_queues()]
+    date = read_world(data).state_date
+    out, parts = [], []
+    for c in range(1, n + 1):
+        money, rows, date = one_cycle(data, runs, strategy, models, date, costs, queues)
+        out.append({"cycle": c, **money})
+        parts.append(rows.assign(cycle=c))
+        print(f"    cycle {c} {money['date']}: net {money['net']:,.0f} ({money['seconds']:.0f} s)", flush=True)
+    return out, pd.concat(parts, ignore_index=True)
 
 
 def truth(data: Path) -> pd.DataFrame:
@@ -109,8 +136,88 @@ def truth(data: Path) -> pd.DataFrame:
     return t[["queue", "stage", "effect"]].rename(columns={"effect": "true_effect"})
 
 
+def rows_truth(rows: pd.DataFrame, queues: list[str]) -> pd.DataFrame:
+    """True effects on given rows: per stage, mean p under the queue / mean p not worked."""
+    out = []
+    for s, g in rows.groupby("stage", observed=True):
+        for q in queues:
+            if f"p_{q}" in g.columns:
+                out.append({"queue": q, "stage": s, "rows_effect": float(g[f"p_{q}"].mean() / g["p_not_worked"].mean())})
+    return pd.DataFrame(out)
+
+
+def estimators(rows: pd.DataFrame, strategy) -> dict[str, pd.DataFrame]:
+    """Every estimate compared: the existing explored IPW (unclustered), IPW and DR clustered
+    by customer (experiments.estimate), and the engine's own rows weighted 1."""
+    from collections_engine.assign.effects import estimate_effects
+    from collections_engine.experiments import explored_effects
+    from collections_engine.experiments.estimate import logged_effects
+
+    h = rows[["account_id", "snapshot_date", "queue", "propensity"]]
+    o = rows[["account_id", "snapshot_date", "repaid"]]
+    st = rows[["account_id", "snapshot_date", "stage"]]
+    out = {"weight_1": estimate_effects(h.assign(propensity=np.nan), o, st, strategy)}
+    if (rows["propensity"] < 1).any():
+        out["ipw_unclustered"] = explored_effects(h, o, st, strategy)
+        le = logged_effects(rows)
+        for m in ("ipw", "dr"):
+            out[m] = le[le["method"] == m].drop(columns="method")
+    return out
+
+
+def coverage_rows(seed: int, explore: float, ests: dict, tr: pd.DataFrame, rt: pd.DataFrame, show: bool) -> list[dict]:
+    out = []
+    for kind, est in ests.items():
+        e = est.merge(tr, on=["queue", "stage"], how="inner").merge(rt, on=["queue", "stage"], how="left")
+        e = e[np.isfinite(e["effect"]) & (e["effect"] > 0)]
+        cover = (e["ci_low"] <= e["true_effect"]) & (e["true_effect"] <= e["ci_high"])
+        cover_rows = (e["ci_low"] <= e["rows_effect"]) & (e["rows_effect"] <= e["ci_high"])
+        est_ok = e["estimable"] if "estimable" in e.columns else pd.Series(True, index=e.index)
+        drift = np.abs(np.log(e["effect"] / e["true_effect"]))
+        width = np.log(e["ci_high"] / e["ci_low"])
+        out.append({"seed": seed, "explore": explore, "estimate": kind, "cells": len(e),
+                    "covered": int(cover.sum()), "covered_rows_truth": int(cover_rows.sum()),
+                    "estimable": int(est_ok.sum()), "covered_estimable": int((cover & est_ok).sum()),
+                    "median_abs_log_ratio": float(drift.median()) if len(e) else np.nan,
+                    "max_abs_log_ratio": float(drift.max()) if len(e) else np.nan,
+                    "median_log_width": float(width.median()) if len(e) else np.nan})
+        r = out[-1]
+        print(f"    {kind}: {r['covered']}/{r['cells']} cells cover the book's truth, {r['covered_rows_truth']} the "
+              f"truth on the estimator's rows; estimable {r['covered_estimable']}/{r['estimable']}; median "
+              f"|log ratio| {r['median_abs_log_ratio']:.3f}, median log width {r['median_log_width']:.3f}", flush=True)
+        if show:
+            cols = ["queue", "stage", "n", "effect", "ci_low", "ci_high", "true_effect", "rows_effect"]
+            cols += [c for c in ("explored", "estimable") if c in e.columns]
+            print(e.assign(covered=cover)[cols + ["covered"]].round(3).to_string(index=False))
+    return out
+
+
+def approved_effects(models: Path, strategy) -> dict:
+    """The effects the loop's nights used: the approved version's history estimates where
+    `effects_table` accepts them (the strategy's figure elsewhere is decide's default)."""
+    from collections_engine.assign.effects import effects_table
+
+    est = sorted(models.glob("*/effect_estimates.parquet"))
+    return effects_table(pd.read_parquet(est[0]), strategy)[1] if est else {}
+
+
+def decide_with(effects: dict):
+    """A placement that decides the whole night (no arms, no exploration) with these effects."""
+    from collections_engine.assign import decide
+
+    def place(inputs, strategy, date, *, effects_=None, **_):
+        return decide(inputs, strategy, date, effects=effects)
+    return place
+
+
 def cmd_coverage(a: argparse.Namespace) -> None:
-    rows, money = [], []
+    from collections_engine.assign.effects import effects_dict
+    from collections_engine.config import load_strategy
+    from collections_engine.loop.backtest import costs_of
+    from collections_engine.loop.world import read_world
+
+    rows, money, drift_cost = [], [], []
+    keep = Path(a.keep) if a.keep else None
     for seed in a.seeds:
         with tempfile.TemporaryDirectory(dir=a.tmp) as tmp:
             tmp = Path(tmp)
@@ -120,6 +227,10 @@ def cmd_coverage(a: argparse.Namespace) -> None:
             sh("train", "--data", str(base), "--strategy", str(STRATEGY), "--models", str(models))
             sh("approve", "--models", str(models), "--by", "bench_experiments")
             print(f"seed {seed}: book and model in {time.perf_counter() - t0:.0f} s", flush=True)
+            tr = truth(base)
+            plain = load_strategy(STRATEGY)
+            queues = [q.name for q in plain.work_queues()]
+            found = {}
             for explore in a.explore:
                 doc = yaml.safe_load(STRATEGY.read_text())
                 if explore > 0:
@@ -129,33 +240,47 @@ def cmd_coverage(a: argparse.Namespace) -> None:
                 data = tmp / f"data_{explore}"
                 shutil.copytree(base, data)
                 print(f"  explore {explore}:", flush=True)
-                start, m = cycles(data, tmp / f"runs_{explore}", strat, models, a.cycles)
+                m, hist = cycles(data, tmp / f"runs_{explore}", strat, models, a.cycles)
                 money += [{"seed": seed, "explore": explore, **x} for x in m]
-                explored, naive = estimates(data, strat, start)
-                tr = truth(data)
-                for kind, est in (("explored_ipw", explored), ("engine_rows_weight_1", naive)):
-                    if est is None:
-                        continue
-                    e = est.merge(tr, on=["queue", "stage"], how="inner")
-                    e = e[np.isfinite(e["effect"]) & (e["effect"] > 0)]
-                    cover = (e["ci_low"] <= e["true_effect"]) & (e["true_effect"] <= e["ci_high"])
-                    est_ok = e["estimable"] if "estimable" in e.columns else pd.Series(True, index=e.index)
-                    drift = np.abs(np.log(e["effect"] / e["true_effect"]))
-                    rows.append({"seed": seed, "explore": explore, "estimate": kind, "cells": len(e),
-                                 "covered": int(cover.sum()),
-                                 "estimable": int(est_ok.sum()), "covered_estimable": int((cover & est_ok).sum()),
-                                 "median_abs_log_ratio": float(drift.median()) if len(e) else np.nan,
-                                 "max_abs_log_ratio": float(drift.max()) if len(e) else np.nan})
-                    print(f"    {kind}: {int(cover.sum())}/{len(e)} cells covered; estimable "
-                          f"{int((cover & est_ok).sum())}/{int(est_ok.sum())}; median |log ratio| "
-                          f"{rows[-1]['median_abs_log_ratio']:.3f}", flush=True)
-                    if a.show:
-                        print(e.assign(covered=cover)[["queue", "stage", "n", "effect", "ci_low", "ci_high",
-                                                       "true_effect", "covered"] + (["explored", "estimable"]
-                                                       if "estimable" in e.columns else [])].to_string(index=False))
+                if keep is not None:
+                    keep.mkdir(parents=True, exist_ok=True)
+                    hist.to_parquet(keep / f"rows_{a.accounts}_{seed}_{explore}.parquet")
+                    tr.to_parquet(keep / f"truth_{a.accounts}_{seed}.parquet")
+                ests = estimators(hist, plain)
+                explorable = hist[(hist["propensity"] > 0) & (hist["propensity"] < 1)]
+                rt = rows_truth(explorable if len(explorable) else hist, queues)
+                rows += coverage_rows(seed, explore, ests, tr, rt, a.show)
+                found[explore] = (data, ests)
+            if a.drift and 0.0 in found and len(found) == 2:
+                # what the drift costs: from the no-exploration history's last state, one more
+                # cycle decided with each set of effects, on the same world draws
+                data0, ests0 = found[0.0]
+                other = [x for x in found if x != 0.0][0]
+                dr = found[other][1]["dr"]
+                approved = approved_effects(models, plain)
+                sets = {"approved (the loop's)": None,
+                        "re-estimated, no exploration (weight 1)": {**approved, **effects_dict(ests0["weight_1"])},
+                        f"DR from {other:.0%} exploration (estimable cells)": {**approved, **{
+                            (q, s): float(v) for q, s, v, ok in zip(dr["queue"], dr["stage"], dr["effect"],
+                                                                    dr["estimable"]) if ok}},
+                        "the world's truth": {(q, s_): float(v) for q, s_, v in
+                                              zip(tr["queue"], tr["stage"], tr["true_effect"])}}
+                costs = costs_of(plain)
+                date = read_world(data0).state_date
+                for k, (name, eff) in enumerate(sets.items()):
+                    d = tmp / f"drift_{k}"
+                    shutil.copytree(data0, d)
+                    strat = tmp / "strategy_0.0.yaml"
+                    mon, _, _ = one_cycle(d, tmp / f"runs_drift_{k}", strat, models, date, costs, queues,
+                                          placement=None if eff is None else decide_with(eff))
+                    drift_cost.append({"seed": seed, "effects": name, "net": mon["net"]})
+                    print(f"  cycle {a.cycles + 1} from the no-exploration state, effects {name}: net "
+                          f"{mon['net']:,.0f} ({mon['seconds']:.0f} s)", flush=True)
+                    shutil.rmtree(d)
     r = pd.DataFrame(rows)
     print("\ncoverage over seeds:")
-    print(r.groupby(["explore", "estimate"])[["cells", "covered", "estimable", "covered_estimable"]].sum())
+    print(r.groupby(["explore", "estimate"])[["cells", "covered", "covered_rows_truth", "estimable",
+                                              "covered_estimable"]].sum())
     m = pd.DataFrame(money)
     tot = m.groupby(["seed", "explore"])["net"].sum().unstack("explore")
     print("\nrealised net of the cycles per seed (explore columns):")
@@ -165,6 +290,16 @@ def cmd_coverage(a: argparse.Namespace) -> None:
         d = tot[0.0] - tot[other]
         print(f"cost of exploration (net without minus net with, explore {other}), per seed: "
               f"{d.round(0).tolist()}; as a share of the net without: {(d / tot[0.0]).round(4).tolist()}")
+    if drift_cost:
+        dc = pd.DataFrame(drift_cost).pivot(index="seed", columns="effects", values="net")
+        print("\nrealised net of one more cycle from the no-exploration state, by the effects that decide:")
+        print(dc.round(0).to_string())
+    if keep is not None:
+        r.to_csv(keep / f"coverage_{a.accounts}_{'_'.join(map(str, a.seeds))}.csv", index=False)
+        m.to_csv(keep / f"money_{a.accounts}_{'_'.join(map(str, a.seeds))}.csv", index=False)
+        if drift_cost:
+            pd.DataFrame(drift_cost).to_csv(keep / f"drift_{a.accounts}_{'_'.join(map(str, a.seeds))}.csv",
+                                            index=False)
 
 
 def cmd_challenger(a: argparse.Namespace) -> None:
@@ -174,8 +309,17 @@ def cmd_challenger(a: argparse.Namespace) -> None:
     the strategy's effects (the approved version's history estimates are removed, as
     `--effects strategy` would do), so the champion's assumption is what it acts on. After each
     cycle, `experiments` on what has arrived: the first cycle whose interval of the arm's net
-    per account against the champion (same stage) excludes 0."""
+    per account against the champion (same stage) excludes 0.
+
+    With --compare, the same start and the same world draws (common random numbers) under the
+    champion alone (no arms, no exploration), the challenger's strategy alone (what promoting it
+    on day one would give) and the oracle (the world's true expected net decides): the cost of
+    the test is the champion alone minus the test's realised net of all arms."""
+    from collections_engine.config import load_strategy
     from collections_engine.experiments.collect import collect, summarise
+    from collections_engine.loop.backtest import costs_of, read_night_truth
+    from collections_engine.loop.policies import policy_placement
+    from collections_engine.loop.world import read_world
 
     with tempfile.TemporaryDirectory(dir=a.tmp) as tmp:
         tmp = Path(tmp)
@@ -199,49 +343,76 @@ def cmd_challenger(a: argparse.Namespace) -> None:
         for qq in doc["queues"]:
             if qq["name"] == q:
                 qq["effect"][st] = 1.0
+        alone = tmp / "champion_alone.yaml"
+        alone.write_text(yaml.safe_dump(doc, sort_keys=False))
+        challenger = copy.deepcopy(doc)
+        for qq in challenger["queues"]:
+            if qq["name"] == q:
+                qq["effect"][st] = round(true, 3)
+        promoted = tmp / "challenger_alone.yaml"
+        promoted.write_text(yaml.safe_dump(challenger, sort_keys=False))
         doc["experiments"] = {"explore": a.explore, "seed": a.seed, "arms": [
             {"name": "planted", "overrides": {q: {"effect": {st: round(true, 3)}}}, "share": {st: a.share}}]}
         strat = tmp / "champion.yaml"
         strat.write_text(yaml.safe_dump(doc, sort_keys=False))
+        plain = load_strategy(alone)
+        costs = costs_of(plain)
+        queues = [x.name for x in plain.work_queues()]
+        start = read_world(data).state_date
+        starts = {}
+        if a.compare:
+            for name in ("champion_alone", "challenger_alone", "oracle"):
+                starts[name] = tmp / f"data_{name}"
+                shutil.copytree(data, starts[name])
         runs = tmp / "runs"
-        from collections_engine.config import load_strategy
-        from collections_engine.loop.backtest import costs_of
-        from collections_engine.loop.simulate import draw_month
-        from collections_engine.loop.store import append_month, read_night
-        from collections_engine.loop.world import read_world
-        from collections_engine.pipeline import RunRequest, run_night
-
-        costs = costs_of(load_strategy(strat))
-        date = read_world(data).state_date
-        found = None
-        total = 0.0
+        date, found, total, per = start, None, 0.0, []
         for c in range(1, a.cycles + 1):
-            t1 = time.perf_counter()
-            day = str(pd.Timestamp(date).date())
-            run_night(RunRequest(data=data, date=day, strategy=strat, graph=GRAPH, models=models, runs=runs))
-            night = read_night(data, runs, day)
-            month = draw_month(night.world, night.tonight, night.decisions, night.holds, pd.Timestamp(date),
-                               30, 0, costs)
-            append_month(data, night.world, month)
-            r = month.realised
-            net = float(r["recovered"].sum() - r["cost"].sum() - r["commission"].sum())
-            total += net
+            money, _, date = one_cycle(data, runs, strat, models, date, costs, queues)
+            total += money["net"]
+            per.append(money["net"])
             rows, _, _ = collect(runs, data)
             res, _ = summarise(rows)
             arm = res[res["arm"] == "planted"]
             if len(arm):
                 x = arm.iloc[0]
-                print(f"  cycle {c} {day}: realised net {net:,.0f}; planted vs champion on {x['compared_on']}: "
-                      f"{x['net_vs_champion']:+,.2f} [{x['diff_lo']:+,.2f}, {x['diff_hi']:+,.2f}] per account, "
-                      f"p={x['p_value']:.3g} ({x['account_nights']:,d} account-nights; "
-                      f"{time.perf_counter() - t1:.0f} s)", flush=True)
+                print(f"  cycle {c} {money['date']}: realised net {money['net']:,.0f}; planted vs champion on "
+                      f"{x['compared_on']}: {x['net_vs_champion']:+,.2f} [{x['diff_lo']:+,.2f}, {x['diff_hi']:+,.2f}] "
+                      f"per account, p={x['p_value']:.3g} ({x['account_nights']:,d} account-nights; "
+                      f"{money['seconds']:.0f} s)", flush=True)
                 if found is None and x["diff_lo"] > 0:
                     found = c
-            date = month.next_date
-        print(f"found at cycle {found}; realised net of all arms over {a.cycles} cycles: {total:,.0f}")
+        print(f"found at cycle {found}; realised net of all arms over {a.cycles} cycles: {total:,.0f}", flush=True)
+        nets = {"test (champion + planted arm + exploration)": (total, per)}
+        for name, d in starts.items():
+            date, tot, per = start, 0.0, []
+            for c in range(1, a.cycles + 1):
+                if name == "oracle":
+                    day = pd.Timestamp(date)
+                    place = policy_placement("oracle", world_of=lambda d=d, day=day: read_night_truth(d, day))
+                    money, _, date = one_cycle(d, tmp / f"runs_{name}", alone, models, date, costs, queues,
+                                               placement=place)
+                else:
+                    path = alone if name == "champion_alone" else promoted
+                    money, _, date = one_cycle(d, tmp / f"runs_{name}", path, models, date, costs, queues)
+                tot += money["net"]
+                per.append(money["net"])
+                print(f"  {name} cycle {c}: realised net {money['net']:,.0f} ({money['seconds']:.0f} s)", flush=True)
+            nets[name] = (tot, per)
+        print(f"\nrealised net over {a.cycles} cycles, same start and world draws ({a.accounts:,d} accounts, "
+              f"seed {a.seed}):")
+        for name, (tot, per) in nets.items():
+            print(f"  {name:45s} {tot:16,.0f}   per cycle: {', '.join(f'{x:,.0f}' for x in per)}")
+        if "champion_alone" in nets:
+            t, c_, o = nets["test (champion + planted arm + exploration)"][0], nets["champion_alone"][0], \
+                nets["oracle"][0]
+            print(f"cost of the test (champion alone - test): {c_ - t:+,.0f} ({(c_ - t) / c_:+.2%} of the champion "
+                  f"alone); test / oracle {t / o:.4f}, champion alone / oracle {c_ / o:.4f}, challenger alone / "
+                  f"oracle {nets['challenger_alone'][0] / o:.4f}")
 
 
 def main() -> None:
+    pd.set_option("display.width", 250)
+    pd.set_option("display.max_columns", 20)
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("coverage")
@@ -251,6 +422,8 @@ def main() -> None:
     c.add_argument("--explore", type=float, nargs="+", default=[0.05, 0.0])
     c.add_argument("--tmp", default=None)
     c.add_argument("--show", action="store_true")
+    c.add_argument("--keep", default=None, help="folder for the history rows and tables (re-analysis)")
+    c.add_argument("--drift", action="store_true", help="one more cycle per set of effects (cost of drift)")
     h = sub.add_parser("challenger")
     h.add_argument("--accounts", type=int, default=20000)
     h.add_argument("--cycles", type=int, default=6)
@@ -258,6 +431,8 @@ def main() -> None:
     h.add_argument("--share", type=float, default=0.5)
     h.add_argument("--explore", type=float, default=0.05)
     h.add_argument("--tmp", default=None)
+    h.add_argument("--compare", action="store_true", help="also the champion alone, the challenger alone and "
+                   "the oracle on the same start and draws")
     a = ap.parse_args()
     {"coverage": cmd_coverage, "challenger": cmd_challenger}[a.cmd](a)
 

@@ -8,11 +8,11 @@ from typing import Any
 
 import pandas as pd
 
-from collections_engine.assign import decide
 from collections_engine.assign.effects import effects_from_table
 from collections_engine.config import load_strategy
 from collections_engine.dates import parse_day
 from collections_engine.errors import InputError
+from collections_engine.experiments.whatif import by_arm, whatif_decision
 from collections_engine.io import atomic_dir, read_table, write_parquet
 from collections_engine.report.whatif import compare_plans, whatif_report
 
@@ -33,7 +33,11 @@ def run_whatif(runs: Path, date: str, strategy_path: Path, out: Path) -> dict[st
     effects = None
     if (folder / "effects.parquet").is_file():  # the estimated effects the night used
         effects = effects_from_table(read_table(folder / "effects.parquet"))
-    decision = decide(inputs, strategy, pd.Timestamp(date), effects=effects)
+    # a night under a champion/challenger test is re-decided arm by arm, or the warning says the
+    # changed strategy applies to every account as the champion (experiments/whatif.py)
+    decision, arms_mode, arm_notes = whatif_decision(inputs, strategy, strategy_path, pd.Timestamp(date), effects,
+                                                     before, Path(runs), folder)
+    decision.warnings = arm_notes + list(decision.warnings)
     diff = compare_plans(before, decision.assignments, qs_before, decision.queue_summary)
     totals = {
         "net_ran": float(before["expected_net"].sum()),
@@ -47,6 +51,7 @@ def run_whatif(runs: Path, date: str, strategy_path: Path, out: Path) -> dict[st
         "moves": diff["moves"].to_dict(orient="records"),
         "capacity": diff["capacity"].to_dict(orient="records"),
         "solver": decision.solver, "warnings": list(decision.warnings),
+        "arms": {"mode": arms_mode, "by_arm": by_arm(before, decision.assignments).to_dict(orient="records")},
     }
     with atomic_dir(Path(out), replace=True) as tmp:
         (tmp / "whatif.html").write_text(html, encoding="utf-8")

@@ -589,3 +589,65 @@ def test_arm_compared_with_the_champion_within_its_stages():
     want = net[arm == "a"].mean() - net[(arm == "champion") & (stage == "M1")].mean()
     assert r.loc["a", "net_vs_champion"] == pytest.approx(want) and r.loc["a", "compared_on"] == "M1"
     assert r.loc["a", "significant"] and r.loc["a", "diff_lo"] > 0
+
+
+def test_whatif_over_a_test_is_per_arm_or_says_it_applies_to_the_champion(night, tmp_path):
+    """A night that ran under a test: the same file re-decides it arm by arm into the very plan
+    that ran (explorers included); an edit of one arm's override moves only that arm's accounts;
+    a file without experiments decides every account as the champion and says so."""
+    import json
+
+    from collections_engine.whatif import run_whatif
+    runs, n1 = night["runs"], night["nights"][0]
+    ran = pd.read_parquet(runs / n1 / "assignments.parquet")
+    run_whatif(runs, n1, night["exp"], tmp_path / "same")
+    same = json.loads((tmp_path / "same" / "whatif.json").read_text())
+    after = pd.read_parquet(tmp_path / "same" / "assignments_whatif.parquet")
+    cols = ["account_id", "queue", "arm", "propensity", "reason", "expected_net"]
+    pd.testing.assert_frame_equal(after[cols], ran[cols])
+    assert same["arms"]["mode"] == "per arm" and same["totals"]["moved"] == 0
+    assert {r["arm_ran"] for r in same["arms"]["by_arm"]} == {"champion", "north_m3", "lean"}
+    # one arm's hypothesis edited: only that arm's accounts can move
+    doc = yaml.safe_load(night["exp"].read_text())
+    doc["experiments"]["arms"][0]["overrides"]["agency_north"]["effect"]["M3"] = 3.0
+    edited = _write(night["tmp"] / "exp_edited.yaml", doc)
+    run_whatif(runs, n1, edited, tmp_path / "edited")
+    by = pd.DataFrame(json.loads((tmp_path / "edited" / "whatif.json").read_text())["arms"]["by_arm"])
+    assert by.loc[by["arm_ran"] == "north_m3", "moved"].sum() > 0
+    assert by.loc[by["arm_ran"] != "north_m3", "moved"].sum() == 0
+    assert (by["arm_ran"] == by["arm_whatif"]).all()
+    # no experiments in the changed file: every account as the champion, said plainly
+    run_whatif(runs, n1, night["short"], tmp_path / "plain")
+    plain = json.loads((tmp_path / "plain" / "whatif.json").read_text())
+    assert plain["arms"]["mode"] == "champion for all"
+    assert any("ran under a champion/challenger test" in w and "north_m3" in w for w in plain["warnings"])
+    assert {r["arm_whatif"] for r in plain["arms"]["by_arm"]} == {"champion"}
+    assert "ran under a champion/challenger test" in (tmp_path / "plain" / "whatif.html").read_text()
+
+
+def test_arm_compared_within_the_stage_that_randomised_its_customers():
+    """Customers are randomised by their most advanced stage: an arm on M4+ also holds its
+    customers' M1 accounts. Those must be compared with the champion's accounts of M4+
+    customers, not with its M1 customers (who pay more): with no true difference, a comparison
+    by the account's own stage finds a spurious loss; by the customer's stratum it finds none."""
+    from collections_engine.experiments import arm_results, realised_rows
+    rng = np.random.default_rng(7)
+    rows = []
+    for c in range(6000):
+        kind = "m1_only" if c < 3000 else "m4"
+        arm = "a" if kind == "m4" and c % 2 == 0 else "champion"
+        accounts = [("M1", 10)] if kind == "m1_only" else [("M4+", 120), ("M1", 15)]
+        for k, (stage, dpd) in enumerate(accounts):
+            mean = 400.0 if kind == "m1_only" else (50.0 if stage == "M1" else 100.0)
+            rows.append({"account_id": f"A{c:05d}{k}", "customer_id": f"C{c:05d}", "stage": stage, "dpd": dpd,
+                         "queue": "", "arm": arm, "reason": "", "recovered_amount": rng.normal(mean, 40.0)})
+    a = pd.DataFrame(rows)
+    r = realised_rows(a, a[["account_id", "recovered_amount"]], {}).assign(night="d")
+    assert (r.loc[r["customer_id"] == "C03000", "stratum"] == "M4+").all()
+    res = arm_results(r).set_index("arm")
+    assert res.loc["a", "compared_on"] == "M4+" and not res.loc["a", "significant"]
+    assert abs(res.loc["a", "net_vs_champion"]) < 4
+    # the same rows without dpd: each account's own stage, the spurious loss
+    old = arm_results(realised_rows(a.drop(columns="dpd"), a[["account_id", "recovered_amount"]], {})
+                      .assign(night="d")).set_index("arm")
+    assert old.loc["a", "significant"] and old.loc["a", "net_vs_champion"] < -100

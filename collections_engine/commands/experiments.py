@@ -17,9 +17,10 @@ def register(app: typer.Typer) -> None:
             "Results of the champion/challenger test across the finished nights of RUNS whose "
             "outcomes have arrived in DATA: per arm, recovery, cost and net per account with 95% "
             "intervals (clustered by customer, the unit randomised) and the net's difference from "
-            "the champion with its interval and p-value. With --strategy, also the queue effects "
-            "re-estimated from the engine's own history (inverse-propensity weights, explored "
-            "rows only), each cell marked estimable or not. --out writes experiments.csv, "
+            "the champion with its interval and p-value (within the stage that randomised each "
+            "customer). With --strategy, also the queue effects re-estimated from the engine's own "
+            "history (doubly robust and inverse-propensity, randomised rows only, intervals "
+            "clustered by customer), each cell marked estimable or not. --out writes experiments.csv, "
             "experiments_by_night.csv, effects.csv.\n\n"
             "Example:  collections-engine experiments --runs runs --data data/book --out exp"
         ),
@@ -53,9 +54,11 @@ def register(app: typer.Typer) -> None:
                          f"p={r.p_value:.3g}{' *' if r.significant else ''}")
             typer.echo(line)
         if effects is not None:
-            few = effects[~effects["estimable"]]
-            typer.echo(f"effects re-estimated from the engine's history: {int(effects['estimable'].sum())} "
-                       f"cells estimable, {len(few)} with too little exploration"
+            dr = effects[effects["method"] == "dr"]
+            few = dr[~dr["estimable"]]
+            typer.echo(f"effects re-estimated from the engine's history (doubly robust and inverse-propensity "
+                       f"in effects.csv): {int(dr['estimable'].sum())} cells estimable, {len(few)} with too "
+                       "little exploration"
                        + (f" ({', '.join(q + '/' + s for q, s in zip(few['queue'], few['stage']))})"
                           if len(few) else ""))
         if out is not None:

@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from collections_engine.errors import DataError
-from collections_engine.experiments.results import arm_results, explored_effects, realised_rows
+from collections_engine.experiments.estimate import logged_effects
+from collections_engine.experiments.results import arm_results, realised_rows
 from collections_engine.io import atomic_dir, read_table, write_csv
 from collections_engine.io.load import read_data_tables
 from collections_engine.io.runs import night_folders
@@ -41,13 +43,25 @@ def collect(runs: Path, data: Path) -> tuple[pd.DataFrame, pd.DataFrame, list[st
         folder = runs / night
         run = json.loads((folder / "run.json").read_text(encoding="utf-8"))
         a = read_table(folder / "assignments.parquet")
+        if (folder / "decision_inputs.parquet").is_file():
+            # dpd: the customer's most advanced account tonight is the stratum it was randomised
+            # in; p_repay and collectable: the outcome model of the doubly robust effects
+            di = read_table(folder / "decision_inputs.parquet", columns=["account_id", "dpd", "p_repay",
+                                                                          "collectable"]).set_index("account_id")
+            di.index = di.index.astype("str")
+            ids = a["account_id"].astype("str")
+            a = a.assign(**{c: ids.map(di[c]).to_numpy() for c in ("dpd", "p_repay", "collectable")
+                            if c not in a.columns})
         if "arm" not in a.columns or "arms" not in run:
             notes.append(f"{night}: run before experiments were logged (no arm); left out")
             continue
         day = pd.Timestamp(night)
         o = outcomes[outcomes["snapshot_date"] == day]
-        stages.append(pd.DataFrame({"account_id": a["account_id"].astype("str"), "snapshot_date": day,
-                                    "stage": a["stage"].astype("str")}))
+        st = pd.DataFrame({"account_id": a["account_id"].astype("str"), "snapshot_date": day,
+                           "stage": a["stage"].astype("str"), "customer_id": a["customer_id"].astype("str")})
+        if "p_repay" in a.columns:
+            st["score"], st["amount"] = a["p_repay"].to_numpy(float), a["collectable"].to_numpy(float)
+        stages.append(st)
         if not len(o):
             notes.append(f"{night}: no outcomes yet")
             continue
@@ -72,7 +86,9 @@ def summarise(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def effects_of(data: Path, stages: pd.DataFrame, strategy) -> pd.DataFrame | None:
-    """Effects re-estimated from DATA's placement_history where it has propensities."""
+    """Effects re-estimated from DATA's placement_history where it has propensities, on the
+    rows of the nights in RUNS that the engine randomised: inverse-propensity and doubly robust
+    (`estimate.logged_effects`), customer-clustered; `strategy_effect` the strategy's figure."""
     tables, problems, _ = read_data_tables(data, ("outcomes", "placement_history"))
     if problems:
         raise DataError(str(data), problems)
@@ -83,7 +99,13 @@ def effects_of(data: Path, stages: pd.DataFrame, strategy) -> pd.DataFrame | Non
     for f in (ph, outcomes, stages):
         f["snapshot_date"] = pd.to_datetime(f["snapshot_date"])
         f["account_id"] = f["account_id"].astype("str")
-    return explored_effects(ph, outcomes, stages, strategy)
+    keys = ["account_id", "snapshot_date"]
+    rows = (ph[keys + ["queue", "propensity"]].merge(outcomes[keys + ["repaid"]], on=keys, how="inner")
+            .merge(stages.drop_duplicates(keys), on=keys, how="inner"))
+    est = logged_effects(rows)
+    strat = {(q.name, s): float(v) for q in strategy.work_queues() for s, v in q.effect.items()}
+    est["strategy_effect"] = [strat.get(k, np.nan) for k in zip(est["queue"], est["stage"])]
+    return est
 
 
 def write_summary(out: Path, results: pd.DataFrame, by_night: pd.DataFrame, effects: pd.DataFrame | None,

@@ -7,8 +7,9 @@ customer: for an arm, with customer c's summed value v_c over its n_c account-ni
     mean = sum v_c / sum n_c
     se   = sqrt(G / (G - 1) * sum (v_c - mean * n_c)^2) / sum n_c        (G customers)
 (the linearised ratio estimator). The test of arm a against the champion compares like with like: an
-arm takes a share of some stages, the champion holds all of them, so per stage s the difference
-of the means is weighted by the arm's share w_s of its rows in s, se^2 = sum w_s^2 (se_a,s^2 +
+arm takes a share of some stages, the champion holds all of them, so per stratum s (the stage
+that randomised the customer: its most advanced one that night) the difference of the means is
+weighted by the arm's share w_s of its rows in s, se^2 = sum w_s^2 (se_a,s^2 +
 se_champion,s^2) (the arms hold different customers: independent); a two-sided normal p-value.
 
 Realised money of an account-night: recovery = the outcome's recovered_amount; cost = the arm's
@@ -40,6 +41,7 @@ def realised_rows(assignments: pd.DataFrame, outcomes: pd.DataFrame, terms: dict
     that snapshot date (account_id, recovered_amount); terms: run.json's `arms`."""
     a = assignments[["account_id", "customer_id", "stage", "queue", "arm", "reason"]].copy()
     a["account_id"] = a["account_id"].astype("str")
+    a["stratum"] = _strata(assignments)
     o = outcomes[["account_id", "recovered_amount"]].copy()
     o["account_id"] = o["account_id"].astype("str")
     o = o.drop_duplicates("account_id", keep="last")
@@ -62,6 +64,22 @@ def realised_rows(assignments: pd.DataFrame, outcomes: pd.DataFrame, terms: dict
     return d
 
 
+def _strata(assignments: pd.DataFrame) -> np.ndarray:
+    """The stage that randomised each account's customer: its most advanced stage tonight (the
+    stage of its account with the most days past due; `assign_arms`). Without `dpd` (older
+    callers) the account's own stage."""
+    stage = assignments["stage"].astype("str").to_numpy(dtype=object)
+    if "dpd" not in assignments.columns:
+        return stage
+    dpd = pd.to_numeric(assignments["dpd"], errors="coerce").fillna(-1).to_numpy(float)
+    cust = assignments["customer_id"].astype("str").to_numpy(dtype=object)
+    order = np.lexsort((-dpd, cust))              # per customer, its most advanced account first
+    first = pd.Series(stage[order]).groupby(cust[order], sort=False).transform("first").to_numpy(dtype=object)
+    out = np.empty(len(stage), dtype=object)
+    out[order] = first
+    return out
+
+
 def _clustered(values: np.ndarray, cluster: np.ndarray) -> tuple[float, float]:
     codes, _ = pd.factorize(cluster)
     g = codes.max() + 1 if len(codes) else 0
@@ -76,12 +94,17 @@ def _clustered(values: np.ndarray, cluster: np.ndarray) -> tuple[float, float]:
 
 
 def _stratified(arm: pd.DataFrame, champ: pd.DataFrame) -> tuple[float, float, list[str]]:
-    """Net per account of the arm minus the champion's within the same stages (an arm takes a
-    share of some stages only; the champion holds every stage): per stage s the difference of
-    the means, weighted by the arm's share of its rows in s; se^2 = sum w_s^2 (se_a,s^2 + se_c,s^2)."""
+    """Net per account of the arm minus the champion's within the same strata (an arm takes a
+    share of some stages only; the champion holds every stage): per stratum s the difference of
+    the means, weighted by the arm's share of its rows in s; se^2 = sum w_s^2 (se_a,s^2 + se_c,s^2).
+
+    The stratum is the stage that randomised the customer (`stratum`: its most advanced stage),
+    so an arm's M1 account of a customer who is also M4+ is compared with the champion's accounts
+    of M4+ customers, not with its M1 customers (another population); `stage` where absent."""
     diff, var, on = 0.0, 0.0, []
-    st_a = arm["stage"].astype("str").to_numpy(dtype=object)
-    st_c = champ["stage"].astype("str").to_numpy(dtype=object)
+    col = "stratum" if "stratum" in arm.columns and "stratum" in champ.columns else "stage"
+    st_a = arm[col].astype("str").to_numpy(dtype=object)
+    st_c = champ[col].astype("str").to_numpy(dtype=object)
     stages = [s for s in pd.unique(st_a) if (st_c == s).sum() > 1 and (st_a == s).sum() > 1]
     n = sum(int((st_a == s).sum()) for s in stages)
     for s in sorted(stages):
