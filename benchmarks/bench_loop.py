@@ -128,13 +128,29 @@ def cmd_models(a: argparse.Namespace) -> None:
             if len(g) == 0 or g["y"].nunique() < 2:
                 continue
             y = g["y"].to_numpy()
+            dec = info["decision"]
+            own = g["p_own"].to_numpy() if "p_own" in g.columns else np.full(len(g), np.nan)
             rows.append({"seed": seed, "segment": seg, "rows": len(g),
+                         "train_rows": info["history_rows_train_window"],
+                         "decided_on": dec.get("rows_compared", 0),
+                         "dec_diff": round(dec.get("diff", np.nan), 4),
+                         "dec_se": round(dec.get("diff_se", np.nan), 4),
                          "auc_chosen": round(auc(y, g["p_final"].to_numpy()), 4),
+                         "auc_own": (round(auc(y, own), 4) if np.isfinite(own).all()
+                                     else float("nan")),
+                         "auc_line": (round(auc(y, g["p_line"].to_numpy()), 4)
+                                      if "p_line" in g.columns and g["p_line"].notna().all()
+                                      else float("nan")),
                          "auc_pooled": round(auc(y, g["p_pooled"].to_numpy()), 4),
                          "auc_p_observable": round(auc(y, g["p_observable"].to_numpy()), 4),
+                         "model": dec["model"],
                          "chosen": "separate" if info["model"] != "pooled" else "pooled",
                          "truth": "separate" if seg.startswith("new/") else "pooled",
                          "train_s": round(secs, 1)})
+        for ln, d in trained.meta.get("lines", {}).items():
+            print(f"  seed {seed}: line {ln}: {d['model']} (line - pooled within segments "
+                  f"{d.get('diff', float('nan')):+.4f} se {d.get('diff_se', float('nan')):.4f} on "
+                  f"{d.get('rows_compared', 0)} rows)", flush=True)
         print(f"  seed {seed}: trained in {secs:.0f} s", flush=True)
     df = pd.DataFrame(rows)
     pd.set_option("display.width", 250)

@@ -30,37 +30,60 @@ from collections_engine.sources import ValuationConfig, recommend, value_sources
 from collections_engine.scoring.data import NO_ACTION
 from collections_engine.sources.money import queue_terms, scaled_strategy
 from collections_engine.sources.value import ESTIMATORS
+from collections_engine.loop.world import World
 from collections_engine.synth import SynthParams, iter_book
+from collections_engine.synth.state import WorldState
+from collections_engine.synth.world import queue_response
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def make_book(out: Path, accounts: int, seed: int, strategy) -> None:
+def make_book(out: Path, accounts: int, seed: int, strategy) -> dict:
+    """Write the book; returns truth/world.json's parameters (world v2), kept in memory."""
+    params: dict = {}
     for name, frame in iter_book(SynthParams(accounts=accounts, days=1, seed=seed), strategy):
-        if isinstance(frame, dict):         # truth/world.json (world v2): not needed here
+        if isinstance(frame, dict):         # truth/world.json (world v2)
+            params = frame
             continue
         p = out / f"{name}.parquet"
         p.parent.mkdir(parents=True, exist_ok=True)
         write_parquet(frame, p)
+    return params
 
 
-def oracle_net(plans: pd.DataFrame, col: str, truth_acc: pd.DataFrame, effects: pd.DataFrame,
+def oracle_net(plans: pd.DataFrame, col: str, truth_acc: pd.DataFrame, world: World,
                strategy) -> np.ndarray:
-    """Each held-out row's true expected net in the queue of plan column `col`, from the answer
-    key: repays with min(1, p_repay * true effect), else pays 0.35 * sigmoid(w + a - 0.5) of the
-    time a mean 40 % of the amount (the generator's outcome law); commission and cost as decided."""
+    """Each held-out row's true expected net in the queue of plan column `col`, by world v2's
+    physics (the loop's oracle): the row's true no-action p_repay on its date, the queue's
+    response with the account's traits (contact, promise, collectable size, line, months
+    delinquent, reachability), partial payments included; commission and cost as decided."""
+    from collections_engine.loop.simulate import _age_months, _stage_names
+
     comm, cost = queue_terms(strategy)
     t = plans[["account_id", "snapshot_date"]].merge(truth_acc, on=["account_id", "snapshot_date"],
                                                       how="left")
-    q = plans[col].astype("str")
-    e = pd.DataFrame({"queue": q, "stage": plans["stage"].astype("str")}).merge(
-        effects, on=["queue", "stage"], how="left")["effect"].fillna(1.0).to_numpy()
-    p = np.minimum(1.0, t["p_repay"].to_numpy() * e)
-    part = 0.35 / (1 + np.exp(-(t["willingness"] + t["ability"] - 0.5).to_numpy())) * 0.4
-    rec = (p + (1 - p) * part) * plans["collectable"].to_numpy()
-    c = q.map(comm).fillna(0.0).to_numpy()
-    k = np.where(q == NO_ACTION, 0.0, q.map(cost).fillna(0.0).to_numpy())
-    return rec * (1 - c) - k
+    st = world.state.frame
+    pos = pd.Index(st["account_id"].astype("str")).get_indexer(plans["account_id"].astype("str"))
+    w, a = st["w"].to_numpy()[pos], st["a"].to_numpy()[pos]
+    ring = st["ring"].to_numpy(bool)[pos]
+    reach = ~st["lost"].to_numpy(bool)[pos] | st["repaired"].to_numpy(bool)[pos]
+    dpd = t["dpd"].to_numpy(np.int64)
+    od = plans["collectable"].to_numpy(np.float64)
+    snap = pd.DatetimeIndex(plans["snapshot_date"])
+    opened = pd.DatetimeIndex(st["open_date"].to_numpy()[pos])
+    months = ((snap.year - opened.year) * 12 + (snap.month - opened.month)).to_numpy() \
+        - (snap.day < opened.day).astype(np.int64)
+    new = months <= int(world.book["new_customer_max_age_months"])
+    stage = _stage_names(world.book, dpd)
+    p0 = np.clip(t["p_repay"].to_numpy(np.float64), 1e-4, 1 - 1e-4)
+    logit = np.log(p0 / (1 - p0))
+    part = 0.35 / (1 + np.exp(-(w + a - 0.5)))
+    q = plans[col].astype("str").to_numpy(dtype=object)
+    kind, lift = world.queue_kind_lift(np.where(q == NO_ACTION, "", q), stage)
+    share = queue_response(kind, lift, od, new, dpd, reach, w, ring).expected_share(logit, part)
+    c = pd.Series(q).map(comm).fillna(0.0).to_numpy()
+    k = np.where(q == NO_ACTION, 0.0, pd.Series(q).map(cost).fillna(0.0).to_numpy())
+    return share * od * (1 - c) - k
 
 
 def one(seed: int, accounts: int, estimator: str, night_volume: int = 0,
@@ -70,18 +93,21 @@ def one(seed: int, accounts: int, estimator: str, night_volume: int = 0,
         strategy = scaled_strategy(strategy, accounts / night_volume)
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "book"
-        make_book(data, accounts, seed, strategy)
-        truth = pd.read_parquet(data / "truth" / "sources.parquet").drop_duplicates(
-            "source").set_index("source")["role"]        # world v2: one row per source and line
+        params = make_book(data, accounts, seed, strategy)
+        key = pd.read_parquet(data / "truth" / "sources.parquet")
+        truth = key.drop_duplicates("source").set_index("source")["role"]  # one row per line
+        key_net = key.set_index(["source", "segment"])["net_monthly_value"]
         book, warnings = load_book(data, strategy)
         t0 = time.perf_counter()
         res = value_sources(book, strategy, warnings, ValuationConfig(seed=1, estimator=estimator,
                                                                        **(cfg_extra or {})))
         secs = time.perf_counter() - t0
         truth_acc = pd.read_parquet(data / "truth" / "accounts.parquet")
-        truth_eff = pd.read_parquet(data / "truth" / "effects.parquet")
-        if "trait" in truth_eff.columns:    # world v2: the per-stage mean effect (trait "all")
-            truth_eff = truth_eff[truth_eff["trait"] == "all"][["queue", "stage", "effect"]]
+        acc = pd.read_parquet(data / "accounts.parquet", columns=["account_id", "snapshot_date",
+                                                                   "dpd"])
+        truth_acc = truth_acc.merge(acc, on=["account_id", "snapshot_date"], how="left")
+        world = World(params=params, state=WorldState(pd.read_parquet(
+            data / "truth" / "state.parquet")), folder=data)
     # the true monthly value of each source: oracle net of plan_full - plan_without:s
     pl = res.plans
     per_month = res.meta["held_out_scale"] / res.meta["months_held_out"]
@@ -89,10 +115,10 @@ def one(seed: int, accounts: int, estimator: str, night_volume: int = 0,
     if pl is not None:
         truth_acc["account_id"] = truth_acc["account_id"].astype("str")
         pl = pl.assign(account_id=pl["account_id"].astype("str"))
-        full = oracle_net(pl, "plan_full", truth_acc, truth_eff, strategy)
+        full = oracle_net(pl, "plan_full", truth_acc, world, strategy)
         line = pl["customer_line"].astype("str").to_numpy()
         for s in res.meta["valued"]:
-            d = full - oracle_net(pl, f"plan_without:{s}", truth_acc, truth_eff, strategy)
+            d = full - oracle_net(pl, f"plan_without:{s}", truth_acc, world, strategy)
             for seg, m in (("overall", np.ones(len(d), bool)), ("new", line == "new"),
                            ("existing", line == "existing")):
                 true_value[(s, seg)] = float(d[m].sum()) * per_month
@@ -121,6 +147,14 @@ def one(seed: int, accounts: int, estimator: str, night_volume: int = 0,
             "true_net_newonly_existing": round(tv.get((newonly, "existing"), np.nan)),
             "true_net_strong": round(tv.get((strong, "overall"), np.nan)),
             "true_net_noise": round(tv.get((noise, "overall"), np.nan)),
+            "key_net_newonly_new": round(float(key_net.get((newonly, "new"), np.nan))),
+            "key_net_newonly_existing": round(float(key_net.get((newonly, "existing"), np.nan))),
+            "key_net_strong_new": round(float(key_net.get((strong, "new"), np.nan))),
+            "key_net_strong_existing": round(float(key_net.get((strong, "existing"), np.nan))),
+            "strong_new": rec.get((strong, "new"), ""),
+            "strong_existing": rec.get((strong, "existing"), ""),
+            "strong_net": round(float(ov.loc[strong, "net_value_month"])) if strong in ov.index
+            else float("nan"),
             "held_out": res.meta["held_out_rows_used"],
             "newonly_new_p_holm": float(nw["p_holm"]) if nw is not None else float("nan"),
             "newonly_new_net": round(float(nw["net_value_month"])) if nw is not None else float("nan"),

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import io as _io
 import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,12 +112,33 @@ def _appended(path: Path, new: pd.DataFrame) -> pa.Table:
 def append_month(data: Path, world: World, month: Month) -> None:
     """Write the month into DATA (all files staged, then renamed; world.json last)."""
     data = Path(data)
-    staged: list[tuple[Path, bytes]] = []
+    jobs: list[tuple[Path, Callable[[], bytes]]] = []
     for name in APPENDED:
         frame = getattr(month, name)
         if len(frame):
-            staged.append((data / f"{name}.parquet", _parquet(_appended(data / f"{name}.parquet",
-                                                                        frame))))
+            path = data / f"{name}.parquet"
+            jobs.append((path, lambda path=path, frame=frame: _parquet(_appended(path, frame))))
+    jobs.append((data / "truth" / "accounts.parquet", lambda: _truth_accounts(data, month)))
+    st_old = pq.read_schema(data / "truth" / "state.parquet")
+    jobs.append((data / "truth" / "state.parquet", lambda: _parquet(pa.Table.from_pandas(
+        month.state[st_old.names], preserve_index=False).cast(st_old))))
+    # each table is decoded, extended and encoded on its own: two at a time (Arrow releases the
+    # GIL while it decodes and encodes), biggest first; the bytes do not depend on the order
+    order = sorted(range(len(jobs)), key=lambda i: -jobs[i][0].stat().st_size)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        done = dict(zip(order, pool.map(lambda i: jobs[i][1](), order)))
+    staged = [(jobs[i][0], done[i]) for i in range(len(jobs))]
+    params = dict(world.params)
+    params["state_date"] = str(month.next_date.date())
+    params["simulated_nights"] = list(params.get("simulated_nights", [])) + [
+        {"date": str(month.date.date()), "next": str(month.next_date.date())}]
+    staged.append((data / "truth" / "world.json", json_bytes(params)))
+    _stage_and_rename(staged)
+
+
+def _truth_accounts(data: Path, month: Month) -> bytes:
+    """truth/accounts with night D's p_queue (the truth under the night's queue) and the next
+    snapshot's rows."""
     ta = pq.read_table(data / "truth" / "accounts.parquet")
     on_d = pc.equal(ta.column("snapshot_date"), pa.scalar(
         month.date.to_pydatetime(), type=ta.schema.field("snapshot_date").type)).to_numpy(
@@ -127,16 +150,11 @@ def append_month(data: Path, world: World, month: Month) -> None:
                                             ).fillna(pd.Series(pqs[on_d])).to_numpy()
         ta = ta.set_column(ta.schema.get_field_index("p_queue"), "p_queue", pa.array(pqs))
     add = pa.Table.from_pandas(month.truth_accounts[ta.schema.names], preserve_index=False)
-    staged.append((data / "truth" / "accounts.parquet",
-                   _parquet(pa.concat_tables([ta, add.cast(ta.schema)]))))
-    st_old = pq.read_schema(data / "truth" / "state.parquet")
-    staged.append((data / "truth" / "state.parquet", _parquet(pa.Table.from_pandas(
-        month.state[st_old.names], preserve_index=False).cast(st_old))))
-    params = dict(world.params)
-    params["state_date"] = str(month.next_date.date())
-    params["simulated_nights"] = list(params.get("simulated_nights", [])) + [
-        {"date": str(month.date.date()), "next": str(month.next_date.date())}]
-    staged.append((data / "truth" / "world.json", json_bytes(params)))
+    return _parquet(pa.concat_tables([ta, add.cast(ta.schema)]))
+
+
+def _stage_and_rename(staged: list[tuple[Path, bytes]]) -> None:
+    """Write every file beside its target, then rename them all (the last one last)."""
     tmp = []
     try:
         for path, blob in staged:

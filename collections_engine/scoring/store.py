@@ -6,7 +6,8 @@ Layout of a version folder:
   version.json        id, created_at, input hashes, code hash, stages and new-customer rule,
                       segment routing and decisions, calibration, features with types and
                       category levels, training windows and row counts, parameters, warnings
-  models/NAME.txt     LightGBM text models ("pooled" and one per segment that has its own)
+  models/NAME.txt     LightGBM text models ("pooled", one per customer line ("new/all") and one per
+                      segment that has its own)
   reasons.json        per-segment reason-code tables
   reference.json      score and feature distributions for PSI (the nightly report)
   report.json, report.html

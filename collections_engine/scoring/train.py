@@ -1,5 +1,5 @@
-"""Fit the segment models: one per customer line x stage, a pooled model, the per-segment
-decision between them, calibration, reason tables, metrics and drift references.
+"""Fit the segment models: one per customer line x stage, one per customer line, a pooled model,
+the per-segment decision between them, calibration, reason tables, metrics and drift references.
 
 `train(book, strategy, cfg)` is a pure step: it returns a `TrainedVersion` in memory; writing
 it to MODELS/ is `store.write_version`'s job.
@@ -129,6 +129,25 @@ def train(book: Book, strategy: Strategy, cfg: TrainConfig | None = None) -> Tra
     clock.lap(f"pooled model ({boosters[POOLED].current_iteration()} rounds)")
     pooled_cal = platt_fit(margin[POOLED][cal_rows], y[cal_rows])
 
+    # one model per customer line (its stages together): the middle ground between a segment's
+    # own model and the pooled one, for a line whose relationship differs from the other's
+    line_of = use["customer_line"].astype("str").to_numpy()
+    for ln in ("new", "existing"):
+        in_l = line_of == ln
+        fit_l, es_l = fit_rows & in_l, es_rows & in_l
+        if (fit_l.sum() + es_l.sum() >= cfg.min_rows_own_model and len(np.unique(y[fit_l])) == 2
+                and len(np.unique(y[es_l])) == 2 and min(np.bincount(y[fit_l], minlength=2)) >= 10):
+            name = line_model_name(ln)
+            p = lgb_params(cfg, int(fit_l.sum()), mono)
+            b = fit_booster(X[fit_l], y[fit_l], X[es_l], y[es_l], p, cfg, cat_idx, enc.features)
+            boosters[name], params_used[name] = b, p
+            margin[name] = np.full(len(y), np.nan)
+            margin[name][in_l] = b.predict(X[in_l], raw_score=True)
+            clock.lap(f"model {name} ({b.current_iteration()} rounds, {int(fit_l.sum())} rows)")
+    lines = {ln: _decide_line(ln, y, margin, cal_rows & (line_of == ln), seg)
+             for ln in ("new", "existing")}
+    parent = {ln: line_model_name(ln) if d["model"] == "line" else POOLED for ln, d in lines.items()}
+
     segments: dict[str, dict] = {}
     for s in all_segments(strategy):
         in_s = seg == s
@@ -151,9 +170,10 @@ def train(book: Book, strategy: Strategy, cfg: TrainConfig | None = None) -> Tra
             margin[s] = np.full(len(y), np.nan)
             margin[s][in_s] = b.predict(X[in_s], raw_score=True)
             clock.lap(f"model {s} ({b.current_iteration()} rounds, {n_fit} rows)")
+        up = parent[s.split("/")[0]]
         info["decision"] = _decide(s, own_ok, n_hist, strategy.models.min_segment_rows,
-                                   y, margin, cal_rows & in_s)
-        chosen = s if info["decision"]["model"] == "own" else POOLED
+                                   y, margin, cal_rows & in_s, up)
+        chosen = s if info["decision"]["model"] == "own" else up
         info["model"] = chosen
         info["calibration"] = platt_fit(margin[chosen][cal_rows & in_s], y[cal_rows & in_s])
         if not info["calibration"]["fitted"]:
@@ -177,6 +197,15 @@ def train(book: Book, strategy: Strategy, cfg: TrainConfig | None = None) -> Tra
                 p_card[m] = scorecard_p(scorecards[info["scorecard"]], X[m], enc, strategy, actual_queue=True)
             p_final[m] = p_card[m] if info["family"] == "scorecard" else p_gbm[m]
     p_pooled = platt_apply(margin[POOLED], pooled_cal)
+    # each own segment model's probability, chosen or not (the choice is judged on the test rows)
+    p_own = np.full(len(y), np.nan)
+    p_line = np.full(len(y), np.nan)
+    for s in segments:
+        m = seg == s
+        for name, out in ((s, p_own), (line_model_name(s.split("/")[0]), p_line)):
+            if name in margin:
+                out[m] = platt_apply(margin[name][m],
+                                     platt_fit(margin[name][cal_rows & m], y[cal_rows & m]))
 
     Xna = X.copy()
     if has_queue:
@@ -222,6 +251,8 @@ def train(book: Book, strategy: Strategy, cfg: TrainConfig | None = None) -> Tra
                                      "customer_line", "y"] + (["queue"] if has_queue else [])].copy()
     validation["p_final"] = p_final[test_rows]
     validation["p_pooled"] = p_pooled[test_rows]
+    validation["p_own"] = p_own[test_rows]
+    validation["p_line"] = p_line[test_rows]
     validation["p_no_action"] = p_noaction[test_rows]
     if scorecards:
         validation["p_gbm"] = p_gbm[test_rows]
@@ -247,6 +278,7 @@ def train(book: Book, strategy: Strategy, cfg: TrainConfig | None = None) -> Tra
         "new_customer": strategy.new_customer.model_dump(),
         "score": strategy.score.model_dump(),
         "segments": segments,
+        "lines": lines,
         "encoder": enc.to_json(),
         "monotone": {c: m for c, m in zip(enc.features, mono) if m},
         "has_queue_feature": has_queue,
@@ -269,6 +301,11 @@ def train(book: Book, strategy: Strategy, cfg: TrainConfig | None = None) -> Tra
                           scorecards=scorecards)
 
 
+def line_model_name(line: str) -> str:
+    """The booster name of a customer line's model (all its stages)."""
+    return f"{line}/all"
+
+
 class _Clock:
     """Progress lines for a long step (the CLI shows them on the terminal and under cron)."""
 
@@ -283,26 +320,64 @@ class _Clock:
         self.t = now
 
 
+def _decide_line(line: str, y: np.ndarray, margin: dict[str, np.ndarray], cal: np.ndarray,
+                 seg: np.ndarray) -> dict:
+    """A customer line's own model (its stages together) against the pooled model, on the line's
+    held-out decision rows, compared within segments: the line model only when its AUC gain,
+    averaged over the line's segments (weighted by rows; each segment's paired DeLong difference,
+    independent across segments), exceeds one standard error (the pooled model, which sees the
+    line as a feature, wins a tie). Within segments, because the stages' ranking is what both
+    models share: a whole-line AUC is dominated by the stage (DPD) and dilutes a within-stage
+    gain several times. Deciding per line pools the evidence of its stages, where one segment's
+    few hundred held-out rows drown a difference of a few AUC points in noise."""
+    name = line_model_name(line)
+    if name not in margin:
+        return {"model": "pooled", "why": "too few rows or one outcome class for a line model"}
+    parts = []
+    for s in sorted(pd.unique(seg[cal])):
+        m = cal & (seg == s)
+        if m.sum() >= 30 and len(np.unique(y[m])) == 2:
+            d = M.auc_diff_delong(y[m], margin[name][m], margin[POOLED][m])
+            if np.isfinite(d["diff"]) and np.isfinite(d["se"]):
+                parts.append((int(m.sum()), d["diff"], d["se"]))
+    if not parts:
+        return {"model": "pooled", "why": "no usable held-out rows for the line"}
+    n = np.array([p[0] for p in parts], float)
+    w = n / n.sum()
+    diff = float(np.sum(w * [p[1] for p in parts]))
+    se = float(np.sqrt(np.sum(w ** 2 * np.square([p[2] for p in parts]))))
+    m = "line" if diff > se else "pooled"
+    return {"model": m, "diff": diff, "diff_se": se, "rows_compared": int(n.sum()),
+            "segments_compared": len(parts),
+            "why": "line model only if better than pooled within the line's segments by more "
+                   "than one standard error"}
+
+
 def _decide(s: str, own_ok: bool, n_hist: int, min_rows: int, y: np.ndarray,
-            margin: dict[str, np.ndarray], cal: np.ndarray) -> dict:
-    base = {"segment_rows": n_hist, "min_segment_rows": min_rows}
+            margin: dict[str, np.ndarray], cal: np.ndarray, parent: str = POOLED) -> dict:
+    """The segment's own model against its parent (its line's model where the line chose one,
+    else the pooled model); `model` says own, line or pooled, `against` the parent."""
+    up = "pooled" if parent == POOLED else "line"
+    base = {"segment_rows": n_hist, "min_segment_rows": min_rows, "against": parent}
     if not own_ok:
         why = "no training rows" if n_hist == 0 else "too few rows or one outcome class for an own model"
-        return {**base, "model": "pooled", "why": why}
+        return {**base, "model": up, "why": why}
     if cal.sum() < 30 or len(np.unique(y[cal])) < 2:
-        m = "own" if n_hist >= min_rows else "pooled"
+        m = "own" if n_hist >= min_rows else up
         return {**base, "model": m, "why": "no usable held-out rows; decided by size alone"}
     own = M.auc_delong(y[cal], margin[s][cal])
     pooled = M.auc_delong(y[cal], margin[POOLED][cal])
-    d = M.auc_diff_delong(y[cal], margin[s][cal], margin[POOLED][cal])
-    ev = {**base, "auc_own": own["auc"], "auc_pooled": pooled["auc"], "diff": d["diff"],
+    d = M.auc_diff_delong(y[cal], margin[s][cal], margin[parent][cal])
+    ev = {**base, "auc_own": own["auc"], "auc_pooled": pooled["auc"],
+          "auc_against": M.auc_delong(y[cal], margin[parent][cal])["auc"], "diff": d["diff"],
           "diff_se": d["se"], "rows_compared": int(cal.sum())}
     if n_hist >= min_rows:
-        m = "own" if d["diff"] >= 0 else "pooled"
-        why = "segment large enough: the better held-out AUC"
+        m = "own" if d["diff"] >= 0 else up
+        why = f"segment large enough: the better held-out AUC (own vs {up})"
     else:
-        m = "own" if d["diff"] > d["se"] else "pooled"
-        why = "small segment: own model only if better than pooled by more than one standard error"
+        m = "own" if d["diff"] > d["se"] else up
+        why = (f"small segment: own model only if better than the {up} model by more than one "
+               "standard error")
     return {**ev, "model": m, "why": why}
 
 
