@@ -138,12 +138,15 @@ def train(book: Book, strategy: Strategy, cfg: TrainConfig | None = None) -> Tra
         if (fit_l.sum() + es_l.sum() >= cfg.min_rows_own_model and len(np.unique(y[fit_l])) == 2
                 and len(np.unique(y[es_l])) == 2 and min(np.bincount(y[fit_l], minlength=2)) >= 10):
             name = line_model_name(ln)
-            p = lgb_params(cfg, int(fit_l.sum()), mono)
-            b = fit_booster(X[fit_l], y[fit_l], X[es_l], y[es_l], p, cfg, cat_idx, enc.features)
+            pos = np.flatnonzero(fit_l)          # at most the pooled model's rows
+            if len(pos) > cfg.max_rows_pooled:
+                pos = np.sort(rng.choice(pos, cfg.max_rows_pooled, replace=False))
+            p = lgb_params(cfg, len(pos), mono)
+            b = fit_booster(X[pos], y[pos], X[es_l], y[es_l], p, cfg, cat_idx, enc.features)
             boosters[name], params_used[name] = b, p
             margin[name] = np.full(len(y), np.nan)
             margin[name][in_l] = b.predict(X[in_l], raw_score=True)
-            clock.lap(f"model {name} ({b.current_iteration()} rounds, {int(fit_l.sum())} rows)")
+            clock.lap(f"model {name} ({b.current_iteration()} rounds, {len(pos)} rows)")
     lines = {ln: _decide_line(ln, y, margin, cal_rows & (line_of == ln), seg)
              for ln in ("new", "existing")}
     parent = {ln: line_model_name(ln) if d["model"] == "line" else POOLED for ln, d in lines.items()}
