@@ -67,6 +67,7 @@ import numpy as np
 import pandas as pd
 
 from collections_engine.config.graph import GraphConfig
+from collections_engine.rings.codes import dense
 from collections_engine.rings.community import communities_and_leiden, components, keep_cores, trim_weak_members
 from collections_engine.rings.graph import CustomerGraph
 
@@ -253,11 +254,11 @@ def _by_smallest_node(labels: np.ndarray) -> np.ndarray:
     inside = np.flatnonzero(labels >= 0)
     if len(inside) == 0:
         return labels
-    key, inv = np.unique(labels[inside], return_inverse=True)
-    first = np.full(len(key), len(labels), np.int64)
+    inv = dense(labels[inside])  # (np.unique is slow on large int64 arrays: codes.py)
+    first = np.full(int(inv.max()) + 1, len(labels), np.int64)
     np.minimum.at(first, inv, inside)
-    rank = np.empty(len(key), np.int64)
-    rank[np.argsort(first, kind="stable")] = np.arange(len(key))
+    rank = np.empty(len(first), np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(len(first))
     out = np.full(len(labels), -1, np.int64)
     out[inside] = rank[inv]
     return out
