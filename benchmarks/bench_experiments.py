@@ -361,7 +361,7 @@ def cmd_challenger(a: argparse.Namespace) -> None:
         start = read_world(data).state_date
         starts = {}
         if a.compare:
-            for name in ("champion_alone", "challenger_alone", "oracle"):
+            for name in a.compare:
                 starts[name] = tmp / f"data_{name}"
                 shutil.copytree(data, starts[name])
         runs = tmp / "runs"
@@ -402,12 +402,14 @@ def cmd_challenger(a: argparse.Namespace) -> None:
               f"seed {a.seed}):")
         for name, (tot, per) in nets.items():
             print(f"  {name:45s} {tot:16,.0f}   per cycle: {', '.join(f'{x:,.0f}' for x in per)}")
+        t = nets["test (champion + planted arm + exploration)"][0]
+        if "oracle" in nets:
+            o = nets["oracle"][0]
+            print(f"test / oracle {t / o:.4f} (the oracle earns {o - t:+,.0f} more)" + "".join(
+                f"; {k} / oracle {v[0] / o:.4f}" for k, v in nets.items() if k in ("champion_alone", "challenger_alone")))
         if "champion_alone" in nets:
-            t, c_, o = nets["test (champion + planted arm + exploration)"][0], nets["champion_alone"][0], \
-                nets["oracle"][0]
-            print(f"cost of the test (champion alone - test): {c_ - t:+,.0f} ({(c_ - t) / c_:+.2%} of the champion "
-                  f"alone); test / oracle {t / o:.4f}, champion alone / oracle {c_ / o:.4f}, challenger alone / "
-                  f"oracle {nets['challenger_alone'][0] / o:.4f}")
+            c_ = nets["champion_alone"][0]
+            print(f"cost of the test (champion alone - test): {c_ - t:+,.0f} ({(c_ - t) / c_:+.2%} of the champion alone)")
 
 
 def main() -> None:
@@ -431,8 +433,8 @@ def main() -> None:
     h.add_argument("--share", type=float, default=0.5)
     h.add_argument("--explore", type=float, default=0.05)
     h.add_argument("--tmp", default=None)
-    h.add_argument("--compare", action="store_true", help="also the champion alone, the challenger alone and "
-                   "the oracle on the same start and draws")
+    h.add_argument("--compare", nargs="*", default=[], choices=["oracle", "champion_alone", "challenger_alone"],
+                   help="also these on the same start and draws (oracle: the cost of the test)")
     a = ap.parse_args()
     {"coverage": cmd_coverage, "challenger": cmd_challenger}[a.cmd](a)
 
