@@ -409,19 +409,17 @@ def _one_collector(pb: Problem, choice: np.ndarray, objective: int, bound: int, 
     g = pb.gain()[rows]
     work = (ch >= 0) & ~pb.channel[np.maximum(ch, 0)]
     idx = np.flatnonzero(work)
-    cu, q = pb.customer[rows][idx], ch[idx]
-    pairs, inv = np.unique(np.stack([cu, q], 1), axis=0, return_inverse=True)
-    tot = np.bincount(inv.ravel(), weights=g[idx, q])
-    o = np.lexsort((pairs[:, 1], -tot, pairs[:, 0]))
-    first = np.r_[True, pairs[o][1:, 0] != pairs[o][:-1, 0]] if len(o) else np.zeros(0, bool)
-    win = dict(zip(pairs[o][first, 0].tolist(), pairs[o][first, 1].tolist()))
-    lose = idx[np.array([win[a] != b for a, b in zip(cu.tolist(), q.tolist())], dtype=bool)] if len(idx) else idx
+    lose = idx[:0]
+    if len(idx):
+        cu, q = pb.customer[rows][idx], ch[idx]
+        pairs, inv = np.unique(np.stack([cu, q], 1), axis=0, return_inverse=True)
+        tot = np.bincount(inv.ravel(), weights=g[idx, q])
+        o = np.lexsort((pairs[:, 1], -tot, pairs[:, 0]))  # per customer: the largest total gain first
+        first = np.r_[True, pairs[o][1:, 0] != pairs[o][:-1, 0]]
+        win_c, win_q = pairs[o][first, 0], pairs[o][first, 1]  # customers in ascending order
+        lose = idx[win_q[np.searchsorted(win_c, cu)] != q]
     ch[lose] = -1
-    used = np.bincount(ch[ch >= 0], minlength=len(pb.queues))
-    for j in np.flatnonzero(pb.channel):  # the moved accounts' channel, where it takes them and has room
-        cand = lose[pb.elig[rows[lose], j] & (g[lose, j] > 0)][:max(0, int(pb.cap[j] - used[j]))]
-        ch[cand] = j
-        used[j] += len(cand)
+    moved = _to_channels(pb, rows, g, ch, lose)
     dropped = enforce_shares(SimpleNamespace(vendor=pb.vendor, ms=pb.min_share, h=g), ch)
     choice = choice.copy()
     choice[rows] = ch
@@ -429,9 +427,49 @@ def _one_collector(pb: Problem, choice: np.ndarray, objective: int, bound: int, 
     objective = int(pb.nw[rows].sum() + g[np.flatnonzero(on), ch[on]].sum())
     if len(lose) or dropped:
         notes.append(f"one_collector_per_customer: {len(lose)} accounts of split customers moved off a second "
-                     f"collector, {dropped} vendor placements dropped for the min shares")
+                     f"collector ({moved} of them to a channel), {dropped} vendor placements dropped for the "
+                     "min shares")
         status = "OPTIMAL" if objective >= bound else "FEASIBLE"
     return choice, objective, status
+
+
+def _to_channels(pb: Problem, rows: np.ndarray, g: np.ndarray, ch: np.ndarray, lose: np.ndarray) -> int:
+    """Each account in `lose` (positions in `rows`, not worked now) to its best channel with room
+    and a positive gain, each at most once: rounds in which every account asks for its best
+    channel still open and each channel takes the highest gains (then account order) up to its
+    room; a channel that turns someone away is full. At most one round per channel, plus one.
+    Changes `ch` in place; returns how many accounts it placed."""
+    chans = np.flatnonzero(pb.channel)
+    if not len(lose) or not len(chans):
+        return 0
+    neg = np.iinfo(np.int64).min
+    used = np.bincount(ch[ch >= 0], minlength=len(pb.queues))
+    room = np.maximum(pb.cap[chans] - used[chans], 0).astype(np.int64)
+    gl = g[np.ix_(lose, chans)]
+    gain = np.where(pb.elig[np.ix_(rows[lose], chans)] & (gl > 0), gl, neg)
+    todo = np.ones(len(lose), bool)
+    placed = 0
+    for _ in range(len(chans) + 1):
+        open_ = room > 0
+        cur = np.where(open_[None, :], gain, neg)
+        best = cur.argmax(axis=1)
+        bv = cur[np.arange(len(lose)), best]
+        ask = todo & (bv > neg)
+        if not ask.any():
+            break
+        for k in np.flatnonzero(open_):
+            who = np.flatnonzero(ask & (best == k))
+            if not len(who):
+                continue
+            who = who[np.lexsort((who, -bv[who]))]
+            took = who[:room[k]]
+            ch[lose[took]] = chans[k]
+            todo[took] = False
+            placed += len(took)
+            room[k] -= len(took)
+            if len(who) > len(took):
+                room[k] = 0  # full: the rest ask elsewhere next round
+    return placed
 
 
 def _large_exact(c: _Core, lam0: np.ndarray, notes: list[str], det_time: float):
