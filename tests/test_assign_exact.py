@@ -218,3 +218,40 @@ def test_large_path_feasible_and_bounded_by_exact_mip():
     assert _violations(c, local) == []
     for j, q in enumerate(pb.queues):
         assert (big.choice == j).sum() <= pb.cap[j]
+
+
+def test_highs_stops_on_a_node_count_never_on_the_clock(monkeypatch):
+    """Small nights go to HiGHS branch and bound: it is given a node limit and no time limit, so
+    the plan cannot depend on how busy the machine is; a limit reached is said (FEASIBLE with
+    HiGHS's proven bound), and a limit reached before any plan hands the night to the
+    Lagrangian + CP-SAT path. Every plan passes the check (decide's default)."""
+    import collections_engine.assign.solve as sm
+    from tests.placement_nights import DATE as NIGHT, binding_inputs, binding_strategy
+
+    seen = []
+    real = sm.milp
+
+    def spy(*a, **k):
+        seen.append(dict(k["options"]))
+        return real(*a, **k)
+
+    monkeypatch.setattr(sm, "milp", spy)
+    inp = binding_inputs(400, 2, accounts_per_customer=2.0)
+    s = binding_strategy(400, shares=(0.35, 0.25, 0.2), balance_frac=0.3)
+    d = decide(inp, s, NIGHT, shadow=False)
+    assert d.solver["method"] == "mip_highs" and d.solver["status"] == "OPTIMAL"
+    assert seen and all("time_limit" not in o and o["node_limit"] == sm.MIP_NODE_LIMIT for o in seen)
+    again = decide(inp, s, NIGHT, shadow=False)
+    pd.testing.assert_frame_equal(again.assignments, d.assignments)
+
+    monkeypatch.setattr(sm, "MIP_NODE_LIMIT", 1)  # this night needs more than the root node
+    one = decide(inp, s, NIGHT, shadow=False)
+    assert one.solver["status"] == "FEASIBLE" and one.solver["bound"] > one.solver["objective"]
+    assert one.solver["bound"] >= d.solver["objective"] - 1e-6 >= one.solver["objective"] - 1e-6
+
+    monkeypatch.setattr(sm, "MIP_NODE_LIMIT", 0)  # no plan from HiGHS at all
+    none = decide(inp, s, NIGHT, shadow=False)
+    assert none.solver["method"] == "lagrangian_dual+cpsat"
+    assert any("HiGHS found no plan" in x for x in none.solver["notes"])
+    assert none.solver["objective"] <= d.solver["objective"] + 1e-6
+    assert (none.solver["status"] == "OPTIMAL") == (none.solver["objective"] >= none.solver["bound"])

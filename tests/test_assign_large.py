@@ -51,7 +51,7 @@ def test_the_large_path_is_reached_and_never_beats_the_exact_optimum():
     assert int(pb.elig[pb.free].sum()) > SMALL_ARCS
     big = solve(pb, shadow=False)
     assert big.method == "lagrangian_dual+cpsat"
-    exact = solve(pb, method="mip", shadow=False, time_limit=120)
+    exact = solve(pb, method="mip", shadow=False)
     assert exact.status == "OPTIMAL"
     assert big.objective <= exact.objective <= big.bound
     d = decide(inp, s, DATE, shadow=False)  # check on (raises on a broken plan)

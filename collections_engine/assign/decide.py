@@ -233,17 +233,19 @@ def share_report(a: pd.DataFrame, strategy: Strategy, applied: dict[str, float])
 
 
 def decide(inputs: pd.DataFrame, strategy: Strategy, date, *, effects: dict | None = None,
-           time_limit: float = 30.0, method: str = "auto", shadow: bool = True,
+           time_limit: float | None = None, method: str = "auto", shadow: bool = True,
            check: bool = True) -> Decision:
     """Re-decide a night from its decision inputs alone (see `build_decision_inputs`).
 
     effects: (queue, stage) -> multiplier overriding the strategy's (e.g. from
     `estimate_effects(...)` through `effects_dict`); default the strategy's.
+    time_limit: not used (kept for existing callers): the solvers stop on work limits only, so
+    the plan does not depend on how busy the machine is.
     check: run the independent `check_plan` on the plan and raise `PlanError` (a bug: exit 1,
     nothing written) when it breaks the contract; only benchmarks timing the solve turn it off.
     """
     pb = build_problem(inputs, strategy, date, effects)
-    sol = solve(pb, time_limit=time_limit, method=method, shadow=shadow)
+    sol = solve(pb, method=method, shadow=shadow)
     a, pl = assemble(pb, sol.choice, inputs, strategy, date)
     summary = queue_summary(pb, a, strategy, sol)
     warnings = list(pb.warnings)

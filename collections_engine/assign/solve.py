@@ -19,6 +19,11 @@ net in j minus expected net not worked. Not worked is always open (no capacity),
    If not, the fractional accounts (and their customers' accounts) are re-solved as a small MIP
    with what the integral part left; the gap to the LP bound is reported.
    Small problems skip this and go straight to an exact MIP (HiGHS branch and bound).
+
+Every limit that can stop a solver here counts work, never wall-clock time, so the plan is the
+same on an idle and on a busy machine: HiGHS branch and bound stops after MIP_NODE_LIMIT nodes
+(then FEASIBLE with HiGHS's proven dual bound), CP-SAT on its deterministic time with one worker
+and a fixed seed (exact.py), the Lagrangian dual on its iteration count (dual.py).
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from collections_engine.assign.model_data import CENT, Problem
 __all__ = ["Solution", "solve", "side_constrained_queues"]
 
 SMALL_ARCS = 4000      # at most this many arcs: exact MIP directly
+MIP_NODE_LIMIT = 20000  # HiGHS branch-and-bound nodes (a work limit; small nights need a few dozen)
 SUB_ROWS = 300         # accounts CP-SAT re-decides on a large night, at first
 CPSAT_DET_TIME = 1.0   # CP-SAT deterministic-time limit (work units, the same on any load)
 TOL = 1e-6
@@ -291,11 +297,13 @@ class _Model:
             raise RuntimeError(f"LP status {res.status}: {res.message}")
         return res
 
-    def mip(self, time_limit: float, gap: float = 0.0):
+    def mip(self, gap: float = 0.0, node_limit: int | None = None):
+        """HiGHS branch and bound, stopped by a node count only (deterministic; no clock)."""
         integ = np.ones(len(self.c))
         res = milp(self.c, integrality=integ, bounds=(0, 1),
                    constraints=LinearConstraint(self.A, -np.inf, self.ub),
-                   options={"time_limit": time_limit, "mip_rel_gap": gap, "disp": False})
+                   options={"node_limit": int(MIP_NODE_LIMIT if node_limit is None else node_limit),
+                            "mip_rel_gap": gap, "disp": False})
         return res
 
 
@@ -326,9 +334,12 @@ def _price(c: _Core, model: _Model, res) -> tuple[np.ndarray, np.ndarray]:
     return i.astype(np.int64), j.astype(np.int64)
 
 
-def solve(pb: Problem, *, time_limit: float = 30.0, method: str = "auto",
+def solve(pb: Problem, *, time_limit: float | None = None, method: str = "auto",
           shadow: bool = True, det_time: float = CPSAT_DET_TIME) -> Solution:
     """Choose a queue (or not worked) for each free account, maximising total expected net.
+
+    time_limit: not used (accepted so that existing callers run): nothing that shapes the plan
+    stops on the clock; the limits are MIP_NODE_LIMIT, `det_time` and the dual's iterations.
 
     method: "auto" (flow, then LP/MIP when side constraints bite), "mip" (exact MIP on every
     eligible arc), "lp" (force the LP + repair path), "dual" (force the large-night path).
@@ -351,28 +362,30 @@ def solve(pb: Problem, *, time_limit: float = 30.0, method: str = "auto",
         if minshare:
             pos = pos | c.vendor[None, :]
         n_arcs = int((c.e & pos).sum())
-        if n_arcs == 0:
-            pass
-        elif method == "mip" or (method == "auto" and n_arcs <= SMALL_ARCS):
+        large = n_arcs > 0 and (method == "dual" or (method == "auto" and n_arcs > SMALL_ARCS))
+        if n_arcs and (method == "mip" or (method == "auto" and n_arcs <= SMALL_ARCS)):
             ai, aj = np.nonzero(c.e & pos)
             model = _Model(c, ai, aj, c.cap, c.bal)
-            res = model.mip(time_limit)
-            if res.x is None:
-                raise RuntimeError(f"MIP found no solution: {res.message}")
-            x = np.rint(res.x[:len(ai)]).astype(bool)
-            choice_c = np.full(len(c.h), -1)
-            choice_c[ai[x]] = aj[x]
-            val = int(np.rint(-res.fun))
-            bnd = getattr(res, "mip_dual_bound", None)
-            bound = c.base + (val if res.status == 0 or bnd is None else int(np.floor(-bnd)))
-            status = "OPTIMAL" if res.status == 0 else "FEASIBLE"
-            used = "mip_highs"
-        elif method == "lp":
-            choice_c, val, lp_val, cap_d, bal_d, used, status = _lp_path(c, time_limit, minshare, notes)
+            res = model.mip()
+            if res.x is not None:
+                x = np.rint(res.x[:len(ai)]).astype(bool)
+                choice_c = np.full(len(c.h), -1)
+                choice_c[ai[x]] = aj[x]
+                val = int(np.rint(-res.fun))
+                bnd = getattr(res, "mip_dual_bound", None)
+                bound = c.base + (val if res.status == 0 or bnd is None else int(np.floor(-bnd)))
+                status = "OPTIMAL" if res.status == 0 else "FEASIBLE"
+                used = "mip_highs"
+            else:  # the node limit came before any plan: the large-night path always has one
+                notes.append(f"HiGHS found no plan within {MIP_NODE_LIMIT} nodes ({res.message}); "
+                             "the Lagrangian + CP-SAT path decides")
+                large = True
+        elif n_arcs and method == "lp":
+            choice_c, val, lp_val, cap_d, bal_d, used, status = _lp_path(c, minshare, notes)
             bound = c.base + lp_val
             cap_dual[c.cols] = cap_d
             bal_dual[c.cols] = bal_d
-        else:
+        if large:
             lam0 = _flow_shadow(c, choice_c)
             choice_c, val, bnd, status, lam, mu = _large_exact(c, lam0, notes, det_time)
             used = "lagrangian_dual+cpsat"
@@ -391,7 +404,7 @@ def solve(pb: Problem, *, time_limit: float = 30.0, method: str = "auto",
         if used == "min_cost_flow":
             sol.cap_dual[c.cols] = _flow_shadow(c, choice_c) / CENT
         else:
-            _shadow_resolve(pb, c, sol, method, time_limit)
+            _shadow_resolve(pb, c, sol, method)
     uncap = np.setdiff1d(np.arange(Q), c.cols)
     sol.cap_dual[uncap] = 0.0
     sol.time_s = time.perf_counter() - t0
@@ -492,7 +505,7 @@ def _large_exact(c: _Core, lam0: np.ndarray, notes: list[str], det_time: float):
     return res.choice, val, bound, status, lam, mu
 
 
-def _lp_path(c: _Core, time_limit: float, minshare: bool, notes: list[str]):
+def _lp_path(c: _Core, minshare: bool, notes: list[str]):
     C = c.h.shape[1]
     k = int(min(c.cap.sum(), len(c.h)))
     ai, aj = _top_arcs(c, k, positive=c.h > 0)
@@ -533,7 +546,7 @@ def _lp_path(c: _Core, time_limit: float, minshare: bool, notes: list[str]):
     # a customer with an integral vendor placement constrains its re-solved accounts
     sub = _Model(c, sub_i, sub_j, c.cap - cnt, np.where(c.bal >= 0, c.bal - bal, -1),
                  fixed_cnt=cnt.astype(float), fixed_vendor_total=float(cnt[c.vendor].sum()))
-    res2 = sub.mip(max(1.0, time_limit / 3), gap=1e-6)
+    res2 = sub.mip(gap=1e-6)
     notes.append(f"LP had {int(frac.sum())} fractional arcs; re-solved {int(redo.sum())} accounts as a MIP")
     if res2.x is not None:
         x2 = np.rint(res2.x[:len(sub_i)]).astype(bool)
@@ -569,7 +582,7 @@ def _flow_shadow(c: _Core, choice: np.ndarray) -> np.ndarray:
     return np.where(full, V[:C], 0).astype(float)
 
 
-def _shadow_resolve(pb: Problem, c: _Core, sol: Solution, method: str, time_limit: float) -> None:
+def _shadow_resolve(pb: Problem, c: _Core, sol: Solution, method: str) -> None:
     """Shadow price of each full capacitated queue: re-solve (same method) with one more slot."""
     on = sol.choice[c.rows]
     for t, j in enumerate(c.cols):
@@ -578,5 +591,5 @@ def _shadow_resolve(pb: Problem, c: _Core, sol: Solution, method: str, time_limi
             continue
         cap = pb.cap.copy()
         cap[j] += 1
-        s2 = solve(replace(pb, cap=cap), time_limit=time_limit, method=method, shadow=False)
+        s2 = solve(replace(pb, cap=cap), method=method, shadow=False)
         sol.cap_dual[j] = (s2.objective - sol.objective) / CENT
