@@ -199,11 +199,11 @@ def _run_night(req: RunRequest, engine) -> RunResult:
             if engine is not None:  # features, scores and drift counts bucket by bucket on Spark
                 with clock.step("features"):
                     reference = _read_reference(version)
-                    current_ids = None  # the snapshot stays on Spark: endings off the book are 'cured'
                     tonight, scores, drift = engine.score_night(book, date, strategy, version, warnings,
                                                                 reference, rings=pending)
                     # the features stay on Spark: drift against the monthly-history reference only
                     monitor = history_monitor(date, version.version_id, drift, scores)
+                    current_ids = engine.current_ids  # tonight's dpd-0 ids, from the buckets: cured vs paid
             else:
                 with clock.step("features"):
                     tonight = book.on(date)

@@ -22,6 +22,7 @@ from tests.pipeline_helpers import BOOK, GRAPH, short_placement_strategy, train_
 pytestmark = pytest.mark.slow
 runner = CliRunner()
 NIGHT = "2025-06-02"
+NEXT = "2025-06-03"
 
 if importlib.util.find_spec("pyspark") is None or shutil.which("java") is None:
     if os.environ.get("CI"):
@@ -47,15 +48,31 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"tmp": tmp, "strategy": strategy, "models": tmp / "models"}
 
 
-def _run(s: dict, data: Path, runs: Path, *extra: str):
-    return runner.invoke(app, ["run", "--data", str(data), "--date", NIGHT, "--strategy", str(s["strategy"]),
+def _run(s: dict, data: Path, runs: Path, *extra: str, date: str = NIGHT):
+    return runner.invoke(app, ["run", "--data", str(data), "--date", date, "--strategy", str(s["strategy"]),
                                "--graph", str(GRAPH), "--models", str(s["models"]), "--out", str(runs), *extra])
+
+
+def _book_with_endings(folder: Path) -> Path:
+    """The fixture book with, in NEXT's snapshot, every 3rd account cured (dpd 0, nothing
+    overdue) and every 3rd but one gone (paid off): the generator's nightly snapshots hold only
+    delinquent accounts, and few of tonight's placements leave the book by the next night."""
+    shutil.copytree(BOOK, folder)
+    acc = pd.read_parquet(folder / "accounts.parquet")
+    on_next = (acc["snapshot_date"] == pd.Timestamp(NEXT)).to_numpy()
+    i = np.arange(len(acc)) % 3
+    acc.loc[on_next & (i == 0), "dpd"] = 0
+    acc.loc[on_next & (i == 0), "overdue_amount"] = 0.0
+    acc = acc.loc[~(on_next & (i == 1))].reset_index(drop=True)
+    acc.to_parquet(folder / "accounts.parquet", index=False)
+    return folder
 
 
 def test_spark_night_equals_in_process_night(spark, setup: dict) -> None:
     a, b = setup["tmp"] / "inprocess", setup["tmp"] / "spark"
-    assert _run(setup, BOOK, a).exit_code == 0
-    r = _run(setup, BOOK, b, "--engine", "spark", "--spark-master", "local[2]")
+    data = _book_with_endings(setup["tmp"] / "cures")
+    assert _run(setup, data, a).exit_code == 0
+    r = _run(setup, data, b, "--engine", "spark", "--spark-master", "local[2]")
     assert r.exit_code == 0, r.output[-3000:]
     fa, fb = a / NIGHT, b / NIGHT
     files = sorted(p.relative_to(fa).as_posix() for p in fa.rglob("*") if p.is_file())
@@ -70,6 +87,20 @@ def test_spark_night_equals_in_process_night(spark, setup: dict) -> None:
     ja, jb = (json.loads((f / "run.json").read_text()) for f in (fa, fb))
     assert ja["counts"] == jb["counts"] and ja["warnings"] == jb["warnings"]
     assert jb["engine"]["name"] == "spark" and "engine" not in ja
+    # The next night ends some of these placements: paid (off tonight's book) and cured (in it at
+    # dpd 0) are told apart on Spark as in-process, so every vendor's recall file is the same.
+    assert _run(setup, data, a, date=NEXT).exit_code == 0
+    r = _run(setup, data, b, "--engine", "spark", "--spark-master", "local[2]", date=NEXT)
+    assert r.exit_code == 0, r.output[-3000:]
+    fa, fb = a / NEXT, b / NEXT
+    recalls = sorted(p.relative_to(fa).as_posix() for p in fa.rglob("recalls_*.csv"))
+    assert recalls == sorted(p.relative_to(fb).as_posix() for p in fb.rglob("recalls_*.csv"))
+    endings = pd.concat([pd.read_csv(fa / f) for f in recalls])
+    assert {"paid", "cured"} <= set(endings["ended"]), endings["ended"].value_counts()
+    for f in recalls:
+        assert (fa / f).read_bytes() == (fb / f).read_bytes(), f
+    ja, jb = (json.loads((f / "run.json").read_text()) for f in (fa, fb))
+    assert ja["counts"] == jb["counts"] and ja["counts"]["ended_cured"] > 0 and ja["counts"]["ended_paid"] > 0
 
 
 def test_spark_bad_book_exit_2_every_problem_nothing_written(spark, setup: dict) -> None:

@@ -156,7 +156,7 @@ def vendor_endings(decision: Decision, open_placements: pd.DataFrame | None,
             cured = isin(gone["account_id"].astype("str"), current_ids.astype("str"))
             kind = np.where(cured, "cured", "paid")
             why = pd.Series(kind).map(ENDING_REASONS).to_numpy(dtype=object)
-        else:  # tonight's snapshot was not at hand (the Spark engine): not delinquent, no more said
+        else:  # tonight's snapshot was not at hand: not delinquent, no more said
             kind = np.full(len(gone), "cured", dtype=object)
             why = np.full(len(gone), "not_delinquent_tonight", dtype=object)
         parts.append(pd.DataFrame({"account_id": gone["account_id"].astype("str").to_numpy(dtype=object),

@@ -65,6 +65,8 @@ class SparkEngine:
         self.data = ""
         self.buckets = 0
         self.stats: dict[str, object] = {}
+        # tonight's accounts at dpd 0 (after `score_night`): cured, not paid, endings
+        self.current_ids: pd.Series | None = None
 
     # -- reading ---------------------------------------------------------------------------
     def load_book(self, data: Path, strategy, *, skip: tuple[str, ...] = (),
@@ -273,6 +275,8 @@ class SparkEngine:
         scores = scores.set_index(scores["account_id"]).loc[tonight["account_id"]].reset_index(drop=True)
         drift = drift_from_counts(reference, scores, [json.loads(m) for k, m in zip(kinds, msgs) if k == "drift"])
         book.accounts = tonight
+        current = _frames([b for k, b in zip(kinds, blobs) if k == "current"])
+        self.current_ids = (current["account_id"] if len(current) else pd.Series([], dtype="str", name="account_id"))
         if "customers" in self.tables:
             book.customers = self._customers_of(tonight)
         return tonight, scores, drift

@@ -186,6 +186,11 @@ def night_bucket(parts: pa.Table, ctx: NightContext, version) -> pa.Table:
         return notes_table(rows)
     book = Book(**tables, sources=sources)
     tonight = book.on(ctx.date)
+    # Tonight's accounts at dpd 0: an open placement of one of them ended 'cured', one absent
+    # from tonight's snapshot 'paid' (assign.files.vendor_endings, as in-process).
+    current = tonight.loc[(tonight["dpd"] == 0).to_numpy(), ["account_id"]].astype({"account_id": "str"})
+    if len(current):
+        rows.append(("current", "", frame_blob(current.reset_index(drop=True))))
     tonight = tonight[tonight["dpd"] > 0].sort_values("account_id", kind="stable").reset_index(drop=True)
     if len(tonight):
         score_warnings: list[str] = []
