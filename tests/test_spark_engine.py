@@ -84,9 +84,7 @@ def test_spark_night_equals_in_process_night(spark, setup: dict) -> None:
     for f in files:
         if f not in ("run.json", "report.html", "timings.json"):  # times differ run to run
             assert (fa / f).read_bytes() == (fb / f).read_bytes(), f
-    ja, jb = (json.loads((f / "run.json").read_text()) for f in (fa, fb))
-    assert ja["counts"] == jb["counts"] and ja["warnings"] == jb["warnings"]
-    assert jb["engine"]["name"] == "spark" and "engine" not in ja
+    first = [json.loads((f / "run.json").read_text()) for f in (fa, fb)]
     # The next night ends some of these placements: paid (off tonight's book) and cured (in it at
     # dpd 0) are told apart on Spark as in-process, so every vendor's recall file is the same.
     assert _run(setup, data, a, date=NEXT).exit_code == 0
@@ -100,7 +98,13 @@ def test_spark_night_equals_in_process_night(spark, setup: dict) -> None:
     for f in recalls:
         assert (fa / f).read_bytes() == (fb / f).read_bytes(), f
     ja, jb = (json.loads((f / "run.json").read_text()) for f in (fa, fb))
-    assert ja["counts"] == jb["counts"] and ja["counts"]["ended_cured"] > 0 and ja["counts"]["ended_paid"] > 0
+    assert ja["counts"]["ended_cured"] > 0 and ja["counts"]["ended_paid"] > 0
+    assert {k: v for k, v in ja["counts"].items() if k.startswith("ended_")} == \
+        {k: v for k, v in jb["counts"].items() if k.startswith("ended_")}
+    # the first night's run.json: the same counts and warnings
+    ja, jb = first
+    assert ja["counts"] == jb["counts"] and ja["warnings"] == jb["warnings"]
+    assert jb["engine"]["name"] == "spark" and "engine" not in ja
 
 
 def test_spark_bad_book_exit_2_every_problem_nothing_written(spark, setup: dict) -> None:
