@@ -119,6 +119,9 @@ def main() -> None:
         state, why = check_state(inc_prev.state, graph)
         assert state is not None, why
         inc, dt_i, cpu_i, l_i = _timed(lambda: detect_rings(book, graph, date, previous=inc_prev.rings, state=state))
+        print(f"night {k} {date.date()} incremental: {dt_i:.1f} s wall, {cpu_i:.1f} s CPU, parts "
+              f"{inc.stats['timings']}, {inc.stats['communities']}, {len(inc.rings)} rings, peak RSS "
+              f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2:.2f} GiB [load {l_i}]", flush=True)
         full, dt_f, cpu_f, l_f = _timed(lambda: detect_rings(book, graph, date, previous=full_prev.rings))
         info = inc.stats["communities"]
         prec, rec, exact = _ring_pr(inc.rings, full.rings)
