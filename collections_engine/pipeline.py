@@ -201,8 +201,9 @@ def _run_night(req: RunRequest, engine) -> RunResult:
                     reference = _read_reference(version)
                     tonight, scores, drift = engine.score_night(book, date, strategy, version, warnings,
                                                                 reference, rings=pending)
-                    # the features stay on Spark: drift against the monthly-history reference only
-                    monitor = history_monitor(date, version.version_id, drift, scores)
+                    # the features stay on Spark: drift against the monthly-history reference
+                    # only, information and never an alarm (as in-process)
+                    monitor, drift = history_monitor(date, version.version_id, drift, scores)
                     current_ids = engine.current_ids  # tonight's dpd-0 ids, from the buckets: cured vs paid
             else:
                 with clock.step("features"):

@@ -26,7 +26,8 @@ import pandas as pd
 from collections_engine.scoring.metrics import dist_reference, psi
 
 __all__ = ["PSI_WATCH", "PSI_ACT", "night_reference", "find_reference", "monitor_night",
-           "top_features", "level_of", "TOP_FEATURES", "add_money", "realised_since", "history_monitor"]
+           "top_features", "level_of", "TOP_FEATURES", "add_money", "realised_since", "history_monitor",
+           "HISTORY_ONLY"]
 
 PSI_WATCH, PSI_ACT = 0.10, 0.25
 TOP_FEATURES = 5
@@ -166,13 +167,24 @@ def realised_since(payments: pd.DataFrame | None, previous_assignments: pd.DataF
             "amount": float(paid["amount"].sum())}
 
 
-def history_monitor(date: pd.Timestamp, version_id: str, drift: pd.DataFrame, scores: pd.DataFrame) -> dict:
-    """The record of a night whose features are not at hand (the Spark engine's drift counts
-    against the monthly-history reference): kept for the trend, its level says which kind."""
-    sp = drift.loc[drift["what"] == "score points", "psi"]
-    level = "act" if (drift["level"] == "act").any() else "watch" if (drift["level"] == "watch").any() else "stable"
-    return {"date": pd.Timestamp(date).date().isoformat(), "model_version": version_id,
-            "reference_night": None, "reference_kind": "monthly history", "level": level,
-            "score_psi": float(sp.iloc[0]) if len(sp) else float("nan"), "score_psi_vs_history": None,
-            "features_psi": {}, "accounts": int(len(scores)),
-            "by_stage": {str(k): int(v) for k, v in scores.groupby("stage", observed=True).size().items()}}
+HISTORY_ONLY = "monthly history only"
+
+
+def history_monitor(date: pd.Timestamp, version_id: str, drift: pd.DataFrame, scores: pd.DataFrame) -> tuple[dict, pd.DataFrame]:
+    """The record and drift table of a night whose features are not at hand (the Spark engine
+    counts them in its workers against the version's monthly-history reference only).
+
+    Monthly history is another kind of snapshot than a nightly book, so, as in-process, it is
+    information and never an alarm: the table's `psi` column moves to `psi_vs_history`, no
+    row is levelled act or watch, and the record's level says that no nightly reference was
+    compared (`HISTORY_ONLY`) rather than claiming the night stable."""
+    table = drift.rename(columns={"psi": "psi_vs_history"}).drop(columns=["level"], errors="ignore")
+    table.insert(1, "psi", np.nan)
+    table["level"] = HISTORY_ONLY
+    sp = table.loc[table["what"] == "score points", "psi_vs_history"]
+    record = {"date": pd.Timestamp(date).date().isoformat(), "model_version": version_id,
+              "reference_night": None, "reference_kind": "monthly history", "level": HISTORY_ONLY,
+              "score_psi": None, "score_psi_vs_history": float(sp.iloc[0]) if len(sp) else None,
+              "features_psi": {}, "accounts": int(len(scores)),
+              "by_stage": {str(k): int(v) for k, v in scores.groupby("stage", observed=True).size().items()}}
+    return record, table

@@ -29,7 +29,9 @@ def warnings_tile(warnings: list[str], level: str, shown: int = 5) -> str:
     what = {"act": "act: a drift beyond 0.25 PSI against the nightly reference",
             "watch": "watch: a drift of 0.10-0.25 PSI against the nightly reference",
             "stable": "stable: no drift against the nightly reference",
-            "reference night": "reference night: tonight sets this model version's nightly reference"}
+            "reference night": "reference night: tonight sets this model version's nightly reference",
+            "monthly history only": "not levelled: the Spark engine compares tonight with the "
+                                    "monthly-history reference only (information, never an alarm)"}
     return (f"<div class='tile' style='border-left:6px solid {colour}'>"
             f"<b>Drift: {esc(what.get(level, level))}</b> &middot; {len(warnings):,d} warning(s)"
             f"{'<ul>' + items + more + '</ul>' if items else ''}</div>")
