@@ -156,7 +156,9 @@ def estimators(rows: pd.DataFrame, strategy) -> dict[str, pd.DataFrame]:
     h = rows[["account_id", "snapshot_date", "queue", "propensity"]]
     o = rows[["account_id", "snapshot_date", "repaid"]]
     st = rows[["account_id", "snapshot_date", "stage"]]
-    out = {"weight_1": estimate_effects(h.assign(propensity=np.nan), o, st, strategy)}
+    # weight 1 for every row: one constant propensity (estimate_effects leaves rows without a
+    # propensity out, as no experiment)
+    out = {"weight_1": estimate_effects(h.assign(propensity=0.5), o, st, strategy)}
     if (rows["propensity"] < 1).any():
         out["ipw_unclustered"] = explored_effects(h, o, st, strategy)
         le = logged_effects(rows)
@@ -194,11 +196,11 @@ def coverage_rows(seed: int, explore: float, ests: dict, tr: pd.DataFrame, rt: p
 
 def approved_effects(models: Path, strategy) -> dict:
     """The effects the loop's nights used: the approved version's history estimates where
-    `effects_table` accepts them (the strategy's figure elsewhere is decide's default)."""
-    from collections_engine.assign.effects import effects_table
+    `Effects` accepts them (the strategy's figure elsewhere is decide's default)."""
+    from collections_engine.assign.effects import Effects
 
     est = sorted(models.glob("*/effect_estimates.parquet"))
-    return effects_table(pd.read_parquet(est[0]), strategy)[1] if est else {}
+    return Effects.resolve(strategy, pd.read_parquet(est[0])).values if est else {}
 
 
 def decide_with(effects: dict):

@@ -31,7 +31,7 @@ import pyarrow as pa
 
 from collections_engine import __version__
 from collections_engine.assign import build_decision_inputs
-from collections_engine.assign.effects import effects_table as effects_table_of
+from collections_engine.assign.effects import EFFECT_MODES, Effects
 from collections_engine.assign.experiments import decide_night
 from collections_engine.config.experiments import CHAMPION, arm_strategies, arm_terms
 from collections_engine.assign.files import vendor_batches, vendor_files, worklists
@@ -76,6 +76,7 @@ class RunRequest:
     engine: str = "inprocess"           # or "spark" (collections_engine/spark/)
     spark_master: str | None = None
     full_rings: bool = False            # `run --full`: recompute every component of the ring graph
+    effects: str = "history"            # `--effects`: history (where randomised) or strategy
 
 
 @dataclass
@@ -114,6 +115,10 @@ def inputs_fingerprint(req: RunRequest, model_version: str, strategy: Strategy |
     arm_files = _arm_file_hashes(req, strategy)
     if arm_files:
         fp["arm_strategies_sha256"] = arm_files
+    # `--effects strategy` decides differently from the same files (only recorded when asked, so
+    # nights run with the default keep their fingerprint).
+    if req.effects != "history":
+        fp["effects"] = req.effects
     # The code version is recorded but is not an input: a patched engine may rerun a night.
     fp["sha256"] = hashlib.sha256(json.dumps(fp, sort_keys=True).encode()).hexdigest()
     fp["code_version"] = code_version()
@@ -161,6 +166,8 @@ def _run_night(req: RunRequest, engine) -> RunResult:
     clock = StepClock()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     date = parse_day(req.date)
+    if req.effects not in EFFECT_MODES:
+        raise InputError("--effects", [f"found {req.effects!r}; expected one of {', '.join(EFFECT_MODES)}"])
     with clock.step("validate"):
         strategy = load_strategy(req.strategy)
         graph = load_graph(req.graph)
@@ -176,6 +183,10 @@ def _run_night(req: RunRequest, engine) -> RunResult:
             # what is missing and who it affects: in the log, in run.json and at the top of the report
             present = set(engine.tables) if engine is not None else set(book.table_names())
             alerts = absence_alerts(present, set(book.accounts.columns), strategy)
+            # where each queue effect comes from (history, strategy, untested); a history that is
+            # no experiment, and queues without history, are said at the top of the report
+            effects = Effects.resolve(strategy, _effect_estimates(version), mode=req.effects)
+            alerts += list(effects.warnings)
             for msg in alerts:
                 log.warning("%s", msg)
             warnings = alerts + warnings
@@ -230,7 +241,6 @@ def _run_night(req: RunRequest, engine) -> RunResult:
         clock.peak_rss_gib["rings"] = round(rings_peak, 3)
         warnings += rings.warnings
         with clock.step("placement"):
-            effects_table, effects = effects_table_of(_effect_estimates(version), strategy)
             open_placements = read_previous_frame(prev, "placements.parquet")
             inputs = build_decision_inputs(
                 tonight, scores, strategy, date, holds=book.holds, fraud=_fraud_frame(rings.members, book, date),
@@ -238,10 +248,10 @@ def _run_night(req: RunRequest, engine) -> RunResult:
             previous_assign = read_previous_frame(prev, "assignments.parquet")
             arms = arm_strategies(strategy, req.strategy, load_strategy)
             if req.placement is None:
-                decision = decide_night(inputs, strategy, date, effects=effects, arms=arms,
+                decision = decide_night(inputs, strategy, date, effects=effects.values, arms=arms,
                                         previous_arm=_previous_arms(previous_assign))
             else:   # a backtest's peer decides the whole night (no experiment arms)
-                decision = req.placement(inputs, strategy, date, effects=effects)
+                decision = req.placement(inputs, strategy, date, effects=effects.values)
                 decision.assignments["arm"] = pd.Series([CHAMPION] * len(decision.assignments),
                                                         dtype="str")
                 decision.assignments["propensity"] = 1.0
@@ -267,7 +277,7 @@ def _run_night(req: RunRequest, engine) -> RunResult:
                 date=date, strategy=strategy, scores=scores, version=version,
                 reference=reference, decision=decision, rings=rings.rings,
                 previous_assignments=previous_assign, warnings=warnings, counts=counts,
-                psi_frame=drift, effects=effects_table, alerts=alerts,
+                psi_frame=drift, effects=effects.table, alerts=alerts,
                 monitor_records=[*earlier, {"monitor": monitor}])
         # run.json holds only what follows from the inputs (same inputs, same bytes); what a
         # clock or the machine says goes to timings.json, which no comparison reads.
@@ -275,7 +285,7 @@ def _run_night(req: RunRequest, engine) -> RunResult:
         run_json = {
             "date": req.date, "inputs": fp, "previous_night": prev.name if prev else None,
             "model_version": version.version_id, "code_version": fp["code_version"],
-            "counts": counts, "warnings": warnings, "solver": solver,
+            "counts": counts, "warnings": warnings, "solver": solver, "effects": effects.record(),
             "arms": arm_terms(arms, strategy),
             "rings_communities": rings.stats.get("communities", {}),
             "timings_file": "timings.json (not compared: wall-clock times, memory, host)",
@@ -292,7 +302,7 @@ def _run_night(req: RunRequest, engine) -> RunResult:
             folder = write_run_folder(
                 req.runs / req.date, date=date, scores=scores, decision=decision, inputs=inputs,
                 rings=rings.rings, vendors=vendors, teams=teams, strategy=strategy,
-                effects=effects_table, report_html=report_html, run_json=run_json,
+                effects=effects.table, report_html=report_html, run_json=run_json,
                 finish_timings=lambda: timings_finish(timings, clock), ring_state=rings.state)
         log.info("night %s timings (s): %s", req.date,
                  ", ".join(f"{k} {v:.1f}" for k, v in timings["timings_s"].items()))
@@ -473,7 +483,7 @@ def _refuse_changed_rerun(req: RunRequest, fp: dict[str, object]) -> None:
     if before.get("sha256") == fp["sha256"]:
         return  # same inputs: the rerun writes the same bytes
     changed = sorted(k for k in ("input_files", "strategy_sha256", "arm_strategies_sha256", "graph_sha256",
-                                 "model_version")
+                                 "model_version", "effects")
                      if before.get(k) != fp.get(k))
     raise InputError(str(folder), [
         f"a run for {req.date} already exists with different inputs (changed: {', '.join(changed)}); "

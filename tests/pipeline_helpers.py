@@ -43,7 +43,8 @@ def train_fast(models: Path, strategy_path: Path) -> str:
     book, _ = load_book(BOOK, strategy)
     trained = train(book, strategy, FAST)
     vid = "mtest" + hashlib.sha256(strategy_path.read_bytes()).hexdigest()[:8]
-    estimates = estimate_effects(book.placement_history, book.outcomes, book.accounts, strategy)
+    estimates = estimate_effects(book.placement_history, book.outcomes, book.accounts, strategy,
+                                 holds=book.holds)
     write_version(trained, models, vid, {"input_hashes": {}, "note": "test"}, "<html></html>", estimates)
     approve(models, vid, by="tests")
     return vid

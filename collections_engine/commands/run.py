@@ -45,6 +45,12 @@ def register(app: typer.Typer) -> None:
         spark_master: str = typer.Option(None, "--spark-master",
                                          help="Spark master URL for --engine spark (default local[*]; "
                                               "under spark-submit, the submit command's)."),
+        effects: str = typer.Option(
+            "history", "--effects", metavar="history|strategy",
+            help="Queue effects placement decides with: history (default: estimated from the randomised "
+                 "placement history the approved model version was trained on, where a queue and stage "
+                 "have enough accounts; the strategy's elsewhere, for queues with no history ('untested') "
+                 "and, with a warning, when the history has no propensity) or strategy (the YAML's)."),
     ) -> None:
         from collections_engine.io.runs import LockBusy
         from collections_engine.pipeline import RunRequest, run_night
@@ -53,7 +59,7 @@ def register(app: typer.Typer) -> None:
             result = run_night(RunRequest(data=data, date=date, strategy=strategy, graph=graph,
                                           models=models, runs=out, force=force,
                                           model_version=model_version, engine=engine,
-                                          spark_master=spark_master, full_rings=full))
+                                          spark_master=spark_master, full_rings=full, effects=effects))
         except LockBusy as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None

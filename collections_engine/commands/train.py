@@ -70,7 +70,8 @@ def register(app: typer.Typer) -> None:
         html = render_html(vid, trained.report, meta)
         estimates = None
         if book.placement_history is not None and book.outcomes is not None and len(book.outcomes):
-            estimates = estimate_effects(book.placement_history, book.outcomes, book.accounts, strat)
+            estimates = estimate_effects(book.placement_history, book.outcomes, book.accounts, strat,
+                                         holds=book.holds)
         path = write_version(trained, models, vid, provenance, html, estimates)
         ov = trained.report["overall"]["final"]
         typer.echo(f"model version {vid} (candidate) written to {path}")

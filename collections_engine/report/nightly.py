@@ -144,12 +144,16 @@ def nightly_report(*, date: pd.Timestamp, strategy: Strategy, scores: pd.DataFra
         section("Drift and money across the nights", trend_section(records, cur, strategy.outcome.horizon_days)) if records else "",
         section("Queue effects used",
                 "<p>Placement multiplies each account's no-action probability by its queue's effect: "
-                "estimated from the randomised placement history where a queue and stage have at "
-                "least 200 accounts in the queue and in the not-worked control (source 'history'), "
-                "the strategy's estimate elsewhere ('strategy'). 'agrees': the strategy's figure lies "
+                "estimated from the randomised placement history (rows with a propensity; held "
+                "accounts left out of the queue and of the not-worked control) where a queue and stage "
+                "have at least 200 accounts in the queue and in the control (source 'history'), the "
+                "strategy's figure elsewhere ('strategy'; everywhere with --effects strategy or a "
+                "history without propensity) and 'untested' where no placement history covers the "
+                "queue and stage at all (e.g. a new vendor). 'agrees': the strategy's figure lies "
                 "in the estimate's 95% interval.</p>",
                 table(effects[[c for c in ("queue", "stage", "strategy_effect", "effect", "ci_low", "ci_high",
-                                           "n", "agrees", "used", "source") if c in effects.columns]])
+                                           "n", "n_control", "n_held", "n_no_propensity", "agrees", "used",
+                                           "source") if c in effects.columns]])
                 if effects is not None else "<p>none</p>"),
         *_arms_section(a, solver),
         section("Fraud rings", ring_section(rings, date)),

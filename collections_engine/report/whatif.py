@@ -42,7 +42,10 @@ def compare_plans(before: pd.DataFrame, after: pd.DataFrame, qs_before: pd.DataF
 
 
 def whatif_report(date: str, strategy_name: str, diff: dict[str, pd.DataFrame], totals: dict[str, Any],
-                  currency: str, warnings: list[str]) -> str:
+                  currency: str, warnings: list[str], effects: pd.DataFrame | None = None,
+                  unused_edits: list[str] | None = None) -> str:
+    """The page; `unused_edits` (edited values with no effect tonight, and why) and the queue
+    effects with their source (history, strategy, untested) come right after the totals."""
     money = diff["by_queue"]
     chart = bar_chart(list(money["queue"]), {"ran": money["expected_net_ran"].tolist(),
                                              "what-if": money["expected_net_whatif"].tolist()},
@@ -54,7 +57,17 @@ def whatif_report(date: str, strategy_name: str, diff: dict[str, pd.DataFrame], 
         ("accounts that move", f"{totals['moved']:,d}"),
     ])
     warn = "".join(f"<div class='warn'>{esc(w)}</div>" for w in warnings) or "<p>none</p>"
+    edits = ("<ul>" + "".join(f"<li>{esc(x)}</li>" for x in unused_edits) + "</ul>" if unused_edits
+             else "<p>none: every edited value the run folder records changed some decision, or nothing was edited</p>")
+    eff_html = (table(effects[[c for c in ("queue", "stage", "strategy_effect", "effect", "n", "n_control",
+                                           "used", "source") if c in effects.columns]])
+                if effects is not None else "<p>none</p>")
     body = [cards,
+            section("Edited values with no effect on tonight's decisions", edits),
+            section("Queue effects used",
+                    "<p>source 'history': estimated from the night's randomised placement history; "
+                    "'strategy': the YAML's figure; 'untested': the YAML's figure for a queue and stage "
+                    "with no placement history at all (e.g. a new vendor).</p>", eff_html),
             section("Expected recovery and cost by queue", chart, table(money)),
             section("Accounts that move between queues", table(diff["moves"])),
             section("Capacity use and shadow prices", table(diff["capacity"])),

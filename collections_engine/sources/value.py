@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from collections_engine.assign.effects import effects_table, estimate_effects
+from collections_engine.assign.effects import Effects, estimate_effects
 from collections_engine.book import Book
 from collections_engine.config.strategy import Strategy
 from collections_engine.scoring.data import all_segments, oot_split, training_rows
@@ -96,7 +96,7 @@ def _window_effects(rows: pd.DataFrame, train_mask: np.ndarray, strategy: Strate
                     ) -> tuple[dict, pd.DataFrame | None]:
     """Queue effects estimated on the training window's placement history only (no held-out
     outcome is used), as `train` estimates them for the nightly run; the strategy's effects
-    where history is too thin (`assign.effects.effects_table`)."""
+    where history is too thin or not randomised (`assign.effects.Effects`)."""
     if "queue" not in rows.columns or not train_mask.any():
         return {}, None
     keys = ["account_id", "snapshot_date"]
@@ -104,8 +104,8 @@ def _window_effects(rows: pd.DataFrame, train_mask: np.ndarray, strategy: Strate
     est = estimate_effects(w[keys + ["queue", "propensity"]].assign(queue=w["queue"].astype("str")),
                            w[keys].assign(repaid=w["y"].to_numpy()),
                            w[keys].assign(stage=w["stage"].astype("str").to_numpy()), strategy)
-    table, effects = effects_table(est, strategy)
-    return effects, table
+    eff = Effects.resolve(strategy, est)
+    return eff.values, eff.table
 
 
 def holdout_dates(dates: np.ndarray, min_share: float, max_share: float, train_rows_wanted: int
