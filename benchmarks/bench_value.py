@@ -48,17 +48,8 @@ from collections_engine.assign import (Effects, build_decision_inputs, decide, e
                                        estimate_effects, greedy_plan)
 from collections_engine.assign.greedy import greedy_net_plan  # noqa: E402
 from collections_engine.config import load_strategy  # noqa: E402
+from collections_engine.sources.money import scaled_strategy  # noqa: E402
 from collections_engine.synth import SynthParams, generate_book  # noqa: E402
-
-
-def scaled(strategy, f: float):
-    qs = []
-    for q in strategy.queues:
-        upd = {"capacity": max(1, int(round(q.capacity * f)))}
-        if getattr(q, "max_balance", None):
-            upd["max_balance"] = q.max_balance * f
-        qs.append(q.model_copy(update=upd))
-    return strategy.model_copy(update={"queues": qs})
 
 
 def truth_value(a: pd.DataFrame, inp: pd.DataFrame, strategy, eff: dict, u: np.ndarray) -> tuple[float, np.ndarray]:
@@ -183,7 +174,7 @@ def main() -> None:
                     help="also solve engine, engine+est and oracle as one HiGHS MIP with this time limit (s)")
     args = ap.parse_args()
     f = args.capacity_scale if args.capacity_scale is not None else args.accounts / 200_000
-    strategy = scaled(load_strategy(ROOT / "strategies" / "default.yaml"), f)
+    strategy = scaled_strategy(load_strategy(ROOT / "strategies" / "default.yaml"), f)
     print(f"score stand-in: {args.score} (noise {args.noise}); capacities x {f:g}; {args.draws} draws per seed")
     names = ("greedy_net", "engine", "engine+est", "engine+held", "engine+naive", "oracle") + \
         (("engine/mip", "engine+est/mip", "oracle/mip") if args.exact else ())

@@ -63,3 +63,13 @@ def data_digest(folder: Path) -> dict[str, str]:
     for pat in DATA_FILES:
         out.update(tree_digest(folder, pat))
     return out
+
+
+def unscored_nights() -> list[str]:
+    """The fixture book's nightly snapshots (dates with accounts but no outcomes yet), oldest first."""
+    import pandas as pd
+
+    acc = pd.read_parquet(BOOK / "accounts.parquet", columns=["snapshot_date"])
+    out = pd.read_parquet(BOOK / "outcomes.parquet", columns=["snapshot_date"])
+    nights = sorted(set(pd.to_datetime(acc["snapshot_date"])) - set(pd.to_datetime(out["snapshot_date"])))
+    return [d.date().isoformat() for d in nights]

@@ -12,25 +12,16 @@ from pathlib import Path
 
 from collections_engine.assign import build_decision_inputs, decide
 from collections_engine.config import load_strategy
+from collections_engine.sources.money import scaled_strategy
 from collections_engine.synth import SynthParams, generate_book
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _scaled(strategy, f: float):
-    qs = []
-    for q in strategy.queues:
-        upd = {"capacity": max(1, int(round(q.capacity * f)))}
-        if getattr(q, "max_balance", None):
-            upd["max_balance"] = q.max_balance * f
-        qs.append(q.model_copy(update=upd))
-    return strategy.model_copy(update={"queues": qs})
-
-
 def test_a_binding_20k_night_keeps_its_vendor_placements():
     import pandas as pd
 
-    strategy = _scaled(load_strategy(ROOT / "strategies" / "default.yaml"), 20_000 / 200_000)
+    strategy = scaled_strategy(load_strategy(ROOT / "strategies" / "default.yaml"), 20_000 / 200_000)
     book = generate_book(SynthParams(accounts=20_000, seed=2), strategy)
     acc = book["accounts"]
     first = pd.Timestamp(SynthParams().first_night)

@@ -14,7 +14,8 @@ import yaml
 from typer.testing import CliRunner
 
 from collections_engine.cli import app
-from tests.pipeline_helpers import BOOK, GRAPH, ROOT, short_placement_strategy, train_fast, tree_digest
+from tests.pipeline_helpers import (BOOK, GRAPH, ROOT, short_placement_strategy, train_fast, tree_digest,
+                                    unscored_nights)
 
 runner = CliRunner()
 
@@ -25,11 +26,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict:
     strategy = short_placement_strategy(tmp / "short.yaml")
     models = tmp / "models"
     train_fast(models, strategy)
-    acc = pd.read_parquet(BOOK / "accounts.parquet", columns=["snapshot_date"])
-    out = pd.read_parquet(BOOK / "outcomes.parquet", columns=["snapshot_date"])
-    nights = sorted(set(pd.to_datetime(acc["snapshot_date"])) - set(pd.to_datetime(out["snapshot_date"])))
     return {"tmp": tmp, "strategy": strategy, "models": models,
-            "nights": [d.date().isoformat() for d in nights]}
+            "nights": unscored_nights()}
 
 
 def strategy_variant(env: dict, name: str, edit) -> Path:

@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 
 from collections_engine.cli import app
 from collections_engine.rings.incremental import STATE_FILE
-from tests.pipeline_helpers import BOOK, GRAPH, data_digest, short_placement_strategy, train_fast
+from tests.pipeline_helpers import (BOOK, GRAPH, data_digest, short_placement_strategy, train_fast,
+                                    unscored_nights)
 
 runner = CliRunner()
 
@@ -24,10 +25,7 @@ def two_nights(tmp_path_factory: pytest.TempPathFactory) -> dict:
     strategy = short_placement_strategy(tmp / "short.yaml")
     models = tmp / "models"
     train_fast(models, strategy)
-    acc = pd.read_parquet(BOOK / "accounts.parquet", columns=["snapshot_date"])
-    out = pd.read_parquet(BOOK / "outcomes.parquet", columns=["snapshot_date"])
-    nights = sorted(set(pd.to_datetime(acc["snapshot_date"])) - set(pd.to_datetime(out["snapshot_date"])))
-    d1, d2 = (d.date().isoformat() for d in nights[:2])
+    d1, d2 = unscored_nights()[:2]
     s = {"tmp": tmp, "strategy": strategy, "models": models, "d1": d1, "d2": d2}
     runs = tmp / "runs"
     assert _run(s, runs, d1) == 0
