@@ -10,6 +10,8 @@ and without exploration, against the world's true average effects.
       among the cells marked estimable and among all; without exploration, the estimate from
       the same rows weighted 1 (what the engine would learn from its own decisions) and how far
       it drifts (median |log(estimate / truth)|); the realised net of the cycles of both runs.
+  .venv/bin/python benchmarks/bench_experiments.py reestimate --keep DIR --seeds 1 2 3
+      the estimators again on the history rows a `coverage --keep DIR` run kept (no new cycles).
   .venv/bin/python benchmarks/bench_experiments.py challenger --accounts 20000 --cycles 6 --seed 1
       a planted better challenger (see cmd_challenger): the cycle it is found and the realised net.
 Timings on the shared 2-core development box are contended; say so when quoting them.
@@ -148,8 +150,11 @@ def rows_truth(rows: pd.DataFrame, queues: list[str]) -> pd.DataFrame:
 
 def estimators(rows: pd.DataFrame, strategy) -> dict[str, pd.DataFrame]:
     """Every estimate compared: the existing explored IPW (unclustered), IPW and DR clustered
-    by customer (experiments.estimate), and the engine's own rows weighted 1."""
+    by customer (experiments.estimate), and the engine's own rows weighted 1. The queues
+    exploration never draws (legal by default) are marked "excluded from exploration" by the
+    explored estimators (no estimate) and counted apart by `coverage_rows`."""
     from collections_engine.assign.effects import estimate_effects
+    from collections_engine.config.experiments import never_explored
     from collections_engine.experiments import explored_effects
     from collections_engine.experiments.estimate import logged_effects
 
@@ -161,17 +166,24 @@ def estimators(rows: pd.DataFrame, strategy) -> dict[str, pd.DataFrame]:
     out = {"weight_1": estimate_effects(h.assign(propensity=0.5), o, st, strategy)}
     if (rows["propensity"] < 1).any():
         out["ipw_unclustered"] = explored_effects(h, o, st, strategy)
-        le = logged_effects(rows)
+        le = logged_effects(rows, excluded=never_explored(strategy))
         for m in ("ipw", "dr"):
             out[m] = le[le["method"] == m].drop(columns="method")
     return out
 
 
 def coverage_rows(seed: int, explore: float, ests: dict, tr: pd.DataFrame, rt: pd.DataFrame, show: bool) -> list[dict]:
+    """Per estimator: the cells whose 95% interval covers the book's truth (and the truth on the
+    estimator's own rows), among all cells with an estimate and among the estimable ones; cells
+    of a queue excluded from exploration are neither covered nor missed: counted apart."""
+    from collections_engine.experiments.estimate import EXCLUDED
+
     out = []
     for kind, est in ests.items():
         e = est.merge(tr, on=["queue", "stage"], how="inner").merge(rt, on=["queue", "stage"], how="left")
-        e = e[np.isfinite(e["effect"]) & (e["effect"] > 0)]
+        off = e["reason"] == EXCLUDED if "reason" in e.columns else pd.Series(False, index=e.index)
+        excluded = sorted(f"{q} {s_}" for q, s_ in zip(e.loc[off, "queue"], e.loc[off, "stage"]))
+        e = e[~off & np.isfinite(e["effect"]) & (e["effect"] > 0)]
         cover = (e["ci_low"] <= e["true_effect"]) & (e["true_effect"] <= e["ci_high"])
         cover_rows = (e["ci_low"] <= e["rows_effect"]) & (e["rows_effect"] <= e["ci_high"])
         est_ok = e["estimable"] if "estimable" in e.columns else pd.Series(True, index=e.index)
@@ -182,11 +194,13 @@ def coverage_rows(seed: int, explore: float, ests: dict, tr: pd.DataFrame, rt: p
                     "estimable": int(est_ok.sum()), "covered_estimable": int((cover & est_ok).sum()),
                     "median_abs_log_ratio": float(drift.median()) if len(e) else np.nan,
                     "max_abs_log_ratio": float(drift.max()) if len(e) else np.nan,
-                    "median_log_width": float(width.median()) if len(e) else np.nan})
+                    "median_log_width": float(width.median()) if len(e) else np.nan,
+                    "excluded": len(excluded), "excluded_cells": ", ".join(excluded)})
         r = out[-1]
         print(f"    {kind}: {r['covered']}/{r['cells']} cells cover the book's truth, {r['covered_rows_truth']} the "
               f"truth on the estimator's rows; estimable {r['covered_estimable']}/{r['estimable']}; median "
-              f"|log ratio| {r['median_abs_log_ratio']:.3f}, median log width {r['median_log_width']:.3f}", flush=True)
+              f"|log ratio| {r['median_abs_log_ratio']:.3f}, median log width {r['median_log_width']:.3f}"
+              + (f"; not estimable, excluded from exploration: {r['excluded_cells']}" if excluded else ""), flush=True)
         if show:
             cols = ["queue", "stage", "n", "effect", "ci_low", "ci_high", "true_effect", "rows_effect"]
             cols += [c for c in ("explored", "estimable") if c in e.columns]
@@ -212,77 +226,106 @@ def decide_with(effects: dict):
     return place
 
 
-def cmd_coverage(a: argparse.Namespace) -> None:
+def drift_cycle(tmp: Path, seed: int, found: dict, models: Path, plain, tr: pd.DataFrame, queues: list[str],
+                cycles_run: int) -> list[dict]:
+    """What the drift costs: from the no-exploration history's last state, one more cycle
+    decided with each set of effects, on the same world draws."""
     from collections_engine.assign.effects import effects_dict
-    from collections_engine.config import load_strategy
     from collections_engine.loop.backtest import costs_of
     from collections_engine.loop.world import read_world
 
+    data0, ests0 = found[0.0]
+    other = [x for x in found if x != 0.0][0]
+    dr = found[other][1]["dr"]
+    approved = approved_effects(models, plain)
+    sets = {"approved (the loop's)": None,
+            "re-estimated, no exploration (weight 1)": {**approved, **effects_dict(ests0["weight_1"])},
+            f"DR from {other:.0%} exploration (estimable cells)": {**approved, **{
+                (q, s): float(v) for q, s, v, ok in zip(dr["queue"], dr["stage"], dr["effect"], dr["estimable"]) if ok}},
+            "the world's truth": {(q, s_): float(v) for q, s_, v in zip(tr["queue"], tr["stage"], tr["true_effect"])}}
+    costs = costs_of(plain)
+    date = read_world(data0).state_date
+    out = []
+    for k, (name, eff) in enumerate(sets.items()):
+        d = tmp / f"drift_{k}"
+        shutil.copytree(data0, d)
+        mon, _, _ = one_cycle(d, tmp / f"runs_drift_{k}", tmp / "strategy_0.0.yaml", models, date, costs, queues,
+                              placement=None if eff is None else decide_with(eff))
+        out.append({"seed": seed, "effects": name, "net": mon["net"]})
+        print(f"  cycle {cycles_run + 1} from the no-exploration state, effects {name}: net "
+              f"{mon['net']:,.0f} ({mon['seconds']:.0f} s)", flush=True)
+        shutil.rmtree(d)
+    return out
+
+
+def seed_coverage(a: argparse.Namespace, seed: int, keep: Path | None) -> tuple[list[dict], list[dict], list[dict]]:
+    """One seed: book, model, the cycles per exploration rate; (coverage rows, money, drift)."""
+    from collections_engine.config import load_strategy
+
     rows, money, drift_cost = [], [], []
-    keep = Path(a.keep) if a.keep else None
-    for seed in a.seeds:
-        with tempfile.TemporaryDirectory(dir=a.tmp) as tmp:
-            tmp = Path(tmp)
-            base, models = tmp / "data", tmp / "models"
-            t0 = time.perf_counter()
-            sh("generate", "--out", str(base), "--accounts", str(a.accounts), "--days", "1", "--seed", str(seed))
-            sh("train", "--data", str(base), "--strategy", str(STRATEGY), "--models", str(models))
-            sh("approve", "--models", str(models), "--by", "bench_experiments")
-            print(f"seed {seed}: book and model in {time.perf_counter() - t0:.0f} s", flush=True)
-            tr = truth(base)
-            plain = load_strategy(STRATEGY)
-            queues = [q.name for q in plain.work_queues()]
-            found = {}
-            for explore in a.explore:
-                doc = yaml.safe_load(STRATEGY.read_text())
-                if explore > 0:
-                    doc["experiments"] = {"explore": explore, "seed": seed, "arms": []}
-                strat = tmp / f"strategy_{explore}.yaml"
-                strat.write_text(yaml.safe_dump(doc, sort_keys=False))
-                data = tmp / f"data_{explore}"
-                shutil.copytree(base, data)
-                print(f"  explore {explore}:", flush=True)
-                m, hist = cycles(data, tmp / f"runs_{explore}", strat, models, a.cycles)
-                money += [{"seed": seed, "explore": explore, **x} for x in m]
-                if keep is not None:
-                    keep.mkdir(parents=True, exist_ok=True)
-                    hist.to_parquet(keep / f"rows_{a.accounts}_{seed}_{explore}.parquet")
-                    tr.to_parquet(keep / f"truth_{a.accounts}_{seed}.parquet")
-                ests = estimators(hist, plain)
-                explorable = hist[(hist["propensity"] > 0) & (hist["propensity"] < 1)]
-                rt = rows_truth(explorable if len(explorable) else hist, queues)
-                rows += coverage_rows(seed, explore, ests, tr, rt, a.show)
-                found[explore] = (data, ests)
-            if a.drift and 0.0 in found and len(found) == 2:
-                # what the drift costs: from the no-exploration history's last state, one more
-                # cycle decided with each set of effects, on the same world draws
-                data0, ests0 = found[0.0]
-                other = [x for x in found if x != 0.0][0]
-                dr = found[other][1]["dr"]
-                approved = approved_effects(models, plain)
-                sets = {"approved (the loop's)": None,
-                        "re-estimated, no exploration (weight 1)": {**approved, **effects_dict(ests0["weight_1"])},
-                        f"DR from {other:.0%} exploration (estimable cells)": {**approved, **{
-                            (q, s): float(v) for q, s, v, ok in zip(dr["queue"], dr["stage"], dr["effect"],
-                                                                    dr["estimable"]) if ok}},
-                        "the world's truth": {(q, s_): float(v) for q, s_, v in
-                                              zip(tr["queue"], tr["stage"], tr["true_effect"])}}
-                costs = costs_of(plain)
-                date = read_world(data0).state_date
-                for k, (name, eff) in enumerate(sets.items()):
-                    d = tmp / f"drift_{k}"
-                    shutil.copytree(data0, d)
-                    strat = tmp / "strategy_0.0.yaml"
-                    mon, _, _ = one_cycle(d, tmp / f"runs_drift_{k}", strat, models, date, costs, queues,
-                                          placement=None if eff is None else decide_with(eff))
-                    drift_cost.append({"seed": seed, "effects": name, "net": mon["net"]})
-                    print(f"  cycle {a.cycles + 1} from the no-exploration state, effects {name}: net "
-                          f"{mon['net']:,.0f} ({mon['seconds']:.0f} s)", flush=True)
-                    shutil.rmtree(d)
-    r = pd.DataFrame(rows)
+    with tempfile.TemporaryDirectory(dir=a.tmp) as tmp:
+        tmp = Path(tmp)
+        base, models = tmp / "data", tmp / "models"
+        t0 = time.perf_counter()
+        sh("generate", "--out", str(base), "--accounts", str(a.accounts), "--days", "1", "--seed", str(seed))
+        sh("train", "--data", str(base), "--strategy", str(STRATEGY), "--models", str(models))
+        sh("approve", "--models", str(models), "--by", "bench_experiments")
+        print(f"seed {seed}: book and model in {time.perf_counter() - t0:.0f} s", flush=True)
+        tr = truth(base)
+        plain = load_strategy(STRATEGY)
+        queues = [q.name for q in plain.work_queues()]
+        found = {}
+        for explore in a.explore:
+            doc = yaml.safe_load(STRATEGY.read_text())
+            if explore > 0:
+                doc["experiments"] = {"explore": explore, "seed": seed, "arms": []}
+            strat = tmp / f"strategy_{explore}.yaml"
+            strat.write_text(yaml.safe_dump(doc, sort_keys=False))
+            data = tmp / f"data_{explore}"
+            shutil.copytree(base, data)
+            print(f"  explore {explore}:", flush=True)
+            m, hist = cycles(data, tmp / f"runs_{explore}", strat, models, a.cycles)
+            money += [{"seed": seed, "explore": explore, **x} for x in m]
+            if keep is not None:
+                keep.mkdir(parents=True, exist_ok=True)
+                hist.to_parquet(keep / f"rows_{a.accounts}_{seed}_{explore}.parquet")
+                tr.to_parquet(keep / f"truth_{a.accounts}_{seed}.parquet")
+            ests = estimators(hist, plain)
+            rows += coverage_rows(seed, explore, ests, tr, rows_truth_of(hist, queues), a.show)
+            found[explore] = (data, ests)
+        if a.drift and 0.0 in found and len(found) == 2:
+            drift_cost = drift_cycle(tmp, seed, found, models, plain, tr, queues, a.cycles)
+    return rows, money, drift_cost
+
+
+def rows_truth_of(hist: pd.DataFrame, queues: list[str]) -> pd.DataFrame:
+    """The true effects on the rows the explored estimators use (the randomised ones)."""
+    explorable = hist[(hist["propensity"] > 0) & (hist["propensity"] < 1)]
+    return rows_truth(explorable if len(explorable) else hist, queues)
+
+
+def print_coverage(r: pd.DataFrame) -> None:
+    """Per seed and pooled: cells covered by each estimator; excluded cells listed apart."""
+    cols = ["cells", "covered", "covered_rows_truth", "estimable", "covered_estimable", "excluded"]
+    print("\ncoverage per seed:")
+    print(r[["seed", "explore", "estimate", *cols]].to_string(index=False))
     print("\ncoverage over seeds:")
-    print(r.groupby(["explore", "estimate"])[["cells", "covered", "covered_rows_truth", "estimable",
-                                              "covered_estimable"]].sum())
+    pooled = r.groupby(["explore", "estimate"])[cols].sum()
+    pooled["rate"] = (pooled["covered"] / pooled["cells"]).round(3)
+    print(pooled)
+    for (seed, explore), g in r[r["excluded"] > 0].groupby(["seed", "explore"]):
+        print(f"seed {seed}, explore {explore}: not estimable, excluded from exploration (neither covered nor "
+              f"missed): {g['excluded_cells'].iloc[0]}")
+
+
+def cmd_coverage(a: argparse.Namespace) -> None:
+    keep = Path(a.keep) if a.keep else None
+    rows, money, drift_cost = [], [], []
+    for seed in a.seeds:
+        r_, m_, d_ = seed_coverage(a, seed, keep)
+        rows, money, drift_cost = rows + r_, money + m_, drift_cost + d_
+    r = pd.DataFrame(rows)
+    print_coverage(r)
     m = pd.DataFrame(money)
     tot = m.groupby(["seed", "explore"])["net"].sum().unstack("explore")
     print("\nrealised net of the cycles per seed (explore columns):")
@@ -297,11 +340,33 @@ def cmd_coverage(a: argparse.Namespace) -> None:
         print("\nrealised net of one more cycle from the no-exploration state, by the effects that decide:")
         print(dc.round(0).to_string())
     if keep is not None:
-        r.to_csv(keep / f"coverage_{a.accounts}_{'_'.join(map(str, a.seeds))}.csv", index=False)
-        m.to_csv(keep / f"money_{a.accounts}_{'_'.join(map(str, a.seeds))}.csv", index=False)
+        tag = f"{a.accounts}_{'_'.join(map(str, a.seeds))}"
+        r.to_csv(keep / f"coverage_{tag}.csv", index=False)
+        m.to_csv(keep / f"money_{tag}.csv", index=False)
         if drift_cost:
-            pd.DataFrame(drift_cost).to_csv(keep / f"drift_{a.accounts}_{'_'.join(map(str, a.seeds))}.csv",
-                                            index=False)
+            pd.DataFrame(drift_cost).to_csv(keep / f"drift_{tag}.csv", index=False)
+
+
+def cmd_reestimate(a: argparse.Namespace) -> None:
+    """The estimators again on the history rows a `coverage --keep DIR` run kept (no new
+    cycles): rows_ACCOUNTS_SEED_EXPLORE.parquet and truth_ACCOUNTS_SEED.parquet."""
+    from collections_engine.config import load_strategy
+
+    plain = load_strategy(STRATEGY)
+    queues = [q.name for q in plain.work_queues()]
+    rows = []
+    for seed in a.seeds:
+        for explore in a.explore:
+            f = Path(a.keep) / f"rows_{a.accounts}_{seed}_{explore}.parquet"
+            if not f.exists():
+                print(f"seed {seed}, explore {explore}: no {f.name}; skipped", flush=True)
+                continue
+            hist = pd.read_parquet(f)
+            tr = pd.read_parquet(Path(a.keep) / f"truth_{a.accounts}_{seed}.parquet")
+            print(f"seed {seed}, explore {explore}: {len(hist):,d} history rows", flush=True)
+            rows += coverage_rows(seed, explore, estimators(hist, plain), tr, rows_truth_of(hist, queues), a.show)
+    if rows:
+        print_coverage(pd.DataFrame(rows))
 
 
 def cmd_challenger(a: argparse.Namespace) -> None:
@@ -428,6 +493,12 @@ def main() -> None:
     c.add_argument("--show", action="store_true")
     c.add_argument("--keep", default=None, help="folder for the history rows and tables (re-analysis)")
     c.add_argument("--drift", action="store_true", help="one more cycle per set of effects (cost of drift)")
+    e = sub.add_parser("reestimate", help="the estimators on the rows a coverage --keep run kept")
+    e.add_argument("--keep", required=True)
+    e.add_argument("--accounts", type=int, default=20000)
+    e.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    e.add_argument("--explore", type=float, nargs="+", default=[0.05])
+    e.add_argument("--show", action="store_true")
     h = sub.add_parser("challenger")
     h.add_argument("--accounts", type=int, default=20000)
     h.add_argument("--cycles", type=int, default=6)
@@ -438,7 +509,7 @@ def main() -> None:
     h.add_argument("--compare", nargs="*", default=[], choices=["oracle", "champion_alone", "challenger_alone"],
                    help="also these on the same start and draws (oracle: the cost of the test)")
     a = ap.parse_args()
-    {"coverage": cmd_coverage, "challenger": cmd_challenger}[a.cmd](a)
+    {"coverage": cmd_coverage, "reestimate": cmd_reestimate, "challenger": cmd_challenger}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -126,3 +126,30 @@ def test_rows_that_were_not_randomised_are_left_out(seed, n, explore):
     for row in base.itertuples():
         want = int(((r["queue"] == row.queue) & (r["propensity"] < 0.5)).sum())
         assert row.explored == want
+
+
+def test_a_queue_excluded_from_exploration_is_not_estimable_and_says_why():
+    """The team is never explored (only the solver's choice, logged 1 - explore): its rows are
+    whom the engine chose, so the weighted rate is confounded (off by more than e^0.2 here).
+    Named in `excluded`, its cells carry no estimate, are not estimable and say "excluded from
+    exploration"; the other cells are unchanged; a cell with too few explored rows says that."""
+    from collections_engine.experiments.estimate import EXCLUDED
+
+    rows, truth = _history(40000, 4)
+    team_explored = (rows["queue"] == "early_team") & (rows["propensity"] < 0.5)
+    # the same history as if exploration never drew the team: its explorers' draws removed
+    rows = rows[~team_explored].reset_index(drop=True)
+    rows.loc[rows["queue"] == "early_team", "propensity"] = 0.9
+    plain = logged_effects(rows).set_index(["method", "queue"])
+    assert abs(np.log(plain.loc[("ipw", "early_team"), "effect"] / truth["early_team"])) > 0.2
+    e = logged_effects(rows, excluded={"early_team"}).set_index(["method", "queue"])
+    for m in ("ipw", "dr"):
+        team = e.loc[(m, "early_team")]
+        assert not team["estimable"] and team["reason"] == EXCLUDED
+        assert np.isnan(team["effect"]) and np.isnan(team["ci_low"]) and np.isnan(team["ci_high"])
+        assert team["n"] == plain.loc[(m, "early_team"), "n"]
+        pd.testing.assert_series_equal(e.loc[(m, "sms")], plain.loc[(m, "sms")])
+        assert e.loc[(m, "sms"), "estimable"] and e.loc[(m, "sms"), "reason"] == ""
+    few = logged_effects(rows.iloc[:600]).set_index(["method", "queue"])
+    assert not few.loc[("dr", "early_team"), "estimable"]
+    assert few.loc[("dr", "early_team"), "reason"].startswith("too little exploration: 0 explored rows")

@@ -21,7 +21,8 @@ The night, in order (everything seeded and vectorised; same inputs, same bytes):
 3. Exploration, within each arm: a free account (not kept, held or fraud) of a customer with
    no other delinquent account tonight explores with probability `explore` (hash of seed,
    date and account id): it gets a queue drawn uniformly from its options, the eligible work
-   queues with room (never `legal`: a court action is not a random draw) and not worked.
+   queues with room but those of `never_explore` (default and always: `legal`, a court action
+   is not a random draw) and not worked.
    Explorers take their capacity first (in draw order; a full queue sends the rest to not
    worked, counted in a warning); the arm's solver decides the others with what is left.
 4. Propensity: the probability of the queue the account got (epsilon-greedy, k = the
@@ -31,7 +32,7 @@ The night, in order (everything seeded and vectorised; same inputs, same bytes):
      not worked:   (1 - explore) [solver: none] + explore / k * (1 + sum of o_j over its options)
    the solver's choice being the rest solve's for an account that did not explore and, for an
    explorer, that of a solve of the arm with no exploration; 1 - explore for a solver's choice
-   exploration never draws (legal); everything else (kept, held, fraud, customers with
+   exploration never draws (`never_explore`); everything else (kept, held, fraud, customers with
    several accounts): 1.
 5. The arms' plans are combined and checked together (`check_plan`) against the champion
    with the arms' capacities added up.
@@ -48,7 +49,7 @@ import pandas as pd
 from collections_engine.assign.check import require_plan
 from collections_engine.assign.decide import Decision, assemble, decide, not_worked_row
 from collections_engine.assign.model_data import CENT, build_problem, sorted_by_account
-from collections_engine.config.experiments import CHAMPION
+from collections_engine.config.experiments import CHAMPION, never_explored
 from collections_engine.config.strategy import Strategy, VendorQueue
 
 __all__ = ["decide_night", "assign_arms", "draw", "split_capacities", "propensities", "EXPERIMENT_COLUMNS"]
@@ -241,19 +242,21 @@ def propensities(explore: float, opts: np.ndarray, explorable: np.ndarray, taken
     return np.where(explorable, p, 1.0)
 
 
-def _explore_arm(sub: pd.DataFrame, s_arm: Strategy, date, eff: dict | None, explore: float,
-                 seed: int, allow_split: bool, kw: dict) -> tuple[Decision, np.ndarray, list[str]]:
-    """One arm's decision with exploration; returns it and the propensity per row (sub order)."""
-    pb = build_problem(sub, s_arm, date, eff)
+def _draw_explorers(pb, s_arm: Strategy, date, explore: float, seed: int, allow_split: bool,
+                    never: frozenset[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """Who explores and where: (X explorers, choice column per row (-1 not worked), opts [n, Q]
+    the queues exploration may draw, explorable, overflow o_j, explorers sent back by a full queue).
+
+    Explorers take capacity in draw order; beyond a queue's room or balance: not worked."""
     cust = pd.Series(pb.customer)
     single = np.ones(pb.n, bool) if allow_split else cust.map(cust.value_counts()).to_numpy() == 1
     ids = pd.Series(pb.account_id).astype("str")
     dkey = pd.Timestamp(date).strftime("%Y-%m-%d")
     ux = draw(ids + "|" + dkey, seed, "explor")
     upick = draw(ids + "|" + dkey, seed, "pick")
-    legal = np.array([s_arm.queue(q).kind == "legal" for q in pb.queues], bool)
+    barred = np.array([q in never or s_arm.queue(q).kind == "legal" for q in pb.queues], bool)
     fits = (pb.bal[None, :] < 0) | (pb.amount[:, None] <= pb.bal[None, :])
-    opts = pb.elig & (pb.cap > 0)[None, :] & ~legal[None, :] & fits
+    opts = pb.elig & (pb.cap > 0)[None, :] & ~barred[None, :] & fits
     explorable = pb.free & single
     k = opts.sum(axis=1) + 1                               # + not worked
     X = explorable & (ux < explore)
@@ -262,8 +265,6 @@ def _explore_arm(sub: pd.DataFrame, s_arm: Strategy, date, eff: dict | None, exp
     csum = np.cumsum(opts, axis=1)
     col = np.where(pick < k - 1, np.argmax(csum > pick[:, None], axis=1), -1)
     choice = np.where(X, col, -1)
-    warnings: list[str] = []
-    # explorers take capacity in draw order; beyond a queue's room or balance: not worked
     xr = np.flatnonzero(X & (choice >= 0))
     xr = xr[np.argsort(ux[xr], kind="stable")]
     full = 0
@@ -276,13 +277,36 @@ def _explore_arm(sub: pd.DataFrame, s_arm: Strategy, date, eff: dict | None, exp
         choice[r[~ok]] = -1
         full += int((~ok).sum())
         overflow[j] = float((~ok).sum()) / len(r)
+    return X, choice, opts, explorable, overflow, full
+
+
+def _room_left(pb, s_arm: Strategy, X: np.ndarray, choice: np.ndarray) -> Strategy:
+    """The arm's strategy with the capacity and balance the explorers took removed."""
+    got = X & (choice >= 0)
+    taken = np.bincount(choice[got], minlength=len(pb.queues))
+    taken_bal = np.bincount(choice[got], weights=pb.amount[got], minlength=len(pb.queues))
+    ups = {}
+    for j, qn in enumerate(pb.queues):
+        q = s_arm.queue(qn)
+        up = {"capacity": int(max(q.capacity - taken[j], 0))}
+        if isinstance(q, VendorQueue) and q.max_balance is not None:
+            up["max_balance"] = max(q.max_balance - taken_bal[j] / CENT, 0.01)
+        ups[qn] = up
+    return _with_queues(s_arm, ups)
+
+
+def _explore_arm(sub: pd.DataFrame, s_arm: Strategy, date, eff: dict | None, explore: float,
+                 seed: int, allow_split: bool, kw: dict, never: frozenset[str] = frozenset()
+                 ) -> tuple[Decision, np.ndarray, list[str]]:
+    """One arm's decision with exploration; returns it and the propensity per row (sub order).
+    never: the queues exploration never draws (`config.experiments.never_explored`)."""
+    pb = build_problem(sub, s_arm, date, eff)
+    X, choice, opts, explorable, overflow, full = _draw_explorers(pb, s_arm, date, explore, seed, allow_split,
+                                                                  never)
+    warnings: list[str] = []
     if full:
         warnings.append(f"exploration: {full} explorers' drawn queue was full; not worked instead "
                         "(their propensities count the chance of that)")
-    Xi = np.flatnonzero(X)
-    taken = np.bincount(choice[Xi][choice[Xi] >= 0], minlength=len(pb.queues))
-    taken_bal = np.bincount(choice[Xi][choice[Xi] >= 0], weights=pb.amount[Xi][choice[Xi] >= 0],
-                            minlength=len(pb.queues))
     df = sorted_by_account(sub)
     # the solver's choice with no exploration (for the explorers' propensity)
     d_full = decide(df, s_arm, date, effects=eff, **kw)
@@ -292,14 +316,7 @@ def _explore_arm(sub: pd.DataFrame, s_arm: Strategy, date, eff: dict | None, exp
         prop = propensities(explore, opts, explorable, taken_col, taken_col, overflow)
         return d_full, prop, warnings
     full_plan = d_full.assignments["queue"].astype("str").to_numpy(dtype=object)
-    ups = {}
-    for j, qn in enumerate(pb.queues):
-        q = s_arm.queue(qn)
-        up = {"capacity": int(max(q.capacity - taken[j], 0))}
-        if isinstance(q, VendorQueue) and q.max_balance is not None:
-            up["max_balance"] = max(q.max_balance - taken_bal[j] / CENT, 0.01)
-        ups[qn] = up
-    rest = decide(df[~X].reset_index(drop=True), _with_queues(s_arm, ups), date, effects=eff, **kw)
+    rest = decide(df[~X].reset_index(drop=True), _room_left(pb, s_arm, X, choice), date, effects=eff, **kw)
     xdf = df[X].reset_index(drop=True)
     pbx = build_problem(xdf, s_arm, date, eff)
     ax, plx = assemble(pbx, choice[X], xdf, s_arm, date)
@@ -338,6 +355,7 @@ def decide_night(inputs: pd.DataFrame, strategy: Strategy, date, *, arms: dict[s
     arm = assign_arms(df, strategy, previous_arm)
     scaled = split_capacities(df, arm, arms)
     champ = arms[CHAMPION]
+    never = never_explored(strategy)
     allow_split = not any(v.keep_customer_together for v in strategy.vendors()) and \
         not getattr(strategy, "one_collector_per_customer", False)
     parts, warnings, solvers, applied = [], [], {}, {}
@@ -347,7 +365,7 @@ def decide_night(inputs: pd.DataFrame, strategy: Strategy, date, *, arms: dict[s
             continue
         sub = df[m].reset_index(drop=True)
         eff = _arm_effects(arms[name], champ, effects)
-        d, prop, w = _explore_arm(sub, scaled[name], date, eff, explore, exp.seed, allow_split, kw)
+        d, prop, w = _explore_arm(sub, scaled[name], date, eff, explore, exp.seed, allow_split, kw, never)
         a = d.assignments.copy()
         a["arm"] = name
         a["propensity"] = prop
@@ -370,7 +388,8 @@ def decide_night(inputs: pd.DataFrame, strategy: Strategy, date, *, arms: dict[s
     require_plan(df, a, combined, date, placements=pl, min_share_applied=applied)
     summary = _summary(a, df, champ, combined, parts)
     solver = {**solvers.get(CHAMPION, next(iter(solvers.values()))),
-              "experiments": {"explore": explore, "seed": exp.seed, "arms": solvers}}
+              "experiments": {"explore": explore, "seed": exp.seed, "never_explore": sorted(never),
+                              "arms": solvers}}
     return Decision(a, pl.reset_index(drop=True), rc.reset_index(drop=True), summary, solver, warnings, applied)
 
 

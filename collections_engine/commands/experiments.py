@@ -54,13 +54,23 @@ def register(app: typer.Typer) -> None:
                          f"p={r.p_value:.3g}{' *' if r.significant else ''}")
             typer.echo(line)
         if effects is not None:
-            dr = effects[effects["method"] == "dr"]
-            few = dr[~dr["estimable"]]
-            typer.echo(f"effects re-estimated from the engine's history (doubly robust and inverse-propensity "
-                       f"in effects.csv): {int(dr['estimable'].sum())} cells estimable, {len(few)} with too "
-                       "little exploration"
-                       + (f" ({', '.join(q + '/' + s for q, s in zip(few['queue'], few['stage']))})"
-                          if len(few) else ""))
+            typer.echo(_effects_line(effects))
         if out is not None:
             write_summary(out, results, by_night, effects, notes)
             typer.echo(f"written: {out}")
+
+
+def _effects_line(effects) -> str:
+    """How many cells are estimable; the others by reason (too little exploration, or a queue
+    exploration never draws: `never_explore`, legal by default)."""
+    from collections_engine.experiments.estimate import EXCLUDED
+
+    dr = effects[effects["method"] == "dr"]
+    out = dr[dr["reason"] == EXCLUDED]
+    few = dr[~dr["estimable"] & (dr["reason"] != EXCLUDED)]
+
+    def cells(f) -> str:
+        return f" ({', '.join(q + '/' + s for q, s in zip(f['queue'], f['stage']))})" if len(f) else ""
+    return (f"effects re-estimated from the engine's history (doubly robust and inverse-propensity in "
+            f"effects.csv): {int(dr['estimable'].sum())} cells estimable, {len(few)} with too little "
+            f"exploration{cells(few)}, {len(out)} not estimable: excluded from exploration{cells(out)}")

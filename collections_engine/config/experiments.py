@@ -3,6 +3,7 @@
     experiments:
       explore: 0.05                 # probability that a free account gets a random eligible queue
       seed: 0                       # hash seed of arms and exploration (default 0)
+      never_explore: [legal]        # queues exploration never draws (default: every legal queue)
       arms:
         - {name: north_m3, overrides: {agency_north: {effect: {M3: 1.8}}}, share: {M3: 0.1}}
         - {name: lean, strategy: lean.yaml, share: {M1: 0.1, M2: 0.1}}
@@ -27,7 +28,7 @@ from pydantic import TypeAdapter, ValidationError
 from collections_engine.config.strategy import Queue, Strategy
 
 __all__ = ["OVERRIDE_KEYS", "CHAMPION", "merge_queue", "experiment_rules", "arm_file_rules", "apply_overrides",
-           "arm_strategies", "arm_terms"]
+           "arm_strategies", "arm_terms", "never_explored"]
 
 CHAMPION = "champion"
 OVERRIDE_KEYS = ("capacity", "cost_per_account", "effect", "commission", "placement_days",
@@ -51,13 +52,56 @@ def _suggest(value: str, options: list[str]) -> str:
     return f", did you mean '{close[0]}'?" if close else f"; expected one of: {', '.join(options)}"
 
 
+def never_explored(strategy: Strategy) -> frozenset[str]:
+    """The queues exploration never draws: `experiments.never_explore`, or every legal queue
+    when the key is absent (`check` makes sure a given list holds every legal queue)."""
+    exp = strategy.experiments
+    if exp is not None and exp.never_explore is not None:
+        return frozenset(exp.never_explore)
+    return frozenset(q.name for q in strategy.queues if q.kind == "legal")
+
+
+def _never_explore_rules(exp: dict[str, Any], queues: dict[str, dict]) -> Found:
+    """`never_explore`: known work queues, each once, every legal queue among them.
+
+    Why legal must be listed: exploration sends a random share of accounts to a random eligible
+    queue; a court action against a customer drawn at random is not something a bank does, so
+    legal is never explored and its effect cannot be re-estimated from the engine's history
+    (the estimator says so). The key makes that exclusion visible, and lets a bank exclude
+    other queues too (a vendor on probation, a costly field team)."""
+    names = exp.get("never_explore")
+    if not isinstance(names, list):
+        return []
+    at: Loc = ("experiments", "never_explore")
+    out: Found = []
+    seen: set[str] = set()
+    for i, name in enumerate(names):
+        if not isinstance(name, str):
+            continue  # the model reports the type
+        if name not in queues:
+            out.append(((*at, i), f"unknown queue '{name}'{_suggest(name, sorted(queues))}"))
+        elif queues[name].get("kind") == "fraud":
+            out.append(((*at, i), f"'{name}' is the fraud queue, which exploration never draws (it works the "
+                                  "night's fraud candidates); expected a work queue"))
+        elif name in seen:
+            out.append(((*at, i), f"'{name}' listed twice; expected each queue once"))
+        seen.add(name)
+    for name, q in queues.items():
+        if q.get("kind") == "legal" and name not in seen:
+            out.append((at, f"legal queue '{name}' is missing; expected every legal queue in the list (a court "
+                            "action is never a random draw; leave the key out for the default: every legal queue)"))
+    return out
+
+
 def experiment_rules(data: dict[str, Any], stage_names: list[str]) -> Found:
     """Problems of `experiments` that span fields (types and ranges are the models' job)."""
     exp = data.get("experiments")
-    if not isinstance(exp, dict) or not isinstance(exp.get("arms"), list):
+    if not isinstance(exp, dict):
         return []
-    out: Found = []
     queues = {q["name"]: q for q in data.get("queues", []) if isinstance(q, dict) and isinstance(q.get("name"), str)}
+    out: Found = _never_explore_rules(exp, queues)
+    if not isinstance(exp.get("arms"), list):
+        return out
     names: dict[str, int] = {}
     totals: dict[str, float] = defaultdict(float)
     for i, arm in enumerate(exp["arms"]):

@@ -146,6 +146,9 @@ class Experiments(_Model):
     explore: float = Field(default=0.0, ge=0, le=0.5)   # probability of a random eligible queue
     seed: int = Field(default=0, ge=0)                 # the arms' and exploration's hash seed
     arms: list[Arm] = Field(default_factory=list)
+    # queues exploration never draws (None: every legal queue); a legal queue must be listed:
+    # a court action is not a random draw (README "Experiments")
+    never_explore: list[str] | None = None
 
 
 Queue = Annotated[

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from collections_engine.config.experiments import never_explored
 from collections_engine.errors import DataError
 from collections_engine.experiments.estimate import logged_effects
 from collections_engine.experiments.results import arm_results, realised_rows
@@ -102,7 +103,7 @@ def effects_of(data: Path, stages: pd.DataFrame, strategy) -> pd.DataFrame | Non
     keys = ["account_id", "snapshot_date"]
     rows = (ph[keys + ["queue", "propensity"]].merge(outcomes[keys + ["repaid"]], on=keys, how="inner")
             .merge(stages.drop_duplicates(keys), on=keys, how="inner"))
-    est = logged_effects(rows)
+    est = logged_effects(rows, excluded=never_explored(strategy))
     strat = {(q.name, s): float(v) for q in strategy.work_queues() for s, v in q.effect.items()}
     est["strategy_effect"] = [strat.get(k, np.nan) for k in zip(est["queue"], est["stage"])]
     return est

@@ -18,7 +18,9 @@ theta_q / theta_not_worked. Intervals: the estimators' influence values summed p
 (customer, else account: an account explored on several nights is one unit), var(log effect)
 = sum_c (sum_{i in c} psi_q,i / theta_q - psi_0,i / theta_0)^2 / N^2, and
 exp(log effect +- z sd). A cell is `estimable` when at least `min_explored` of its rows and of
-the stage's control rows came from exploration's draw (propensity below 0.5).
+the stage's control rows came from exploration's draw (propensity below 0.5), and its queue is
+not one exploration never draws (`never_explore`, legal by default: no estimate, reason
+"excluded from exploration").
 
 What either estimates is the effect on the explorable accounts (customers with one delinquent
 account, not kept nor held), not on the whole book: where the effect differs by account
@@ -34,11 +36,12 @@ from sklearn.linear_model import LogisticRegression
 
 from collections_engine.assign.effects import CONTROL
 
-__all__ = ["logged_effects", "LOGGED_COLUMNS", "METHODS"]
+__all__ = ["logged_effects", "mark_estimable", "LOGGED_COLUMNS", "METHODS", "EXCLUDED"]
 
 METHODS = ("ipw", "dr")
 LOGGED_COLUMNS = ["method", "queue", "stage", "n", "explored", "n_control", "explored_control",
-                  "repay_rate", "control_rate", "effect", "ci_low", "ci_high", "estimable"]
+                  "repay_rate", "control_rate", "effect", "ci_low", "ci_high", "estimable", "reason"]
+EXCLUDED = "excluded from exploration"
 
 
 def _features(rows: pd.DataFrame) -> np.ndarray:
@@ -84,12 +87,18 @@ def _theta(y: np.ndarray, w: np.ndarray, is_q: np.ndarray, mu: np.ndarray | None
 
 
 def logged_effects(rows: pd.DataFrame, *, level: float = 0.95, min_explored: int = 30,
-                   min_fit: int = 50, methods: tuple[str, ...] = METHODS) -> pd.DataFrame:
+                   min_fit: int = 50, methods: tuple[str, ...] = METHODS,
+                   excluded: frozenset[str] | set[str] = frozenset()) -> pd.DataFrame:
     """Per method, queue and stage: the effect from the randomised rows of `rows`.
 
     rows: one per history row with `account_id`, `stage`, `queue` ('not_worked' or '' for the
     control), `propensity`, `repaid` (0/1); optional `customer_id` (the cluster), `score` (the
-    night's p_repay) and `amount` (collectable) for the outcome model."""
+    night's p_repay) and `amount` (collectable) for the outcome model.
+    excluded: queues exploration never draws (`config.experiments.never_explored`): their rows
+    are the solver's choices only (propensity 1 - explore), so a weighted mean of them is the
+    confounded average of whom the engine chose, not an effect: no estimate, `estimable`
+    false and `reason` "excluded from exploration" (neither covered nor missed). `reason` of
+    another cell not estimable: too few explored rows in it or in the stage's control."""
     z = float(norm.ppf(0.5 + level / 2))
     prop = pd.to_numeric(rows["propensity"], errors="coerce").to_numpy(float)
     keep = np.isfinite(prop) & (prop > 0) & (prop < 1)
@@ -127,6 +136,17 @@ def logged_effects(rows: pd.DataFrame, *, level: float = 0.95, min_explored: int
                             "control_rate": t0, "effect": eff,
                             "ci_low": eff * np.exp(-z * sd) if ok else np.nan,
                             "ci_high": eff * np.exp(z * sd) if ok else np.nan})
-    e = pd.DataFrame(out, columns=[c for c in LOGGED_COLUMNS if c != "estimable"])
-    e["estimable"] = (e["explored"] >= min_explored) & (e["explored_control"] >= min_explored)
-    return e[LOGGED_COLUMNS]
+    e = pd.DataFrame(out, columns=[c for c in LOGGED_COLUMNS if c not in ("estimable", "reason")])
+    return mark_estimable(e, min_explored, excluded)[LOGGED_COLUMNS]
+
+
+def mark_estimable(e: pd.DataFrame, min_explored: int, excluded) -> pd.DataFrame:
+    """`estimable` and, where not, the `reason`; an excluded queue's cells lose their estimate."""
+    few = (e["explored"] < min_explored) | (e["explored_control"] < min_explored)
+    out = e["queue"].isin(list(excluded)).to_numpy()
+    e["estimable"] = ~few.to_numpy() & ~out
+    e["reason"] = np.where(out, EXCLUDED, np.where(
+        few, "too little exploration: " + e["explored"].astype(str) + " explored rows, "
+        + e["explored_control"].astype(str) + " in the stage's control (need " + str(min_explored) + ")", ""))
+    e.loc[out, ["effect", "ci_low", "ci_high"]] = np.nan
+    return e

@@ -24,7 +24,9 @@ import pandas as pd
 from scipy.stats import norm
 
 from collections_engine.assign.effects import CONTROL, estimate_effects
+from collections_engine.config.experiments import never_explored
 from collections_engine.config.strategy import Strategy
+from collections_engine.experiments.estimate import mark_estimable
 
 __all__ = ["realised_rows", "arm_results", "explored_effects", "RESULT_COLUMNS"]
 
@@ -161,7 +163,8 @@ def explored_effects(placement_history: pd.DataFrame, outcomes: pd.DataFrame, st
     history, on the rows its decisions randomised (propensity below 1: the explorable
     accounts), with `explored` (rows the queue got by exploration's chance, propensity < 0.5)
     and `estimable` (at least `min_explored` such rows in the queue and in the control cell;
-    otherwise the cell has too little exploration and its interval should not be read)."""
+    otherwise the cell has too little exploration and its interval should not be read) with the
+    `reason` where not; a queue exploration never draws has no estimate (`mark_estimable`)."""
     h = placement_history
     if "propensity" not in h.columns:
         raise ValueError("placement_history has no propensity column: not the engine's own logged history")
@@ -178,5 +181,4 @@ def explored_effects(placement_history: pd.DataFrame, outcomes: pd.DataFrame, st
     cnt = low.groupby(["queue", "stage"], observed=True).size()
     est["explored"] = [int(cnt.get((q, s), 0)) for q, s in zip(est["queue"], est["stage"])]
     est["explored_control"] = [int(cnt.get((CONTROL, s), 0)) for s in est["stage"]]
-    est["estimable"] = (est["explored"] >= min_explored) & (est["explored_control"] >= min_explored)
-    return est
+    return mark_estimable(est, min_explored, never_explored(strategy))
