@@ -1,11 +1,11 @@
-"""The customer-line model's decision (scoring.train._decide_line): the line's own model (its
+"""The customer-line model's decision (scoring.decide.decide_line): the line's own model (its
 stages together) against the pooled one, compared within the line's segments."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from collections_engine.scoring.train import POOLED, _decide_line, line_model_name
+from collections_engine.scoring.decide import POOLED, decide_line, line_model_name
 
 LINE = line_model_name("new")
 
@@ -37,7 +37,7 @@ def test_a_line_model_that_ranks_better_within_its_segments_is_chosen() -> None:
     noise = rng.standard_normal(len(y))
     margin = {POOLED: shift + 0.3 * signal + noise, LINE: shift + signal + 0.3 * noise}
     cal = np.ones(len(y), bool)
-    d = _decide_line("new", y, margin, cal, seg)
+    d = decide_line("new", y, margin, cal, seg)
     assert d["model"] == "line" and d["diff"] > d["diff_se"] > 0
     assert d["segments_compared"] == 3 and d["rows_compared"] == len(y)
     diff, se = _pooled_rule(y, margin, cal, seg)
@@ -49,13 +49,13 @@ def test_the_same_ranking_within_segments_keeps_the_pooled_model() -> None:
     within a segment) is no reason for a separate model: pooled wins the tie."""
     rng, seg, shift, signal, y = _rows(seed=1)
     margin = {POOLED: 0.2 * shift + signal, LINE: shift + signal}   # same order inside segments
-    d = _decide_line("new", y, margin, np.ones(len(y), bool), seg)
+    d = decide_line("new", y, margin, np.ones(len(y), bool), seg)
     assert d["model"] == "pooled" and abs(d["diff"]) < 1e-12
 
 
 def test_no_line_model_or_no_usable_rows_keep_the_pooled_model() -> None:
     rng, seg, shift, signal, y = _rows(n_per_seg=10, seed=2)
     margin = {POOLED: signal, LINE: signal}
-    assert _decide_line("existing", y, margin, np.ones(len(y), bool), seg)["model"] == "pooled"
-    d = _decide_line("new", y, margin, np.ones(len(y), bool), seg)   # 10 rows a segment
+    assert decide_line("existing", y, margin, np.ones(len(y), bool), seg)["model"] == "pooled"
+    d = decide_line("new", y, margin, np.ones(len(y), bool), seg)   # 10 rows a segment
     assert d["model"] == "pooled" and "no usable held-out rows" in d["why"]

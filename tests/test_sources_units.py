@@ -226,7 +226,7 @@ def test_window_effects_use_training_rows_only(default_strategy_path):
 
 
 def test_holdout_grows_only_while_training_keeps_its_rows():
-    from collections_engine.sources.value import holdout_dates
+    from collections_engine.scoring.data import holdout_dates
     big = np.repeat(np.arange(12), 19_000)          # 12 monthly snapshots of 19k rows
     assert holdout_dates(big, 0.15, 0.15, 80_000) == 2
     assert holdout_dates(big, 0.15, 0.5, 80_000) == 6      # 6 months left: 114k >= 80k

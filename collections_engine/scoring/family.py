@@ -15,7 +15,7 @@ import numpy as np
 
 from collections_engine.config.strategy import Strategy
 from collections_engine.scoring import metrics as M
-from collections_engine.scoring.data import NO_ACTION
+from collections_engine.scoring.data import NO_ACTION, sample_rows
 from collections_engine.scoring.encode import Encoder
 from collections_engine.scoring.scorecard import (
     Scorecard, ScorecardConfig, apply_scorecard, fit_scorecard, p_of_points,
@@ -63,9 +63,7 @@ def fit_families(strategy: Strategy, enc: Encoder, X: np.ndarray, y: np.ndarray,
                 cards[s] = sc
     need_pooled = [s for s in segments if wanted[s] != "gbm" and s not in cards]
     if need_pooled:
-        pos = np.flatnonzero(train_rows)
-        if len(pos) > max_pooled_rows:
-            pos = np.sort(np.random.default_rng(seed + 5).choice(pos, max_pooled_rows, replace=False))
+        pos = sample_rows(train_rows, max_pooled_rows, seed + 5)
         if len(np.unique(y[pos])) == 2:
             sc = fit_scorecard(POOLED_SCORECARD, X[pos], y[pos], enc.features, enc.types, enc.levels,
                                mono, strategy.score, fixed, X[cal_rows], y[cal_rows], cfg)

@@ -19,21 +19,20 @@ from collections_engine.book import Book
 from collections_engine.config.strategy import Strategy
 from collections_engine.errors import DataError
 from collections_engine.features import build_features, feature_types
-from collections_engine.scoring import metrics as M
 from collections_engine.scoring.data import (
-    NO_ACTION, account_draw, all_segments, oot_split, sample_per_segment, training_rows,
+    NO_ACTION, account_draw, all_segments, cap_rows, oot_split, sample_per_segment, training_rows,
 )
+from collections_engine.scoring.decide import POOLED, decide_line, decide_segment, line_model_name
 from collections_engine.scoring.encode import Encoder
+from collections_engine.scoring.evaluate import dates_of, drift_reference, version_report
 from collections_engine.scoring.family import candidate_stability, fit_families, scorecard_p
 from collections_engine.scoring.fit import TrainConfig, fit_booster, lgb_params, platt_apply, platt_fit
-from collections_engine.scoring.points import band_of, band_order, points_of
 from collections_engine.scoring.reasons import agreement, fit_reason_table
 
 __all__ = ["TrainedVersion", "train", "model_frame"]
 
 log = logging.getLogger("collections_engine.scoring")
 SEGMENT_FEATURES = ("stage", "customer_line")
-POOLED = "pooled"
 SCORECARD_MIN_ROWS = 1000   # training-window rows (and 50 of each outcome) for an own scorecard
 
 
@@ -71,11 +70,55 @@ def _monotone(enc: Encoder, strategy: Strategy, warnings: list[str]) -> list[int
 
 
 def train(book: Book, strategy: Strategy, cfg: TrainConfig | None = None) -> TrainedVersion:
+    """The phases in order: the training window and its sample, the design matrix and the row
+    folds, the LightGBM models (pooled, per line, per segment) with each segment's choice and
+    calibration, the scorecards, the probabilities, the reason tables, then the report."""
     cfg = cfg or TrainConfig()
     clock = _Clock()
     warnings: list[str] = []
+    win = _window(book, strategy, cfg)
+    clock.lap("training rows")
+    d = _design(book, strategy, win, cfg, warnings, clock)
+    fits = _fit_models(d, win, strategy, cfg, clock)
+    scorecards = fit_families(strategy, d.enc, d.X, d.y, d.seg, ~d.is_oot, d.cal_rows, fits.segments,
+                              fits.margin, d.has_queue, SCORECARD_MIN_ROWS, cfg.seed,
+                              cfg.max_rows_pooled, warnings)
+    if scorecards:
+        clock.lap(f"{len(scorecards)} scorecard(s)")
+    probs = _probabilities(d, fits, scorecards, strategy)
+    Xna = _no_action_matrix(d, warnings)
+    p_noaction = _no_action_p(d, fits, scorecards, strategy, Xna)
+    reasons, agree = _reason_tables(d, fits, Xna, cfg)
+    clock.lap("reason tables and TreeSHAP agreement")
+    validation = _validation_frame(d, probs, p_noaction, bool(scorecards))
+    report = version_report(strategy, validation, fits.segments, fits.boosters, d.enc, agree, d.y,
+                     probs["p_final"], d.is_oot, d.use)
+    reference = drift_reference(strategy, d.feats[d.is_oot], p_noaction[d.is_oot], d.enc)
+    report["scorecards"] = {n: c.to_json() for n, c in sorted(scorecards.items())}
+    report["stability_vs_training"] = candidate_stability(
+        scorecards, fits.segments, Xna, d.seg, ~d.is_oot, d.is_oot, p_noaction, d.enc, strategy, d.feats)
+    clock.lap("report and references")
+    meta = _meta(strategy, cfg, win, d, fits, warnings, clock)
+    return TrainedVersion(meta=meta, boosters=fits.boosters, reasons=reasons, reference=reference,
+                          report=report, validation=validation, warnings=warnings,
+                          scorecards=scorecards)
+
+
+@dataclass
+class _Window:
+    """The training window: every history row with an outcome, which are held out (and how),
+    and the sampled rows the models use (`use`: the training sample, then the held-out one)."""
+    rows: pd.DataFrame
+    held: np.ndarray
+    split_how: str
+    n_train_sampled: int
+    n_oot_sampled: int
+    use: pd.DataFrame
+    is_oot: np.ndarray
+
+
+def _window(book: Book, strategy: Strategy, cfg: TrainConfig) -> _Window:
     rows = training_rows(book, strategy)
-    has_queue = "queue" in rows.columns
     held, split_how = oot_split(rows, cfg.seed, cfg.holdout_share)
     if held.all() or not held.any():
         raise DataError("outcomes", ["too few history rows to hold any out for validation"])
@@ -85,7 +128,34 @@ def train(book: Book, strategy: Strategy, cfg: TrainConfig | None = None) -> Tra
              int((~held).sum()), len(train_pos), int(held.sum()), len(oot_pos), split_how)
     use = rows.iloc[np.concatenate([train_pos, oot_pos])].reset_index(drop=True)
     is_oot = np.r_[np.zeros(len(train_pos), bool), np.ones(len(oot_pos), bool)]
-    clock.lap("training rows")
+    return _Window(rows, held, split_how, len(train_pos), len(oot_pos), use, is_oot)
+
+
+@dataclass
+class _Design:
+    """The sampled rows as model input, and the four row folds: `fit_rows` and `es_rows` (early
+    stopping, random by account) inside the training window; of the held-out rows, one half by
+    account decides and calibrates (`cal_rows`), the other is the test (`test_rows`)."""
+    use: pd.DataFrame
+    is_oot: np.ndarray
+    has_queue: bool
+    feats: pd.DataFrame
+    enc: Encoder
+    X: np.ndarray
+    y: np.ndarray
+    seg: np.ndarray
+    cat_idx: list[int]
+    mono: list[int]
+    fit_rows: np.ndarray
+    es_rows: np.ndarray
+    cal_rows: np.ndarray
+    test_rows: np.ndarray
+
+
+def _design(book: Book, strategy: Strategy, win: _Window, cfg: TrainConfig, warnings: list[str],
+            clock: _Clock) -> _Design:
+    use, is_oot = win.use, win.is_oot
+    has_queue = "queue" in use.columns
     feats = model_frame(book, use, strategy, use, use["queue"] if has_queue else None)
     clock.lap(f"features of {len(use)} rows")
     types = feature_types(feats)
@@ -99,214 +169,258 @@ def train(book: Book, strategy: Strategy, cfg: TrainConfig | None = None) -> Tra
         feats = feats.drop(columns=all_null)
         types = {k: v for k, v in types.items() if k not in all_null}
     enc = Encoder.fit(feats[~is_oot], types)
-    X = enc.transform(feats)
-    y = use["y"].to_numpy(np.int8)
-    seg = use["segment"].to_numpy()
-    cat_idx = enc.categorical_indices()
     mono = _monotone(enc, strategy, warnings)
-    # inner early-stopping fold (random by account) inside the training window
     es = account_draw(use["account_id"], cfg.seed, salt=23) < 0.2
-    # the held-out rows: one half (by account) decides and calibrates, the other is the test
     calib_half = account_draw(use["account_id"], cfg.seed, salt=37) < 0.5
-    fit_rows, es_rows = ~is_oot & ~es, ~is_oot & es
-    cal_rows, test_rows = is_oot & calib_half, is_oot & ~calib_half
+    return _Design(use=use, is_oot=is_oot, has_queue=has_queue, feats=feats, enc=enc,
+                   X=enc.transform(feats), y=use["y"].to_numpy(np.int8), seg=use["segment"].to_numpy(),
+                   cat_idx=enc.categorical_indices(), mono=mono,
+                   fit_rows=~is_oot & ~es, es_rows=~is_oot & es,
+                   cal_rows=is_oot & calib_half, test_rows=is_oot & ~calib_half)
 
-    boosters: dict[str, lgb.Booster] = {}
-    params_used: dict[str, dict] = {}
-    # pooled model, with the segment features
-    rng = np.random.default_rng(cfg.seed + 2)
-    pool_fit = np.flatnonzero(fit_rows)
-    if len(pool_fit) > cfg.max_rows_pooled:
-        pool_fit = np.sort(rng.choice(pool_fit, cfg.max_rows_pooled, replace=False))
-    pool_es = np.flatnonzero(es_rows)
-    if len(np.unique(y[pool_fit])) < 2 or len(np.unique(y[pool_es])) < 2:
+
+@dataclass
+class _Fits:
+    """The LightGBM models: boosters and their parameters by name, each one's raw margin on the
+    sampled rows (NaN outside its rows), the pooled calibration, each line's and each segment's
+    decision (`segments[s]` also gets `family` and `scorecard` from `fit_families`)."""
+    boosters: dict[str, lgb.Booster] = field(default_factory=dict)
+    params: dict[str, dict] = field(default_factory=dict)
+    margin: dict[str, np.ndarray] = field(default_factory=dict)
+    pooled_cal: dict = field(default_factory=dict)
+    lines: dict[str, dict] = field(default_factory=dict)
+    segments: dict[str, dict] = field(default_factory=dict)
+
+
+def _fit_models(d: _Design, win: _Window, strategy: Strategy, cfg: TrainConfig, clock: _Clock
+                ) -> _Fits:
+    fits = _Fits()
+    rng = np.random.default_rng(cfg.seed + 2)     # the pooled model's sample, then the lines'
+    _fit_pooled(d, cfg, rng, fits, clock)
+    _fit_lines(d, cfg, rng, fits, clock)
+    _fit_segments(d, win, strategy, cfg, fits, clock)
+    return fits
+
+
+def _fit_one(d: _Design, cfg: TrainConfig, fits: _Fits, name: str, fit_pos: np.ndarray,
+             es: np.ndarray, rows: np.ndarray | None) -> lgb.Booster:
+    """Fit booster `name` on the rows at `fit_pos` (early stopping on the rows `es` selects)
+    and keep its margin on the rows mask `rows` selects (every row when None)."""
+    p = lgb_params(cfg, len(fit_pos), d.mono)
+    b = fit_booster(d.X[fit_pos], d.y[fit_pos], d.X[es], d.y[es], p, cfg, d.cat_idx,
+                    d.enc.features)
+    fits.boosters[name], fits.params[name] = b, p
+    if rows is None:
+        fits.margin[name] = b.predict(d.X, raw_score=True)
+    else:
+        fits.margin[name] = np.full(len(d.y), np.nan)
+        fits.margin[name][rows] = b.predict(d.X[rows], raw_score=True)
+    return b
+
+
+def _can_fit(d: _Design, fit: np.ndarray, es: np.ndarray, min_rows: int) -> bool:
+    """Enough rows, both outcomes in the fit and early-stopping rows, ten of each to fit on."""
+    return bool(fit.sum() + es.sum() >= min_rows and len(np.unique(d.y[fit])) == 2
+                and len(np.unique(d.y[es])) == 2 and min(np.bincount(d.y[fit], minlength=2)) >= 10)
+
+
+def _fit_pooled(d: _Design, cfg: TrainConfig, rng: np.random.Generator, fits: _Fits,
+                clock: _Clock) -> None:
+    """One model over every segment, with the segment features: every segment's fallback."""
+    pool_fit = cap_rows(np.flatnonzero(d.fit_rows), cfg.max_rows_pooled, rng)
+    pool_es = np.flatnonzero(d.es_rows)
+    if len(np.unique(d.y[pool_fit])) < 2 or len(np.unique(d.y[pool_es])) < 2:
         raise DataError("outcomes", ["the training rows hold only one outcome class; cannot fit"])
-    p = lgb_params(cfg, len(pool_fit), mono)
-    boosters[POOLED] = fit_booster(X[pool_fit], y[pool_fit], X[pool_es], y[pool_es], p, cfg,
-                                   cat_idx, enc.features)
-    params_used[POOLED] = p
-    margin = {POOLED: boosters[POOLED].predict(X, raw_score=True)}
-    clock.lap(f"pooled model ({boosters[POOLED].current_iteration()} rounds)")
-    pooled_cal = platt_fit(margin[POOLED][cal_rows], y[cal_rows])
+    b = _fit_one(d, cfg, fits, POOLED, pool_fit, pool_es, None)
+    clock.lap(f"pooled model ({b.current_iteration()} rounds)")
+    fits.pooled_cal = platt_fit(fits.margin[POOLED][d.cal_rows], d.y[d.cal_rows])
 
-    # one model per customer line (its stages together): the middle ground between a segment's
-    # own model and the pooled one, for a line whose relationship differs from the other's
-    line_of = use["customer_line"].astype("str").to_numpy()
+
+def _fit_lines(d: _Design, cfg: TrainConfig, rng: np.random.Generator, fits: _Fits,
+               clock: _Clock) -> None:
+    """One model per customer line (its stages together): the middle ground between a
+    segment's own model and the pooled one, for a line whose relationship differs from the
+    other's; `fits.lines` says which each line keeps."""
+    line_of = d.use["customer_line"].astype("str").to_numpy()
     for ln in ("new", "existing"):
         in_l = line_of == ln
-        fit_l, es_l = fit_rows & in_l, es_rows & in_l
-        if (fit_l.sum() + es_l.sum() >= cfg.min_rows_own_model and len(np.unique(y[fit_l])) == 2
-                and len(np.unique(y[es_l])) == 2 and min(np.bincount(y[fit_l], minlength=2)) >= 10):
+        fit_l, es_l = d.fit_rows & in_l, d.es_rows & in_l
+        if _can_fit(d, fit_l, es_l, cfg.min_rows_own_model):
             name = line_model_name(ln)
-            pos = np.flatnonzero(fit_l)          # at most the pooled model's rows
-            if len(pos) > cfg.max_rows_pooled:
-                pos = np.sort(rng.choice(pos, cfg.max_rows_pooled, replace=False))
-            p = lgb_params(cfg, len(pos), mono)
-            b = fit_booster(X[pos], y[pos], X[es_l], y[es_l], p, cfg, cat_idx, enc.features)
-            boosters[name], params_used[name] = b, p
-            margin[name] = np.full(len(y), np.nan)
-            margin[name][in_l] = b.predict(X[in_l], raw_score=True)
+            pos = cap_rows(np.flatnonzero(fit_l), cfg.max_rows_pooled, rng)   # as the pooled one
+            b = _fit_one(d, cfg, fits, name, pos, es_l, in_l)
             clock.lap(f"model {name} ({b.current_iteration()} rounds, {len(pos)} rows)")
-    lines = {ln: _decide_line(ln, y, margin, cal_rows & (line_of == ln), seg)
-             for ln in ("new", "existing")}
-    parent = {ln: line_model_name(ln) if d["model"] == "line" else POOLED for ln, d in lines.items()}
+    fits.lines = {ln: decide_line(ln, d.y, fits.margin, d.cal_rows & (line_of == ln), d.seg)
+                  for ln in ("new", "existing")}
 
-    segments: dict[str, dict] = {}
+
+def _fit_segments(d: _Design, win: _Window, strategy: Strategy, cfg: TrainConfig, fits: _Fits,
+                  clock: _Clock) -> None:
+    """Each segment's own model where it has the rows, the choice between it and its parent
+    (the line's model or the pooled one), and the chosen model's calibration."""
+    parent = {ln: line_model_name(ln) if dl["model"] == "line" else POOLED
+              for ln, dl in fits.lines.items()}
+    rows, held = win.rows, win.held
     for s in all_segments(strategy):
-        in_s = seg == s
-        n_fit, n_es = int((fit_rows & in_s).sum()), int((es_rows & in_s).sum())
+        in_s = d.seg == s
+        n_fit, n_es = int((d.fit_rows & in_s).sum()), int((d.es_rows & in_s).sum())
         n_hist = int(((rows["segment"] == s) & ~held).sum())
         info: dict = {"history_rows_train_window": n_hist,
                       "history_rows_held_out": int(((rows["segment"] == s) & held).sum()),
                       "sampled_fit_rows": n_fit, "sampled_early_stopping_rows": n_es,
-                      "calibration_rows": int((cal_rows & in_s).sum()),
-                      "test_rows": int((test_rows & in_s).sum())}
-        own_ok = (n_fit + n_es >= cfg.min_rows_own_model
-                  and len(np.unique(y[fit_rows & in_s])) == 2 and len(np.unique(y[es_rows & in_s])) == 2
-                  and min(np.bincount(y[fit_rows & in_s], minlength=2)) >= 10)
+                      "calibration_rows": int((d.cal_rows & in_s).sum()),
+                      "test_rows": int((d.test_rows & in_s).sum())}
+        own_ok = _can_fit(d, d.fit_rows & in_s, d.es_rows & in_s, cfg.min_rows_own_model)
         if own_ok:
-            p = lgb_params(cfg, n_fit, mono)
-            b = fit_booster(X[fit_rows & in_s], y[fit_rows & in_s], X[es_rows & in_s],
-                            y[es_rows & in_s], p, cfg, cat_idx, enc.features)
-            boosters[s] = b
-            params_used[s] = p
-            margin[s] = np.full(len(y), np.nan)
-            margin[s][in_s] = b.predict(X[in_s], raw_score=True)
+            b = _fit_one(d, cfg, fits, s, np.flatnonzero(d.fit_rows & in_s), d.es_rows & in_s, in_s)
             clock.lap(f"model {s} ({b.current_iteration()} rounds, {n_fit} rows)")
         up = parent[s.split("/")[0]]
-        info["decision"] = _decide(s, own_ok, n_hist, strategy.models.min_segment_rows,
-                                   y, margin, cal_rows & in_s, up)
+        cal = d.cal_rows & in_s
+        info["decision"] = decide_segment(s, own_ok, n_hist, strategy.models.min_segment_rows,
+                                   d.y, fits.margin, cal, up)
         chosen = s if info["decision"]["model"] == "own" else up
         info["model"] = chosen
-        info["calibration"] = platt_fit(margin[chosen][cal_rows & in_s], y[cal_rows & in_s])
+        info["calibration"] = platt_fit(fits.margin[chosen][cal], d.y[cal])
         if not info["calibration"]["fitted"]:
-            info["calibration"] = dict(pooled_cal, segment_fallback="pooled overall calibration")
-        segments[s] = info
+            info["calibration"] = dict(fits.pooled_cal, segment_fallback="pooled overall calibration")
+        fits.segments[s] = info
 
-    scorecards = fit_families(strategy, enc, X, y, seg, ~is_oot, cal_rows, segments, margin, has_queue,
-                              SCORECARD_MIN_ROWS, cfg.seed, cfg.max_rows_pooled, warnings)
-    if scorecards:
-        clock.lap(f"{len(scorecards)} scorecard(s)")
 
-    # final probabilities on all sampled rows (actual queue) and no-action probabilities
-    p_final = np.full(len(y), np.nan)
-    p_gbm = np.full(len(y), np.nan)
-    p_card = np.full(len(y), np.nan)
-    for s, info in segments.items():
-        m = seg == s
+def _probabilities(d: _Design, fits: _Fits, scorecards: dict, strategy: Strategy
+                   ) -> dict[str, np.ndarray]:
+    """Every sampled row's probabilities under the queue it was in: the final one (the
+    segment's family and model), LightGBM's and the scorecard's, the pooled model's, and each
+    own segment and line model's, chosen or not (the choice is judged on the test rows)."""
+    n = len(d.y)
+    p = {k: np.full(n, np.nan) for k in ("p_final", "p_gbm", "p_card", "p_own", "p_line")}
+    for s, info in fits.segments.items():
+        m = d.seg == s
         if m.any():
-            p_gbm[m] = platt_apply(margin[info["model"]][m], info["calibration"])
+            p["p_gbm"][m] = platt_apply(fits.margin[info["model"]][m], info["calibration"])
             if info.get("scorecard"):
-                p_card[m] = scorecard_p(scorecards[info["scorecard"]], X[m], enc, strategy, actual_queue=True)
-            p_final[m] = p_card[m] if info["family"] == "scorecard" else p_gbm[m]
-    p_pooled = platt_apply(margin[POOLED], pooled_cal)
-    # each own segment model's probability, chosen or not (the choice is judged on the test rows)
-    p_own = np.full(len(y), np.nan)
-    p_line = np.full(len(y), np.nan)
-    for s in segments:
-        m = seg == s
-        for name, out in ((s, p_own), (line_model_name(s.split("/")[0]), p_line)):
-            if name in margin:
-                out[m] = platt_apply(margin[name][m],
-                                     platt_fit(margin[name][cal_rows & m], y[cal_rows & m]))
+                p["p_card"][m] = scorecard_p(scorecards[info["scorecard"]], d.X[m], d.enc, strategy,
+                                             actual_queue=True)
+            p["p_final"][m] = p["p_card"][m] if info["family"] == "scorecard" else p["p_gbm"][m]
+    p["p_pooled"] = platt_apply(fits.margin[POOLED], fits.pooled_cal)
+    for s in fits.segments:
+        m = d.seg == s
+        for name, out in ((s, p["p_own"]), (line_model_name(s.split("/")[0]), p["p_line"])):
+            if name in fits.margin:
+                cal = platt_fit(fits.margin[name][d.cal_rows & m], d.y[d.cal_rows & m])
+                out[m] = platt_apply(fits.margin[name][m], cal)
+    return p
 
-    Xna = X.copy()
-    if has_queue:
-        qj = enc.features.index("queue")
-        lv = enc.levels["queue"]
+
+def _no_action_matrix(d: _Design, warnings: list[str]) -> np.ndarray:
+    """The design matrix with every row's queue set to not worked (the no-action score)."""
+    Xna = d.X.copy()
+    if d.has_queue:
+        qj = d.enc.features.index("queue")
+        lv = d.enc.levels["queue"]
         Xna[:, qj] = lv.index(NO_ACTION) if NO_ACTION in lv else np.nan
         if NO_ACTION not in lv:
             warnings.append("placement_history has no 'not_worked' rows: the no-action score falls "
                             "back to the model's missing-queue branch")
-    p_noaction = np.full(len(y), np.nan)
-    reasons: dict[str, dict] = {}
-    agree: dict[str, dict] = {}
-    for s, info in segments.items():
-        m = seg == s
+    return Xna
+
+
+def _no_action_p(d: _Design, fits: _Fits, scorecards: dict, strategy: Strategy,
+                 Xna: np.ndarray) -> np.ndarray:
+    """Each sampled row's no-action probability, as the night scores it."""
+    p = np.full(len(d.y), np.nan)
+    for s, info in fits.segments.items():
+        m = d.seg == s
         if not m.any():
             continue
-        b = boosters[info["model"]]
         if info["family"] == "scorecard":
-            p_noaction[m] = scorecard_p(scorecards[info["scorecard"]], Xna[m], enc, strategy)
+            p[m] = scorecard_p(scorecards[info["scorecard"]], Xna[m], d.enc, strategy)
         else:
-            p_noaction[m] = platt_apply(b.predict(Xna[m], raw_score=True), info["calibration"])
-        samp = np.flatnonzero(m & ~is_oot)
-        if len(samp) == 0:
-            samp = np.flatnonzero(m)
-        samp = samp[:: max(1, len(samp) // cfg.reason_sample)][: cfg.reason_sample]
-        kinds = [enc.types[c] for c in enc.features]
-        nlev = [len(enc.levels.get(c, [])) for c in enc.features]
-        table = fit_reason_table(b, Xna[samp], enc.features, kinds, nlev)
+            b = fits.boosters[info["model"]]
+            p[m] = platt_apply(b.predict(Xna[m], raw_score=True), info["calibration"])
+    return p
+
+
+def _reason_tables(d: _Design, fits: _Fits, Xna: np.ndarray, cfg: TrainConfig
+                   ) -> tuple[dict[str, dict], dict[str, dict]]:
+    """Per segment, the reason table of its LightGBM model on an even sample of its training
+    rows and its agreement with exact TreeSHAP on test rows; a pooled table for segments never
+    seen in history (scored by the pooled model)."""
+    kinds = [d.enc.types[c] for c in d.enc.features]
+    nlev = [len(d.enc.levels.get(c, [])) for c in d.enc.features]
+    reasons: dict[str, dict] = {}
+    agree: dict[str, dict] = {}
+    for s, info in fits.segments.items():
+        m = d.seg == s
+        if not m.any():
+            continue
+        b = fits.boosters[info["model"]]
+        samp = np.flatnonzero(m & ~d.is_oot)
+        samp = _even(samp if len(samp) else np.flatnonzero(m), cfg.reason_sample)
+        table = fit_reason_table(b, Xna[samp], d.enc.features, kinds, nlev)
         reasons[s] = table.to_json()
-        ag = np.flatnonzero(m & test_rows)
-        ag = ag[:: max(1, len(ag) // cfg.agreement_sample)][: cfg.agreement_sample]
+        ag = _even(np.flatnonzero(m & d.test_rows), cfg.agreement_sample)
         if len(ag):
             agree[s] = agreement(b, table, Xna[ag])
-    # a pooled reason table for segments never seen in history (scored by the pooled model)
-    samp = np.flatnonzero(~is_oot)
-    samp = samp[:: max(1, len(samp) // cfg.reason_sample)][: cfg.reason_sample]
-    reasons[POOLED] = fit_reason_table(boosters[POOLED], Xna[samp], enc.features,
-                                       [enc.types[c] for c in enc.features],
-                                       [len(enc.levels.get(c, [])) for c in enc.features]).to_json()
+    samp = _even(np.flatnonzero(~d.is_oot), cfg.reason_sample)
+    reasons[POOLED] = fit_reason_table(fits.boosters[POOLED], Xna[samp], d.enc.features, kinds,
+                                       nlev).to_json()
+    return reasons, agree
 
-    clock.lap("reason tables and TreeSHAP agreement")
-    validation = use.loc[test_rows, ["account_id", "customer_id", "snapshot_date", "segment", "stage",
-                                     "customer_line", "y"] + (["queue"] if has_queue else [])].copy()
-    validation["p_final"] = p_final[test_rows]
-    validation["p_pooled"] = p_pooled[test_rows]
-    validation["p_own"] = p_own[test_rows]
-    validation["p_line"] = p_line[test_rows]
-    validation["p_no_action"] = p_noaction[test_rows]
-    if scorecards:
-        validation["p_gbm"] = p_gbm[test_rows]
-        validation["p_scorecard"] = p_card[test_rows]
-    validation = validation.reset_index(drop=True)
+
+def _even(pos: np.ndarray, k: int) -> np.ndarray:
+    """At most k of `pos`, evenly spaced (a fixed, seed-free sample)."""
+    return pos[:: max(1, len(pos) // k)][:k]
+
+
+def _validation_frame(d: _Design, p: dict[str, np.ndarray], p_noaction: np.ndarray,
+                      with_cards: bool) -> pd.DataFrame:
+    """The test rows with every probability (validation.parquet)."""
+    t = d.test_rows
+    v = d.use.loc[t, ["account_id", "customer_id", "snapshot_date", "segment", "stage",
+                      "customer_line", "y"] + (["queue"] if d.has_queue else [])].copy()
+    for k in ("p_final", "p_pooled", "p_own", "p_line"):
+        v[k] = p[k][t]
+    v["p_no_action"] = p_noaction[t]
+    if with_cards:
+        v["p_gbm"] = p["p_gbm"][t]
+        v["p_scorecard"] = p["p_card"][t]
+    v = v.reset_index(drop=True)
     for c in ("segment", "stage", "customer_line", "queue"):
-        if c in validation.columns:
-            validation[c] = validation[c].astype("str")
+        if c in v.columns:
+            v[c] = v[c].astype("str")
+    return v
 
-    report = _report(strategy, validation, segments, boosters, enc, agree, y, p_final, is_oot, use)
-    reference = _reference(strategy, feats[is_oot], p_noaction[is_oot], enc)
-    report["scorecards"] = {n: c.to_json() for n, c in sorted(scorecards.items())}
-    report["stability_vs_training"] = candidate_stability(
-        scorecards, segments, Xna, seg, ~is_oot, is_oot, p_noaction, enc, strategy, feats)
-    clock.lap("report and references")
-    windows = {
-        "train_dates": _dates(rows.loc[~held, "snapshot_date"]),
-        "held_out_dates": _dates(rows.loc[held, "snapshot_date"]),
-        "validation": split_how,
-    }
-    meta = {
+
+def _meta(strategy: Strategy, cfg: TrainConfig, win: _Window, d: _Design, fits: _Fits,
+          warnings: list[str], clock: _Clock) -> dict:
+    """Everything JSON about the version: routing, encoder, windows, rows, parameters."""
+    rows, held = win.rows, win.held
+    return {
         "stages": [s.model_dump() for s in strategy.stages],
         "new_customer": strategy.new_customer.model_dump(),
         "score": strategy.score.model_dump(),
-        "segments": segments,
-        "lines": lines,
-        "encoder": enc.to_json(),
-        "monotone": {c: m for c, m in zip(enc.features, mono) if m},
-        "has_queue_feature": has_queue,
-        "no_action": (f"queue fixed to '{NO_ACTION}' when scoring" if has_queue else
+        "segments": fits.segments,
+        "lines": fits.lines,
+        "encoder": d.enc.to_json(),
+        "monotone": {c: m for c, m in zip(d.enc.features, d.mono) if m},
+        "has_queue_feature": d.has_queue,
+        "no_action": (f"queue fixed to '{NO_ACTION}' when scoring" if d.has_queue else
                       "placement_history missing: the model scores repayment under whatever "
                       "treatment the history had, not the no-action probability"),
-        "windows": windows,
+        "windows": {"train_dates": dates_of(rows.loc[~held, "snapshot_date"]),
+                    "held_out_dates": dates_of(rows.loc[held, "snapshot_date"]),
+                    "validation": win.split_how},
         "rows": {"history_with_outcome": int(len(rows)), "train_window": int((~held).sum()),
-                 "held_out": int(held.sum()), "sampled_train": int(len(train_pos)),
-                 "sampled_held_out": int(len(oot_pos))},
-        "params": {k: {kk: vv for kk, vv in v.items()} for k, v in params_used.items()},
-        "best_iterations": {k: int(b.best_iteration or b.current_iteration()) for k, b in boosters.items()},
-        "pooled_calibration": pooled_cal,
-        "train_config": {k: v for k, v in cfg.__dict__.items()},
+                 "held_out": int(held.sum()), "sampled_train": int(win.n_train_sampled),
+                 "sampled_held_out": int(win.n_oot_sampled)},
+        "params": {k: dict(v) for k, v in fits.params.items()},
+        "best_iterations": {k: int(b.best_iteration or b.current_iteration())
+                            for k, b in fits.boosters.items()},
+        "pooled_calibration": fits.pooled_cal,
+        "train_config": dict(cfg.__dict__),
         "warnings": warnings,
         "timings_s": clock.laps,
     }
-    return TrainedVersion(meta=meta, boosters=boosters, reasons=reasons, reference=reference,
-                          report=report, validation=validation, warnings=warnings,
-                          scorecards=scorecards)
-
-
-def line_model_name(line: str) -> str:
-    """The booster name of a customer line's model (all its stages)."""
-    return f"{line}/all"
 
 
 class _Clock:
@@ -321,138 +435,3 @@ class _Clock:
         self.laps[what] = round(now - self.t, 2)
         log.info("train: %s in %.1f s", what, now - self.t)
         self.t = now
-
-
-def _decide_line(line: str, y: np.ndarray, margin: dict[str, np.ndarray], cal: np.ndarray,
-                 seg: np.ndarray) -> dict:
-    """A customer line's own model (its stages together) against the pooled model, on the line's
-    held-out decision rows, compared within segments: the line model only when its AUC gain,
-    averaged over the line's segments (weighted by rows; each segment's paired DeLong difference,
-    independent across segments), exceeds one standard error (the pooled model, which sees the
-    line as a feature, wins a tie). Within segments, because the stages' ranking is what both
-    models share: a whole-line AUC is dominated by the stage (DPD) and dilutes a within-stage
-    gain several times. Deciding per line pools the evidence of its stages, where one segment's
-    few hundred held-out rows drown a difference of a few AUC points in noise."""
-    name = line_model_name(line)
-    if name not in margin:
-        return {"model": "pooled", "why": "too few rows or one outcome class for a line model"}
-    parts = []
-    for s in sorted(pd.unique(seg[cal])):
-        m = cal & (seg == s)
-        if m.sum() >= 30 and len(np.unique(y[m])) == 2:
-            d = M.auc_diff_delong(y[m], margin[name][m], margin[POOLED][m])
-            if np.isfinite(d["diff"]) and np.isfinite(d["se"]):
-                parts.append((int(m.sum()), d["diff"], d["se"]))
-    if not parts:
-        return {"model": "pooled", "why": "no usable held-out rows for the line"}
-    n = np.array([p[0] for p in parts], float)
-    w = n / n.sum()
-    diff = float(np.sum(w * [p[1] for p in parts]))
-    se = float(np.sqrt(np.sum(w ** 2 * np.square([p[2] for p in parts]))))
-    m = "line" if diff > se else "pooled"
-    return {"model": m, "diff": diff, "diff_se": se, "rows_compared": int(n.sum()),
-            "segments_compared": len(parts),
-            "why": "line model only if better than pooled within the line's segments by more "
-                   "than one standard error"}
-
-
-def _decide(s: str, own_ok: bool, n_hist: int, min_rows: int, y: np.ndarray,
-            margin: dict[str, np.ndarray], cal: np.ndarray, parent: str = POOLED) -> dict:
-    """The segment's own model against its parent (its line's model where the line chose one,
-    else the pooled model); `model` says own, line or pooled, `against` the parent."""
-    up = "pooled" if parent == POOLED else "line"
-    base = {"segment_rows": n_hist, "min_segment_rows": min_rows, "against": parent}
-    if not own_ok:
-        why = "no training rows" if n_hist == 0 else "too few rows or one outcome class for an own model"
-        return {**base, "model": up, "why": why}
-    if cal.sum() < 30 or len(np.unique(y[cal])) < 2:
-        m = "own" if n_hist >= min_rows else up
-        return {**base, "model": m, "why": "no usable held-out rows; decided by size alone"}
-    own = M.auc_delong(y[cal], margin[s][cal])
-    pooled = M.auc_delong(y[cal], margin[POOLED][cal])
-    d = M.auc_diff_delong(y[cal], margin[s][cal], margin[parent][cal])
-    ev = {**base, "auc_own": own["auc"], "auc_pooled": pooled["auc"],
-          "auc_against": M.auc_delong(y[cal], margin[parent][cal])["auc"], "diff": d["diff"],
-          "diff_se": d["se"], "rows_compared": int(cal.sum())}
-    if n_hist >= min_rows:
-        m = "own" if d["diff"] >= 0 else up
-        why = f"segment large enough: the better held-out AUC (own vs {up})"
-    else:
-        m = "own" if d["diff"] > d["se"] else up
-        why = (f"small segment: own model only if better than the {up} model by more than one "
-               "standard error")
-    return {**ev, "model": m, "why": why}
-
-
-def _dates(s: pd.Series) -> list[str]:
-    return [pd.Timestamp(d).strftime("%Y-%m-%d") for d in sorted(s.unique())]
-
-
-def _report(strategy: Strategy, v: pd.DataFrame, segments: dict, boosters: dict, enc: Encoder,
-            agree: dict, y: np.ndarray, p_final: np.ndarray, is_oot: np.ndarray,
-            use: pd.DataFrame) -> dict:
-    order = band_order(strategy.score)
-    out: dict = {"segments": {}, "overall": {}}
-
-    def block(d: pd.DataFrame) -> dict:
-        yy = d["y"].to_numpy()
-        band = band_of(points_of(d["p_final"].to_numpy(), strategy.score), strategy.score)
-        return {"final": M.summary(yy, d["p_final"].to_numpy()),
-                "pooled": M.summary(yy, d["p_pooled"].to_numpy()),
-                "final_minus_pooled": M.auc_diff_delong(yy, d["p_final"].to_numpy(), d["p_pooled"].to_numpy()),
-                "deciles": M.deciles(yy, d["p_final"].to_numpy()),
-                "calibration_by_band": M.by_band(yy, d["p_final"].to_numpy(), band, order),
-                "stability": [{"snapshot_date": pd.Timestamp(k).strftime("%Y-%m-%d"),
-                               **M.summary(g["y"].to_numpy(), g["p_final"].to_numpy())}
-                              for k, g in d.groupby("snapshot_date")]} | _families(d)
-
-    out["overall"] = block(v)
-    for s, info in segments.items():
-        d = v[v["segment"] == s]
-        b = boosters[info["model"]]
-        imp = b.feature_importance("gain")
-        top = [{"feature": enc.features[i], "gain_share": float(imp[i] / max(imp.sum(), 1e-12))}
-               for i in np.argsort(-imp, kind="stable")[:10] if imp[i] > 0]
-        out["segments"][s] = {**(block(d) if len(d) else {}), "decision": info["decision"],
-                              "model": info["model"], "top_features": top,
-                              "family": info.get("family", "gbm"),
-                              "family_decision": info.get("family_decision"),
-                              "scorecard_name": info.get("scorecard"),
-                              "reason_agreement": agree.get(s)}
-    tr = ~is_oot
-    out["train_window_auc"] = M.auc_delong(y[tr], p_final[tr])
-    if agree:
-        n = sum(a["rows"] for a in agree.values())
-        out["reason_agreement"] = {k: sum(a[k] * a["rows"] for a in agree.values()) / n
-                                   for k in ("top1", "top1_with_direction", "top3_overlap",
-                                             "top3_same_set", "fast_top1_in_exact_top3")}
-        out["reason_agreement"]["rows"] = n
-    return out
-
-
-def _families(d: pd.DataFrame) -> dict:
-    """LightGBM and scorecard side by side on the same test rows (where both exist)."""
-    if "p_scorecard" not in d.columns:
-        return {}
-    both = d[d["p_scorecard"].notna()]
-    if not len(both):
-        return {}
-    yy = both["y"].to_numpy()
-    return {"gbm": M.summary(yy, both["p_gbm"].to_numpy()),
-            "scorecard": M.summary(yy, both["p_scorecard"].to_numpy()),
-            "gbm_minus_scorecard": M.auc_diff_delong(yy, both["p_gbm"].to_numpy(), both["p_scorecard"].to_numpy()),
-            "reliability": {"gbm": M.reliability(yy, both["p_gbm"].to_numpy()),
-                            "scorecard": M.reliability(yy, both["p_scorecard"].to_numpy())}}
-
-
-def _reference(strategy: Strategy, feats: pd.DataFrame, p: np.ndarray, enc: Encoder) -> dict:
-    pts = pd.Series(points_of(p, strategy.score))
-    bands = band_of(pts.to_numpy(), strategy.score)
-    return {
-        "points": M.dist_reference(pts, "numeric"),
-        "band_shares": {b: float(np.mean(bands == b)) for b in band_order(strategy.score)},
-        "features": {c: M.dist_reference(feats[c].reset_index(drop=True), enc.types[c])
-                     for c in enc.features if c in feats.columns and c != "queue"},
-        "rows": int(len(p)),
-        "what": "no-action scores and features of the held-out history rows",
-    }

@@ -17,7 +17,7 @@ import pandas as pd
 from collections_engine.assign.effects import Effects, estimate_effects
 from collections_engine.book import Book
 from collections_engine.config.strategy import Strategy
-from collections_engine.scoring.data import all_segments, oot_split, training_rows
+from collections_engine.scoring.data import all_segments, oot_split, sample_rows, training_rows
 from collections_engine.sources.checks import check_sources
 from collections_engine.sources.money import decide_plans, plan_values
 from collections_engine.sources.recommend import NOT_VALUED, recommend
@@ -85,13 +85,6 @@ def _history_columns(book: Book, rows: pd.DataFrame, strategy: Strategy) -> pd.D
     return out
 
 
-def _sample(mask: np.ndarray, cap: int, seed: int) -> np.ndarray:
-    pos = np.flatnonzero(mask)
-    if len(pos) > cap:
-        pos = np.sort(np.random.default_rng(seed).choice(pos, cap, replace=False))
-    return pos
-
-
 def _window_effects(rows: pd.DataFrame, train_mask: np.ndarray, strategy: Strategy
                     ) -> tuple[dict, pd.DataFrame | None]:
     """Queue effects estimated on the training window's placement history only (no held-out
@@ -106,39 +99,6 @@ def _window_effects(rows: pd.DataFrame, train_mask: np.ndarray, strategy: Strate
                            w[keys].assign(stage=w["stage"].astype("str").to_numpy()), strategy)
     eff = Effects.resolve(strategy, est)
     return eff.values, eff.table
-
-
-def holdout_dates(dates: np.ndarray, min_share: float, max_share: float, train_rows_wanted: int
-                  ) -> int:
-    """How many of the latest history snapshots to hold out.
-
-    At least round(min_share * dates) (1 or more, leaving one to train on); more, up to
-    round(max_share * dates), while the dates left before them still hold `train_rows_wanted`
-    rows: the variant models are trained on a sample of that many rows anyway, so a month beyond
-    it adds nothing to the models and is worth more as out-of-time evidence (the money and the
-    lift tests gain rows). `dates`: each row's snapshot date.
-    """
-    u, n = np.unique(dates, return_counts=True)
-    if len(u) < 2:
-        return 0
-    lo = min(max(1, int(round(min_share * len(u)))), len(u) - 1)
-    hi = min(max(lo, int(round(max_share * len(u)))), len(u) - 1)
-    before = np.cumsum(n)                  # rows on the first j + 1 dates
-    k = lo
-    while k < hi and before[len(u) - k - 2] >= train_rows_wanted:
-        k += 1
-    return k
-
-
-def _split(rows: pd.DataFrame, cfg: ValuationConfig) -> tuple[np.ndarray, str]:
-    dates = rows["snapshot_date"].to_numpy()
-    k = holdout_dates(dates, cfg.holdout_share, cfg.max_holdout_share, cfg.max_train_rows)
-    if k == 0:
-        return oot_split(rows, cfg.seed, cfg.holdout_share)
-    held = np.sort(np.unique(dates))[-k:]
-    names = ", ".join(pd.Timestamp(d).strftime("%Y-%m-%d") for d in held)
-    return np.isin(dates, held), (f"out of time: the latest {k} history snapshot(s) held out "
-                                  f"({names}); the {len(np.unique(dates)) - k} before them train")
 
 
 def _not_valued_rows(strategy: Strategy, not_valued: dict[str, str]) -> pd.DataFrame:
@@ -157,9 +117,10 @@ def value_sources(book: Book, strategy: Strategy, load_warnings: list[str] | Non
         warnings.append(f"source '{n}' not valued: {why}")
     rows = training_rows(book, strategy)
     rows = _history_columns(book, rows, strategy)
-    held, split_how = _split(rows, cfg)
-    train = rows.iloc[_sample(~held, cfg.max_train_rows, cfg.seed)].reset_index(drop=True)
-    oot_pos = _sample(held, cfg.max_oot_rows, cfg.seed + 1)
+    held, split_how = oot_split(rows, cfg.seed, cfg.holdout_share, cfg.max_holdout_share,
+                                cfg.max_train_rows)
+    train = rows.iloc[sample_rows(~held, cfg.max_train_rows, cfg.seed)].reset_index(drop=True)
+    oot_pos = sample_rows(held, cfg.max_oot_rows, cfg.seed + 1)
     oot = rows.iloc[oot_pos].reset_index(drop=True)
     oot_scale = float(held.sum()) / max(len(oot), 1)
     hist_dates = rows["snapshot_date"].nunique()

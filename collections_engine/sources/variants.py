@@ -35,7 +35,7 @@ class ValuationConfig:
     seed: int = 1
     holdout_share: float = 0.15        # least share of history snapshot dates held out (out of time)
     max_holdout_share: float = 0.5     # up to this share while the training window still holds
-                                       # max_train_rows rows (sources.value.holdout_dates)
+                                       # max_train_rows rows (scoring.data.holdout_dates)
     max_train_rows: int = 80_000       # training-window rows sampled for the variant models
     max_oot_rows: int = 150_000        # held-out rows used (sampled beyond this, money rescaled)
     learning_rate: float = 0.1
