@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from collections_engine.loop.world import World, account_codes, normals, uniforms
-from collections_engine.synth.behaviour import draw_contacts
+from collections_engine.synth.behaviour import CHANNELS, OUTCOMES, draw_contacts
 from collections_engine.synth.lifecycle import HOLD_KINDS, entry_hazard_of, overdue_of, \
     partial_recovery
 from collections_engine.synth.world import logit_no_action, p_observable, queue_response, \
@@ -87,6 +87,34 @@ def _hold_kind(holds: pd.DataFrame, account_id: pd.Series, day: pd.Timestamp) ->
     return mapped.reindex(out.index).fillna(-1).astype(np.int64).to_numpy()
 
 
+@dataclass
+class _Night:
+    """Night D's delinquent accounts in account order, what was decided for them and their
+    traits from the world's state."""
+    t: pd.DataFrame
+    aid: pd.Series
+    queue: np.ndarray
+    prop: np.ndarray
+    pos: np.ndarray            # row of each account in truth/state
+    w: np.ndarray
+    a: np.ndarray
+    ring: np.ndarray
+    reach: np.ndarray
+    stage: np.ndarray
+
+
+@dataclass
+class _Answer:
+    """The world's answer to the night's decisions over the window."""
+    kind: np.ndarray
+    p_q: np.ndarray
+    reached: np.ndarray
+    promised: np.ndarray
+    repaid: np.ndarray
+    recovered: np.ndarray
+    pay_day: np.ndarray
+
+
 def draw_month(world: World, tonight: pd.DataFrame, decisions: pd.DataFrame,
                holds: pd.DataFrame | None, date: pd.Timestamp, days: int, draw: int,
                costs: dict[str, tuple[float, float]] | None = None) -> Month:
@@ -96,11 +124,23 @@ def draw_month(world: World, tonight: pd.DataFrame, decisions: pd.DataFrame,
     date = pd.Timestamp(date)
     nxt = next_business_day(date + pd.Timedelta(days=days))
     gap = int((nxt - date).days)
-    book = world.book
-    horizon = int(book["horizon_days"])
-    st = world.state.frame
-    seed = world.seed
+    night = _night_of(world, tonight, decisions, date)
+    ans = _answer(world, night, date, gap, draw)
+    state = _aged_pool(world, night, ans, nxt, gap, draw)
+    accounts, truth_accounts = _next_snapshot(world, state, holds, nxt, draw)
+    history, outcomes, payments, contacts = _night_tables(
+        world, night, ans, date, nxt, gap, draw)
+    return Month(date=date, next_date=nxt, placement_history=history, outcomes=outcomes,
+                 payments=payments, contacts=contacts, accounts=accounts,
+                 truth_accounts=truth_accounts,
+                 p_queue=pd.DataFrame({"account_id": night.aid, "p_queue": np.round(ans.p_q, 4)}),
+                 state=state, realised=_realised(night, ans, costs))
 
+
+def _night_of(world: World, tonight: pd.DataFrame, decisions: pd.DataFrame,
+              date: pd.Timestamp) -> _Night:
+    """Night D's accounts, their queue (not worked when the night decided none) and traits."""
+    st = world.state.frame
     t = tonight.sort_values("account_id", kind="stable").reset_index(drop=True)
     aid = t["account_id"].astype("str")
     dec = decisions.assign(account_id=decisions["account_id"].astype("str")).set_index("account_id")
@@ -108,57 +148,72 @@ def draw_month(world: World, tonight: pd.DataFrame, decisions: pd.DataFrame,
     queue = np.where((queue == "") | (queue == "nan"), NOT_WORKED, queue)
     prop = (dec["propensity"].reindex(aid).to_numpy(np.float64) if "propensity" in dec.columns
             else np.full(len(t), np.nan))
-
     pos = pd.Index(st["account_id"].astype("str")).get_indexer(aid)
     if (pos < 0).any():
         raise ValueError(f"{int((pos < 0).sum())} accounts of {date.date()} are not in truth/state")
-    codes = account_codes(aid)
-    col = {c: st[c].to_numpy() for c in ("w", "a", "s", "u", "fpd", "ring", "lost", "repaired",
-                                         "cures", "balance", "instalment")}
-    w, ring = col["w"][pos], col["ring"][pos]
-    reach = ~col["lost"][pos] | col["repaired"][pos]
+    return _Night(t=t, aid=aid, queue=queue, prop=prop, pos=pos,
+                  w=st["w"].to_numpy()[pos], a=st["a"].to_numpy()[pos],
+                  ring=st["ring"].to_numpy()[pos],
+                  reach=~st["lost"].to_numpy()[pos] | st["repaired"].to_numpy()[pos],
+                  stage=_stage_names(world.book, t["dpd"].to_numpy(np.int64)))
+
+
+def _answer(world: World, night: _Night, date: pd.Timestamp, gap: int, draw: int) -> _Answer:
+    """Contact, promise and repayment through world v2's response on the night's true log-odds;
+    the amount recovered and the day it is paid (common random numbers per account)."""
+    t, book = night.t, world.book
+    horizon = int(book["horizon_days"])
     dpd = t["dpd"].to_numpy(np.int64)
     od = t["overdue_amount"].to_numpy(np.float64)
     new = _age_months(t["open_date"].to_numpy(), date) <= int(book["new_customer_max_age_months"])
-    stage = _stage_names(book, dpd)
-    kind, lift = world.queue_kind_lift(queue, stage)
-
+    kind, lift = world.queue_kind_lift(night.queue, night.stage)
     p0 = np.clip(t["p_repay"].to_numpy(np.float64), 1e-4, 1 - 1e-4)
     logit = np.log(p0 / (1 - p0))
-    resp = queue_response(kind, lift, od, new, dpd, reach, w, ring)
+    resp = queue_response(kind, lift, od, new, dpd, night.reach, night.w, night.ring)
     p_q = resp.probability(logit)
-    u = {k: uniforms(seed, draw, codes, date.to_datetime64(), k)
+    codes = account_codes(night.aid)
+    u = {k: uniforms(world.seed, draw, codes, date.to_datetime64(), k)
          for k in ("rpc", "promise", "repay", "partial", "fraction", "pay_day")}
     reached, promised, repaid = resp.draw(logit, u["rpc"], u["promise"], u["repay"])
     if gap < horizon:       # the window is part of the horizon: scale the month's chance
         p_win = 1 - (1 - resp.probability(logit)) ** (gap / horizon)
         repaid = u["repay"] < p_win
-    recovered = partial_recovery(repaid, promised, od, w, col["a"][pos], u["partial"],
+    recovered = partial_recovery(repaid, promised, od, night.w, night.a, u["partial"],
                                  0.1 + 0.6 * u["fraction"],
                                  window=gap / horizon if gap < horizon else 1.0)
     span = max(1, min(horizon, gap - 1))
     pay_off = 1 + np.floor(u["pay_day"] * span).astype(np.int64)
     pay_day = date.to_datetime64().astype("datetime64[D]") + pay_off * DAY
+    return _Answer(kind=kind, p_q=p_q, reached=reached, promised=promised, repaid=repaid,
+                   recovered=recovered, pay_day=pay_day)
 
-    # realised money of the night's decisions
-    cost = np.zeros(len(t))
-    comm = np.zeros(len(t))
+
+def _realised(night: _Night, ans: _Answer, costs: dict[str, tuple[float, float]] | None
+              ) -> pd.DataFrame:
+    """The realised money of the night's decisions, per account."""
+    cost = np.zeros(len(night.t))
+    comm = np.zeros(len(night.t))
     for q, (c, m) in (costs or {}).items():
-        on = queue == q
+        on = night.queue == q
         cost[on] = c
         comm[on] = m
-    realised = pd.DataFrame({"account_id": aid, "queue": queue, "stage": stage,
-                             "recovered": recovered, "commission": recovered * comm,
-                             "cost": cost, "p_queue": p_q})
+    return pd.DataFrame({"account_id": night.aid, "queue": night.queue, "stage": night.stage,
+                         "recovered": ans.recovered, "commission": ans.recovered * comm,
+                         "cost": cost, "p_queue": ans.p_q})
 
-    # the pool after the window
+
+def _aged_pool(world: World, night: _Night, ans: _Answer, nxt: pd.Timestamp, gap: int,
+               draw: int) -> pd.DataFrame:
+    """truth/state after the window: the night's accounts cure or age (written off past the
+    product's limit); current accounts enter with the world's hazard scaled to the window."""
+    st, book, pos = world.state.frame, world.book, night.pos
     dpd_all = st["dpd"].to_numpy(np.int64).copy()
     closed = st["closed"].to_numpy(bool).copy()
     ever = st["ever"].to_numpy(bool).copy()
-    cures = col["cures"].copy()
+    cures = st["cures"].to_numpy().copy()
     card = st["card"].to_numpy(bool)
-    cured = pos[repaid]
-    dpd_all[pos] = np.where(repaid, 0, dpd + gap)
+    cured = pos[ans.repaid]
+    dpd_all[pos] = np.where(ans.repaid, 0, night.t["dpd"].to_numpy(np.int64) + gap)
     cures[cured] += 1
     limit = np.where(card, int(book["write_off_dpd"]["card"]), int(book["write_off_dpd"]["loan"]))
     wo = dpd_all > limit
@@ -173,36 +228,48 @@ def draw_month(world: World, tonight: pd.DataFrame, decisions: pd.DataFrame,
                         st["fpd"].to_numpy(bool), st["ring"].to_numpy(bool), age, new_all,
                         ever)
     p_enter = 1 - (1 - h) ** (gap / 30.0)
-    ue = uniforms(seed, draw, all_codes, nxt.to_datetime64(), "enter")
+    ue = uniforms(world.seed, draw, all_codes, nxt.to_datetime64(), "enter")
     enter = cand & (ue < p_enter)
-    ud = uniforms(seed, draw, all_codes, nxt.to_datetime64(), "enter_dpd")
+    ud = uniforms(world.seed, draw, all_codes, nxt.to_datetime64(), "enter_dpd")
     dpd_all[enter] = 1 + np.floor(ud[enter] * min(gap, 30)).astype(np.int64)
     ever |= enter
     state = st.copy()
     state["dpd"], state["closed"], state["ever"], state["cures"] = dpd_all, closed, ever, cures
+    return state
 
-    # the next snapshot
+
+def _next_snapshot(world: World, state: pd.DataFrame, holds: pd.DataFrame | None,
+                   nxt: pd.Timestamp, draw: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The next snapshot's accounts (every delinquent account of the pool) and their truth, with
+    a fresh monthly shock."""
+    book = world.book
+    dpd_all = state["dpd"].to_numpy(np.int64)
     idx = np.flatnonzero(dpd_all > 0)
     d2 = dpd_all[idx]
-    od2, bal2 = overdue_of(col["balance"][idx], col["instalment"][idx], d2)
-    ids2 = st["account_id"].astype("str").iloc[idx].reset_index(drop=True)
+    col = {c: state[c].to_numpy()[idx] for c in ("w", "a", "s", "u", "fpd", "ring", "cures",
+                                                 "balance", "instalment")}
+    new = _age_months(state["open_date"].to_numpy()[idx], nxt) <= int(
+        book["new_customer_max_age_months"])
+    od2, bal2 = overdue_of(col["balance"], col["instalment"], d2)
+    ids2 = state["account_id"].astype("str").iloc[idx].reset_index(drop=True)
     hk = _hold_kind(holds, ids2, nxt)
-    base = logit_no_action(d2, new_all[idx], col["w"][idx], col["a"][idx], col["s"][idx],
-                           cures[idx], col["u"][idx], new_all[idx] & col["fpd"][idx],
-                           col["ring"][idx], hk)
-    shock = SHOCK_SD * normals(seed, draw, all_codes[idx], nxt.to_datetime64(), "shock")
+    base = logit_no_action(d2, new, col["w"], col["a"], col["s"], col["cures"], col["u"],
+                           new & col["fpd"], col["ring"], hk)
+    shock = SHOCK_SD * normals(world.seed, draw, account_codes(ids2), nxt.to_datetime64(),
+                               "shock")
     p_next = 1 / (1 + np.exp(-(base + shock)))
     snap = pd.Series(np.full(len(idx), nxt.to_datetime64()).astype("datetime64[ns]"))
     accounts = pd.DataFrame({
         "snapshot_date": snap,
         "account_id": ids2,
-        "customer_id": st["customer_id"].astype("str").iloc[idx].reset_index(drop=True),
-        "product": pd.Series(np.where(card[idx], "card", "loan"), dtype="str"),
-        "open_date": pd.Series(st["open_date"].to_numpy()[idx]).astype("datetime64[ns]"),
+        "customer_id": state["customer_id"].astype("str").iloc[idx].reset_index(drop=True),
+        "product": pd.Series(np.where(state["card"].to_numpy(bool)[idx], "card", "loan"),
+                             dtype="str"),
+        "open_date": pd.Series(state["open_date"].to_numpy()[idx]).astype("datetime64[ns]"),
         "dpd": d2.astype(np.int64),
         "overdue_amount": od2.astype(np.float64),
         "balance": bal2.astype(np.float64),
-        "credit_limit": st["credit_limit"].to_numpy(np.float64)[idx],
+        "credit_limit": state["credit_limit"].to_numpy(np.float64)[idx],
     })
     rp = np.clip(np.round(p_next, 4), 0.0001, 0.9999)
     truth_accounts = pd.DataFrame({
@@ -210,33 +277,41 @@ def draw_month(world: World, tonight: pd.DataFrame, decisions: pd.DataFrame,
         "p_repay": rp,
         "p_observable": np.clip(np.round(p_observable(base), 4), 0.0001, 0.9999),
         "p_queue": rp,
-        "willingness": np.round(col["w"][idx], 4),
-        "ability": np.round(col["a"][idx], 4),
+        "willingness": np.round(col["w"], 4),
+        "ability": np.round(col["a"], 4),
     })
+    return accounts, truth_accounts
 
-    # the night's tables
-    dcol = pd.Series(np.full(len(t), date.to_datetime64()).astype("datetime64[ns]"))
+
+def _night_tables(world: World, night: _Night, ans: _Answer, date: pd.Timestamp,
+                  nxt: pd.Timestamp, gap: int, draw: int
+                  ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """placement_history and outcomes of night D (no outcomes when the window is shorter than
+    the horizon), the payments and the contact log of the window (D, next]."""
+    aid, recovered = night.aid, ans.recovered
+    dcol = pd.Series(np.full(len(aid), date.to_datetime64()).astype("datetime64[ns]"))
     history = pd.DataFrame({"account_id": aid, "snapshot_date": dcol,
-                            "queue": pd.Series(queue, dtype="str"),
-                            "propensity": np.round(prop, 6)})
+                            "queue": pd.Series(night.queue, dtype="str"),
+                            "propensity": np.round(night.prop, 6)})
     outcomes = pd.DataFrame({"account_id": aid, "snapshot_date": dcol,
-                             "repaid": repaid.astype(np.int8),
+                             "repaid": ans.repaid.astype(np.int8),
                              "recovered_amount": recovered.astype(np.float64)})
-    if gap < horizon:
+    if gap < int(world.book["horizon_days"]):
         outcomes = outcomes.iloc[:0]
     paid = recovered > 0
-    o = np.lexsort((recovered[paid], pay_day[paid], aid.to_numpy()[paid]))
+    o = np.lexsort((recovered[paid], ans.pay_day[paid], aid.to_numpy()[paid]))
     payments = pd.DataFrame({
         "account_id": aid[paid].reset_index(drop=True).iloc[o].reset_index(drop=True),
-        "paid_on": pd.Series(pay_day[paid][o].astype("datetime64[ns]")),
+        "paid_on": pd.Series(ans.pay_day[paid][o].astype("datetime64[ns]")),
         "amount": recovered[paid][o].astype(np.float64),
     })
-    rng = np.random.Generator(np.random.PCG64([seed, draw, int(date.value // 86_400_000_000_000)]))
-    con = draw_contacts(np.arange(len(t)), np.full(len(t), date.to_datetime64()).astype(
-        "datetime64[D]"), kind, reached, promised, repaid,
-        np.where(paid, pay_day, np.datetime64("NaT")).astype("datetime64[D]"), ~reach, ring, rng)
-    from collections_engine.synth.behaviour import CHANNELS, OUTCOMES
-
+    rng = np.random.Generator(np.random.PCG64([world.seed, draw,
+                                               int(date.value // 86_400_000_000_000)]))
+    n = len(aid)
+    con = draw_contacts(np.arange(n), np.full(n, date.to_datetime64()).astype("datetime64[D]"),
+                        ans.kind, ans.reached, ans.promised, ans.repaid,
+                        np.where(paid, ans.pay_day, np.datetime64("NaT")).astype("datetime64[D]"),
+                        ~night.reach, night.ring, rng)
     # the window is (D, next]: a contact made on the next snapshot's own day is in its log
     keep = con["contacted_on"] <= nxt.to_datetime64().astype("datetime64[D]")
     c_df = pd.DataFrame({"account_id": aid.to_numpy()[con["acc"][keep]],
@@ -247,8 +322,4 @@ def draw_month(world: World, tonight: pd.DataFrame, decisions: pd.DataFrame,
                                               kind="stable").reset_index(drop=True)
     for c in ("account_id", "channel", "outcome"):
         c_df[c] = c_df[c].astype("str")
-    return Month(date=date, next_date=nxt, placement_history=history, outcomes=outcomes,
-                 payments=payments, contacts=c_df, accounts=accounts,
-                 truth_accounts=truth_accounts,
-                 p_queue=pd.DataFrame({"account_id": aid, "p_queue": np.round(p_q, 4)}),
-                 state=state, realised=realised)
+    return history, outcomes, payments, c_df

@@ -9,6 +9,7 @@ the same book, and a change in one part leaves the draws of the others alone.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -19,10 +20,11 @@ from collections_engine.synth.behaviour import CHANNELS, OUTCOMES, make_contacts
     make_payments
 from collections_engine.synth.ids import fake_addresses, fake_names, fake_national_ids, \
     fake_phones, format_ids, sort_order, tokens
-from collections_engine.synth.lifecycle import HOLD_KINDS, WRITE_OFF, queue_table, run_lifecycle
+from collections_engine.synth.lifecycle import HOLD_KINDS, WRITE_OFF, Holds, Lifecycle, \
+    queue_table, run_lifecycle
 from collections_engine.synth.params import SOURCE_ROLES, SynthParams
-from collections_engine.synth.population import make_population, night_dates
-from collections_engine.synth.rings import KINDS, assign_codes, household_of, \
+from collections_engine.synth.population import Population, make_population, night_dates
+from collections_engine.synth.rings import KINDS, IdentityCodes, assign_codes, household_of, \
     make_fraud_labels, make_identifiers
 from collections_engine.synth.sources import make_sources
 from collections_engine.synth.answers import effects_by_trait, source_values
@@ -75,8 +77,49 @@ def generate_book(p: SynthParams, strategy: Strategy) -> dict[str, pd.DataFrame]
     return dict(iter_book(p, strategy))
 
 
+@dataclass
+class _Book:
+    """What the phases of `iter_book` share: the drawn world and the ids, plus what an earlier
+    phase found that a later one needs (the customers' codes, households, first sightings)."""
+    p: SynthParams
+    strategy: Strategy
+    streams: list[np.random.Generator]
+    pop: Population
+    holds: Holds
+    lc: Lifecycle
+    names: list[str]
+    elig: np.ndarray
+    lift: np.ndarray
+    qkind: np.ndarray
+    nights: np.ndarray
+    acc_ids: pa.Array
+    cust_ids: pa.Array
+    appears: np.ndarray          # per pool account: in the book's tables
+    alive: np.ndarray            # per customer: the bank's customer (any account in the window)
+    cust: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    hh: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    codes: IdentityCodes | None = None
+    first_seen: np.ndarray = field(default_factory=lambda: np.zeros(0, "datetime64[D]"))
+    src_keys: dict = field(default_factory=dict)
+
+
 def iter_book(p: SynthParams, strategy: Strategy) -> Iterator[tuple[str, pd.DataFrame]]:
-    """The tables one at a time, so that a writer can drop each after writing it (big books)."""
+    """The tables one at a time, so that a writer can drop each after writing it (big books).
+    The phases run in this order because they share the seed's child streams (a phase's draws
+    depend on how much the phases before it drew from the same stream)."""
+    b = _draw_world(p, strategy)
+    yield from _account_tables(b)
+    yield from _history_tables(b)
+    yield from _customer_table(b)
+    yield from _activity_tables(b)
+    yield from _holds_table(b)
+    yield from _identifier_table(b)
+    yield from _label_and_source_tables(b)
+    yield from _answer_key(b)
+
+
+def _draw_world(p: SynthParams, strategy: Strategy) -> _Book:
+    """The population, its holds and its lifecycle, drawn from the seed's child streams."""
     if p.accounts < 1 or p.days < 1 or p.history_months < 1:
         raise ValueError("accounts, days and history_months must be at least 1")
     streams = [np.random.Generator(np.random.PCG64(s))
@@ -85,23 +128,26 @@ def iter_book(p: SynthParams, strategy: Strategy) -> Iterator[tuple[str, pd.Data
     holds = make_holds(pop, p, streams[1])
     lc = run_lifecycle(pop, holds, p, strategy, streams[2])
     names, elig, lift, qkind = queue_table(strategy, p)
-    nights = night_dates(p)
-
-    acc_ids = _ids("A", pop.n_accounts)
-    cust_ids = _ids("C", pop.n_customers)
     appears = np.zeros(pop.n_accounts, dtype=bool)
     appears[lc.acc] = True
     # the bank's customers: everyone with an account in the book's window, delinquent or not
     # (so that a customer without delinquent accounts says nothing about fraud)
     alive = np.zeros(pop.n_customers, dtype=bool)
     alive[pop.cust[lc.keep]] = True
+    return _Book(p=p, strategy=strategy, streams=streams, pop=pop, holds=holds, lc=lc,
+                 names=names, elig=elig, lift=lift, qkind=qkind, nights=night_dates(p),
+                 acc_ids=_ids("A", pop.n_accounts), cust_ids=_ids("C", pop.n_customers),
+                 appears=appears, alive=alive)
 
-    # accounts (rows come sorted by snapshot date, then account)
+
+def _account_tables(b: _Book) -> Iterator[tuple[str, pd.DataFrame]]:
+    """accounts and truth/accounts (rows come sorted by snapshot date, then account)."""
+    pop, lc = b.pop, b.lc
     rows_acc = lc.acc
     accounts = pd.DataFrame({
         "snapshot_date": _dates(lc.date),
-        "account_id": _take(acc_ids, rows_acc),
-        "customer_id": _take(cust_ids, pop.cust[rows_acc]),
+        "account_id": _take(b.acc_ids, rows_acc),
+        "customer_id": _take(b.cust_ids, pop.cust[rows_acc]),
         "product": _cat(np.array(["loan", "card"]), pop.card[rows_acc].astype(np.int64)),
         "open_date": _dates(pop.open_date[rows_acc]),
         "dpd": lc.dpd.astype(np.int64),
@@ -120,14 +166,16 @@ def iter_book(p: SynthParams, strategy: Strategy) -> Iterator[tuple[str, pd.Data
         "ability": np.round(pop.a[pop.cust[rows_acc]], 4),
     })
     yield "truth/accounts", truth_acc
-    del accounts, truth_acc
 
-    # placement history and outcomes (history snapshots only)
+
+def _history_tables(b: _Book) -> Iterator[tuple[str, pd.DataFrame]]:
+    """placement_history and outcomes (history snapshots only)."""
+    lc = b.lc
     h = np.flatnonzero(~lc.night)
-    hist_key = {"account_id": _take(acc_ids, lc.acc[h]), "snapshot_date": _dates(lc.date[h])}
+    hist_key = {"account_id": _take(b.acc_ids, lc.acc[h]), "snapshot_date": _dates(lc.date[h])}
     yield "placement_history", pd.DataFrame({
         **hist_key,
-        "queue": _cat(np.array(names), lc.queue[h]),
+        "queue": _cat(np.array(b.names), lc.queue[h]),
         "propensity": np.round(lc.propensity[h], 6),
     })
     yield "outcomes", pd.DataFrame({
@@ -135,126 +183,171 @@ def iter_book(p: SynthParams, strategy: Strategy) -> Iterator[tuple[str, pd.Data
         "repaid": lc.repaid[h].astype(np.int8),
         "recovered_amount": lc.recovered[h].astype(np.float64),
     })
-    del hist_key
 
-    # customers
-    cust = np.flatnonzero(alive)
-    rng_c = streams[3]
-    hh = household_of(pop, p, rng_c, alive)
-    codes = assign_codes(pop, streams[5], alive, hh)
-    yield "customers", pd.DataFrame({
-        "customer_id": _take(cust_ids, cust),
-        "name": fake_names(rng_c, len(cust)),
-        "phone": pd.Series(fake_phones(codes.phone[cust]), dtype="str"),
-        "national_id": fake_national_ids(rng_c, pop.birth_year[cust], len(cust)),
-        "address": pd.Series(fake_addresses(codes.address[cust]), dtype="str"),
-        "birth_year": pop.birth_year[cust].astype(np.int64),
-        "income": pop.income[cust].astype(np.float64),
+
+def _customer_table(b: _Book) -> Iterator[tuple[str, pd.DataFrame]]:
+    """customers; draws the households and identity codes the later phases use."""
+    pop = b.pop
+    b.cust = cust = np.flatnonzero(b.alive)
+    rng_c = b.streams[3]
+    b.hh = household_of(pop, b.p, rng_c, b.alive)
+    b.codes = codes = assign_codes(pop, b.streams[5], b.alive, b.hh)
+    yield "customers", customer_rows(_take(b.cust_ids, cust), rng_c, pop.birth_year[cust],
+                                     pop.income[cust], codes.phone[cust], codes.address[cust])
+
+
+def customer_rows(customer_id: pd.Series, rng: np.random.Generator, birth_year: np.ndarray,
+                  income: np.ndarray, phone_code: np.ndarray, address_code: np.ndarray
+                  ) -> pd.DataFrame:
+    """The customers table's rows (fake personal fields drawn from `rng`, phone and address the
+    fixed text of their identity codes); `simulate`'s originations call it too."""
+    n = len(customer_id)
+    return pd.DataFrame({
+        "customer_id": customer_id,
+        "name": fake_names(rng, n),
+        "phone": pd.Series(fake_phones(phone_code), dtype="str"),
+        "national_id": fake_national_ids(rng, birth_year, n),
+        "address": pd.Series(fake_addresses(address_code), dtype="str"),
+        "birth_year": birth_year.astype(np.int64),
+        "income": income.astype(np.float64),
     })
 
-    # payments and contacts
-    pay = make_payments(pop, lc, streams[4])
+
+def _activity_tables(b: _Book) -> Iterator[tuple[str, pd.DataFrame]]:
+    """payments and contacts (one row per account, day, channel and outcome)."""
+    pay = make_payments(b.pop, b.lc, b.streams[4])
     o = sort_order(pay["amount"], pay["paid_on"], pay["acc"])
     yield "payments", pd.DataFrame({
-        "account_id": _take(acc_ids, pay["acc"][o]),
+        "account_id": _take(b.acc_ids, pay["acc"][o]),
         "paid_on": _dates(pay["paid_on"][o]),
         "amount": pay["amount"][o].astype(np.float64),
     })
     del pay
-    con = make_contacts(pop, lc, qkind, streams[4])
+    con = make_contacts(b.pop, b.lc, b.qkind, b.streams[4])
     o = sort_order(con["outcome"], con["channel"], con["contacted_on"], con["acc"])
-    same = np.zeros(len(o), dtype=bool)      # one row per (account, day, channel, outcome)
+    same = np.zeros(len(o), dtype=bool)
     if len(o) > 1:
         same[1:] = np.logical_and.reduce([con[k][o][1:] == con[k][o][:-1] for k in
                                           ("acc", "contacted_on", "channel", "outcome")])
     o = o[~same]
     yield "contacts", pd.DataFrame({
-        "account_id": _take(acc_ids, con["acc"][o]),
+        "account_id": _take(b.acc_ids, con["acc"][o]),
         "contacted_on": _dates(con["contacted_on"][o]),
         "channel": _cat(CHANNELS, con["channel"][o]),
         "outcome": _cat(OUTCOMES, con["outcome"][o]),
     })
-    del con
 
-    # holds of accounts in the book
-    m = appears[holds.acc]
+
+def _holds_table(b: _Book) -> Iterator[tuple[str, pd.DataFrame]]:
+    """holds of the accounts in the book."""
+    holds = b.holds
+    m = b.appears[holds.acc]
     o = np.lexsort((holds.kind[m], holds.start[m], holds.acc[m]))
     yield "holds", pd.DataFrame({
-        "account_id": _take(acc_ids, holds.acc[m][o]),
+        "account_id": _take(b.acc_ids, holds.acc[m][o]),
         "hold": _cat(HOLD_KINDS, holds.kind[m][o]),
         "start": _dates(holds.start[m][o]),
         "end": _dates(holds.end[m][o]),
     })
 
-    # identifiers: first seen at the first opening; ring members joining during the nights
-    # are first seen on the night they first appear delinquent
+
+def _identifier_table(b: _Book) -> Iterator[tuple[str, pd.DataFrame]]:
+    """identifiers: first seen at the first opening; ring members joining during the nights
+    are first seen on the night they first appear delinquent."""
+    pop, lc = b.pop, b.lc
     big = np.iinfo(np.int64).max
     first_open = np.full(pop.n_customers, big, dtype=np.int64)
     np.minimum.at(first_open, pop.cust[lc.keep], pop.open_date[lc.keep].astype(np.int64))
     first_seen = first_open.astype("datetime64[D]")
     first_row = np.full(pop.n_customers, big, dtype=np.int64)
     np.minimum.at(first_row, pop.cust[lc.acc], lc.date.astype(np.int64))
-    joins = (pop.ring >= 0) & (first_row != big) & (first_row > nights[0].astype(np.int64))
+    joins = (pop.ring >= 0) & (first_row != big) & (first_row > b.nights[0].astype(np.int64))
     first_seen[joins] = first_row[joins].astype("datetime64[D]")
-    ids = make_identifiers(codes, alive, first_seen)
+    b.first_seen = first_seen
+    assert b.codes is not None
+    yield "identifiers", identifier_rows(make_identifiers(b.codes, b.alive, first_seen),
+                                         b.cust_ids)
+
+
+def identifier_rows(ids: dict[str, np.ndarray], cust_ids: pa.Array) -> pd.DataFrame:
+    """The identifiers table's rows from `make_identifiers`' arrays, sorted by customer, kind
+    and value code; `simulate`'s originations call it too."""
     o = sort_order(ids["code"], ids["kind"], ids["cust"])
     kind = ids["kind"][o]
-    yield "identifiers", pd.DataFrame({
+    return pd.DataFrame({
         "customer_id": _take(cust_ids, ids["cust"][o]),
         "kind": _cat(KINDS, kind),
         "value": pd.Series(tokens(_PREFIX[kind], ids["code"][o], _FAMILY[kind]), dtype="str"),
         "first_seen": _dates(ids["first_seen"][o]),
     })
 
-    # fraud labels
-    suspects = np.unique(pop.cust[pop.fpd & appears])
-    lab = make_fraud_labels(pop, p, streams[6], alive, first_seen, suspects, hh)
+
+def _label_and_source_tables(b: _Book) -> Iterator[tuple[str, pd.DataFrame]]:
+    """fraud_labels and the third-party sources."""
+    pop = b.pop
+    suspects = np.unique(pop.cust[pop.fpd & b.appears])
+    lab = make_fraud_labels(pop, b.p, b.streams[6], b.alive, b.first_seen, suspects, b.hh)
     o = np.argsort(lab["cust"], kind="stable")
     yield "fraud_labels", pd.DataFrame({
-        "customer_id": _take(cust_ids, lab["cust"][o]),
+        "customer_id": _take(b.cust_ids, lab["cust"][o]),
         "confirmed_on": _dates(lab["confirmed_on"][o]),
     })
+    src = make_sources(pop, b.streams[7], b.cust, np.flatnonzero(b.appears))
+    b.src_keys = {name: ("cust", cols["cust"]) if "cust" in cols else ("acc", cols["acc"])
+                  for name, cols in src.items()}
+    yield from source_rows(src, b.acc_ids, b.cust_ids)
 
-    # third-party sources
-    src = make_sources(pop, streams[7], cust, np.flatnonzero(appears))
-    src_keys = {name: ("cust", cols["cust"]) if "cust" in cols else ("acc", cols["acc"])
-                for name, cols in src.items()}
+
+def source_rows(src: dict[str, dict[str, np.ndarray]], acc_ids: pa.Array, cust_ids: pa.Array
+                ) -> Iterator[tuple[str, pd.DataFrame]]:
+    """Each source's table from `make_sources`' arrays (keyed by customer or account id);
+    `simulate`'s originations call it too."""
     for name, cols in src.items():
+        cols = dict(cols)
         if "cust" in cols:
             key = {"customer_id": _take(cust_ids, cols.pop("cust"))}
         else:
             key = {"account_id": _take(acc_ids, cols.pop("acc"))}
         yield f"sources/{name}", pd.DataFrame({**key, **cols})
 
-    # the answer key
+
+def _answer_key(b: _Book) -> Iterator[tuple[str, pd.DataFrame | dict]]:
+    """truth/effects, truth/rings, truth/sources, truth/state and truth/world."""
+    p, pop, lc, strategy = b.p, b.pop, b.lc, b.strategy
     h = np.flatnonzero(~lc.night)
     if len(h) > 400_000:       # a fixed stride: the ratios need no more rows
         h = h[:: len(h) // 400_000 + 1]
     ha = lc.acc[h]
     hc = pop.cust[ha]
     yield "truth/effects", effects_by_trait(
-        names, strategy.stage_names(), elig, lift, qkind, lc.stage[h].astype(np.int64), lc.p0[h],
-        lc.overdue[h], lc.new[h], lc.dpd[h].astype(np.int64), pop.reachable[ha], pop.w[hc],
-        pop.ring[hc] >= 0)
-    del h, ha, hc
-    rc = cust[pop.ring[cust] >= 0]
+        b.names, strategy.stage_names(), b.elig, b.lift, b.qkind, lc.stage[h].astype(np.int64),
+        lc.p0[h], lc.overdue[h], lc.new[h], lc.dpd[h].astype(np.int64), pop.reachable[ha],
+        pop.w[hc], pop.ring[hc] >= 0)
+    rc = b.cust[pop.ring[b.cust] >= 0]
     yield "truth/rings", pd.DataFrame({
-        "customer_id": _take(cust_ids, rc),
+        "customer_id": _take(b.cust_ids, rc),
         "ring_id": _take(_ids("R", int(pop.ring.max()) + 1 if len(rc) else 0), pop.ring[rc]),
     })
-    f = np.flatnonzero(lc.night & (lc.date == nights[0]))
+    yield "truth/sources", _source_values(b)
+    yield "truth/state", state_frame(pop, lc, b.acc_ids, b.cust_ids, b.nights[-1])
+    yield "truth/world", {**world_parameters(), "seed": p.seed, "accounts": p.accounts,
+                          "state_date": str(b.nights[-1]), "simulated_nights": [],
+                          "book": world_book(strategy, p)}
+
+
+def _source_values(b: _Book) -> pd.DataFrame:
+    """truth/sources: each source's true monthly value per line on the first night."""
+    pop, lc = b.pop, b.lc
+    f = np.flatnonzero(lc.night & (lc.date == b.nights[0]))
     fa = lc.acc[f]
     fc = pop.cust[fa]
     covered = {s: np.isin(fc, cols) if k == "cust" else np.isin(fa, cols)
-               for s, (k, cols) in src_keys.items()}
-    yield "truth/sources", source_values(
-        strategy, names, elig, lift, qkind, SOURCE_ROLES, covered, lc.stage[f].astype(np.int64),
-        lc.new[f], lc.dpd[f].astype(np.int64), lc.overdue[f],
+               for s, (k, cols) in b.src_keys.items()}
+    return source_values(
+        b.strategy, b.names, b.elig, b.lift, b.qkind, SOURCE_ROLES, covered,
+        lc.stage[f].astype(np.int64), lc.new[f], lc.dpd[f].astype(np.int64), lc.overdue[f],
         {"w": pop.w[fc], "a": pop.a[fc], "s": pop.s[fc], "cures": lc.final["cures"][fa],
          "u": pop.u[fa], "fpd": pop.fpd[fa], "ring": pop.ring[fc] >= 0},
-        pop.reachable[fa], ~pop.lost[fc], _active_hold(holds, pop.n_accounts, nights[0])[fa],
-        np.random.Generator(np.random.PCG64(np.random.SeedSequence(p.seed).spawn(9)[8])))
-    yield "truth/state", state_frame(pop, lc, acc_ids, cust_ids, nights[-1])
-    yield "truth/world", {**world_parameters(), "seed": p.seed, "accounts": p.accounts,
-                          "state_date": str(nights[-1]), "simulated_nights": [],
-                          "book": world_book(strategy, p)}
+        pop.reachable[fa], ~pop.lost[fc],
+        _active_hold(b.holds, pop.n_accounts, b.nights[0])[fa],
+        np.random.Generator(np.random.PCG64(np.random.SeedSequence(b.p.seed).spawn(9)[8])))

@@ -196,111 +196,158 @@ def overdue_of(balance: np.ndarray, instalment: np.ndarray, dpd: np.ndarray
     return od, bal
 
 
+@dataclass
+class _Pool:
+    """Each pool account's state as the lifecycle steps it (mutated in place)."""
+    dpd: np.ndarray
+    closed: np.ndarray
+    ever: np.ndarray
+    repaid_prev: np.ndarray    # repaid within the horizon after the last history snapshot
+    shock_now: np.ndarray      # the monthly shock of the last snapshot
+    cures: np.ndarray          # times cured so far
+    keep: np.ndarray           # False: trimmed from the book to hit the night count
+
+    @classmethod
+    def empty(cls, n: int) -> "_Pool":
+        return cls(dpd=np.zeros(n, dtype=np.int64), closed=np.zeros(n, dtype=bool),
+                   ever=np.zeros(n, dtype=bool), repaid_prev=np.zeros(n, dtype=bool),
+                   shock_now=np.zeros(n), cures=np.zeros(n, dtype=np.int64),
+                   keep=np.ones(n, dtype=bool))
+
+
+@dataclass
+class _Setting:
+    """What every month step reads and never changes: the world, the bank, the calendar."""
+    pop: Population
+    holds: Holds
+    p: SynthParams
+    strategy: Strategy
+    rng: np.random.Generator
+    steps: np.ndarray          # the history month-ends, then the first night
+    names: list[str]
+    elig: np.ndarray
+    lift: np.ndarray
+    kind: np.ndarray
+    legal_q: int
+    base_w: np.ndarray
+    cal: "_Calendar"
+    stages: "_Stages"
+
+
 def run_lifecycle(pop: Population, holds: Holds, p: SynthParams, strategy: Strategy,
                   rng: np.random.Generator) -> Lifecycle:
+    """The month steps (warm-up, history, then the first night), the nights, and the rows of
+    the kept accounts."""
     dates = history_dates(p)
     nights = night_dates(p)
-    steps = np.concatenate([dates, nights[:1]])
-    n_hist_first = p.warmup_months
     names, elig, lift, kind = queue_table(strategy, p)
     legal_q = names.index(strategy.legal_queue().name) if strategy.legal_queue() else -1
-    base_w = _base_weights(strategy)
-    new_max = strategy.new_customer.max_account_age_months
-    horizon = strategy.outcome.horizon_days
-
-    n = pop.n_accounts
-    cal = _Calendar(pop.open_date, strategy)
-    stages = _Stages(strategy, max(WRITE_OFF.values()) + 40)
-    dpd = np.zeros(n, dtype=np.int64)
-    closed = np.zeros(n, dtype=bool)
-    ever = np.zeros(n, dtype=bool)
-    repaid_prev = np.zeros(n, dtype=bool)
-    shock_now = np.zeros(n)
-    cures = np.zeros(n, dtype=np.int64)
-    reach = pop.reachable
+    s = _Setting(pop=pop, holds=holds, p=p, strategy=strategy, rng=rng,
+                 steps=np.concatenate([dates, nights[:1]]), names=names, elig=elig, lift=lift,
+                 kind=kind, legal_q=legal_q, base_w=_base_weights(strategy),
+                 cal=_Calendar(pop.open_date, strategy),
+                 stages=_Stages(strategy, max(WRITE_OFF.values()) + 40))
+    pool = _Pool.empty(pop.n_accounts)
     rows: list[dict[str, np.ndarray]] = []
-    keep = np.ones(n, dtype=bool)
-
-    for t, snap in enumerate(steps):
-        gap = 31 if t == 0 else int((snap - steps[t - 1]) / DAY)
-        is_first_night = t == len(steps) - 1
-        # 1. last step's delinquent accounts cure, age or are written off
-        delinquent = dpd > 0
-        cured = delinquent & repaid_prev
-        dpd[cured] = 0
-        cures[cured] += 1
-        aging = delinquent & ~cured
-        dpd[aging] += gap
-        wo = aging & (dpd > np.where(pop.card, WRITE_OFF[True], WRITE_OFF[False]))
-        closed |= wo
-        dpd[wo] = 0
-        # 2. current open accounts miss a payment
-        age = cal.age(snap)
-        cand = np.flatnonzero((dpd == 0) & ~closed & ~cured & (age >= 1))
-        new_c = age[cand] <= new_max
-        h = entry_hazard(pop, cand, age[cand], new_c, ever[cand])
-        enter = cand[rng.random(len(cand)) < h]
-        dpd[enter] = rng.integers(1, min(gap, 30) + 1, len(enter))
-        ever[enter] = True
-        # 3. the first night has exactly p.accounts delinquent accounts
-        if is_first_night:
-            _hit_count(dpd, closed, keep, age, p.accounts, rng, pop.ring[pop.cust] < 0)
-        # 4. snapshot
-        idx = np.flatnonzero(dpd > 0)
-        d = dpd[idx]
-        new = cal.is_new(snap, idx)
-        hk = _active_hold(holds, n, snap)[idx]
-        shock = SHOCK_SD * rng.standard_normal(len(idx))
-        shock_now[idx] = shock
-        p0, base = p_no_action(pop, idx, d, new, shock, hk, cures[idx])
-        stg = stages(d)
-        reached = promised = np.zeros(len(idx), dtype=bool)
-        p_queue = p0
-        repaid_prev[:] = False
-        if is_first_night:
-            q = np.full(len(idx), -1)
-            prop = np.full(len(idx), np.nan)
-            rep = np.full(len(idx), -1, dtype=np.int8)
-            od, bal = _overdue(pop, idx, d)
-            recovered = np.zeros(len(idx))
-            pay_date = np.full(len(idx), np.datetime64("NaT"), dtype="datetime64[D]")
-        else:
-            od, bal = _overdue(pop, idx, d)
-            q, prop = _draw_queue(stg, od, hk, elig, base_w, legal_q, rng)
-            c = pop.cust[idx]
-            resp = queue_response(kind[q], lift[stg, q], od, new, d, reach[idx], pop.w[c],
-                                  pop.ring[c] >= 0)
-            p_queue = resp.probability(base + shock)
-            u3 = rng.random((3, len(idx)))
-            reached, promised, rep_b = resp.draw(base + shock, u3[0], u3[1], u3[2])
-            del u3
-            repaid_prev[idx] = rep_b
-            rep = rep_b.astype(np.int8)
-            nxt = steps[t + 1]
-            span = min(horizon, int((nxt - snap) / DAY) - 1)
-            pay_off = rng.integers(1, span + 1, len(idx))
-            recovered = partial_recovery(rep_b, promised, od, pop.w[c], pop.a[c],
-                                         rng.random(len(idx)), rng.uniform(0.1, 0.7, len(idx)))
-            pay_date = np.where(recovered > 0, snap + pay_off * DAY,
-                                np.datetime64("NaT")).astype("datetime64[D]")
-        if t >= n_hist_first:
-            rows.append(_compact(acc=idx, date=np.full(len(idx), snap, dtype="datetime64[D]"),
-                             dpd=d.copy(), p0=p0, p_obs=p_observable(base), p_queue=p_queue,
-                             reached=reached, promised=promised,
-                             night=np.full(len(idx), is_first_night),
-                             new=new, stage=stg, queue=q, propensity=prop, repaid=rep,
-                             overdue=od, balance=bal, recovered=recovered, pay_date=pay_date))
-
-    night_rows, pay = _nights(pop, holds, p, strategy, rng, dpd, closed, ever, shock_now, keep,
-                              nights, cal, stages, cures)
+    for t in range(len(s.steps)):
+        row = _month_step(s, pool, t)
+        if t >= p.warmup_months:
+            rows.append(row)
+    night_rows, pay = _nights(pop, holds, p, strategy, rng, pool.dpd, pool.closed, pool.ever,
+                              pool.shock_now, pool.keep, nights, s.cal, s.stages, pool.cures)
     rows += night_rows
     out = {k: np.concatenate([r.pop(k) for r in rows]) for k in list(rows[0])}
+    keep = pool.keep
     if not keep.all():
         m = keep[out["acc"]]
         out = {k: v[m] for k, v in out.items()}
     pm = keep[pay["night_pay_acc"]]
     pay = {k: v[pm] for k, v in pay.items()}
-    return Lifecycle(keep=keep, **out, **pay, final=_final_state(dpd, closed, ever, cures))
+    return Lifecycle(keep=keep, **out, **pay,
+                     final=_final_state(pool.dpd, pool.closed, pool.ever, pool.cures))
+
+
+def _age_and_enter(s: _Setting, pool: _Pool, snap: np.datetime64, gap: int,
+                   is_first_night: bool) -> None:
+    """Last step's delinquent accounts cure, age or are written off; current open accounts miss
+    a payment with their monthly hazard; on the first night the count is made exact."""
+    pop, rng, dpd = s.pop, s.rng, pool.dpd
+    delinquent = dpd > 0
+    cured = delinquent & pool.repaid_prev
+    dpd[cured] = 0
+    pool.cures[cured] += 1
+    aging = delinquent & ~cured
+    dpd[aging] += gap
+    wo = aging & (dpd > np.where(pop.card, WRITE_OFF[True], WRITE_OFF[False]))
+    pool.closed |= wo
+    dpd[wo] = 0
+    age = s.cal.age(snap)
+    cand = np.flatnonzero((dpd == 0) & ~pool.closed & ~cured & (age >= 1))
+    new_c = age[cand] <= s.strategy.new_customer.max_account_age_months
+    h = entry_hazard(pop, cand, age[cand], new_c, pool.ever[cand])
+    enter = cand[rng.random(len(cand)) < h]
+    dpd[enter] = rng.integers(1, min(gap, 30) + 1, len(enter))
+    pool.ever[enter] = True
+    if is_first_night:       # the first night has exactly p.accounts delinquent accounts
+        _hit_count(dpd, pool.closed, pool.keep, age, s.p.accounts, rng, pop.ring[pop.cust] < 0)
+
+
+def _month_step(s: _Setting, pool: _Pool, t: int) -> dict[str, np.ndarray]:
+    """Snapshot t: age the pool to it, then the delinquent accounts' row (history snapshots:
+    a randomised queue and the world's answer to it; the first night: no placement yet)."""
+    pop, rng, snap = s.pop, s.rng, s.steps[t]
+    gap = 31 if t == 0 else int((snap - s.steps[t - 1]) / DAY)
+    is_first_night = t == len(s.steps) - 1
+    _age_and_enter(s, pool, snap, gap, is_first_night)
+    idx = np.flatnonzero(pool.dpd > 0)
+    d = pool.dpd[idx]
+    new = s.cal.is_new(snap, idx)
+    hk = _active_hold(s.holds, pop.n_accounts, snap)[idx]
+    shock = SHOCK_SD * rng.standard_normal(len(idx))
+    pool.shock_now[idx] = shock
+    p0, base = p_no_action(pop, idx, d, new, shock, hk, pool.cures[idx])
+    stg = s.stages(d)
+    pool.repaid_prev[:] = False
+    od, bal = _overdue(pop, idx, d)
+    if is_first_night:
+        n = len(idx)
+        placed = dict(queue=np.full(n, -1), propensity=np.full(n, np.nan), p_queue=p0,
+                      reached=np.zeros(n, dtype=bool), promised=np.zeros(n, dtype=bool),
+                      repaid=np.full(n, -1, dtype=np.int8), recovered=np.zeros(n),
+                      pay_date=np.full(n, np.datetime64("NaT"), dtype="datetime64[D]"))
+    else:
+        placed = _placed_month(s, pool, t, idx, d, new, hk, stg, od, base + shock)
+    return _compact(acc=idx, date=np.full(len(idx), snap, dtype="datetime64[D]"), dpd=d.copy(),
+                    p0=p0, p_obs=p_observable(base), p_queue=placed["p_queue"],
+                    reached=placed["reached"], promised=placed["promised"],
+                    night=np.full(len(idx), is_first_night), new=new, stage=stg,
+                    queue=placed["queue"], propensity=placed["propensity"],
+                    repaid=placed["repaid"], overdue=od, balance=bal,
+                    recovered=placed["recovered"], pay_date=placed["pay_date"])
+
+
+def _placed_month(s: _Setting, pool: _Pool, t: int, idx: np.ndarray, d: np.ndarray,
+                  new: np.ndarray, hk: np.ndarray, stg: np.ndarray, od: np.ndarray,
+                  logit: np.ndarray) -> dict[str, np.ndarray]:
+    """A history snapshot's randomised placement and the world's answer: contact, promise,
+    repayment within the horizon, the amount recovered and the day it was paid."""
+    pop, rng, snap = s.pop, s.rng, s.steps[t]
+    q, prop = _draw_queue(stg, od, hk, s.elig, s.base_w, s.legal_q, rng)
+    c = pop.cust[idx]
+    resp = queue_response(s.kind[q], s.lift[stg, q], od, new, d, pop.reachable[idx], pop.w[c],
+                          pop.ring[c] >= 0)
+    p_queue = resp.probability(logit)
+    u3 = rng.random((3, len(idx)))
+    reached, promised, rep_b = resp.draw(logit, u3[0], u3[1], u3[2])
+    pool.repaid_prev[idx] = rep_b
+    span = min(s.strategy.outcome.horizon_days, int((s.steps[t + 1] - snap) / DAY) - 1)
+    pay_off = rng.integers(1, span + 1, len(idx))
+    recovered = partial_recovery(rep_b, promised, od, pop.w[c], pop.a[c],
+                                 rng.random(len(idx)), rng.uniform(0.1, 0.7, len(idx)))
+    pay_date = np.where(recovered > 0, snap + pay_off * DAY,
+                        np.datetime64("NaT")).astype("datetime64[D]")
+    return dict(queue=q, propensity=prop, p_queue=p_queue, reached=reached, promised=promised,
+                repaid=rep_b.astype(np.int8), recovered=recovered, pay_date=pay_date)
 
 
 def _final_state(dpd: np.ndarray, closed: np.ndarray, ever: np.ndarray, cures: np.ndarray
