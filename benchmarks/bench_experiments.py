@@ -12,6 +12,10 @@ and without exploration, against the world's true average effects.
       it drifts (median |log(estimate / truth)|); the realised net of the cycles of both runs.
   .venv/bin/python benchmarks/bench_experiments.py reestimate --keep DIR --seeds 1 2 3
       the estimators again on the history rows a `coverage --keep DIR` run kept (no new cycles).
+  .venv/bin/python benchmarks/bench_experiments.py control --keep DIR --seeds 1 2 3
+      each stage's control (the not-worked rate its cells share) on kept rows: its error, its
+      share of the cells' variance, what a better outcome model could take off, and what
+      calibrated intervals give per seed with cells that share a control.
   .venv/bin/python benchmarks/bench_experiments.py challenger --accounts 20000 --cycles 6 --seed 1
       a planted better challenger (see cmd_challenger): the cycle it is found and the realised net.
 Timings on the shared 2-core development box are contended; say so when quoting them.
@@ -369,6 +373,90 @@ def cmd_reestimate(a: argparse.Namespace) -> None:
         print_coverage(pd.DataFrame(rows))
 
 
+def stage_controls(hist: pd.DataFrame) -> pd.DataFrame:
+    """Per stage, the control (the not-worked rate of the explorable rows) three ways, against
+    the truth on the same rows (the world's p not worked): IPW (what `logged_effects` uses), DR
+    with a control model pooled over the stages' not-worked rows, and DR with the world's own p
+    (no outcome model can do better: what is left is the outcomes' Bernoulli noise); and the
+    control's share of the variance of log(effect) of the stage's cells (with an estimate)."""
+    from sklearn.linear_model import LogisticRegression
+
+    from collections_engine.experiments.estimate import influence, outcome_features
+
+    r = hist[(hist["propensity"] > 0) & (hist["propensity"] < 1)].reset_index(drop=True)
+    q = r["queue"].astype("str").replace({"": "not_worked", "nan": "not_worked"}).to_numpy(dtype=object)
+    y, w = r["repaid"].to_numpy(float), 1 / r["propensity"].to_numpy(float)
+    c0 = q == "not_worked"
+    st = pd.get_dummies(r["stage"]).to_numpy(float)
+    x = np.column_stack([outcome_features(r), st])
+    mu_pool = LogisticRegression(max_iter=500).fit(x[c0], y[c0], sample_weight=w[c0]).predict_proba(x)[:, 1]
+    out = []
+    for s in sorted(r["stage"].unique()):
+        m = (r["stage"] == s).to_numpy()
+        truth = float(r.loc[m, "p_not_worked"].mean())
+        row = {"stage": s, "control_rows": int((c0 & m).sum()), "truth": round(truth, 4)}
+        for name, mu in (("ipw", None), ("dr_pooled", mu_pool[m]), ("dr_true_p", r.loc[m, "p_not_worked"].to_numpy())):
+            t, psi = influence(y[m], w[m], c0[m], mu)
+            se = float(np.sqrt((psi ** 2).sum()) / m.sum())
+            row[f"{name}_log_err"] = round(float(np.log(t / truth)), 3)
+            row[f"{name}_z"] = round((t - truth) / se, 2)
+            row[f"{name}_se_log"] = round(se / t, 4)
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def cmd_control(a: argparse.Namespace) -> None:
+    """The shared control of a stage's cells, on kept rows: how far off, how much of each
+    cell's variance it carries, and whether a better outcome model could help."""
+    from collections_engine.config import load_strategy
+    from collections_engine.config.experiments import never_explored
+    from collections_engine.experiments.estimate import logged_effects
+
+    plain = load_strategy(STRATEGY)
+    parts = []
+    for seed in a.seeds:
+        f = Path(a.keep) / f"rows_{a.accounts}_{seed}_{a.explore}.parquet"
+        if not f.exists():
+            continue
+        hist = pd.read_parquet(f)
+        c = stage_controls(hist).assign(seed=seed)
+        le = logged_effects(hist, methods=("ipw",), excluded=never_explored(plain))
+        le = le[np.isfinite(le["effect"])]          # every cell with an estimate (the bar's cells)
+        v = (np.log(le["ci_high"] / le["effect"]) / 1.959964) ** 2
+        share = (le.assign(v=v).merge(c[["stage", "ipw_se_log"]], on="stage")
+                 .assign(share=lambda d: d["ipw_se_log"] ** 2 / d["v"]).groupby("stage")["share"].median())
+        cells = le.groupby("stage").size()
+        parts.append(c.assign(control_var_share=c["stage"].map(share).round(3),
+                              cells=c["stage"].map(cells).fillna(0).astype(int)))
+    d = pd.concat(parts, ignore_index=True)
+    print(d.to_string(index=False))
+    print("\nmean over seeds:")
+    print(d.groupby("stage")[["ipw_z", "control_var_share", "ipw_se_log", "dr_pooled_se_log", "dr_true_p_se_log"]]
+          .mean().round(3).to_string())
+    per = d.groupby("stage").agg(cells=("cells", "median"), share=("control_var_share", "mean"))
+    print("\nwhat perfectly calibrated 95% intervals give per seed, with these cells per stage and the "
+          "control's share of their variance (the errors of a stage's cells correlated by that share):")
+    for label, k in (("shared control (measured)", 1.0), ("independent cells", 0.0)):
+        c = seed_counts({s: (int(n), k * v) for s, n, v in per.itertuples()})
+        n = int(per["cells"].sum())
+        print(f"  {label}: {n} cells; mean rate {c.mean() / n:.3f}, sd of a seed's rate {c.std() / n:.3f}; "
+              f"P(a seed >= 90%) {np.mean(c >= 0.9 * n):.3f}; P(3 seeds pooled >= 90%) "
+              f"{np.mean(c.reshape(-1, 3).sum(1) >= 0.9 * 3 * n):.3f}; P(6 seeds pooled >= 90%) "
+              f"{np.mean(c.reshape(-1, 6).sum(1) >= 0.9 * 6 * n):.3f}")
+
+
+def seed_counts(stages: dict[str, tuple[int, float]], draws: int = 240_000, seed: int = 0) -> np.ndarray:
+    """Cells covered per simulated seed when every interval is exactly a 95% normal interval:
+    stage s has n cells whose standardised errors share a common part with variance `share`
+    (the control) and an own part with 1 - share."""
+    rng = np.random.default_rng(seed)
+    hit = np.zeros(draws, np.int64)
+    for n, share in stages.values():
+        e = rng.normal(size=(draws, 1)) * np.sqrt(share) + rng.normal(size=(draws, n)) * np.sqrt(1 - share)
+        hit += (np.abs(e) < 1.959964).sum(axis=1)
+    return hit
+
+
 def cmd_challenger(a: argparse.Namespace) -> None:
     """A planted better challenger: the champion assumes a vendor is no better than not working
     on one stage (effect 1.0) where the world's true effect is the largest of any vendor cell;
@@ -499,6 +587,11 @@ def main() -> None:
     e.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     e.add_argument("--explore", type=float, nargs="+", default=[0.05])
     e.add_argument("--show", action="store_true")
+    k = sub.add_parser("control", help="the stages' shared control on kept rows (see stage_controls)")
+    k.add_argument("--keep", required=True)
+    k.add_argument("--accounts", type=int, default=20000)
+    k.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    k.add_argument("--explore", type=float, default=0.05)
     h = sub.add_parser("challenger")
     h.add_argument("--accounts", type=int, default=20000)
     h.add_argument("--cycles", type=int, default=6)
@@ -509,7 +602,8 @@ def main() -> None:
     h.add_argument("--compare", nargs="*", default=[], choices=["oracle", "champion_alone", "challenger_alone"],
                    help="also these on the same start and draws (oracle: the cost of the test)")
     a = ap.parse_args()
-    {"coverage": cmd_coverage, "reestimate": cmd_reestimate, "challenger": cmd_challenger}[a.cmd](a)
+    {"coverage": cmd_coverage, "reestimate": cmd_reestimate, "control": cmd_control,
+     "challenger": cmd_challenger}[a.cmd](a)
 
 
 if __name__ == "__main__":

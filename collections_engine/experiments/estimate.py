@@ -36,7 +36,8 @@ from sklearn.linear_model import LogisticRegression
 
 from collections_engine.assign.effects import CONTROL
 
-__all__ = ["logged_effects", "mark_estimable", "LOGGED_COLUMNS", "METHODS", "EXCLUDED"]
+__all__ = ["logged_effects", "mark_estimable", "influence", "outcome_features", "LOGGED_COLUMNS", "METHODS",
+           "EXCLUDED"]
 
 METHODS = ("ipw", "dr")
 LOGGED_COLUMNS = ["method", "queue", "stage", "n", "explored", "n_control", "explored_control",
@@ -44,7 +45,8 @@ LOGGED_COLUMNS = ["method", "queue", "stage", "n", "explored", "n_control", "exp
 EXCLUDED = "excluded from exploration"
 
 
-def _features(rows: pd.DataFrame) -> np.ndarray:
+def outcome_features(rows: pd.DataFrame) -> np.ndarray:
+    """The outcome model's inputs: logit of the night's score and log(1 + collectable)."""
     cols = []
     if "score" in rows.columns:
         p = np.clip(pd.to_numeric(rows["score"], errors="coerce").fillna(0.5).to_numpy(float), 1e-4, 1 - 1e-4)
@@ -69,7 +71,7 @@ def _outcome_model(x: np.ndarray, y: np.ndarray, fit: np.ndarray, min_fit: int) 
     return m.predict_proba(z)[:, 1]
 
 
-def _theta(y: np.ndarray, w: np.ndarray, is_q: np.ndarray, mu: np.ndarray | None
+def influence(y: np.ndarray, w: np.ndarray, is_q: np.ndarray, mu: np.ndarray | None
            ) -> tuple[float, np.ndarray]:
     """(theta_q, influence value per row, scaled so var(theta) = sum_c (sum psi)^2 / N^2)."""
     n = len(y)
@@ -109,7 +111,7 @@ def logged_effects(rows: pd.DataFrame, *, level: float = 0.95, min_explored: int
     y = pd.to_numeric(d["repaid"], errors="coerce").fillna(0).to_numpy(float)
     w = 1.0 / prop
     low = prop < 0.5
-    x = _features(d)
+    x = outcome_features(d)
     cl = (d["customer_id"] if "customer_id" in d.columns else d["account_id"]).astype("str").to_numpy(dtype=object)
     out = []
     for s in sorted(pd.unique(stage[stage != ""])):
@@ -121,10 +123,10 @@ def logged_effects(rows: pd.DataFrame, *, level: float = 0.95, min_explored: int
             continue
         mus = {q: _outcome_model(xs, ys, qs == q, min_fit) for q in pd.unique(qs)}
         for method in methods:
-            t0, p0 = _theta(ys, ws, is0, mus[CONTROL] if method == "dr" else None)
+            t0, p0 = influence(ys, ws, is0, mus[CONTROL] if method == "dr" else None)
             for q in sorted(set(qs) - {CONTROL}):
                 isq = qs == q
-                tq, pq = _theta(ys, ws, isq, mus[q] if method == "dr" else None)
+                tq, pq = influence(ys, ws, isq, mus[q] if method == "dr" else None)
                 with np.errstate(divide="ignore", invalid="ignore"):
                     eff = float(np.float64(tq) / np.float64(t0))
                     infl = np.bincount(codes, weights=pq / tq - p0 / t0)
