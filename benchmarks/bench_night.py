@@ -44,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 import collections_engine.pipeline as pipeline  # noqa: E402
 import collections_engine.rings.community as community_mod  # noqa: E402
+from collections_engine.io.runs import read_previous_night  # noqa: E402
 from collections_engine.assign import greedy_plan  # noqa: E402
 from collections_engine.assign.solve import solve  # noqa: E402
 from collections_engine.config import load_strategy  # noqa: E402
@@ -302,9 +303,10 @@ def main() -> None:
         return
 
     spy = Spy()
-    for name in ("load_book", "score", "build_features", "write_run_folder", "decide",
+    for name in ("load_book", "score", "build_features", "write_run_folder",
                  "build_decision_inputs", "vendor_files"):
         spy.wrap(pipeline, name)
+    spy.wrap(pipeline, "decide_night", key="decide")  # the experiment arms' decide (the champion alone: one decide)
     spy.wrap(decide_mod, "solve")
     spy.wrap(decide_mod, "build_problem")
     print(f"{args.accounts} accounts; nights {', '.join(nights)}; machine {os.cpu_count()} cores; "
@@ -331,8 +333,8 @@ def main() -> None:
     # Rings again, alone and in this process, to reach the graph the child worked on.
     book = spy.outs["load_book"][0]
     graph = pipeline.load_graph(args.graph)
-    prev_night = pipeline.previous_night(runs, pd.Timestamp(nights[-1]))
-    prev = pipeline.read_previous_frame(prev_night, "rings.parquet")
+    prev_night = read_previous_night(runs, pd.Timestamp(nights[-1]))
+    prev = prev_night.rings
     # the previous night's ring state, as the run used it (an incremental night when there is one)
     state, why_full = pipeline._ring_state(prev_night, graph, False, [])
     rspy = Spy()

@@ -4,56 +4,52 @@ validate -> features -> score -> rings -> placement -> report -> write. Every fi
 RUNS/DATE/ is written into a hidden temporary folder renamed into place at the end, so a run
 that fails or is killed at any step leaves no folder for that date and every earlier night
 (and the open-placements book they hold) untouched.
+
+`_run_night` reads as the order of the steps; each phase is a function below it that takes what
+it needs and returns a small record (`_Opened`, `_Scored`, `_Placed`). Rings run in a forked
+child (`forked.Forked`) while features and scores are built; the earlier nights' outputs are
+read once (`io.runs.read_previous_night`).
 """
 
 from __future__ import annotations
 
-import ctypes
-import gc
-import hashlib
-import json
 import logging
-import os
-import pickle
 import platform
-import resource
-import signal
-import time
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow as pa
 
-from collections_engine import __version__
 from collections_engine.assign import build_decision_inputs
 from collections_engine.assign.effects import EFFECT_MODES, Effects
 from collections_engine.assign.experiments import decide_night
-from collections_engine.config.experiments import CHAMPION, arm_strategies, arm_terms
 from collections_engine.assign.files import vendor_batches, vendor_files, worklists
 from collections_engine.config import GraphConfig, load_graph, load_strategy
+from collections_engine.config.experiments import CHAMPION, arm_strategies, arm_terms
 from collections_engine.config.strategy import Strategy
 from collections_engine.dates import parse_day
 from collections_engine.errors import InputError
 from collections_engine.features import build_features
+from collections_engine.fingerprint import (code_version, inputs_fingerprint, refuse_broken_chain,
+                                            refuse_changed_rerun)
+from collections_engine.forked import Forked, return_free_memory
 from collections_engine.frames import isin
-from collections_engine.io import file_sha256, read_table
 from collections_engine.io.database import DatabaseURL
-from collections_engine.io.load import TRAINING_TABLES, input_hashes, load_book
-from collections_engine.io.runs import (clean_stale, night_folders, previous_night, read_previous_frame,
-                                        read_run_json, runs_lock)
+from collections_engine.io.load import TRAINING_TABLES, load_book
 from collections_engine.io.runfolder import write_run_folder
+from collections_engine.io.runs import PreviousNight, clean_stale, read_previous_night, runs_lock
 from collections_engine.report.monitor import add_money, history_monitor, monitor_night, realised_since
 from collections_engine.report.nightly import nightly_report, psi_table  # noqa: F401 (API)
 from collections_engine.rings import detect_rings
-from collections_engine.rings.incremental import STATE_FILE, check_state
+from collections_engine.rings.incremental import check_state
 from collections_engine.scoring import load_version, score
-from collections_engine.validate import absence_alerts
+from collections_engine.scoring.store import read_effect_estimates, read_reference
 from collections_engine.steps import StepClock, crash_point
+from collections_engine.validate import absence_alerts
 
 __all__ = ["RunRequest", "RunResult", "run_night", "code_version", "inputs_fingerprint", "timings_finish", "split_timings"]
 
@@ -87,50 +83,35 @@ class RunResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def code_version() -> str:
-    """The package version and a hash of its source (no git needed at run time)."""
-    root = Path(__file__).resolve().parent
-    h = hashlib.sha256()
-    for f in sorted(root.rglob("*.py")):
-        h.update(f.relative_to(root).as_posix().encode())
-        h.update(f.read_bytes())
-    return f"{__version__}+{h.hexdigest()[:12]}"
+@dataclass
+class _Opened:
+    """The night's validated inputs: what every later step reads."""
+    version: Any                      # scoring.ModelVersion
+    book: Any                         # book.Book
+    fp: dict[str, object]             # inputs fingerprint (run.json "inputs")
+    alerts: list[str]                 # what is missing and who it affects
+    effects: Effects                  # where each queue effect comes from
+    warnings: list[str]               # every warning of the night so far (steps append to it)
 
 
-def inputs_fingerprint(req: RunRequest, model_version: str, strategy: Strategy | None = None,
-                       files: dict[str, str] | None = None) -> dict[str, object]:
-    """What the night's decisions depend on. `files`: the inputs' hashes when already known (a
-    database's tables, hashed as the night read them); else hashed here (`input_hashes`)."""
-    if files is None:
-        files = input_hashes(req.data)
-    fp = {
-        "date": req.date,
-        "input_files": files,
-        "strategy_sha256": file_sha256(req.strategy),
-        "graph_sha256": file_sha256(req.graph),
-        "model_version": model_version,
-    }
-    # The challenger arms' strategy files decide part of the night too (only present when the
-    # strategy names some, so nights without arm files keep their fingerprint).
-    arm_files = _arm_file_hashes(req, strategy)
-    if arm_files:
-        fp["arm_strategies_sha256"] = arm_files
-    # `--effects strategy` decides differently from the same files (only recorded when asked, so
-    # nights run with the default keep their fingerprint).
-    if req.effects != "history":
-        fp["effects"] = req.effects
-    # The code version is recorded but is not an input: a patched engine may rerun a night.
-    fp["sha256"] = hashlib.sha256(json.dumps(fp, sort_keys=True).encode()).hexdigest()
-    fp["code_version"] = code_version()
-    return fp
+@dataclass
+class _Scored:
+    """Tonight's delinquent accounts, their scores and the drift record."""
+    tonight: pd.DataFrame
+    scores: pd.DataFrame
+    current_ids: Any                  # tonight's dpd-0 accounts (cured vs paid endings)
+    monitor: dict
+    drift: pd.DataFrame
+    reference: dict | None
 
 
-def _arm_file_hashes(req: RunRequest, strategy: Strategy | None) -> dict[str, str]:
-    """Arm name -> sha256 of its strategy file (paths from the champion's folder)."""
-    exp = strategy.experiments if strategy is not None else None
-    if exp is None:
-        return {}
-    return {a.name: file_sha256(Path(req.strategy).parent / a.strategy) for a in exp.arms if a.strategy is not None}
+@dataclass
+class _Placed:
+    inputs: pd.DataFrame
+    decision: Any                     # assign.Decision
+    vendors: dict
+    teams: dict
+    arms: dict[str, Strategy]
 
 
 def run_night(req: RunRequest) -> RunResult:
@@ -164,7 +145,7 @@ def _open_engine(req: RunRequest):
 
 def _run_night(req: RunRequest, engine) -> RunResult:
     clock = StepClock()
-    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    started = _now()
     date = parse_day(req.date)
     if req.effects not in EFFECT_MODES:
         raise InputError("--effects", [f"found {req.effects!r}; expected one of {', '.join(EFFECT_MODES)}"])
@@ -175,63 +156,18 @@ def _run_night(req: RunRequest, engine) -> RunResult:
         stale = clean_stale(req.runs)
         if stale:
             log.warning("removed %d temporary folder(s) left by an interrupted run", len(stale))
-        later = _refuse_broken_chain(req)
+        later = refuse_broken_chain(req.runs, req.date, req.force)
         with clock.step("validate"):
-            version = load_version(req.models, req.model_version, approved_only=True, strategy=strategy)
-            book, warnings, fp = _load_and_fingerprint(req, engine, strategy, version.version_id)
-            _refuse_changed_rerun(req, fp)
-            # what is missing and who it affects: in the log, in run.json and at the top of the report
-            present = set(engine.tables) if engine is not None else set(book.table_names())
-            alerts = absence_alerts(present, set(book.accounts.columns), strategy)
-            # where each queue effect comes from (history, strategy, untested); a history that is
-            # no experiment, and queues without history, are said at the top of the report
-            effects = Effects.resolve(strategy, _effect_estimates(version), mode=req.effects)
-            alerts += list(effects.warnings)
-            for msg in alerts:
-                log.warning("%s", msg)
-            warnings = alerts + warnings
-            if later:
-                warnings.append(f"--force: night {req.date} run after later nights ({', '.join(later)}); their "
-                                "decisions did not see this night: rerun them in date order")
-            if engine is None and date not in set(book.snapshot_dates()):  # Spark: checked in its job
-                raise InputError(str(req.data), [
-                    f"accounts: no snapshot for --date {req.date}; expected one of the snapshot dates "
-                    f"({_date_range(book)})"])
-        prev = previous_night(req.runs, date)
+            night = _open_night(req, engine, strategy, date, later)
+        prev = read_previous_night(req.runs, date)
+        warnings = night.warnings
         # Rings need only the book: they run on the other core while features and scores are built.
-        previous_rings = read_previous_frame(prev, "rings.parquet")
-        if engine is not None:  # Spark: every component recomputed (no ring state passed on)
-            pending = engine.start_rings(book, graph, date, previous_rings)
-        else:
-            ring_state, why_full = _ring_state(prev, graph, req.full_rings, warnings)
-            pending = _start_rings(book, graph, date, previous_rings, ring_state, why_full)
+        pending = _start_rings(req, engine, night.book, graph, date, prev, warnings)
         try:
-            earlier = _earlier_records(req.runs, req.date)
-            if engine is not None:  # features, scores and drift counts bucket by bucket on Spark
-                with clock.step("features"):
-                    reference = _read_reference(version)
-                    tonight, scores, drift = engine.score_night(book, date, strategy, version, warnings,
-                                                                reference, rings=pending)
-                    # the features stay on Spark: drift against the monthly-history reference
-                    # only, information and never an alarm (as in-process)
-                    monitor, drift = history_monitor(date, version.version_id, drift, scores)
-                    current_ids = engine.current_ids  # tonight's dpd-0 ids, from the buckets: cured vs paid
+            if engine is not None:
+                scored = _score_on_spark(engine, night, date, strategy, pending, clock)
             else:
-                with clock.step("features"):
-                    tonight = book.on(date)
-                    current_ids = tonight.loc[(tonight["dpd"] == 0).to_numpy(), "account_id"]  # cured tonight
-                    tonight = tonight[tonight["dpd"] > 0].sort_values("account_id", kind="stable").reset_index(drop=True)
-                    feats = build_features(book, tonight, strategy)
-                with clock.step("score"):
-                    scores = score(version, feats, tonight, strategy, warnings)
-                    # Drift needs the features; the rest of the night does not: let them go before
-                    # waiting for the rings (half a gigabyte at a million accounts).
-                    reference = _read_reference(version)
-                    monitor, drift = monitor_night(
-                        date=date, version=version, history_reference=reference, scores=scores,
-                        features=feats, types=version.encoder.types, earlier=earlier)
-                    del feats
-                    _return_free_memory()
+                scored = _score_in_process(night, date, strategy, prev.earlier, clock)
             with clock.step("rings_wait"):
                 crash_point("rings")
                 rings, rings_s, rings_peak = pending.result()
@@ -241,72 +177,166 @@ def _run_night(req: RunRequest, engine) -> RunResult:
         clock.peak_rss_gib["rings"] = round(rings_peak, 3)
         warnings += rings.warnings
         with clock.step("placement"):
-            open_placements = read_previous_frame(prev, "placements.parquet")
-            inputs = build_decision_inputs(
-                tonight, scores, strategy, date, holds=book.holds, fraud=_fraud_frame(rings.members, book, date),
-                open_placements=open_placements)
-            previous_assign = read_previous_frame(prev, "assignments.parquet")
-            arms = arm_strategies(strategy, req.strategy, load_strategy)
-            if req.placement is None:
-                decision = decide_night(inputs, strategy, date, effects=effects.values, arms=arms,
-                                        previous_arm=_previous_arms(previous_assign))
-            else:   # a backtest's peer decides the whole night (no experiment arms)
-                decision = req.placement(inputs, strategy, date, effects=effects.values)
-                decision.assignments["arm"] = pd.Series([CHAMPION] * len(decision.assignments),
-                                                        dtype="str")
-                decision.assignments["propensity"] = 1.0
-            warnings += decision.warnings
-            vendors = vendor_batches(
-                vendor_files(decision, inputs, tonight, book.customers, scores, strategy, date,
-                             warnings=warnings, open_placements=open_placements, current_ids=current_ids),
-                strategy, warnings, req.date)
-            teams = worklists(decision)
-        counts = _counts(tonight, decision, rings)
-        for kind in ("paid", "cured"):  # endings of placements whose account left the book tonight
-            n = sum(int((b.endings["ended"] == kind).sum()) for b in vendors.values())
-            if n:
-                counts[f"ended_{kind}"] = n
+            placed = _place(req, strategy, night, scored, rings, date, prev)
+        counts = _counts(scored.tonight, placed, rings)
         with clock.step("report"):
-            add_money(monitor, decision.assignments,
-                      realised_since(book.payments, previous_assign, prev.name if prev else None, date))
-            for row in drift[drift["level"].isin(["act", "watch"])].itertuples():
-                msg = f"PSI of {row.what} is {row.psi:.3f} ({row.level}: 0.10 watch, 0.25 act)"
-                log.warning("%s", msg)
-                warnings.append(msg)
-            report_html = nightly_report(
-                date=date, strategy=strategy, scores=scores, version=version,
-                reference=reference, decision=decision, rings=rings.rings,
-                previous_assignments=previous_assign, warnings=warnings, counts=counts,
-                psi_frame=drift, effects=effects.table, alerts=alerts,
-                monitor_records=[*earlier, {"monitor": monitor}])
-        # run.json holds only what follows from the inputs (same inputs, same bytes); what a
-        # clock or the machine says goes to timings.json, which no comparison reads.
-        solver, solver_times = split_timings(decision.solver)
-        run_json = {
-            "date": req.date, "inputs": fp, "previous_night": prev.name if prev else None,
-            "model_version": version.version_id, "code_version": fp["code_version"],
-            "counts": counts, "warnings": warnings, "solver": solver, "effects": effects.record(),
-            "arms": arm_terms(arms, strategy),
-            "rings_communities": rings.stats.get("communities", {}),
-            "timings_file": "timings.json (not compared: wall-clock times, memory, host)",
-            "monitor": monitor,
-        }
-        timings = {"date": req.date, "started_at": started, "finished_at": None, "host": platform.node(),
-                   "timings_s": clock.timings, "peak_rss_gib": clock.peak_rss_gib,
-                   "rings_parts_s": rings.stats.get("timings", {}), "solver": solver_times}
-        if engine is not None:
-            engine_stats, engine_times = split_timings(dict(engine.stats))
-            run_json["engine"] = {"name": engine.name, **engine_stats}
-            timings["engine"] = engine_times
+            report_html = _report(date, strategy, night, scored, placed, rings, prev, counts)
+        run_json, timings = _records(req, started, strategy, night, prev, scored, placed, rings, counts,
+                                      engine, clock)
         with clock.step("write"):
             folder = write_run_folder(
-                req.runs / req.date, date=date, scores=scores, decision=decision, inputs=inputs,
-                rings=rings.rings, vendors=vendors, teams=teams, strategy=strategy,
-                effects=effects.table, report_html=report_html, run_json=run_json,
+                req.runs / req.date, date=date, scores=scored.scores, decision=placed.decision,
+                inputs=placed.inputs, rings=rings.rings, vendors=placed.vendors, teams=placed.teams,
+                strategy=strategy, effects=night.effects.table, report_html=report_html, run_json=run_json,
                 finish_timings=lambda: timings_finish(timings, clock), ring_state=rings.state)
         log.info("night %s timings (s): %s", req.date,
                  ", ".join(f"{k} {v:.1f}" for k, v in timings["timings_s"].items()))
     return RunResult(folder=folder, counts=counts, warnings=warnings, timings=clock.timings)
+
+
+def _open_night(req: RunRequest, engine, strategy: Strategy, date: pd.Timestamp, later: list[str]) -> _Opened:
+    """The model version, the book and the fingerprint; a changed rerun refused; what is missing
+    (in the log, in run.json and at the top of the report) and where each queue effect comes
+    from (history, strategy, untested: a history that is no experiment, and queues without
+    history, are said at the top of the report)."""
+    version = load_version(req.models, req.model_version, approved_only=True, strategy=strategy)
+    book, warnings, fp = _load_and_fingerprint(req, engine, strategy, version.version_id)
+    refuse_changed_rerun(req.runs, req.date, req.force, fp)
+    present = set(engine.tables) if engine is not None else set(book.table_names())
+    alerts = absence_alerts(present, set(book.accounts.columns), strategy)
+    effects = Effects.resolve(strategy, read_effect_estimates(version), mode=req.effects)
+    alerts += list(effects.warnings)
+    for msg in alerts:
+        log.warning("%s", msg)
+    warnings = alerts + warnings
+    if later:
+        warnings.append(f"--force: night {req.date} run after later nights ({', '.join(later)}); their "
+                        "decisions did not see this night: rerun them in date order")
+    if engine is None and date not in set(book.snapshot_dates()):  # Spark: checked in its job
+        raise InputError(str(req.data), [
+            f"accounts: no snapshot for --date {req.date}; expected one of the snapshot dates "
+            f"({_date_range(book)})"])
+    return _Opened(version=version, book=book, fp=fp, alerts=alerts, effects=effects, warnings=warnings)
+
+
+def _start_rings(req: RunRequest, engine, book, graph: GraphConfig, date: pd.Timestamp,
+                 prev: PreviousNight, warnings: list[str]):
+    """The ring step started beside the night (a forked child, or a Spark job); `.result()` waits."""
+    if engine is not None:  # Spark: every component recomputed (no ring state passed on)
+        return engine.start_rings(book, graph, date, prev.rings)
+    state, why_full = _ring_state(prev, graph, req.full_rings, warnings)
+    return Forked(_detect, book, graph, date, prev.rings, state, why_full)
+
+
+def _detect(book, graph: GraphConfig, date: pd.Timestamp, previous: pd.DataFrame | None,
+            state: pd.DataFrame | None, why_full: str):
+    return detect_rings(book, graph, date, previous=previous, state=state, why_full=why_full)
+
+
+def _score_in_process(night: _Opened, date: pd.Timestamp, strategy: Strategy, earlier: list[dict],
+                      clock: StepClock) -> _Scored:
+    book, version = night.book, night.version
+    with clock.step("features"):
+        tonight = book.on(date)
+        current_ids = tonight.loc[(tonight["dpd"] == 0).to_numpy(), "account_id"]  # cured tonight
+        tonight = tonight[tonight["dpd"] > 0].sort_values("account_id", kind="stable").reset_index(drop=True)
+        feats = build_features(book, tonight, strategy)
+    with clock.step("score"):
+        scores = score(version, feats, tonight, strategy, night.warnings)
+        # Drift needs the features; the rest of the night does not: let them go before
+        # waiting for the rings (half a gigabyte at a million accounts).
+        reference = read_reference(version)
+        monitor, drift = monitor_night(
+            date=date, version=version, history_reference=reference, scores=scores,
+            features=feats, types=version.encoder.types, earlier=earlier)
+        del feats
+        return_free_memory()
+    return _Scored(tonight=tonight, scores=scores, current_ids=current_ids, monitor=monitor, drift=drift,
+                   reference=reference)
+
+
+def _score_on_spark(engine, night: _Opened, date: pd.Timestamp, strategy: Strategy, pending,
+                    clock: StepClock) -> _Scored:
+    """Features, scores and drift counts bucket by bucket on Spark. The features stay on Spark:
+    drift against the monthly-history reference only, information and never an alarm (as
+    in-process)."""
+    with clock.step("features"):
+        reference = read_reference(night.version)
+        tonight, scores, drift = engine.score_night(night.book, date, strategy, night.version, night.warnings,
+                                                    reference, rings=pending)
+        monitor, drift = history_monitor(date, night.version.version_id, drift, scores)
+    # tonight's dpd-0 ids, from the buckets: cured vs paid
+    return _Scored(tonight=tonight, scores=scores, current_ids=engine.current_ids, monitor=monitor,
+                   drift=drift, reference=reference)
+
+
+def _place(req: RunRequest, strategy: Strategy, night: _Opened, scored: _Scored, rings, date: pd.Timestamp,
+           prev: PreviousNight) -> _Placed:
+    """Tonight's decisions (the experiment arms, or a backtest's peer), vendor files and worklists."""
+    book, warnings = night.book, night.warnings
+    inputs = build_decision_inputs(
+        scored.tonight, scored.scores, strategy, date, holds=book.holds,
+        fraud=_fraud_frame(rings.members, book, date), open_placements=prev.placements)
+    arms = arm_strategies(strategy, req.strategy, load_strategy)
+    effects = night.effects.values
+    if req.placement is None:
+        decision = decide_night(inputs, strategy, date, effects=effects, arms=arms,
+                                previous_arm=_previous_arms(prev.assignments))
+    else:   # a backtest's peer decides the whole night (no experiment arms)
+        decision = req.placement(inputs, strategy, date, effects=effects)
+        decision.assignments["arm"] = pd.Series([CHAMPION] * len(decision.assignments), dtype="str")
+        decision.assignments["propensity"] = 1.0
+    warnings += decision.warnings
+    vendors = vendor_batches(
+        vendor_files(decision, inputs, scored.tonight, book.customers, scored.scores, strategy, date,
+                     warnings=warnings, open_placements=prev.placements, current_ids=scored.current_ids),
+        strategy, warnings, req.date)
+    return _Placed(inputs=inputs, decision=decision, vendors=vendors, teams=worklists(decision), arms=arms)
+
+
+def _report(date: pd.Timestamp, strategy: Strategy, night: _Opened, scored: _Scored, placed: _Placed, rings,
+            prev: PreviousNight, counts: dict[str, int]) -> str:
+    """Tonight's money into the monitoring record, drift warnings, and the nightly report."""
+    warnings = night.warnings
+    add_money(scored.monitor, placed.decision.assignments,
+              realised_since(night.book.payments, prev.assignments, prev.name, date))
+    drift = scored.drift
+    for row in drift[drift["level"].isin(["act", "watch"])].itertuples():
+        msg = f"PSI of {row.what} is {row.psi:.3f} ({row.level}: 0.10 watch, 0.25 act)"
+        log.warning("%s", msg)
+        warnings.append(msg)
+    return nightly_report(
+        date=date, strategy=strategy, scores=scored.scores, version=night.version,
+        reference=scored.reference, decision=placed.decision, rings=rings.rings,
+        previous_assignments=prev.assignments, warnings=warnings, counts=counts,
+        psi_frame=drift, effects=night.effects.table, alerts=night.alerts,
+        monitor_records=[*prev.earlier, {"monitor": scored.monitor}])
+
+
+def _records(req: RunRequest, started: str, strategy: Strategy, night: _Opened, prev: PreviousNight,
+             scored: _Scored, placed: _Placed, rings, counts: dict[str, int], engine,
+             clock: StepClock) -> tuple[dict, dict]:
+    """run.json (only what follows from the inputs: same inputs, same bytes) and timings.json
+    (what a clock or the machine says, which no comparison reads)."""
+    fp = night.fp
+    solver, solver_times = split_timings(placed.decision.solver)
+    run_json = {
+        "date": req.date, "inputs": fp, "previous_night": prev.name,
+        "model_version": night.version.version_id, "code_version": fp["code_version"],
+        "counts": counts, "warnings": night.warnings, "solver": solver, "effects": night.effects.record(),
+        "arms": arm_terms(placed.arms, strategy),
+        "rings_communities": rings.stats.get("communities", {}),
+        "timings_file": "timings.json (not compared: wall-clock times, memory, host)",
+        "monitor": scored.monitor,
+    }
+    timings = {"date": req.date, "started_at": started, "finished_at": None, "host": platform.node(),
+               "timings_s": clock.timings, "peak_rss_gib": clock.peak_rss_gib,
+               "rings_parts_s": rings.stats.get("timings", {}), "solver": solver_times}
+    if engine is not None:
+        engine_stats, engine_times = split_timings(dict(engine.stats))
+        run_json["engine"] = {"name": engine.name, **engine_stats}
+        timings["engine"] = engine_times
+    return run_json, timings
 
 
 def _previous_arms(previous: pd.DataFrame | None) -> pd.Series | None:
@@ -316,136 +346,25 @@ def _previous_arms(previous: pd.DataFrame | None) -> pd.Series | None:
     return pd.Series(previous["arm"].astype("str").to_numpy(), index=previous["account_id"].astype("str"))
 
 
-def _effect_estimates(version) -> pd.DataFrame | None:
-    """The queue-effect estimates approved with the model version (None: the strategy's)."""
-    path = Path(version.path) / "effect_estimates.parquet" if version.path else None
-    return read_table(path) if path is not None and path.is_file() else None
-
-
-class _Rings:
-    """detect_rings in a forked child (a copy-on-write view of the book: nothing is copied or
-    pickled on the way in; the result comes back pickled through a pipe). Where fork is not
-    available, or COLLECTIONS_ENGINE_SERIAL is set, it runs inline when its result is asked for.
-    The result is the same either way: detect_rings is deterministic."""
-
-    def __init__(self, *args) -> None:
-        self._args = args
-        self._pid = 0
-        self._fd = -1
-        if hasattr(os, "fork") and not os.environ.get("COLLECTIONS_ENGINE_SERIAL"):
-            r, w = os.pipe()
-            # Frozen objects are left alone by the child's garbage collector, which would
-            # otherwise write to (and so copy) every page of the parent's Python objects.
-            gc.freeze()
-            pid = os.fork()
-            if pid == 0:  # child: never returns
-                os.close(r)
-                _rings_child(w, self._args)
-            gc.unfreeze()
-            os.close(w)
-            self._pid, self._fd = pid, r
-
-    def result(self):
-        """(RingsResult, seconds, peak RSS GiB of the process that ran it)."""
-        if not self._pid:
-            t = time.perf_counter()
-            out = _detect(self._args)
-            return out, time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
-        with os.fdopen(self._fd, "rb") as fh:
-            self._fd = -1
-            payload = fh.read()
-        _, status = os.waitpid(self._pid, 0)
-        self._pid = 0
-        if not payload:
-            raise RuntimeError(f"ring detection process ended without a result (wait status {status})")
-        kind, value, seconds, peak = pickle.loads(payload)
-        if kind == "error":
-            raise value
-        return value, seconds, peak
-
-    def stop(self) -> None:
-        """End the child if it is still there (the run failed before asking for the result)."""
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-        if self._pid:
-            try:
-                os.kill(self._pid, signal.SIGKILL)
-                os.waitpid(self._pid, 0)
-            except (ProcessLookupError, ChildProcessError):
-                pass
-            self._pid = 0
-
-
-def _rings_child(fd: int, args: tuple) -> None:
-    code = 0
-    try:
-        try:  # die with the parent (Linux): a killed run leaves no orphan behind
-            ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            pass
-        t = time.perf_counter()
-        try:
-            out = _detect(args)
-            payload = pickle.dumps(("ok", out, time.perf_counter() - t,
-                                    resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2),
-                                   protocol=pickle.HIGHEST_PROTOCOL)
-        except BaseException as exc:  # noqa: BLE001 - handed to the parent, which raises it
-            try:
-                payload = pickle.dumps(("error", exc, 0.0, 0.0))
-            except Exception:  # noqa: BLE001 - an exception that does not pickle
-                payload = pickle.dumps(("error", RuntimeError(f"{type(exc).__name__}: {exc}"), 0.0, 0.0))
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-    except BaseException:  # noqa: BLE001 - the parent reports a missing result
-        code = 1
-    finally:
-        os._exit(code)
-
-
-def _return_free_memory() -> None:
-    """Hand back to the system what the allocators keep free after features and scoring, while
-    the ring child (whose peak comes later) still runs."""
-    gc.collect()
-    pa.default_memory_pool().release_unused()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
-
-
-def _start_rings(book, graph: GraphConfig, date: pd.Timestamp, previous: pd.DataFrame | None,
-                 state: pd.DataFrame | None = None, why_full: str = "") -> _Rings:
-    return _Rings(book, graph, date, previous, state, why_full)
-
-
-def _detect(args: tuple):
-    book, graph, date, previous, *rest = args
-    state, why_full = rest if rest else (None, "")
-    return detect_rings(book, graph, date, previous=previous, state=state, why_full=why_full)
-
-
-def _ring_state(prev: Path | None, graph: GraphConfig, full: bool,
+def _ring_state(prev: PreviousNight, graph: GraphConfig, full: bool,
                 warnings: list[str]) -> tuple[pd.DataFrame | None, str]:
     """The previous night's ring state (`rings.incremental`) if it can be used, else None and
     why: tonight then recomputes every component (never skips the ring step). A state that is
     there but damaged or made under other graph keys is a warning (log and report)."""
     if full:
         return None, "run --full"
-    if prev is None:
+    if prev.folder is None:
         return None, "first night in RUNS"
-    try:
-        frame = read_previous_frame(prev, STATE_FILE)
-    except Exception as exc:  # noqa: BLE001 - any damage to the file: recompute everything
-        frame, why = None, f"{STATE_FILE} of night {prev.name} unreadable ({type(exc).__name__})"
+    if prev.ring_state_error:
+        why = prev.ring_state_error
     else:
-        state, why = check_state(frame, graph)
+        state, why = check_state(prev.ring_state, graph)
         if state is not None:
             return state, ""
         why = f"night {prev.name}: {why}"
     msg = f"rings: every component recomputed: {why}"
     log.warning("%s", msg)
-    if frame is not None or (prev / STATE_FILE).exists():
+    if prev.ring_state is not None or prev.ring_state_error:  # a state file was there
         warnings.append(msg)
     return None, why
 
@@ -461,7 +380,8 @@ def _load_and_fingerprint(req: RunRequest, engine, strategy: Strategy, version_i
             book, warnings = load_book(req.data, strategy, skip=TRAINING_TABLES, night=True, hashes=hashes)
         except InputError:
             if hashes:
-                _refuse_changed_rerun(req, inputs_fingerprint(req, version_id, strategy, hashes))
+                refuse_changed_rerun(req.runs, req.date, req.force,
+                                     inputs_fingerprint(req, version_id, strategy, hashes))
             raise
         return book, warnings, inputs_fingerprint(req, version_id, strategy, hashes)
     load = engine.load_book if engine is not None else load_book
@@ -470,58 +390,13 @@ def _load_and_fingerprint(req: RunRequest, engine, strategy: Strategy, version_i
         try:
             book, warnings = load(req.data, strategy, skip=TRAINING_TABLES, night=True)
         except BaseException:
-            _refuse_changed_rerun(req, fp_future.result())
+            refuse_changed_rerun(req.runs, req.date, req.force, fp_future.result())
             raise
         return book, warnings, fp_future.result()
 
 
-def _refuse_changed_rerun(req: RunRequest, fp: dict[str, object]) -> None:
-    folder = req.runs / req.date
-    if not (folder / "run.json").is_file() or req.force:
-        return
-    before = read_run_json(folder).get("inputs", {})
-    if before.get("sha256") == fp["sha256"]:
-        return  # same inputs: the rerun writes the same bytes
-    changed = sorted(k for k in ("input_files", "strategy_sha256", "arm_strategies_sha256", "graph_sha256",
-                                 "model_version", "effects")
-                     if before.get(k) != fp.get(k))
-    raise InputError(str(folder), [
-        f"a run for {req.date} already exists with different inputs (changed: {', '.join(changed)}); "
-        "expected the same inputs, or --force to replace it"])
-
-
-def _refuse_broken_chain(req: RunRequest) -> list[str]:
-    """Nights run in date order: each reads the open placements the latest earlier night left.
-    A night earlier than the latest finished one (a missed night filled in late) would send
-    vendors placements the later nights never saw, so it is refused unless --force; rerunning a
-    finished night with the same inputs is allowed (it writes the same bytes). Returns the later
-    nights (their decisions no longer follow from this one when it is forced)."""
-    later = [d for d in night_folders(req.runs) if d > req.date]
-    if not later or (req.runs / req.date / "run.json").is_file() and not req.force:
-        return later if req.force else []
-    if not req.force:
-        raise InputError(str(req.runs), [
-            f"--date {req.date} is earlier than the latest finished night {later[-1]} in {req.runs}: the "
-            f"later night{'s' if len(later) > 1 else ''} ({', '.join(later)}) decided from the open placements "
-            f"without this night, so running it now would break the chain of placements sent to vendors; "
-            f"expected a date on or after {later[-1]}, or --force to run it anyway (then rerun the later nights "
-            "in order)"])
-    msg = (f"--force: night {req.date} run after later nights ({', '.join(later)}); their decisions did not "
-           "see this night: rerun them in date order")
-    log.warning("%s", msg)
-    return later
-
-
-def _earlier_records(runs: Path, day: str) -> list[dict]:
-    """run.json of every complete night before `day`, oldest first (the drift trend)."""
-    return [read_run_json(Path(runs) / d) for d in night_folders(runs) if d < day]
-
-
-def _read_reference(version) -> dict | None:
-    path = Path(version.path) / "reference.json" if version.path else None
-    if path is None or not path.is_file():
-        return None
-    return json.loads(path.read_text())
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def _date_range(book) -> str:
@@ -542,14 +417,20 @@ def _fraud_frame(members: pd.DataFrame, book, date: pd.Timestamp) -> pd.DataFram
     return m.sort_values("customer_id", kind="stable").reset_index(drop=True)
 
 
-def _counts(tonight: pd.DataFrame, decision, rings) -> dict[str, int]:
-    a = decision.assignments
+def _counts(tonight: pd.DataFrame, placed: _Placed, rings) -> dict[str, int]:
+    """Accounts, rings, decisions and endings (of placements: yesterday's, and those whose
+    account left the book tonight, paid or cured)."""
+    a = placed.decision.assignments
     out = {"delinquent_accounts": int(len(tonight)), "rings": int(len(rings.rings))}
     for k, v in a["decision"].value_counts().sort_index().items():
         out[f"decision_{k}"] = int(v)
     for k, v in a["ended"].value_counts().sort_index().items():
         if k:
             out[f"ended_{k}"] = int(v)
+    for kind in ("paid", "cured"):  # endings of placements whose account left the book tonight
+        n = sum(int((b.endings["ended"] == kind).sum()) for b in placed.vendors.values())
+        if n:
+            out[f"ended_{kind}"] = n
     return out
 
 
@@ -561,6 +442,6 @@ def split_timings(solver: dict) -> tuple[dict, dict]:
 
 
 def timings_finish(timings: dict, clock: StepClock) -> dict:
-    timings["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    timings["finished_at"] = _now()
     timings["timings_s"] = {**clock.timings, "total": clock.total()}
     return timings

@@ -16,7 +16,8 @@ from collections_engine.config.strategy import Strategy
 from collections_engine.errors import DataError
 from collections_engine.frames import duplicated
 from collections_engine.io.database import SOURCES_SCHEMA, Database, DatabaseUnavailable, DatabaseURL
-from collections_engine.io.tables import file_sha256, find_table, read_table
+from collections_engine.io.hashing import file_sha256
+from collections_engine.io.tables import find_table, read_table
 from collections_engine.schema import TABLES
 from collections_engine.validate import check_book, coerce_table, protective_problems
 from collections_engine.validate.columns import _to_date, rows_hint

@@ -10,7 +10,9 @@ from typing import Any
 import pandas as pd
 
 from collections_engine.io.atomic import atomic_dir
-from collections_engine.io.tables import file_sha256, write_csv, write_parquet
+from collections_engine.io.runs import RING_STATE_FILE
+from collections_engine.io.hashing import file_sha256
+from collections_engine.io.tables import write_csv, write_parquet
 from collections_engine.steps import crash_point
 
 __all__ = ["write_run_folder", "write_vendor_folder"]
@@ -61,7 +63,7 @@ def write_run_folder(final: Path, *, date: pd.Timestamp, scores: pd.DataFrame, d
         write_parquet(decision.placements, tmp / "placements.parquet")
         write_parquet(rings, tmp / "rings.parquet")
         if ring_state is not None:  # what the next night's ring step starts from (rings.incremental)
-            write_parquet(ring_state, tmp / "ring_state.parquet")
+            write_parquet(ring_state, tmp / RING_STATE_FILE)
         write_parquet(inputs, tmp / "decision_inputs.parquet")
         write_parquet(decision.queue_summary, tmp / "queue_summary.parquet")
         write_parquet(effects, tmp / "effects.parquet")

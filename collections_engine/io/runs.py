@@ -9,6 +9,7 @@ import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -17,7 +18,9 @@ from collections_engine.errors import InputError
 from collections_engine.io.tables import read_table
 
 __all__ = ["runs_lock", "previous_night", "night_folders", "clean_stale", "read_run_json",
-           "read_previous_frame", "LockBusy"]
+           "read_previous_frame", "read_previous_night", "PreviousNight", "LockBusy", "RING_STATE_FILE"]
+
+RING_STATE_FILE = "ring_state.parquet"  # what a night's ring step leaves for the next (rings.incremental)
 
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -86,3 +89,44 @@ def read_previous_frame(folder: Path | None, name: str) -> pd.DataFrame | None:
         return None
     path = Path(folder) / name
     return read_table(path) if path.is_file() else None
+
+
+@dataclass
+class PreviousNight:
+    """What the nights before tonight left in RUNS, read once at the start of the run.
+
+    `folder`: the latest complete night before tonight (None on the first night). Its tables
+    (None where absent): `rings`, `placements` (the open placements tonight goes on from),
+    `assignments` and `ring_state` (a ring state that cannot be read is None, with
+    `ring_state_error` saying why: the ring step then recomputes every component). `earlier`:
+    run.json of every complete night before tonight, oldest first (the drift trend)."""
+
+    folder: Path | None = None
+    rings: pd.DataFrame | None = None
+    placements: pd.DataFrame | None = None
+    assignments: pd.DataFrame | None = None
+    ring_state: pd.DataFrame | None = None
+    ring_state_error: str = ""
+    earlier: list[dict] = field(default_factory=list)
+
+    @property
+    def name(self) -> str | None:
+        return self.folder.name if self.folder is not None else None
+
+
+def read_previous_night(runs: Path, date: pd.Timestamp) -> PreviousNight:
+    """The earlier nights' outputs tonight's run reads, as one object (see `PreviousNight`)."""
+    day = pd.Timestamp(date).date().isoformat()
+    earlier = [read_run_json(Path(runs) / d) for d in night_folders(runs) if d < day]
+    prev = previous_night(runs, date)
+    if prev is None:
+        return PreviousNight(earlier=earlier)
+    state, error = None, ""
+    try:
+        state = read_previous_frame(prev, RING_STATE_FILE)
+    except Exception as exc:  # noqa: BLE001 - any damage to the file: the ring step recomputes everything
+        error = f"{RING_STATE_FILE} of night {prev.name} unreadable ({type(exc).__name__})"
+    return PreviousNight(folder=prev, rings=read_previous_frame(prev, "rings.parquet"),
+                         placements=read_previous_frame(prev, "placements.parquet"),
+                         assignments=read_previous_frame(prev, "assignments.parquet"),
+                         ring_state=state, ring_state_error=error, earlier=earlier)

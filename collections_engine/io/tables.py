@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import io as _io
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from collections_engine.schema import TABLES
 
 CUSTOMER_FIELDS = ("name", "phone", "national_id", "address")  # config.strategy's, without importing config
 
-__all__ = ["TABLES", "find_table", "read_table", "write_parquet", "write_csv", "file_sha256", "csv_dtypes"]
+__all__ = ["TABLES", "find_table", "read_table", "write_parquet", "write_csv", "csv_dtypes"]
 
 
 def find_table(data: Path, name: str) -> Path | None:
@@ -83,10 +82,3 @@ def write_csv(df: pd.DataFrame, path: Path, *, encoding: str = "utf-8") -> None:
     `encoding` (strict: the caller makes the text encodable first, see `assign.files`)."""
     write_bytes_atomic(Path(path), csv_text(df).encode(encoding))
 
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()

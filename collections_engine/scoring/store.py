@@ -46,7 +46,7 @@ from collections_engine.scoring.score import ModelVersion, check_compatible
 from collections_engine.scoring.train import TrainedVersion
 
 __all__ = ["code_hash", "version_id_of", "write_version", "load_version", "approve", "list_versions",
-           "to_json_bytes", "review", "rollback", "champion", "approval_history", "ApprovalRefused"]
+           "read_reference", "read_effect_estimates", "to_json_bytes", "review", "rollback", "champion", "approval_history", "ApprovalRefused"]
 
 
 def _clean(o):
@@ -323,3 +323,17 @@ def load_version(models_dir: Path, version: str | None = None, approved_only: bo
     if strategy is not None:
         check_compatible(mv, strategy)
     return mv
+
+
+def read_reference(version: ModelVersion) -> dict | None:
+    """The version's score and feature distributions for drift (`reference.json`), None without."""
+    path = Path(version.path) / "reference.json" if version.path else None
+    if path is None or not path.is_file():
+        return None
+    return json.loads(path.read_text())
+
+
+def read_effect_estimates(version: ModelVersion) -> pd.DataFrame | None:
+    """The queue-effect estimates approved with the version (None: the strategy's effects)."""
+    path = Path(version.path) / "effect_estimates.parquet" if version.path else None
+    return read_table(path) if path is not None and path.is_file() else None

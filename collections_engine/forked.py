@@ -1,0 +1,117 @@
+"""A step run in a forked child while the parent goes on, and handing freed memory back.
+
+The nightly run finds rings in a child process while it builds features and scores: the child
+sees a copy-on-write view of the book (nothing is copied or pickled on the way in) and sends its
+result back pickled through a pipe. Kept apart from the pipeline so the run reads as its steps.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+import os
+import pickle
+import resource
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pyarrow as pa
+
+__all__ = ["Forked", "return_free_memory"]
+
+
+def _peak_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+
+
+class Forked:
+    """`fn(*args)` in a forked child. Where fork is not available, or COLLECTIONS_ENGINE_SERIAL is
+    set, it runs inline when its result is asked for. The result is the same either way as long
+    as `fn` is deterministic."""
+
+    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
+        self._fn = fn
+        self._args = args
+        self._pid = 0
+        self._fd = -1
+        if hasattr(os, "fork") and not os.environ.get("COLLECTIONS_ENGINE_SERIAL"):
+            r, w = os.pipe()
+            # Frozen objects are left alone by the child's garbage collector, which would
+            # otherwise write to (and so copy) every page of the parent's Python objects.
+            gc.freeze()
+            pid = os.fork()
+            if pid == 0:  # child: never returns
+                os.close(r)
+                _child(w, fn, args)
+            gc.unfreeze()
+            os.close(w)
+            self._pid, self._fd = pid, r
+
+    def result(self) -> tuple[Any, float, float]:
+        """(what `fn` returned, seconds, peak RSS GiB of the process that ran it)."""
+        if not self._pid:
+            t = time.perf_counter()
+            out = self._fn(*self._args)
+            return out, time.perf_counter() - t, _peak_gib()
+        with os.fdopen(self._fd, "rb") as fh:
+            self._fd = -1
+            payload = fh.read()
+        _, status = os.waitpid(self._pid, 0)
+        self._pid = 0
+        if not payload:
+            raise RuntimeError(f"ring detection process ended without a result (wait status {status})")
+        kind, value, seconds, peak = pickle.loads(payload)
+        if kind == "error":
+            raise value
+        return value, seconds, peak
+
+    def stop(self) -> None:
+        """End the child if it is still there (the run failed before asking for the result)."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        if self._pid:
+            try:
+                os.kill(self._pid, signal.SIGKILL)
+                os.waitpid(self._pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+            self._pid = 0
+
+
+def _child(fd: int, fn: Callable[..., Any], args: tuple) -> None:
+    code = 0
+    try:
+        try:  # die with the parent (Linux): a killed run leaves no orphan behind
+            ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+        t = time.perf_counter()
+        try:
+            out = fn(*args)
+            payload = pickle.dumps(("ok", out, time.perf_counter() - t, _peak_gib()),
+                                   protocol=pickle.HIGHEST_PROTOCOL)
+        except BaseException as exc:  # noqa: BLE001 - handed to the parent, which raises it
+            try:
+                payload = pickle.dumps(("error", exc, 0.0, 0.0))
+            except Exception:  # noqa: BLE001 - an exception that does not pickle
+                payload = pickle.dumps(("error", RuntimeError(f"{type(exc).__name__}: {exc}"), 0.0, 0.0))
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+    except BaseException:  # noqa: BLE001 - the parent reports a missing result
+        code = 1
+    finally:
+        os._exit(code)
+
+
+def return_free_memory() -> None:
+    """Hand back to the system what the allocators keep free (after features and scoring, while
+    the ring child, whose peak comes later, still runs)."""
+    gc.collect()
+    pa.default_memory_pool().release_unused()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
