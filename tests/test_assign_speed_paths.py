@@ -19,7 +19,8 @@ from collections_engine.assign import model_data
 from collections_engine.assign.decide import _priority, decide, sorted_by_account
 from collections_engine.assign.files import vendor_files
 from collections_engine.assign.inputs import FirstRows, build_decision_inputs
-from collections_engine.assign.model_data import _masks, _sorted_codes, build_problem
+from collections_engine.assign.model_data import _masks, build_problem
+from collections_engine.codes import sorted_codes as _sorted_codes
 from collections_engine.frames import isin
 from collections_engine.segments import stage_of
 from tests.test_assign_exact import DATE, make_inputs, make_strategy
@@ -403,7 +404,7 @@ def test_build_problem_same_with_the_obvious_helpers(monkeypatch):
     inp = inp.sample(frac=1.0, random_state=1)
     s = make_strategy((5, 6, 6), min_share=(0.1, 0.0), together=(True, False), fraud_cap=2)
     fast = build_problem(inp, s, DATE)
-    monkeypatch.setattr(model_data, "_sorted_codes", lambda x: pd.factorize(x, sort=True)[0].astype(np.int64))
+    monkeypatch.setattr(model_data, "sorted_codes", lambda x: pd.factorize(x, sort=True)[0].astype(np.int64))
     monkeypatch.setattr(model_data, "_masks", lambda v: {u: v == u for u in set(v)})
     monkeypatch.setattr(model_data, "sorted_by_account",
                         lambda x: x.sort_values("account_id", kind="mergesort").reset_index(drop=True))

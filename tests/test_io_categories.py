@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from collections_engine.config import load_strategy
 from collections_engine.errors import DataError
-from collections_engine.io.load import _sorted_levels, load_book
+from collections_engine.codes import sorted_levels
+from collections_engine.io.load import load_book
 from collections_engine.io.tables import read_table
 
 TEXT = st.one_of(st.none(), st.sampled_from(["call", "sms", "visit", "letter", "Call", "é", ""]))
@@ -30,7 +31,7 @@ def test_dictionary_read_equals_string_read(tmp_path_factory, values, row_group)
     as_cat = read_table(path, categories=("channel", "missing_column", "n"))
     assert isinstance(as_cat["channel"].dtype, pd.CategoricalDtype)
     assert as_cat["n"].dtype == as_text["n"].dtype  # not a text column: read as it is
-    got, want = _sorted_levels(as_cat["channel"]), _sorted_levels(as_text["channel"])
+    got, want = sorted_levels(as_cat["channel"]), sorted_levels(as_text["channel"])
     assert list(got.cat.categories) == list(want.cat.categories)
     assert got.cat.codes.tolist() == want.cat.codes.tolist()
     assert got.astype(object).where(got.notna(), None).tolist() == values

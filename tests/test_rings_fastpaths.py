@@ -14,9 +14,8 @@ import pyarrow.compute as pc
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from collections_engine.rings.codes import (
-    dense, encode, encode_arrow, fingerprints, sorted_unique, unique_inverse,
-)
+from collections_engine.codes import encode, encode_arrow
+from collections_engine.rings.codes import dense, fingerprints, sorted_unique, unique_inverse
 from collections_engine.rings.community import keep_cores
 from collections_engine.rings.graph import value_groups
 
@@ -204,7 +203,7 @@ def test_components_match_scipy(n, pairs, presorted):
                 max_size=30))
 def test_categorical_columns_read_as_strings(values):
     from collections_engine.config.graph import GraphConfig
-    from collections_engine.rings.codes import to_arrow
+    from collections_engine.codes import to_arrow
     from collections_engine.rings.detect import _equals
     from collections_engine.rings.graph import usable_rows
 

@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
+from collections_engine.codes import is_sorted, sorted_codes
 from collections_engine.config.strategy import Strategy, VendorQueue
 
 __all__ = ["Problem", "build_problem", "effect_table", "to_cents"]
@@ -116,24 +115,12 @@ def _masks(values: np.ndarray) -> dict:
     return {u: codes == k for k, u in enumerate(uniques)}
 
 
-def _sorted_codes(s: pd.Series) -> np.ndarray:
-    """`pd.factorize(s, sort=True)[0]` as int64: Arrow's dense rank (equal values one rank,
-    ranks in sorted order; byte order of UTF-8 is code point order, pandas' order of text)
-    where `s` is text without nulls; pandas otherwise."""
-    if isinstance(s.dtype, pd.StringDtype) and len(s) and not s.isna().any():
-        rank = pc.rank(pa.array(s.array), sort_keys="ascending", tiebreaker="dense")
-        return rank.to_numpy(zero_copy_only=False).astype(np.int64) - 1
-    return pd.factorize(s, sort=True)[0].astype(np.int64)
-
-
 def sorted_by_account(inputs: pd.DataFrame) -> pd.DataFrame:
     """`inputs.sort_values("account_id", kind="mergesort").reset_index(drop=True)`; rows that
     come in account order (the nightly run's) are only checked, by comparing neighbours."""
     ids = inputs["account_id"]
-    if isinstance(ids.dtype, pd.StringDtype) and len(ids) > 1:
-        arr = pa.array(ids.array)
-        if not arr.null_count and pc.all(pc.less_equal(arr[:-1], arr[1:])).as_py():
-            return inputs.reset_index(drop=True)
+    if isinstance(ids.dtype, pd.StringDtype) and is_sorted(ids):
+        return inputs.reset_index(drop=True)
     return inputs.sort_values("account_id", kind="mergesort").reset_index(drop=True)
 
 
@@ -327,7 +314,7 @@ def build_problem(inputs: pd.DataFrame, strategy: Strategy, date,
 
     # 4. free accounts: eligibility for the solver; keep_customer_together with kept placements
     elig &= free[:, None]
-    customer = _sorted_codes(df["customer_id"].astype(str))
+    customer = sorted_codes(df["customer_id"].astype(str))
     if live.any() and together.any() and vendor.sum() > 1:
         # a customer with a kept placement at vendor k may not get another vendor w when k or w
         # keeps customers together

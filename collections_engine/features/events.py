@@ -15,9 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from collections_engine.frames import per_run
+from collections_engine.codes import encode_arrow, lookup
 
 __all__ = ["Entities", "EventIndex", "SPAN", "day_numbers", "entity_codes"]
 
@@ -43,28 +42,19 @@ def day_numbers(dates: pd.Series | pd.DatetimeIndex | np.ndarray) -> np.ndarray:
     return out
 
 
-def _arrow(ids: pd.Series) -> pa.Array:
-    arr = pa.array(ids.astype("str"))
-    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-
-
 class Entities:
     """The rows' entities (accounts or customers) numbered by first appearance, hashed once and
-    shared by every event table looked up against them."""
+    shared by every event table looked up against them (`collections_engine.codes`)."""
 
     def __init__(self, row_ids: pd.Series) -> None:
-        rows_arr = _arrow(row_ids)
-        self.uniq = pc.unique(rows_arr)
-        # int32 codes (Arrow's own): half the memory of int64 over tens of millions of events;
-        # keys built from them (code * SPAN + day) are int64.
-        self.codes = pc.index_in(rows_arr, value_set=self.uniq).to_numpy(zero_copy_only=False) \
-            .astype(np.int32, copy=False)
+        # int32 codes: half the memory of int64 over tens of millions of events; keys built from
+        # them (code * SPAN + day) are int64.
+        (self.codes,), self.uniq = encode_arrow(row_ids, sort=False)
 
     def of(self, event_ids: pd.Series) -> np.ndarray:
         """Each event's entity code (-1: not among the rows). Event tables are usually sorted
         by id: one look-up per run of equal ids."""
-        return per_run(pa.array(event_ids.astype("str")), lambda a: pc.index_in(a, value_set=self.uniq)
-                       .fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32, copy=False))
+        return lookup(event_ids, self.uniq)
 
 
 def entity_codes(row_ids: pd.Series, event_ids: pd.Series,

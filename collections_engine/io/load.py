@@ -6,12 +6,11 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from collections_engine.book import Book
+from collections_engine.codes import sorted_levels
 from collections_engine.config.strategy import Strategy
 from collections_engine.errors import DataError
 from collections_engine.frames import duplicated
@@ -22,7 +21,7 @@ from collections_engine.schema import TABLES
 from collections_engine.validate import check_book, coerce_table, protective_problems
 from collections_engine.validate.columns import _to_date, rows_hint
 
-__all__ = ["load_book", "input_files", "input_hashes", "read_input_table", "type_source", "TRAINING_TABLES",
+__all__ = ["load_book", "input_files", "input_hashes", "type_source", "TRAINING_TABLES",
            "CATEGORY_COLUMNS", "as_categories", "read_data_tables"]
 
 log = logging.getLogger("collections_engine")
@@ -53,16 +52,6 @@ def input_hashes(data: Path | DatabaseURL) -> dict[str, str]:
             return {db.label(t, s): db.fingerprint(t, s, _key_of(t, s)) for s, t in sorted(db.columns)
                     if (s == db.schema and t in TABLES) or s == SOURCES_SCHEMA}
     return {p.relative_to(data).as_posix(): file_sha256(p) for p in input_files(data)}
-
-
-def read_input_table(data: Path | DatabaseURL, name: str) -> tuple[str, pd.DataFrame] | None:
-    """One input table as it is stored, untyped, with the label messages give it (the file's
-    path or `schema.NAME`); None when the folder or database has no such table."""
-    if isinstance(data, DatabaseURL):
-        with _open_database(data) as db:
-            return (db.label(name), db.read(name, key=_key_of(name, db.schema))) if db.has(name) else None
-    path = find_table(Path(data), name)
-    return None if path is None else (str(path), read_table(path))
 
 
 def _key_of(name: str, schema: str) -> tuple[str, ...]:
@@ -207,25 +196,7 @@ CATEGORY_COLUMNS = {"contacts": ("channel", "outcome"), "identifiers": ("kind",)
 def as_categories(name: str, df: pd.DataFrame) -> None:
     for col in CATEGORY_COLUMNS.get(name, ()):
         if col in df.columns:
-            df[col] = _sorted_levels(df[col])
-
-
-def _sorted_levels(s: pd.Series) -> pd.Series:
-    """The column as a categorical of the values present, levels in sorted order (so sorting and
-    grouping see the same order as the strings). A categorical read from the file's dictionary
-    is taken as it is; text is dictionary-encoded by Arrow first."""
-    if not isinstance(s.dtype, pd.CategoricalDtype):
-        enc = pc.dictionary_encode(pa.array(s.array) if s.dtype != object else pa.array(s, from_pandas=True))
-        s = pd.Series(enc.to_pandas(), index=s.index, name=s.name) if len(s) else s.astype("category")
-    cat = s.array
-    present = np.bincount(cat.codes[cat.codes >= 0], minlength=len(cat.categories)) > 0
-    levels = [str(c) for c, p in zip(cat.categories, present) if p]
-    order = sorted(range(len(levels)), key=levels.__getitem__)
-    rank = np.full(len(cat.categories) + 1, -1, np.int64)  # last slot: missing (code -1)
-    rank[np.flatnonzero(present)[order]] = np.arange(len(order))
-    codes = rank[cat.codes]
-    return pd.Series(pd.Categorical.from_codes(codes, categories=[levels[i] for i in order]),
-                     index=s.index, name=s.name)
+            df[col] = sorted_levels(df[col])
 
 
 def read_data_tables(data: Path | DatabaseURL, names: tuple[str, ...]

@@ -36,6 +36,7 @@ from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import connected_components
 
 from collections_engine.config.graph import Community
+from collections_engine.codes import is_sorted
 from collections_engine.rings.codes import dense, sorted_unique, unique_inverse
 
 __all__ = ["MAX_CROSS_SHARE", "MIN_LINK_STRENGTH", "REFINE_ABOVE", "communities_and_leiden", "components", "merge_entangled", "find_communities", "seeded_igraph", "trim_weak_members"]
@@ -86,7 +87,7 @@ def components(n: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """Connected-component label of each of n nodes (labels ordered by smallest node)."""
     if n == 0:
         return np.array([], np.int64)
-    if len(u) and bool(np.all(u[1:] >= u[:-1])):
+    if len(u) and is_sorted(u):
         # Edges sorted by their first node (the customer graph's are, and every subset of
         # them): the CSR arrays are the counts and the second nodes as they are, no sort.
         indptr = np.zeros(n + 1, np.int64)

@@ -22,7 +22,7 @@ from collections_engine.book import Book
 from collections_engine.config.graph import GraphConfig
 from collections_engine.errors import InputError
 from collections_engine.rings.community import find_communities, keep_cores, trim_weak_members  # noqa: F401 (benchmarks wrap them)
-from collections_engine.rings.codes import category_codes, encode, encode_arrow, to_arrow, to_object
+from collections_engine.codes import category_codes, encode, encode_arrow, to_arrow, to_object
 from collections_engine.rings.flag import member_links, reasons, unconfirmed_evidence
 from collections_engine.rings.incremental import night_communities
 from collections_engine.rings.graph import CustomerGraph, clean_identifiers, link_codes, link_customers, usable_rows, value_groups  # noqa: F401 (link_customers: benchmarks wrap it)

@@ -32,7 +32,8 @@ import pyarrow.compute as pc
 from collections_engine.config.graph import GraphConfig
 from collections_engine.errors import InputError
 from collections_engine.frames import run_heads
-from collections_engine.rings.codes import category_codes, dense, encode, encode_arrow, fingerprints, to_arrow, to_object
+from collections_engine.codes import category_codes, encode, encode_arrow, to_arrow, to_object
+from collections_engine.rings.codes import dense, fingerprints
 
 __all__ = [
     "CLIQUE_MAX_DEGREE", "CIRCULANT_HALF_DEGREE", "CustomerGraph",
