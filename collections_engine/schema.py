@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from collections_engine.vocabulary import HOLD_KINDS  # re-exported: the hold kinds in precedence order
+
 __all__ = ["TableSpec", "TABLES", "HOLD_KINDS", "CHANNELS", "OUTCOMES", "IDENTIFIER_KINDS"]
 
 
@@ -113,7 +115,6 @@ TABLES: dict[str, TableSpec] = {
     ]
 }
 
-HOLD_KINDS = ("dispute", "bankruptcy", "deceased", "do_not_contact", "legal")
 CHANNELS = ("sms", "call", "visit", "letter")
 OUTCOMES = (
     "no_answer", "right_party", "promise_to_pay", "promise_kept", "promise_broken",

@@ -28,10 +28,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from collections_engine.config.strategy import Strategy, VendorQueue
+from collections_engine.vocabulary import DECISIONS
 
 __all__ = ["check_plan", "require_plan", "PlanError", "DECISIONS"]
 
-DECISIONS = ("kept", "placed", "assigned", "fraud_hold", "held", "not_worked")
 KEPT, PLACED, ASSIGNED, FRAUD_HOLD, HELD, NOT_WORKED = range(len(DECISIONS))
 ENDED = ("recalled", "returned")
 RECALLED, RETURNED = range(len(ENDED))

@@ -20,6 +20,7 @@ from collections_engine.assign.model_data import CENT, Problem, build_problem, s
 from collections_engine.assign.solve import Solution, solve
 from collections_engine.config.strategy import Strategy, VendorQueue
 from collections_engine.frames import isin
+from collections_engine.vocabulary import NOT_WORKED
 
 __all__ = ["Decision", "decide", "ASSIGNMENT_COLUMNS", "PLACEMENT_COLUMNS", "RECALL_COLUMNS",
            "assemble"]
@@ -107,7 +108,7 @@ def assemble(pb: Problem, choice: np.ndarray, inputs: pd.DataFrame, strategy: St
     rec[fi] = pb.recovery[fi, fj]
     cost[fi] = pb.cost[fj]
     off = f[~on]
-    decision[off] = "not_worked"
+    decision[off] = NOT_WORKED
     why = _not_worked_reason(pb, off)
     # "prior reason; why" where the account had a reason already (a recall), else "why":
     # text joined only on those few rows (np.char over every row costs a few tenths of a second)
@@ -198,7 +199,7 @@ def queue_summary(pb: Problem, a: pd.DataFrame, strategy: Strategy, sol: Solutio
 
 def not_worked_row(a: pd.DataFrame, amount: np.ndarray, m: np.ndarray) -> dict:
     """The queue summary's `not_worked` row over the rows `m` of assignments `a`."""
-    return {"queue": "not_worked", "kind": "", "accounts": int(m.sum()), "new_tonight": int(m.sum()),
+    return {"queue": NOT_WORKED, "kind": "", "accounts": int(m.sum()), "new_tonight": int(m.sum()),
             "kept": 0, "capacity": 0, "use": float("nan"), "balance": float(amount[m].sum()),
             "max_balance": float("nan"), "expected_recovery": float(a["expected_recovery"][m].sum()),
             "expected_cost": 0.0, "expected_net": float(a["expected_net"][m].sum()),

@@ -29,13 +29,14 @@ import pandas as pd
 
 from collections_engine.config.strategy import Strategy
 from collections_engine.segments import stage_of
+from collections_engine.vocabulary import NOT_WORKED
 
 __all__ = ["estimate_effects", "effects_dict", "Effects", "EFFECT_COLUMNS", "EFFECT_MODES", "MIN_N"]
 
 EFFECT_COLUMNS = ["queue", "stage", "n", "n_control", "repay_rate", "control_rate", "effect",
                   "ci_low", "ci_high", "strategy_effect", "agrees", "n_no_propensity", "n_held",
                   "n_control_no_propensity", "n_control_held"]
-CONTROL = "not_worked"
+CONTROL = NOT_WORKED  # the control of every effect
 EFFECT_MODES = ("history", "strategy")
 MIN_N = 200   # accounts in the queue and in the control before an estimate replaces the strategy's
 

@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 from collections_engine.config.strategy import Strategy
 from collections_engine.frames import duplicated, isin
 from collections_engine.segments import stage_of
+from collections_engine.vocabulary import HOLD_KINDS
 
 __all__ = ["build_decision_inputs", "INPUT_COLUMNS", "FirstRows"]
 
@@ -216,7 +217,7 @@ def build_decision_inputs(tonight: pd.DataFrame, scores: pd.DataFrame, strategy:
         start = pd.to_datetime(h["start"])
         end = pd.to_datetime(h["end"]) if "end" in h.columns else pd.Series(pd.NaT, index=h.index)
         h = h[(start <= date) & (end.isna() | (end > date))]
-        rank = {"legal": 0, "bankruptcy": 1, "deceased": 2, "dispute": 3, "do_not_contact": 4}
+        rank = {k: i for i, k in enumerate(HOLD_KINDS)}  # precedence: the first open kind wins
         h = h.assign(_r=h["hold"].map(rank).fillna(9)).sort_values(["account_id", "_r", "hold"], kind="mergesort")
         first = h.drop_duplicates("account_id").set_index("account_id")["hold"].astype("str")
         hold = _filled(FirstRows(ids, first.reset_index(), "account_id")("hold")).astype("str")

@@ -21,6 +21,7 @@ import pandas as pd
 
 from collections_engine.codes import is_sorted, sorted_codes
 from collections_engine.config.strategy import Strategy, VendorQueue
+from collections_engine.vocabulary import NOT_WORKED
 
 __all__ = ["Problem", "build_problem", "effect_table", "to_cents"]
 
@@ -240,7 +241,7 @@ def build_problem(inputs: pd.DataFrame, strategy: Strategy, date,
             queue[take] = fq.name
         decision[take] = "fraud_hold"
         reason[take] = why[:len(take)]
-        decision[over] = "not_worked"
+        decision[over] = NOT_WORKED
         reason[over] = np.char.add(why[len(take):].astype(str),
                                    "; fraud queue full" if fq is not None else "; no fraud queue").astype(object) \
             if len(over) else reason[over]

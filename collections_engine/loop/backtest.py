@@ -32,6 +32,7 @@ from collections_engine.loop.simulate import draw_month
 from collections_engine.loop.store import append_month, read_night
 from collections_engine.loop.world import read_world
 from collections_engine.synth.state import json_bytes
+from collections_engine.vocabulary import NOT_WORKED
 
 __all__ = ["BacktestRequest", "run_backtest", "costs_of", "BACKTEST_COLUMNS", "summarise"]
 
@@ -97,7 +98,7 @@ def _one_cycle(req: BacktestRequest, work: Path, policy: str, draw: int, date: p
     row = {"policy": policy, "draw": draw, "cycle": 0, "date": day,
            "realised_net": round(recovery - cost, 2), "realised_recovery": round(recovery, 2),
            "cost": round(cost, 2), "accounts": len(r),
-           "worked": int((r["queue"] != "not_worked").sum()),
+           "worked": int((r["queue"] != NOT_WORKED).sum()),
            "seconds": round(time.perf_counter() - t0, 2)}
     return row, month.next_date
 

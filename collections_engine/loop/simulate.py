@@ -29,10 +29,10 @@ from collections_engine.synth.lifecycle import HOLD_KINDS, entry_hazard_of, over
     partial_recovery
 from collections_engine.synth.world import logit_no_action, p_observable, queue_response, \
     SHOCK_SD
+from collections_engine.vocabulary import NOT_WORKED
 
 __all__ = ["Month", "draw_month", "next_business_day", "NOT_WORKED"]
 
-NOT_WORKED = "not_worked"
 DAY = np.timedelta64(1, "D")
 
 

@@ -16,11 +16,12 @@ from collections_engine.book import Book
 from collections_engine.config.strategy import Strategy
 from collections_engine.errors import DataError
 from collections_engine.segments import customer_line_of, segment_name, stage_of
+from collections_engine.vocabulary import NOT_WORKED
 
 __all__ = ["NO_ACTION", "segment_columns", "training_rows", "holdout_dates", "oot_split",
            "account_draw", "cap_rows", "sample_rows", "sample_per_segment", "all_segments"]
 
-NO_ACTION = "not_worked"
+NO_ACTION = NOT_WORKED
 
 
 def all_segments(strategy: Strategy) -> list[str]:

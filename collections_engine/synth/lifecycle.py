@@ -25,12 +25,12 @@ from collections_engine.synth.params import SynthParams
 from collections_engine.synth.population import Population, history_dates, night_dates
 from collections_engine.synth.world import KIND_CODES, SHOCK_SD, logit_no_action, p_observable, \
     queue_response
+from collections_engine.vocabulary import NOT_WORKED
 
 __all__ = ["Lifecycle", "Holds", "run_lifecycle", "queue_table", "p_no_action", "entry_hazard",
            "entry_hazard_of", "partial_recovery", "overdue_of", "WRITE_OFF",
            "NOT_WORKED", "HOLD_KINDS"]
 
-NOT_WORKED = "not_worked"
 HOLD_KINDS = np.array(["dispute", "bankruptcy", "deceased", "do_not_contact", "legal"])
 WRITE_OFF = {True: 180, False: 240}      # card, loan
 DAY = np.timedelta64(1, "D")

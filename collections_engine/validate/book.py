@@ -10,6 +10,7 @@ from collections_engine.schema import CHANNELS, HOLD_KINDS, OUTCOMES, TABLES
 from collections_engine.segments import stage_index
 from collections_engine.frames import isin, isin_many
 from collections_engine.validate.columns import rows_hint
+from collections_engine.vocabulary import NOT_WORKED
 
 __all__ = ["check_book"]
 
@@ -81,7 +82,7 @@ def check_book(
         problems += _enum(contacts, "outcome", OUTCOMES, labels["contacts"], TABLES["contacts"].key)
     ph = tables.get("placement_history")
     if ph is not None and strategy is not None:
-        names = tuple(q.name for q in strategy.queues) + ("not_worked",)
+        names = tuple(q.name for q in strategy.queues) + (NOT_WORKED,)
         problems += _enum(ph, "queue", names, labels["placement_history"], TABLES["placement_history"].key)
         if "propensity" in ph and pd.api.types.is_float_dtype(ph["propensity"]):
             p = ph["propensity"].to_numpy()
