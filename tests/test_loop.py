@@ -76,6 +76,7 @@ def test_run_simulate_run_and_same_bytes(small: tuple[Path, Path], tmp_path: Pat
         day = str(read_world(data).state_date.date())
         _run(data, models, runs, day)
         m = simulate_night(SimulateRequest(data=data, runs=runs, date=day, days=30))
+        assert len(m.customers) > 0         # new customers and accounts: in the same bytes too
         digests.append({k2: v for k2, v in _digest(data).items()})
         # what was appended
         a = pd.read_parquet(runs / day / "assignments.parquet")

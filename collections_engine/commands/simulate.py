@@ -21,7 +21,9 @@ def register(app: typer.Typer) -> None:
             "assignments.parquet: who was worked by whom, recalled, held), and append it to "
             "DATA: placement_history (the night's queues and their propensities when the run "
             "has them), outcomes (when DAYS covers the outcome horizon), payments, contacts and "
-            "the next snapshot of accounts (DATE + DAYS, moved to a business day). Same seed, "
+            "the next snapshot of accounts (DATE + DAYS, moved to a business day), and the new "
+            "customers and accounts opened in the window at the world's rate (customers, "
+            "identifiers, sources). Same seed, "
             "same bytes; then `run` the next snapshot.\n\n"
             "Example:  collections-engine simulate --data book --runs runs --date 2025-06-10 "
             "--days 30"
@@ -42,5 +44,6 @@ def register(app: typer.Typer) -> None:
                  m.next_date.date(), len(m.placement_history), int(m.outcomes["repaid"].sum())
                  if len(m.outcomes) else -1, paid)
         typer.echo(f"simulated {date} -> {m.next_date.date()}: {len(m.placement_history):,d} "
-                   f"accounts, {paid:,.2f} paid; next snapshot {len(m.accounts):,d} delinquent "
-                   f"accounts (run --date {m.next_date.date()})")
+                   f"accounts, {paid:,.2f} paid; {len(m.customers):,d} new customers "
+                   f"({m.opened:,d} accounts); next snapshot "
+                   f"{len(m.accounts):,d} delinquent accounts (run --date {m.next_date.date()})")

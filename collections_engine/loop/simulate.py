@@ -7,7 +7,8 @@ right-party contact, promise, promise kept, on the log-odds, with the account's 
 the night's true no-action probability (truth/accounts `p_repay` on D). Over the next N days:
 repaid accounts pay (the overdue amount; others may pay part) and are current at the next
 snapshot; the rest age by N days and are written off past the product's limit; current accounts
-of the pool become delinquent with the world's monthly hazard (scaled to N days). The next
+of the pool become delinquent with the world's monthly hazard (scaled to N days); new customers
+open accounts at the world's rate (loop/originations.py), current until a later window. The next
 snapshot gets a fresh monthly shock. Every uniform comes from `world.uniforms` (common random
 numbers per account, date and purpose), so two policies face the same luck.
 
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from collections_engine.loop.originations import origination_plan, originate
 from collections_engine.loop.world import World, account_codes, normals, uniforms
 from collections_engine.synth.behaviour import CHANNELS, OUTCOMES, draw_contacts
 from collections_engine.synth.lifecycle import HOLD_KINDS, entry_hazard_of, overdue_of, \
@@ -51,6 +53,10 @@ class Month:
     p_queue: pd.DataFrame           # account_id, p_queue on D (truth under the night's queue)
     state: pd.DataFrame             # truth/state after the window
     realised: pd.DataFrame          # per account of D: queue, recovered, commission, cost
+    customers: pd.DataFrame         # the window's new customers (loop/originations.py)
+    identifiers: pd.DataFrame       # ... their identifiers
+    sources: dict[str, pd.DataFrame]  # ... their rows of each source (name -> rows)
+    opened: int                     # accounts opened in the window (rows added to state)
 
 
 def next_business_day(day: pd.Timestamp) -> pd.Timestamp:
@@ -127,6 +133,9 @@ def draw_month(world: World, tonight: pd.DataFrame, decisions: pd.DataFrame,
     night = _night_of(world, tonight, decisions, date)
     ans = _answer(world, night, date, gap, draw)
     state = _aged_pool(world, night, ans, nxt, gap, draw)
+    opened = originate(world.params, state, origination_plan(world.params, state)[2], nxt,
+                       world.seed, draw)
+    state = pd.concat([state, opened.state], ignore_index=True)
     accounts, truth_accounts = _next_snapshot(world, state, holds, nxt, draw)
     history, outcomes, payments, contacts = _night_tables(
         world, night, ans, date, nxt, gap, draw)
@@ -134,7 +143,9 @@ def draw_month(world: World, tonight: pd.DataFrame, decisions: pd.DataFrame,
                  payments=payments, contacts=contacts, accounts=accounts,
                  truth_accounts=truth_accounts,
                  p_queue=pd.DataFrame({"account_id": night.aid, "p_queue": np.round(ans.p_q, 4)}),
-                 state=state, realised=_realised(night, ans, costs))
+                 state=state, realised=_realised(night, ans, costs),
+                 customers=opened.customers, identifiers=opened.identifiers,
+                 sources=opened.sources, opened=len(opened.state))
 
 
 def _night_of(world: World, tonight: pd.DataFrame, decisions: pd.DataFrame,

@@ -24,13 +24,15 @@ import pyarrow.parquet as pq
 
 from collections_engine.errors import InputError
 from collections_engine.io import find_table
+from collections_engine.loop.originations import origination_plan
 from collections_engine.loop.simulate import Month, draw_month
 from collections_engine.loop.world import World, read_world
 from collections_engine.synth.state import json_bytes
 
 __all__ = ["SimulateRequest", "simulate_night", "read_night", "append_month", "Night"]
 
-APPENDED = ("accounts", "placement_history", "outcomes", "payments", "contacts")
+APPENDED = ("accounts", "placement_history", "outcomes", "payments", "contacts", "customers",
+            "identifiers")
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,10 @@ def append_month(data: Path, world: World, month: Month) -> None:
         if len(frame):
             path = data / f"{name}.parquet"
             jobs.append((path, lambda path=path, frame=frame: _parquet(_appended(path, frame))))
+    for name, frame in month.sources.items():     # a source DATA does not have: not bought
+        path = data / "sources" / f"{name}.parquet"
+        if len(frame) and path.is_file():
+            jobs.append((path, lambda path=path, frame=frame: _parquet(_appended(path, frame))))
     jobs.append((data / "truth" / "accounts.parquet", lambda: _truth_accounts(data, month)))
     st_old = pq.read_schema(data / "truth" / "state.parquet")
     jobs.append((data / "truth" / "state.parquet", lambda: _parquet(pa.Table.from_pandas(
@@ -132,6 +138,9 @@ def append_month(data: Path, world: World, month: Month) -> None:
     params["state_date"] = str(month.next_date.date())
     params["simulated_nights"] = list(params.get("simulated_nights", [])) + [
         {"date": str(month.date.date()), "next": str(month.next_date.date())}]
+    rate, employers, _ = origination_plan(world.params, world.state.frame)
+    params["originations"] = {"accounts_per_day": round(rate, 6), "employers": employers,
+                              "opened_through": str(month.next_date.date())}
     staged.append((data / "truth" / "world.json", json_bytes(params)))
     _stage_and_rename(staged)
 

@@ -23,7 +23,8 @@ from collections_engine.synth.ids import fake_addresses, fake_names, fake_nation
 from collections_engine.synth.lifecycle import HOLD_KINDS, WRITE_OFF, Holds, Lifecycle, \
     queue_table, run_lifecycle
 from collections_engine.synth.params import SOURCE_ROLES, SynthParams
-from collections_engine.synth.population import Population, make_population, night_dates
+from collections_engine.synth.population import Population, make_population, night_dates, \
+    openings_per_day, recent_window
 from collections_engine.synth.rings import KINDS, IdentityCodes, assign_codes, household_of, \
     make_fraud_labels, make_identifiers
 from collections_engine.synth.sources import make_sources
@@ -330,9 +331,13 @@ def _answer_key(b: _Book) -> Iterator[tuple[str, pd.DataFrame | dict]]:
     })
     yield "truth/sources", _source_values(b)
     yield "truth/state", state_frame(pop, lc, b.acc_ids, b.cust_ids, b.nights[-1])
+    assert b.codes is not None
     yield "truth/world", {**world_parameters(), "seed": p.seed, "accounts": p.accounts,
                           "state_date": str(b.nights[-1]), "simulated_nights": [],
-                          "book": world_book(strategy, p)}
+                          "book": world_book(strategy, p),
+                          "originations": {"accounts_per_day": round(openings_per_day(p), 6),
+                                           "employers": int(b.codes.employers),
+                                           "opened_through": str(recent_window(p)[1])}}
 
 
 def _source_values(b: _Book) -> pd.DataFrame:

@@ -28,7 +28,7 @@ from collections_engine.synth.params import SynthParams
 from collections_engine.synth.population import Population, night_dates
 
 __all__ = ["KINDS", "RING_KINDS", "IdentityCodes", "assign_codes", "make_identifiers",
-           "make_fraud_labels", "household_of"]
+           "make_fraud_labels", "household_of", "employer_codes", "newcomer_codes"]
 
 KINDS = np.array(["phone", "device", "address", "email", "emergency_contact", "employer"])
 RING_KINDS = np.array([0, 1, 2, 4])           # phone, device, address, emergency_contact
@@ -74,6 +74,7 @@ class IdentityCodes:
     address: np.ndarray
     emergency_contact: np.ndarray
     employer: np.ndarray
+    employers: int = 0        # firms in the book (newcomers are employed among them)
 
 
 def _hub_members(rng: np.random.Generator, honest: np.ndarray, share: float) -> np.ndarray:
@@ -101,8 +102,7 @@ def assign_codes(pop: Population, rng: np.random.Generator, alive: np.ndarray,
     # employers: heavy-tailed sizes (weight 1/rank^0.8); 70 % of customers employed
     employed = cust[rng.random(len(cust)) < 0.7]
     n_emp = max(1, len(employed) // 25)
-    weight = 1.0 / np.arange(1, n_emp + 1) ** 0.8
-    employer[employed] = EMP + rng.choice(n_emp, size=len(employed), p=weight / weight.sum())
+    employer[employed] = employer_codes(rng, len(employed), n_emp)
     # hubs: a call-centre number (as phone, and as emergency contact), an office address, a big
     # employer
     phone[_hub_members(rng, honest, 0.002)] = HUB + 1
@@ -133,7 +133,32 @@ def assign_codes(pop: Population, rng: np.random.Generator, alive: np.ndarray,
         shell = (~single & (rng.random(n_rings) < 1 / 3))[r] & (rng.random(len(ring_c)) < 0.6)
         employer[ring_c[shell]] = RING + r[shell] * 8 + 5
     return IdentityCodes(phone=phone, landline=landline, device=device, device2=device2,
-                         email=email, address=address, emergency_contact=ec, employer=employer)
+                         email=email, address=address, emergency_contact=ec, employer=employer,
+                         employers=n_emp)
+
+
+def employer_codes(rng: np.random.Generator, k: int, n_emp: int) -> np.ndarray:
+    """Employers of k employed customers among n_emp firms of heavy-tailed size
+    (weight 1/rank^0.8)."""
+    weight = 1.0 / np.arange(1, n_emp + 1) ** 0.8
+    return EMP + rng.choice(n_emp, size=k, p=weight / weight.sum())
+
+
+def newcomer_codes(rng: np.random.Generator, own: np.ndarray, n_emp: int) -> IdentityCodes:
+    """Codes of customers who join the book after it was generated (`simulate`'s originations),
+    drawn as `assign_codes` draws a customer living alone: an own phone, device (a fifth a second
+    one), email (80 %), address and emergency contact, an employer for 70 % among the book's
+    n_emp firms. `own`: the customers' global indices (so their values are new). No household,
+    hub or ring: households and rings do not grow."""
+    n = len(own)
+    device2 = np.where(rng.random(n) < 0.2, DEV2 + own, -1)
+    email = np.where(rng.random(n) < 0.8, own, -1)
+    employer = np.full(n, -1, dtype=np.int64)
+    employed = np.flatnonzero(rng.random(n) < 0.7)
+    employer[employed] = employer_codes(rng, len(employed), n_emp)
+    return IdentityCodes(phone=own.copy(), landline=np.full(n, -1, dtype=np.int64),
+                         device=own.copy(), device2=device2, email=email, address=own.copy(),
+                         emergency_contact=EC + own, employer=employer, employers=n_emp)
 
 
 def make_identifiers(codes: IdentityCodes, alive: np.ndarray, first_seen: np.ndarray
