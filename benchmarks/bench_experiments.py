@@ -457,6 +457,99 @@ def seed_counts(stages: dict[str, tuple[int, float]], draws: int = 240_000, seed
     return hit
 
 
+def plant_challenger(data: Path, tmp: Path, a: argparse.Namespace) -> dict:
+    """The planted test's strategy files: the vendor x stage cell with the largest true effect,
+    which the champion assumes is worth 1.0 and the challenger arm states truly (on `share` of
+    the stage); also the champion alone and the challenger alone (no arms, no exploration)."""
+    doc = yaml.safe_load(STRATEGY.read_text())
+    tr = truth(data)
+    vendors = {q["name"]: q for q in doc["queues"] if q["kind"] == "vendor"}
+    cells = tr[tr["queue"].isin(list(vendors))].sort_values("true_effect", ascending=False)
+    cells = cells[[s in vendors[q]["stages"] for q, s in zip(cells["queue"], cells["stage"])]]
+    q, st, true = cells.iloc[0]["queue"], cells.iloc[0]["stage"], float(cells.iloc[0]["true_effect"])
+    assumed = vendors[q]["effect"][st]
+    print(f"planted: {q} on {st}: true effect {true:.3f}, the strategy's {assumed}, the champion "
+          f"assumes 1.0; the challenger {true:.3f} on {a.share:.0%} of {st}", flush=True)
+    for qq in doc["queues"]:
+        if qq["name"] == q:
+            qq["effect"][st] = 1.0
+    alone = tmp / "champion_alone.yaml"
+    alone.write_text(yaml.safe_dump(doc, sort_keys=False))
+    challenger = copy.deepcopy(doc)
+    for qq in challenger["queues"]:
+        if qq["name"] == q:
+            qq["effect"][st] = round(true, 3)
+    promoted = tmp / "challenger_alone.yaml"
+    promoted.write_text(yaml.safe_dump(challenger, sort_keys=False))
+    doc["experiments"] = {"explore": a.explore, "seed": a.seed, "arms": [
+        {"name": "planted", "overrides": {q: {"effect": {st: round(true, 3)}}}, "share": {st: a.share}}]}
+    strat = tmp / "champion.yaml"
+    strat.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return {"champion_alone": alone, "challenger_alone": promoted, "test": strat}
+
+
+def run_test(data: Path, runs: Path, files: dict, models: Path, start, costs: dict, queues: list[str],
+             n: int) -> tuple[float, list[float]]:
+    """The test's cycles; after each, `experiments` on what has arrived: the first cycle whose
+    interval of the arm's net per account against the champion (same stage) excludes 0."""
+    from collections_engine.experiments.collect import collect, summarise
+
+    date, found, total, per = start, None, 0.0, []
+    for c in range(1, n + 1):
+        money, _, date = one_cycle(data, runs, files["test"], models, date, costs, queues)
+        total += money["net"]
+        per.append(money["net"])
+        rows, _, _ = collect(runs, data)
+        res, _ = summarise(rows)
+        arm = res[res["arm"] == "planted"]
+        if len(arm):
+            x = arm.iloc[0]
+            print(f"  cycle {c} {money['date']}: realised net {money['net']:,.0f}; planted vs champion on "
+                  f"{x['compared_on']}: {x['net_vs_champion']:+,.2f} [{x['diff_lo']:+,.2f}, {x['diff_hi']:+,.2f}] "
+                  f"per account, p={x['p_value']:.3g} ({x['account_nights']:,d} account-nights; "
+                  f"{money['seconds']:.0f} s)", flush=True)
+            if found is None and x["diff_lo"] > 0:
+                found = c
+    print(f"found at cycle {found}; realised net of all arms over {n} cycles: {total:,.0f}", flush=True)
+    return total, per
+
+
+def run_alone(name: str, d: Path, tmp: Path, files: dict, models: Path, start, costs: dict, queues: list[str],
+              n: int) -> tuple[float, list[float]]:
+    """The same start and world draws under one policy: the oracle, the champion alone or the
+    challenger alone."""
+    from collections_engine.loop.backtest import read_night_truth
+    from collections_engine.loop.policies import policy_placement
+
+    date, tot, per = start, 0.0, []
+    for c in range(1, n + 1):
+        place = None
+        if name == "oracle":
+            day = pd.Timestamp(date)
+            place = policy_placement("oracle", world_of=lambda d=d, day=day: read_night_truth(d, day))
+        path = files["challenger_alone"] if name == "challenger_alone" else files["champion_alone"]
+        money, _, date = one_cycle(d, tmp / f"runs_{name}", path, models, date, costs, queues, placement=place)
+        tot += money["net"]
+        per.append(money["net"])
+        print(f"  {name} cycle {c}: realised net {money['net']:,.0f} ({money['seconds']:.0f} s)", flush=True)
+    return tot, per
+
+
+def print_nets(nets: dict, a: argparse.Namespace) -> None:
+    print(f"\nrealised net over {a.cycles} cycles, same start and world draws ({a.accounts:,d} accounts, "
+          f"seed {a.seed}):")
+    for name, (tot, per) in nets.items():
+        print(f"  {name:45s} {tot:16,.0f}   per cycle: {', '.join(f'{x:,.0f}' for x in per)}")
+    t = nets["test (champion + planted arm + exploration)"][0]
+    if "oracle" in nets:
+        o = nets["oracle"][0]
+        print(f"test / oracle {t / o:.4f} (the oracle earns {o - t:+,.0f} more)" + "".join(
+            f"; {k} / oracle {v[0] / o:.4f}" for k, v in nets.items() if k in ("champion_alone", "challenger_alone")))
+    if "champion_alone" in nets:
+        c_ = nets["champion_alone"][0]
+        print(f"cost of the test (champion alone - test): {c_ - t:+,.0f} ({(c_ - t) / c_:+.2%} of the champion alone)")
+
+
 def cmd_challenger(a: argparse.Namespace) -> None:
     """A planted better challenger: the champion assumes a vendor is no better than not working
     on one stage (effect 1.0) where the world's true effect is the largest of any vendor cell;
@@ -471,9 +564,7 @@ def cmd_challenger(a: argparse.Namespace) -> None:
     on day one would give) and the oracle (the world's true expected net decides): the cost of
     the test is the champion alone minus the test's realised net of all arms."""
     from collections_engine.config import load_strategy
-    from collections_engine.experiments.collect import collect, summarise
-    from collections_engine.loop.backtest import costs_of, read_night_truth
-    from collections_engine.loop.policies import policy_placement
+    from collections_engine.loop.backtest import costs_of
     from collections_engine.loop.world import read_world
 
     with tempfile.TemporaryDirectory(dir=a.tmp) as tmp:
@@ -486,85 +577,20 @@ def cmd_challenger(a: argparse.Namespace) -> None:
         for f in models.glob("*/effect_estimates.parquet"):
             f.unlink()
         print(f"book and model in {time.perf_counter() - t0:.0f} s", flush=True)
-        doc = yaml.safe_load(STRATEGY.read_text())
-        tr = truth(data)
-        vendors = {q["name"]: q for q in doc["queues"] if q["kind"] == "vendor"}
-        cells = tr[tr["queue"].isin(list(vendors))].sort_values("true_effect", ascending=False)
-        cells = cells[[s in vendors[q]["stages"] for q, s in zip(cells["queue"], cells["stage"])]]
-        q, st, true = cells.iloc[0]["queue"], cells.iloc[0]["stage"], float(cells.iloc[0]["true_effect"])
-        assumed = vendors[q]["effect"][st]
-        print(f"planted: {q} on {st}: true effect {true:.3f}, the strategy's {assumed}, the champion "
-              f"assumes 1.0; the challenger {true:.3f} on {a.share:.0%} of {st}", flush=True)
-        for qq in doc["queues"]:
-            if qq["name"] == q:
-                qq["effect"][st] = 1.0
-        alone = tmp / "champion_alone.yaml"
-        alone.write_text(yaml.safe_dump(doc, sort_keys=False))
-        challenger = copy.deepcopy(doc)
-        for qq in challenger["queues"]:
-            if qq["name"] == q:
-                qq["effect"][st] = round(true, 3)
-        promoted = tmp / "challenger_alone.yaml"
-        promoted.write_text(yaml.safe_dump(challenger, sort_keys=False))
-        doc["experiments"] = {"explore": a.explore, "seed": a.seed, "arms": [
-            {"name": "planted", "overrides": {q: {"effect": {st: round(true, 3)}}}, "share": {st: a.share}}]}
-        strat = tmp / "champion.yaml"
-        strat.write_text(yaml.safe_dump(doc, sort_keys=False))
-        plain = load_strategy(alone)
+        files = plant_challenger(data, tmp, a)
+        plain = load_strategy(files["champion_alone"])
         costs = costs_of(plain)
         queues = [x.name for x in plain.work_queues()]
         start = read_world(data).state_date
         starts = {}
-        if a.compare:
-            for name in a.compare:
-                starts[name] = tmp / f"data_{name}"
-                shutil.copytree(data, starts[name])
-        runs = tmp / "runs"
-        date, found, total, per = start, None, 0.0, []
-        for c in range(1, a.cycles + 1):
-            money, _, date = one_cycle(data, runs, strat, models, date, costs, queues)
-            total += money["net"]
-            per.append(money["net"])
-            rows, _, _ = collect(runs, data)
-            res, _ = summarise(rows)
-            arm = res[res["arm"] == "planted"]
-            if len(arm):
-                x = arm.iloc[0]
-                print(f"  cycle {c} {money['date']}: realised net {money['net']:,.0f}; planted vs champion on "
-                      f"{x['compared_on']}: {x['net_vs_champion']:+,.2f} [{x['diff_lo']:+,.2f}, {x['diff_hi']:+,.2f}] "
-                      f"per account, p={x['p_value']:.3g} ({x['account_nights']:,d} account-nights; "
-                      f"{money['seconds']:.0f} s)", flush=True)
-                if found is None and x["diff_lo"] > 0:
-                    found = c
-        print(f"found at cycle {found}; realised net of all arms over {a.cycles} cycles: {total:,.0f}", flush=True)
-        nets = {"test (champion + planted arm + exploration)": (total, per)}
+        for name in a.compare:
+            starts[name] = tmp / f"data_{name}"
+            shutil.copytree(data, starts[name])
+        nets = {"test (champion + planted arm + exploration)":
+                run_test(data, tmp / "runs", files, models, start, costs, queues, a.cycles)}
         for name, d in starts.items():
-            date, tot, per = start, 0.0, []
-            for c in range(1, a.cycles + 1):
-                if name == "oracle":
-                    day = pd.Timestamp(date)
-                    place = policy_placement("oracle", world_of=lambda d=d, day=day: read_night_truth(d, day))
-                    money, _, date = one_cycle(d, tmp / f"runs_{name}", alone, models, date, costs, queues,
-                                               placement=place)
-                else:
-                    path = alone if name == "champion_alone" else promoted
-                    money, _, date = one_cycle(d, tmp / f"runs_{name}", path, models, date, costs, queues)
-                tot += money["net"]
-                per.append(money["net"])
-                print(f"  {name} cycle {c}: realised net {money['net']:,.0f} ({money['seconds']:.0f} s)", flush=True)
-            nets[name] = (tot, per)
-        print(f"\nrealised net over {a.cycles} cycles, same start and world draws ({a.accounts:,d} accounts, "
-              f"seed {a.seed}):")
-        for name, (tot, per) in nets.items():
-            print(f"  {name:45s} {tot:16,.0f}   per cycle: {', '.join(f'{x:,.0f}' for x in per)}")
-        t = nets["test (champion + planted arm + exploration)"][0]
-        if "oracle" in nets:
-            o = nets["oracle"][0]
-            print(f"test / oracle {t / o:.4f} (the oracle earns {o - t:+,.0f} more)" + "".join(
-                f"; {k} / oracle {v[0] / o:.4f}" for k, v in nets.items() if k in ("champion_alone", "challenger_alone")))
-        if "champion_alone" in nets:
-            c_ = nets["champion_alone"][0]
-            print(f"cost of the test (champion alone - test): {c_ - t:+,.0f} ({(c_ - t) / c_:+.2%} of the champion alone)")
+            nets[name] = run_alone(name, d, tmp, files, models, start, costs, queues, a.cycles)
+        print_nets(nets, a)
 
 
 def main() -> None:
