@@ -22,7 +22,7 @@ from collections_engine.features import build_features  # noqa: E402
 from collections_engine.io.load import load_book  # noqa: E402
 from collections_engine.scoring import TrainConfig, load_version, score, train  # noqa: E402
 from collections_engine.scoring.reasons import agreement  # noqa: E402
-from collections_engine.scoring.report import render_html  # noqa: E402
+from collections_engine.report.model import model_report  # noqa: E402
 from collections_engine.scoring.store import list_versions, write_version  # noqa: E402
 
 
@@ -46,7 +46,7 @@ def main() -> None:
     t1 = time.perf_counter()
     if not list_versions(args.models):
         tv = train(book, strategy, TrainConfig())
-        write_version(tv, args.models, "bench", {}, render_html("bench", tv.report, tv.meta))
+        write_version(tv, args.models, "bench", {}, model_report("bench", tv.report, tv.meta))
     version = load_version(args.models, approved_only=False, strategy=strategy)
     last = book.accounts["snapshot_date"].max()
     rows = book.on(last)

@@ -33,7 +33,7 @@ from collections_engine.features import build_features  # noqa: E402
 from collections_engine.io.load import load_book  # noqa: E402
 from collections_engine.scoring import TrainConfig, load_version, score, train  # noqa: E402
 from collections_engine.scoring.data import segment_columns  # noqa: E402
-from collections_engine.scoring.report import render_html  # noqa: E402
+from collections_engine.report.model import model_report  # noqa: E402
 from collections_engine.scoring.store import write_version  # noqa: E402
 
 
@@ -77,7 +77,7 @@ def main() -> None:
               f"{d['diff']:+.4f} ({d['se']:.4f}) | {fam} |")
 
     with tempfile.TemporaryDirectory() as tmp:
-        write_version(tr, Path(tmp), "mbench", {"input_hashes": {}}, render_html("mbench", tr.report, tr.meta))
+        write_version(tr, Path(tmp), "mbench", {"input_hashes": {}}, model_report("mbench", tr.report, tr.meta))
         v = load_version(Path(tmp), approved_only=False)
         for s, i in v.meta["segments"].items():   # every segment on its scorecard
             if i.get("scorecard"):

@@ -31,8 +31,8 @@ from collections_engine.config import load_strategy  # noqa: E402
 from collections_engine.io import find_table, read_table  # noqa: E402
 from collections_engine.io.load import load_book  # noqa: E402
 from collections_engine.scoring import TrainConfig, train  # noqa: E402
-from collections_engine.scoring.metrics import auc_delong, auc_diff_delong  # noqa: E402
-from collections_engine.scoring.report import render_html  # noqa: E402
+from collections_engine.stats import auc_delong, auc_diff_delong  # noqa: E402
+from collections_engine.report.model import model_report  # noqa: E402
 from collections_engine.scoring.store import write_version  # noqa: E402
 
 
@@ -105,10 +105,10 @@ def main() -> None:
     tv = train(book, strategy, TrainConfig(max_rows_per_segment=args.max_rows_per_segment))
     t2 = time.perf_counter()
     if args.models:
-        write_version(tv, args.models, "bench", {}, render_html("bench", tv.report, tv.meta))
+        write_version(tv, args.models, "bench", {}, model_report("bench", tv.report, tv.meta))
     else:
         with tempfile.TemporaryDirectory() as d:
-            write_version(tv, Path(d), "bench", {}, render_html("bench", tv.report, tv.meta))
+            write_version(tv, Path(d), "bench", {}, model_report("bench", tv.report, tv.meta))
     t3 = time.perf_counter()
     ru = resource.getrusage(resource.RUSAGE_SELF)
     peak = ru.ru_maxrss / 1024 / 1024

@@ -207,12 +207,12 @@ def no_sideways_scrolling(report: Path, tmp: Path) -> None:
 def test_night_and_model_reports_fit_1400_px_in_chromium(setup, loop, tmp_path):
     runs, night = loop["runs"], loop["nights"][2]
     no_sideways_scrolling(runs / night / "report.html", tmp_path)
-    from collections_engine.scoring.report import render_html
+    from collections_engine.report.model import model_report
 
     folder = next(p.parent for p in Path(setup["models"]).glob("*/version.json"))
     rep = json.loads((folder / "report.json").read_text())
     meta = json.loads((folder / "version.json").read_text())
     page = tmp_path / "model.html"
-    page.write_text(render_html(folder.name, rep, meta))
+    page.write_text(model_report(folder.name, rep, meta))
     assert "Scorecard" in page.read_text()
     no_sideways_scrolling(page, tmp_path)

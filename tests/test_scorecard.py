@@ -20,7 +20,7 @@ from collections_engine.io.load import load_book
 from collections_engine.scoring import TrainConfig, load_version, score, train
 from collections_engine.scoring.data import segment_columns
 from collections_engine.scoring.export import characteristic_sql, version_sql
-from collections_engine.scoring.report import render_html
+from collections_engine.report.model import model_report
 from collections_engine.scoring.scorecard import (
     BinningNotOptimal, Characteristic, Scorecard, ScorecardConfig, apply_scorecard, bin_index,
     fit_scorecard, p_of_points, quantize_split,
@@ -223,7 +223,7 @@ def trained(gen_book, card_strategy):
 @pytest.fixture(scope="module")
 def version(trained, tmp_path_factory):
     d = tmp_path_factory.mktemp("models")
-    write_version(trained, d, "mcard", {"input_hashes": {}}, render_html("mcard", trained.report, trained.meta))
+    write_version(trained, d, "mcard", {"input_hashes": {}}, model_report("mcard", trained.report, trained.meta))
     return load_version(d, approved_only=False)
 
 

@@ -21,12 +21,12 @@ def _rows(n_per_seg: int = 1500, seed: int = 0):
 
 def _pooled_rule(y, margin, cal, seg):
     """The slow obvious version: per segment the DeLong difference, combined by row weights."""
-    from collections_engine.scoring import metrics as M
+    from collections_engine import stats as S
 
     diffs, ses, ns = [], [], []
     for s in sorted(set(seg[cal])):
         m = cal & (seg == s)
-        d = M.auc_diff_delong(y[m], margin[LINE][m], margin[POOLED][m])
+        d = S.auc_diff_delong(y[m], margin[LINE][m], margin[POOLED][m])
         diffs.append(d["diff"]), ses.append(d["se"]), ns.append(m.sum())
     w = np.array(ns) / sum(ns)
     return float(w @ diffs), float(np.sqrt(w ** 2 @ np.square(ses)))

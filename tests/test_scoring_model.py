@@ -19,7 +19,7 @@ from collections_engine.features import build_features
 from collections_engine.scoring import (
     SCORE_COLUMNS, TrainConfig, approve, band_of, load_version, points_of, score, train,
 )
-from collections_engine.scoring.report import render_html
+from collections_engine.report.model import model_report
 from collections_engine.scoring.store import write_version
 from tests.test_scoring_book import synthetic_book
 
@@ -47,7 +47,7 @@ def trained(book, strategy):
 @pytest.fixture(scope="module")
 def models_dir(trained, tmp_path_factory):
     d = tmp_path_factory.mktemp("models")
-    html = render_html("mtest", trained.report, trained.meta)
+    html = model_report("mtest", trained.report, trained.meta)
     write_version(trained, d, "mtest", {"input_hashes": {}}, html)
     return d
 

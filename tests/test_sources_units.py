@@ -10,8 +10,9 @@ import pytest
 
 from collections_engine.book import Book
 from collections_engine.config import load_strategy
-from collections_engine.sources import (DROP, INCONCLUSIVE, KEEP, check_sources, holm,
-                                        paired_auc, plan_values, recommend, scaled_strategy)
+from collections_engine.sources import (DROP, INCONCLUSIVE, KEEP, check_sources, plan_values,
+                                        recommend, scaled_strategy)
+from collections_engine.stats import holm, paired_auc
 
 
 def _row(**kw):

@@ -21,7 +21,7 @@ from collections_engine.features import build_features
 from collections_engine.io.load import TRAINING_TABLES, load_book
 from collections_engine.report.nightly import psi_table
 from collections_engine.scoring import load_version, score
-from collections_engine.scoring.metrics import dist_reference
+from collections_engine.stats import dist_reference
 from collections_engine.spark.engine import drift_from_counts
 from collections_engine.spark.messages import empty_everywhere, merge_messages
 from collections_engine.spark.partition import BOOK_TABLES, NightContext, drift_counts, from_blob, night_bucket, to_blob

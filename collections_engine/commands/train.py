@@ -41,8 +41,8 @@ def register(app: typer.Typer) -> None:
         from collections_engine.config import load_strategy
         from collections_engine.io import file_sha256
         from collections_engine.io.load import input_hashes, load_book
+        from collections_engine.report.model import model_report
         from collections_engine.scoring import TrainConfig, train
-        from collections_engine.scoring.report import render_html
         from collections_engine.scoring.store import code_hash, version_id_of, write_version
 
         t0 = time.perf_counter()
@@ -67,7 +67,7 @@ def register(app: typer.Typer) -> None:
                       "strategy_hash": file_sha256(strategy), "code_hash": code,
                       "load_warnings": warnings, "train_seconds": round(time.perf_counter() - t0, 1)}
         meta = {**trained.meta, **provenance}
-        html = render_html(vid, trained.report, meta)
+        html = model_report(vid, trained.report, meta)
         estimates = None
         if book.placement_history is not None and book.outcomes is not None and len(book.outcomes):
             estimates = estimate_effects(book.placement_history, book.outcomes, book.accounts, strat,

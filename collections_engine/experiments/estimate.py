@@ -31,10 +31,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 from sklearn.linear_model import LogisticRegression
 
 from collections_engine.assign.effects import CONTROL
+from collections_engine.stats import z_of
 
 __all__ = ["logged_effects", "mark_estimable", "influence", "outcome_features", "LOGGED_COLUMNS", "METHODS",
            "EXCLUDED"]
@@ -101,7 +101,7 @@ def logged_effects(rows: pd.DataFrame, *, level: float = 0.95, min_explored: int
     confounded average of whom the engine chose, not an effect: no estimate, `estimable`
     false and `reason` "excluded from exploration" (neither covered nor missed). `reason` of
     another cell not estimable: too few explored rows in it or in the stage's control."""
-    z = float(norm.ppf(0.5 + level / 2))
+    z = z_of(level)
     prop = pd.to_numeric(rows["propensity"], errors="coerce").to_numpy(float)
     keep = np.isfinite(prop) & (prop > 0) & (prop < 1)
     d = rows[keep].reset_index(drop=True)

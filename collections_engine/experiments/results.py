@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
 from collections_engine.assign.effects import CONTROL, estimate_effects
 from collections_engine.config.experiments import never_explored
 from collections_engine.config.strategy import Strategy
 from collections_engine.experiments.estimate import mark_estimable
+from collections_engine.stats import two_sided_p, z_of
 
 __all__ = ["realised_rows", "arm_results", "explored_effects", "RESULT_COLUMNS"]
 
@@ -125,7 +125,7 @@ def arm_results(rows: pd.DataFrame, level: float = 0.95, champion: str = "champi
     column): per-account recovery, cost and net with customer-clustered intervals, and the
     net's difference from the champion within the same stages (`_stratified`) with its
     interval and p-value."""
-    z = float(norm.ppf(0.5 + level / 2))
+    z = z_of(level)
     out = []
     base = None
     for arm in sorted(rows["arm"].astype("str").unique(), key=lambda a: (a != champion, a)):
@@ -149,7 +149,7 @@ def arm_results(rows: pd.DataFrame, level: float = 0.95, champion: str = "champi
                         "significant": False, "compared_on": ""})
             continue
         diff, se, on = _stratified(rows[rows["arm"].astype("str") == row["arm"]], champ_rows)
-        p = float(2 * norm.sf(abs(diff) / se)) if se > 0 else float("nan")
+        p = two_sided_p(diff, se) if se > 0 else float("nan")
         row.update({"net_vs_champion": diff, "diff_lo": diff - z * se, "diff_hi": diff + z * se,
                     "p_value": p, "significant": bool(se > 0 and abs(diff) > z * se),
                     "compared_on": ",".join(on)})

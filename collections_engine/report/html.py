@@ -1,4 +1,6 @@
-"""Self-contained HTML pages: tables and inline SVG charts (matplotlib), no network needed."""
+"""The one HTML kit of every page the engine writes (the night, what-if, backtest, sources and
+model version reports): a page shell with its CSS, sections, cards, tables and inline SVG charts
+(matplotlib); self-contained, no network needed."""
 
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-__all__ = ["page", "section", "table", "bar_chart", "hist_chart", "esc", "svg", "kv", "human"]
+__all__ = ["page", "section", "subsection", "table", "bar_chart", "hist_chart", "interval_chart",
+           "line_chart", "esc", "svg", "kv", "human"]
 
 plt.rcParams["svg.hashsalt"] = "collections-engine"
 plt.rcParams["svg.fonttype"] = "none"
@@ -46,6 +49,10 @@ def page(title: str, subtitle: str, body: Sequence[str]) -> str:
 
 def section(title: str, *parts: str) -> str:
     return f"<h2>{esc(title)}</h2>{''.join(parts)}"
+
+
+def subsection(title: str, *parts: str) -> str:
+    return f"<h3>{esc(title)}</h3>{''.join(parts)}"
 
 
 def kv(items: Sequence[tuple[str, object]]) -> str:
@@ -81,13 +88,17 @@ def _fmt(v: object) -> str:
     return esc(v)
 
 
-def table(df: pd.DataFrame, max_rows: int = 200) -> str:
+def table(df: pd.DataFrame, max_rows: int = 200, wrap: Sequence[str] = ()) -> str:
+    """The frame as a table; the `wrap` columns (sentences) are left-aligned and may wrap."""
     if df is None or len(df) == 0:
         return "<p><i>none</i></p>"
     # headers wrap at their underscores: a wide table fits 1400 px without sideways scrolling
-    head = "".join(f"<th>{esc(c).replace('_', '_<wbr>')}</th>" for c in df.columns)
+    head = "".join(("<th style='text-align:left'>" if c in wrap else "<th>")
+                   + f"{esc(c).replace('_', '_<wbr>')}</th>" for c in df.columns)
+    opens = ["<td style='white-space:normal;text-align:left'>" if c in wrap else "<td>"
+             for c in df.columns]
     rows = "".join(
-        "<tr>" + "".join(f"<td>{_fmt(v)}</td>" for v in row) + "</tr>"
+        "<tr>" + "".join(f"{o}{_fmt(v)}</td>" for o, v in zip(opens, row)) + "</tr>"
         for row in df.head(max_rows).itertuples(index=False)
     )
     more = f"<p><i>{len(df) - max_rows} more rows not shown</i></p>" if len(df) > max_rows else ""
@@ -130,4 +141,44 @@ def hist_chart(series: dict[str, np.ndarray], bins: np.ndarray, title: str, xlab
     ax.set_title(title, fontsize=10)
     ax.set_xlabel(xlabel, fontsize=9)
     ax.legend(fontsize=8)
+    return svg(fig)
+
+
+def interval_chart(labels: Sequence[str], series: dict[str, tuple[Sequence[float], Sequence[float],
+                   Sequence[float]]], title: str, ylabel: str = "",
+                   colours: Sequence[str] = ("#1f77b4", "#aaaaaa")) -> str:
+    """Estimates with their intervals per label, one marker series per entry of `series`
+    (name -> (estimate, low, high)); a missing bound draws no whisker."""
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    k = max(len(series), 1)
+    offs = np.linspace(-0.15, 0.15, k) if k > 1 else [0.0]
+    for (name, (est, lo, hi)), off, col in zip(series.items(), offs, colours):
+        e = np.asarray(est, float)
+        down = np.nan_to_num(e - np.asarray(lo, float), nan=0.0)
+        up = np.nan_to_num(np.asarray(hi, float) - e, nan=0.0)
+        ax.errorbar(np.arange(len(labels)) + off, e, yerr=[down, up], fmt="o", color=col, label=name,
+                    capsize=3)
+    ax.set_xticks(np.arange(len(labels)), labels, rotation=30, ha="right", fontsize=8)
+    ax.set_title(title, fontsize=10)
+    ax.set_ylabel(ylabel, fontsize=9)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(alpha=0.3)
+    return svg(fig)
+
+
+def line_chart(series: dict[str, tuple[Sequence[float], Sequence[float]]], title: str, xlabel: str,
+               ylabel: str, diagonal: tuple[float, float] | None = None) -> str:
+    """Lines with markers (name -> (x, y)); `diagonal` (x and y up to it) draws the line of chance
+    or of perfect calibration."""
+    fig, ax = plt.subplots(figsize=(4.6, 3.4))
+    for name, (x, y) in series.items():
+        ax.plot(x, y, "o-", label=name)
+    if diagonal is not None:
+        ax.plot([0, diagonal[0]], [0, diagonal[1]], "--", color="grey")
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel(xlabel, fontsize=9)
+    ax.set_ylabel(ylabel, fontsize=9)
+    if len(series) > 1:
+        ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
     return svg(fig)

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from collections_engine.scoring.metrics import dist_reference, psi
+from collections_engine.stats import dist_reference, psi
 
 __all__ = ["PSI_WATCH", "PSI_ACT", "night_reference", "find_reference", "monitor_night",
            "top_features", "level_of", "TOP_FEATURES", "add_money", "realised_since", "history_monitor",

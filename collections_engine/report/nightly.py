@@ -12,7 +12,7 @@ from collections_engine.frames import isin
 from collections_engine.report.html import bar_chart, esc, hist_chart, human, kv, page, section, table
 from collections_engine.report.rings import ring_section
 from collections_engine.report.trend import trend_section, warnings_tile
-from collections_engine.scoring.metrics import psi
+from collections_engine.stats import psi
 
 __all__ = ["nightly_report", "psi_table", "PSI_WATCH", "PSI_ACT"]
 
@@ -77,48 +77,68 @@ def nightly_report(*, date: pd.Timestamp, strategy: Strategy, scores: pd.DataFra
                    monitor_records: list[dict] | None = None) -> str:
     """The page; `alerts` (tables missing and who that affects) go first, above the figures."""
     a = decision.assignments
-    qs = decision.queue_summary.copy()
     cur = strategy.currency
-    net = float(a["expected_net"].sum())
-    cards = kv([
+    records = monitor_records or []
+    top = ("<div class='alerts'>" + "".join(f"<div class='warn'>{esc(w)}</div>" for w in alerts) + "</div>"
+           if alerts else "")
+    warn_html = "".join(f"<div class='warn'>{esc(w)}</div>" for w in warnings) or "<p>none</p>"
+    body = [
+        top,
+        warnings_tile(warnings, _drift_level(records, psi_frame)),
+        _cards(a, rings, version, cur),
+        _volumes(a, scores, strategy),
+        *_queues(decision.queue_summary.copy(), decision.solver, cur),
+        _drift(scores, strategy, psi_frame),
+        section("Drift and money across the nights", trend_section(records, cur, strategy.outcome.horizon_days)) if records else "",
+        _effects(effects),
+        *_arms_section(a, decision.solver),
+        section("Fraud rings", ring_section(rings, date)),
+        section("What changed since last night", table(_changes(a, previous_assignments))),
+        "<a id='warnings'></a>" + section("Warnings", warn_html),
+    ]
+    title = f"Collections night {date.date().isoformat()}"
+    sub = f"strategy '{strategy.name}', model {version.version_id}, {len(a):,d} delinquent accounts"
+    return page(title, sub, body)
+
+
+def _drift_level(records: list[dict], psi_frame: pd.DataFrame) -> str:
+    """Tonight's monitor level, or the worst level of the drift table where none was recorded."""
+    if records:
+        return (records[-1].get("monitor") or {}).get("level", "stable")
+    return ("act" if (psi_frame["level"] == "act").any() else
+            "watch" if (psi_frame["level"] == "watch").any() else "stable")
+
+
+def _cards(a: pd.DataFrame, rings: pd.DataFrame, version: Any, cur: str) -> str:
+    return kv([
         ("delinquent accounts", f"{len(a):,d}"),
-        ("expected net recovery", f"{human(net)} {cur}"),
+        ("expected net recovery", f"{human(float(a['expected_net'].sum()))} {cur}"),
         ("new placements", f"{int((a['decision'] == 'placed').sum()):,d}"),
         ("recalled", f"{int((a['ended'] == 'recalled').sum()):,d}"),
         ("fraud holds", f"{int((a['decision'] == 'fraud_hold').sum()):,d}"),
         ("rings", f"{len(rings):,d}"),
         ("model version", version.version_id),
     ])
+
+
+def _volumes(a: pd.DataFrame, scores: pd.DataFrame, strategy: Strategy) -> str:
     vol = (scores.groupby(["stage", "customer_line"], observed=True).size().unstack(fill_value=0)
            .reindex(strategy.stage_names(), fill_value=0))
     vol_chart = bar_chart(list(vol.index), {c: vol[c].tolist() for c in vol.columns},
                           "Delinquent accounts by stage and customer line", "accounts")
     vol_tab = vol.reset_index().rename(columns={"index": "stage"})
     by_dec = a.groupby(["stage", "decision"], observed=True).size().unstack(fill_value=0).reset_index()
-    q_cols = [c for c in qs.columns]
+    return section("Tonight's volumes", vol_chart, table(vol_tab), table(by_dec))
+
+
+def _queues(qs: pd.DataFrame, solver: dict, cur: str) -> list[str]:
+    """Expected money by queue; capacity use, shadow prices and the solver's figures."""
     q_chart = bar_chart(list(qs["queue"]), {
         "expected recovery": qs["expected_recovery"].tolist(),
         "expected cost": qs["expected_cost"].tolist()}, f"Expected recovery and cost by queue ({cur})", cur)
     cap_chart = bar_chart(list(qs["queue"]), {"capacity use": qs["use"].fillna(0).tolist()},
                           "Capacity use (share of capacity held after tonight)", "share")
-    bins = np.linspace(float(np.nanmin(scores["points"])) if len(scores) else 400,
-                       float(np.nanmax(scores["points"])) if len(scores) else 800, 40) if len(scores) else np.linspace(400, 800, 40)
-    score_chart = hist_chart({seg: scores.loc[scores["stage"] == seg, "points"].to_numpy()
-                              for seg in strategy.stage_names()}, bins, "Score points by stage tonight", "points")
-    drift_rows = psi_frame.head(15)
-    drift_note = ("<p>PSI against the model version's reference (held-out history): below 0.10 stable, "
-                  "0.10-0.25 watch, 0.25 and above act.</p>")
-    if "psi_vs_history" in psi_frame.columns:
-        drift_note = ("<p>PSI against this model version's <b>nightly reference</b> (the first night it "
-                      "scored): below 0.10 stable, 0.10-0.25 watch, 0.25 and above act. "
-                      "'psi_vs_history' compares with the version's monthly-history reference, another "
-                      "kind of snapshot (month ends): for information, never an alarm.</p>")
-    records = monitor_records or []
-    level = ((records[-1].get("monitor") or {}).get("level", "stable") if records else
-             ("act" if (psi_frame["level"] == "act").any() else
-              "watch" if (psi_frame["level"] == "watch").any() else "stable"))
-    warn_html = "".join(f"<div class='warn'>{esc(w)}</div>" for w in warnings) or "<p>none</p>"
-    solver = decision.solver
+
     def _num(v: object) -> str:
         if isinstance(v, float):
             return f"{v:.3g}" if abs(v) < 1 else f"{v:,.2f}"
@@ -128,38 +148,40 @@ def nightly_report(*, date: pd.Timestamp, strategy: Strategy, scores: pd.DataFra
     solver_txt = ", ".join(f"{k}: {_num(v)}" for k, v in solver.items()
                            if not isinstance(v, dict | list) and not (k.endswith("_s") or "time" in k))
     solver_txt += "".join(f"; {n}" for n in solver.get("notes", []))
-    top = ("<div class='alerts'>" + "".join(f"<div class='warn'>{esc(w)}</div>" for w in alerts) + "</div>"
-           if alerts else "")
-    body = [
-        top,
-        warnings_tile(warnings, level),
-        cards,
-        section("Tonight's volumes", vol_chart, table(vol_tab), table(by_dec)),
-        section("Expected recovery and cost by queue", q_chart, table(qs[q_cols])),
-        section("Capacity use and shadow prices",
-                "<p>Shadow price: what one more slot (or one more unit of balance cap) would add to "
-                f"tonight's expected net recovery, in {esc(cur)}.</p>", cap_chart,
-                f"<p>Solver: {esc(solver_txt)}</p>"),
-        section("Scores and drift", score_chart, drift_note, table(drift_rows)),
-        section("Drift and money across the nights", trend_section(records, cur, strategy.outcome.horizon_days)) if records else "",
-        section("Queue effects used",
-                "<p>Placement multiplies each account's no-action probability by its queue's effect: "
-                "estimated from the randomised placement history (rows with a propensity; held "
-                "accounts left out of the queue and of the not-worked control) where a queue and stage "
-                "have at least 200 accounts in the queue and in the control (source 'history'), the "
-                "strategy's figure elsewhere ('strategy'; everywhere with --effects strategy or a "
-                "history without propensity) and 'untested' where no placement history covers the "
-                "queue and stage at all (e.g. a new vendor). 'agrees': the strategy's figure lies "
-                "in the estimate's 95% interval.</p>",
-                table(effects[[c for c in ("queue", "stage", "strategy_effect", "effect", "ci_low", "ci_high",
-                                           "n", "n_control", "n_held", "n_no_propensity", "agrees", "used",
-                                           "source") if c in effects.columns]])
-                if effects is not None else "<p>none</p>"),
-        *_arms_section(a, solver),
-        section("Fraud rings", ring_section(rings, date)),
-        section("What changed since last night", table(_changes(a, previous_assignments))),
-        "<a id='warnings'></a>" + section("Warnings", warn_html),
-    ]
-    title = f"Collections night {date.date().isoformat()}"
-    sub = f"strategy '{strategy.name}', model {version.version_id}, {len(a):,d} delinquent accounts"
-    return page(title, sub, body)
+    return [section("Expected recovery and cost by queue", q_chart, table(qs)),
+            section("Capacity use and shadow prices",
+                    "<p>Shadow price: what one more slot (or one more unit of balance cap) would add to "
+                    f"tonight's expected net recovery, in {esc(cur)}.</p>", cap_chart,
+                    f"<p>Solver: {esc(solver_txt)}</p>")]
+
+
+def _drift(scores: pd.DataFrame, strategy: Strategy, psi_frame: pd.DataFrame) -> str:
+    bins = np.linspace(float(np.nanmin(scores["points"])) if len(scores) else 400,
+                       float(np.nanmax(scores["points"])) if len(scores) else 800, 40) if len(scores) else np.linspace(400, 800, 40)
+    score_chart = hist_chart({seg: scores.loc[scores["stage"] == seg, "points"].to_numpy()
+                              for seg in strategy.stage_names()}, bins, "Score points by stage tonight", "points")
+    drift_note = ("<p>PSI against the model version's reference (held-out history): below 0.10 stable, "
+                  "0.10-0.25 watch, 0.25 and above act.</p>")
+    if "psi_vs_history" in psi_frame.columns:
+        drift_note = ("<p>PSI against this model version's <b>nightly reference</b> (the first night it "
+                      "scored): below 0.10 stable, 0.10-0.25 watch, 0.25 and above act. "
+                      "'psi_vs_history' compares with the version's monthly-history reference, another "
+                      "kind of snapshot (month ends): for information, never an alarm.</p>")
+    return section("Scores and drift", score_chart, drift_note, table(psi_frame.head(15)))
+
+
+def _effects(effects: pd.DataFrame | None) -> str:
+    return section(
+        "Queue effects used",
+        "<p>Placement multiplies each account's no-action probability by its queue's effect: "
+        "estimated from the randomised placement history (rows with a propensity; held "
+        "accounts left out of the queue and of the not-worked control) where a queue and stage "
+        "have at least 200 accounts in the queue and in the control (source 'history'), the "
+        "strategy's figure elsewhere ('strategy'; everywhere with --effects strategy or a "
+        "history without propensity) and 'untested' where no placement history covers the "
+        "queue and stage at all (e.g. a new vendor). 'agrees': the strategy's figure lies "
+        "in the estimate's 95% interval.</p>",
+        table(effects[[c for c in ("queue", "stage", "strategy_effect", "effect", "ci_low", "ci_high",
+                                   "n", "n_control", "n_held", "n_no_propensity", "agrees", "used",
+                                   "source") if c in effects.columns]])
+        if effects is not None else "<p>none</p>")

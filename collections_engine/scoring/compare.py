@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
+from collections_engine import stats as S
 from collections_engine.book import Book
 from collections_engine.config.strategy import Strategy
-from collections_engine.scoring import metrics as M
 from collections_engine.scoring.data import training_rows
 from collections_engine.scoring.fit import platt_apply
 from collections_engine.scoring.score import ModelVersion
@@ -79,7 +78,7 @@ def _ks_boot(y: np.ndarray, p1: np.ndarray, p2: np.ndarray, draws: int, seed: in
     out = np.empty((draws, 2))
     for k in range(draws):  # a few hundred resamples, each one vectorised sort: not per-row Python
         i = rng.integers(0, n, n)
-        out[k] = M.ks_stat(y[i], p1[i]), M.ks_stat(y[i], p2[i])
+        out[k] = S.ks_stat(y[i], p1[i]), S.ks_stat(y[i], p2[i])
     return out
 
 
@@ -99,12 +98,12 @@ def _calibration(y: np.ndarray, p: np.ndarray, bins: int = 10) -> dict:
                            "repay_rate": float(my[k] / cnt[k])} for k in range(bins) if cnt[k]]}
 
 
-def _one(y: np.ndarray, p: np.ndarray, ks_draws: np.ndarray, z: float) -> dict:
-    a = M.auc_delong(y, p)
-    ks = M.ks_stat(y, p)
-    lo, hi = np.quantile(ks_draws, [norm.cdf(-z), norm.cdf(z)])
-    return {"auc": a["auc"], "auc_lo": a["lo"], "auc_hi": a["hi"], "ks": ks, "ks_lo": float(lo),
-            "ks_hi": float(hi), "calibration": _calibration(y, p)}
+def _one(y: np.ndarray, p: np.ndarray, ks_draws: np.ndarray, level: float) -> dict:
+    a = S.auc_delong(y, p)
+    ks = S.ks_stat(y, p)
+    lo, hi = S.percentile_interval(ks_draws, level)
+    return {"auc": a["auc"], "auc_lo": a["lo"], "auc_hi": a["hi"], "ks": ks, "ks_lo": lo, "ks_hi": hi,
+            "calibration": _calibration(y, p)}
 
 
 def compare_predictions(y: np.ndarray, p_candidate: np.ndarray, p_champion: np.ndarray,
@@ -122,15 +121,14 @@ def compare_predictions(y: np.ndarray, p_candidate: np.ndarray, p_champion: np.n
         return {**base, "verdict": "not_comparable",
                 "why": f"{n} shared evaluation rows ({pos} repaid); at least {MIN_ROWS} with "
                        f"{MIN_CLASS} of each outcome are needed"}
-    z = float(norm.ppf(0.5 + level / 2))
     boot = _ks_boot(y, p1, p2, ks_draws, seed)
-    cand, champ = _one(y, p1, boot[:, 0], z), _one(y, p2, boot[:, 1], z)
-    d = M.auc_diff_delong(y, p1, p2)
-    auc_diff = {"diff": d["diff"], "se": d["se"], "lo": d["diff"] - z * d["se"], "hi": d["diff"] + z * d["se"]}
-    kd = boot[:, 0] - boot[:, 1]
-    ks_diff = {"diff": cand["ks"] - champ["ks"], "lo": float(np.quantile(kd, norm.cdf(-z))),
-               "hi": float(np.quantile(kd, norm.cdf(z)))}
-    psi = M.psi(M.dist_reference(pd.Series(p2), "numeric"), pd.Series(p1))
+    cand, champ = _one(y, p1, boot[:, 0], level), _one(y, p2, boot[:, 1], level)
+    d = S.auc_diff_delong(y, p1, p2)
+    lo, hi = S.normal_interval(d["diff"], d["se"], level)
+    auc_diff = {"diff": d["diff"], "se": d["se"], "lo": lo, "hi": hi}
+    ks_lo, ks_hi = S.percentile_interval(boot[:, 0] - boot[:, 1], level)
+    ks_diff = {"diff": cand["ks"] - champ["ks"], "lo": ks_lo, "hi": ks_hi}
+    psi = S.psi(S.dist_reference(pd.Series(p2), "numeric"), pd.Series(p1))
     if auc_diff["hi"] < 0:
         verdict, why = "worse", (f"AUC {cand['auc']:.4f} against the champion's {champ['auc']:.4f}: the "
                                  f"difference {auc_diff['diff']:+.4f} has its {level:.0%} interval "

@@ -1,6 +1,6 @@
 """Which LightGBM model scores a segment: its own, its customer line's, or the pooled one.
 
-Decided on the held-out calibration rows with paired DeLong AUC differences (`metrics`):
+Decided on the held-out calibration rows with paired DeLong AUC differences (`stats`):
 `decide_line` per customer line (its model against the pooled one), then `decide_segment`
 per segment (its own model against the parent its line chose).
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from collections_engine.scoring import metrics as M
+from collections_engine import stats as S
 
 __all__ = ["POOLED", "line_model_name", "decide_line", "decide_segment"]
 
@@ -39,7 +39,7 @@ def decide_line(line: str, y: np.ndarray, margin: dict[str, np.ndarray], cal: np
     for s in sorted(pd.unique(seg[cal])):
         m = cal & (seg == s)
         if m.sum() >= 30 and len(np.unique(y[m])) == 2:
-            d = M.auc_diff_delong(y[m], margin[name][m], margin[POOLED][m])
+            d = S.auc_diff_delong(y[m], margin[name][m], margin[POOLED][m])
             if np.isfinite(d["diff"]) and np.isfinite(d["se"]):
                 parts.append((int(m.sum()), d["diff"], d["se"]))
     if not parts:
@@ -67,11 +67,11 @@ def decide_segment(s: str, own_ok: bool, n_hist: int, min_rows: int, y: np.ndarr
     if cal.sum() < 30 or len(np.unique(y[cal])) < 2:
         m = "own" if n_hist >= min_rows else up
         return {**base, "model": m, "why": "no usable held-out rows; decided by size alone"}
-    own = M.auc_delong(y[cal], margin[s][cal])
-    pooled = M.auc_delong(y[cal], margin[POOLED][cal])
-    d = M.auc_diff_delong(y[cal], margin[s][cal], margin[parent][cal])
+    own = S.auc_delong(y[cal], margin[s][cal])
+    pooled = S.auc_delong(y[cal], margin[POOLED][cal])
+    d = S.auc_diff_delong(y[cal], margin[s][cal], margin[parent][cal])
     ev = {**base, "auc_own": own["auc"], "auc_pooled": pooled["auc"],
-          "auc_against": M.auc_delong(y[cal], margin[parent][cal])["auc"], "diff": d["diff"],
+          "auc_against": S.auc_delong(y[cal], margin[parent][cal])["auc"], "diff": d["diff"],
           "diff_se": d["se"], "rows_compared": int(cal.sum())}
     if n_hist >= min_rows:
         m = "own" if d["diff"] >= 0 else up

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from collections_engine.config.strategy import Strategy
+from collections_engine import stats as S
 from collections_engine.scoring import metrics as M
 from collections_engine.scoring.encode import Encoder
 from collections_engine.scoring.points import band_of, band_order, points_of
@@ -30,7 +31,7 @@ def version_report(strategy: Strategy, v: pd.DataFrame, segments: dict, boosters
         band = band_of(points_of(d["p_final"].to_numpy(), strategy.score), strategy.score)
         return {"final": M.summary(yy, d["p_final"].to_numpy()),
                 "pooled": M.summary(yy, d["p_pooled"].to_numpy()),
-                "final_minus_pooled": M.auc_diff_delong(yy, d["p_final"].to_numpy(), d["p_pooled"].to_numpy()),
+                "final_minus_pooled": S.auc_diff_delong(yy, d["p_final"].to_numpy(), d["p_pooled"].to_numpy()),
                 "deciles": M.deciles(yy, d["p_final"].to_numpy()),
                 "calibration_by_band": M.by_band(yy, d["p_final"].to_numpy(), band, order),
                 "stability": [{"snapshot_date": pd.Timestamp(k).strftime("%Y-%m-%d"),
@@ -51,7 +52,7 @@ def version_report(strategy: Strategy, v: pd.DataFrame, segments: dict, boosters
                               "scorecard_name": info.get("scorecard"),
                               "reason_agreement": agree.get(s)}
     tr = ~is_oot
-    out["train_window_auc"] = M.auc_delong(y[tr], p_final[tr])
+    out["train_window_auc"] = S.auc_delong(y[tr], p_final[tr])
     if agree:
         n = sum(a["rows"] for a in agree.values())
         out["reason_agreement"] = {k: sum(a[k] * a["rows"] for a in agree.values()) / n
@@ -71,7 +72,7 @@ def family_block(d: pd.DataFrame) -> dict:
     yy = both["y"].to_numpy()
     return {"gbm": M.summary(yy, both["p_gbm"].to_numpy()),
             "scorecard": M.summary(yy, both["p_scorecard"].to_numpy()),
-            "gbm_minus_scorecard": M.auc_diff_delong(yy, both["p_gbm"].to_numpy(), both["p_scorecard"].to_numpy()),
+            "gbm_minus_scorecard": S.auc_diff_delong(yy, both["p_gbm"].to_numpy(), both["p_scorecard"].to_numpy()),
             "reliability": {"gbm": M.reliability(yy, both["p_gbm"].to_numpy()),
                             "scorecard": M.reliability(yy, both["p_scorecard"].to_numpy())}}
 
@@ -80,9 +81,9 @@ def drift_reference(strategy: Strategy, feats: pd.DataFrame, p: np.ndarray, enc:
     pts = pd.Series(points_of(p, strategy.score))
     bands = band_of(pts.to_numpy(), strategy.score)
     return {
-        "points": M.dist_reference(pts, "numeric"),
+        "points": S.dist_reference(pts, "numeric"),
         "band_shares": {b: float(np.mean(bands == b)) for b in band_order(strategy.score)},
-        "features": {c: M.dist_reference(feats[c].reset_index(drop=True), enc.types[c])
+        "features": {c: S.dist_reference(feats[c].reset_index(drop=True), enc.types[c])
                      for c in enc.features if c in feats.columns and c != "queue"},
         "rows": int(len(p)),
         "what": "no-action scores and features of the held-out history rows",

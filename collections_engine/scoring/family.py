@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from collections_engine.config.strategy import Strategy
-from collections_engine.scoring import metrics as M
+from collections_engine import stats as S
 from collections_engine.scoring.data import NO_ACTION, sample_rows
 from collections_engine.scoring.encode import Encoder
 from collections_engine.scoring.scorecard import (
@@ -86,8 +86,8 @@ def fit_families(strategy: Strategy, enc: Encoder, X: np.ndarray, y: np.ndarray,
         if cal.sum() >= 30 and len(np.unique(y[cal])) == 2:
             p_sc = scorecard_p(cards[name], X[cal], enc, strategy, actual_queue=True)
             g = margin[info["model"]][cal]
-            d = M.auc_diff_delong(y[cal], g, p_sc)
-            ev = {"auc_gbm": M.auc_delong(y[cal], g)["auc"], "auc_scorecard": M.auc_delong(y[cal], p_sc)["auc"],
+            d = S.auc_diff_delong(y[cal], g, p_sc)
+            ev = {"auc_gbm": S.auc_delong(y[cal], g)["auc"], "auc_scorecard": S.auc_delong(y[cal], p_sc)["auc"],
                   "gbm_minus_scorecard": d["diff"], "diff_se": d["se"], "rows_compared": int(cal.sum())}
         if f == "scorecard":
             info.update(family="scorecard", family_decision={"family": "scorecard", **ev,
@@ -120,13 +120,13 @@ def candidate_stability(cards: dict[str, Scorecard], segments: dict[str, dict], 
     from collections_engine.scoring.scorecard import bin_index
 
     pts = points_of(p_noaction, strategy.score)
-    ref = M.dist_reference(pd.Series(pts[train_rows]), "numeric")
-    out: dict = {"points_psi": M.psi(ref, pd.Series(pts[held_rows])), "features_psi": {}, "csi": {}}
+    ref = S.dist_reference(pd.Series(pts[train_rows]), "numeric")
+    out: dict = {"points_psi": S.psi(ref, pd.Series(pts[held_rows])), "features_psi": {}, "csi": {}}
     for c in enc.features:
         if c in ("queue",) + SEGMENT_FEATURES or c not in features.columns:
             continue
-        r = M.dist_reference(features.loc[train_rows, c].reset_index(drop=True), enc.types[c])
-        out["features_psi"][c] = M.psi(r, features.loc[held_rows, c].reset_index(drop=True))
+        r = S.dist_reference(features.loc[train_rows, c].reset_index(drop=True), enc.types[c])
+        out["features_psi"][c] = S.psi(r, features.loc[held_rows, c].reset_index(drop=True))
     col = {c: j for j, c in enumerate(enc.features)}
     for name, sc in cards.items():
         segs = [s for s, i in segments.items() if i.get("scorecard") == name] or [name]

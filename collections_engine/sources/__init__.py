@@ -10,10 +10,9 @@ from collections_engine.sources.checks import check_sources
 from collections_engine.sources.money import plan_values, scaled_strategy
 from collections_engine.sources.recommend import DROP, INCONCLUSIVE, KEEP, NOT_VALUED, recommend
 from collections_engine.sources.report import sources_html
-from collections_engine.sources.stats import holm, paired_auc
 from collections_engine.sources.value import RESULT_COLUMNS, SourcesResult, value_sources
 from collections_engine.sources.variants import ValuationConfig
 
 __all__ = ["value_sources", "SourcesResult", "ValuationConfig", "RESULT_COLUMNS", "check_sources",
-           "recommend", "holm", "paired_auc", "plan_values", "scaled_strategy", "sources_html",
+           "recommend", "plan_values", "scaled_strategy", "sources_html",
            "KEEP", "DROP", "INCONCLUSIVE", "NOT_VALUED"]

@@ -21,8 +21,8 @@ from collections_engine.scoring.data import all_segments, oot_split, sample_rows
 from collections_engine.sources.checks import check_sources
 from collections_engine.sources.money import decide_plans, plan_values
 from collections_engine.sources.recommend import NOT_VALUED, recommend
-from collections_engine.sources.stats import boot_sum, boot_weights, holm, ks_boot, paired_auc
 from collections_engine.sources.variants import ValuationConfig, fit_variants
+from collections_engine.stats import boot_sum, boot_weights, holm, ks_boot, paired_auc
 
 __all__ = ["SourcesResult", "value_sources", "segment_masks", "RESULT_COLUMNS"]
 

@@ -28,7 +28,7 @@ from collections_engine.errors import DataError, InputError
 from collections_engine.io.load import TRAINING_TABLES
 from collections_engine.report.nightly import PSI_ACT, PSI_WATCH
 from collections_engine.schema import TABLES
-from collections_engine.scoring.metrics import psi
+from collections_engine.stats import psi, psi_counts
 from collections_engine.spark.messages import empty_everywhere, merge_messages
 from collections_engine.spark.partition import (
     BOOK_TABLES, NOTE_SCHEMA, RING_TABLES, NightContext, from_blob, night_bucket, rings_bucket, typed_table,
@@ -339,33 +339,13 @@ def drift_from_counts(reference: dict | None, scores: pd.DataFrame, parts: list[
     rows = [("score points", psi(reference["points"], scores["points"]))]
     for name, ref in sorted(reference.get("features", {}).items()):
         if name in merged:
-            rows.append((name, _psi_counts(ref, merged[name], n)))
+            cur = merged[name]
+            counts = cur["levels"] if ref["kind"] == "categorical" else cur["bins"]
+            rows.append((name, psi_counts(ref, counts, cur["missing"], n)))
     df = pd.DataFrame(rows, columns=["what", "psi"])
     df["level"] = np.select([df["psi"] >= PSI_ACT, df["psi"] >= PSI_WATCH], ["act", "watch"], "stable")
     head, rest = df.iloc[:1], df.iloc[1:].sort_values(["psi", "what"], ascending=[False, True])
     return pd.concat([head, rest], ignore_index=True)
-
-
-def _psi_counts(ref: dict, cur: dict, rows: int, eps: float = 1e-4) -> float:
-    """`scoring.metrics.psi` on counts: the same shares, the same sum."""
-    import numpy as np
-
-    n = max(rows, 1)
-    if ref["kind"] == "categorical":
-        levels = list(ref["levels"])
-        ref_sh = [ref["levels"][k] for k in levels]
-        cur_sh = [cur["levels"].get(k, 0) / n for k in levels]
-        other_ref = max(0.0, 1 - ref["missing"] - sum(ref_sh))
-        other_cur = float(sum(v for k, v in cur["levels"].items() if k not in ref["levels"])) / n
-        ref_sh += [ref["missing"], other_ref]
-        cur_sh += [cur["missing"] / rows if rows else 0.0, other_cur]
-    else:
-        bins = cur["bins"] if cur["bins"] is not None else np.zeros(len(ref["edges"]) + 1, np.int64)
-        ref_sh = list(ref["shares"]) + [ref["missing"]]
-        cur_sh = list(np.asarray(bins) / n) + [cur["missing"] / rows if rows else 0.0]
-    r = np.maximum(np.asarray(ref_sh, float), eps)
-    c = np.maximum(np.asarray(cur_sh, float), eps)
-    return float(np.sum((c - r) * np.log(c / r)))
 
 
 class _SparkJob:
