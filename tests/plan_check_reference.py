@@ -1,13 +1,9 @@
 """The first (pandas, string-merge) version of the independent plan check, kept as the slow
 obvious reference that tests/test_assign_check.py compares `assign.check.check_plan` against.
 
-It reads only what a bank's reviewer would: the decision inputs (one row per delinquent
-account, `decision_inputs.parquet`), the plan (`assignments.parquet`), optionally the open
-placements after tonight (`placements.parquet`), the strategy and the date. It never looks at
-the solver's arrays, so a bug in how the solver sees the problem cannot hide here.
-
-A plan that fails it is a bug in the engine: the nightly run and `whatif` call `check_plan`
-before anything is written and stop (exit 1, nothing written) when it returns anything.
+Same inputs (what a bank's reviewer reads: decision inputs, plan, placements, strategy, date)
+and the same rules, written the obvious way: pandas merges and `isin` on the id strings, none of
+the fast version's integer codes.
 """
 
 from __future__ import annotations
@@ -17,32 +13,13 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from collections_engine.assign.check import DECISIONS
 from collections_engine.config.strategy import Strategy, VendorQueue
 
-__all__ = ["check_plan", "require_plan", "PlanError", "DECISIONS"]
+__all__ = ["check_plan"]
 
-DECISIONS = ("kept", "placed", "assigned", "fraud_hold", "held", "not_worked")
 _CENT = 100
 _SHOW = 5  # account ids named per violation (ids only: never a personal value)
-
-
-class PlanError(RuntimeError):
-    """The engine made a plan that breaks the contract: a bug (exit 1), never bad input."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = list(problems)
-        super().__init__("the placement plan breaks the contract (a bug; nothing written):\n"
-                         + "\n".join(f"  - {p}" for p in self.problems))
-
-
-def require_plan(inputs: pd.DataFrame, assignments: pd.DataFrame, strategy: Strategy, date, *,
-                 placements: pd.DataFrame | None = None,
-                 min_share_applied: Mapping[str, float] | None = None) -> None:
-    """`check_plan`, raising `PlanError` (exit 1) with every violation when there is any."""
-    problems = check_plan(inputs, assignments, strategy, date, placements=placements,
-                          min_share_applied=min_share_applied)
-    if problems:
-        raise PlanError(problems)
 
 
 def _ids(ids: pd.Series | np.ndarray) -> str:
@@ -61,44 +38,18 @@ def _text(s: pd.Series) -> pd.Series:
 def check_plan(inputs: pd.DataFrame, assignments: pd.DataFrame, strategy: Strategy, date, *,
                placements: pd.DataFrame | None = None,
                min_share_applied: Mapping[str, float] | None = None) -> list[str]:
-    """Every way the plan breaks the contract, as readable lines; [] when it holds.
-
-    inputs: the night's decision inputs (`build_decision_inputs`, `decision_inputs.parquet`):
-        account_id, customer_id, stage, collectable, hold, ring_id, ring_score,
-        fraud_confirmed, open_vendor, ends_on (placed_on for the placements check).
-    assignments: the plan, CONTRACT columns (account_id, customer_id, stage, queue, decision,
-        ended, previous_queue, reason, expected_*, priority).
-    strategy, date: the strategy the plan was made under and the business date.
-    placements: the open placements after tonight (account_id, vendor, placed_on, ends_on); checked
-        against the plan when given.
-    min_share_applied: vendor -> the share the engine says it applied tonight where it relaxed a
-        vendor's `min_share` (named in run.json's warnings: share asked, share met). A vendor not
-        named here must meet its strategy `min_share` exactly.
-
-    Rules (CONTRACT.md, README "Placement"): every delinquent account exactly once; holds first
-    (held, never worked; a `legal` hold only in the legal queue); fraud next (fraud queue or not
-    worked, never a team, vendor or channel; fraud queue filled by priority); an open placement is
-    recalled for a hold or fraud, kept until `ends_on` otherwise (unless its vendor left the
-    strategy, or `recall_on: [stage_not_accepted]` and the vendor no longer takes the stage); new
-    work only in a queue that takes the account's stage; capacities count what a queue holds
-    after tonight (kept placements included; kept ones above capacity are allowed, then nothing
-    new); `max_balance` likewise on collectable; `min_share` on tonight's new vendor placements;
-    `keep_customer_together`; `one_collector_per_customer` where the strategy sets it.
-    Vectorised: a few seconds at a million accounts.
-    """
+    """The rules `collections_engine.assign.check.check_plan` checks (its docstring lists them,
+    with the arguments), by pandas merges and `isin` on the id strings; [] when the plan holds."""
     date = pd.Timestamp(date)
     out = _structure(inputs, assignments, strategy)
     if out:  # the rest assumes one row per account with known queues
         return out
     df = _joined(inputs, assignments)
-    out += _protections(df, strategy)
-    out += _open_placements(df, strategy, date)
-    out += _eligibility(df, strategy)
-    out += _capacities(df, strategy, min_share_applied or {})
-    out += _grouping(df, strategy)
+    found = [_protections(df, strategy), _open_placements(df, strategy, date), _eligibility(df, strategy),
+             _capacities(df, strategy, min_share_applied or {}), _grouping(df, strategy)]
     if placements is not None:
-        out += _placements(df, placements, strategy, date)
-    return out
+        found.append(_placements(df, placements, strategy, date))
+    return [line for rule in found for line in rule]
 
 
 def _structure(inputs: pd.DataFrame, a: pd.DataFrame, strategy: Strategy) -> list[str]:

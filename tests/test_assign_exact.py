@@ -208,14 +208,14 @@ def test_large_path_feasible_and_bounded_by_exact_mip():
     assert big.method.startswith("lagrangian") and exact.status == "OPTIMAL"
     assert big.objective <= exact.objective <= big.bound
     assert big.gap < 0.005
-    from collections_engine.assign.solve import _core, _violations
-    c = _core(pb)
+    from collections_engine.assign.core import build_core, violations
+    c = build_core(pb)
     local = np.full(len(c.rows), -1)
     col = {q: t for t, q in enumerate(c.cols)}
     ch = big.choice[c.rows]
     m = np.isin(ch, c.cols)
     local[m] = [col[q] for q in ch[m]]
-    assert _violations(c, local) == []
+    assert violations(c, local) == []
     for j, q in enumerate(pb.queues):
         assert (big.choice == j).sum() <= pb.cap[j]
 
@@ -225,7 +225,7 @@ def test_highs_stops_on_a_node_count_never_on_the_clock(monkeypatch):
     the plan cannot depend on how busy the machine is; a limit reached is said (FEASIBLE with
     HiGHS's proven bound), and a limit reached before any plan hands the night to the
     Lagrangian + CP-SAT path. Every plan passes the check (decide's default)."""
-    import collections_engine.assign.solve as sm
+    import collections_engine.assign.lp as sm  # the LP/MIP model of the solver
     from tests.placement_nights import DATE as NIGHT, binding_inputs, binding_strategy
 
     seen = []

@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 from collections_engine.assign import model_data
 from collections_engine.assign.decide import _priority, decide, sorted_by_account
 from collections_engine.assign.files import vendor_files
-from collections_engine.assign.inputs import FirstRows, build_decision_inputs
+from collections_engine.assign.inputs import (FirstRows, base_frame, build_decision_inputs, fraud_by_customer,
+                                              open_holds)
 from collections_engine.assign.model_data import _masks, build_problem
 from collections_engine.codes import sorted_codes as _sorted_codes
 from collections_engine.frames import isin
@@ -33,20 +34,15 @@ KEYS = st.sampled_from(["a1", "a2", "a3", "b1", "b2", "é", "Z", ""])
 
 
 def ref_build_decision_inputs(tonight, scores, strategy, date, *, holds=None, fraud=None, open_placements=None):
-    """build_decision_inputs before the fast joins (pandas map per column)."""
+    """build_decision_inputs before the fast joins (pandas map per column); the rows, holds and
+    fraud rows it joins are the engine's own (`base_frame`, `open_holds`, `fraud_by_customer`):
+    what is checked here is the joins."""
     date = pd.Timestamp(date)
     t = tonight[tonight["dpd"] > 0].copy()
     if "snapshot_date" in t.columns:
         t = t[pd.to_datetime(t["snapshot_date"]) == date]
     t = t.drop_duplicates("account_id").sort_values("account_id", kind="mergesort").reset_index(drop=True)
-    out = pd.DataFrame({
-        "snapshot_date": np.full(len(t), date.to_datetime64()).astype("datetime64[ns]"),
-        "account_id": t["account_id"].astype("str"),
-        "customer_id": t["customer_id"].astype("str"),
-        "dpd": t["dpd"].astype("int64"),
-        "overdue_amount": t["overdue_amount"].astype("float64"),
-        "balance": t["balance"].astype("float64"),
-    })
+    out = base_frame(t, date)
     s = scores.drop_duplicates("account_id").set_index("account_id")
     ids = out["account_id"]
     out["p_repay"] = ids.map(s["p_repay"]).astype("float64").to_numpy()
@@ -62,23 +58,14 @@ def ref_build_decision_inputs(tonight, scores, strategy, date, *, holds=None, fr
     out["collectable"] = out[strategy.outcome.amount].fillna(0.0).clip(lower=0.0)
     hold = pd.Series([""] * len(out), dtype="str")
     if holds is not None and len(holds):
-        h = holds.copy()
-        start = pd.to_datetime(h["start"])
-        end = pd.to_datetime(h["end"]) if "end" in h.columns else pd.Series(pd.NaT, index=h.index)
-        h = h[(start <= date) & (end.isna() | (end > date))]
-        rank = {"legal": 0, "bankruptcy": 1, "deceased": 2, "dispute": 3, "do_not_contact": 4}
-        h = h.assign(_r=h["hold"].map(rank).fillna(9)).sort_values(["account_id", "_r", "hold"], kind="mergesort")
-        first = h.drop_duplicates("account_id").set_index("account_id")["hold"].astype("str")
+        first = open_holds(holds, date)
         hold = ids.map(first).fillna("").astype("str")
     out["hold"] = hold.to_numpy()
     out["ring_id"] = ""
     out["ring_score"] = np.nan
     out["fraud_confirmed"] = False
     if fraud is not None and len(fraud):
-        fr = fraud.copy()
-        fr["confirmed"] = fr["confirmed"].fillna(False).astype(bool) if "confirmed" in fr.columns else False
-        fr = fr.sort_values(["customer_id", "confirmed"], ascending=[True, False], kind="mergesort")
-        fr = fr.drop_duplicates("customer_id").set_index("customer_id")
+        fr = fraud_by_customer(fraud).drop_duplicates("customer_id").set_index("customer_id")
         cid = out["customer_id"]
         if "ring_id" in fr.columns:
             out["ring_id"] = cid.map(fr["ring_id"]).fillna("").astype("str").to_numpy()

@@ -148,6 +148,27 @@ def _run(w: dict, runs: Path, model: str, *extra: str, strategy: Path | None = N
                                str(w["models"][model]), "--out", str(runs), *extra])
 
 
+def _hist_runs(w: dict) -> Path:
+    """The runs folder of the night decided with history effects (run once per module)."""
+    base = w["tmp"] / "runs_hist"
+    if not (base / w["night"]).is_dir():
+        assert _run(w, base, "randomised").exit_code == 0
+    return base
+
+
+def _whatif(w: dict, doc: dict | None, name: str, *extra: str, strategy: Path | None = None) -> tuple[object, Path]:
+    """`whatif` of the history night with the strategy `doc` (written to NAME.yaml) or the file
+    `strategy`, into whatif_NAME; returns the CLI result (exit 0 asserted) and the out folder."""
+    if doc is not None:
+        strategy = w["tmp"] / f"{name}.yaml"
+        strategy.write_text(yaml.safe_dump(doc, sort_keys=False))
+    out = w["tmp"] / f"whatif_{name}"
+    r = runner.invoke(app, ["whatif", "--runs", str(_hist_runs(w)), "--date", w["night"], "--strategy",
+                            str(strategy), "--out", str(out), *extra])
+    assert r.exit_code == 0, r.output[-2000:]
+    return r, out
+
+
 def _redecided(folder: Path, strategy: Path, effects: dict | None) -> pd.DataFrame:
     inp = pd.read_parquet(folder / "decision_inputs.parquet")
     return decide(inp, load_strategy(strategy), pd.Timestamp(folder.name), effects=effects).assignments
@@ -217,13 +238,7 @@ def test_a_new_vendor_is_untested_in_the_run_and_in_whatif(world):
     assert any(w.startswith("queue agency_west has no placement history for M3, M4+") for w in doc["warnings"])
     assert "untested" in (folder / "report.html").read_text()
     # whatif on a night without the vendor, with the vendor added
-    base = world["tmp"] / "runs_hist"
-    if not (base / world["night"]).is_dir():
-        assert _run(world, base, "randomised").exit_code == 0
-    out = world["tmp"] / "whatif_west"
-    r = runner.invoke(app, ["whatif", "--runs", str(base), "--date", world["night"], "--strategy", str(new),
-                            "--out", str(out)])
-    assert r.exit_code == 0, r.output[-2000:]
+    r, out = _whatif(world, None, "west", strategy=new)
     assert "untested (strategy effect, no placement history): agency_west M3, agency_west M4+" in r.output
     wj = json.loads((out / "whatif.json").read_text())
     assert wj["untested"] == ["agency_west M3", "agency_west M4+"]
@@ -231,20 +246,12 @@ def test_a_new_vendor_is_untested_in_the_run_and_in_whatif(world):
 
 
 def test_whatif_names_an_edited_effect_that_history_overrides(world):
-    base = world["tmp"] / "runs_hist"
-    if not (base / world["night"]).is_dir():
-        assert _run(world, base, "randomised").exit_code == 0
-    eff = pd.read_parquet(base / world["night"] / "effects.parquet")
+    eff = pd.read_parquet(_hist_runs(world) / world["night"] / "effects.parquet")
     row = eff[(eff["source"] == "history") & (eff["queue"] == "early_team") & (eff["stage"] == "M2")].iloc[0]
     doc = yaml.safe_load(world["strategy"].read_text())
     q = next(q for q in doc["queues"] if q["name"] == "early_team")
     q["effect"]["M2"] = 1.9
-    edited = world["tmp"] / "edited.yaml"
-    edited.write_text(yaml.safe_dump(doc, sort_keys=False))
-    out = world["tmp"] / "whatif_edit"
-    r = runner.invoke(app, ["whatif", "--runs", str(base), "--date", world["night"], "--strategy", str(edited),
-                            "--out", str(out)])
-    assert r.exit_code == 0, r.output[-2000:]
+    r, out = _whatif(world, doc, "edit")
     line = (f"queues.early_team.effect.M2 edited 1.4->1.9: not used, effects come from history "
             f"({int(row['n']):,d} placements")
     assert "(+0); 0 accounts move" in r.output
@@ -253,31 +260,20 @@ def test_whatif_names_an_edited_effect_that_history_overrides(world):
     assert len(wj["unused_edits"]) == 1 and wj["unused_edits"][0].startswith(line)
     assert line.replace("->", "-&gt;") in (out / "whatif.html").read_text()
     # with --effects strategy the edit decides: not listed as unused, and the night's mode is named
-    out2 = world["tmp"] / "whatif_edit_strategy"
-    r = runner.invoke(app, ["whatif", "--runs", str(base), "--date", world["night"], "--strategy", str(edited),
-                            "--out", str(out2), "--effects", "strategy"])
-    assert r.exit_code == 0, r.output[-2000:]
+    r, out2 = _whatif(world, None, "edit_strategy", "--effects", "strategy", strategy=world["tmp"] / "edit.yaml")
     wj = json.loads((out2 / "whatif.json").read_text())
     assert not any("effect.M2" in x and "not used" in x for x in wj["unused_edits"])
     assert any("the night ran with --effects history" in w for w in wj["warnings"])
 
 
 def test_whatif_names_a_capacity_edit_that_moves_nobody(world):
-    base = world["tmp"] / "runs_hist"
-    if not (base / world["night"]).is_dir():
-        assert _run(world, base, "randomised").exit_code == 0
-    qs = pd.read_parquet(base / world["night"] / "queue_summary.parquet").set_index("queue")
+    qs = pd.read_parquet(_hist_runs(world) / world["night"] / "queue_summary.parquet").set_index("queue")
     doc = yaml.safe_load(world["strategy"].read_text())
     sms = next(q for q in doc["queues"] if q["name"] == "sms")
     assert qs.at["sms", "accounts"] < sms["capacity"] // 2     # the channel does not bind
     old = sms["capacity"]
     sms["capacity"] = old // 2 + int(qs.at["sms", "accounts"]) // 2 + 1
-    edited = world["tmp"] / "sms.yaml"
-    edited.write_text(yaml.safe_dump(doc, sort_keys=False))
-    out = world["tmp"] / "whatif_sms"
-    r = runner.invoke(app, ["whatif", "--runs", str(base), "--date", world["night"], "--strategy", str(edited),
-                            "--out", str(out)])
-    assert r.exit_code == 0, r.output[-2000:]
+    r, out = _whatif(world, doc, "sms")
     wj = json.loads((out / "whatif.json").read_text())
     assert wj["unused_edits"] == [f"queues.sms.capacity edited {old}->{sms['capacity']}: no account moved in or "
                                   f"out of sms tonight (the capacity does not bind: {int(qs.at['sms', 'accounts']):,d} held)"]

@@ -236,3 +236,26 @@ def test_holdout_grows_only_while_training_keeps_its_rows():
     assert holdout_dates(small, 0.15, 0.5, 80_000) == 2
     assert holdout_dates(np.repeat(np.arange(2), 10), 0.5, 0.9, 1) == 1   # one date left to train
     assert holdout_dates(np.zeros(5), 0.15, 0.5, 1) == 0   # a single snapshot: no time split
+
+
+def test_valuation_and_placement_price_a_plan_with_the_same_expected_net():
+    """The valuation's model expectation of a plan (sources.money) is placement's expected net of
+    the same (account, queue) (build_problem, in cents): one formula, `assign.expected`. Per row
+    within the half cent placement rounds to; not worked = p_repay x collectable."""
+    from collections_engine.assign.model_data import build_problem
+    from collections_engine.scoring.data import NO_ACTION
+    from tests.test_assign_exact import DATE, make_inputs, make_strategy
+
+    rng = np.random.default_rng(3)
+    n = 300
+    inp = make_inputs(list(rng.choice(["M1", "M2"], n)), rng.uniform(0, 1, n),
+                      np.round(rng.lognormal(6, 1.2, n), 2), list(range(n)), [""] * n, [0] * n)
+    inp = inp.sort_values("account_id", kind="mergesort").reset_index(drop=True)  # the problem's row order
+    s = make_strategy((50, 50, 50))
+    pb = build_problem(inp, s, DATE)
+    choice = np.array([rng.choice(np.flatnonzero(pb.elig[i])) if rng.random() < 0.8 else -1 for i in range(n)])
+    plan = np.array([pb.queues[j] if j >= 0 else NO_ACTION for j in choice], dtype=object)
+    value = plan_values(inp, plan, inp["p_repay"].to_numpy(), s, np.zeros(n, bool))
+    cents = np.where(choice >= 0, pb.recovery[np.arange(n), np.maximum(choice, 0)] - pb.cost[np.maximum(choice, 0)],
+                     pb.nw)
+    assert len(set(plan)) == 4 and np.abs(value * 100 - cents).max() <= 0.5 + 1e-6

@@ -46,7 +46,7 @@ class Decision:
 
 
 def _not_worked_reason(pb: Problem, rows: np.ndarray) -> np.ndarray:
-    g = pb.recovery[rows] - pb.cost[None, :] - pb.nw[rows][:, None]  # pb.gain()[rows], on those rows only
+    g = pb.gain(rows)
     e = pb.elig[rows]
     any_e = e.any(axis=1)
     best = np.where(e, g, np.iinfo(np.int64).min).max(axis=1) if len(rows) else np.zeros(0)

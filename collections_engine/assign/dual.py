@@ -19,13 +19,15 @@ from dataclasses import replace
 import numpy as np
 from scipy.optimize import linprog
 
+from collections_engine.assign.core import Core, counts_flow, enforce_shares
+
 __all__ = ["dual_plan", "MAX_ITER"]
 
 MAX_ITER = 150  # cutting-plane iterations (typically 20-40 are needed)
 
 
 class _Dual:
-    def __init__(self, c, bal_cols, share_cols):
+    def __init__(self, c: Core, bal_cols: np.ndarray, share_cols: np.ndarray):
         self.c = c
         self.C = c.h.shape[1]
         keep = c.e.any(axis=1)
@@ -113,7 +115,7 @@ def _minimise(dual: _Dual, y0: np.ndarray, scale: np.ndarray, max_iter: int = MA
     return best_y, best_D, it
 
 
-def dual_plan(c, flow, lam0: np.ndarray, notes: list[str]):
+def dual_plan(c: Core, lam0: np.ndarray, notes: list[str]):
     """Returns (choice over core rows, gain, bound gain, lambda cents/slot, mu per unit, rho cents)."""
     C = c.h.shape[1]
     bal_cols = np.flatnonzero(c.bal >= 0)
@@ -131,42 +133,67 @@ def dual_plan(c, flow, lam0: np.ndarray, notes: list[str]):
     hp = np.full(c.h.shape, np.iinfo(np.int64).min // 4, dtype=np.int64)
     pr = dual.priced(mu, rho)
     hp[dual.rows] = np.where(np.isfinite(pr), np.rint(pr), hp[dual.rows]).astype(np.int64)
-    choice, _ = flow(replace(c, h=hp), c.cap)
+    choice, _ = counts_flow(replace(c, h=hp), c.cap)
     choice = _repair(c, choice, notes)
     on = choice >= 0
     gain = int(c.h[np.flatnonzero(on), choice[on]].sum())
     return choice, gain, int(np.floor(bound + 1e-6)), lam, mu, rho
 
 
-def _repair(c, choice: np.ndarray, notes: list[str]) -> np.ndarray:
-    C = c.h.shape[1]
+def _repair(c: Core, choice: np.ndarray, notes: list[str]) -> np.ndarray:
+    """What the prices leave broken, in order: split customers, balance caps, short min shares;
+    then the freed slots refilled and the min shares enforced."""
     ch = choice.copy()
+    moved = _rejoin_customers(c, ch)
+    moved += _meet_balance_caps(c, ch)
+    moved += _fill_short_shares(c, ch)
+    filled = _refill(c, ch)
+    dropped = enforce_shares(c.vendor, c.ms, c.h, ch)
+    if moved or filled or dropped:
+        notes.append(f"repair moved {moved} accounts, refilled {filled} freed slots, dropped {dropped} "
+                     "vendor placements for the min shares")
+    return ch
+
+
+def _vendor_customers(c: Core, ch: np.ndarray) -> np.ndarray:
+    """bool per customer code: the customer has an account at a vendor in `ch`."""
+    has_vendor = np.zeros(c.customer.max() + 1, bool)
+    has_vendor[c.customer[np.isin(ch, np.flatnonzero(c.vendor))]] = True
+    return has_vendor
+
+
+def _rejoin_customers(c: Core, ch: np.ndarray) -> int:
+    """A customer split across vendors where one keeps customers together keeps the vendor
+    with the larger total gain; its other vendor accounts fall back. Returns how many moved."""
     vend = np.flatnonzero(c.vendor)
+    if not (c.together.any() and len(vend) > 1):
+        return 0
+    idx = np.flatnonzero(np.isin(ch, vend))
+    if not len(idx):
+        return 0
+    cu, vv = c.customer[idx], ch[idx]
+    pairs, inv = np.unique(np.stack([cu, vv], 1), axis=0, return_inverse=True)
+    tot = np.bincount(inv.ravel(), weights=c.h[idx, vv])
+    cust, k = np.unique(pairs[:, 0], return_counts=True)
+    flagged = np.bincount(np.searchsorted(cust, pairs[:, 0]), weights=c.together[pairs[:, 1]])
+    bad = cust[(k > 1) & (flagged > 0)]
+    if not len(bad):
+        return 0
+    sel = np.isin(pairs[:, 0], bad)
+    pb_, tb = pairs[sel], tot[sel]
+    o = np.lexsort((pb_[:, 1], -tb, pb_[:, 0]))
+    first = np.r_[True, pb_[o][1:, 0] != pb_[o][:-1, 0]]
+    win = np.full(c.customer.max() + 1, -1, dtype=np.int64)
+    win[pb_[o][first, 0]] = pb_[o][first, 1]
+    w = win[c.customer[idx]]
+    lose = (w >= 0) & (w != ch[idx])
+    ch[idx[lose]] = -1
+    return int(lose.sum())
+
+
+def _meet_balance_caps(c: Core, ch: np.ndarray) -> int:
+    """A column over its balance cap drops its lowest gains per unit of balance until it fits."""
     moved = 0
-    # 1. split customers: keep the vendor with the larger total gain
-    if c.together.any() and len(vend) > 1:
-        vm = np.isin(ch, vend)
-        idx = np.flatnonzero(vm)
-        if len(idx):
-            cu, vv = c.customer[idx], ch[idx]
-            pairs, inv = np.unique(np.stack([cu, vv], 1), axis=0, return_inverse=True)
-            inv = inv.ravel()
-            tot = np.bincount(inv, weights=c.h[idx, vv])
-            cust, k = np.unique(pairs[:, 0], return_counts=True)
-            flagged = np.bincount(np.searchsorted(cust, pairs[:, 0]), weights=c.together[pairs[:, 1]])
-            bad = cust[(k > 1) & (flagged > 0)]
-            if len(bad):
-                sel = np.isin(pairs[:, 0], bad)
-                pb_, tb = pairs[sel], tot[sel]
-                o = np.lexsort((pb_[:, 1], -tb, pb_[:, 0]))
-                first = np.r_[True, pb_[o][1:, 0] != pb_[o][:-1, 0]]
-                win = np.full(c.customer.max() + 1, -1, dtype=np.int64)
-                win[pb_[o][first, 0]] = pb_[o][first, 1]
-                w = win[c.customer[idx]]
-                lose = (w >= 0) & (w != ch[idx])
-                ch[idx[lose]] = -1
-                moved += int(lose.sum())
-    # 2. balance caps: drop the lowest gain per unit of balance
     for j in np.flatnonzero(c.bal >= 0):
         idx = np.flatnonzero(ch == j)
         over = c.amount[idx].sum() - c.bal[j]
@@ -176,43 +203,61 @@ def _repair(c, choice: np.ndarray, notes: list[str]) -> np.ndarray:
             k = int(np.searchsorted(np.cumsum(c.amount[o]), over)) + 1
             ch[o[:k]] = -1
             moved += k
-    # 3. min shares: add the best free accounts (customers with no vendor yet), else drop others
+    return moved
+
+
+def _fill_short_shares(c: Core, ch: np.ndarray) -> int:
+    """Each vendor short of its min share takes the best candidates (twice round the vendors),
+    else the other vendors' weakest placements are dropped. Returns how many moved."""
+    moved = 0
     for _ in range(2):
         for v in np.flatnonzero(c.ms > 0):
-            cnt = np.bincount(ch[ch >= 0], minlength=C)
-            nv = cnt[vend].sum()
-            need = int(np.ceil((c.ms[v] * nv - cnt[v]) / (1 - c.ms[v]) - 1e-9)) if c.ms[v] < 1 else 0
-            if need <= 0:
-                continue
-            has_vendor = np.zeros(c.customer.max() + 1, bool)
-            has_vendor[c.customer[np.isin(ch, vend)]] = True
-            # candidates: free accounts, and accounts in capped in-house queues of customers with
-            # one account here (moving it splits no customer; step 4 refills the slot it frees),
-            # best first by what the move gains. Free accounts alone left a short vendor empty when
-            # the dual plan had put all its eligible accounts in teams, and the drop below then
-            # cascaded to no vendor placement at all (8-22% of the movable value lost, issue 16).
-            single = np.bincount(c.customer)[c.customer] == 1
-            in_team = (ch >= 0) & ~c.vendor[np.maximum(ch, 0)] & single
-            cand = np.flatnonzero(((ch < 0) | in_team) & c.e[:, v] & ~has_vendor[c.customer])
-            delta = c.h[cand, v] - np.where(ch[cand] >= 0, c.h[cand, np.maximum(ch[cand], 0)], 0)
-            cand = cand[np.lexsort((cand, -delta))]
-            room = c.cap[v] - cnt[v]
-            cand = cand[:max(0, min(room, need))]
-            if c.bal[v] >= 0:
-                held = c.amount[ch == v].sum()
-                cand = cand[np.cumsum(c.amount[cand]) <= c.bal[v] - held]
-            ch[cand] = v
-            moved += len(cand)
-            short = need - len(cand)
-            if short > 0:  # drop the weakest placements of the other vendors
-                cnt = np.bincount(ch[ch >= 0], minlength=C)
-                nv = cnt[vend].sum()
-                drop_n = int(np.ceil(nv - cnt[v] / c.ms[v] + 1e-9)) if c.ms[v] > 0 else 0
-                others = np.flatnonzero(np.isin(ch, vend) & (ch != v))
-                others = others[np.lexsort((others, c.h[others, ch[others]]))][:max(0, drop_n)]
-                ch[others] = -1
-                moved += len(others)
-    # 4. refill slots the repair freed: best positive gains, keeping every side constraint
+            moved += _fill_share(c, ch, v)
+    return moved
+
+
+def _fill_share(c: Core, ch: np.ndarray, v: int) -> int:
+    """Vendor v's min share: add the best candidates, else drop other vendors' weakest."""
+    C = c.h.shape[1]
+    vend = np.flatnonzero(c.vendor)
+    cnt = np.bincount(ch[ch >= 0], minlength=C)
+    nv = cnt[vend].sum()
+    need = int(np.ceil((c.ms[v] * nv - cnt[v]) / (1 - c.ms[v]) - 1e-9)) if c.ms[v] < 1 else 0
+    if need <= 0:
+        return 0
+    # candidates: free accounts, and accounts in capped in-house queues of customers with
+    # one account here (moving it splits no customer; the refill takes the slot it frees),
+    # best first by what the move gains. Free accounts alone left a short vendor empty when
+    # the dual plan had put all its eligible accounts in teams, and the drop below then
+    # cascaded to no vendor placement at all (8-22% of the movable value lost, issue 16).
+    single = np.bincount(c.customer)[c.customer] == 1
+    in_team = (ch >= 0) & ~c.vendor[np.maximum(ch, 0)] & single
+    cand = np.flatnonzero(((ch < 0) | in_team) & c.e[:, v] & ~_vendor_customers(c, ch)[c.customer])
+    delta = c.h[cand, v] - np.where(ch[cand] >= 0, c.h[cand, np.maximum(ch[cand], 0)], 0)
+    cand = cand[np.lexsort((cand, -delta))]
+    room = c.cap[v] - cnt[v]
+    cand = cand[:max(0, min(room, need))]
+    if c.bal[v] >= 0:
+        held = c.amount[ch == v].sum()
+        cand = cand[np.cumsum(c.amount[cand]) <= c.bal[v] - held]
+    ch[cand] = v
+    moved = len(cand)
+    if need - len(cand) > 0:  # drop the weakest placements of the other vendors
+        cnt = np.bincount(ch[ch >= 0], minlength=C)
+        nv = cnt[vend].sum()
+        drop_n = int(np.ceil(nv - cnt[v] / c.ms[v] + 1e-9)) if c.ms[v] > 0 else 0
+        others = np.flatnonzero(np.isin(ch, vend) & (ch != v))
+        others = others[np.lexsort((others, c.h[others, ch[others]]))][:max(0, drop_n)]
+        ch[others] = -1
+        moved += len(others)
+    return moved
+
+
+def _refill(c: Core, ch: np.ndarray) -> int:
+    """Slots the repair freed, refilled with the best positive gains (in-house columns first),
+    keeping every side constraint. Returns how many accounts it placed."""
+    C = c.h.shape[1]
+    vend = np.flatnonzero(c.vendor)
     filled = 0
     for j in sorted(range(C), key=lambda j: (bool(c.vendor[j]), j)):
         cnt = np.bincount(ch[ch >= 0], minlength=C)
@@ -221,9 +266,7 @@ def _repair(c, choice: np.ndarray, notes: list[str]) -> np.ndarray:
             continue
         ok = (ch < 0) & c.e[:, j] & (c.h[:, j] > 0)
         if c.vendor[j]:
-            has_vendor = np.zeros(c.customer.max() + 1, bool)
-            has_vendor[c.customer[np.isin(ch, vend)]] = True
-            ok &= ~has_vendor[c.customer]
+            ok &= ~_vendor_customers(c, ch)[c.customer]
             nv = cnt[vend].sum()
             for v in np.flatnonzero(c.ms > 0):
                 if v != j:
@@ -237,35 +280,4 @@ def _repair(c, choice: np.ndarray, notes: list[str]) -> np.ndarray:
             cand = np.sort(cand[first])
         ch[cand] = j
         filled += len(cand)
-    dropped = enforce_shares(c, ch)
-    if moved or filled or dropped:
-        notes.append(f"repair moved {moved} accounts, refilled {filled} freed slots, dropped {dropped} "
-                     "vendor placements for the min shares")
-    return ch
-
-
-def enforce_shares(c, ch: np.ndarray) -> int:
-    """Meet every min share by dropping the weakest placements of the vendors above their share
-    (dropping never breaks a capacity, balance cap or grouping, and the new-placement total falls
-    until each short vendor's count covers its share: it ends, at worst with no placement).
-    Changes `ch` in place; returns how many placements were dropped."""
-    vend = np.flatnonzero(c.vendor)
-    ms = np.asarray(c.ms, dtype=float)
-    dropped = 0
-    for _ in range(4 * len(vend) + 4):
-        cnt = np.bincount(ch[ch >= 0], minlength=len(ms))
-        nv = int(cnt[vend].sum())
-        short = [v for v in vend if ms[v] > 0 and cnt[v] < ms[v] * nv - 1e-9]
-        if not short:
-            break
-        # the largest total the short vendors allow, and who can give placements up
-        limit = min(int(np.floor(cnt[v] / ms[v] + 1e-9)) for v in short)
-        give = [v for v in vend if v not in short and cnt[v] > int(np.ceil(ms[v] * limit - 1e-9))]
-        if not give:
-            give = [v for v in vend if v not in short and cnt[v] > 0] or short
-        idx = np.flatnonzero(np.isin(ch, give))
-        order = idx[np.lexsort((idx, c.h[idx, ch[idx]]))]
-        k = max(1, min(len(order), nv - limit))
-        ch[order[:k]] = -1
-        dropped += k
-    return dropped
+    return filled

@@ -28,6 +28,8 @@ from fractions import Fraction
 import numpy as np
 from ortools.sat.python import cp_model
 
+from collections_engine.assign.core import Core
+
 __all__ = ["SubResult", "priced_margins", "cpsat_refine", "CPSAT_WORKERS", "CPSAT_SEED"]
 
 CPSAT_WORKERS = 1   # one worker: CP-SAT's sequential search is deterministic (2 interleaved
@@ -45,7 +47,7 @@ class SubResult:
     bound: float            # proven upper bound on the gain (cents), from CP-SAT where exact
 
 
-def priced_margins(c, lam: np.ndarray, mu: np.ndarray, rho: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def priced_margins(c: Core, lam: np.ndarray, mu: np.ndarray, rho: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each core row's priced best column (-1 = fallback) and its margin over the second best."""
     S = float(rho @ c.ms) if len(rho) else 0.0
     r = c.h - lam[None, :] - c.amount[:, None] * mu[None, :] + (rho - np.where(c.vendor, S, 0.0))[None, :]
@@ -59,13 +61,13 @@ def priced_margins(c, lam: np.ndarray, mu: np.ndarray, rho: np.ndarray) -> tuple
     return best, part[:, 0] - part[:, 1]
 
 
-def _grouping_pairs(c) -> list[tuple[int, int]]:
+def _grouping_pairs(c: Core) -> list[tuple[int, int]]:
     """Vendor column pairs a customer may not be split across (one of them keeps customers together)."""
     vend = np.flatnonzero(c.vendor)
     return [(v, w) for v in vend for w in vend if v < w and (c.together[v] or c.together[w])]
 
 
-def _split_customers(c, choice: np.ndarray) -> np.ndarray:
+def _split_customers(c: Core, choice: np.ndarray) -> np.ndarray:
     """Customers the plan `choice` splits across two vendors of a grouping pair."""
     pairs = _grouping_pairs(c)
     if not pairs:
@@ -78,7 +80,7 @@ def _split_customers(c, choice: np.ndarray) -> np.ndarray:
     return np.unique(np.concatenate(bad))
 
 
-def select_sub(c, choice0: np.ndarray, best: np.ndarray, margin: np.ndarray, size: int) -> np.ndarray:
+def select_sub(c: Core, choice0: np.ndarray, best: np.ndarray, margin: np.ndarray, size: int) -> np.ndarray:
     """Rows CP-SAT decides: the `size` smallest margins, rows the incumbent does not put at their
     priced best, and every row of a customer split (by the incumbent or the priced best)."""
     m = len(margin)
@@ -102,7 +104,7 @@ def _share_fraction(s: float) -> tuple[int, int]:
     return f.numerator, f.denominator
 
 
-def cpsat_refine(c, choice0: np.ndarray, sel: np.ndarray, *, det_time: float = 60.0) -> SubResult:
+def cpsat_refine(c: Core, choice0: np.ndarray, sel: np.ndarray, *, det_time: float = 60.0) -> SubResult:
     """Re-decide rows `sel` exactly (every side constraint), the others fixed at `choice0`."""
     C = c.h.shape[1]
     rows = np.flatnonzero(sel)

@@ -10,10 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from types import SimpleNamespace
-
+from collections_engine.assign.core import enforce_shares
 from collections_engine.assign.decide import Decision, assemble, queue_summary
-from collections_engine.assign.dual import enforce_shares
 from collections_engine.assign.model_data import CENT, build_problem
 from collections_engine.config.strategy import Strategy
 
@@ -127,7 +125,7 @@ def _meet_shares(pb, choice: np.ndarray) -> None:
     """A bank's rule still honours its vendor contracts: where the fill missed a min share, the
     weakest placements of the vendors above their share are dropped (`enforce_shares`)."""
     g = np.where(pb.elig, pb.gain(), 0)
-    enforce_shares(SimpleNamespace(vendor=pb.vendor, ms=pb.min_share, h=g), choice)
+    enforce_shares(pb.vendor, pb.min_share, g, choice)
 
 
 def _share_first(pb, choice, cap, bal, cust_vendor, g) -> None:

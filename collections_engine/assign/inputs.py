@@ -20,7 +20,7 @@ from collections_engine.frames import duplicated, isin
 from collections_engine.segments import stage_of
 from collections_engine.vocabulary import HOLD_KINDS
 
-__all__ = ["build_decision_inputs", "INPUT_COLUMNS", "FirstRows"]
+__all__ = ["build_decision_inputs", "INPUT_COLUMNS", "FirstRows", "base_frame", "open_holds", "fraud_by_customer"]
 
 INPUT_COLUMNS = [
     "snapshot_date", "account_id", "customer_id", "stage", "dpd", "p_repay", "points", "band",
@@ -178,17 +178,29 @@ def build_decision_inputs(tonight: pd.DataFrame, scores: pd.DataFrame, strategy:
 
     tonight: accounts rows of `date` (rows with dpd 0 are dropped here).
     scores: account_id, p_repay (required); stage, points, band (optional).
-    holds: account_id, hold, start, end (NaT = open); the hold open on `date` (start <= date,
-      end empty or after date); several: the first by CONTRACT order legal, bankruptcy,
-      deceased, dispute, do_not_contact... (legal wins so the account reaches the legal queue).
+    holds: account_id, hold, start, end (NaT = open); the hold open on `date` (`open_holds`).
     fraud: customer_id, ring_id, ring_score, confirmed (bool): ring members and confirmed fraud.
     open_placements: account_id, vendor, placed_on, ends_on.
     effects: unused here (kept for symmetry with `decide`); effects are applied when deciding.
     """
     date = pd.Timestamp(date)
-    need = ["account_id", "customer_id", "dpd", "overdue_amount", "balance"]
-    t = _tonight(tonight, date, need)
-    out = pd.DataFrame({
+    t = _tonight(tonight, date, ["account_id", "customer_id", "dpd", "overdue_amount", "balance"])
+    out = base_frame(t, date)
+    _score_columns(out, scores, strategy)
+    out["collectable"] = out[strategy.outcome.amount].fillna(0.0).clip(lower=0.0)
+    hold = pd.Series([""] * len(out), dtype="str")
+    if holds is not None and len(holds):
+        first = open_holds(holds, date).reset_index()
+        hold = _filled(FirstRows(out["account_id"], first, "account_id")("hold")).astype("str")
+    out["hold"] = _text(hold)
+    _fraud_columns(out, fraud)
+    _open_placement_columns(out, open_placements)
+    return out[INPUT_COLUMNS]
+
+
+def base_frame(t: pd.DataFrame, date: pd.Timestamp) -> pd.DataFrame:
+    """The inputs' columns taken from tonight's rows as they are (`t`: one row per account)."""
+    return pd.DataFrame({
         "snapshot_date": np.full(len(t), date.to_datetime64()).astype("datetime64[ns]"),
         "account_id": t["account_id"].astype("str"),
         "customer_id": t["customer_id"].astype("str"),
@@ -196,8 +208,31 @@ def build_decision_inputs(tonight: pd.DataFrame, scores: pd.DataFrame, strategy:
         "overdue_amount": t["overdue_amount"].astype("float64"),
         "balance": t["balance"].astype("float64"),
     })
-    ids = out["account_id"]
-    s = FirstRows(ids, scores, "account_id")
+
+
+def open_holds(holds: pd.DataFrame, date: pd.Timestamp) -> pd.Series:
+    """account_id -> the hold open on `date` (start <= date, end empty or after date); several:
+    the first by `vocabulary.HOLD_KINDS` order (legal, bankruptcy, deceased, dispute,
+    do_not_contact), then others by name (legal wins so the account reaches the legal queue)."""
+    h = holds.copy()
+    start = pd.to_datetime(h["start"])
+    end = pd.to_datetime(h["end"]) if "end" in h.columns else pd.Series(pd.NaT, index=h.index)
+    h = h[(start <= date) & (end.isna() | (end > date))]
+    rank = {k: i for i, k in enumerate(HOLD_KINDS)}  # precedence: the first open kind wins
+    h = h.assign(_r=h["hold"].map(rank).fillna(9)).sort_values(["account_id", "_r", "hold"], kind="mergesort")
+    return h.drop_duplicates("account_id").set_index("account_id")["hold"].astype("str")
+
+
+def fraud_by_customer(fraud: pd.DataFrame) -> pd.DataFrame:
+    """The fraud rows, each customer's confirmed row first (`confirmed` missing = False)."""
+    fr = fraud.copy()
+    fr["confirmed"] = fr["confirmed"].fillna(False).astype(bool) if "confirmed" in fr.columns else False
+    return fr.sort_values(["customer_id", "confirmed"], ascending=[True, False], kind="mergesort")
+
+
+def _score_columns(out: pd.DataFrame, scores: pd.DataFrame, strategy: Strategy) -> None:
+    """p_repay, stage (the scores', else the strategy's stage for the dpd), points and band."""
+    s = FirstRows(out["account_id"], scores, "account_id")
     s_cols = [c for c in scores.columns if c != "account_id"]
     out["p_repay"] = s("p_repay", like_map=False).astype("float64").to_numpy()
     if "stage" in s_cols:
@@ -209,27 +244,15 @@ def build_decision_inputs(tonight: pd.DataFrame, scores: pd.DataFrame, strategy:
     out["points"] = s("points", like_map=False).astype("float64").to_numpy() if "points" in s_cols else np.nan
     out["band"] = (_text(_filled(s("band")).astype("str")) if "band" in s_cols
                    else pd.Series([""] * len(out), dtype="str"))
-    out["collectable"] = out[strategy.outcome.amount].fillna(0.0).clip(lower=0.0)
 
-    hold = pd.Series([""] * len(out), dtype="str")
-    if holds is not None and len(holds):
-        h = holds.copy()
-        start = pd.to_datetime(h["start"])
-        end = pd.to_datetime(h["end"]) if "end" in h.columns else pd.Series(pd.NaT, index=h.index)
-        h = h[(start <= date) & (end.isna() | (end > date))]
-        rank = {k: i for i, k in enumerate(HOLD_KINDS)}  # precedence: the first open kind wins
-        h = h.assign(_r=h["hold"].map(rank).fillna(9)).sort_values(["account_id", "_r", "hold"], kind="mergesort")
-        first = h.drop_duplicates("account_id").set_index("account_id")["hold"].astype("str")
-        hold = _filled(FirstRows(ids, first.reset_index(), "account_id")("hold")).astype("str")
-    out["hold"] = _text(hold)
 
+def _fraud_columns(out: pd.DataFrame, fraud: pd.DataFrame | None) -> None:
+    """ring_id, ring_score, fraud_confirmed by customer ("", NaN, False where none)."""
     out["ring_id"] = ""
     out["ring_score"] = np.nan
     out["fraud_confirmed"] = False
     if fraud is not None and len(fraud):
-        fr = fraud.copy()
-        fr["confirmed"] = fr["confirmed"].fillna(False).astype(bool) if "confirmed" in fr.columns else False
-        fr = fr.sort_values(["customer_id", "confirmed"], ascending=[True, False], kind="mergesort")
+        fr = fraud_by_customer(fraud)
         f = FirstRows(out["customer_id"], fr, "customer_id")
         if "ring_id" in fr.columns:
             out["ring_id"] = _text(_filled(f("ring_id")).astype("str"))
@@ -238,6 +261,9 @@ def build_decision_inputs(tonight: pd.DataFrame, scores: pd.DataFrame, strategy:
         out["fraud_confirmed"] = f("confirmed", like_map=False).fillna(False).astype(bool).to_numpy()
     out["ring_id"] = out["ring_id"].astype("str")
 
+
+def _open_placement_columns(out: pd.DataFrame, open_placements: pd.DataFrame | None) -> None:
+    """open_vendor, placed_on, ends_on of last night's open placement ("", NaT where none)."""
     out["open_vendor"] = ""
     out["placed_on"] = pd.NaT
     out["ends_on"] = pd.NaT
@@ -247,11 +273,10 @@ def build_decision_inputs(tonight: pd.DataFrame, scores: pd.DataFrame, strategy:
             # to_datetime of text may read a value by its neighbours: on the rows pandas keeps
             op = op.drop_duplicates("account_id", keep="last")
             op = op.assign(placed_on=pd.to_datetime(op["placed_on"]), ends_on=pd.to_datetime(op["ends_on"]))
-        o = FirstRows(ids, op, "account_id", keep="last")  # datetime columns: to_datetime is a no-op
+        o = FirstRows(out["account_id"], op, "account_id", keep="last")  # datetime columns: to_datetime is a no-op
         out["open_vendor"] = _text(_filled(o("vendor")).astype("str"))
         out["placed_on"] = o("placed_on", like_map=False).to_numpy()
         out["ends_on"] = o("ends_on", like_map=False).to_numpy()
     out["open_vendor"] = out["open_vendor"].astype("str")
     for c in ("placed_on", "ends_on"):
         out[c] = pd.to_datetime(out[c]).astype("datetime64[ns]")
-    return out[INPUT_COLUMNS]

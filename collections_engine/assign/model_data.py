@@ -1,13 +1,12 @@
 """Placement, part 1: from decision inputs to solver arrays.
 
 Everything here is vectorised over accounts. The steps, in order:
-1. holds: a held account is not worked (`legal` hold: to the legal queue while it has room);
-2. fraud: ring members and confirmed fraud customers to the fraud queue, by priority
-   (confirmed first, then ring score, then account id); overflow stays not worked;
-3. open placements: recalled (hold, fraud, vendor gone, stage not accepted when `recall_on`
-   says so), returned (`ends_on` reached) or kept (counted against the vendor's capacity and
-   balance cap);
-4. the rest are free: value of each (account, queue) in integer cents.
+1. per queue: cost, capacity, balance cap, vendor terms (`_queue_arrays`); per (account, queue):
+   eligibility and expected recovery in integer cents (`_values`, the formula of `expected`);
+2. the business rules (`rules.py`): holds, then fraud, then last night's open placements settle
+   some accounts and use up some capacity;
+3. the rest are free: the solver decides them, within what the rules left (kept customers'
+   grouping and one collector; min shares a vendor cannot meet tonight set aside or relaxed).
 
 Money is integer cents (int64) from here to the solver; outputs convert back.
 """
@@ -19,9 +18,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from collections_engine.assign.expected import expected_recovery
+from collections_engine.assign.rules import (OpenPlacements, Preassigned, apply_fraud, apply_holds,
+                                             charge_kept, settle_open_placements)
 from collections_engine.codes import is_sorted, sorted_codes
 from collections_engine.config.strategy import Strategy, VendorQueue
-from collections_engine.vocabulary import NOT_WORKED
 
 __all__ = ["Problem", "build_problem", "effect_table", "to_cents"]
 
@@ -95,19 +96,12 @@ class Problem:
     def n(self) -> int:
         return len(self.account_id)
 
-    def gain(self) -> np.ndarray:
-        """Expected net of each queue minus not worked, cents [n, Q] (meaningful where elig)."""
-        return self.recovery - self.cost[None, :] - self.nw[:, None]
-
-
-def _fraud_order(df: pd.DataFrame) -> np.ndarray:
-    """Positions of fraud accounts in priority order: confirmed, ring score desc, account id."""
-    key = pd.DataFrame({
-        "c": ~df["fraud_confirmed"].to_numpy(bool),
-        "s": -df["ring_score"].fillna(0.0).to_numpy(float),
-        "a": df["account_id"].to_numpy(),
-    })
-    return key.sort_values(["c", "s", "a"], kind="mergesort").index.to_numpy()
+    def gain(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """Expected net of each queue minus not worked, cents [n, Q] (meaningful where elig);
+        `rows`: of these rows only (`gain()[rows]` without the full matrix)."""
+        if rows is None:
+            return self.recovery - self.cost[None, :] - self.nw[:, None]
+        return self.recovery[rows] - self.cost[None, :] - self.nw[rows][:, None]
 
 
 def _masks(values: np.ndarray) -> dict:
@@ -151,23 +145,28 @@ def _relax_shares(min_share: np.ndarray, names: list[str], relaxed: dict[str, fl
                         "only placing nothing new with any vendor meets)")
 
 
-def build_problem(inputs: pd.DataFrame, strategy: Strategy, date,
-                  effects: dict | None = None) -> Problem:
-    date = pd.Timestamp(date)
-    df = sorted_by_account(inputs)
-    n = len(df)
-    warnings: list[str] = []
-    wq = strategy.work_queues()
-    names = [q.name for q in wq]
-    Q = len(wq)
-    qi = {q: i for i, q in enumerate(names)}
-    stage = df["stage"].astype(str).to_numpy(dtype=object)
-    p = np.clip(df["p_repay"].to_numpy(dtype=float), 0.0, 1.0)
-    amount = to_cents(df["collectable"].fillna(0.0).clip(lower=0))
-    eff = effect_table(strategy, effects)
+def _queue_arrays(wq: list) -> dict[str, np.ndarray]:
+    """Per work queue (solver column, strategy order): cost (cents), capacity, balance cap
+    (cents, -1 none), vendor, min share, keep_customer_together, channel."""
+    return {
+        "cost": np.array([int(round(q.cost_per_account * CENT)) for q in wq], dtype=np.int64),
+        "cap_total": np.array([q.capacity for q in wq], dtype=np.int64),
+        "bal_total": np.array([to_cents([q.max_balance])[0] if isinstance(q, VendorQueue)
+                               and q.max_balance is not None else -1 for q in wq], dtype=np.int64),
+        "vendor": np.array([isinstance(q, VendorQueue) for q in wq]),
+        "min_share": np.array([q.min_share if isinstance(q, VendorQueue) else 0.0 for q in wq]),
+        "together": np.array([isinstance(q, VendorQueue) and q.keep_customer_together for q in wq]),
+        "channel": np.array([q.kind == "channel" for q in wq], dtype=bool),
+    }
 
-    elig = np.zeros((n, Q), dtype=bool)
-    recovery = np.zeros((n, Q), dtype=np.int64)
+
+def _values(wq: list, stage: np.ndarray, p: np.ndarray, amount: np.ndarray,
+            eff: dict[tuple[str, str], float]) -> tuple[np.ndarray, np.ndarray]:
+    """Eligibility (the queue takes the account's stage) and expected recovery in cents of each
+    (account, queue): `expected_recovery` rounded, 0 where not eligible."""
+    n = len(stage)
+    elig = np.zeros((n, len(wq)), dtype=bool)
+    recovery = np.zeros((n, len(wq)), dtype=np.int64)
     at_stage = _masks(stage)
     for j, q in enumerate(wq):
         e = np.zeros(n)
@@ -179,156 +178,105 @@ def build_problem(inputs: pd.DataFrame, strategy: Strategy, date,
             e[m] = eff.get((q.name, s), 1.0)
         comm = q.commission if isinstance(q, VendorQueue) else 0.0
         rows = np.flatnonzero(elig[:, j])  # 0 elsewhere
-        recovery[rows, j] = np.rint(np.minimum(1.0, p[rows] * e[rows]) * amount[rows] * (1.0 - comm)).astype(np.int64)
-    cost = np.array([int(round(q.cost_per_account * CENT)) for q in wq], dtype=np.int64)
-    nw = np.rint(p * amount).astype(np.int64)
-    cap_total = np.array([q.capacity for q in wq], dtype=np.int64)
-    cap = cap_total.copy()
-    bal_total = np.array([to_cents([q.max_balance])[0] if isinstance(q, VendorQueue)
-                          and q.max_balance is not None else -1 for q in wq], dtype=np.int64)
-    bal = bal_total.copy()
-    vendor = np.array([isinstance(q, VendorQueue) for q in wq])
-    min_share = np.array([q.min_share if isinstance(q, VendorQueue) else 0.0 for q in wq])
-    together = np.array([isinstance(q, VendorQueue) and q.keep_customer_together for q in wq])
+        recovery[rows, j] = np.rint(expected_recovery(p[rows], e[rows], amount[rows], comm)).astype(np.int64)
+    return elig, recovery
 
-    queue = np.full(n, "", dtype=object)
-    decision = np.full(n, "", dtype=object)
-    ended = np.full(n, "", dtype=object)
-    reason = np.full(n, "", dtype=object)
-    pre_rec = nw.copy()
-    pre_cost = np.zeros(n, dtype=np.int64)
-    free = np.ones(n, dtype=bool)
 
-    # 1. holds
-    hold = df["hold"].fillna("").astype(str).to_numpy(dtype=object)
-    held = hold != ""
+def build_problem(inputs: pd.DataFrame, strategy: Strategy, date,
+                  effects: dict | None = None) -> Problem:
+    """The solver's arrays and the pre-assignment: the business rules (holds, fraud, open
+    placements, in that order) settle some accounts and what they leave of each queue; the
+    other accounts are free, with their eligibility and value per queue."""
+    date = pd.Timestamp(date)
+    df = sorted_by_account(inputs)
+    wq = strategy.work_queues()
+    names = [q.name for q in wq]
+    qi = {q: i for i, q in enumerate(names)}
+    qa = _queue_arrays(wq)
+    stage = df["stage"].astype(str).to_numpy(dtype=object)
+    p = np.clip(df["p_repay"].to_numpy(dtype=float), 0.0, 1.0)
+    amount = to_cents(df["collectable"].fillna(0.0).clip(lower=0))
+    eff = effect_table(strategy, effects)
+    elig, recovery = _values(wq, stage, p, amount, eff)
+    nw = np.rint(expected_recovery(p, 1.0, amount)).astype(np.int64)  # not worked
+
+    pre = Preassigned.start(len(df))
+    cap = qa["cap_total"].copy()
     legal = strategy.legal_queue()
-    lh = np.flatnonzero(hold == "legal")
-    if len(lh):
-        if legal is None:
-            warnings.append(f"{len(lh)} accounts on legal hold but the strategy has no legal queue: held, not worked")
-            room = 0
-        else:
-            room = min(len(lh), int(cap[qi[legal.name]]))
-            if room < len(lh):
-                warnings.append(f"legal queue {legal.name!r} (capacity {legal.capacity}) cannot hold "
-                                f"{len(lh)} accounts on legal hold: {len(lh) - room} held, not worked")
-        take = lh[:room]  # already in account id order
-        if room:
-            j = qi[legal.name]
-            queue[take] = legal.name
-            cap[j] -= room
-            e = np.array([eff.get((legal.name, s), 1.0) for s in stage[take]])
-            pre_rec[take] = np.rint(np.minimum(1.0, p[take] * e) * amount[take]).astype(np.int64)
-            pre_cost[take] = cost[j]
-    decision[held] = "held"
-    reason[held] = np.char.add("hold:", hold[held].astype(str)).astype(object) if held.any() else reason[held]
-    reason[lh[queue[lh] == ""]] = "hold:legal; legal queue full" if legal is not None else "hold:legal; no legal queue"
-    free &= ~held
+    to_legal = apply_holds(pre, df["hold"], legal, cap, qi)
+    apply_fraud(pre, df, strategy.fraud_queue())
+    op = settle_open_placements(pre, df, strategy, date, stage, amount, qi)
+    cap, bal = charge_kept(op, cap, qa["bal_total"].copy(), qa["vendor"], names, qa["cap_total"],
+                           qa["bal_total"], pre.warnings)
+    pre_rec, pre_cost = _settled_values(nw, recovery, qa["cost"], op)
+    if len(to_legal):
+        pre_rec[to_legal] = _recovery_in(legal.name, to_legal, p, amount, stage, eff)
+        pre_cost[to_legal] = qa["cost"][qi[legal.name]]
 
-    # 2. fraud
-    confirmed = df["fraud_confirmed"].fillna(False).to_numpy(bool)
-    ring = df["ring_id"].fillna("").astype(str).to_numpy(dtype=object)
-    fraud = (confirmed | (ring != "")) & free
-    fq = strategy.fraud_queue()
-    if fraud.any():
-        order = _fraud_order(df[fraud].reset_index(drop=True))
-        pos = np.flatnonzero(fraud)[order]
-        fcap = fq.capacity if fq is not None else 0
-        take, over = pos[:fcap], pos[fcap:]
-        why = np.where(confirmed[pos], "fraud:confirmed", "fraud:ring")  # in `pos` order
-        if fq is not None:
-            queue[take] = fq.name
-        decision[take] = "fraud_hold"
-        reason[take] = why[:len(take)]
-        decision[over] = NOT_WORKED
-        reason[over] = np.char.add(why[len(take):].astype(str),
-                                   "; fraud queue full" if fq is not None else "; no fraud queue").astype(object) \
-            if len(over) else reason[over]
-        if len(over):
-            warnings.append(f"fraud queue {'missing' if fq is None else repr(fq.name)}: {len(over)} fraud "
-                            f"accounts over capacity {fcap} stay not worked")
-        free &= ~fraud
-
-    # 3. open placements
-    ov = df["open_vendor"].fillna("").astype(str).to_numpy(dtype=object)
-    ends = pd.to_datetime(df["ends_on"]).to_numpy()
-    has = ov != ""
-    previous = ov.copy()  # "" where none (has = ov != "")
-    vend_names = {q.name: q for q in strategy.vendors()}
-    rec_rows = []
-    # recalled because held or fraud
-    r1 = has & ~free
-    if r1.any():
-        rec_rows.append((np.flatnonzero(r1), reason[r1]))
-        ended[r1] = "recalled"
-    known = np.zeros(n, dtype=bool)  # only read where an open vendor is
-    known[has] = np.isin(ov[has].astype(str), np.array(list(vend_names), dtype=str))
-    r2 = has & free & ~known
-    if r2.any():
-        ended[r2] = "recalled"
-        reason[r2] = "vendor_not_in_strategy"
-        rec_rows.append((np.flatnonzero(r2), reason[r2]))
-        warnings.append(f"{int(r2.sum())} open placements with vendors not in the strategy recalled")
-    expired = has & free & known & (ends <= np.datetime64(date))
-    ended[expired] = "returned"
-    live = has & free & known & ~expired
-    if "stage_not_accepted" in strategy.recall_on and live.any():
-        pairs = np.array([f"{v}|{s}" for v in vend_names for s in vend_names[v].stages], dtype=str)
-        ok = np.isin(np.char.add(np.char.add(ov[live].astype(str), "|"), stage[live].astype(str)), pairs)
-        bad = np.flatnonzero(live)[~ok]
-        if len(bad):
-            ended[bad] = "recalled"
-            reason[bad] = "stage_not_accepted"
-            rec_rows.append((bad, reason[bad]))
-            live[bad] = False
-    kept_count = np.zeros(Q, dtype=np.int64)
-    kept_bal = np.zeros(Q, dtype=np.int64)
-    if live.any():
-        kj = pd.Series(ov[live]).map(qi).to_numpy(dtype=np.int64)
-        kept_count = np.bincount(kj, minlength=Q).astype(np.int64)
-        kept_bal = np.bincount(kj, weights=amount[live], minlength=Q).astype(np.int64)
-        idx = np.flatnonzero(live)
-        queue[idx] = ov[live]
-        decision[idx] = "kept"
-        pre_rec[idx] = recovery[idx, kj]
-        pre_cost[idx] = cost[kj]
-        free[idx] = False
-        for j in np.flatnonzero(vendor):
-            if kept_count[j] > cap[j]:
-                warnings.append(f"vendor {names[j]!r}: {kept_count[j]} open placements kept exceed its capacity "
-                                f"{cap_total[j]}; no new placements tonight")
-            if bal[j] >= 0 and kept_bal[j] > bal[j]:
-                warnings.append(f"vendor {names[j]!r}: kept placements hold {kept_bal[j] / CENT:.2f}, over "
-                                f"max_balance {bal_total[j] / CENT:.2f}; no new placements tonight")
-        cap = np.maximum(cap - kept_count, 0)
-        bal = np.where(bal >= 0, np.maximum(bal - kept_bal, 0), -1)
-    if rec_rows:
-        pos = np.concatenate([r[0] for r in rec_rows])
-        why = np.concatenate([np.asarray(r[1], dtype=object) for r in rec_rows])
-        recalls = pd.DataFrame({"account_id": df["account_id"].to_numpy()[pos], "vendor": ov[pos],
-                                "reason": why})
-        recalls = recalls.sort_values(["vendor", "account_id"], kind="mergesort").reset_index(drop=True)
-    else:
-        recalls = pd.DataFrame({"account_id": pd.Series([], dtype="str"), "vendor": pd.Series([], dtype="str"),
-                                "reason": pd.Series([], dtype="str")})
-
-    # 4. free accounts: eligibility for the solver; keep_customer_together with kept placements
-    elig &= free[:, None]
+    elig &= pre.free[:, None]
     customer = sorted_codes(df["customer_id"].astype(str))
+    one = bool(strategy.one_collector_per_customer)
+    _kept_customer_elig(elig, customer, op, qa, one)
+    min_share = qa["min_share"]
+    relaxed = _vendor_shares(elig, cap, bal, amount, min_share, qa["vendor"], names, strategy, pre.warnings)
+    pre.decision[pre.free] = ""
+    return Problem(
+        account_id=df["account_id"].to_numpy(dtype=object), customer=customer, stage=stage, amount=amount,
+        queues=names, elig=elig, recovery=recovery, cost=qa["cost"], nw=nw, cap=cap, cap_total=qa["cap_total"],
+        bal=bal, bal_total=qa["bal_total"], min_share=min_share, vendor=qa["vendor"], together=qa["together"],
+        free=pre.free, queue=pre.queue, decision=pre.decision, ended=pre.ended, previous=op.previous,
+        reason=pre.reason, pre_recovery=pre_rec, pre_cost=pre_cost, kept_count=op.kept_count,
+        kept_balance=op.kept_balance, recalls=op.recalls, warnings=pre.warnings, min_share_applied=relaxed,
+        channel=qa["channel"], one_collector=one,
+    )
+
+
+def _settled_values(nw: np.ndarray, recovery: np.ndarray, cost: np.ndarray,
+                    op: OpenPlacements) -> tuple[np.ndarray, np.ndarray]:
+    """Expected recovery and cost (cents) of the accounts the rules settled: kept placements in
+    their vendor's queue; not worked's recovery for the rest (the caller adds legal holds)."""
+    pre_rec = nw.copy()
+    pre_cost = np.zeros(len(nw), dtype=np.int64)
+    if op.live.any():
+        idx = np.flatnonzero(op.live)
+        pre_rec[idx] = recovery[idx, op.kept_queue]
+        pre_cost[idx] = cost[op.kept_queue]
+    return pre_rec, pre_cost
+
+
+def _recovery_in(queue: str, rows: np.ndarray, p: np.ndarray, amount: np.ndarray, stage: np.ndarray,
+                 eff: dict[tuple[str, str], float]) -> np.ndarray:
+    """Expected recovery (cents) of `rows` in a queue without commission (the legal queue), its
+    effect at each row's stage (1 where it has none: a legal hold goes there at any stage)."""
+    e = np.array([eff.get((queue, s), 1.0) for s in stage[rows]])
+    return np.rint(expected_recovery(p[rows], e, amount[rows])).astype(np.int64)
+
+
+def _kept_customer_elig(elig: np.ndarray, customer: np.ndarray, op: OpenPlacements,
+                        qa: dict[str, np.ndarray], one_collector: bool) -> None:
+    """Customers with a kept placement: keep_customer_together (no second vendor where either
+    keeps customers together) and one_collector_per_customer. Changes `elig` in place."""
+    live, vendor, together = op.live, qa["vendor"], qa["together"]
     if live.any() and together.any() and vendor.sum() > 1:
         # a customer with a kept placement at vendor k may not get another vendor w when k or w
         # keeps customers together
-        ck = pd.DataFrame({"c": customer[live], "k": [qi[v] for v in ov[live]]}).drop_duplicates()
+        ck = pd.DataFrame({"c": customer[live], "k": op.kept_queue}).drop_duplicates()
         for j in np.flatnonzero(vendor):
             others = ck[ck["k"] != j]
             bad_c = others["c"][together[others["k"].to_numpy()] | together[j]].unique()
             if len(bad_c):
                 elig[np.isin(customer, bad_c), j] = False
-    channel = np.array([q.kind == "channel" for q in wq], dtype=bool)
-    one = bool(strategy.one_collector_per_customer)
-    if one and live.any():
-        _one_collector_elig(elig, customer, customer[live], np.array([qi[v] for v in ov[live]]), channel)
+    if one_collector and live.any():
+        _one_collector_elig(elig, customer, customer[live], op.kept_queue, qa["channel"])
+
+
+def _vendor_shares(elig: np.ndarray, cap: np.ndarray, bal: np.ndarray, amount: np.ndarray,
+                   min_share: np.ndarray, vendor: np.ndarray, names: list[str], strategy: Strategy,
+                   warnings: list[str]) -> dict[str, float]:
+    """A vendor that can take no new account tonight has its min share set aside; shares over 1
+    in total are relaxed (`_relax_shares`). Changes `min_share` in place; returns vendor ->
+    share applied where it differs from the strategy's."""
+    vend_stages = {q.name: q.stages for q in strategy.vendors()}
     relaxed: dict[str, float] = {}
     for j in np.flatnonzero(vendor):
         fits = elig[:, j] & ((bal[j] < 0) | (amount <= bal[j]))
@@ -338,15 +286,7 @@ def build_problem(inputs: pd.DataFrame, strategy: Strategy, date,
             relaxed[names[j]] = 0.0
             min_share[j] = 0.0
         elif not elig[:, j].any():
-            warnings.append(f"vendor {names[j]!r}: no account tonight is eligible (stages {vend_names[names[j]].stages})")
+            warnings.append(f"vendor {names[j]!r}: no account tonight is eligible (stages {vend_stages[names[j]]})")
     if min_share.sum() > 1 + 1e-9:
         _relax_shares(min_share, names, relaxed, warnings)
-    decision[free] = ""
-    return Problem(
-        account_id=df["account_id"].to_numpy(dtype=object), customer=customer, stage=stage, amount=amount,
-        queues=names, elig=elig, recovery=recovery, cost=cost, nw=nw, cap=cap, cap_total=cap_total,
-        bal=bal, bal_total=bal_total, min_share=min_share, vendor=vendor, together=together, free=free,
-        queue=queue, decision=decision, ended=ended, previous=previous, reason=reason,
-        pre_recovery=pre_rec, pre_cost=pre_cost, kept_count=kept_count, kept_balance=kept_bal,
-        recalls=recalls, warnings=warnings, min_share_applied=relaxed, channel=channel, one_collector=one,
-    )
+    return relaxed

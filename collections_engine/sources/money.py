@@ -10,7 +10,7 @@ Value of account row i under a plan that puts it in queue q (not worked = `not_w
     v_i = 1[q == h_i] * (recovered_i * (1 - commission_h) - cost_h) / pi_i
   (Horvitz-Thompson; unbiased for the plan's realised net when every queue a plan may choose
   had a positive chance in history);
-- otherwise the full model's expectation, the same formula `decide` uses:
+- otherwise the full model's expectation, the formula `decide` uses (`assign.expected`):
     v_i = min(1, p_full_i * effect[q, stage_i]) * collectable_i * (1 - commission_q) - cost_q.
 """
 
@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from collections_engine.assign import build_decision_inputs, decide
+from collections_engine.assign.expected import expected_net
 from collections_engine.assign.model_data import effect_table
 from collections_engine.config.strategy import Strategy, VendorQueue
 from collections_engine.scoring.data import NO_ACTION
@@ -89,7 +90,7 @@ def _expected(plan: np.ndarray, rows: pd.DataFrame, p_full: np.ndarray, strategy
     for (q, s), v in eff.items():        # a few (queue, stage) pairs, not a per-account loop
         e[(plan == q) & (stage == s)] = v
     coll = rows["collectable"].to_numpy(np.float64)
-    return np.minimum(1.0, p_full * e) * coll * (1 - pc) - np.where(plan == NO_ACTION, 0.0, pk)
+    return expected_net(p_full, e, coll, pc, np.where(plan == NO_ACTION, 0.0, pk))
 
 
 def plan_values(rows: pd.DataFrame, plan: np.ndarray, p_full: np.ndarray, strategy: Strategy,
