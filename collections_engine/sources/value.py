@@ -108,13 +108,19 @@ def _not_valued_rows(strategy: Strategy, not_valued: dict[str, str]) -> pd.DataF
                           "why": why} for n, why in not_valued.items()])
 
 
-def value_sources(book: Book, strategy: Strategy, load_warnings: list[str] | None = None,
-                  cfg: ValuationConfig | None = None) -> SourcesResult:
-    cfg = cfg or ValuationConfig()
-    warnings: list[str] = []
-    valued, not_valued = check_sources(book, strategy, load_warnings)
-    for n, why in not_valued.items():
-        warnings.append(f"source '{n}' not valued: {why}")
+@dataclass
+class _Window:
+    """History rows split out of time, and the samples the variant models and the money use."""
+
+    rows: pd.DataFrame       # every history row with outcomes, collectable, propensity
+    held: np.ndarray         # bool per row: held out (out of time)
+    split_how: str
+    train: pd.DataFrame      # sampled training-window rows
+    oot: pd.DataFrame        # sampled held-out rows
+    oot_scale: float         # held-out rows per sampled held-out row
+
+
+def _window(book: Book, strategy: Strategy, cfg: ValuationConfig) -> _Window:
     rows = training_rows(book, strategy)
     rows = _history_columns(book, rows, strategy)
     held, split_how = oot_split(rows, cfg.seed, cfg.holdout_share, cfg.max_holdout_share,
@@ -123,39 +129,85 @@ def value_sources(book: Book, strategy: Strategy, load_warnings: list[str] | Non
     oot_pos = sample_rows(held, cfg.max_oot_rows, cfg.seed + 1)
     oot = rows.iloc[oot_pos].reset_index(drop=True)
     oot_scale = float(held.sum()) / max(len(oot), 1)
-    hist_dates = rows["snapshot_date"].nunique()
-    meta: dict = {
-        "split": split_how, "history_rows": int(len(rows)), "history_dates": int(hist_dates),
-        "train_rows_used": int(len(train)), "held_out_rows": int(held.sum()),
-        "held_out_rows_used": int(len(oot)),
-        "held_out_dates": sorted(pd.Timestamp(d).strftime("%Y-%m-%d") for d in oot["snapshot_date"].unique()),
+    return _Window(rows, held, split_how, train, oot, oot_scale)
+
+
+def _window_meta(w: _Window, valued: list[str], not_valued: dict[str, str], cfg: ValuationConfig) -> dict:
+    return {
+        "split": w.split_how, "history_rows": int(len(w.rows)),
+        "history_dates": int(w.rows["snapshot_date"].nunique()),
+        "train_rows_used": int(len(w.train)), "held_out_rows": int(w.held.sum()),
+        "held_out_rows_used": int(len(w.oot)),
+        "held_out_dates": sorted(pd.Timestamp(d).strftime("%Y-%m-%d") for d in w.oot["snapshot_date"].unique()),
         "valued": valued, "not_valued": not_valued, "config": {k: v for k, v in cfg.__dict__.items()},
     }
+
+
+def value_sources(book: Book, strategy: Strategy, load_warnings: list[str] | None = None,
+                  cfg: ValuationConfig | None = None) -> SourcesResult:
+    """Every declared source valued: lift of removing it from the full model and of adding it
+    to the internal one (per segment), and the money of the plans decided with and without it."""
+    cfg = cfg or ValuationConfig()
+    valued, not_valued = check_sources(book, strategy, load_warnings)
+    warnings = [f"source '{n}' not valued: {why}" for n, why in not_valued.items()]
+    w = _window(book, strategy, cfg)
+    meta = _window_meta(w, valued, not_valued, cfg)
     if not valued:
         table = _not_valued_rows(strategy, not_valued).reindex(columns=RESULT_COLUMNS)
         return SourcesResult(table, _summary(table, strategy), pd.DataFrame(), meta, warnings)
 
     log.info("sources: fitting %d variant models on %d rows; %d held-out rows (%s)",
-             2 + 2 * len(valued), len(train), len(oot), split_how)
-    vm = fit_variants(book, strategy, train, oot, valued, cfg)
+             2 + 2 * len(valued), len(w.train), len(w.oot), w.split_how)
+    vm = fit_variants(book, strategy, w.train, w.oot, valued, cfg)
     warnings += vm.warnings
     log.info("sources: variant models fitted (rounds %s)", vm.rounds)
     meta["variant_rounds"] = vm.rounds
     meta["feature_groups"] = vm.groups
+    ev = _Evidence.of(w.oot, strategy, cfg)
+    money = _plans_and_values(book, strategy, w, vm, cfg, meta)
+    recs = [r for s in valued for r in _source_rows(s, strategy, w, vm, ev, money, cfg)]
+    table = _table(recs, strategy, not_valued, cfg)
+    contributions = _contributions(w.oot, vm, valued)
+    plan_frame = w.oot[["account_id", "snapshot_date", "customer_line", "stage", "collectable"]].copy()
+    for name in ["full"] + [f"without:{s}" for s in valued]:
+        plan_frame[f"plan_{name}"] = money.plans[name]
+    meta["held_out_scale"] = w.oot_scale
+    return SourcesResult(table, _summary(table, strategy), contributions, meta, warnings, plan_frame)
 
-    y = oot["y"].to_numpy(np.int8)
-    masks = segment_masks(oot, strategy)
-    acc_codes = pd.factorize(oot["account_id"])[0]
-    n_acc = int(acc_codes.max()) + 1 if len(acc_codes) else 0
-    w_ks = boot_weights(n_acc, cfg.n_boot_ks, cfg.seed + 7)
-    w_money = boot_weights(n_acc, cfg.n_boot_money, cfg.seed + 8)
 
-    # plans and values: one estimator for every variant
-    ipw_rows = ~np.isnan(oot["propensity"].to_numpy(np.float64)) & oot["queue"].notna().to_numpy() \
-        if "queue" in oot.columns else np.zeros(len(oot), bool)
-    p_full = vm.p_no_action["full"]
+@dataclass
+class _Evidence:
+    """The held-out rows' outcomes, segments and bootstrap weights (by account), shared by every
+    source's tests."""
+
+    y: np.ndarray
+    masks: dict[str, np.ndarray]
+    acc_codes: np.ndarray
+    w_ks: np.ndarray
+    w_money: np.ndarray
+
+    @classmethod
+    def of(cls, oot: pd.DataFrame, strategy: Strategy, cfg: ValuationConfig) -> _Evidence:
+        acc_codes = pd.factorize(oot["account_id"])[0]
+        n_acc = int(acc_codes.max()) + 1 if len(acc_codes) else 0
+        return cls(oot["y"].to_numpy(np.int8), segment_masks(oot, strategy), acc_codes,
+                   boot_weights(n_acc, cfg.n_boot_ks, cfg.seed + 7), boot_weights(n_acc, cfg.n_boot_money, cfg.seed + 8))
+
+
+@dataclass
+class _Money:
+    """Each variant's plan on the held-out rows and its value per row under each estimator."""
+
+    plans: dict[str, np.ndarray]
+    values: dict[str, dict[str, np.ndarray]]   # estimator -> variant -> value per row
+    estimator: str                             # how the chosen estimator was applied, in words
+    per_month: float                           # scale of a held-out sum to one month of the book
+
+
+def _plan_effects(w: _Window, strategy: Strategy, cfg: ValuationConfig, meta: dict) -> dict:
+    """The queue effects the plans are decided and valued with (said in meta)."""
     if cfg.effects == "history":
-        effects, eff_table = _window_effects(rows, ~held, strategy)
+        effects, eff_table = _window_effects(w.rows, ~w.held, strategy)
     else:
         effects, eff_table = {}, None
     meta["effects"] = ("estimated on the training window's placement history where it has "
@@ -164,6 +216,18 @@ def value_sources(book: Book, strategy: Strategy, load_warnings: list[str] | Non
     if eff_table is not None:
         meta["effects_table"] = eff_table[["queue", "stage", "strategy_effect", "used", "source"]] \
             .to_dict(orient="records")
+    return effects
+
+
+def _plans_and_values(book: Book, strategy: Strategy, w: _Window, vm, cfg: ValuationConfig,
+                      meta: dict) -> _Money:
+    """Plans decided with each variant's scores (identical variants share one), each valued by
+    every estimator against the full model."""
+    oot = w.oot
+    ipw_rows = ~np.isnan(oot["propensity"].to_numpy(np.float64)) & oot["queue"].notna().to_numpy() \
+        if "queue" in oot.columns else np.zeros(len(oot), bool)
+    p_full = vm.p_no_action["full"]
+    effects = _plan_effects(w, strategy, cfg, meta)
     night = int((book.on(book.snapshot_dates()[-1])["dpd"] > 0).sum())
     values: dict[str, dict[str, np.ndarray]] = {}
     plans: dict[str, np.ndarray] = {}
@@ -186,71 +250,94 @@ def value_sources(book: Book, strategy: Strategy, load_warnings: list[str] | Non
                                                             "dr" if mode == "dr" else "ipw", effects)
     log.info("sources: %d plans decided and valued", len(done))
     ipw_share = float(ipw_rows.mean()) if len(oot) else 0.0
-    kind = cfg.estimator
-    if kind == "model":
-        estimator = "model (the full model's expected values on every row)"
-    elif ipw_share == 1.0:
-        estimator = kind
-    elif ipw_share == 0.0:
-        estimator = "model"
-    else:
-        estimator = f"{kind} on {ipw_share:.1%} of rows, model on the rest"
+    estimator = _estimator_name(cfg.estimator, ipw_share)
     n_dates = max(oot["snapshot_date"].nunique(), 1)
-    per_month = oot_scale / n_dates          # history snapshots are monthly (CONTRACT.md)
     meta.update({"estimator": estimator, "ipw_share": ipw_share, "night_volume": night,
                  "plans": plan_info["full"], "months_held_out": n_dates})
+    return _Money(plans, values, estimator, w.oot_scale / n_dates)  # history snapshots are monthly
 
-    keys = {s.name: s for s in strategy.sources}
+
+def _estimator_name(kind: str, ipw_share: float) -> str:
+    if kind == "model":
+        return "model (the full model's expected values on every row)"
+    if ipw_share == 1.0:
+        return kind
+    if ipw_share == 0.0:
+        return "model"
+    return f"{kind} on {ipw_share:.1%} of rows, model on the rest"
+
+
+def _source_rows(s: str, strategy: Strategy, w: _Window, vm, ev: _Evidence, money: _Money,
+                 cfg: ValuationConfig) -> list[dict]:
+    """One result row per segment for source `s`: lift (AUC by DeLong, KS by bootstrap) of
+    removing it and of adding it, money of the plans with and without it, records and cost."""
+    oot, y, acc_codes = w.oot, ev.y, ev.acc_codes
+    src = {x.name: x for x in strategy.sources}[s]
+    keycol = oot[src.key].astype("str")
+    pairs = {"": (vm.p_actual["full"], vm.p_actual[f"without:{s}"]),
+             "add_": (vm.p_actual[f"with:{s}"], vm.p_actual["internal"])}
+    d_rm = {m: v["full"] - v[f"without:{s}"] for m, v in money.values.items()}
+    d_add = money.values[cfg.estimator][f"with:{s}"] - money.values[cfg.estimator]["internal"]
+    diffs = [("", "", d_rm[cfg.estimator]), ("add_", "", d_add)]
+    diffs += [("", f"_{e}", d_rm[e]) for e in ESTIMATORS if e != cfg.estimator]
+    differ = money.plans["full"] != money.plans[f"without:{s}"]
+    contrib = vm.contributions[s].to_numpy()
     recs = []
-    for s in valued:
-        src = keys[s]
-        keycol = oot[src.key].astype("str")
-        pa_full, pa_wo = vm.p_actual["full"], vm.p_actual[f"without:{s}"]
-        pa_int, pa_with = vm.p_actual["internal"], vm.p_actual[f"with:{s}"]
-        d_rm = {m: v["full"] - v[f"without:{s}"] for m, v in values.items()}
-        d_add = values[cfg.estimator][f"with:{s}"] - values[cfg.estimator]["internal"]
-        differ = plans["full"] != plans[f"without:{s}"]
-        contrib = vm.contributions[s].to_numpy()
-        for seg, m in masks.items():
-            r: dict = {"source": s, "key": src.key, "segment": seg, "status": "valued",
-                       "rows": int(m.sum()), "positives": int(y[m].sum()),
-                       "price_per_record": float(src.price_per_record), "estimator": estimator}
-            if m.sum() == 0:
-                recs.append(r)
-                continue
-            rm = paired_auc(y[m], pa_full[m], pa_wo[m])
-            ad = paired_auc(y[m], pa_with[m], pa_int[m])
-            r.update({"auc_full": rm["auc_a"], "auc_without": rm["auc_b"], "auc_diff": rm["auc_diff"],
-                      "auc_diff_lo": rm["auc_diff_lo"], "auc_diff_hi": rm["auc_diff_hi"],
-                      "p_value": rm["p_value"], "auc_internal": ad["auc_b"], "auc_with": ad["auc_a"],
-                      "add_auc_diff": ad["auc_diff"], "add_auc_diff_lo": ad["auc_diff_lo"],
-                      "add_auc_diff_hi": ad["auc_diff_hi"], "add_p_value": ad["p_value"]})
-            wk = w_ks[:, acc_codes[m]]
-            for pre, (pa, pb) in (("", (pa_full, pa_wo)), ("add_", (pa_with, pa_int))):
-                ka, ba = ks_boot(y[m], pa[m], wk)
-                kb, bb = ks_boot(y[m], pb[m], wk)
-                diff = ba - bb
-                lo, hi = (np.nanquantile(diff, [0.025, 0.975]) if np.isfinite(diff).any()
-                          else (np.nan, np.nan))
-                r.update({f"{pre}ks_diff": ka - kb, f"{pre}ks_diff_lo": float(lo), f"{pre}ks_diff_hi": float(hi)})
-                if not pre:
-                    r.update({"ks_full": ka, "ks_without": kb})
-            money = [("", "", d_rm[cfg.estimator]), ("add_", "", d_add)]
-            money += [("", f"_{e}", d_rm[e]) for e in ESTIMATORS if e != cfg.estimator]
-            for pre, suf, d in money:
-                dm = np.where(m, d, 0.0)
-                point = float(dm.sum()) * per_month
-                reps = boot_sum(dm, w_money, acc_codes) * per_month
-                lo, hi = np.quantile(reps, [0.025, 0.975])
-                r.update({f"{pre}value_month{suf}": point, f"{pre}value_lo{suf}": float(lo),
-                          f"{pre}value_hi{suf}": float(hi)})
-            dates = oot.loc[m, "snapshot_date"]
-            records = float(keycol[m].groupby(dates.to_numpy()).nunique().mean()) * oot_scale
-            r.update({"records_month": records, "cost_month": records * src.price_per_record,
-                      "plans_differ_share": float(differ[m].mean()),
-                      "mean_abs_contribution": float(np.abs(contrib[m]).mean())})
-            r["net_value_month"] = r["value_month"] - r["cost_month"]
+    for seg, m in ev.masks.items():
+        r: dict = {"source": s, "key": src.key, "segment": seg, "status": "valued",
+                   "rows": int(m.sum()), "positives": int(y[m].sum()),
+                   "price_per_record": float(src.price_per_record), "estimator": money.estimator}
+        if m.sum() == 0:
             recs.append(r)
+            continue
+        r.update(_auc_changes(y[m], pairs, m))
+        r.update(_ks_changes(y[m], pairs, m, ev.w_ks[:, acc_codes[m]]))
+        for pre, suf, d in diffs:
+            dm = np.where(m, d, 0.0)
+            point = float(dm.sum()) * money.per_month
+            reps = boot_sum(dm, ev.w_money, acc_codes) * money.per_month
+            lo, hi = np.quantile(reps, [0.025, 0.975])
+            r.update({f"{pre}value_month{suf}": point, f"{pre}value_lo{suf}": float(lo),
+                      f"{pre}value_hi{suf}": float(hi)})
+        dates = oot.loc[m, "snapshot_date"]
+        records = float(keycol[m].groupby(dates.to_numpy()).nunique().mean()) * w.oot_scale
+        r.update({"records_month": records, "cost_month": records * src.price_per_record,
+                  "plans_differ_share": float(differ[m].mean()),
+                  "mean_abs_contribution": float(np.abs(contrib[m]).mean())})
+        r["net_value_month"] = r["value_month"] - r["cost_month"]
+        recs.append(r)
+    return recs
+
+
+def _auc_changes(y: np.ndarray, pairs: dict, m: np.ndarray) -> dict:
+    """Paired DeLong AUC changes: full vs without (removing), with vs internal (adding)."""
+    rm = paired_auc(y, pairs[""][0][m], pairs[""][1][m])
+    ad = paired_auc(y, pairs["add_"][0][m], pairs["add_"][1][m])
+    return {"auc_full": rm["auc_a"], "auc_without": rm["auc_b"], "auc_diff": rm["auc_diff"],
+            "auc_diff_lo": rm["auc_diff_lo"], "auc_diff_hi": rm["auc_diff_hi"],
+            "p_value": rm["p_value"], "auc_internal": ad["auc_b"], "auc_with": ad["auc_a"],
+            "add_auc_diff": ad["auc_diff"], "add_auc_diff_lo": ad["auc_diff_lo"],
+            "add_auc_diff_hi": ad["auc_diff_hi"], "add_p_value": ad["p_value"]}
+
+
+def _ks_changes(y: np.ndarray, pairs: dict, m: np.ndarray, wk: np.ndarray) -> dict:
+    """KS changes with bootstrap intervals (by account), removing and adding."""
+    out: dict = {}
+    for pre, (pa, pb) in pairs.items():
+        ka, ba = ks_boot(y, pa[m], wk)
+        kb, bb = ks_boot(y, pb[m], wk)
+        diff = ba - bb
+        lo, hi = (np.nanquantile(diff, [0.025, 0.975]) if np.isfinite(diff).any()
+                  else (np.nan, np.nan))
+        out.update({f"{pre}ks_diff": ka - kb, f"{pre}ks_diff_lo": float(lo), f"{pre}ks_diff_hi": float(hi)})
+        if not pre:
+            out.update({"ks_full": ka, "ks_without": kb})
+    return out
+
+
+def _table(recs: list[dict], strategy: Strategy, not_valued: dict[str, str], cfg: ValuationConfig) -> pd.DataFrame:
+    """The result rows with Holm-corrected p-values and recommendations; the sources not valued
+    appended; RESULT_COLUMNS with the other estimators' value columns before the last two."""
     table = pd.DataFrame(recs)
     table["p_holm"] = holm(table["p_value"].to_numpy(float))
     table["add_p_holm"] = holm(table["add_p_value"].to_numpy(float))
@@ -258,13 +345,7 @@ def value_sources(book: Book, strategy: Strategy, load_warnings: list[str] | Non
     if not_valued:
         table = pd.concat([table, _not_valued_rows(strategy, not_valued)], ignore_index=True)
     alt = [f"value_{k}_{e}" for e in ESTIMATORS if e != cfg.estimator for k in ("month", "lo", "hi")]
-    table = table.reindex(columns=RESULT_COLUMNS[:-2] + alt + RESULT_COLUMNS[-2:])
-    contributions = _contributions(oot, vm, valued)
-    plan_frame = oot[["account_id", "snapshot_date", "customer_line", "stage", "collectable"]].copy()
-    for name in ["full"] + [f"without:{s}" for s in valued]:
-        plan_frame[f"plan_{name}"] = plans[name]
-    meta["held_out_scale"] = oot_scale
-    return SourcesResult(table, _summary(table, strategy), contributions, meta, warnings, plan_frame)
+    return table.reindex(columns=RESULT_COLUMNS[:-2] + alt + RESULT_COLUMNS[-2:])
 
 
 def _contributions(oot: pd.DataFrame, vm, valued: list[str]) -> pd.DataFrame:

@@ -110,7 +110,22 @@ def fit_variants(book: Book, strategy: Strategy, train_rows: pd.DataFrame, oot_r
     has_queue = "queue" in train_rows.columns
     use = pd.concat([train_rows, oot_rows], ignore_index=True)
     is_oot = np.r_[np.zeros(len(train_rows), bool), np.ones(len(oot_rows), bool)]
-    feats = _model_frame(book, use, strategy, has_queue)
+    enc, X = _encode(_model_frame(book, use, strategy, has_queue), is_oot, has_queue, warnings)
+    groups = _feature_groups(book, use, strategy, sources, enc.features)
+    variants = _variant_columns(enc.features, groups, sources)
+    es = account_draw(use["account_id"], cfg.seed, salt=41) < 0.2
+    Xo = X[is_oot]
+    fits = _fit_each(variants, enc, X, use["y"].to_numpy(np.int8), ~is_oot & ~es, ~is_oot & es,
+                     Xo, _no_action(Xo, enc, has_queue), cfg, strategy)
+    cdf = _source_contributions(fits, variants["full"], groups, sources, len(oot_rows))
+    return VariantModels(features=enc.features, groups=groups, variants=variants, p_actual=fits.p_actual,
+                         p_no_action=fits.p_no_action, contributions=cdf, rounds=fits.rounds, warnings=warnings)
+
+
+def _encode(feats: pd.DataFrame, is_oot: np.ndarray, has_queue: bool,
+            warnings: list[str]) -> tuple[Encoder, np.ndarray]:
+    """The encoder fitted on the training rows (segment and queue categorical; features empty in
+    every training row left out, said in `warnings`) and every row encoded."""
     types = feature_types(feats)
     fixed = list(SEGMENT_FEATURES) + (["queue"] if has_queue else [])
     for c in fixed:
@@ -121,13 +136,22 @@ def fit_variants(book: Book, strategy: Strategy, train_rows: pd.DataFrame, oot_r
                         + ", ".join(empty))
         feats = feats.drop(columns=empty)
     enc = Encoder.fit(feats[~is_oot], {c: types[c] for c in feats.columns})
-    X = enc.transform(feats)
-    y = use["y"].to_numpy(np.int8)
-    groups = source_feature_groups(book, use, strategy, sources)
-    present = set(enc.features)
+    return enc, enc.transform(feats)
+
+
+def _feature_groups(book: Book, rows: pd.DataFrame, strategy: Strategy, sources: list[str],
+                    features: list[str]) -> dict[str, list[str]]:
+    """Each source's encoded features; "internal": every encoded feature no source adds."""
+    groups = source_feature_groups(book, rows, strategy, sources)
+    present = set(features)
     groups = {k: [c for c in v if c in present] for k, v in groups.items()}
-    groups["internal"] = [c for c in enc.features
-                          if c not in {f for s in sources for f in groups[s]}]
+    groups["internal"] = [c for c in features if c not in {f for s in sources for f in groups[s]}]
+    return groups
+
+
+def _variant_columns(features: list[str], groups: dict[str, list[str]],
+                     sources: list[str]) -> dict[str, list[str]]:
+    """Variant name -> its feature names, in encoder order."""
     variants: dict[str, list[str]] = {}
     allsrc = [f for s in sources for f in groups[s]]
     for name in variant_names(sources):
@@ -140,29 +164,46 @@ def fit_variants(book: Book, strategy: Strategy, train_rows: pd.DataFrame, oot_r
             cols = groups["internal"] + [f for f in allsrc if f not in set(groups[s])]
         else:
             cols = groups["internal"] + groups[name.split(":", 1)[1]]
-        variants[name] = [c for c in enc.features if c in set(cols)]
+        variants[name] = [c for c in features if c in set(cols)]
+    return variants
 
-    tcfg = cfg.train_config()
-    es = account_draw(use["account_id"], cfg.seed, salt=41) < 0.2
-    fit_rows, es_rows = ~is_oot & ~es, ~is_oot & es
-    Xna = X[is_oot].copy()
+
+def _no_action(Xo: np.ndarray, enc: Encoder, has_queue: bool) -> np.ndarray:
+    """The held-out rows with the queue set to not worked (the no-action probability)."""
+    Xna = Xo.copy()
     if has_queue:
         qj = enc.features.index("queue")
         lv = enc.levels["queue"]
         Xna[:, qj] = lv.index(NO_ACTION) if NO_ACTION in lv else np.nan
-    Xo = X[is_oot]
+    return Xna
+
+
+@dataclass
+class _Fits:
+    p_actual: dict[str, np.ndarray]
+    p_no_action: dict[str, np.ndarray]
+    rounds: dict[str, int]
+    boosters: dict[str, lgb.Booster]
+    Xna: np.ndarray
+    features: list[str]
+
+
+def _fit_each(variants: dict[str, list[str]], enc: Encoder, X: np.ndarray, y: np.ndarray,
+              fit_rows: np.ndarray, es_rows: np.ndarray, Xo: np.ndarray, Xna: np.ndarray,
+              cfg: ValuationConfig, strategy: Strategy) -> _Fits:
+    """One booster per distinct feature set (same rows, fold, seeds), predicting the held-out
+    rows in their actual queue and not worked."""
+    tcfg = cfg.train_config()
     mono_cfg = dict(strategy.models.monotone)
-    p_act: dict[str, np.ndarray] = {}
-    p_na: dict[str, np.ndarray] = {}
-    rounds: dict[str, int] = {}
+    f = _Fits({}, {}, {}, {}, Xna, enc.features)
     cache: dict[tuple[str, ...], str] = {}
-    boosters: dict[str, lgb.Booster] = {}
     for name, cols in variants.items():
         key = tuple(cols)
         if key in cache:                 # e.g. one valued source: without:s == internal
             first = cache[key]
-            p_act[name], p_na[name], rounds[name] = p_act[first], p_na[first], rounds[first]
-            boosters[name] = boosters[first]
+            f.p_actual[name], f.p_no_action[name], f.rounds[name] = \
+                f.p_actual[first], f.p_no_action[first], f.rounds[first]
+            f.boosters[name] = f.boosters[first]
             continue
         cache[key] = name
         idx = [enc.features.index(c) for c in cols]
@@ -172,19 +213,21 @@ def fit_variants(book: Book, strategy: Strategy, train_rows: pd.DataFrame, oot_r
         b = fit_booster(X[fit_rows][:, idx], y[fit_rows], X[es_rows][:, idx], y[es_rows],
                         params, tcfg, cat, cols)
         it = int(b.best_iteration or b.current_iteration())
-        boosters[name] = b
-        rounds[name] = it
-        p_act[name] = b.predict(Xo[:, idx], num_iteration=it)
-        p_na[name] = b.predict(Xna[:, idx], num_iteration=it)
+        f.boosters[name] = b
+        f.rounds[name] = it
+        f.p_actual[name] = b.predict(Xo[:, idx], num_iteration=it)
+        f.p_no_action[name] = b.predict(Xna[:, idx], num_iteration=it)
+    return f
 
-    # each source's contribution to the full model's no-action log-odds (TreeSHAP)
-    full_cols = variants["full"]
-    idx = [enc.features.index(c) for c in full_cols]
-    contrib = boosters["full"].predict(Xna[:, idx], num_iteration=rounds["full"], pred_contrib=True)
+
+def _source_contributions(f: _Fits, full_cols: list[str], groups: dict[str, list[str]],
+                          sources: list[str], n: int) -> pd.DataFrame:
+    """Each source's contribution to the full model's no-action log-odds (TreeSHAP)."""
+    idx = [f.features.index(c) for c in full_cols]
+    contrib = f.boosters["full"].predict(f.Xna[:, idx], num_iteration=f.rounds["full"], pred_contrib=True)
     pos = {c: i for i, c in enumerate(full_cols)}
-    cdf = pd.DataFrame(index=pd.RangeIndex(len(oot_rows)))
+    cdf = pd.DataFrame(index=pd.RangeIndex(n))
     for s in sources:
         j = [pos[c] for c in groups[s] if c in pos]
         cdf[s] = contrib[:, j].sum(axis=1) if j else 0.0
-    return VariantModels(features=enc.features, groups=groups, variants=variants, p_actual=p_act,
-                         p_no_action=p_na, contributions=cdf, rounds=rounds, warnings=warnings)
+    return cdf
