@@ -337,6 +337,7 @@ def main() -> None:
     prev = prev_night.rings
     # the previous night's ring state, as the run used it (an incremental night when there is one)
     state, why_full = pipeline._ring_state(prev_night, graph, False, [])
+    carry = pipeline._ring_carry(prev_night, graph, False, [])
     rspy = Spy()
     rspy.wrap(community_mod, "_leiden")
     rspy.wrap(detect_mod, "night_communities")
@@ -344,7 +345,7 @@ def main() -> None:
     l_r = load()
     t = time.perf_counter()
     alone = pipeline.detect_rings(book, graph, pd.Timestamp(nights[-1]), previous=prev, state=state,
-                                  why_full=why_full)
+                                  why_full=why_full, carry=carry)
     rings_alone = time.perf_counter() - t
     rspy.undo()
     same = alone.rings.equals(spy.last("write_run_folder")[1]["rings"])

@@ -18,6 +18,10 @@ reads it back on later calls, to iterate faster), then runs
 `--save DIR` writes members.parquet and rings.parquet; `--compare DIR` checks tonight's
 tables against saved ones (same rings, same bytes of the frames) and prints the differences.
 `--profile FILE` writes a pyinstrument text profile of the step.
+`--second` runs the night before DATE first (a full recompute, untimed), then DATE as a second,
+incremental night from its ring state, as `run` does night to night; with `--also-full` the
+same night is then run again as a full recompute and the agreement printed (NMI of the
+communities, ring precision/recall at Jaccard 0.5, flagged members' Jaccard).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from collections_engine.config import load_graph, load_strategy  # noqa: E402
 from collections_engine.io.load import load_book  # noqa: E402
 from collections_engine.rings import community as community_mod  # noqa: E402
 from collections_engine.rings.detect import detect_rings  # noqa: E402
+from collections_engine.rings.incremental import check_state  # noqa: E402
 
 
 def _load() -> str:
@@ -118,11 +123,26 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--compare", help="folder with members.parquet and rings.parquet to compare with")
     ap.add_argument("--profile", help="write a pyinstrument text profile of the step here")
     ap.add_argument("--no-raw", action="store_true", help="skip the raw igraph run")
+    ap.add_argument("--second", action="store_true", help="time DATE as an incremental second night")
+    ap.add_argument("--also-full", action="store_true", help="with --second: also a full recompute of DATE")
     args = ap.parse_args(argv)
 
     book = _book(args)
     graph = load_graph(Path(args.graph))
     date = pd.Timestamp(args.date) if args.date else book.snapshot_dates()[-1]
+    state, prev_rings = None, None
+    if args.second:
+        days = [d for d in book.snapshot_dates() if d < date]
+        if not days:
+            raise SystemExit(f"--second: no snapshot date before {date:%Y-%m-%d}")
+        c0, t0 = time.process_time(), time.perf_counter()
+        first = detect_rings(book, graph, days[-1])
+        state, why = check_state(first.state, graph)
+        assert state is not None, why
+        prev_rings = first.rings
+        print(f"first night {days[-1]:%Y-%m-%d} (full): {time.perf_counter() - t0:.1f} s wall, "
+              f"{time.process_time() - c0:.1f} s CPU, parts {first.stats['timings']} [load {_load()}]")
+        del first
     n_acc = int((book.accounts["snapshot_date"] == date).sum())
     print(f"night {date:%Y-%m-%d}: {n_acc} account rows that night, {len(book.accounts)} account rows "
           f"in the book, {len(book.identifiers) if book.identifiers is not None else 0} identifier rows, "
@@ -155,7 +175,7 @@ def main(argv: list[str] | None = None) -> None:
         profiler = Profiler()
         profiler.start()
     c0, t0 = time.process_time(), time.perf_counter()
-    res = detect_rings(book, graph, date)
+    res = detect_rings(book, graph, date, previous=prev_rings, state=state)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     if profiler is not None:
         profiler.stop()
@@ -176,6 +196,14 @@ def main(argv: list[str] | None = None) -> None:
           f"{st['ring_members']} members")
     print(f"memory of the step: peak RSS growth {peak:.2f} GiB (RSS before {rss0:.2f} GiB), Arrow pool peak "
           f"{pool_peak:.2f} GiB (process lifetime; {pool_before / 1024**3:.2f} GiB held before)")
+    if args.second:
+        print(f"communities: {st['communities']}")
+    if args.second and args.also_full:
+        c0, t0 = time.process_time(), time.perf_counter()
+        full = detect_rings(book, graph, date, previous=prev_rings)
+        print(f"the same night as a full recompute: {time.perf_counter() - t0:.1f} s wall, "
+              f"{time.process_time() - c0:.1f} s CPU, parts {full.stats['timings']} [load {_load()}]")
+        print("agreement with the full recompute: " + agreement(res, full))
     if calls and not args.no_raw:
         main_call = max(calls, key=lambda c: len(c[0][1]))[0]
         l2 = _load()
@@ -202,6 +230,37 @@ def main(argv: list[str] | None = None) -> None:
             b = set(zip(m1["customer_id"].astype(str), m1["ring_id"].astype(str)))
             print(f"  member rows only before {len(a - b)}, only now {len(b - a)}; customers before "
                   f"{m0['customer_id'].nunique()}, now {m1['customer_id'].nunique()}")
+
+
+def agreement(inc, full) -> str:
+    """NMI of the two nights' communities (customers of the state; a customer outside any
+    community counts as its own), ring precision/recall (a ring agrees at a Jaccard of 0.5 or
+    more), rings with the same members, flagged members' Jaccard."""
+    from sklearn.metrics import normalized_mutual_info_score
+
+    def labels(state: pd.DataFrame) -> pd.Series:
+        lab = state["community"].to_numpy().copy()
+        alone = lab < 0
+        lab[alone] = lab.max(initial=0) + 1 + np.arange(alone.sum())
+        return pd.Series(lab, index=state["customer_id"].astype(str).to_numpy())
+
+    la, lb = labels(inc.state), labels(full.state)
+    common = la.index.intersection(lb.index)
+    nmi = normalized_mutual_info_score(la.loc[common], lb.loc[common])
+    a = [frozenset(x) for x in inc.rings["customer_ids"]]
+    b = [frozenset(x) for x in full.rings["customer_ids"]]
+
+    def found(xs: list[frozenset], ys: list[frozenset]) -> float:
+        owner = {c: j for j, s in enumerate(ys) for c in s}
+        hits = [max((len(s & ys[j]) / len(s | ys[j]) for j in {owner[c] for c in s if c in owner}),
+                    default=0.0) >= 0.5 for s in xs]
+        return float(np.mean(hits)) if hits else 1.0
+
+    mi, mf = set(inc.members["customer_id"]), set(full.members["customer_id"])
+    jac = len(mi & mf) / max(len(mi | mf), 1)
+    return (f"NMI {nmi:.4f} over {len(common)} customers; rings {len(a)} / {len(b)}, ring precision "
+            f"{found(a, b):.4f}, recall {found(b, a):.4f}, identical {len(set(a) & set(b))}; flagged members' "
+            f"Jaccard {jac:.4f} ({len(mi ^ mf)} differ)")
 
 
 def _roundtrip(df: pd.DataFrame):

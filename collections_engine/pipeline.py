@@ -41,11 +41,12 @@ from collections_engine.frames import isin
 from collections_engine.io.database import DatabaseURL
 from collections_engine.io.load import TRAINING_TABLES, load_book
 from collections_engine.io.runfolder import write_run_folder
-from collections_engine.io.runs import PreviousNight, clean_stale, read_previous_night, runs_lock
+from collections_engine.io.runs import PreviousNight, clean_stale, read_previous_frame, read_previous_night, runs_lock
 from collections_engine.report.monitor import add_money, history_monitor, monitor_night, realised_since
 from collections_engine.report.nightly import nightly_report, psi_table  # noqa: F401 (API)
 from collections_engine.rings import detect_rings
-from collections_engine.rings.incremental import check_state
+from collections_engine.rings.carry import CARRY_TABLES, check_carry
+from collections_engine.rings.incremental import check_state, state_key
 from collections_engine.scoring import load_version, score
 from collections_engine.scoring.store import read_effect_estimates, read_reference
 from collections_engine.steps import StepClock, crash_point
@@ -188,7 +189,8 @@ def _run_night(req: RunRequest, engine) -> RunResult:
                 req.runs / req.date, date=date, scores=scored.scores, decision=placed.decision,
                 inputs=placed.inputs, rings=rings.rings, vendors=placed.vendors, teams=placed.teams,
                 strategy=strategy, effects=night.effects.table, report_html=report_html, run_json=run_json,
-                finish_timings=lambda: timings_finish(timings, clock), ring_state=rings.state)
+                finish_timings=lambda: timings_finish(timings, clock), ring_state=rings.state,
+                ring_carry=rings.carry.frames() if getattr(rings, "carry", None) is not None else None)
         log.info("night %s timings (s): %s", req.date,
                  ", ".join(f"{k} {v:.1f}" for k, v in timings["timings_s"].items()))
     return RunResult(folder=folder, counts=counts, warnings=warnings, timings=clock.timings)
@@ -225,12 +227,35 @@ def _start_rings(req: RunRequest, engine, book, graph: GraphConfig, date: pd.Tim
     if engine is not None:  # Spark: every component recomputed (no ring state passed on)
         return engine.start_rings(book, graph, date, prev.rings)
     state, why_full = _ring_state(prev, graph, req.full_rings, warnings)
-    return Forked(_detect, book, graph, date, prev.rings, state, why_full)
+    carry = _ring_carry(prev, graph, req.full_rings, warnings)
+    return Forked(_detect, book, graph, date, prev.rings, state, why_full, carry)
 
 
 def _detect(book, graph: GraphConfig, date: pd.Timestamp, previous: pd.DataFrame | None,
-            state: pd.DataFrame | None, why_full: str):
-    return detect_rings(book, graph, date, previous=previous, state=state, why_full=why_full)
+            state: pd.DataFrame | None, why_full: str, carry=None):
+    return detect_rings(book, graph, date, previous=previous, state=state, why_full=why_full, carry=carry)
+
+
+def _ring_carry(prev: PreviousNight, graph: GraphConfig, full: bool, warnings: list[str]):
+    """The previous night's carried identifier graph and account aggregates (`rings.carry`) if
+    they can be used, else None: tonight builds them from the whole book (the reason is in the
+    ring stats and run.json's `rings_graph`); files that are there but damaged are a warning too."""
+    if full or prev.folder is None:
+        return None
+    names = [f"ring_carry_{t}.parquet" for t in CARRY_TABLES]
+    if not any((prev.folder / n).exists() for n in names):
+        return None
+    try:
+        frames = {t: read_previous_frame(prev.folder, n) for t, n in zip(CARRY_TABLES, names)}
+    except Exception as exc:  # noqa: BLE001 - any damage to the files: build the graph from the book
+        carry, why = None, f"ring_carry files of night {prev.name} unreadable ({type(exc).__name__})"
+    else:
+        carry, why = check_carry(frames, state_key(graph))
+    if carry is None:
+        msg = f"rings: identifier graph built from the whole book: night {prev.name}: {why}"
+        log.warning("%s", msg)
+        warnings.append(msg)
+    return carry
 
 
 def _score_in_process(night: _Opened, date: pd.Timestamp, strategy: Strategy, earlier: list[dict],
@@ -326,6 +351,8 @@ def _records(req: RunRequest, started: str, strategy: Strategy, night: _Opened, 
         "counts": counts, "warnings": night.warnings, "solver": solver, "effects": night.effects.record(),
         "arms": arm_terms(placed.arms, strategy),
         "rings_communities": rings.stats.get("communities", {}),
+        # how tonight's identifier graph was built: from the previous night's carry or the book
+        **({"rings_graph": rings.stats["graph_carry"]} if rings.stats.get("graph_carry") else {}),
         "timings_file": "timings.json (not compared: wall-clock times, memory, host)",
         "monitor": scored.monitor,
     }

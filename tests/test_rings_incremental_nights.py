@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from collections_engine.cli import app
+from collections_engine.rings.carry import CARRY_TABLES
 from collections_engine.rings.incremental import STATE_FILE
 from tests.pipeline_helpers import (BOOK, GRAPH, data_digest, short_placement_strategy, train_fast,
                                     unscored_nights)
@@ -92,3 +93,29 @@ def test_a_damaged_or_missing_state_means_a_full_recompute_with_a_log_line(two_n
     assert (runs / s["d2"] / "rings.parquet").read_bytes() == (reference / s["d2"] / "rings.parquet").read_bytes()
     warned = [w for w in report["warnings"] if "every component recomputed" in w]
     assert bool(warned) == (damage != "missing")  # a night from before states: the log only
+
+
+def test_the_graph_is_built_from_the_carry_and_a_damaged_carry_is_a_warning(two_nights: dict, caplog) -> None:
+    """The second night builds its identifier graph from the first night's carry (rings.carry);
+    with the carry damaged it builds it from the whole book, says so, and finds the same rings."""
+    s = two_nights
+    assert all((s["runs"] / s["d1"] / f"ring_carry_{t}.parquet").is_file() for t in CARRY_TABLES)
+    carried = _copy_first(s, "carried")
+    assert _run(s, carried, s["d2"]) == 0
+    assert _rings_json(carried, s["d2"])["rings_graph"]["mode"] == "carried"
+    damaged = _copy_first(s, "carry_damaged")
+    (damaged / s["d1"] / "ring_carry_links.parquet").write_bytes(b"PAR1 not a parquet file")
+    with caplog.at_level("WARNING", logger="collections_engine"):
+        assert _run(s, damaged, s["d2"]) == 0
+    report = _rings_json(damaged, s["d2"])
+    assert report["rings_graph"]["mode"] == "full"
+    assert any("identifier graph built from the whole book" in w for w in report["warnings"])
+    assert any("identifier graph built from the whole book" in r.getMessage() for r in caplog.records)
+    for name in ("rings.parquet", STATE_FILE, "ring_carry_customers.parquet"):
+        assert (damaged / s["d2"] / name).read_bytes() == (carried / s["d2"] / name).read_bytes(), name
+    # the link rows are the same rows (in the order each way found them)
+    links = [pd.read_parquet(r / s["d2"] / "ring_carry_links.parquet").sort_values(["customer_id", "kind", "value"],
+                                                                                  ignore_index=True)
+             for r in (damaged, carried)]
+    pd.testing.assert_frame_equal(*links)
+    assert _rings_json(s["full"], s["d2"])["rings_graph"]["reason"].startswith("run --full")

@@ -52,7 +52,8 @@ def write_run_folder(final: Path, *, date: pd.Timestamp, scores: pd.DataFrame, d
                      teams: dict[str, pd.DataFrame], strategy: Any, report_html: str,
                      effects: pd.DataFrame, run_json: dict[str, Any],
                      finish_timings: Callable[[], dict[str, Any]],
-                     ring_state: pd.DataFrame | None = None) -> Path:
+                     ring_state: pd.DataFrame | None = None,
+                     ring_carry: dict[str, pd.DataFrame] | None = None) -> Path:
     """Every file of RUNS/DATE/, all-or-nothing. All but timings.json are the same bytes for
     the same inputs; timings.json (wall-clock times, memory, host, written last) is not."""
     day = date.date().isoformat()
@@ -64,6 +65,8 @@ def write_run_folder(final: Path, *, date: pd.Timestamp, scores: pd.DataFrame, d
         write_parquet(rings, tmp / "rings.parquet")
         if ring_state is not None:  # what the next night's ring step starts from (rings.incremental)
             write_parquet(ring_state, tmp / RING_STATE_FILE)
+        for name, frame in sorted((ring_carry or {}).items()):  # the carried identifier graph (rings.carry)
+            write_parquet(frame, tmp / f"ring_carry_{name}.parquet")
         write_parquet(inputs, tmp / "decision_inputs.parquet")
         write_parquet(decision.queue_summary, tmp / "queue_summary.parquet")
         write_parquet(effects, tmp / "effects.parquet")

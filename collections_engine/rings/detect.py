@@ -25,7 +25,9 @@ from collections_engine.rings.community import find_communities, keep_cores, tri
 from collections_engine.codes import category_codes, encode, encode_arrow, to_arrow, to_object
 from collections_engine.rings.flag import member_links, reasons, unconfirmed_evidence
 from collections_engine.rings.incremental import night_communities
+from collections_engine.rings.carry import Carry
 from collections_engine.rings.graph import CustomerGraph, clean_identifiers, link_codes, link_customers, usable_rows, value_groups  # noqa: F401 (link_customers: benchmarks wrap it)
+from collections_engine.rings.graph_phase import GraphPhase, graph_phase
 from collections_engine.rings.match import match_ring_ids
 from collections_engine.rings.propensity import (
     community_estimate, community_features, confirmed_on, customer_features, estimate, graph_features, shared_by_kind,
@@ -51,6 +53,8 @@ class RingsResult:
     stats: dict[str, object] = field(default_factory=dict)
     # what the next night starts from (`incremental.STATE_FILE` in the run folder)
     state: pd.DataFrame | None = None
+    # the identifier graph's inputs for the next night (`carry`; one file per frame)
+    carry: Carry | None = None
 
 
 def empty_rings() -> pd.DataFrame:
@@ -69,10 +73,13 @@ def empty_rings() -> pd.DataFrame:
 def detect_rings(
     book: Book, graph: GraphConfig, date: pd.Timestamp | str, *,
     previous: pd.DataFrame | None = None, state: pd.DataFrame | None = None, why_full: str = "",
+    carry: Carry | None = None,
 ) -> RingsResult:
     """Rings on `date`; `previous` (an earlier rings table) keeps ring ids stable; `state` (the
     previous night's ring state, checked by `incremental.check_state`) recomputes only the
-    components of the graph that changed since (None: all of them, for the reason `why_full`).
+    components of the graph that changed since (None: all of them, for the reason `why_full`);
+    `carry` (the previous night's carried identifier graph, `carry.check_carry`) builds the graph
+    from tonight's rows only when the past rows are unchanged (`graph_phase`).
 
     Phases: graph, communities, propensity, scores and flags, tables (each timed)."""
     date = pd.Timestamp(date)
@@ -82,7 +89,7 @@ def detect_rings(
         raise InputError("graph file", [
             "community.objective: louvain optimises modularity only; found 'CPM', expected "
             "'modularity' (or method: leiden)"])
-    gp = _graph_phase(book, graph, date)
+    gp = graph_phase(book, graph, date, carry, why_full or "no carried identifier graph given")
     timings["graph_s"] = time.perf_counter() - t0
     t = time.perf_counter()
     night = night_communities(gp.cg, graph, state, why_full or "no ring state given")
@@ -106,59 +113,10 @@ def detect_rings(
         "held_back_for_evidence": int(((summary["score"] >= graph.ring.threshold) & ~summary["flagged"]).sum()),
         "propensity": {**pp.info, "community_model": comm_info},
         "matched_previous": int((ids["matched_overlap"] > 0).sum()),
-        "communities": night.info,
+        "communities": night.info, "graph_carry": gp.carry_info,
         "timings": {k: round(v, 3) for k, v in timings.items()},
     }
-    return RingsResult(rings, members, communities.reset_index(drop=True), gp.warnings, stats, night.state)
-
-
-@dataclass
-class _GraphPhase:
-    """The customer code space (customers of usable identifier rows, of accounts on or before
-    the date and of labels, sorted ids), the customer graph, and what later phases need."""
-
-    cg: CustomerGraph
-    customer_ids: np.ndarray
-    c_acc: np.ndarray         # customer code per account row (-1: a row after the date)
-    c_lab: np.ndarray         # customer code per confirmed label
-    first_seen: np.ndarray    # earliest identifier first_seen per customer (day number)
-    warnings: list[str]
-    id_stats: dict[str, int]
-
-
-def _graph_phase(book: Book, graph: GraphConfig, date: pd.Timestamp) -> _GraphPhase:
-    ident = book.identifiers
-    accounts = book.accounts
-    if ident is None or len(ident) == 0:
-        _, warnings, id_stats = clean_identifiers(None, graph, date)
-        ident = pd.DataFrame({c: pd.Series([], dtype="str") for c in ("customer_id", "kind", "value")})
-        keep, kind_codes, kinds = np.zeros(0, bool), np.zeros(0, np.int64), []
-    else:
-        keep, kind_codes, kinds, warnings, id_stats = usable_rows(ident, graph, date)
-    # Account rows known on the date, as a mask (no copy of the 12-month history frame).
-    if "snapshot_date" in accounts.columns:
-        a_known = accounts["snapshot_date"].to_numpy("datetime64[ns]") <= date.to_datetime64()
-    else:
-        a_known = np.ones(len(accounts), bool)
-    labelled = confirmed_on(book.fraud_labels, date)
-    # One code space for customers, numbered in sorted id order, so joins become indexing.
-    # Encoded on the whole columns, then narrowed to those customers.
-    (ci_all, ca_all, cl_all), cust_dict = encode_arrow(ident["customer_id"], accounts["customer_id"], labelled)
-    used = np.zeros(len(cust_dict) + 1, bool)  # last slot: code -1 (missing)
-    used[ci_all[keep]] = True
-    used[ca_all[a_known]] = True
-    used[cl_all] = True
-    used[-1] = False
-    remap = (np.cumsum(used) - 1).astype(np.int32)
-    remap[~used] = -1
-    ci_all, c_lab = remap[ci_all], remap[cl_all]
-    c_acc = np.where(a_known, remap[ca_all], -1)
-    del ca_all, cl_all
-    customer_ids = to_object(cust_dict, np.flatnonzero(used[:-1]))
-    vcode = value_groups(ident["value"], kind_codes, keep)
-    cg = link_codes(kind_codes, kinds, vcode, np.where(keep, ci_all, -1), customer_ids, graph)
-    first_seen = _first_seen_day(ident, ci_all, len(customer_ids), date)
-    return _GraphPhase(cg, customer_ids, c_acc, c_lab, first_seen, warnings, id_stats)
+    return RingsResult(rings, members, communities.reset_index(drop=True), gp.warnings, stats, night.state, gp.carry)
 
 
 @dataclass
@@ -173,7 +131,7 @@ class _PropensityPhase:
     account_dict: object
 
 
-def _propensity_phase(book: Book, graph: GraphConfig, gp: _GraphPhase, labels: np.ndarray,
+def _propensity_phase(book: Book, graph: GraphConfig, gp: GraphPhase, labels: np.ndarray,
                       date: pd.Timestamp) -> _PropensityPhase:
     accounts, pay, con = book.accounts, book.payments, book.contacts
     cg, n_cust = gp.cg, len(gp.customer_ids)
@@ -206,7 +164,7 @@ def _propensity_phase(book: Book, graph: GraphConfig, gp: _GraphPhase, labels: n
                             a_acc, account_dict)
 
 
-def _score_phase(graph: GraphConfig, gp: _GraphPhase, pp: _PropensityPhase, labels: np.ndarray,
+def _score_phase(graph: GraphConfig, gp: GraphPhase, pp: _PropensityPhase, labels: np.ndarray,
                  date: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, object]]:
     """Members of communities of at least min_size (`comm`) and per community (`summary`): size,
     score = max(member mean, community model), confirmed, score_unconfirmed and the evidence
@@ -253,7 +211,7 @@ def _flag_phase(graph: GraphConfig, comm: pd.DataFrame, summary: pd.DataFrame,
     return ids.loc[summary.index[summary["flagged"]]]
 
 
-def _tables_phase(gp: _GraphPhase, pp: _PropensityPhase, comm: pd.DataFrame, summary: pd.DataFrame,
+def _tables_phase(gp: GraphPhase, pp: _PropensityPhase, comm: pd.DataFrame, summary: pd.DataFrame,
                   ids: pd.DataFrame, graph: GraphConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
     flagged = summary[summary["flagged"]]
     fm = comm[comm["community"].isin(flagged.index)].sort_values(["community", "code"])
@@ -274,22 +232,6 @@ def _tables_phase(gp: _GraphPhase, pp: _PropensityPhase, comm: pd.DataFrame, sum
     members["customer_id"] = members["customer_id"].astype("str")
     members["ring_id"] = members["ring_id"].astype("str")
     return rings, members
-
-
-def _first_seen_day(identifiers: pd.DataFrame, codes: np.ndarray, n: int,
-                    date: pd.Timestamp) -> np.ndarray:
-    """Day number of each of the n customers' earliest identifier `first_seen` on or before
-    `date` (NaN when none): when a member's accounts have left the book, its identifiers still
-    date it. `codes`: each identifier row's customer code (-1: not a customer of the step)."""
-    out = np.full(n, np.nan)
-    if "first_seen" not in identifiers.columns or len(identifiers) == 0:
-        return out
-    seen = pd.to_datetime(identifiers["first_seen"]).to_numpy("datetime64[ns]")
-    ok = ~np.isnat(seen) & (seen <= date.to_datetime64()) & (codes >= 0)
-    best = np.full(n, np.inf)
-    np.minimum.at(best, codes[ok], seen[ok].view(np.int64) / 86_400e9)
-    out[np.isfinite(best)] = best[np.isfinite(best)]
-    return out
 
 
 def _dates(col: pd.Series, rows: np.ndarray | None = None) -> np.ndarray:

@@ -1,0 +1,158 @@
+"""What one night of the ring step carries to the next: the identifier graph's inputs, so that
+a second night applies only tonight's identifier rows instead of rebuilding from 19.5M rows.
+
+The tables the ring step reads are histories: an identifier row is known from its
+`first_seen`, an account row from its `snapshot_date`. Rows dated on or before last night
+(`Carry.date`; an identifier without `first_seen` counts as always known) are the past;
+rows dated after it and on or before tonight are tonight's. When the past is what it was last
+night, tonight's graph follows from last night's and tonight's rows alone:
+
+- the customers known (`customers`: every customer id of a past identifier or account row,
+  sorted, whether it is a customer of the step (`used`), and its earliest identifier
+  `first_seen`);
+- the identifier rows whose (kind, value) is held by two or more usable past rows (`links`:
+  customer_id, kind, value): only those can link anybody. Tonight's candidate rows are these,
+  tonight's usable rows, and the past rows whose value fingerprint equals one of tonight's
+  rows' (a value a single customer held until tonight). Every row of any value among them is
+  among them (a value of two past rows is in `links` whole; a value of one past row and a new
+  row is found by the fingerprint), so `graph.value_groups` and `graph.link_codes` on them give
+  the graph of a full recompute exactly (`link_codes` does not depend on row order or value
+  numbering).
+
+Whether the past is what it was is checked, not assumed: `digests` holds, per table, an
+order-free digest (row count and the sum of a 64-bit mixed hash of every row's columns the step
+reads) of the past rows; tonight's past rows must give the same. A history rewritten, a row
+added to the past, a column changed, another graph file (`key`): the carry is refused and the
+night is a full recompute with the reason (never a silent skip). A reordered extract is fine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from collections_engine.rings.codes import category_codes, fingerprints, to_arrow
+
+__all__ = ["CARRY_TABLES", "DIGEST_COLUMNS", "Carry", "check_carry", "digest", "past_mask", "row_hashes"]
+
+# Columns of each table the ring step reads, hashed into the digests.
+DIGEST_COLUMNS = {
+    "identifiers": ["customer_id", "kind", "value", "first_seen"],
+    "accounts": ["snapshot_date", "account_id", "customer_id", "open_date", "dpd"],
+}
+DATE_COLUMN = {"identifiers": "first_seen", "accounts": "snapshot_date"}
+CARRY_TABLES = ("meta", "customers", "links")
+
+_P = [np.uint64(x) for x in (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9,
+                             0xD6E8FEB86659FD93, 0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53)]
+_NAT = np.iinfo(np.int64).min
+
+
+@dataclass
+class Carry:
+    """Last night's carried inputs (see the module doc); `frames()` / `from_frames` are the
+    run folder's form (one parquet file per frame)."""
+
+    date: pd.Timestamp
+    key: str
+    digests: dict[str, str]
+    customers: pd.DataFrame   # customer_id (sorted, unique), used (bool), first_seen (int64 ns, NaT min)
+    links: pd.DataFrame       # customer_id, kind, value: usable past rows of a value held twice or more
+    stats: dict[str, int] = field(default_factory=dict)
+
+    def frames(self) -> dict[str, pd.DataFrame]:
+        meta = pd.DataFrame({"date": [self.date.strftime("%Y-%m-%d")], "key": [self.key],
+                             **{f"digest_{t}": [d] for t, d in sorted(self.digests.items())}})
+        return {"meta": meta, "customers": self.customers, "links": self.links}
+
+
+def check_carry(frames: dict[str, pd.DataFrame] | None, key: str) -> tuple[Carry | None, str]:
+    """The carry from its frames if it is usable, else None and why."""
+    if not frames:
+        return None, "no carried identifier graph from the previous night"
+    missing = [t for t in CARRY_TABLES if t not in frames or frames[t] is None]
+    if missing:
+        return None, f"carried identifier graph lacks {', '.join(missing)}"
+    meta, cust, links = frames["meta"], frames["customers"], frames["links"]
+    need = {"meta": ["date", "key"] + [f"digest_{t}" for t in sorted(DIGEST_COLUMNS)],
+            "customers": ["customer_id", "used", "first_seen"], "links": ["customer_id", "kind", "value"]}
+    for name, cols in need.items():
+        absent = [c for c in cols if c not in frames[name].columns]
+        if absent:
+            return None, f"carried {name} lacks column(s) {', '.join(absent)}"
+    if len(meta) != 1 or str(meta["key"].iloc[0]) != key:
+        return None, "carried identifier graph was made with other graph keys"
+    try:
+        date = pd.Timestamp(str(meta["date"].iloc[0]))
+        ids = to_arrow(cust["customer_id"])
+        first_seen = cust["first_seen"].to_numpy(np.int64)
+        used = cust["used"].to_numpy(bool)
+    except (TypeError, ValueError, OverflowError) as exc:
+        return None, f"carried identifier graph has a column of the wrong type ({exc})"
+    if ids.null_count or len(ids) > 1 and not pc.all(pc.greater(ids.slice(1), ids.slice(0, len(ids) - 1))).as_py():
+        return None, "carried customers are not sorted and unique"
+    digests = {t: str(meta[f"digest_{t}"].iloc[0]) for t in DIGEST_COLUMNS}
+    customers = pd.DataFrame({"customer_id": pd.array(ids, dtype="str") if len(ids) else pd.Series([], dtype="str"),
+                              "used": used, "first_seen": first_seen})
+    return Carry(date, key, digests, customers, links[["customer_id", "kind", "value"]]), ""
+
+
+def column_hash(col: pd.Series) -> np.ndarray:
+    """A 64-bit hash per row of one column: strings by `codes.fingerprints` (a category by its
+    level's), dates and numbers by their bits (a missing date: the smallest int64)."""
+    cat = category_codes(col)
+    if cat is not None:
+        codes, levels = cat
+        lv = np.r_[fingerprints(pa.array(levels, pa.large_string())), _P[5]]
+        return lv[np.where(codes < 0, len(levels), codes)]
+    if pd.api.types.is_datetime64_any_dtype(col.dtype):
+        return col.to_numpy("datetime64[ns]").view(np.int64).astype(np.uint64)
+    if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
+        x = col.to_numpy(np.float64, na_value=np.nan)
+        return np.ascontiguousarray(x).view(np.uint64)
+    return fingerprints(col)
+
+
+def row_hashes(table: pd.DataFrame, columns: list[str], known: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    """A mixed 64-bit hash per row of `columns` (each missing column hashes as a constant);
+    `known`: column hashes the caller has already computed."""
+    h = np.zeros(len(table), np.uint64)
+    for i, c in enumerate(columns):
+        if known and c in known:
+            h += known[c]
+        elif c in table.columns:
+            h += column_hash(table[c])
+        h *= _P[i % len(_P)]
+        h ^= h >> np.uint64(29)
+    return _mix(h)
+
+
+def past_mask(table: pd.DataFrame, name: str, date: pd.Timestamp) -> np.ndarray:
+    """Rows known on `date` (an identifier without first_seen is always known)."""
+    col = DATE_COLUMN[name]
+    if col not in table.columns:
+        return np.ones(len(table), bool)
+    d = table[col].to_numpy("datetime64[ns]").view(np.int64)
+    known = d <= pd.Timestamp(date).value
+    if name == "identifiers":
+        known |= d == _NAT
+    return known & (d != _NAT) if name == "accounts" else known
+
+
+def digest(hashes: np.ndarray, mask: np.ndarray) -> str:
+    """Order-free digest of the rows in `mask`: their count and the sum of their hashes."""
+    return f"{int(mask.sum())}:{int(np.sum(hashes[mask], dtype=np.uint64))}"
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser, in place (and returned)."""
+    x ^= x >> np.uint64(30)
+    x *= np.uint64(0xBF58476D1CE4E5B9)
+    x ^= x >> np.uint64(27)
+    x *= np.uint64(0x94D049BB133111EB)
+    x ^= x >> np.uint64(31)
+    return x

@@ -1,0 +1,310 @@
+"""The ring step's first phase: customer codes and the customer graph of one night, built from
+the whole book (`full_graph_phase`) or from last night's carry and tonight's rows
+(`carried_graph_phase`, see `carry`). Both return the same phase (tested against each other)
+and the carry for the next night.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from collections_engine.book import Book
+from collections_engine.config.graph import GraphConfig
+from collections_engine.rings.carry import DIGEST_COLUMNS, Carry, digest, past_mask, row_hashes
+from collections_engine.rings.codes import encode_arrow, fingerprints, to_arrow, to_object
+from collections_engine.rings.graph import CustomerGraph, clean_identifiers, link_codes, usable_rows, value_groups
+from collections_engine.rings.incremental import state_key
+from collections_engine.rings.propensity import confirmed_on
+
+__all__ = ["GraphPhase", "graph_phase"]
+
+_NAT = np.iinfo(np.int64).min
+_DAY_NS = 86_400e9
+
+
+@dataclass
+class GraphPhase:
+    """The customer code space (customers of usable identifier rows, of accounts on or before
+    the date and of labels, sorted ids), the customer graph, and what later phases need."""
+
+    cg: CustomerGraph
+    customer_ids: np.ndarray
+    c_acc: np.ndarray         # customer code per account row (-1: a row after the date)
+    c_lab: np.ndarray         # customer code per confirmed label
+    first_seen: np.ndarray    # earliest identifier first_seen per customer (day number)
+    warnings: list[str]
+    id_stats: dict[str, int]
+    carry: Carry | None = None       # what the next night starts from
+    carry_info: dict[str, object] | None = None
+
+
+@dataclass
+class _Night:
+    """What both ways of building the phase read from tonight's book."""
+
+    ident: pd.DataFrame
+    accounts: pd.DataFrame
+    keep: np.ndarray
+    kind_codes: np.ndarray
+    kinds: list[str]
+    warnings: list[str]
+    id_stats: dict[str, int]
+    a_known: np.ndarray
+    labelled: pd.Series
+    ih: np.ndarray            # row hashes of the identifiers (carry.row_hashes)
+    ah: np.ndarray            # and of the accounts
+    vkey: np.ndarray          # per identifier row: its value's fingerprint plus its kind (value_groups' key)
+
+
+def graph_phase(book: Book, graph: GraphConfig, date: pd.Timestamp, carry: Carry | None,
+                why: str = "no carried identifier graph") -> GraphPhase:
+    """Tonight's graph phase: from `carry` when it is usable for tonight's book (the reason
+    recorded in `carry_info` otherwise), else from the whole book."""
+    night = _read_night(book, graph, date)
+    reason = why if carry is None else _refused(carry, graph, night, date)
+    if not reason:
+        gp = carried_graph_phase(night, graph, date, carry)
+        gp.carry_info = {"mode": "carried", "reason": "", "carried_from": carry.date.strftime("%Y-%m-%d")}
+        return gp
+    gp = full_graph_phase(night, graph, date)
+    gp.carry_info = {"mode": "full", "reason": reason}
+    return gp
+
+
+def _read_night(book: Book, graph: GraphConfig, date: pd.Timestamp) -> _Night:
+    ident = book.identifiers
+    if ident is None or len(ident) == 0:
+        _, warnings, id_stats = clean_identifiers(None, graph, date)
+        ident = pd.DataFrame({c: pd.Series([], dtype="str") for c in ("customer_id", "kind", "value")})
+        keep, kind_codes, kinds = np.zeros(0, bool), np.zeros(0, np.int32), []
+    else:
+        keep, kind_codes, kinds, warnings, id_stats = usable_rows(ident, graph, date)
+    accounts = book.accounts
+    # Account rows known on the date, as a mask (no copy of the 12-month history frame).
+    if "snapshot_date" in accounts.columns:
+        a_known = accounts["snapshot_date"].to_numpy("datetime64[ns]") <= date.to_datetime64()
+    else:
+        a_known = np.ones(len(accounts), bool)
+    vfp = fingerprints(ident["value"])
+    vkey = vfp + kind_codes.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    return _Night(ident, accounts, keep, kind_codes, kinds, warnings, id_stats, a_known,
+                  confirmed_on(book.fraud_labels, date),
+                  row_hashes(ident, DIGEST_COLUMNS["identifiers"], {"value": vfp}),
+                  row_hashes(accounts, DIGEST_COLUMNS["accounts"]), vkey)
+
+
+def _refused(carry: Carry, graph: GraphConfig, night: _Night, date: pd.Timestamp) -> str:
+    """Why the carry cannot serve tonight ("" when it can)."""
+    if carry.key != state_key(graph):
+        return "carried identifier graph was made with other graph keys"
+    if carry.date > date:
+        return f"carried identifier graph is of a later night ({carry.date:%Y-%m-%d})"
+    for name, hashes, table in (("identifiers", night.ih, night.ident), ("accounts", night.ah, night.accounts)):
+        if digest(hashes, past_mask(table, name, carry.date)) != carry.digests.get(name):
+            return (f"the {name} rows dated on or before {carry.date:%Y-%m-%d} differ from that night's "
+                    "(history rewritten or late rows)")
+    return ""
+
+
+def _tonight_digests(night: _Night, date: pd.Timestamp) -> dict[str, str]:
+    return {"identifiers": digest(night.ih, past_mask(night.ident, "identifiers", date)),
+            "accounts": digest(night.ah, past_mask(night.accounts, "accounts", date))}
+
+
+def full_graph_phase(night: _Night, graph: GraphConfig, date: pd.Timestamp) -> GraphPhase:
+    """Everything from the whole book; also the carry for the next night."""
+    ident, keep = night.ident, night.keep
+    # One code space for customers, numbered in sorted id order, so joins become indexing.
+    # Encoded on the whole columns, then narrowed to those customers.
+    (ci_all, ca_all, cl_all), cust_dict = encode_arrow(ident["customer_id"], night.accounts["customer_id"],
+                                                       night.labelled)
+    n_dict = len(cust_dict)
+    known_i = past_mask(ident, "identifiers", date)
+    ident_acc = np.zeros(n_dict + 1, bool)  # slot -1: a missing id
+    ident_acc[ci_all[keep]] = True
+    ident_acc[ca_all[night.a_known]] = True
+    appear = ident_acc.copy()
+    appear[ci_all[known_i]] = True
+    used = ident_acc.copy()
+    used[cl_all] = True
+    used[-1] = appear[-1] = ident_acc[-1] = False
+    remap = (np.cumsum(used) - 1).astype(np.int32)
+    remap[~used] = -1
+    first_ns = _first_seen_ns(ident, ci_all, known_i, n_dict)
+    customer_ids = to_object(cust_dict, np.flatnonzero(used[:-1]))
+    vcode = value_groups(ident["value"], night.kind_codes, keep)
+    ci = remap[ci_all]
+    cg = link_codes(night.kind_codes, night.kinds, vcode, np.where(keep, ci, -1), customer_ids, graph)
+    c_acc = np.where(night.a_known, remap[ca_all], -1)
+    shown = appear[:-1]
+    carry = _carry(night, graph, date, cust_dict.filter(pa.array(shown)), ident_acc[:-1][shown],
+                   first_ns[:-1][shown], _link_rows(ident, night, np.flatnonzero(vcode >= 0)))
+    return GraphPhase(cg, customer_ids, c_acc, remap[cl_all], _days(first_ns[:-1][used[:-1]]), night.warnings,
+                      night.id_stats, carry)
+
+
+def carried_graph_phase(night: _Night, graph: GraphConfig, date: pd.Timestamp, carry: Carry) -> GraphPhase:
+    """The same phase from `carry` (checked by `_refused`) and the rows dated after its night."""
+    ident, accounts = night.ident, night.accounts
+    past_i = past_mask(ident, "identifiers", carry.date)
+    new_known = past_mask(ident, "identifiers", date) & ~past_i
+    new_keep = night.keep & ~past_i
+    new_acc = night.a_known & ~past_mask(accounts, "accounts", carry.date)
+    # tonight's customers: the carried ones and those of tonight's rows and labels, sorted
+    old_ids = to_arrow(carry.customers["customer_id"])
+    tonight = pa.chunked_array([*to_arrow(ident["customer_id"]).take(pa.array(np.flatnonzero(new_known))).chunks,
+                                *to_arrow(accounts["customer_id"]).take(pa.array(np.flatnonzero(new_acc))).chunks,
+                                *to_arrow(night.labelled).chunks], pa.large_string())
+    tonight = pc.drop_null(tonight)
+    fresh = pc.unique(tonight.filter(pc.invert(pc.is_in(tonight, value_set=old_ids.combine_chunks()))))
+    ids, at_old, at_new = _merge_sorted(old_ids, fresh)
+    n = len(ids)
+    ident_acc = np.zeros(n, bool)
+    ident_acc[at_old] = carry.customers["used"].to_numpy(bool)
+    first_ns = np.full(n, _NAT, np.int64)
+    first_ns[at_old] = carry.customers["first_seen"].to_numpy(np.int64)
+    code_of = _lookup(ids)
+    for col, mask in ((ident["customer_id"], new_keep), (accounts["customer_id"], new_acc)):
+        c = code_of(col, mask)
+        ident_acc[c[c >= 0]] = True
+    appear = ident_acc.copy()
+    appear[at_old] = True
+    new_codes = code_of(ident["customer_id"], new_known)
+    appear[new_codes[new_codes >= 0]] = True
+    _min_first_seen(first_ns, new_codes, ident, np.flatnonzero(new_known))
+    used = ident_acc.copy()
+    lab_codes = code_of(night.labelled, None)
+    used[lab_codes[lab_codes >= 0]] = True
+    remap = np.r_[(np.cumsum(used) - 1).astype(np.int32), -1]  # last slot: a missing id
+    remap[:-1][~used] = -1
+    cust_arrow = ids.filter(pa.array(used))
+    customer_ids = to_object(cust_arrow)
+    cg, links = _carried_links(night, graph, carry, new_keep, customer_ids, cust_arrow)
+    c_acc = np.full(len(accounts), -1, np.int32)
+    c_acc[night.a_known] = remap[code_of(accounts["customer_id"], night.a_known)]
+    out = _carry(night, graph, date, ids.filter(pa.array(appear)), ident_acc[appear], first_ns[appear], links)
+    return GraphPhase(cg, customer_ids, c_acc, remap[lab_codes], _days(first_ns[used]), night.warnings,
+                      night.id_stats, out)
+
+
+def _carried_links(night: _Night, graph: GraphConfig, carry: Carry, new_keep: np.ndarray,
+                   customer_ids: np.ndarray, cust_arrow: pa.Array) -> tuple[CustomerGraph, pd.DataFrame]:
+    """The graph from the candidate rows (module doc of `carry`): the carried link rows,
+    tonight's usable rows, and the usable past rows sharing a value fingerprint with one of
+    those; and tonight's link rows for the next carry."""
+    ident, kinds = night.ident, night.kinds
+    rows = np.flatnonzero(new_keep)
+    if len(rows):
+        # usable past rows whose key is one of tonight's; of those, the ones whose value no
+        # other past row holds (the others are in the carried links already)
+        hit = pc.is_in(pa.array(night.vkey), value_set=pa.array(np.unique(night.vkey[rows])))
+        past = np.flatnonzero(hit.to_numpy(zero_copy_only=False) & night.keep & ~new_keep)
+        if len(past):
+            vg = value_groups(to_arrow(ident["value"]).take(pa.array(past)), night.kind_codes[past],
+                              np.ones(len(past), bool))
+            rows = np.sort(np.r_[rows, past[vg < 0]])
+    links = carry.links
+    kind_of = {k: i for i, k in enumerate(kinds)}
+    (lk,), lk_levels = encode_arrow(links["kind"], sort=False)
+    lk_map = np.array([kind_of.get(str(k), -1) for k in lk_levels.to_pylist()] + [-1], np.int32)
+    take = pa.array(rows)
+    cust = pa.chunked_array([*to_arrow(links["customer_id"]).chunks, *to_arrow(ident["customer_id"]).take(take).chunks],
+                            pa.large_string())
+    values = pa.chunked_array([*to_arrow(links["value"]).chunks, *to_arrow(ident["value"]).take(take).chunks],
+                              pa.large_string())
+    kind_codes = np.r_[lk_map[lk], night.kind_codes[rows]].astype(np.int32)
+    vcode = value_groups(values, kind_codes, kind_codes >= 0)
+    codes = _lookup(cust_arrow)(cust, None)
+    cg = link_codes(kind_codes, kinds, vcode, codes, customer_ids, graph)
+    multi = np.flatnonzero(vcode >= 0)
+    m = pa.array(multi)
+    kind_names = pa.array(kinds, pa.large_string()).take(pa.array(kind_codes[multi]))
+    out = pd.DataFrame({"customer_id": pd.array(cust.take(m), dtype="str"),
+                        "kind": pd.array(kind_names, dtype="str"), "value": pd.array(values.take(m), dtype="str")})
+    return cg, out
+
+
+def _link_rows(ident: pd.DataFrame, night: _Night, rows: np.ndarray) -> pd.DataFrame:
+    take = pa.array(rows)
+    kinds = pa.array(night.kinds, pa.large_string()).take(pa.array(night.kind_codes[rows]))
+    return pd.DataFrame({"customer_id": pd.array(to_arrow(ident["customer_id"]).take(take), dtype="str"),
+                         "kind": pd.array(kinds, dtype="str"),
+                         "value": pd.array(to_arrow(ident["value"]).take(take), dtype="str")})
+
+
+def _carry(night: _Night, graph: GraphConfig, date: pd.Timestamp, ids: pa.Array, ident_acc: np.ndarray,
+           first_ns: np.ndarray, links: pd.DataFrame) -> Carry:
+    customers = pd.DataFrame({"customer_id": pd.array(ids, dtype="str") if len(ids) else pd.Series([], dtype="str"),
+                              "used": np.asarray(ident_acc, bool), "first_seen": np.asarray(first_ns, np.int64)})
+    return Carry(pd.Timestamp(date), state_key(graph), _tonight_digests(night, date), customers, links)
+
+
+def _merge_sorted(old: pa.ChunkedArray | pa.Array, fresh: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+    """The sorted union of sorted `old` and `fresh` (disjoint), and where each went."""
+    old = old.combine_chunks() if isinstance(old, pa.ChunkedArray) else old
+    if len(fresh) == 0:
+        return old, np.arange(len(old)), np.zeros(0, np.int64)
+    fresh = fresh.take(pc.array_sort_indices(fresh))
+    # positions of the few new ids among the old ones (Python comparisons: few)
+    old_obj = to_object(old)
+    pos = np.searchsorted(old_obj, to_object(fresh))
+    at_new = pos + np.arange(len(fresh))
+    at_old = np.arange(len(old)) + np.searchsorted(pos, np.arange(len(old)), side="right")
+    order = np.empty(len(old) + len(fresh), np.int64)
+    order[at_old] = np.arange(len(old))
+    order[at_new] = len(old) + np.arange(len(fresh))
+    merged = pa.concat_arrays([old.cast(pa.large_string()), fresh.cast(pa.large_string())]).take(pa.array(order))
+    return merged, at_old, at_new
+
+
+def _lookup(ids: pa.Array):
+    """code_of(column, mask): each (masked) row's position in `ids` (-1: a missing id)."""
+    ids = ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
+
+    def code_of(col, mask: np.ndarray | None) -> np.ndarray:
+        arr = to_arrow(col)
+        if mask is not None:
+            arr = arr.filter(pa.array(mask))
+        if len(arr) == 0:
+            return np.zeros(0, np.int64)
+        idx = pc.fill_null(pc.index_in(arr, value_set=ids), -1)
+        return idx.to_numpy(zero_copy_only=False).astype(np.int64)
+
+    return code_of
+
+
+def _min_first_seen(first_ns: np.ndarray, codes: np.ndarray, ident: pd.DataFrame, rows: np.ndarray) -> None:
+    if "first_seen" not in ident.columns or len(rows) == 0:
+        return
+    seen = ident["first_seen"].to_numpy("datetime64[ns]").view(np.int64)[rows]
+    ok = (seen != _NAT) & (codes >= 0)
+    best = np.where(first_ns == _NAT, np.iinfo(np.int64).max, first_ns)
+    np.minimum.at(best, codes[ok], seen[ok])
+    first_ns[:] = np.where(best == np.iinfo(np.int64).max, _NAT, best)
+
+
+def _first_seen_ns(ident: pd.DataFrame, codes: np.ndarray, known: np.ndarray, n: int) -> np.ndarray:
+    """Earliest identifier first_seen (int64 ns, the smallest int64: none) per customer code of
+    the dictionary, over the rows known on the night."""
+    out = np.full(n + 1, _NAT, np.int64)
+    if "first_seen" not in ident.columns or len(ident) == 0:
+        return out
+    seen = ident["first_seen"].to_numpy("datetime64[ns]").view(np.int64)
+    ok = known & (seen != _NAT) & (codes >= 0)
+    best = np.full(n + 1, np.iinfo(np.int64).max, np.int64)
+    np.minimum.at(best, codes[ok], seen[ok])
+    out[best != np.iinfo(np.int64).max] = best[best != np.iinfo(np.int64).max]
+    return out
+
+
+def _days(first_ns: np.ndarray) -> np.ndarray:
+    """Day numbers (NaN: none), as `detect` used them."""
+    out = np.full(len(first_ns), np.nan)
+    ok = first_ns != _NAT
+    out[ok] = first_ns[ok] / _DAY_NS
+    return out

@@ -1,0 +1,173 @@
+"""The carried identifier graph (rings/carry.py, rings/graph_phase.py): a second night built from
+last night's carry and tonight's rows equals a full build from the whole book, and a carry that
+does not fit tonight's book is refused with the reason (a full build, never a skip)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from collections_engine.book import Book
+from collections_engine.config import load_graph, load_strategy
+from collections_engine.config.graph import GraphConfig
+from collections_engine.rings import detect_rings
+from collections_engine.rings.carry import check_carry
+from collections_engine.rings.graph_phase import graph_phase
+from collections_engine.synth import SynthParams, generate_book
+
+ROOT = Path(__file__).resolve().parents[1]
+D = pd.Timestamp("2026-01-30")
+S = D - pd.Timedelta(days=1)
+KINDS = {"phone": 1.0, "device": 1.0, "address": 0.5}
+
+
+def _roundtrip(carry):
+    """The carry as the next night reads it: through parquet, then checked."""
+    frames = {}
+    for name, df in carry.frames().items():
+        buf = io.BytesIO()
+        df.to_parquet(buf, index=False)
+        frames[name] = pd.read_parquet(io.BytesIO(buf.getvalue()))
+    out, why = check_carry(frames, carry.key)
+    assert out is not None, why
+    return out
+
+
+def _canon(gp) -> tuple:
+    """Everything later phases read from the graph phase; the shared values as a partition
+    (their numbering follows row order, and nothing downstream depends on it)."""
+    cg = gp.cg
+    parts = sorted((k, tuple(sorted(x))) for (k, _), x in cg.shared.groupby(["kind", "group"])["node"].agg(list).items())
+    return (list(cg.customers), cg.u.tolist(), cg.v.tolist(), cg.w.tobytes(), parts, cg.stats, cg.codes.tolist(),
+            list(gp.customer_ids), gp.c_acc.tolist(), gp.c_lab.tolist(), np.nan_to_num(gp.first_seen, nan=-1).tolist(),
+            gp.warnings, gp.id_stats)
+
+
+def _carry_frames(gp) -> tuple:
+    links = gp.carry.links.sort_values(["customer_id", "kind", "value"]).reset_index(drop=True)
+    return gp.carry.customers.to_dict("list"), links.to_dict("list"), gp.carry.digests
+
+
+def _assert_same(inc, full) -> None:
+    assert _canon(inc) == _canon(full)
+    assert _carry_frames(inc) == _carry_frames(full)
+
+
+@st.composite
+def histories(draw: st.DrawFn):
+    """A small book whose rows are dated around the two nights: identifiers first seen before,
+    on either night, after both, or never dated; values from small pools so that customers
+    share them, blanks and an unknown kind now and then; accounts on both nights."""
+    n_cust = draw(st.integers(2, 14))
+    cust = [f"C{i:02d}" for i in range(n_cust)]
+    day = st.sampled_from([None, -5, -1, 0, 1])  # relative to S; 1 is tonight (D)
+    row = st.tuples(st.sampled_from(cust), st.sampled_from(["phone", "device", "address", "fax"]),
+                    st.sampled_from(["v0", "v1", "v2", "v3", "", "v0 "]), day)
+    rows = draw(st.lists(row, min_size=0, max_size=45))
+    ident = pd.DataFrame({
+        "customer_id": pd.Series([r[0] for r in rows], dtype="str"),
+        "kind": pd.Categorical([r[1] for r in rows]),
+        "value": pd.Series([r[1][0] + r[2] if r[2] else r[2] for r in rows], dtype="str"),
+        "first_seen": pd.Series([pd.NaT if r[3] is None else S + pd.Timedelta(days=r[3]) for r in rows],
+                                dtype="datetime64[ns]"),
+    })
+    acc_rows = draw(st.lists(st.tuples(st.sampled_from(cust + ["X1", "X2"]), st.sampled_from([-30, 0, 1])),
+                             min_size=1, max_size=20))
+    accounts = pd.DataFrame({
+        "snapshot_date": pd.Series([S + pd.Timedelta(days=d) for _, d in acc_rows], dtype="datetime64[ns]"),
+        "account_id": pd.Series([f"A{c}" for c, _ in acc_rows], dtype="str"),
+        "customer_id": pd.Series([c for c, _ in acc_rows], dtype="str"),
+        "open_date": pd.Series([S - pd.Timedelta(days=90)] * len(acc_rows), dtype="datetime64[ns]"),
+        "dpd": np.full(len(acc_rows), 30, np.int64),
+    })
+    labels = draw(st.lists(st.sampled_from(cust + ["L9"]), max_size=3, unique=True))
+    lab = pd.DataFrame({"customer_id": pd.Series(labels, dtype="str"),
+                        "confirmed_on": pd.Series([S] * len(labels), dtype="datetime64[ns]")})
+    hub = draw(st.sampled_from([3, 50]))
+    return Book(accounts=accounts, identifiers=ident, fraud_labels=lab), GraphConfig(kinds=KINDS, hub_max_customers=hub)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(histories())
+def test_a_carried_night_equals_a_full_build(case) -> None:
+    book, graph = case
+    last = graph_phase(book, graph, S, None)
+    assert last.carry_info["mode"] == "full"
+    inc = graph_phase(book, graph, D, _roundtrip(last.carry))
+    assert inc.carry_info["mode"] == "carried", inc.carry_info
+    _assert_same(inc, graph_phase(book, graph, D, None))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(histories(), st.integers(0, 10**6), st.sampled_from(["value", "customer_id", "drop", "late"]))
+def test_a_rewritten_past_is_refused_and_the_night_built_in_full(case, pick: int, edit: str) -> None:
+    book, graph = case
+    last = graph_phase(book, graph, S, None)
+    ident = book.identifiers
+    past = np.flatnonzero(ident["first_seen"].isna().to_numpy() | (ident["first_seen"] <= S).to_numpy())
+    if edit == "late":  # a row dated last night that was not there last night
+        extra = pd.DataFrame({"customer_id": ["C00"], "kind": ["phone"], "value": ["pv9"], "first_seen": [S]})
+        ident = pd.concat([ident, extra.astype({"customer_id": "str", "value": "str"})], ignore_index=True)
+        ident["kind"] = pd.Categorical(ident["kind"].astype("str"))
+    elif len(past) == 0:
+        return
+    else:
+        i = past[pick % len(past)]
+        if edit == "drop":
+            ident = ident.drop(index=i).reset_index(drop=True)
+        else:
+            col = ident[edit].astype(object).copy()
+            col.iloc[i] = str(col.iloc[i]) + "x"
+            ident = ident.assign(**{edit: pd.Series(col.to_numpy(), dtype="str")})
+    tonight = Book(accounts=book.accounts, identifiers=ident, fraud_labels=book.fraud_labels)
+    inc = graph_phase(tonight, graph, D, _roundtrip(last.carry))
+    assert inc.carry_info["mode"] == "full"
+    assert "differ from that night" in inc.carry_info["reason"]
+    _assert_same(inc, graph_phase(tonight, graph, D, None))
+
+
+def test_a_carry_of_other_keys_or_a_later_night_is_refused() -> None:
+    book = Book(accounts=pd.DataFrame({"snapshot_date": [S], "account_id": ["A1"], "customer_id": ["C1"],
+                                       "open_date": [S], "dpd": [1]}).astype({"account_id": "str", "customer_id": "str"}),
+                identifiers=pd.DataFrame({"customer_id": ["C1", "C2"], "kind": ["phone", "phone"],
+                                          "value": ["p", "p"]}).astype("str"))
+    graph = GraphConfig(kinds=KINDS)
+    carry = _roundtrip(graph_phase(book, graph, D, None).carry)
+    other = GraphConfig(kinds={**KINDS, "email": 0.5})
+    assert "other graph keys" in graph_phase(book, other, D, carry).carry_info["reason"]
+    assert "later night" in graph_phase(book, graph, S, carry).carry_info["reason"]
+    frames = carry.frames()
+    assert check_carry({k: v for k, v in frames.items() if k != "links"}, carry.key)[1].endswith("links")
+    assert "lacks column" in check_carry({**frames, "customers": frames["customers"].drop(columns="used")},
+                                         carry.key)[1]
+    shuffled = frames["customers"].iloc[::-1]
+    if len(shuffled) > 1:
+        assert "sorted" in check_carry({**frames, "customers": shuffled}, carry.key)[1]
+
+
+def test_a_generated_book_night_to_night_carried_equals_full() -> None:
+    """The production path on a generated book (a giant component, hubs, new customers every
+    night): three nights, each carried from the one before, against full builds; and the whole
+    ring step from the carry gives the same rings as from the book."""
+    strategy = load_strategy(ROOT / "strategies" / "default.yaml")
+    tables = generate_book(SynthParams(accounts=4000, days=3, seed=3), strategy)
+    book = Book(**{k: tables[k] for k in ("accounts", "payments", "contacts", "identifiers", "fraud_labels")})
+    graph = load_graph(ROOT / "graphs" / "default.yaml")
+    d0, *nights = book.snapshot_dates()[-3:]
+    gp = graph_phase(book, graph, d0, None)
+    for d in nights:
+        inc = graph_phase(book, graph, d, _roundtrip(gp.carry))
+        assert inc.carry_info["mode"] == "carried"
+        _assert_same(inc, graph_phase(book, graph, d, None))
+        gp = inc
+    first = detect_rings(book, graph, nights[0])
+    carried = detect_rings(book, graph, nights[1], previous=first.rings, carry=_roundtrip(first.carry))
+    full = detect_rings(book, graph, nights[1], previous=first.rings)
+    assert carried.stats["graph_carry"]["mode"] == "carried"
+    for a, b in ((carried.rings, full.rings), (carried.members, full.members)):
+        pd.testing.assert_frame_equal(a, b)
