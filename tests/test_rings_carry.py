@@ -169,5 +169,83 @@ def test_a_generated_book_night_to_night_carried_equals_full() -> None:
     carried = detect_rings(book, graph, nights[1], previous=first.rings, carry=_roundtrip(first.carry))
     full = detect_rings(book, graph, nights[1], previous=first.rings)
     assert carried.stats["graph_carry"]["mode"] == "carried"
-    for a, b in ((carried.rings, full.rings), (carried.members, full.members)):
+    assert carried.stats["features_carry"]["mode"] == "carried", carried.stats["features_carry"]
+    assert full.stats["features_carry"]["mode"] == "full"
+    for a, b in ((carried.rings, full.rings), (carried.members, full.members),
+                 (carried.communities, full.communities)):
         pd.testing.assert_frame_equal(a, b)
+
+
+@st.composite
+def account_histories(draw: st.DrawFn):
+    """Integer-coded account, payment and contact rows (customer_features' inputs) dated before,
+    on and after last night, with unknown rows, missing dates and payment-only accounts."""
+    n_cust, n_acc = draw(st.integers(1, 6)), draw(st.integers(1, 8))
+    owner = draw(st.lists(st.integers(-1, n_cust - 1), min_size=n_acc, max_size=n_acc))
+    day = st.sampled_from([None, -400, -120, -60, -1, 0, 1, 2])
+    acc_rows = draw(st.lists(st.tuples(st.integers(0, n_acc - 1), st.sampled_from([-60, -30, 0, 1, 2]), day,
+                                       st.integers(0, 150)), max_size=25))
+    # one row per account and snapshot (the loader's key)
+    acc_rows = list({(a, s): (a, s, o, dpd) for a, s, o, dpd in acc_rows}.values())
+
+    def ns(d):
+        return np.datetime64("NaT", "ns") if d is None else (S + pd.Timedelta(days=d)).to_datetime64()
+
+    accounts = {"acc": np.array([a for a, *_ in acc_rows], np.int64),
+                "cust": np.array([owner[a] for a, *_ in acc_rows], np.int64),
+                "snapshot_date": np.array([ns(s) for _, s, _, _ in acc_rows], "datetime64[ns]"),
+                "open_date": np.array([ns(o) for _, _, o, _ in acc_rows], "datetime64[ns]"),
+                "dpd": np.array([d for *_, d in acc_rows], np.int64)}
+    pays = draw(st.lists(st.tuples(st.integers(-1, n_acc - 1), day), max_size=15))
+    payments = {"acc": np.array([a for a, _ in pays], np.int64), "paid_on": np.array([ns(d) for _, d in pays], "datetime64[ns]")}
+    cons = draw(st.lists(st.tuples(st.integers(-1, n_acc - 1), day, st.sampled_from(["wrong_number", "no_answer", "other"])),
+                         max_size=15))
+    contacts = {"acc": np.array([a for a, _, _ in cons], np.int64),
+                "contacted_on": np.array([ns(d) for _, d, _ in cons], "datetime64[ns]"),
+                "wrong_number": np.array([o == "wrong_number" for *_, o in cons], bool),
+                "no_answer": np.array([o == "no_answer" for *_, o in cons], bool)}
+    shared = np.array(draw(st.lists(st.integers(0, 3), min_size=n_cust, max_size=n_cust)), float)
+    return n_cust, n_acc, accounts, payments, contacts, shared
+
+
+def _known(rows: dict, col: str, date: pd.Timestamp) -> dict:
+    """The rows of `rows` dated on or before `date` (account rows after it: customer -1)."""
+    out = dict(rows)
+    if col == "snapshot_date":
+        out["cust"] = np.where(rows[col] <= date.to_datetime64(), rows["cust"], -1)
+    return out
+
+
+def _pick(rows: dict, mask: np.ndarray) -> dict:
+    return {k: v[mask] for k, v in rows.items()}
+
+
+@settings(max_examples=150, deadline=None)
+@given(account_histories())
+def test_account_aggregates_give_customer_features_and_merge_night_to_night(case) -> None:
+    from collections_engine.rings import accounts as agg_mod
+    from collections_engine.rings.propensity import customer_features
+
+    n_cust, n_acc, accounts, payments, contacts, shared = case
+    acc_d = _known(accounts, "snapshot_date", D)
+    slow = customer_features(n_cust, acc_d, payments, contacts, shared, D)
+    agg, problem = agg_mod.aggregate(n_acc, acc_d, payments, contacts, D)
+    assert problem == "" or "customer" in problem
+    if problem:
+        return
+    pd.testing.assert_frame_equal(agg_mod.features(n_cust, agg, shared, D), slow)
+    # last night's aggregates plus tonight's rows: the same
+    sd, dd = S.to_datetime64(), D.to_datetime64()
+    past_acc = _known(_pick(accounts, accounts["snapshot_date"] <= sd), "snapshot_date", S)
+    old, problem = agg_mod.aggregate(n_acc, past_acc, payments, contacts, S)
+    opened_later = (past_acc["cust"] >= 0) & (past_acc["open_date"] > sd)
+    if problem or opened_later.any():  # the carry is refused in these cases
+        return
+    late = (accounts["snapshot_date"] > sd) & (accounts["snapshot_date"] <= dd)
+    new_pay = _pick(payments, (payments["paid_on"] > sd) & (payments["paid_on"] <= dd))
+    new_con = _pick(contacts, (contacts["contacted_on"] > sd) & (contacts["contacted_on"] <= dd))
+    new, problem = agg_mod.aggregate(n_acc, _pick(accounts, late), new_pay, new_con, D)
+    assert problem == ""
+    merged, problem = agg_mod.merge(old, new)
+    assert problem == ""
+    pd.testing.assert_frame_equal(agg_mod.features(n_cust, merged, shared, D), slow)

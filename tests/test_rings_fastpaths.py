@@ -204,7 +204,7 @@ def test_components_match_scipy(n, pairs, presorted):
 def test_categorical_columns_read_as_strings(values):
     from collections_engine.config.graph import GraphConfig
     from collections_engine.codes import to_arrow
-    from collections_engine.rings.detect import _equals
+    from collections_engine.rings.account_phase import _equals
     from collections_engine.rings.graph import usable_rows
 
     as_str = pd.Series(values, dtype="str")

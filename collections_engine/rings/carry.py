@@ -37,15 +37,22 @@ import pyarrow.compute as pc
 
 from collections_engine.rings.codes import category_codes, fingerprints, to_arrow
 
-__all__ = ["CARRY_TABLES", "DIGEST_COLUMNS", "Carry", "check_carry", "digest", "past_mask", "row_hashes"]
+__all__ = ["ACCOUNT_COLUMNS", "CARRY_TABLES", "DIGEST_COLUMNS", "Carry", "check_carry", "digest", "past_mask", "row_hashes"]
 
 # Columns of each table the ring step reads, hashed into the digests.
 DIGEST_COLUMNS = {
     "identifiers": ["customer_id", "kind", "value", "first_seen"],
     "accounts": ["snapshot_date", "account_id", "customer_id", "open_date", "dpd"],
+    "payments": ["account_id", "paid_on"],
+    "contacts": ["account_id", "contacted_on", "outcome"],
 }
-DATE_COLUMN = {"identifiers": "first_seen", "accounts": "snapshot_date"}
-CARRY_TABLES = ("meta", "customers", "links")
+DATE_COLUMN = {"identifiers": "first_seen", "accounts": "snapshot_date", "payments": "paid_on",
+               "contacts": "contacted_on"}
+CARRY_TABLES = ("meta", "customers", "links", "accounts")
+# the per-account aggregates (rings.accounts.FIELDS) besides account_id; cust_pos: the row of
+# the account's customer in `customers` (-1: none)
+ACCOUNT_COLUMNS = ["account_id", "cust_pos", "sel", "open_min", "latest", "dpd_l", "open_l", "default_start",
+                   "early", "last_paid", "n_con", "n_wrong", "n_noans"]
 
 _P = [np.uint64(x) for x in (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9,
                              0xD6E8FEB86659FD93, 0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53)]
@@ -62,12 +69,17 @@ class Carry:
     digests: dict[str, str]
     customers: pd.DataFrame   # customer_id (sorted, unique), used (bool), first_seen (int64 ns, NaT min)
     links: pd.DataFrame       # customer_id, kind, value: usable past rows of a value held twice or more
+    accounts: pd.DataFrame | None = None   # ACCOUNT_COLUMNS (rings.accounts); None: see accounts_problem
+    accounts_problem: str = "not built"
     stats: dict[str, int] = field(default_factory=dict)
 
     def frames(self) -> dict[str, pd.DataFrame]:
         meta = pd.DataFrame({"date": [self.date.strftime("%Y-%m-%d")], "key": [self.key],
-                             **{f"digest_{t}": [d] for t, d in sorted(self.digests.items())}})
-        return {"meta": meta, "customers": self.customers, "links": self.links}
+                             "accounts_problem": [self.accounts_problem],
+                             **{f"digest_{t}": [self.digests.get(t, "")] for t in sorted(DIGEST_COLUMNS)}})
+        accounts = self.accounts if self.accounts is not None else pd.DataFrame(
+            {c: pd.Series([], dtype="str" if c == "account_id" else "int64") for c in ACCOUNT_COLUMNS})
+        return {"meta": meta, "customers": self.customers, "links": self.links, "accounts": accounts}
 
 
 def check_carry(frames: dict[str, pd.DataFrame] | None, key: str) -> tuple[Carry | None, str]:
@@ -78,8 +90,9 @@ def check_carry(frames: dict[str, pd.DataFrame] | None, key: str) -> tuple[Carry
     if missing:
         return None, f"carried identifier graph lacks {', '.join(missing)}"
     meta, cust, links = frames["meta"], frames["customers"], frames["links"]
-    need = {"meta": ["date", "key"] + [f"digest_{t}" for t in sorted(DIGEST_COLUMNS)],
-            "customers": ["customer_id", "used", "first_seen"], "links": ["customer_id", "kind", "value"]}
+    need = {"meta": ["date", "key", "accounts_problem"] + [f"digest_{t}" for t in sorted(DIGEST_COLUMNS)],
+            "customers": ["customer_id", "used", "first_seen"], "links": ["customer_id", "kind", "value"],
+            "accounts": ACCOUNT_COLUMNS}
     for name, cols in need.items():
         absent = [c for c in cols if c not in frames[name].columns]
         if absent:
@@ -98,7 +111,13 @@ def check_carry(frames: dict[str, pd.DataFrame] | None, key: str) -> tuple[Carry
     digests = {t: str(meta[f"digest_{t}"].iloc[0]) for t in DIGEST_COLUMNS}
     customers = pd.DataFrame({"customer_id": pd.array(ids, dtype="str") if len(ids) else pd.Series([], dtype="str"),
                               "used": used, "first_seen": first_seen})
-    return Carry(date, key, digests, customers, links[["customer_id", "kind", "value"]]), ""
+    problem = str(meta["accounts_problem"].iloc[0])
+    accounts = frames["accounts"][ACCOUNT_COLUMNS] if not problem else None
+    if accounts is not None:
+        pos = accounts["cust_pos"].to_numpy(np.int64)
+        if len(pos) and (pos.max() >= len(customers) or pos.min() < -1):
+            return None, "carried accounts name customers that are not carried"
+    return Carry(date, key, digests, customers, links[["customer_id", "kind", "value"]], accounts, problem), ""
 
 
 def column_hash(col: pd.Series) -> np.ndarray:
@@ -132,14 +151,14 @@ def row_hashes(table: pd.DataFrame, columns: list[str], known: dict[str, np.ndar
 
 
 def past_mask(table: pd.DataFrame, name: str, date: pd.Timestamp) -> np.ndarray:
-    """Rows known on `date` (an identifier without first_seen is always known)."""
+    """Rows dated on or before `date`: an identifier without first_seen is always known; a
+    payment or contact without a date never counts, and is kept with the past so that a date
+    given to it later shows in the digest."""
     col = DATE_COLUMN[name]
     if col not in table.columns:
         return np.ones(len(table), bool)
     d = table[col].to_numpy("datetime64[ns]").view(np.int64)
-    known = d <= pd.Timestamp(date).value
-    if name == "identifiers":
-        known |= d == _NAT
+    known = d <= pd.Timestamp(date).value  # a missing date (the smallest int64) included
     return known & (d != _NAT) if name == "accounts" else known
 
 

@@ -16,21 +16,21 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import pyarrow.compute as pc
 
 from collections_engine.book import Book
 from collections_engine.config.graph import GraphConfig
 from collections_engine.errors import InputError
 from collections_engine.rings.community import find_communities, keep_cores, trim_weak_members  # noqa: F401 (benchmarks wrap them)
-from collections_engine.codes import category_codes, encode, encode_arrow, to_arrow, to_object
+from collections_engine.codes import encode, to_object
 from collections_engine.rings.flag import member_links, reasons, unconfirmed_evidence
 from collections_engine.rings.incremental import night_communities
+from collections_engine.rings.account_phase import AccountPhase, account_phase
 from collections_engine.rings.carry import Carry
 from collections_engine.rings.graph import CustomerGraph, clean_identifiers, link_codes, link_customers, usable_rows, value_groups  # noqa: F401 (link_customers: benchmarks wrap it)
 from collections_engine.rings.graph_phase import GraphPhase, graph_phase
 from collections_engine.rings.match import match_ring_ids
 from collections_engine.rings.propensity import (
-    community_estimate, community_features, confirmed_on, customer_features, estimate, graph_features, shared_by_kind,
+    community_estimate, community_features, estimate, graph_features, shared_by_kind,
 )
 
 __all__ = ["RINGS_COLUMNS", "MEMBERS_COLUMNS", "RingsResult", "detect_rings", "empty_rings"]
@@ -96,7 +96,7 @@ def detect_rings(
     labels = night.labels
     timings["communities_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    pp = _propensity_phase(book, graph, gp, labels, date)
+    pp = _propensity_phase(book, graph, gp, labels, date, carry)
     timings["propensity_s"] = time.perf_counter() - t
     t = time.perf_counter()
     comm, summary, comm_info = _score_phase(graph, gp, pp, labels, date)
@@ -113,7 +113,7 @@ def detect_rings(
         "held_back_for_evidence": int(((summary["score"] >= graph.ring.threshold) & ~summary["flagged"]).sum()),
         "propensity": {**pp.info, "community_model": comm_info},
         "matched_previous": int((ids["matched_overlap"] > 0).sum()),
-        "communities": night.info, "graph_carry": gp.carry_info,
+        "communities": night.info, "graph_carry": gp.carry_info, "features_carry": pp.accounts.info,
         "timings": {k: round(v, 3) for k, v in timings.items()},
     }
     return RingsResult(rings, members, communities.reset_index(drop=True), gp.warnings, stats, night.state, gp.carry)
@@ -127,27 +127,16 @@ class _PropensityPhase:
     is_conf: np.ndarray
     first_day: np.ndarray
     info: dict[str, object]
-    a_acc: np.ndarray         # account code per account row
-    account_dict: object
+    accounts: AccountPhase    # own features' source and each account's customer
 
 
 def _propensity_phase(book: Book, graph: GraphConfig, gp: GraphPhase, labels: np.ndarray,
-                      date: pd.Timestamp) -> _PropensityPhase:
-    accounts, pay, con = book.accounts, book.payments, book.contacts
+                      date: pd.Timestamp, carry: Carry | None = None) -> _PropensityPhase:
     cg, n_cust = gp.cg, len(gp.customer_ids)
-    (a_acc, a_pay, a_con), account_dict = encode_arrow(
-        accounts["account_id"],
-        pay["account_id"] if pay is not None else pd.Series([], dtype="str"),
-        con["account_id"] if con is not None else pd.Series([], dtype="str"), sort=False)
-    acc_codes = {"cust": gp.c_acc, "acc": a_acc, "open_date": _dates(accounts["open_date"]),
-                 "dpd": accounts["dpd"].to_numpy(), "snapshot_date": _dates(accounts["snapshot_date"])}
-    pay_codes = None if pay is None else {"acc": a_pay, "paid_on": _dates(pay["paid_on"])}
-    con_codes = None if con is None else {
-        "acc": a_con, "contacted_on": _dates(con["contacted_on"]),
-        "wrong_number": _equals(con["outcome"], "wrong_number"), "no_answer": _equals(con["outcome"], "no_answer")}
     shared_node = cg.shared["node"].to_numpy()
     shared_counts = np.bincount(cg.codes[shared_node], minlength=n_cust).astype(float)
-    feats = customer_features(n_cust, acc_codes, pay_codes, con_codes, shared_counts, date)
+    ap = account_phase(book, gp, date, carry, shared_counts)
+    feats = ap.feats
     first_day = np.fmin(feats.pop("open_day").to_numpy(), gp.first_seen)
     feats = graph_features(feats, cg.codes, cg.u, cg.v, cg.w)
     feats = community_features(feats, cg.codes, labels, open_day=first_day)
@@ -160,8 +149,7 @@ def _propensity_phase(book: Book, graph: GraphConfig, gp: GraphPhase, labels: np
     is_conf = np.zeros(n_cust, bool)
     is_conf[gp.c_lab[gp.c_lab >= 0]] = True
     est, info = estimate(feats, is_conf, gp.customer_ids)
-    return _PropensityPhase(feats, est, np.where(is_conf, 1.0, est), is_conf, first_day, info,
-                            a_acc, account_dict)
+    return _PropensityPhase(feats, est, np.where(is_conf, 1.0, est), is_conf, first_day, info, ap)
 
 
 def _score_phase(graph: GraphConfig, gp: GraphPhase, pp: _PropensityPhase, labels: np.ndarray,
@@ -219,10 +207,11 @@ def _tables_phase(gp: GraphPhase, pp: _PropensityPhase, comm: pd.DataFrame, summ
     # Accounts of ring members (every account seen on or before the date), sorted.
     ring_of = np.full(len(gp.customer_ids), -1, np.int64)
     ring_of[fm["code"].to_numpy()] = fm["community"].to_numpy()
-    acc_comm = np.where(gp.c_acc >= 0, ring_of[np.maximum(gp.c_acc, 0)], -1)
-    in_ring = np.flatnonzero((acc_comm >= 0) & (pp.a_acc >= 0))
-    acc_ring = pd.DataFrame({"community": acc_comm[in_ring], "acc": pp.a_acc[in_ring]}).drop_duplicates()
-    acc_ring["account_id"] = to_object(pp.account_dict, acc_ring["acc"].to_numpy())
+    ap = pp.accounts
+    acc_comm = ring_of[ap.cust]
+    in_ring = np.flatnonzero(acc_comm >= 0)
+    acc_ring = pd.DataFrame({"community": acc_comm[in_ring], "acc": ap.acc[in_ring]}).drop_duplicates()
+    acc_ring["account_id"] = to_object(ap.account_ids, acc_ring["acc"].to_numpy())
     acc_lists = acc_ring.sort_values(["community", "account_id"]).groupby("community")["account_id"].agg(list)
     flagged = flagged.assign(reason=reasons(flagged, list(graph.ring.link_evidence)))
     rings = _rings_table(flagged, member_lists, ids, fm, gp.cg.shared, acc_lists)
@@ -232,22 +221,6 @@ def _tables_phase(gp: GraphPhase, pp: _PropensityPhase, comm: pd.DataFrame, summ
     members["customer_id"] = members["customer_id"].astype("str")
     members["ring_id"] = members["ring_id"].astype("str")
     return rings, members
-
-
-def _dates(col: pd.Series, rows: np.ndarray | None = None) -> np.ndarray:
-    x = col.to_numpy("datetime64[ns]")
-    return x if rows is None else x[rows]
-
-
-def _equals(col: pd.Series, value: str) -> np.ndarray:
-    """col == value per row (missing: False), through Arrow or the categories: no Python
-    string per row."""
-    cat = category_codes(col)
-    if cat is not None:
-        codes, cats = cat
-        hit = np.array([c == value for c in cats] + [False], bool)
-        return hit[np.where(codes < 0, len(cats), codes)]
-    return pc.fill_null(pc.equal(to_arrow(col), value), False).to_numpy(zero_copy_only=False).astype(bool)
 
 
 def _rings_table(flagged: pd.DataFrame, member_lists: pd.Series, ids: pd.DataFrame,

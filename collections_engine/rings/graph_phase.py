@@ -6,6 +6,7 @@ and the carry for the next night.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,13 +35,23 @@ class GraphPhase:
 
     cg: CustomerGraph
     customer_ids: np.ndarray
-    c_acc: np.ndarray         # customer code per account row (-1: a row after the date)
     c_lab: np.ndarray         # customer code per confirmed label
     first_seen: np.ndarray    # earliest identifier first_seen per customer (day number)
     warnings: list[str]
     id_stats: dict[str, int]
+    # customer code of each account row in a mask of account rows (-1: none or not known)
+    acc_cust: Callable[[np.ndarray], np.ndarray]
     carry: Carry | None = None       # what the next night starts from
     carry_info: dict[str, object] | None = None
+    carry_pos: np.ndarray | None = None   # per customer code: its row in `carry.customers` (-1: none)
+    old_code: np.ndarray | None = None    # per row of the carry read tonight: tonight's code (-1: none)
+
+    @property
+    def c_acc(self) -> np.ndarray:
+        """Customer code per account row (-1: a row after the date)."""
+        return self.acc_cust(np.ones(self.n_account_rows, bool))
+
+    n_account_rows: int = 0
 
 
 @dataclass
@@ -144,8 +155,11 @@ def full_graph_phase(night: _Night, graph: GraphConfig, date: pd.Timestamp) -> G
     shown = appear[:-1]
     carry = _carry(night, graph, date, cust_dict.filter(pa.array(shown)), ident_acc[:-1][shown],
                    first_ns[:-1][shown], _link_rows(ident, night, np.flatnonzero(vcode >= 0)))
-    return GraphPhase(cg, customer_ids, c_acc, remap[cl_all], _days(first_ns[:-1][used[:-1]]), night.warnings,
-                      night.id_stats, carry)
+    pos = (np.cumsum(shown) - 1)[np.flatnonzero(used[:-1])]
+    carry_pos = np.where(shown[np.flatnonzero(used[:-1])], pos, -1)
+    return GraphPhase(cg, customer_ids, remap[cl_all], _days(first_ns[:-1][used[:-1]]), night.warnings,
+                      night.id_stats, lambda mask: c_acc[mask], carry, carry_pos=carry_pos,
+                      n_account_rows=len(c_acc))
 
 
 def carried_graph_phase(night: _Night, graph: GraphConfig, date: pd.Timestamp, carry: Carry) -> GraphPhase:
@@ -185,11 +199,19 @@ def carried_graph_phase(night: _Night, graph: GraphConfig, date: pd.Timestamp, c
     cust_arrow = ids.filter(pa.array(used))
     customer_ids = to_object(cust_arrow)
     cg, links = _carried_links(night, graph, carry, new_keep, customer_ids, cust_arrow)
-    c_acc = np.full(len(accounts), -1, np.int32)
-    c_acc[night.a_known] = remap[code_of(accounts["customer_id"], night.a_known)]
+    a_known = night.a_known
+
+    def acc_cust(mask: np.ndarray) -> np.ndarray:
+        out = np.full(int(mask.sum()), -1, np.int32)
+        k = a_known[mask]
+        out[k] = remap[code_of(accounts["customer_id"], mask & a_known)]
+        return out
+
     out = _carry(night, graph, date, ids.filter(pa.array(appear)), ident_acc[appear], first_ns[appear], links)
-    return GraphPhase(cg, customer_ids, c_acc, remap[lab_codes], _days(first_ns[used]), night.warnings,
-                      night.id_stats, out)
+    carry_pos = np.where(appear, np.cumsum(appear) - 1, -1)[np.flatnonzero(used)]
+    return GraphPhase(cg, customer_ids, remap[lab_codes], _days(first_ns[used]), night.warnings,
+                      night.id_stats, acc_cust, out, carry_pos=carry_pos, old_code=remap[at_old],
+                      n_account_rows=len(accounts))
 
 
 def _carried_links(night: _Night, graph: GraphConfig, carry: Carry, new_keep: np.ndarray,

@@ -1,0 +1,189 @@
+"""The customers' own features of one night (`propensity.customer_features`' frame) and each
+account's customer: from the whole book, or from last night's per-account aggregates
+(`rings.accounts`, carried in `rings.carry`) and tonight's account, payment and contact rows.
+
+The carried way is taken when the graph phase was built from the carry (so last night's
+customers map to tonight's codes), last night summarised its accounts (`accounts_problem`
+empty) and tonight's payment and contact rows dated on or before last night are last night's
+(digests, as for identifiers and accounts in `graph_phase`). Otherwise, or when tonight's rows
+cannot be merged (an account changing customer), everything is built from the book, with the
+reason in the ring stats (`features_carry`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from collections_engine.book import Book
+from collections_engine.rings import accounts as agg_mod
+from collections_engine.rings.carry import ACCOUNT_COLUMNS, DIGEST_COLUMNS, Carry, digest, past_mask, row_hashes
+from collections_engine.rings.codes import category_codes, encode_arrow, to_arrow
+from collections_engine.rings.graph_phase import GraphPhase
+from collections_engine.rings.propensity import customer_features
+
+__all__ = ["AccountPhase", "account_phase"]
+
+
+@dataclass
+class AccountPhase:
+    feats: pd.DataFrame            # customer_features' frame (with open_day)
+    acc: np.ndarray                # (acc, cust) pairs: every account known on the date ...
+    cust: np.ndarray               # ... and its customer's code
+    account_ids: pa.Array          # account id per account code
+    info: dict[str, object] = field(default_factory=dict)
+
+
+def account_phase(book: Book, gp: GraphPhase, date: pd.Timestamp, carry: Carry | None,
+                  shared_counts: np.ndarray) -> AccountPhase:
+    """Tonight's own features and account owners (module doc); sets the accounts part of
+    `gp.carry` (what the next night carries)."""
+    pay, con = book.payments, book.contacts
+    hashes = {"payments": _hashes(pay, "payments"), "contacts": _hashes(con, "contacts")}
+    reason = _refused(book, gp, carry, hashes)
+    out = None
+    if not reason:
+        out, reason = _carried(book, gp, date, carry, shared_counts)
+    if out is None:
+        out = _full(book, gp, date, shared_counts)
+        out.info = {"mode": "full", "reason": reason or out.info.get("reason", "")}
+    if gp.carry is not None:
+        for name, h in hashes.items():
+            table = getattr(book, name)
+            gp.carry.digests[name] = digest(h, past_mask(table, name, date)) if table is not None else "0:0"
+    return out
+
+
+def _hashes(table: pd.DataFrame | None, name: str) -> np.ndarray:
+    return row_hashes(table, DIGEST_COLUMNS[name]) if table is not None else np.zeros(0, np.uint64)
+
+
+def _refused(book: Book, gp: GraphPhase, carry: Carry | None, hashes: dict[str, np.ndarray]) -> str:
+    if carry is None:
+        return "no carried account aggregates"
+    if not gp.carry_info or gp.carry_info.get("mode") != "carried":
+        return "identifier graph built from the whole book"
+    if carry.accounts is None:
+        return f"last night's accounts were not summarised: {carry.accounts_problem}"
+    for name, h in hashes.items():
+        table = getattr(book, name)
+        now = digest(h, past_mask(table, name, carry.date)) if table is not None else "0:0"
+        if now != carry.digests.get(name):
+            return (f"the {name} rows dated on or before {carry.date:%Y-%m-%d} differ from that night's "
+                    "(history rewritten or late rows)")
+    return ""
+
+
+def _rows(book: Book, gp: GraphPhase, acc_codes: list[np.ndarray], masks: list[np.ndarray | None]):
+    """customer_features' integer-coded row dicts for the rows of each table in `masks`."""
+    accounts, pay, con = book.accounts, book.payments, book.contacts
+    m_acc, m_pay, m_con = masks
+
+    def pick(col, m):
+        x = col.to_numpy("datetime64[ns]") if not pd.api.types.is_integer_dtype(col.dtype) else col.to_numpy()
+        return x if m is None else x[m]
+
+    a = {"cust": gp.acc_cust(m_acc if m_acc is not None else np.ones(len(accounts), bool)), "acc": acc_codes[0],
+         "open_date": pick(accounts["open_date"], m_acc), "dpd": pick(accounts["dpd"], m_acc),
+         "snapshot_date": pick(accounts["snapshot_date"], m_acc)}
+    p = None if pay is None else {"acc": acc_codes[1], "paid_on": pick(pay["paid_on"], m_pay)}
+    c = None if con is None else {
+        "acc": acc_codes[2], "contacted_on": pick(con["contacted_on"], m_con),
+        "wrong_number": _equals(con["outcome"], "wrong_number", m_con),
+        "no_answer": _equals(con["outcome"], "no_answer", m_con)}
+    return a, p, c
+
+
+def _account_columns(book: Book) -> list:
+    pay, con = book.payments, book.contacts
+    return [book.accounts["account_id"], pay["account_id"] if pay is not None else pd.Series([], dtype="str"),
+            con["account_id"] if con is not None else pd.Series([], dtype="str")]
+
+
+def _full(book: Book, gp: GraphPhase, date: pd.Timestamp, shared_counts: np.ndarray) -> AccountPhase:
+    codes, account_dict = encode_arrow(*_account_columns(book), sort=False)
+    a, p, c = _rows(book, gp, codes, [None, None, None])
+    n_cust, n_acc = len(gp.customer_ids), len(account_dict)
+    agg, problem = agg_mod.aggregate(n_acc, a, p, c, date)
+    info: dict[str, object] = {}
+    if problem:  # no per-account summary: the row-by-row features, owners from the rows
+        feats = customer_features(n_cust, a, p, c, shared_counts, date)
+        pairs = pd.DataFrame({"acc": a["acc"], "cust": a["cust"]})
+        pairs = pairs[pairs["cust"] >= 0].drop_duplicates()
+        acc, cust = pairs["acc"].to_numpy(np.int64), pairs["cust"].to_numpy(np.int64)
+        info["reason"] = problem
+    else:
+        feats = agg_mod.features(n_cust, agg, shared_counts, date)
+        acc = np.flatnonzero(agg["cust"] >= 0)
+        cust = agg["cust"][acc]
+        opened_later = (a["cust"] >= 0) & (a["open_date"].view(np.int64) > pd.Timestamp(date).value)
+        problem = "an account row known on the night opens after it" if opened_later.any() else ""
+    _set_carry(gp, account_dict, agg, problem)
+    return AccountPhase(feats, acc, cust, account_dict, info)
+
+
+def _carried(book: Book, gp: GraphPhase, date: pd.Timestamp, carry: Carry,
+             shared_counts: np.ndarray) -> tuple[AccountPhase | None, str]:
+    accounts, pay, con = book.accounts, book.payments, book.contacts
+    masks = [~past_mask(accounts, "accounts", carry.date) & past_mask(accounts, "accounts", date)]
+    for name, t in (("payments", pay), ("contacts", con)):
+        masks.append(None if t is None else past_mask(t, name, date) & ~past_mask(t, name, carry.date))
+    cols = _account_columns(book)
+    tonight = [to_arrow(col).filter(pa.array(m)) if m is not None else to_arrow(col).slice(0, 0)
+               for col, m in zip(cols, masks)]
+    old_ids = to_arrow(carry.accounts["account_id"]).combine_chunks().cast(pa.large_string())
+    every = pa.chunked_array([ch for t in tonight for ch in t.chunks], pa.large_string())
+    fresh = pc.unique(every.filter(pc.invert(pc.is_in(every, value_set=old_ids))))
+    ids = pa.concat_arrays([old_ids, fresh.combine_chunks() if isinstance(fresh, pa.ChunkedArray) else fresh])
+    codes = [pc.fill_null(pc.index_in(t, value_set=ids), -1).to_numpy(zero_copy_only=False).astype(np.int64)
+             if len(t) else np.zeros(0, np.int64) for t in tonight]
+    a, p, c = _rows(book, gp, codes, masks)
+    n_acc, n_old = len(ids), len(old_ids)
+    new, problem = agg_mod.aggregate(n_acc, a, p, c, date)
+    if problem:
+        return None, problem
+    old = {k: np.r_[carry.accounts[k].to_numpy(), agg_mod._empty(n_acc - n_old)[k]].astype(new[k].dtype)
+           for k in agg_mod.FIELDS if k != "cust"}
+    pos = carry.accounts["cust_pos"].to_numpy(np.int64)
+    old["cust"] = np.r_[np.where(pos >= 0, gp.old_code[np.maximum(pos, 0)], -1), np.full(n_acc - n_old, -1)]
+    agg, problem = agg_mod.merge(old, new)
+    if problem:
+        return None, problem
+    feats = agg_mod.features(len(gp.customer_ids), agg, shared_counts, date)
+    opened_later = (a["cust"] >= 0) & (a["open_date"].view(np.int64) > pd.Timestamp(date).value)
+    _set_carry(gp, ids, agg, "an account row known on the night opens after it" if opened_later.any() else "")
+    acc = np.flatnonzero(agg["cust"] >= 0)
+    info = {"mode": "carried", "reason": "", "accounts": n_acc, "new_accounts": n_acc - n_old,
+            "rows_applied": {"accounts": len(a["acc"]), "payments": len(codes[1]), "contacts": len(codes[2])}}
+    return AccountPhase(feats, acc, agg["cust"][acc], ids, info), ""
+
+
+def _set_carry(gp: GraphPhase, ids: pa.Array, agg: dict[str, np.ndarray], problem: str) -> None:
+    if gp.carry is None:
+        return
+    gp.carry.accounts_problem = problem
+    if problem:
+        gp.carry.accounts = None
+        return
+    cust = agg["cust"]
+    frame = {"account_id": pd.array(ids, dtype="str") if len(ids) else pd.Series([], dtype="str"),
+             "cust_pos": np.where(cust >= 0, gp.carry_pos[np.maximum(cust, 0)], -1)}
+    frame.update({k: agg[k] for k in ACCOUNT_COLUMNS[2:]})
+    gp.carry.accounts = pd.DataFrame(frame)
+
+
+def _equals(col: pd.Series, value: str, mask: np.ndarray | None = None) -> np.ndarray:
+    """col == value per row (missing: False), through Arrow or the categories: no Python
+    string per row."""
+    cat = category_codes(col)
+    if cat is not None:
+        codes, cats = cat
+        hit = np.array([c == value for c in cats] + [False], bool)
+        out = hit[np.where(codes < 0, len(cats), codes)]
+    else:
+        out = pc.fill_null(pc.equal(to_arrow(col), value), False).to_numpy(zero_copy_only=False).astype(bool)
+    return out if mask is None else out[mask]
