@@ -49,7 +49,7 @@ def _canon(gp) -> tuple:
 
 
 def _carry_frames(gp) -> tuple:
-    links = gp.carry.links.sort_values(["customer_id", "kind", "value"]).reset_index(drop=True)
+    links = gp.carry.links.sort_values(["cust_pos", "kind", "value"]).reset_index(drop=True)
     return gp.carry.customers.to_dict("list"), links.to_dict("list"), gp.carry.digests
 
 

@@ -114,7 +114,7 @@ def test_the_graph_is_built_from_the_carry_and_a_damaged_carry_is_a_warning(two_
     for name in ("rings.parquet", STATE_FILE, "ring_carry_customers.parquet"):
         assert (damaged / s["d2"] / name).read_bytes() == (carried / s["d2"] / name).read_bytes(), name
     # the link rows are the same rows (in the order each way found them)
-    links = [pd.read_parquet(r / s["d2"] / "ring_carry_links.parquet").sort_values(["customer_id", "kind", "value"],
+    links = [pd.read_parquet(r / s["d2"] / "ring_carry_links.parquet").sort_values(["cust_pos", "kind", "value"],
                                                                                   ignore_index=True)
              for r in (damaged, carried)]
     pd.testing.assert_frame_equal(*links)

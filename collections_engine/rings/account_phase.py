@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 
 from collections_engine.book import Book
 from collections_engine.rings import accounts as agg_mod
-from collections_engine.rings.carry import ACCOUNT_COLUMNS, DIGEST_COLUMNS, Carry, digest, past_mask, row_hashes
+from collections_engine.rings.carry import ACCOUNT_COLUMNS, Carry, digest, past_mask, row_hashes
 from collections_engine.rings.codes import category_codes, encode_arrow, to_arrow
 from collections_engine.rings.graph_phase import GraphPhase
 from collections_engine.rings.propensity import customer_features
@@ -59,7 +59,7 @@ def account_phase(book: Book, gp: GraphPhase, date: pd.Timestamp, carry: Carry |
 
 
 def _hashes(table: pd.DataFrame | None, name: str) -> np.ndarray:
-    return row_hashes(table, DIGEST_COLUMNS[name]) if table is not None else np.zeros(0, np.uint64)
+    return row_hashes(table, name) if table is not None else np.zeros(0, np.uint64)
 
 
 def _refused(book: Book, gp: GraphPhase, carry: Carry | None, hashes: dict[str, np.ndarray]) -> str:
@@ -136,11 +136,7 @@ def _carried(book: Book, gp: GraphPhase, date: pd.Timestamp, carry: Carry,
     tonight = [to_arrow(col).filter(pa.array(m)) if m is not None else to_arrow(col).slice(0, 0)
                for col, m in zip(cols, masks)]
     old_ids = to_arrow(carry.accounts["account_id"]).combine_chunks().cast(pa.large_string())
-    every = pa.chunked_array([ch for t in tonight for ch in t.chunks], pa.large_string())
-    fresh = pc.unique(every.filter(pc.invert(pc.is_in(every, value_set=old_ids))))
-    ids = pa.concat_arrays([old_ids, fresh.combine_chunks() if isinstance(fresh, pa.ChunkedArray) else fresh])
-    codes = [pc.fill_null(pc.index_in(t, value_set=ids), -1).to_numpy(zero_copy_only=False).astype(np.int64)
-             if len(t) else np.zeros(0, np.int64) for t in tonight]
+    ids, codes = _account_codes(old_ids, tonight)
     a, p, c = _rows(book, gp, codes, masks)
     n_acc, n_old = len(ids), len(old_ids)
     new, problem = agg_mod.aggregate(n_acc, a, p, c, date)
@@ -149,7 +145,7 @@ def _carried(book: Book, gp: GraphPhase, date: pd.Timestamp, carry: Carry,
     old = {k: np.r_[carry.accounts[k].to_numpy(), agg_mod._empty(n_acc - n_old)[k]].astype(new[k].dtype)
            for k in agg_mod.FIELDS if k != "cust"}
     pos = carry.accounts["cust_pos"].to_numpy(np.int64)
-    old["cust"] = np.r_[np.where(pos >= 0, gp.old_code[np.maximum(pos, 0)], -1), np.full(n_acc - n_old, -1)]
+    old["cust"] = np.r_[_through(gp.old_code, pos), np.full(n_acc - n_old, -1)]
     agg, problem = agg_mod.merge(old, new)
     if problem:
         return None, problem
@@ -162,6 +158,22 @@ def _carried(book: Book, gp: GraphPhase, date: pd.Timestamp, carry: Carry,
     return AccountPhase(feats, acc, agg["cust"][acc], ids, info), ""
 
 
+def _account_codes(old: pa.Array, columns: list) -> tuple[pa.Array, list[np.ndarray]]:
+    """Tonight's account space (the carried accounts, then the new ones in order of appearance)
+    and each column value's code in it: one hash look-up against the carried ids."""
+    every = pa.chunked_array([ch for col in columns for ch in col.chunks], pa.large_string())
+    idx = pc.fill_null(pc.index_in(every, value_set=old), -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    miss = idx < 0
+    if miss.any():
+        absent = every.filter(pa.array(miss))
+        fresh = pc.drop_null(pc.unique(absent))
+        f = pc.fill_null(pc.index_in(absent, value_set=fresh), -1).to_numpy(zero_copy_only=False).astype(np.int64)
+        idx[miss] = np.where(f >= 0, len(old) + f, -1)
+        old = pa.concat_arrays([old, fresh.cast(pa.large_string())])
+    cuts = np.cumsum([0, *(len(c) for c in columns)])
+    return old, [idx[cuts[i]:cuts[i + 1]] for i in range(len(columns))]
+
+
 def _set_carry(gp: GraphPhase, ids: pa.Array, agg: dict[str, np.ndarray], problem: str) -> None:
     if gp.carry is None:
         return
@@ -171,9 +183,16 @@ def _set_carry(gp: GraphPhase, ids: pa.Array, agg: dict[str, np.ndarray], proble
         return
     cust = agg["cust"]
     frame = {"account_id": pd.array(ids, dtype="str") if len(ids) else pd.Series([], dtype="str"),
-             "cust_pos": np.where(cust >= 0, gp.carry_pos[np.maximum(cust, 0)], -1)}
+             "cust_pos": _through(gp.carry_pos, cust)}
     frame.update({k: agg[k] for k in ACCOUNT_COLUMNS[2:]})
     gp.carry.accounts = pd.DataFrame(frame)
+
+
+def _through(table: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """table[idx] where idx >= 0, else -1."""
+    out = np.full(len(idx), -1, np.int64)
+    out[idx >= 0] = table[idx[idx >= 0]]
+    return out
 
 
 def _equals(col: pd.Series, value: str, mask: np.ndarray | None = None) -> np.ndarray:

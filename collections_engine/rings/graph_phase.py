@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 
 from collections_engine.book import Book
 from collections_engine.config.graph import GraphConfig
-from collections_engine.rings.carry import DIGEST_COLUMNS, Carry, digest, past_mask, row_hashes
+from collections_engine.rings.carry import Carry, digest, past_mask, row_hashes
 from collections_engine.rings.codes import encode_arrow, fingerprints, to_arrow, to_object
 from collections_engine.rings.graph import CustomerGraph, clean_identifiers, link_codes, usable_rows, value_groups
 from collections_engine.rings.incremental import state_key
@@ -105,8 +105,7 @@ def _read_night(book: Book, graph: GraphConfig, date: pd.Timestamp) -> _Night:
     vkey = vfp + kind_codes.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
     return _Night(ident, accounts, keep, kind_codes, kinds, warnings, id_stats, a_known,
                   confirmed_on(book.fraud_labels, date),
-                  row_hashes(ident, DIGEST_COLUMNS["identifiers"], {"value": vfp}),
-                  row_hashes(accounts, DIGEST_COLUMNS["accounts"]), vkey)
+                  row_hashes(ident, "identifiers", {"value": vfp}), row_hashes(accounts, "accounts"), vkey)
 
 
 def _refused(carry: Carry, graph: GraphConfig, night: _Night, date: pd.Timestamp) -> str:
@@ -153,10 +152,11 @@ def full_graph_phase(night: _Night, graph: GraphConfig, date: pd.Timestamp) -> G
     cg = link_codes(night.kind_codes, night.kinds, vcode, np.where(keep, ci, -1), customer_ids, graph)
     c_acc = np.where(night.a_known, remap[ca_all], -1)
     shown = appear[:-1]
+    pos_of = np.where(shown, np.cumsum(shown) - 1, -1)
+    multi = np.flatnonzero(vcode >= 0)
     carry = _carry(night, graph, date, cust_dict.filter(pa.array(shown)), ident_acc[:-1][shown],
-                   first_ns[:-1][shown], _link_rows(ident, night, np.flatnonzero(vcode >= 0)))
-    pos = (np.cumsum(shown) - 1)[np.flatnonzero(used[:-1])]
-    carry_pos = np.where(shown[np.flatnonzero(used[:-1])], pos, -1)
+                   first_ns[:-1][shown], _link_rows(ident, night, multi, pos_of[ci_all[multi]]))
+    carry_pos = pos_of[np.flatnonzero(used[:-1])]
     return GraphPhase(cg, customer_ids, remap[cl_all], _days(first_ns[:-1][used[:-1]]), night.warnings,
                       night.id_stats, lambda mask: c_acc[mask], carry, carry_pos=carry_pos,
                       n_account_rows=len(c_acc))
@@ -169,93 +169,145 @@ def carried_graph_phase(night: _Night, graph: GraphConfig, date: pd.Timestamp, c
     new_known = past_mask(ident, "identifiers", date) & ~past_i
     new_keep = night.keep & ~past_i
     new_acc = night.a_known & ~past_mask(accounts, "accounts", carry.date)
-    # tonight's customers: the carried ones and those of tonight's rows and labels, sorted
-    old_ids = to_arrow(carry.customers["customer_id"])
-    tonight = pa.chunked_array([*to_arrow(ident["customer_id"]).take(pa.array(np.flatnonzero(new_known))).chunks,
-                                *to_arrow(accounts["customer_id"]).take(pa.array(np.flatnonzero(new_acc))).chunks,
-                                *to_arrow(night.labelled).chunks], pa.large_string())
-    tonight = pc.drop_null(tonight)
-    fresh = pc.unique(tonight.filter(pc.invert(pc.is_in(tonight, value_set=old_ids.combine_chunks()))))
-    ids, at_old, at_new = _merge_sorted(old_ids, fresh)
-    n = len(ids)
+    r_known, r_acc, r_keep = np.flatnonzero(new_known), np.flatnonzero(new_acc), np.flatnonzero(new_keep)
+    single = _matched_singles(night, new_keep, r_keep)
+    cid = to_arrow(ident["customer_id"])
+    cc = _customer_codes(carry, [cid.take(pa.array(r_known)), to_arrow(accounts["customer_id"]).take(pa.array(r_acc)),
+                                 to_arrow(night.labelled), cid.take(pa.array(single))])
+    c_known, c_acc_new, lab_codes, c_single = cc.codes
+    n = len(cc.ids)
     ident_acc = np.zeros(n, bool)
-    ident_acc[at_old] = carry.customers["used"].to_numpy(bool)
+    ident_acc[cc.at_old] = carry.customers["used"].to_numpy(bool)
     first_ns = np.full(n, _NAT, np.int64)
-    first_ns[at_old] = carry.customers["first_seen"].to_numpy(np.int64)
-    code_of = _lookup(ids)
-    for col, mask in ((ident["customer_id"], new_keep), (accounts["customer_id"], new_acc)):
-        c = code_of(col, mask)
+    first_ns[cc.at_old] = carry.customers["first_seen"].to_numpy(np.int64)
+    c_keep = c_known[new_keep[r_known]]
+    for c in (c_keep, c_acc_new):
         ident_acc[c[c >= 0]] = True
     appear = ident_acc.copy()
-    appear[at_old] = True
-    new_codes = code_of(ident["customer_id"], new_known)
-    appear[new_codes[new_codes >= 0]] = True
-    _min_first_seen(first_ns, new_codes, ident, np.flatnonzero(new_known))
+    appear[cc.at_old] = True
+    appear[c_known[c_known >= 0]] = True
+    _min_first_seen(first_ns, c_known, ident, r_known)
     used = ident_acc.copy()
-    lab_codes = code_of(night.labelled, None)
     used[lab_codes[lab_codes >= 0]] = True
     remap = np.r_[(np.cumsum(used) - 1).astype(np.int32), -1]  # last slot: a missing id
     remap[:-1][~used] = -1
-    cust_arrow = ids.filter(pa.array(used))
-    customer_ids = to_object(cust_arrow)
-    cg, links = _carried_links(night, graph, carry, new_keep, customer_ids, cust_arrow)
-    a_known = night.a_known
+    customer_ids = cc.objects[used]
+    order = np.argsort(np.r_[r_keep, single], kind="stable")
+    rows, row_codes = np.r_[r_keep, single][order], remap[np.r_[c_keep, c_single]][order]
+    cg, link_rows = _carried_links(night, graph, carry, rows, row_codes, customer_ids, remap[cc.at_old])
+    carry_pos = np.where(appear, np.cumsum(appear) - 1, -1)
+    used_pos = carry_pos[np.flatnonzero(used)]
+    links = link_rows.assign(cust_pos=used_pos[link_rows["cust_pos"].to_numpy()])
+    out = _carry(night, graph, date, cc.ids.filter(pa.array(appear)), ident_acc[appear], first_ns[appear], links)
+    return GraphPhase(cg, customer_ids, remap[lab_codes], _days(first_ns[used]), night.warnings,
+                      night.id_stats, _acc_cust(night, r_acc, remap[c_acc_new], cc.ids, remap), out,
+                      carry_pos=used_pos, old_code=remap[cc.at_old], n_account_rows=len(accounts))
+
+
+def _matched_singles(night: _Night, new_keep: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Usable past rows whose value key is one of tonight's rows', and whose value no other past
+    row holds (the values of two or more past rows are in the carried links already)."""
+    if len(rows) == 0:
+        return np.zeros(0, np.int64)
+    hit = pc.is_in(pa.array(night.vkey), value_set=pa.array(np.unique(night.vkey[rows])))
+    past = np.flatnonzero(hit.to_numpy(zero_copy_only=False) & night.keep & ~new_keep)
+    if len(past) == 0:
+        return past
+    vg = value_groups(to_arrow(night.ident["value"]).take(pa.array(past)), night.kind_codes[past],
+                      np.ones(len(past), bool))
+    return past[vg < 0]
+
+
+@dataclass
+class _Codes:
+    ids: pa.Array            # tonight's customers known to the carry, sorted
+    objects: np.ndarray      # the same as Python strings
+    at_old: np.ndarray       # position of each carried customer in `ids`
+    codes: list[np.ndarray]  # position in `ids` of each value of each column (-1: missing)
+
+
+def _customer_codes(carry: Carry, columns: list) -> _Codes:
+    """The carried customers and the new ones among `columns` (tonight's rows), merged in
+    sorted order, and each column value's position: one hash look-up against the carried ids."""
+    old = to_arrow(carry.customers["customer_id"]).combine_chunks().cast(pa.large_string())
+    every = pa.chunked_array([ch for col in columns for ch in col.chunks], pa.large_string())
+    idx = pc.index_in(every, value_set=old).to_numpy(zero_copy_only=False)
+    miss = np.isnan(idx) if idx.dtype.kind == "f" else np.zeros(len(idx), bool)
+    idx = np.where(miss, -1, idx).astype(np.int64)
+    absent = every.filter(pa.array(miss))
+    fresh = pc.drop_null(pc.unique(absent)) if len(absent) else pa.array([], pa.large_string())
+    fresh = fresh.take(pc.array_sort_indices(fresh))
+    old_obj = to_object(old)
+    pos = np.searchsorted(old_obj, to_object(fresh)) if len(fresh) else np.zeros(0, np.int64)
+    at_new = pos + np.arange(len(fresh))
+    at_old = np.arange(len(old)) + np.searchsorted(pos, np.arange(len(old)), side="right")
+    objects = np.insert(old_obj, pos, to_object(fresh)) if len(fresh) else old_obj
+    order = np.empty(len(objects), np.int64)
+    order[at_old] = np.arange(len(old))
+    order[at_new] = len(old) + np.arange(len(fresh))
+    ids = pa.concat_arrays([old, fresh.cast(pa.large_string())]).take(pa.array(order)) if len(fresh) else old
+    code = np.full(len(idx), -1, np.int64)
+    code[idx >= 0] = at_old[idx[idx >= 0]]
+    if len(fresh) and miss.any():
+        f = pc.fill_null(pc.index_in(absent, value_set=fresh), -1).to_numpy(zero_copy_only=False).astype(np.int64)
+        found = np.full(len(f), -1, np.int64)
+        found[f >= 0] = at_new[f[f >= 0]]
+        code[miss] = found
+    cuts = np.cumsum([0, *(len(c) for c in columns)])
+    return _Codes(ids, objects, at_old, [code[cuts[i]:cuts[i + 1]] for i in range(len(columns))])
+
+
+def _acc_cust(night: _Night, r_acc: np.ndarray, c_new: np.ndarray, ids: pa.Array, remap: np.ndarray):
+    """acc_cust of `GraphPhase` on the carried way: tonight's account rows are coded already;
+    other rows (only asked for when the account aggregates are not carried) are looked up."""
+    a_known, accounts = night.a_known, night.accounts
+    new = np.zeros(len(a_known), bool)
+    new[r_acc] = True
+    full = np.full(len(a_known), -1, np.int32)
+    full[r_acc] = c_new
 
     def acc_cust(mask: np.ndarray) -> np.ndarray:
-        out = np.full(int(mask.sum()), -1, np.int32)
-        k = a_known[mask]
-        out[k] = remap[code_of(accounts["customer_id"], mask & a_known)]
+        if not (mask & a_known & ~new).any():
+            return full[mask]
+        out = full[mask].copy()
+        rest = mask & a_known & ~new
+        code = pc.fill_null(pc.index_in(to_arrow(accounts["customer_id"]).filter(pa.array(rest)), value_set=ids), -1)
+        out[rest[mask]] = remap[code.to_numpy(zero_copy_only=False).astype(np.int64)]
         return out
 
-    out = _carry(night, graph, date, ids.filter(pa.array(appear)), ident_acc[appear], first_ns[appear], links)
-    carry_pos = np.where(appear, np.cumsum(appear) - 1, -1)[np.flatnonzero(used)]
-    return GraphPhase(cg, customer_ids, remap[lab_codes], _days(first_ns[used]), night.warnings,
-                      night.id_stats, acc_cust, out, carry_pos=carry_pos, old_code=remap[at_old],
-                      n_account_rows=len(accounts))
+    return acc_cust
 
 
-def _carried_links(night: _Night, graph: GraphConfig, carry: Carry, new_keep: np.ndarray,
-                   customer_ids: np.ndarray, cust_arrow: pa.Array) -> tuple[CustomerGraph, pd.DataFrame]:
-    """The graph from the candidate rows (module doc of `carry`): the carried link rows,
-    tonight's usable rows, and the usable past rows sharing a value fingerprint with one of
-    those; and tonight's link rows for the next carry."""
+def _carried_links(night: _Night, graph: GraphConfig, carry: Carry, rows: np.ndarray, row_codes: np.ndarray,
+                   customer_ids: np.ndarray, old_code: np.ndarray) -> tuple[CustomerGraph, pd.DataFrame]:
+    """The graph from the candidate rows (module doc of `carry`): the carried link rows and the
+    identifier `rows` (tonight's usable rows and `_matched_singles`; `row_codes`: their
+    customers' codes; `old_code`: tonight's code of each carried customer); and tonight's link
+    rows for the next carry (`cust_pos`: the customer's code, for the caller to turn into a
+    row of the carried customers)."""
     ident, kinds = night.ident, night.kinds
-    rows = np.flatnonzero(new_keep)
-    if len(rows):
-        # usable past rows whose key is one of tonight's; of those, the ones whose value no
-        # other past row holds (the others are in the carried links already)
-        hit = pc.is_in(pa.array(night.vkey), value_set=pa.array(np.unique(night.vkey[rows])))
-        past = np.flatnonzero(hit.to_numpy(zero_copy_only=False) & night.keep & ~new_keep)
-        if len(past):
-            vg = value_groups(to_arrow(ident["value"]).take(pa.array(past)), night.kind_codes[past],
-                              np.ones(len(past), bool))
-            rows = np.sort(np.r_[rows, past[vg < 0]])
     links = carry.links
     kind_of = {k: i for i, k in enumerate(kinds)}
     (lk,), lk_levels = encode_arrow(links["kind"], sort=False)
     lk_map = np.array([kind_of.get(str(k), -1) for k in lk_levels.to_pylist()] + [-1], np.int32)
-    take = pa.array(rows)
-    cust = pa.chunked_array([*to_arrow(links["customer_id"]).chunks, *to_arrow(ident["customer_id"]).take(take).chunks],
-                            pa.large_string())
-    values = pa.chunked_array([*to_arrow(links["value"]).chunks, *to_arrow(ident["value"]).take(take).chunks],
+    values = pa.chunked_array([*to_arrow(links["value"]).chunks, *to_arrow(ident["value"]).take(pa.array(rows)).chunks],
                               pa.large_string())
     kind_codes = np.r_[lk_map[lk], night.kind_codes[rows]].astype(np.int32)
     vcode = value_groups(values, kind_codes, kind_codes >= 0)
-    codes = _lookup(cust_arrow)(cust, None)
+    pos = links["cust_pos"].to_numpy(np.int64)
+    codes = np.r_[old_code[pos], np.asarray(row_codes, np.int64)]  # (check_carry: every pos >= 0)
     cg = link_codes(kind_codes, kinds, vcode, codes, customer_ids, graph)
     multi = np.flatnonzero(vcode >= 0)
-    m = pa.array(multi)
     kind_names = pa.array(kinds, pa.large_string()).take(pa.array(kind_codes[multi]))
-    out = pd.DataFrame({"customer_id": pd.array(cust.take(m), dtype="str"),
-                        "kind": pd.array(kind_names, dtype="str"), "value": pd.array(values.take(m), dtype="str")})
+    out = pd.DataFrame({"cust_pos": codes[multi], "kind": pd.array(kind_names, dtype="str"),
+                        "value": pd.array(values.take(pa.array(multi)), dtype="str")})
     return cg, out
 
 
-def _link_rows(ident: pd.DataFrame, night: _Night, rows: np.ndarray) -> pd.DataFrame:
+def _link_rows(ident: pd.DataFrame, night: _Night, rows: np.ndarray, cust_pos: np.ndarray) -> pd.DataFrame:
     take = pa.array(rows)
     kinds = pa.array(night.kinds, pa.large_string()).take(pa.array(night.kind_codes[rows]))
-    return pd.DataFrame({"customer_id": pd.array(to_arrow(ident["customer_id"]).take(take), dtype="str"),
-                         "kind": pd.array(kinds, dtype="str"),
+    return pd.DataFrame({"cust_pos": cust_pos.astype(np.int64), "kind": pd.array(kinds, dtype="str"),
                          "value": pd.array(to_arrow(ident["value"]).take(take), dtype="str")})
 
 
@@ -264,40 +316,6 @@ def _carry(night: _Night, graph: GraphConfig, date: pd.Timestamp, ids: pa.Array,
     customers = pd.DataFrame({"customer_id": pd.array(ids, dtype="str") if len(ids) else pd.Series([], dtype="str"),
                               "used": np.asarray(ident_acc, bool), "first_seen": np.asarray(first_ns, np.int64)})
     return Carry(pd.Timestamp(date), state_key(graph), _tonight_digests(night, date), customers, links)
-
-
-def _merge_sorted(old: pa.ChunkedArray | pa.Array, fresh: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray]:
-    """The sorted union of sorted `old` and `fresh` (disjoint), and where each went."""
-    old = old.combine_chunks() if isinstance(old, pa.ChunkedArray) else old
-    if len(fresh) == 0:
-        return old, np.arange(len(old)), np.zeros(0, np.int64)
-    fresh = fresh.take(pc.array_sort_indices(fresh))
-    # positions of the few new ids among the old ones (Python comparisons: few)
-    old_obj = to_object(old)
-    pos = np.searchsorted(old_obj, to_object(fresh))
-    at_new = pos + np.arange(len(fresh))
-    at_old = np.arange(len(old)) + np.searchsorted(pos, np.arange(len(old)), side="right")
-    order = np.empty(len(old) + len(fresh), np.int64)
-    order[at_old] = np.arange(len(old))
-    order[at_new] = len(old) + np.arange(len(fresh))
-    merged = pa.concat_arrays([old.cast(pa.large_string()), fresh.cast(pa.large_string())]).take(pa.array(order))
-    return merged, at_old, at_new
-
-
-def _lookup(ids: pa.Array):
-    """code_of(column, mask): each (masked) row's position in `ids` (-1: a missing id)."""
-    ids = ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
-
-    def code_of(col, mask: np.ndarray | None) -> np.ndarray:
-        arr = to_arrow(col)
-        if mask is not None:
-            arr = arr.filter(pa.array(mask))
-        if len(arr) == 0:
-            return np.zeros(0, np.int64)
-        idx = pc.fill_null(pc.index_in(arr, value_set=ids), -1)
-        return idx.to_numpy(zero_copy_only=False).astype(np.int64)
-
-    return code_of
 
 
 def _min_first_seen(first_ns: np.ndarray, codes: np.ndarray, ident: pd.DataFrame, rows: np.ndarray) -> None:

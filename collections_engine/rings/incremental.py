@@ -165,9 +165,59 @@ def component_hashes(na: np.ndarray, nb: np.ndarray, comp: np.ndarray) -> tuple[
 def night_communities(cg: CustomerGraph, graph: GraphConfig, state: pd.DataFrame | None,
                       why_full: str = "") -> NightCommunities:
     """Communities of tonight's graph, recomputing only what differs from the checked `state`
-    (`check_state`); `state` None: a full recompute, for `why_full`."""
+    (`check_state`); `state` None: a full recompute, for `why_full`. Phases: what changed
+    (`_changes`), what to recompute (`_redo_nodes`), the recompute (`_recompute`), the labels
+    and the next state (`_night_labels`)."""
+    n, min_size = cg.n_nodes, graph.ring.min_size
+    ch = _changes(cg, state, min_size)
+    local = state is not None and graph.community.method == "leiden"
+    redo, affected = _redo_nodes(cg, state, ch, local)
+    sub = np.flatnonzero(redo)
+    labels_sub, raw_sub, merged_sub = _recompute(cg, graph, state, ch, sub, local)
+    kept = np.flatnonzero(ch.in_big & ~redo) if state is not None else np.zeros(0, np.int64)
+    out = {}
+    for col, fresh in (("community", labels_sub), ("merged", merged_sub), ("leiden", raw_sub)):
+        lab = np.full(n, -1, np.int64)
+        lab[sub] = fresh
+        if len(kept):
+            old = state[col].to_numpy(np.int64)[ch.prev_row[kept]]
+            lab[kept] = np.where(old >= 0, old + int(fresh.max(initial=-1)) + 1, -1)
+        out[col] = _by_smallest_node(lab)
+    n_changed = int(ch.changed.sum())
+    info = {
+        "mode": "full" if state is None else "incremental", "reason": why_full if state is None else "",
+        "components": int(ch.big.sum()), "components_recomputed": n_changed,
+        "components_carried": int(ch.big.sum()) - n_changed, "customers_changed": affected,
+        "customers_recomputed": int(len(sub)), "customers_carried": int(len(kept)),
+    }
+    keep = out["leiden"] >= 0
+    out_state = pd.DataFrame({
+        "customer_id": pd.array(np.asarray(cg.customers, dtype=object)[keep], dtype="str"),
+        "component_a": ch.ca[ch.comp[keep]], "component_b": ch.cb[ch.comp[keep]], "node_hash": ch.na[keep],
+        "community": out["community"][keep], "merged": out["merged"][keep], "leiden": out["leiden"][keep],
+        "graph_key": pd.Categorical([state_key(graph)] * int(keep.sum())),
+    })
+    return NightCommunities(out["community"], out_state, info)
+
+
+@dataclass
+class _Changes:
+    """Components, their hashes and sizes; which large ones changed; each node's hash and its
+    row in last night's state (-1: none)."""
+
+    comp: np.ndarray
+    big: np.ndarray
+    in_big: np.ndarray
+    changed: np.ndarray
+    na: np.ndarray
+    nb: np.ndarray
+    ca: np.ndarray
+    cb: np.ndarray
+    prev_row: np.ndarray
+
+
+def _changes(cg: CustomerGraph, state: pd.DataFrame | None, min_size: int) -> _Changes:
     n, u, v, w = cg.n_nodes, cg.u, cg.v, cg.w
-    c, min_size = graph.community, graph.ring.min_size
     comp = components(n, u, v)
     big = (np.bincount(comp) if n else np.zeros(0, np.int64)) >= min_size
     na, nb = node_hashes(cg.customers, u, v, w) if n else (np.zeros(0, np.uint64),) * 2
@@ -175,7 +225,6 @@ def night_communities(cg: CustomerGraph, graph: GraphConfig, state: pd.DataFrame
     in_big = big[comp] if n else np.zeros(0, bool)
     changed = big.copy()
     prev_row = np.full(n, -1, np.int64)
-    local = state is not None and c.method == "leiden"
     if state is not None and n:
         prev = state[["component_a", "component_b"]].drop_duplicates()
         hit = pd.DataFrame({"component_a": ca, "component_b": cb}).merge(
@@ -185,67 +234,57 @@ def night_communities(cg: CustomerGraph, graph: GraphConfig, state: pd.DataFrame
         prev_row[nodes] = pd.Index(state["customer_id"]).get_indexer(cg.customers[nodes])
         lost = in_big & ~changed[comp] & (prev_row < 0)  # not for equal hashes; recompute anyway
         changed[comp[lost]] = True
-    # The nodes to recompute: every node of a changed component, or (Leiden with a state) only
-    # the merged communities of last night that hold a node whose edges changed or a neighbour
-    # of one (the rest of a changed component keeps its communities: see the module doc).
-    redo = changed[comp] if n else np.zeros(0, bool)
-    affected = 0
-    if local and n:
-        found = redo & (prev_row >= 0)
-        hash_of = state["node_hash"].to_numpy(np.uint64)
-        touched = redo & ~found
-        touched[found] |= hash_of[prev_row[found]] != na[found]
-        affected = int(touched.sum())
-        seed = touched.copy()
-        seed[v[touched[u]]] = True
-        seed[u[touched[v]]] = True
-        merged_of = np.full(n, -1, np.int64)
-        merged_of[found] = state["merged"].to_numpy(np.int64)[prev_row[found]]
-        hot = np.zeros(int(merged_of.max(initial=0)) + 1, bool)
-        hot[merged_of[seed & (merged_of >= 0)]] = True
-        redo = seed | ((merged_of >= 0) & hot[np.maximum(merged_of, 0)])
-    sub = np.flatnonzero(redo)
+    return _Changes(comp, big, in_big, changed, na, nb, ca, cb, prev_row)
+
+
+def _redo_nodes(cg: CustomerGraph, state: pd.DataFrame | None, ch: _Changes, local: bool) -> tuple[np.ndarray, int]:
+    """The nodes to recompute: every node of a changed component, or (Leiden with a state) only
+    the merged communities of last night that hold a node whose edges changed or a neighbour
+    of one (the rest of a changed component keeps its communities: see the module doc)."""
+    n, u, v = cg.n_nodes, cg.u, cg.v
+    redo = ch.changed[ch.comp] if n else np.zeros(0, bool)
+    if not (local and n):
+        return redo, 0
+    found = redo & (ch.prev_row >= 0)
+    hash_of = state["node_hash"].to_numpy(np.uint64)
+    touched = redo & ~found
+    touched[found] |= hash_of[ch.prev_row[found]] != ch.na[found]
+    seed = touched.copy()
+    seed[v[touched[u]]] = True
+    seed[u[touched[v]]] = True
+    merged_of = np.full(n, -1, np.int64)
+    merged_of[found] = state["merged"].to_numpy(np.int64)[ch.prev_row[found]]
+    hot = np.zeros(int(merged_of.max(initial=0)) + 1, bool)
+    hot[merged_of[seed & (merged_of >= 0)]] = True
+    return seed | ((merged_of >= 0) & hot[np.maximum(merged_of, 0)]), int(touched.sum())
+
+
+def _recompute(cg: CustomerGraph, graph: GraphConfig, state: pd.DataFrame | None, ch: _Changes,
+               sub: np.ndarray, local: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The whole community step on the nodes `sub`, warm-started from last night's Leiden
+    membership, with each node's weight as in its whole component (module doc)."""
+    n, u, v, w = cg.n_nodes, cg.u, cg.v, cg.w
+    c, min_size = graph.community, graph.ring.min_size
+    redo = np.zeros(n, bool)
+    redo[sub] = True
     e = redo[u] & redo[v]
     remap = np.full(n, -1, np.int64)
     remap[sub] = np.arange(len(sub))
     su, sv, sw = remap[u[e]], remap[v[e]], w[e]
     initial, weights, size_floor = None, None, min_size
     if state is not None and len(sub):
-        start = state["leiden"].to_numpy(np.int64)[np.maximum(prev_row[sub], 0)]
-        initial = np.where(prev_row[sub] >= 0, start, -2 - np.arange(len(sub)))  # new customers start alone
+        start = state["leiden"].to_numpy(np.int64)[np.maximum(ch.prev_row[sub], 0)]
+        initial = np.where(ch.prev_row[sub] >= 0, start, -2 - np.arange(len(sub)))  # new customers start alone
     if local and len(sub):
         # the part keeps the node weights it has in its whole component (module doc of community)
         strength = np.bincount(u, weights=w, minlength=n) + np.bincount(v, weights=w, minlength=n)
-        weights = (strength / np.sqrt(np.bincount(comp, weights=strength)[comp]))[sub]
+        weights = (strength / np.sqrt(np.bincount(ch.comp, weights=strength)[ch.comp]))[sub]
         size_floor = 1  # a part's small pieces belong to large components
     labels_sub, raw_sub, merged_sub = communities_and_leiden(len(sub), su, sv, sw, c, size_floor,
                                                              initial=initial, node_weights=weights)
     labels_sub = trim_weak_members(labels_sub, su, sv, sw, c.trim_min_strength, c.trim_min_strong_members)
     labels_sub = keep_cores(labels_sub, su, sv, sw)
-    out = {}
-    kept = np.flatnonzero(in_big & ~redo) if state is not None else np.zeros(0, np.int64)
-    for col, fresh in (("community", labels_sub), ("merged", merged_sub), ("leiden", raw_sub)):
-        lab = np.full(n, -1, np.int64)
-        lab[sub] = fresh
-        if len(kept):
-            old = state[col].to_numpy(np.int64)[prev_row[kept]]
-            lab[kept] = np.where(old >= 0, old + int(fresh.max(initial=-1)) + 1, -1)
-        out[col] = _by_smallest_node(lab)
-    n_changed = int(changed.sum())
-    info = {
-        "mode": "full" if state is None else "incremental", "reason": why_full if state is None else "",
-        "components": int(big.sum()), "components_recomputed": n_changed,
-        "components_carried": int(big.sum()) - n_changed, "customers_changed": affected,
-        "customers_recomputed": int(len(sub)), "customers_carried": int(len(kept)),
-    }
-    keep = out["leiden"] >= 0
-    out_state = pd.DataFrame({
-        "customer_id": pd.array(np.asarray(cg.customers, dtype=object)[keep], dtype="str"),
-        "component_a": ca[comp[keep]], "component_b": cb[comp[keep]], "node_hash": na[keep],
-        "community": out["community"][keep], "merged": out["merged"][keep], "leiden": out["leiden"][keep],
-        "graph_key": pd.Categorical([state_key(graph)] * int(keep.sum())),
-    })
-    return NightCommunities(out["community"], out_state, info)
+    return labels_sub, raw_sub, merged_sub
 
 
 def _by_smallest_node(labels: np.ndarray) -> np.ndarray:
