@@ -18,8 +18,9 @@ reads it back on later calls, to iterate faster), then runs
 `--save DIR` writes members.parquet and rings.parquet; `--compare DIR` checks tonight's
 tables against saved ones (same rings, same bytes of the frames) and prints the differences.
 `--profile FILE` writes a pyinstrument text profile of the step.
-`--second` runs the night before DATE first (a full recompute, untimed), then DATE as a second,
-incremental night from its ring state, as `run` does night to night; with `--also-full` the
+`--second` runs the night before DATE first (a full recompute, timed apart), then DATE as a
+second, incremental night from its ring state and its carry (`rings.carry`, read back through
+parquet), as `run` does night to night; with `--also-full` the
 same night is then run again as a full recompute and the agreement printed (NMI of the
 communities, ring precision/recall at Jaccard 0.5, flagged members' Jaccard).
 """
@@ -45,6 +46,7 @@ from collections_engine.config import load_graph, load_strategy  # noqa: E402
 from collections_engine.io.load import load_book  # noqa: E402
 from collections_engine.rings import community as community_mod  # noqa: E402
 from collections_engine.rings.detect import detect_rings  # noqa: E402
+from collections_engine.rings.carry import check_carry  # noqa: E402
 from collections_engine.rings.incremental import check_state  # noqa: E402
 
 
@@ -130,7 +132,7 @@ def main(argv: list[str] | None = None) -> None:
     book = _book(args)
     graph = load_graph(Path(args.graph))
     date = pd.Timestamp(args.date) if args.date else book.snapshot_dates()[-1]
-    state, prev_rings = None, None
+    state, prev_rings, carry = None, None, None
     if args.second:
         days = [d for d in book.snapshot_dates() if d < date]
         if not days:
@@ -139,6 +141,8 @@ def main(argv: list[str] | None = None) -> None:
         first = detect_rings(book, graph, days[-1])
         state, why = check_state(first.state, graph)
         assert state is not None, why
+        carry, why = check_carry(_through_parquet(first.carry.frames()), first.carry.key)
+        assert carry is not None, why
         prev_rings = first.rings
         print(f"first night {days[-1]:%Y-%m-%d} (full): {time.perf_counter() - t0:.1f} s wall, "
               f"{time.process_time() - c0:.1f} s CPU, parts {first.stats['timings']} [load {_load()}]")
@@ -175,7 +179,7 @@ def main(argv: list[str] | None = None) -> None:
         profiler = Profiler()
         profiler.start()
     c0, t0 = time.process_time(), time.perf_counter()
-    res = detect_rings(book, graph, date, previous=prev_rings, state=state)
+    res = detect_rings(book, graph, date, previous=prev_rings, state=state, carry=carry)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     if profiler is not None:
         profiler.stop()
@@ -198,6 +202,7 @@ def main(argv: list[str] | None = None) -> None:
           f"{pool_peak:.2f} GiB (process lifetime; {pool_before / 1024**3:.2f} GiB held before)")
     if args.second:
         print(f"communities: {st['communities']}")
+        print(f"graph: {st['graph_carry']}; own features: {st['features_carry']}")
     if args.second and args.also_full:
         c0, t0 = time.process_time(), time.perf_counter()
         full = detect_rings(book, graph, date, previous=prev_rings)
@@ -230,6 +235,15 @@ def main(argv: list[str] | None = None) -> None:
             b = set(zip(m1["customer_id"].astype(str), m1["ring_id"].astype(str)))
             print(f"  member rows only before {len(a - b)}, only now {len(b - a)}; customers before "
                   f"{m0['customer_id'].nunique()}, now {m1['customer_id'].nunique()}")
+
+
+def _through_parquet(frames: dict) -> dict:
+    """The carry's frames as the next night reads them (written and read back as parquet)."""
+    out = {}
+    for name, df in frames.items():
+        buf = _roundtrip(df.reset_index(drop=True))
+        out[name] = pd.read_parquet(buf)
+    return out
 
 
 def agreement(inc, full) -> str:
