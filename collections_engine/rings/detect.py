@@ -148,7 +148,7 @@ def _propensity_phase(book: Book, graph: GraphConfig, gp: GraphPhase, labels: np
     feats = shared_by_kind(feats, by_kind)
     is_conf = np.zeros(n_cust, bool)
     is_conf[gp.c_lab[gp.c_lab >= 0]] = True
-    est, info = estimate(feats, is_conf, gp.customer_ids)
+    est, info = estimate(feats, is_conf, gp.customer_ids, fold_hash=gp.fold)
     return _PropensityPhase(feats, est, np.where(is_conf, 1.0, est), is_conf, first_day, info, ap)
 
 

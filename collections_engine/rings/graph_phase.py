@@ -20,7 +20,7 @@ from collections_engine.rings.carry import Carry, digest, past_mask, row_hashes
 from collections_engine.rings.codes import encode_arrow, fingerprints, to_arrow, to_object
 from collections_engine.rings.graph import CustomerGraph, clean_identifiers, link_codes, usable_rows, value_groups
 from collections_engine.rings.incremental import state_key
-from collections_engine.rings.propensity import confirmed_on
+from collections_engine.rings.propensity import confirmed_on, fold_hash
 
 __all__ = ["GraphPhase", "graph_phase"]
 
@@ -45,6 +45,7 @@ class GraphPhase:
     carry_info: dict[str, object] | None = None
     carry_pos: np.ndarray | None = None   # per customer code: its row in `carry.customers` (-1: none)
     old_code: np.ndarray | None = None    # per row of the carry read tonight: tonight's code (-1: none)
+    fold: np.ndarray | None = None        # per customer code: propensity.fold_hash of its id
 
     @property
     def c_acc(self) -> np.ndarray:
@@ -154,12 +155,16 @@ def full_graph_phase(night: _Night, graph: GraphConfig, date: pd.Timestamp) -> G
     shown = appear[:-1]
     pos_of = np.where(shown, np.cumsum(shown) - 1, -1)
     multi = np.flatnonzero(vcode >= 0)
+    fold = np.zeros(n_dict, np.int64)
+    fold[used[:-1]] = fold_hash(customer_ids)
+    only_shown = shown & ~used[:-1]
+    fold[only_shown] = fold_hash(to_object(cust_dict, np.flatnonzero(only_shown)))
     carry = _carry(night, graph, date, cust_dict.filter(pa.array(shown)), ident_acc[:-1][shown],
-                   first_ns[:-1][shown], _link_rows(ident, night, multi, pos_of[ci_all[multi]]))
+                   first_ns[:-1][shown], _link_rows(ident, night, multi, pos_of[ci_all[multi]]), fold[shown])
     carry_pos = pos_of[np.flatnonzero(used[:-1])]
     return GraphPhase(cg, customer_ids, remap[cl_all], _days(first_ns[:-1][used[:-1]]), night.warnings,
                       night.id_stats, lambda mask: c_acc[mask], carry, carry_pos=carry_pos,
-                      n_account_rows=len(c_acc))
+                      n_account_rows=len(c_acc), fold=fold[used[:-1]])
 
 
 def carried_graph_phase(night: _Night, graph: GraphConfig, date: pd.Timestamp, carry: Carry) -> GraphPhase:
@@ -180,6 +185,11 @@ def carried_graph_phase(night: _Night, graph: GraphConfig, date: pd.Timestamp, c
     ident_acc[cc.at_old] = carry.customers["used"].to_numpy(bool)
     first_ns = np.full(n, _NAT, np.int64)
     first_ns[cc.at_old] = carry.customers["first_seen"].to_numpy(np.int64)
+    fold = np.zeros(n, np.int64)
+    fresh = np.ones(n, bool)
+    fresh[cc.at_old] = False
+    fold[cc.at_old] = carry.customers["fold"].to_numpy(np.int64)
+    fold[fresh] = fold_hash(cc.objects[fresh])
     c_keep = c_known[new_keep[r_known]]
     for c in (c_keep, c_acc_new):
         ident_acc[c[c >= 0]] = True
@@ -198,10 +208,11 @@ def carried_graph_phase(night: _Night, graph: GraphConfig, date: pd.Timestamp, c
     carry_pos = np.where(appear, np.cumsum(appear) - 1, -1)
     used_pos = carry_pos[np.flatnonzero(used)]
     links = link_rows.assign(cust_pos=used_pos[link_rows["cust_pos"].to_numpy()])
-    out = _carry(night, graph, date, cc.ids.filter(pa.array(appear)), ident_acc[appear], first_ns[appear], links)
+    out = _carry(night, graph, date, cc.ids.filter(pa.array(appear)), ident_acc[appear], first_ns[appear], links,
+                 fold[appear])
     return GraphPhase(cg, customer_ids, remap[lab_codes], _days(first_ns[used]), night.warnings,
                       night.id_stats, _acc_cust(night, r_acc, remap[c_acc_new], cc.ids, remap), out,
-                      carry_pos=used_pos, old_code=remap[cc.at_old], n_account_rows=len(accounts))
+                      carry_pos=used_pos, old_code=remap[cc.at_old], n_account_rows=len(accounts), fold=fold[used])
 
 
 def _matched_singles(night: _Night, new_keep: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -312,9 +323,10 @@ def _link_rows(ident: pd.DataFrame, night: _Night, rows: np.ndarray, cust_pos: n
 
 
 def _carry(night: _Night, graph: GraphConfig, date: pd.Timestamp, ids: pa.Array, ident_acc: np.ndarray,
-           first_ns: np.ndarray, links: pd.DataFrame) -> Carry:
+           first_ns: np.ndarray, links: pd.DataFrame, fold: np.ndarray) -> Carry:
     customers = pd.DataFrame({"customer_id": pd.array(ids, dtype="str") if len(ids) else pd.Series([], dtype="str"),
-                              "used": np.asarray(ident_acc, bool), "first_seen": np.asarray(first_ns, np.int64)})
+                              "used": np.asarray(ident_acc, bool), "first_seen": np.asarray(first_ns, np.int64),
+                              "fold": np.asarray(fold, np.int64)})
     return Carry(pd.Timestamp(date), state_key(graph), _tonight_digests(night, date), customers, links)
 
 

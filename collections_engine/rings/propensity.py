@@ -50,7 +50,7 @@ from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
-__all__ = ["AGE_FEATURES", "FEATURES", "community_estimate", "MIN_LABELS", "PRIOR", "community_features", "confirmed_on",
+__all__ = ["AGE_FEATURES", "FEATURES", "fold_hash", "community_estimate", "MIN_LABELS", "PRIOR", "community_features", "confirmed_on",
            "customer_features", "estimate", "graph_features", "shared_by_kind"]
 
 OWN_FEATURES = ["never_paid", "wrong_number_share", "no_answer_share", "short_tenure", "log_tenure",
@@ -309,6 +309,11 @@ def community_features(feats: pd.DataFrame, nodes: np.ndarray, labels: np.ndarra
     return out
 
 
+def fold_hash(ids: np.ndarray) -> np.ndarray:
+    """The per-customer hash `estimate` folds and samples by (int64)."""
+    return _fold(ids)
+
+
 def _fold(ids: np.ndarray) -> np.ndarray:
     # A hash of the customer id: a customer keeps its fold (and its place in the fit sample)
     # from night to night, so estimates do not jitter when other customers come and go.
@@ -354,11 +359,12 @@ def _predict(model: LogisticRegression, cols: list[np.ndarray], rows: np.ndarray
     return expit(z)
 
 
-def estimate(features: pd.DataFrame, confirmed: np.ndarray,
-             ids: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, object]]:
+def estimate(features: pd.DataFrame, confirmed: np.ndarray, ids: np.ndarray | None = None,
+             fold_hash: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, object]]:
     """Estimated fraud propensity per row of `features` (labels ignored: see module doc).
 
     Returns the estimates (not yet set to 1 for confirmed customers) and what was done.
+    `fold_hash`: `_fold(ids)` when the caller has it (the carried customers keep theirs).
     """
     names = list(features.columns)
     y = np.asarray(confirmed, bool)
@@ -368,7 +374,10 @@ def estimate(features: pd.DataFrame, confirmed: np.ndarray,
         return 1.0 / (1.0 + np.exp(-z)), {"method": "prior", "labels": n_pos}
     names = [f for f in names if f not in AGE_FEATURES]
     cols = [features[f].to_numpy(float) for f in names]
-    h = _fold(np.asarray(ids, dtype=object) if ids is not None else np.arange(len(y)).astype(str))
+    if fold_hash is not None:  # `_fold(ids)`, carried from night to night (rings.carry)
+        h = np.asarray(fold_hash, np.int64)
+    else:
+        h = _fold(np.asarray(ids, dtype=object) if ids is not None else np.arange(len(y)).astype(str))
     fold = h % FOLDS
     # A deterministic subsample of the unconfirmed keeps the fit cheap on a large book; their
     # sample weight restores the base rate.
