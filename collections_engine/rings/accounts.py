@@ -66,7 +66,7 @@ def aggregate(n_acc: int, accounts: dict, payments: dict | None, contacts: dict 
     np.minimum.at(out["open_min"], a_acc, a_open)
     np.maximum.at(out["latest"], a_acc, snap)
     last = np.flatnonzero(snap == out["latest"][a_acc])
-    if len(last) != len(np.unique(a_acc[last])):
+    if len(last) and np.bincount(a_acc[last]).max() > 1:
         return out, "an account has two rows of its latest snapshot"
     out["dpd_l"][a_acc[last]], out["open_l"][a_acc[last]] = dpd[last], a_open[last]
     late = np.flatnonzero(dpd > 0)

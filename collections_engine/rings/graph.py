@@ -146,7 +146,8 @@ def usable_rows(
     return keep, kind_codes, kinds, warnings, stats
 
 
-def value_groups(values: pd.Series, kind_codes: np.ndarray, keep: np.ndarray) -> np.ndarray:
+def value_groups(values: pd.Series, kind_codes: np.ndarray, keep: np.ndarray,
+                 key: np.ndarray | None = None) -> np.ndarray:
     """Per row, a code shared by exactly the kept rows of the same kind and value; -1 for rows
     not kept and for a value on a single row (it links nobody). Feeds `link_codes`.
 
@@ -160,11 +161,14 @@ def value_groups(values: pd.Series, kind_codes: np.ndarray, keep: np.ndarray) ->
     rows = np.flatnonzero(keep)
     if len(rows) == 0:
         return out
-    key = fingerprints(values)[rows]
-    kind = kind_codes[rows].astype(np.uint64)
-    kind *= np.uint64(0x9E3779B97F4A7C15)
-    key += kind
-    del kind
+    if key is not None:  # the caller's: fingerprints(values) + kind_codes * 0x9E3779B97F4A7C15
+        key = key[rows]
+    else:
+        key = fingerprints(values)[rows]
+        kind = kind_codes[rows].astype(np.uint64)
+        kind *= np.uint64(0x9E3779B97F4A7C15)
+        key += kind
+        del kind
     order = np.argsort(key)
     s = key[order]
     same = s[1:] == s[:-1]

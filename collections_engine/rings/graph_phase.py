@@ -148,7 +148,7 @@ def full_graph_phase(night: _Night, graph: GraphConfig, date: pd.Timestamp) -> G
     remap[~used] = -1
     first_ns = _first_seen_ns(ident, ci_all, known_i, n_dict)
     customer_ids = to_object(cust_dict, np.flatnonzero(used[:-1]))
-    vcode = value_groups(ident["value"], night.kind_codes, keep)
+    vcode = value_groups(ident["value"], night.kind_codes, keep, key=night.vkey)
     ci = remap[ci_all]
     cg = link_codes(night.kind_codes, night.kinds, vcode, np.where(keep, ci, -1), customer_ids, graph)
     c_acc = np.where(night.a_known, remap[ca_all], -1)
