@@ -185,6 +185,11 @@ def _set_carry(gp: GraphPhase, ids: pa.Array, agg: dict[str, np.ndarray], proble
     frame = {"account_id": pd.array(ids, dtype="str") if len(ids) else pd.Series([], dtype="str"),
              "cust_pos": _through(gp.carry_pos, cust)}
     frame.update({k: agg[k] for k in ACCOUNT_COLUMNS[2:]})
+    # half the bytes through the pipe and on disk where the values fit (counts, dpd, rows)
+    for k in ("cust_pos", "dpd_l", "n_con", "n_wrong", "n_noans"):
+        x = np.asarray(frame[k])
+        if len(x) == 0 or (x.max() < 2**31 and x.min() >= -(2**31)):
+            frame[k] = x.astype(np.int32)
     gp.carry.accounts = pd.DataFrame(frame)
 
 

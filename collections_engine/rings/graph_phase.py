@@ -310,7 +310,7 @@ def _carried_links(night: _Night, graph: GraphConfig, carry: Carry, rows: np.nda
     cg = link_codes(kind_codes, kinds, vcode, codes, customer_ids, graph)
     multi = np.flatnonzero(vcode >= 0)
     kind_names = pa.array(kinds, pa.large_string()).take(pa.array(kind_codes[multi]))
-    out = pd.DataFrame({"cust_pos": codes[multi], "kind": pd.array(kind_names, dtype="str"),
+    out = pd.DataFrame({"cust_pos": codes[multi], "kind": pd.Categorical(pd.array(kind_names, dtype="str")),
                         "value": pd.array(values.take(pa.array(multi)), dtype="str")})
     return cg, out
 
@@ -318,7 +318,7 @@ def _carried_links(night: _Night, graph: GraphConfig, carry: Carry, rows: np.nda
 def _link_rows(ident: pd.DataFrame, night: _Night, rows: np.ndarray, cust_pos: np.ndarray) -> pd.DataFrame:
     take = pa.array(rows)
     kinds = pa.array(night.kinds, pa.large_string()).take(pa.array(night.kind_codes[rows]))
-    return pd.DataFrame({"cust_pos": cust_pos.astype(np.int64), "kind": pd.array(kinds, dtype="str"),
+    return pd.DataFrame({"cust_pos": cust_pos.astype(np.int64), "kind": pd.Categorical(pd.array(kinds, dtype="str")),
                          "value": pd.array(to_arrow(ident["value"]).take(take), dtype="str")})
 
 
