@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 from collections_engine.book import Book
 from collections_engine.rings import accounts as agg_mod
 from collections_engine.rings.carry import ACCOUNT_COLUMNS, Carry, digest, past_mask, row_hashes
-from collections_engine.rings.codes import category_codes, encode_arrow, to_arrow
+from collections_engine.codes import category_codes, encode_arrow, to_arrow
 from collections_engine.rings.graph_phase import GraphPhase
 from collections_engine.rings.propensity import customer_features
 

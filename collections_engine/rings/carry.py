@@ -36,7 +36,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from collections_engine.frames import per_run
-from collections_engine.rings.codes import category_codes, fingerprints, to_arrow
+from collections_engine.codes import category_codes, to_arrow
+from collections_engine.rings.codes import fingerprints
 
 __all__ = ["ACCOUNT_COLUMNS", "CARRY_TABLES", "DIGEST_COLUMNS", "Carry", "check_carry", "digest", "past_mask", "row_hashes"]
 

@@ -17,7 +17,8 @@ import pyarrow.compute as pc
 from collections_engine.book import Book
 from collections_engine.config.graph import GraphConfig
 from collections_engine.rings.carry import Carry, digest, past_mask, row_hashes
-from collections_engine.rings.codes import encode_arrow, fingerprints, to_arrow, to_object
+from collections_engine.codes import encode_arrow, to_arrow, to_object
+from collections_engine.rings.codes import fingerprints
 from collections_engine.rings.graph import CustomerGraph, clean_identifiers, link_codes, usable_rows, value_groups
 from collections_engine.rings.incremental import state_key
 from collections_engine.rings.propensity import confirmed_on, fold_hash
