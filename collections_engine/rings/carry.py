@@ -69,7 +69,7 @@ class Carry:
     date: pd.Timestamp
     key: str
     digests: dict[str, str]
-    customers: pd.DataFrame   # customer_id (sorted, unique), used (bool), first_seen (int64 ns, NaT min), fold (propensity.fold_hash)
+    customers: pd.DataFrame   # customer_id (sorted, unique), used (bool), first_seen (int64 ns, NaT min), id_hash (propensity.id_hash)
     links: pd.DataFrame       # cust_pos (row of `customers`), kind, value: usable past rows of a value held twice or more
     accounts: pd.DataFrame | None = None   # ACCOUNT_COLUMNS (rings.accounts); None: see accounts_problem
     accounts_problem: str = "not built"
@@ -93,7 +93,7 @@ def check_carry(frames: dict[str, pd.DataFrame] | None, key: str) -> tuple[Carry
         return None, f"carried identifier graph lacks {', '.join(missing)}"
     meta, cust, links = frames["meta"], frames["customers"], frames["links"]
     need = {"meta": ["date", "key", "accounts_problem"] + [f"digest_{t}" for t in sorted(DIGEST_COLUMNS)],
-            "customers": ["customer_id", "used", "first_seen", "fold"], "links": ["cust_pos", "kind", "value"],
+            "customers": ["customer_id", "used", "first_seen", "id_hash"], "links": ["cust_pos", "kind", "value"],
             "accounts": ACCOUNT_COLUMNS}
     for name, cols in need.items():
         absent = [c for c in cols if c not in frames[name].columns]
@@ -112,7 +112,8 @@ def check_carry(frames: dict[str, pd.DataFrame] | None, key: str) -> tuple[Carry
         return None, "carried customers are not sorted and unique"
     digests = {t: str(meta[f"digest_{t}"].iloc[0]) for t in DIGEST_COLUMNS}
     customers = pd.DataFrame({"customer_id": pd.array(ids, dtype="str") if len(ids) else pd.Series([], dtype="str"),
-                              "used": used, "first_seen": first_seen, "fold": cust["fold"].to_numpy(np.int64)})
+                              "used": used, "first_seen": first_seen,
+                              "id_hash": cust["id_hash"].to_numpy(np.uint64)})
     problem = str(meta["accounts_problem"].iloc[0])
     accounts = frames["accounts"][ACCOUNT_COLUMNS] if not problem else None
     if accounts is not None:

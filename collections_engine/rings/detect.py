@@ -30,7 +30,7 @@ from collections_engine.rings.graph import CustomerGraph, clean_identifiers, lin
 from collections_engine.rings.graph_phase import GraphPhase, graph_phase
 from collections_engine.rings.match import match_ring_ids
 from collections_engine.rings.propensity import (
-    community_estimate, community_features, estimate, graph_features, shared_by_kind,
+    community_estimate, community_features, estimate, fold_hash, graph_features, shared_by_kind,
 )
 
 __all__ = ["RINGS_COLUMNS", "MEMBERS_COLUMNS", "RingsResult", "detect_rings", "empty_rings"]
@@ -92,7 +92,8 @@ def detect_rings(
     gp = graph_phase(book, graph, date, carry, why_full or "no carried identifier graph given")
     timings["graph_s"] = time.perf_counter() - t0
     t = time.perf_counter()
-    night = night_communities(gp.cg, graph, state, why_full or "no ring state given")
+    night = night_communities(gp.cg, graph, state, why_full or "no ring state given",
+                              id_hash=gp.id_hash[gp.cg.codes] if gp.id_hash is not None else None)
     labels = night.labels
     timings["communities_s"] = time.perf_counter() - t
     t = time.perf_counter()
@@ -148,7 +149,8 @@ def _propensity_phase(book: Book, graph: GraphConfig, gp: GraphPhase, labels: np
     feats = shared_by_kind(feats, by_kind)
     is_conf = np.zeros(n_cust, bool)
     is_conf[gp.c_lab[gp.c_lab >= 0]] = True
-    est, info = estimate(feats, is_conf, gp.customer_ids, fold_hash=gp.fold)
+    est, info = estimate(feats, is_conf, gp.customer_ids,
+                         fold_hash=fold_hash(hashed=gp.id_hash) if gp.id_hash is not None else None)
     return _PropensityPhase(feats, est, np.where(is_conf, 1.0, est), is_conf, first_day, info, ap)
 
 

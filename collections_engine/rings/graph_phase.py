@@ -21,7 +21,7 @@ from collections_engine.codes import encode_arrow, to_arrow, to_object
 from collections_engine.rings.codes import fingerprints
 from collections_engine.rings.graph import CustomerGraph, clean_identifiers, link_codes, usable_rows, value_groups
 from collections_engine.rings.incremental import state_key
-from collections_engine.rings.propensity import confirmed_on, fold_hash
+from collections_engine.rings.propensity import confirmed_on, id_hash
 
 __all__ = ["GraphPhase", "graph_phase"]
 
@@ -46,7 +46,7 @@ class GraphPhase:
     carry_info: dict[str, object] | None = None
     carry_pos: np.ndarray | None = None   # per customer code: its row in `carry.customers` (-1: none)
     old_code: np.ndarray | None = None    # per row of the carry read tonight: tonight's code (-1: none)
-    fold: np.ndarray | None = None        # per customer code: propensity.fold_hash of its id
+    id_hash: np.ndarray | None = None     # per customer code: propensity.id_hash of its id
 
     @property
     def c_acc(self) -> np.ndarray:
@@ -156,16 +156,16 @@ def full_graph_phase(night: _Night, graph: GraphConfig, date: pd.Timestamp) -> G
     shown = appear[:-1]
     pos_of = np.where(shown, np.cumsum(shown) - 1, -1)
     multi = np.flatnonzero(vcode >= 0)
-    fold = np.zeros(n_dict, np.int64)
-    fold[used[:-1]] = fold_hash(customer_ids)
+    fold = np.zeros(n_dict, np.uint64)
+    fold[used[:-1]] = id_hash(customer_ids)
     only_shown = shown & ~used[:-1]
-    fold[only_shown] = fold_hash(to_object(cust_dict, np.flatnonzero(only_shown)))
+    fold[only_shown] = id_hash(to_object(cust_dict, np.flatnonzero(only_shown)))
     carry = _carry(night, graph, date, cust_dict.filter(pa.array(shown)), ident_acc[:-1][shown],
                    first_ns[:-1][shown], _link_rows(ident, night, multi, pos_of[ci_all[multi]]), fold[shown])
     carry_pos = pos_of[np.flatnonzero(used[:-1])]
     return GraphPhase(cg, customer_ids, remap[cl_all], _days(first_ns[:-1][used[:-1]]), night.warnings,
                       night.id_stats, lambda mask: c_acc[mask], carry, carry_pos=carry_pos,
-                      n_account_rows=len(c_acc), fold=fold[used[:-1]])
+                      n_account_rows=len(c_acc), id_hash=fold[used[:-1]])
 
 
 def carried_graph_phase(night: _Night, graph: GraphConfig, date: pd.Timestamp, carry: Carry) -> GraphPhase:
@@ -186,11 +186,11 @@ def carried_graph_phase(night: _Night, graph: GraphConfig, date: pd.Timestamp, c
     ident_acc[cc.at_old] = carry.customers["used"].to_numpy(bool)
     first_ns = np.full(n, _NAT, np.int64)
     first_ns[cc.at_old] = carry.customers["first_seen"].to_numpy(np.int64)
-    fold = np.zeros(n, np.int64)
+    fold = np.zeros(n, np.uint64)
     fresh = np.ones(n, bool)
     fresh[cc.at_old] = False
-    fold[cc.at_old] = carry.customers["fold"].to_numpy(np.int64)
-    fold[fresh] = fold_hash(cc.objects[fresh])
+    fold[cc.at_old] = carry.customers["id_hash"].to_numpy(np.uint64)
+    fold[fresh] = id_hash(cc.objects[fresh])
     c_keep = c_known[new_keep[r_known]]
     for c in (c_keep, c_acc_new):
         ident_acc[c[c >= 0]] = True
@@ -213,7 +213,7 @@ def carried_graph_phase(night: _Night, graph: GraphConfig, date: pd.Timestamp, c
                  fold[appear])
     return GraphPhase(cg, customer_ids, remap[lab_codes], _days(first_ns[used]), night.warnings,
                       night.id_stats, _acc_cust(night, r_acc, remap[c_acc_new], cc.ids, remap), out,
-                      carry_pos=used_pos, old_code=remap[cc.at_old], n_account_rows=len(accounts), fold=fold[used])
+                      carry_pos=used_pos, old_code=remap[cc.at_old], n_account_rows=len(accounts), id_hash=fold[used])
 
 
 def _matched_singles(night: _Night, new_keep: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -327,7 +327,7 @@ def _carry(night: _Night, graph: GraphConfig, date: pd.Timestamp, ids: pa.Array,
            first_ns: np.ndarray, links: pd.DataFrame, fold: np.ndarray) -> Carry:
     customers = pd.DataFrame({"customer_id": pd.array(ids, dtype="str") if len(ids) else pd.Series([], dtype="str"),
                               "used": np.asarray(ident_acc, bool), "first_seen": np.asarray(first_ns, np.int64),
-                              "fold": np.asarray(fold, np.int64)})
+                              "id_hash": np.asarray(fold, np.uint64)})
     return Carry(pd.Timestamp(date), state_key(graph), _tonight_digests(night, date), customers, links)
 
 

@@ -127,12 +127,13 @@ def check_state(frame: pd.DataFrame | None, graph: GraphConfig) -> tuple[pd.Data
 
 
 def node_hashes(customers: np.ndarray, u: np.ndarray, v: np.ndarray,
-                w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                w: np.ndarray, id_hash: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Two 64-bit lanes of a hash per node: its customer id and its edges (both ends' ids,
     either way round, and the weight's bits), each mixed, summed (order-free). A node whose
     hash is last night's has the same neighbours with the same weights."""
     n = len(customers)
-    ha = pd.util.hash_array(np.asarray(customers, dtype=object)).astype(np.uint64)
+    # pandas' hash of each id (`id_hash`: the caller's, carried from night to night)
+    ha = (pd.util.hash_array(np.asarray(customers, dtype=object)) if id_hash is None else id_hash).astype(np.uint64)
     hb = _mix(ha ^ _P[5])
     wbits = np.ascontiguousarray(w, np.float64).view(np.uint64)
     lanes = []
@@ -163,13 +164,14 @@ def component_hashes(na: np.ndarray, nb: np.ndarray, comp: np.ndarray) -> tuple[
 
 
 def night_communities(cg: CustomerGraph, graph: GraphConfig, state: pd.DataFrame | None,
-                      why_full: str = "") -> NightCommunities:
+                      why_full: str = "", id_hash: np.ndarray | None = None) -> NightCommunities:
     """Communities of tonight's graph, recomputing only what differs from the checked `state`
-    (`check_state`); `state` None: a full recompute, for `why_full`. Phases: what changed
+    (`check_state`); `state` None: a full recompute, for `why_full`; `id_hash`: pandas' hash
+    of each node's customer id when the caller has it. Phases: what changed
     (`_changes`), what to recompute (`_redo_nodes`), the recompute (`_recompute`), the labels
     and the next state (`_night_labels`)."""
     n, min_size = cg.n_nodes, graph.ring.min_size
-    ch = _changes(cg, state, min_size)
+    ch = _changes(cg, state, min_size, id_hash)
     local = state is not None and graph.community.method == "leiden"
     redo, affected = _redo_nodes(cg, state, ch, local)
     sub = np.flatnonzero(redo)
@@ -216,11 +218,12 @@ class _Changes:
     prev_row: np.ndarray
 
 
-def _changes(cg: CustomerGraph, state: pd.DataFrame | None, min_size: int) -> _Changes:
+def _changes(cg: CustomerGraph, state: pd.DataFrame | None, min_size: int,
+             id_hash: np.ndarray | None = None) -> _Changes:
     n, u, v, w = cg.n_nodes, cg.u, cg.v, cg.w
     comp = components(n, u, v)
     big = (np.bincount(comp) if n else np.zeros(0, np.int64)) >= min_size
-    na, nb = node_hashes(cg.customers, u, v, w) if n else (np.zeros(0, np.uint64),) * 2
+    na, nb = node_hashes(cg.customers, u, v, w, id_hash) if n else (np.zeros(0, np.uint64),) * 2
     ca, cb = component_hashes(na, nb, comp) if n else (np.zeros(0, np.uint64),) * 2
     in_big = big[comp] if n else np.zeros(0, bool)
     changed = big.copy()

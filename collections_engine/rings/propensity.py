@@ -50,7 +50,7 @@ from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
-__all__ = ["AGE_FEATURES", "FEATURES", "fold_hash", "community_estimate", "MIN_LABELS", "PRIOR", "community_features", "confirmed_on",
+__all__ = ["AGE_FEATURES", "FEATURES", "fold_hash", "id_hash", "community_estimate", "MIN_LABELS", "PRIOR", "community_features", "confirmed_on",
            "customer_features", "estimate", "graph_features", "shared_by_kind"]
 
 OWN_FEATURES = ["never_paid", "wrong_number_share", "no_answer_share", "short_tenure", "log_tenure",
@@ -309,9 +309,17 @@ def community_features(feats: pd.DataFrame, nodes: np.ndarray, labels: np.ndarra
     return out
 
 
-def fold_hash(ids: np.ndarray) -> np.ndarray:
-    """The per-customer hash `estimate` folds and samples by (int64)."""
-    return _fold(ids)
+def id_hash(ids: np.ndarray) -> np.ndarray:
+    """pandas' 64-bit hash of each id (uint64): what `estimate` folds by and what the ring
+    state's node hashes start from; carried with the customers from night to night."""
+    return pd.util.hash_array(np.asarray(ids, dtype=object), categorize=False)
+
+
+def fold_hash(ids: np.ndarray | None = None, hashed: np.ndarray | None = None) -> np.ndarray:
+    """The per-customer hash `estimate` folds and samples by (int64), from the ids or from
+    their `id_hash`."""
+    h = id_hash(ids) if hashed is None else np.asarray(hashed, np.uint64)
+    return (h % np.uint64(1_000_003)).astype(np.int64)
 
 
 def _fold(ids: np.ndarray) -> np.ndarray:
