@@ -34,7 +34,7 @@ def test_train_then_approve(tmp_path, default_strategy_path):
     assert json.loads((vdir / "status.json").read_text())["status"] == "candidate"
     meta = json.loads((vdir / "version.json").read_text())
     assert meta["input_hashes"] and meta["code_hash"] and meta["encoder"]["features"]
-    assert "<img" in (vdir / "report.html").read_text() and (vdir / "report.json").is_file()
+    assert "<svg" in (vdir / "report.html").read_text() and (vdir / "report.json").is_file()
     r = runner.invoke(app, ["train", "--data", str(data), "--strategy", str(default_strategy_path),
                             "--models", str(models)])
     assert r.exit_code == 0 and "already exists" in r.output
