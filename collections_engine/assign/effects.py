@@ -17,7 +17,9 @@ Rows that no experiment chose are left out, and counted:
 (`n_no_propensity`/`n_held` count a queue's rows, `n_control_*` the stage's not-worked rows.)
 
 `Effects` is what a night decides with: one row per (queue, stage) the strategy's queues take,
-each saying where its figure comes from (`source`: history, strategy or untested).
+each saying where its figure comes from (`source`: history, strategy or untested); its `values`
+(or `effects_dict` of estimates) go to `decide(effects=...)`, and `effect_table` gives the
+multiplier of every cell placement and the valuation of sources price with.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ from collections_engine.config.strategy import Strategy
 from collections_engine.segments import stage_of
 from collections_engine.vocabulary import NOT_WORKED
 
-__all__ = ["estimate_effects", "effects_dict", "Effects", "EFFECT_COLUMNS", "EFFECT_MODES", "MIN_N"]
+__all__ = ["estimate_effects", "effects_dict", "effect_table", "Effects", "EFFECT_COLUMNS", "EFFECT_MODES",
+           "MIN_N"]
 
 EFFECT_COLUMNS = ["queue", "stage", "n", "n_control", "repay_rate", "control_rate", "effect",
                   "ci_low", "ci_high", "strategy_effect", "agrees", "n_no_propensity", "n_held",
@@ -128,6 +131,24 @@ def effects_dict(estimates: pd.DataFrame, *, min_n: int = MIN_N) -> dict[tuple[s
         & (estimates["effect"] > 0)
     e = estimates[ok]
     return {(q, s): float(v) for q, s, v in zip(e["queue"], e["stage"], e["effect"])}
+
+
+def effect_table(strategy: Strategy, effects: dict | None = None) -> dict[tuple[str, str], float]:
+    """(queue, stage) -> effect: the strategy's, overridden by `effects` where given.
+
+    `effects` maps (queue, stage) -> multiplier, or queue -> {stage: multiplier}.
+    """
+    out: dict[tuple[str, str], float] = {}
+    for q in strategy.work_queues():
+        for s in q.stages:
+            out[(q.name, s)] = float(q.effect.get(s, 1.0))
+    for k, v in (effects or {}).items():
+        if isinstance(v, dict):
+            for s, e in v.items():
+                out[(str(k), str(s))] = float(e)
+        else:
+            out[(str(k[0]), str(k[1]))] = float(v)
+    return out
 
 
 _ESTIMATE_COLUMNS = [c for c in EFFECT_COLUMNS if c not in ("strategy_effect", "agrees")]

@@ -68,17 +68,7 @@ def vendor_files(decision: Decision, inputs: pd.DataFrame, accounts_tonight: pd.
     a = decision.assignments
     out: dict[str, tuple[pd.DataFrame, pd.DataFrame]] = {}
     placed = a[(a["decision"] == "placed").to_numpy()]
-    ids_all = placed["account_id"].astype("str")
-    cids_all = placed["customer_id"].astype("str")
-    acc = FirstRows(ids_all, accounts_tonight, "account_id")
-    cus = FirstRows(cids_all, customers, "customer_id") if customers is not None else None
-    inp = FirstRows(ids_all, inputs, "account_id")
-    sc = FirstRows(ids_all, scores, "account_id") if scores is not None else None
-    pl = FirstRows(ids_all, decision.placements, "account_id", keep=None)
-    acc_cols = set(accounts_tonight.columns) - {"account_id"}
-    cus_cols = set(customers.columns) - {"customer_id"} if customers is not None else set()
-    inp_cols = set(inputs.columns) - {"account_id"}
-    sc_cols = set(scores.columns) - {"account_id"} if scores is not None else set()
+    fields = _FieldSources.of(placed, decision, inputs, accounts_tonight, customers, scores)
     queue = placed["queue"].to_numpy()
     endings = vendor_endings(decision, open_placements, current_ids)
     for v in strategy.vendors():
@@ -86,30 +76,9 @@ def vendor_files(decision: Decision, inputs: pd.DataFrame, accounts_tonight: pd.
         # a[(queue == v) & placed].sort_values("account_id", kind="mergesort"), as positions
         sel = mine[placed["account_id"].iloc[mine].reset_index(drop=True).sort_values(kind="mergesort").index]
         rows = placed.iloc[sel]
-        ids = rows["account_id"].astype("str")
         cols: dict[str, pd.Series] = {}
         for f in v.file_fields:
-            # (source, its frame): a vendor with nothing tonight gets the source's empty column
-            # (pandas' map of zero keys would make a float column of a date one, and fail)
-            s, src_frame = None, None
-            if f in OUTPUTS_FROM_PLACEMENTS:
-                s, src_frame = (pl(f, sel) if len(sel) else None), decision.placements
-            elif f in ("stage", "band", "points"):
-                src, src_cols, src_frame = (inp, inp_cols, inputs) if f in inp_cols else (sc, sc_cols, scores)
-                if src is None or f not in src_cols:
-                    src_frame = None
-                elif len(sel):
-                    s = src(f, sel)
-            elif f == "account_id":
-                s = ids
-            elif f == "customer_id":
-                s = rows["customer_id"].astype("str")
-            elif f in acc_cols:
-                s, src_frame = (acc(f, sel) if len(sel) else None), accounts_tonight
-            elif cus is not None and f in cus_cols:
-                s, src_frame = (cus(f, sel) if len(sel) else None), customers
-            if s is None and src_frame is not None:
-                s = _empty_like(src_frame, f)
+            s = fields.column(f, sel, rows)
             if s is None:
                 warn.append(f"vendor {v.name!r}: file field {f!r} is not in tonight's data; left out")
                 continue
@@ -123,6 +92,61 @@ def vendor_files(decision: Decision, inputs: pd.DataFrame, accounts_tonight: pd.
         out[gone] = (pd.DataFrame({"account_id": pd.Series([], dtype="str")}),
                      mine_end[ENDING_COLUMNS].reset_index(drop=True))
     return out
+
+
+@dataclass
+class _FieldSources:
+    """Where each file field comes from, looked up once for all of tonight's placed accounts:
+    accounts (tonight's columns), customers (by customer_id), outputs (stage, band, points from
+    the decision inputs, else the scores; placed_on, ends_on from the placements book)."""
+
+    acc: FirstRows
+    cus: FirstRows | None
+    inp: FirstRows
+    sc: FirstRows | None
+    pl: FirstRows
+    frames: dict[str, pd.DataFrame | None]   # source name -> its frame
+    cols: dict[str, set[str]]                # source name -> its columns (keys aside)
+
+    @classmethod
+    def of(cls, placed: pd.DataFrame, decision: Decision, inputs: pd.DataFrame, accounts: pd.DataFrame,
+           customers: pd.DataFrame | None, scores: pd.DataFrame | None) -> _FieldSources:
+        ids, cids = placed["account_id"].astype("str"), placed["customer_id"].astype("str")
+        return cls(FirstRows(ids, accounts, "account_id"),
+                   FirstRows(cids, customers, "customer_id") if customers is not None else None,
+                   FirstRows(ids, inputs, "account_id"),
+                   FirstRows(ids, scores, "account_id") if scores is not None else None,
+                   FirstRows(ids, decision.placements, "account_id", keep=None),
+                   {"acc": accounts, "cus": customers, "inp": inputs, "sc": scores, "pl": decision.placements},
+                   {"acc": set(accounts.columns) - {"account_id"},
+                    "cus": set(customers.columns) - {"customer_id"} if customers is not None else set(),
+                    "inp": set(inputs.columns) - {"account_id"},
+                    "sc": set(scores.columns) - {"account_id"} if scores is not None else set()})
+
+    def column(self, f: str, sel: np.ndarray, rows: pd.DataFrame) -> pd.Series | None:
+        """Field `f` of the placed rows `sel` (`rows`); None when no source has it. A vendor with
+        nothing tonight gets the source's empty column (pandas' map of zero keys would make a
+        float column of a date one, and fail)."""
+        s, src_frame = None, None
+        if f in OUTPUTS_FROM_PLACEMENTS:
+            s, src_frame = (self.pl(f, sel) if len(sel) else None), self.frames["pl"]
+        elif f in ("stage", "band", "points"):
+            name = "inp" if f in self.cols["inp"] else "sc"
+            src = self.inp if name == "inp" else self.sc
+            if src is not None and f in self.cols[name]:
+                src_frame = self.frames[name]
+                s = src(f, sel) if len(sel) else None
+        elif f == "account_id":
+            s = rows["account_id"].astype("str")
+        elif f == "customer_id":
+            s = rows["customer_id"].astype("str")
+        elif f in self.cols["acc"]:
+            s, src_frame = (self.acc(f, sel) if len(sel) else None), self.frames["acc"]
+        elif self.cus is not None and f in self.cols["cus"]:
+            s, src_frame = (self.cus(f, sel) if len(sel) else None), self.frames["cus"]
+        if s is None and src_frame is not None:
+            s = _empty_like(src_frame, f)
+        return s
 
 
 def vendor_endings(decision: Decision, open_placements: pd.DataFrame | None,

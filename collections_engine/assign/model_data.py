@@ -18,37 +18,20 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from collections_engine.assign.effects import effect_table
 from collections_engine.assign.expected import expected_recovery
 from collections_engine.assign.rules import (OpenPlacements, Preassigned, apply_fraud, apply_holds,
                                              charge_kept, settle_open_placements)
 from collections_engine.codes import is_sorted, sorted_codes
 from collections_engine.config.strategy import Strategy, VendorQueue
 
-__all__ = ["Problem", "build_problem", "effect_table", "to_cents"]
+__all__ = ["Problem", "build_problem", "to_cents"]
 
 CENT = 100
 
 
 def to_cents(x: np.ndarray | pd.Series) -> np.ndarray:
     return np.rint(np.asarray(x, dtype=np.float64) * CENT).astype(np.int64)
-
-
-def effect_table(strategy: Strategy, effects: dict | None = None) -> dict[tuple[str, str], float]:
-    """(queue, stage) -> effect: the strategy's, overridden by `effects` where given.
-
-    `effects` maps (queue, stage) -> multiplier, or queue -> {stage: multiplier}.
-    """
-    out: dict[tuple[str, str], float] = {}
-    for q in strategy.work_queues():
-        for s in q.stages:
-            out[(q.name, s)] = float(q.effect.get(s, 1.0))
-    for k, v in (effects or {}).items():
-        if isinstance(v, dict):
-            for s, e in v.items():
-                out[(str(k), str(s))] = float(e)
-        else:
-            out[(str(k[0]), str(k[1]))] = float(v)
-    return out
 
 
 @dataclass

@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 
 from collections_engine.assign import build_decision_inputs, decide
+from collections_engine.assign.effects import effect_table
 from collections_engine.assign.expected import expected_net
-from collections_engine.assign.model_data import effect_table
 from collections_engine.config.strategy import Strategy, VendorQueue
 from collections_engine.scoring.data import NO_ACTION
 
