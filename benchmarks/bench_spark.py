@@ -7,7 +7,8 @@ Each engine runs `collections-engine run` in a subprocess, as cron (or spark-sub
 would; the process tree is sampled every 0.2 s (PSS, /proc/PID/smaps_rollup) and split into the
 driver (the Python process that runs the night, placement included), the JVM (in local mode the
 Spark driver and its executors in one process) and Spark's Python workers. Then the two run
-folders are compared: scores (largest |p_repay| difference), decisions, rings, vendor files.
+folders are compared: scores (largest |p_repay| difference), decisions, rings (community NMI,
+flagged members' precision and recall, rings with the same members), vendor files.
 """
 
 from __future__ import annotations
@@ -141,10 +142,37 @@ def compare(a: Path, b: Path) -> dict:
            "reasons_differ": int((sa[["reason_1", "reason_2", "reason_3"]] != sb[["reason_1", "reason_2", "reason_3"]])
                                  .any(axis=1).sum()) if same_rows else None,
            "assignments_differ": int((aa.astype(str) != ab.astype(str)).any(axis=1).sum()) if len(aa) == len(ab) else None}
+    out.update(ring_agreement(a, b))
     files = sorted(p.relative_to(a).as_posix() for p in a.rglob("*") if p.is_file())
     out["identical_files"] = [f for f in files if (b / f).is_file() and (a / f).read_bytes() == (b / f).read_bytes()]
     out["differing_files"] = [f for f in files if f not in out["identical_files"]]
     print(json.dumps(out), flush=True)
+    return out
+
+
+def ring_agreement(a: Path, b: Path) -> dict:
+    """Communities and rings of two run folders (a: the reference): NMI of the community labels
+    over the customers of both ring states, the flagged members' precision and recall, and how
+    many rings have exactly the same members. Per-part Leiden on Spark draws its random order per
+    part, so where the optimum is not clear a community may come out differently."""
+    from sklearn.metrics import normalized_mutual_info_score
+
+    out: dict[str, object] = {}
+    sa, sb = (pd.read_parquet(x / "ring_state.parquet") for x in (a, b))
+    both = sa[["customer_id", "community"]].merge(sb[["customer_id", "community"]], on="customer_id")
+    out["ring_state_customers"] = [len(sa), len(sb), len(both)]
+    out["community_nmi"] = round(float(normalized_mutual_info_score(both["community_x"], both["community_y"])), 6)
+    ra, rb = (pd.read_parquet(x / "rings.parquet") for x in (a, b))
+    ma = {c for m in ra["customer_ids"] for c in m}
+    mb = {c for m in rb["customer_ids"] for c in m}
+    common = len(ma & mb)
+    out["ring_members"] = [len(ma), len(mb)]
+    out["ring_member_precision"] = round(common / len(mb), 6) if mb else None
+    out["ring_member_recall"] = round(common / len(ma), 6) if ma else None
+    sets_a = {frozenset(m) for m in ra["customer_ids"]}
+    sets_b = {frozenset(m) for m in rb["customer_ids"]}
+    out["rings"] = [len(sets_a), len(sets_b)]
+    out["rings_same_members"] = len(sets_a & sets_b)
     return out
 
 

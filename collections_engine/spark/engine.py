@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import shutil
 import time
 import uuid
 from pathlib import Path
@@ -200,6 +201,10 @@ class SparkEngine:
 
     # -- the rings job ---------------------------------------------------------------------
     def start_rings(self, book, graph, date, previous) -> "_SparkJob":
+        """The ring step on a driver thread beside the night's job: the graph, its components and
+        each component's communities as Spark jobs (`ring_graph`), then `rings_bucket` (the
+        propensity, scores, flags and tables of `detect_rings`) in one task, handed those
+        communities as a ring state to carry."""
         from pyspark.sql import functions as F
 
         ctx = self._context(date, None, previous=previous, graph=graph)
@@ -209,12 +214,42 @@ class SparkEngine:
                 continue
             p = self._packed(name, self.tables[name].frame.withColumn("_b", F.lit(0)))
             parts = p if parts is None else parts.unionByName(p)
+        spark = self.spark
 
-        def run(table):
-            return rings_bucket(table, ctx)
+        def action():
+            state = info = None
+            if "identifiers" in self.tables:
+                t0 = time.perf_counter()
+                state, info = self._component_states(graph, date)
+                info["spark_graph_s"] = round(time.perf_counter() - t0, 3)
+                log.info("spark: ring graph, components and communities of %d parts in %.1f s",
+                         info["parts"], info["spark_graph_s"])
+            bc = spark.sparkContext.broadcast((state, info))
 
-        job = parts.groupBy("_b").applyInArrow(run, NOTE_SCHEMA)
-        return _SparkJob(self.spark, "rings", job, self._ring_result)
+            def run(table):
+                return rings_bucket(table, ctx, *bc.value)
+
+            out = parts.groupBy("_b").applyInArrow(run, NOTE_SCHEMA).toArrow()
+            bc.unpersist()
+            return out
+
+        return _SparkJob(self.spark, "rings", action, self._ring_result)
+
+    def _component_states(self, graph, date):
+        from collections_engine.spark.ring_graph import (
+            component_states, components, customer_edges, usable_links, work_folder)
+
+        t = self.tables["identifiers"]
+        links = usable_links(t.frame, t.label, t.nanos, graph, pd.Timestamp(date))
+        edges, _ = customer_edges(links, graph, self.buckets or 1)
+        folder, own = work_folder(self.spark)
+        try:
+            edges = _saved_edges(self.spark, edges, f"{folder}/edges")
+            comps = components(self.spark, edges, folder)
+            return component_states(self.spark, edges, comps, graph)
+        finally:
+            if own:
+                shutil.rmtree(folder, ignore_errors=True)
 
     def _ring_result(self, notes: pa.Table):
         problems = [m for k, m in zip(notes.column("kind").to_pylist(), notes.column("message").to_pylist())
@@ -242,7 +277,8 @@ class SparkEngine:
             return night_bucket(table, ctx, bc.value)
 
         t0 = time.perf_counter()
-        notes = _SparkJob(self.spark, "night", parts.groupBy("_b").applyInArrow(run, NOTE_SCHEMA), None).result()
+        night = parts.groupBy("_b").applyInArrow(run, NOTE_SCHEMA)
+        notes = _SparkJob(self.spark, "night", night.toArrow, None).result()
         log.info("spark: night job (read, check, features, scores of %d buckets) in %.1f s", self.buckets,
                  time.perf_counter() - t0)
         bc.unpersist()
@@ -348,12 +384,19 @@ def drift_from_counts(reference: dict | None, scores: pd.DataFrame, parts: list[
     return pd.concat([head, rest], ignore_index=True)
 
 
+def _saved_edges(spark, edges, path: str):
+    """The edges written once (parquet) and read back: every later job starts from them."""
+    edges.write.mode("overwrite").parquet(path)
+    return spark.read.parquet(path)
+
+
 class _SparkJob:
-    """A Spark job run on a driver thread (its own job group, so it can be cancelled), for the
-    ring step beside the night's job. `result()` -> what `finish` makes of the collected notes,
+    """Spark jobs run on a driver thread (`action`: what runs them and returns the collected
+    Arrow notes; its own job group, so it can be cancelled), for the ring step beside the
+    night's job. `result()` -> what `finish` makes of the collected notes,
     with the seconds and (for rings) the worker's peak memory."""
 
-    def __init__(self, spark, name: str, frame, finish) -> None:
+    def __init__(self, spark, name: str, action, finish) -> None:
         from pyspark import InheritableThread
 
         self._spark = spark
@@ -365,7 +408,7 @@ class _SparkJob:
         def work() -> None:
             try:
                 spark.sparkContext.setJobGroup(self._group, name, interruptOnCancel=True)
-                self._out.append(frame.toArrow())
+                self._out.append(action())
             except BaseException as exc:  # noqa: BLE001 - handed to the caller of result()
                 self._error.append(exc)
 

@@ -227,9 +227,14 @@ def drift_counts(reference: dict | None, feats: pd.DataFrame) -> dict:
     return out
 
 
-def rings_bucket(parts: pa.Table, ctx: NightContext) -> pa.Table:
-    """The ring step on the tables it needs, typed as in-process: `detect_rings` as is."""
+def rings_bucket(parts: pa.Table, ctx: NightContext, state: pd.DataFrame | None = None,
+                 info: dict | None = None) -> pa.Table:
+    """The ring step on the tables it needs, typed as in-process: `detect_rings` as is, handed
+    the communities computed per component on Spark (`state`, `ring_graph.component_states`) to
+    carry. Its graph is built again here from the same rows: a component whose hash differs
+    from the state's (which would mean the Spark graph differs) is recomputed, and counted."""
     from collections_engine.rings import detect_rings
+    from collections_engine.rings.incremental import check_state
 
     t0 = time.perf_counter()
     wanted = {n: ctx.schemas[n] for n in RING_TABLES if n in ctx.schemas}
@@ -246,7 +251,17 @@ def rings_bucket(parts: pa.Table, ctx: NightContext) -> pa.Table:
     if problems:
         return notes_table([("problem", m, None) for m in problems])
     book = Book(**tables)
-    result = detect_rings(book, ctx.graph, ctx.date, previous=ctx.previous_rings)
+    checked, why = check_state(state, ctx.graph) if state is not None else (None, "")
+    result = detect_rings(book, ctx.graph, ctx.date, previous=ctx.previous_rings, state=checked)
+    if checked is not None:
+        here = result.stats.get("communities", {})
+        result.stats["communities"] = {
+            **{k: v for k, v in (info or {}).items()}, "components": here.get("components", 0),
+            "components_recomputed_in_ring_step": here.get("components_recomputed", 0),
+            "customers_recomputed_in_ring_step": here.get("customers_recomputed", 0)}
+    elif state is not None:
+        result.warnings.append(f"rings: the communities computed on Spark were not used ({why}); "
+                               "every component recomputed in the ring step")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
     payload = pickle.dumps((result, time.perf_counter() - t0, peak), protocol=pickle.HIGHEST_PROTOCOL)
     return notes_table([("rings", "", payload)])

@@ -1,0 +1,90 @@
+"""The community step on a part of the customer graph that holds whole components, and the
+parts' results put back together: what a distributed engine (`collections_engine.spark`) runs
+where each component lives.
+
+Every piece of the community step acts within one connected component (see `incremental`):
+Leiden's per-component modularity, the merge of entangled neighbours, the split into connected
+parts, the refinement of large communities, the trims and the cores. So the step can run on
+any set of whole components, and `part_communities` on a part gives, for those components, what
+`incremental.night_communities` gives on the whole graph, with one exception: Leiden draws its
+random node order for the graph it is given in one call, so on a part the draws differ from
+the whole graph's and a community can come out differently where the optimum is not clear.
+A part that is the whole graph gives the same bytes.
+
+`merge_states` joins the parts' ring states (one row per customer of a component of at least
+`ring.min_size`, `incremental.STATE_COLUMNS`) into the state of the whole graph, labels
+renumbered by each label's smallest customer id as a whole-graph run numbers them. Given to
+`detect_rings(..., state=...)`, whose graph has the same components (same members, same
+weights: the component hashes say so), every component is carried and the night's rings are
+built from these communities; a component whose hash differs is recomputed there.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from collections_engine.config.graph import GraphConfig
+from collections_engine.rings.graph import CustomerGraph
+from collections_engine.rings.incremental import STATE_COLUMNS, NightCommunities, night_communities
+
+__all__ = ["part_graph", "part_communities", "merge_states"]
+
+LABELS = ("community", "merged", "leiden")
+
+
+def part_graph(lo: np.ndarray, hi: np.ndarray, w: np.ndarray) -> CustomerGraph:
+    """The customer graph of some whole components from its edges by customer id (lo < hi as
+    strings, one row per pair, weights already summed): nodes in sorted id order and edges
+    sorted by (u, v), as `graph.link_codes` makes the whole graph's."""
+    lo = np.asarray(lo, dtype=object)
+    hi = np.asarray(hi, dtype=object)
+    customers = np.unique(np.concatenate([lo, hi])) if len(lo) else np.array([], dtype=object)
+    u = np.searchsorted(customers, lo).astype(np.int64)
+    v = np.searchsorted(customers, hi).astype(np.int64)
+    order = np.lexsort((v, u))
+    shared = pd.DataFrame({"node": np.array([], np.int64), "kind": pd.Series([], dtype="str"),
+                           "group": np.array([], np.int64)})
+    return CustomerGraph(customers, u[order], v[order], np.asarray(w, np.float64)[order], shared,
+                         {"edges": int(len(u))}, np.arange(len(customers), dtype=np.int64))
+
+
+def part_communities(lo: np.ndarray, hi: np.ndarray, w: np.ndarray, graph: GraphConfig,
+                     state: pd.DataFrame | None = None, why_full: str = "") -> NightCommunities:
+    """`night_communities` on the part given by its edges (`part_graph`); `state`: the previous
+    night's state rows of the part's customers (checked by `incremental.check_state`), or None."""
+    return night_communities(part_graph(lo, hi, w), graph, state, why_full or "no ring state given")
+
+
+def merge_states(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """The whole graph's ring state from the parts' (each numbered within its part): rows sorted
+    by customer id, every label renumbered 0..k-1 by its smallest customer id (-1 kept)."""
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return pd.DataFrame({c: pd.Series([], dtype=t) for c, t in zip(
+            STATE_COLUMNS, ["str", "uint64", "uint64", "uint64", "int64", "int64", "int64", "str"])})
+    offsets = np.cumsum([0] + [int(p["leiden"].max()) + 1 + int(p["merged"].max()) + 1
+                               + int(p["community"].max()) + 1 for p in parts[:-1]])
+    frame = pd.concat([p.assign(**{c: np.where(p[c].to_numpy(np.int64) >= 0,
+                                               p[c].to_numpy(np.int64) + off, -1) for c in LABELS})
+                       for p, off in zip(parts, offsets)], ignore_index=True)
+    frame = frame.sort_values("customer_id", kind="stable", ignore_index=True)
+    if not frame["customer_id"].is_unique:
+        raise ValueError("merge_states: a customer is in two parts; parts must hold whole components")
+    for c in LABELS:
+        frame[c] = _by_first_row(frame[c].to_numpy(np.int64))
+    frame["graph_key"] = pd.Categorical(frame["graph_key"].astype("str"))
+    return frame[STATE_COLUMNS]
+
+
+def _by_first_row(labels: np.ndarray) -> np.ndarray:
+    """Labels (-1: none) renumbered by each label's first row (rows are in customer id order)."""
+    inside = np.flatnonzero(labels >= 0)
+    out = np.full(len(labels), -1, np.int64)
+    if len(inside) == 0:
+        return out
+    _, first, inv = np.unique(labels[inside], return_index=True, return_inverse=True)
+    rank = np.empty(len(first), np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(len(first))
+    out[inside] = rank[inv.ravel()]
+    return out

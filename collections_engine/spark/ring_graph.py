@@ -1,0 +1,214 @@
+"""The ring graph as Spark jobs: identifier links, connected components, and each component's
+communities computed where it lives.
+
+1. `usable_links`: each scan batch of the identifiers typed by the loader's code and kept or
+   dropped by `rings.graph.usable_rows` (kinds of the graph file, no blank value or customer,
+   known on the date): rows (customer_id, kind, value).
+2. `customer_edges`: value groups -> customer pairs, as `rings.graph.link_codes` projects them:
+   a (kind, value) held by n distinct customers, 2 <= n <= hub_max_customers, links them; up to
+   CLIQUE_MAX_DEGREE + 1 members as a clique (each pair kinds[kind] / (n - 1)), larger as a
+   circulant (each member to the CIRCULANT_HALF_DEGREE next ones in customer-id order, each
+   pair kinds[kind] / (2 * CIRCULANT_HALF_DEGREE)). A pair's weights from several values are
+   summed in the worker by numpy in the order link_codes sums them (by weight, `np.add.reduceat`),
+   so each weight is the in-process one to the bit.
+3. `components`: connected components by min-label propagation with pointer jumping (each
+   round: every node takes the smallest label among itself and its neighbours, then the label
+   of its label), checkpointed each round; a path of length d settles in about log2(d) rounds.
+4. `component_states`: the components of at least `ring.min_size` customers are dealt to
+   parts (whole components, by a hash of the component; a part holds about NODES_PER_PART
+   customers), and each part runs the engine's community step (`rings.per_component`) in one
+   Python worker; the parts' ring states are merged on the driver.
+
+The night's rings are then built by `detect_rings` from these communities (`merge_states`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from collections_engine.config.graph import GraphConfig
+from collections_engine.rings.graph import CIRCULANT_HALF_DEGREE, CLIQUE_MAX_DEGREE
+
+log = logging.getLogger("collections_engine")
+
+__all__ = ["NODES_PER_PART", "usable_links", "customer_edges", "components", "component_states", "work_folder"]
+
+# Customers of large components per part: a part's graph, Leiden and state are a few hundred
+# megabytes in a Python worker at this size (the 1M book: 1.3M linked customers, 3 parts).
+NODES_PER_PART = 500_000
+
+LINK_SCHEMA = "customer_id string, kind string, value string"
+EDGE_SCHEMA = "lo string, hi string, w double"
+
+
+def usable_links(ident_frame, label: str, nanos: tuple[str, ...], graph: GraphConfig, date: pd.Timestamp):
+    """DataFrame (customer_id, kind, value) of the identifier rows `usable_rows` keeps."""
+    from collections_engine.errors import InputError
+    from collections_engine.rings.graph import usable_rows
+    from collections_engine.spark.partition import typed_table
+
+    date = pd.Timestamp(date)
+
+    def keep(batches):
+        for batch in batches:
+            t = pa.Table.from_batches([batch]).drop_columns([c for c in ("_f", "_r") if c in batch.schema.names])
+            if t.num_rows == 0:
+                continue
+            df = typed_table("identifiers", t, label, nanos)[0]
+            try:
+                rows, kind_codes, kinds, _, _ = usable_rows(df, graph, date)
+            except InputError:  # unknown kinds with `unknown_kinds: error`: said by the ring step
+                continue
+            at = np.flatnonzero(rows)
+            if len(at) == 0:
+                continue
+            kind = pa.array(kinds, pa.string()).take(pa.array(kind_codes[at]))
+            yield pa.RecordBatch.from_pydict({
+                "customer_id": pa.array(df["customer_id"].astype("str").to_numpy(dtype=object)[at], pa.string()),
+                "kind": kind,
+                "value": pa.array(df["value"].astype("str").to_numpy(dtype=object)[at], pa.string())})
+
+    return ident_frame.mapInArrow(keep, LINK_SCHEMA)
+
+
+def customer_edges(links, graph: GraphConfig, parts: int):
+    """(edges (lo, hi, w): one row per linked pair, lo < hi; linking rows (customer_id, kind,
+    value, n) after duplicates are dropped): DataFrames."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    repeated = links.groupBy("kind", "value").count().where(F.col("count") >= 2).select("kind", "value")
+    rows = links.join(repeated, ["kind", "value"]).dropDuplicates(["kind", "value", "customer_id"])
+    win = Window.partitionBy("kind", "value")
+    rows = (rows.withColumn("n", F.count(F.lit(1)).over(win))
+            .where((F.col("n") >= 2) & (F.col("n") <= graph.hub_max_customers))
+            .withColumn("pos", F.row_number().over(win.orderBy("customer_id")) - 1))
+    weight = F.create_map(*[x for k, wt in sorted(graph.kinds.items()) for x in (F.lit(k), F.lit(float(wt)))])
+    a, b = rows.alias("a"), rows.alias("b")
+    same = (F.col("a.kind") == F.col("b.kind")) & (F.col("a.value") == F.col("b.value"))
+    clique = (a.where(F.col("n") <= CLIQUE_MAX_DEGREE + 1)
+              .join(b, same & (F.col("a.pos") < F.col("b.pos")))
+              .select(F.col("a.customer_id").alias("x"), F.col("b.customer_id").alias("y"),
+                      (F.element_at(weight, F.col("a.kind")) / (F.col("a.n") - 1).cast("double")).alias("w")))
+    ring = (a.where(F.col("n") > CLIQUE_MAX_DEGREE + 1)
+            .withColumn("d", F.explode(F.sequence(F.lit(1), F.lit(CIRCULANT_HALF_DEGREE))))
+            .join(b, same & (F.col("b.pos") == F.pmod(F.col("a.pos") + F.col("d"), F.col("a.n"))))
+            .select(F.col("a.customer_id").alias("x"), F.col("b.customer_id").alias("y"),
+                    (F.element_at(weight, F.col("a.kind")) / F.lit(2.0 * CIRCULANT_HALF_DEGREE)).alias("w")))
+    pairs = clique.unionByName(ring).select(F.least("x", "y").alias("lo"), F.greatest("x", "y").alias("hi"), "w")
+    pairs = pairs.withColumn("_p", F.pmod(F.xxhash64("lo", "hi"), F.lit(max(parts, 1))).cast("int"))
+    edges = pairs.groupBy("_p").applyInArrow(_sum_pairs, EDGE_SCHEMA)
+    return edges, rows.select("customer_id", "kind", "value", "n")
+
+
+def _sum_pairs(t: pa.Table) -> pa.Table:
+    """One row per pair, its weights added in increasing order by `np.add.reduceat` (what
+    `link_codes` does on the whole graph: the same bits)."""
+    lo = t.column("lo").to_numpy(zero_copy_only=False)
+    hi = t.column("hi").to_numpy(zero_copy_only=False)
+    w = t.column("w").to_numpy()
+    if len(w) == 0:
+        return pa.table({"lo": pa.array([], pa.string()), "hi": pa.array([], pa.string()),
+                         "w": pa.array([], pa.float64())})
+    order = np.lexsort((w, hi, lo))
+    lo, hi, w = lo[order], hi[order], w[order]
+    first = np.flatnonzero(np.r_[True, (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])])
+    return pa.table({"lo": pa.array(lo[first], pa.string()), "hi": pa.array(hi[first], pa.string()),
+                     "w": pa.array(np.add.reduceat(w, first), pa.float64())})
+
+
+def components(spark, edges, folder: str, max_rounds: int = 64):
+    """DataFrame (id, comp): each linked customer's component, labelled by a customer id of it
+    (every node of a component ends with the same label). Rounds until no label moves;
+    RuntimeError after `max_rounds`.
+
+    Each round's labels are written to `folder` (parquet) and read back: the next round starts
+    from files, not from the previous rounds' plan. (Spark's own checkpoints keep the original
+    plan for size estimates, and the estimate of a self-joined plan squares every round: after
+    a dozen rounds the planner alone runs for minutes.)"""
+    from pyspark.sql import functions as F
+
+    ends = edges.select(F.col("lo").alias("a"), F.col("hi").alias("b"))
+    ends = ends.unionByName(ends.select(F.col("b").alias("a"), F.col("a").alias("b")))
+    ends = _saved(spark, ends, f"{folder}/ends")
+    labels = _saved(spark, ends.select(F.col("a").alias("id")).distinct().withColumn("comp", F.col("id")),
+                    f"{folder}/labels_0")
+    for i in range(1, max_rounds + 1):
+        seen = ends.join(labels.withColumnRenamed("id", "b"), "b").select(F.col("a").alias("id"), "comp")
+        low = _saved(spark, labels.unionByName(seen).groupBy("id").agg(F.min("comp").alias("comp")),
+                     f"{folder}/low_{i}")
+        jump = (low.alias("x").join(low.alias("y"), F.col("x.comp") == F.col("y.id"))
+                .select(F.col("x.id").alias("id"), F.least(F.col("x.comp"), F.col("y.comp")).alias("comp")))
+        new = _saved(spark, jump, f"{folder}/labels_{i}")
+        moved = new.join(labels.withColumnRenamed("comp", "old"), "id").where(F.col("comp") != F.col("old")).count()
+        labels = new
+        if moved == 0:
+            log.info("spark: connected components settled in %d rounds", i)
+            return labels
+    raise RuntimeError(f"connected components did not settle in {max_rounds} rounds")
+
+
+def _saved(spark, frame, path: str):
+    frame.write.mode("overwrite").parquet(path)
+    return spark.read.parquet(path)
+
+
+def work_folder(spark) -> tuple[str, bool]:
+    """Where the component rounds are written: under Spark's checkpoint folder when one is set
+    (`--conf spark.checkpoint.dir=hdfs:///...` on a cluster: executors must see it), else a new
+    local temporary folder (local masters). (folder, whether the caller removes it)."""
+    import tempfile
+    import uuid
+
+    base = spark.sparkContext.getCheckpointDir() or spark.conf.get("spark.checkpoint.dir", None)
+    if base:
+        return f"{base.rstrip('/')}/collections-engine-components-{uuid.uuid4().hex[:12]}", False
+    return tempfile.mkdtemp(prefix="ce-spark-components-"), True
+
+
+def component_states(spark, edges, comps, graph: GraphConfig, nodes_per_part: int = NODES_PER_PART):
+    """The ring state of every component of at least `ring.min_size` customers (pandas, as
+    `rings.per_component.merge_states` gives it) and what was done."""
+    from pyspark.sql import functions as F
+
+    from collections_engine.rings.per_component import merge_states, part_communities
+
+    sizes = comps.groupBy("comp").agg(F.count(F.lit(1)).alias("size"))
+    big = comps.join(sizes.where(F.col("size") >= graph.ring.min_size), "comp").select("id", "comp")
+    n_big = big.count()
+    n_parts = max(1, math.ceil(n_big / max(nodes_per_part, 1)))
+    part_of = big.withColumn("_part", F.pmod(F.xxhash64("comp"), F.lit(n_parts)).cast("int")).select(
+        F.col("id").alias("lo"), "_part")
+    work = edges.join(part_of, "lo")
+
+    def run(t: pa.Table) -> pa.Table:
+        night = part_communities(t.column("lo").to_numpy(zero_copy_only=False),
+                                 t.column("hi").to_numpy(zero_copy_only=False), t.column("w").to_numpy(), graph)
+        s = night.state
+        return pa.table({"customer_id": pa.array(s["customer_id"].astype("str").to_numpy(dtype=object), pa.string()),
+                         **{c: pa.array(s[c].to_numpy(np.uint64).view(np.int64), pa.int64())
+                            for c in ("component_a", "component_b", "node_hash")},
+                         **{c: pa.array(s[c].to_numpy(np.int64), pa.int64()) for c in ("community", "merged", "leiden")},
+                         "graph_key": pa.array(s["graph_key"].astype("str").to_numpy(dtype=object), pa.string()),
+                         "_part": pa.array(np.full(len(s), t.column("_part")[0].as_py() if t.num_rows else 0,
+                                                   np.int32), pa.int32())})
+
+    schema = ("customer_id string, component_a long, component_b long, node_hash long, community long, "
+              "merged long, leiden long, graph_key string, _part int")
+    out = work.groupBy("_part").applyInArrow(run, schema).toArrow()
+    frames = []
+    for p in sorted(set(out.column("_part").to_pylist())):
+        sel = out.filter(pc.equal(out.column("_part"), p)).drop_columns(["_part"]).to_pandas()
+        for c in ("component_a", "component_b", "node_hash"):
+            sel[c] = sel[c].to_numpy(np.int64).view(np.uint64)
+        frames.append(sel)
+    state = merge_states(frames)
+    info = {"mode": "full", "reason": "computed per part of whole components on Spark",
+            "parts": n_parts, "customers_in_parts": int(n_big)}
+    return state, info
