@@ -45,6 +45,9 @@ log = logging.getLogger("collections_engine")
 # Accounts rows (a year of monthly snapshots included) per bucket: a bucket's tables are a few
 # tens of megabytes in a Python worker.
 ROWS_PER_BUCKET = 250_000
+# The accounts columns the ring step reads (`detect_rings`: customers known on the date, their
+# accounts, the propensity's tenure and delinquency features).
+RING_ACCOUNT_COLUMNS = ("snapshot_date", "account_id", "customer_id", "open_date", "dpd")
 
 
 def bucket_count(accounts_rows: int, parallelism: int) -> int:
@@ -212,7 +215,16 @@ class SparkEngine:
         for name in RING_TABLES:
             if name not in self.tables:
                 continue
-            p = self._packed(name, self.tables[name].frame.withColumn("_b", F.lit(0)))
+            frame = self.tables[name].frame
+            names = self.tables[name].arrow_schema.names
+            if name == "accounts" and all(c in names for c in RING_ACCOUNT_COLUMNS):
+                # Only the columns the ring step reads travel (a year of snapshots: most of its
+                # rows). Exact: accounts have a key, so the loader drops no duplicated rows
+                # (which needs every column), and the ring step ignores this table's problems
+                # (the night's buckets report them).
+                frame = frame.select(*RING_ACCOUNT_COLUMNS, "_f", "_r")
+                ctx.schemas["accounts"] = pa.schema([ctx.schemas["accounts"].field(c) for c in RING_ACCOUNT_COLUMNS])
+            p = self._packed(name, frame.withColumn("_b", F.lit(0)))
             parts = p if parts is None else parts.unionByName(p)
         spark = self.spark
 
