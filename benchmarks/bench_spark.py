@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import threading
 import time
@@ -37,6 +36,7 @@ class TreeMemory:
         self.root = root
         self.peak_total = 0.0
         self.peak = {"driver": 0.0, "jvm": 0.0, "workers": 0.0}
+        self.cpu: dict[int, float] = {}  # pid -> its last seen user + system seconds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -69,11 +69,32 @@ class TreeMemory:
         except OSError:
             return ""
 
+    @staticmethod
+    def _cpu(pid: int) -> float | None:
+        try:
+            f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            return None
+
+    @property
+    def cpu_s(self) -> float:
+        """User + system seconds of every process of the tree, as last sampled (a process that
+        ends between two samples loses at most 0.2 s: the JVM and Spark's Python workers are
+        not reaped by this process, so its rusage cannot count them)."""
+        return sum(self.cpu.values())
+
     def _sample(self) -> None:
         now = {"driver": self._pss(self.root), "jvm": 0.0, "workers": 0.0}
         stack = self._children(self.root)
+        c = self._cpu(self.root)
+        if c is not None:
+            self.cpu[self.root] = c
         while stack:
             pid = stack.pop()
+            c = self._cpu(pid)
+            if c is not None:
+                self.cpu[pid] = max(c, self.cpu.get(pid, 0.0))
             kind = "jvm" if self._comm(pid) == "java" else "workers" if now["jvm"] or self._under_java(pid) else "driver"
             now[kind] += self._pss(pid)
             stack += self._children(pid)
@@ -114,20 +135,23 @@ def run(engine: str, args, runs: Path) -> dict:
         cmd += ["--spark-master", args.master]
         env["PYSPARK_SUBMIT_ARGS"] = f"--driver-memory {args.driver_memory} pyspark-shell"
     l0 = load()
-    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     with open(runs.parent / f"{runs.name}.log", "w") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
         with TreeMemory(proc.pid) as mem:
             rc = proc.wait()
     wall = time.perf_counter() - t
-    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)  # the whole tree, once reaped
     rj = json.loads((runs / args.date / "run.json").read_text()) if rc == 0 else {}
-    out = {"engine": engine, "exit": rc, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "load": f"{l0} -> {load()}",
+    tj = json.loads((runs / args.date / "timings.json").read_text()) if rc == 0 else {}
+    out = {"engine": engine, "exit": rc, "wall_s": round(wall, 1), "cpu_s": round(mem.cpu_s, 1),
+           "load": f"{l0} -> {load()}",
            "tree_peak_pss_gib": round(mem.peak_total, 2), **{f"{k}_peak_pss_gib": round(v, 2) for k, v in mem.peak.items()},
-           "driver_peak_rss_gib": max(rj.get("peak_rss_gib", {}).values(), default=None),
-           "timings_s": rj.get("timings_s"), "engine_stats": rj.get("engine")}
+           # the driver's own steps; "rings" is the process that ran the ring step (in-process:
+           # the forked child; Spark: the ring task's Python worker)
+           "driver_peak_rss_gib": max((v for k, v in tj.get("peak_rss_gib", {}).items() if k != "rings"), default=None),
+           "ring_step_peak_rss_gib": tj.get("peak_rss_gib", {}).get("rings"),
+           "timings_s": tj.get("timings_s"), "rings_parts_s": tj.get("rings_parts_s"),
+           "rings_communities": rj.get("rings_communities"), "engine_stats": rj.get("engine")}
     print(json.dumps(out), flush=True)
     return out
 

@@ -125,30 +125,44 @@ def _sum_pairs(t: pa.Table) -> pa.Table:
 
 def components(spark, edges, folder: str, max_rounds: int = 64):
     """DataFrame (id, comp): each linked customer's component, labelled by a customer id of it
-    (every node of a component ends with the same label). Rounds until no label moves;
-    RuntimeError after `max_rounds`.
+    (every node of a component ends with the same label). RuntimeError after `max_rounds`.
 
-    Each round's labels are written to `folder` (parquet) and read back: the next round starts
-    from files, not from the previous rounds' plan. (Spark's own checkpoints keep the original
-    plan for size estimates, and the estimate of a self-joined plan squares every round: after
-    a dozen rounds the planner alone runs for minutes.)"""
+    Contraction by smallest neighbour: each round, every node of the (contracted) graph points
+    to its smallest neighbour when that is smaller than itself, the pointers are followed to
+    their end by pointer doubling (a few self-joins of the pointer table), every customer's
+    label moves to where its label points, and the edges are rewritten between the ends of the
+    pointers (self-loops and repeats dropped). Nodes that point nowhere (local minima) are all
+    that is left of the graph, so it shrinks every round until no edge is left: a path of any
+    length with ids in order goes in one round.
+
+    Each table is written to `folder` (parquet) and read back: the next step starts from files,
+    not from the previous steps' plan. (Spark's own checkpoints keep the original plan for size
+    estimates, and the estimate of a self-joined plan squares every round: after a dozen rounds
+    the planner alone ran for minutes.)"""
     from pyspark.sql import functions as F
 
-    ends = edges.select(F.col("lo").alias("a"), F.col("hi").alias("b"))
-    ends = ends.unionByName(ends.select(F.col("b").alias("a"), F.col("a").alias("b")))
-    ends = _saved(spark, ends, f"{folder}/ends")
-    labels = _saved(spark, ends.select(F.col("a").alias("id")).distinct().withColumn("comp", F.col("id")),
-                    f"{folder}/labels_0")
+    cur = _saved(spark, edges.select(F.col("lo").alias("a"), F.col("hi").alias("b")), f"{folder}/e_0")
+    nodes = cur.select(F.col("a").alias("id")).unionByName(cur.select(F.col("b").alias("id"))).distinct()
+    labels = _saved(spark, nodes.withColumn("comp", F.col("id")), f"{folder}/labels_0")
     for i in range(1, max_rounds + 1):
-        seen = ends.join(labels.withColumnRenamed("id", "b"), "b").select(F.col("a").alias("id"), "comp")
-        low = _saved(spark, labels.unionByName(seen).groupBy("id").agg(F.min("comp").alias("comp")),
-                     f"{folder}/low_{i}")
-        jump = (low.alias("x").join(low.alias("y"), F.col("x.comp") == F.col("y.id"))
-                .select(F.col("x.id").alias("id"), F.least(F.col("x.comp"), F.col("y.comp")).alias("comp")))
-        new = _saved(spark, jump, f"{folder}/labels_{i}")
-        moved = new.join(labels.withColumnRenamed("comp", "old"), "id").where(F.col("comp") != F.col("old")).count()
-        labels = new
-        if moved == 0:
+        ptr = _saved(spark, cur.groupBy(F.col("b").alias("id")).agg(F.min("a").alias("to")), f"{folder}/p_{i}_0")
+        for j in range(1, 64):  # pointer doubling: to := to's to, until no pointer moves
+            nxt = ptr.alias("x").join(ptr.alias("y"), F.col("x.to") == F.col("y.id"), "left").select(
+                F.col("x.id").alias("id"), F.coalesce(F.col("y.to"), F.col("x.to")).alias("to"))
+            moved = nxt.join(ptr.withColumnRenamed("to", "old"), "id").where(F.col("to") != F.col("old")).count()
+            ptr = _saved(spark, nxt, f"{folder}/p_{i}_{j}")
+            if moved == 0:
+                break
+        labels = _saved(spark, labels.join(ptr.withColumnRenamed("id", "comp"), "comp", "left").select(
+            "id", F.coalesce(F.col("to"), F.col("comp")).alias("comp")), f"{folder}/labels_{i}")
+        ends = ptr.select(F.col("id").alias("n"), "to")
+        moved_a = cur.join(ends.withColumnRenamed("n", "a"), "a", "left").select(
+            F.coalesce(F.col("to"), F.col("a")).alias("a"), "b")
+        moved_b = moved_a.join(ends.withColumnRenamed("n", "b"), "b", "left").select(
+            "a", F.coalesce(F.col("to"), F.col("b")).alias("b"))
+        cur = _saved(spark, moved_b.where(F.col("a") != F.col("b")).select(
+            F.least("a", "b").alias("a"), F.greatest("a", "b").alias("b")).distinct(), f"{folder}/e_{i}")
+        if cur.limit(1).count() == 0:
             log.info("spark: connected components settled in %d rounds", i)
             return labels
     raise RuntimeError(f"connected components did not settle in {max_rounds} rounds")
