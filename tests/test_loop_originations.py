@@ -147,3 +147,20 @@ def test_a_run_on_the_grown_book(grown: tuple[Path, list], small: tuple[Path, Pa
     a = pd.read_parquet(tmp_path / "runs" / day / "assignments.parquet")
     late = _read_at(data / "accounts.parquet", pd.Timestamp(day))
     assert set(a["account_id"]) == set(late["account_id"])
+
+
+def test_a_world_written_before_originations_gets_the_generators_rate() -> None:
+    """truth/world.json without `originations` (books generated before them): the generator's
+    rate for the book's size, openings from its last opening day (32 days before the state)."""
+    from collections_engine.loop.originations import origination_plan
+    from tests.test_loop import FIXTURE
+
+    world = read_world(FIXTURE)
+    old = {k: v for k, v in world.params.items() if k != "originations"}
+    rate, employers, through = origination_plan(old, world.state.frame)
+    assert rate == pytest.approx(openings_per_day(SynthParams(accounts=int(old["accounts"]))))
+    assert through == world.state_date - pd.Timedelta(days=32)
+    new_rate, new_employers, _ = origination_plan(world.params, world.state.frame)
+    assert abs(employers - new_employers) <= 0.1 * new_employers
+    # the fixture's own rate: 3 000 accounts, 7 nights (the window differs by a week only)
+    assert rate == pytest.approx(new_rate, rel=0.02)
