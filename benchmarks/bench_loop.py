@@ -157,6 +157,11 @@ def cmd_models(a: argparse.Namespace) -> None:
     print(df.to_string(index=False))
     print("\nconfusion (rows: the truth's answer; columns: chosen):")
     print(pd.crosstab(df["truth"], df["chosen"]))
+    # the truth plants one relationship per customer line, shared by the line's stages (only the
+    # intercept moves with dpd): the right structure is the line's model in every segment
+    print("\nmodel kind chosen per line (own: the segment's; line: its line's; pooled), against "
+          "the truth's structure (one relationship per line, its stages sharing it: 'line'):")
+    print(pd.crosstab(df["segment"].str.split("/").str[0], df["model"]))
     if a.csv:
         df.to_csv(a.csv, index=False)
 
