@@ -8,7 +8,6 @@ that history overrides is named as unused) and the YAML figures it ran with, whi
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,8 @@ from collections_engine.config.strategy import Strategy, VendorQueue
 from collections_engine.dates import parse_day
 from collections_engine.errors import InputError
 from collections_engine.experiments.whatif import by_arm, whatif_decision
-from collections_engine.io import atomic_dir, read_table, write_parquet
+from collections_engine.io import read_table
+from collections_engine.io.runfolder import write_whatif_folder
 from collections_engine.io.runs import read_run_json
 from collections_engine.report.whatif import compare_plans, whatif_report
 
@@ -78,11 +78,8 @@ def run_whatif(runs: Path, date: str, strategy_path: Path, out: Path, effects: s
         "solver": decision.solver, "warnings": warnings,
         "arms": {"mode": arms_mode, "by_arm": by_arm(before, decision.assignments).to_dict(orient="records")},
     }
-    with atomic_dir(Path(out), replace=True) as tmp:
-        (tmp / "whatif.html").write_text(html, encoding="utf-8")
-        (tmp / "whatif.json").write_text(json.dumps(payload, indent=1, sort_keys=True, default=str) + "\n")
-        write_parquet(diff["moved_accounts"], tmp / "moved_accounts.parquet")
-        write_parquet(decision.assignments, tmp / "assignments_whatif.parquet")
+    write_whatif_folder(out, html=html, payload=payload, moved=diff["moved_accounts"],
+                        assignments=decision.assignments)
     return {**totals, "unused_edits": unused, "untested": untested, "effects": eff.mode}
 
 

@@ -2,43 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import logging
-import math
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import typer
 
+from collections_engine.errors import InputError
 from collections_engine.guard import guarded
 from collections_engine.io.database import data_location
-from collections_engine.config import load_strategy
-from collections_engine.errors import InputError
-from collections_engine.io import atomic_dir, write_bytes_atomic, write_csv, write_parquet
-from collections_engine.io.load import load_book
-from collections_engine.sources import ValuationConfig, sources_html, value_sources
-
-log = logging.getLogger("collections_engine")
-
-
-def _clean(x: object) -> object:
-    """JSON-safe: NaN -> null, numpy scalars -> Python."""
-    if isinstance(x, dict):
-        return {str(k): _clean(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_clean(v) for v in x]
-    if isinstance(x, np.integer):
-        return int(x)
-    if isinstance(x, float | np.floating):
-        return None if not math.isfinite(float(x)) else float(x)
-    if isinstance(x, np.bool_):
-        return bool(x)
-    return x
-
-
-def _records(df: pd.DataFrame) -> list[dict]:
-    return [_clean(r) for r in df.to_dict(orient="records")]
 
 
 def register(app: typer.Typer) -> None:
@@ -84,24 +54,11 @@ def register(app: typer.Typer) -> None:
             problems.append(f"--max-train-rows: found {max_train_rows}; expected at least 100")
         if problems:
             raise InputError("sources", problems)
-        strat = load_strategy(strategy)
-        book, load_warnings = load_book(data, strat)
-        cfg = ValuationConfig(seed=seed, estimator=estimator, max_train_rows=max_train_rows,
-                              effects=effects)
-        result = value_sources(book, strat, load_warnings, cfg)
-        for w in result.warnings:
-            log.warning("%s", w)
-        meta = {**result.meta, "data": str(data), "strategy": str(strategy),
-                "currency": strat.currency, "warnings": load_warnings + result.warnings}
-        doc = {"meta": _clean(meta), "summary": _records(result.summary),
-               "results": _records(result.table)}
-        page = sources_html(result, strat, load_warnings)
-        with atomic_dir(out) as tmp:
-            write_csv(result.table, tmp / "sources.csv")
-            write_bytes_atomic(tmp / "sources.json",
-                               (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode())
-            write_bytes_atomic(tmp / "sources.html", page.encode("utf-8"))
-            write_parquet(result.contributions, tmp / "contributions.parquet")
-        for r in result.summary.itertuples(index=False):
+        from collections_engine.jobs import sources_job
+        from collections_engine.sources import ValuationConfig
+
+        cfg = ValuationConfig(seed=seed, estimator=estimator, max_train_rows=max_train_rows, effects=effects)
+        done = sources_job(data, strategy, out, cfg)
+        for r in done.summary.itertuples(index=False):
             typer.echo(f"{r.source}: {r.status}; buy for {r.buy_for or '-'}")
         typer.echo(f"written: {out / 'sources.html'}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import hashlib
 import types
 import typing
 from pathlib import Path
@@ -18,13 +17,9 @@ from collections_engine.config.strategy import Strategy
 from collections_engine.config.yamlio import LoadedYaml, _dotted, load_yaml_text
 from collections_engine.errors import ConfigError
 
-__all__ = ["load_strategy", "load_graph", "check_file", "file_kind", "config_hash"]
+__all__ = ["load_strategy", "load_graph", "check_file", "file_kind"]
 
 Loc = tuple[str | int, ...]
-
-
-def config_hash(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _read(path: Path) -> tuple[str, LoadedYaml]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,16 +9,13 @@ from typing import Any
 import pandas as pd
 
 from collections_engine.io.atomic import atomic_dir
-from collections_engine.io.runs import RING_STATE_FILE
 from collections_engine.io.hashing import file_sha256
+from collections_engine.io.jsonio import json_bytes
+from collections_engine.io.runs import RING_STATE_FILE
 from collections_engine.io.tables import write_csv, write_parquet
 from collections_engine.steps import crash_point
 
-__all__ = ["write_run_folder", "write_vendor_folder"]
-
-
-def _json_bytes(obj: Any) -> bytes:
-    return (json.dumps(obj, indent=1, sort_keys=True, default=str, ensure_ascii=False) + "\n").encode()
+__all__ = ["write_run_folder", "write_vendor_folder", "write_whatif_folder"]
 
 
 def write_vendor_folder(folder: Path, vendor: str, day: str, batch: Any) -> None:
@@ -43,7 +39,7 @@ def write_vendor_folder(folder: Path, vendor: str, day: str, batch: Any) -> None
         if kind == "recalls" and "ended" in df.columns:
             entry["rows_by_ending"] = {str(k): int(v) for k, v in df["ended"].value_counts().sort_index().items()}
         manifest["files"].append(entry)
-    (folder / "manifest.json").write_bytes(_json_bytes(manifest))
+    (folder / "manifest.json").write_bytes(json_bytes(manifest))
 
 
 def write_run_folder(final: Path, *, date: pd.Timestamp, scores: pd.DataFrame, decision: Any,
@@ -75,7 +71,18 @@ def write_run_folder(final: Path, *, date: pd.Timestamp, scores: pd.DataFrame, d
         for vendor, batch in sorted(vendors.items()):
             write_vendor_folder(tmp / "vendors" / vendor, vendor, day, batch)
         (tmp / "report.html").write_text(report_html, encoding="utf-8")
-        (tmp / "run.json").write_bytes(_json_bytes(run_json))
-        (tmp / "timings.json").write_bytes(_json_bytes(finish_timings()))
+        (tmp / "run.json").write_bytes(json_bytes(run_json))
+        (tmp / "timings.json").write_bytes(json_bytes(finish_timings()))
         crash_point("write_end")
     return final
+
+
+def write_whatif_folder(out: Path, *, html: str, payload: dict, moved: pd.DataFrame,
+                        assignments: pd.DataFrame) -> None:
+    """A what-if's folder, all-or-nothing (replacing an earlier one): whatif.html, whatif.json,
+    moved_accounts.parquet and assignments_whatif.parquet. Never a run folder: RUNS is only read."""
+    with atomic_dir(Path(out), replace=True) as tmp:
+        (tmp / "whatif.html").write_text(html, encoding="utf-8")
+        (tmp / "whatif.json").write_bytes(json_bytes(payload))
+        write_parquet(moved, tmp / "moved_accounts.parquet")
+        write_parquet(assignments, tmp / "assignments_whatif.parquet")

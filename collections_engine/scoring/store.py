@@ -24,9 +24,7 @@ champion, every approval, forced approval and rollback, with who, when, why and 
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
-import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -39,6 +37,8 @@ import pandas as pd
 from collections_engine.config.strategy import Strategy
 from collections_engine.errors import InputError
 from collections_engine.io import atomic_dir, read_table, write_bytes_atomic, write_parquet
+from collections_engine.io.hashing import bytes_sha256, source_hash
+from collections_engine.io.jsonio import json_bytes as to_json_bytes
 from collections_engine.scoring.approvals import RECORDS_DIR, append_record, champion_chain, read_records
 from collections_engine.scoring.compare import MIN_ROWS, compare_predictions, shared_rows
 from collections_engine.scoring.reasons import ReasonTable
@@ -46,41 +46,25 @@ from collections_engine.scoring.score import ModelVersion, check_compatible
 from collections_engine.scoring.train import TrainedVersion
 
 __all__ = ["code_hash", "version_id_of", "write_version", "load_version", "approve", "list_versions",
-           "read_reference", "read_effect_estimates", "to_json_bytes", "review", "rollback", "champion", "approval_history", "ApprovalRefused"]
-
-
-def _clean(o):
-    if isinstance(o, dict):
-        return {str(k): _clean(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_clean(v) for v in o]
-    if hasattr(o, "item") and not isinstance(o, (str, bytes)):
-        o = o.item()
-    if isinstance(o, float) and not math.isfinite(o):
-        return None
-    return o
-
-
-def to_json_bytes(o) -> bytes:
-    return (json.dumps(_clean(o), indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+           "read_reference", "read_effect_estimates", "version_exists", "to_json_bytes", "review", "rollback", "champion", "approval_history", "ApprovalRefused"]
 
 
 def code_hash() -> str:
     """SHA-256 of the source of the code that builds features and models."""
     root = Path(__file__).resolve().parents[1]
-    h = hashlib.sha256()
     files = sorted([*root.joinpath("features").glob("*.py"), *root.joinpath("scoring").glob("*.py"),
                     root / "segments.py"])
-    for f in files:
-        h.update(f.relative_to(root).as_posix().encode())
-        h.update(f.read_bytes())
-    return h.hexdigest()
+    return source_hash(root, files)
 
 
 def version_id_of(input_hashes: dict[str, str], strategy_hash: str, config: dict, code: str) -> str:
-    h = hashlib.sha256(to_json_bytes({"inputs": input_hashes, "strategy": strategy_hash,
-                                      "config": config, "code": code}))
-    return "m" + h.hexdigest()[:12]
+    return "m" + bytes_sha256(to_json_bytes({"inputs": input_hashes, "strategy": strategy_hash,
+                                             "config": config, "code": code}))[:12]
+
+
+def version_exists(models_dir: Path, version_id: str) -> bool:
+    """Whether MODELS holds a finished version of that id (its status written last)."""
+    return (Path(models_dir) / version_id / "status.json").is_file()
 
 
 def _file_name(model: str) -> str:

@@ -65,7 +65,7 @@ class WorldState:
 
 
 def json_bytes(obj: dict) -> bytes:
-    """truth/world.json's bytes: sorted keys, two-space indent, a final newline (same bytes)."""
-    import json
+    """truth/world.json's bytes: the engine's JSON (io.jsonio) with a two-space indent."""
+    from collections_engine.io.jsonio import json_bytes as engine_json
 
-    return (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode("utf-8")
+    return engine_json(obj, indent=2)

@@ -114,9 +114,21 @@ def coerce_table(
 
     Text columns named in `categories` may stay categoricals (read from the file's dictionary);
     every other text column becomes strings."""
-    problems: list[str] = []
-    warnings: list[str] = []
     missing = [c for c in spec.columns if c not in df.columns]
+    problems = _shape_problems(df, spec, label, missing)
+    df = df.copy(deep=False)
+    for col, kind in {**spec.columns, **spec.optional_columns}.items():
+        if col in df.columns:
+            df[col] = _coerce_column(df, col, kind, spec, label, categories, problems)
+    warnings: list[str] = []
+    if not missing and len(df):
+        df = _key_rows(df, spec, label, problems, warnings)
+    return df, problems, warnings
+
+
+def _shape_problems(df: pd.DataFrame, spec: TableSpec, label: str, missing: list[str]) -> list[str]:
+    """Missing contract columns, and an empty table that must have rows."""
+    problems = []
     if missing:
         problems.append(
             f"{label}: missing column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))}; "
@@ -124,71 +136,84 @@ def coerce_table(
         )
     if spec.required and len(df) == 0:
         problems.append(f"{label}: the table is empty; expected at least one row")
-    df = df.copy(deep=False)
-    kinds = {**spec.columns, **spec.optional_columns}
-    for col, kind in kinds.items():
-        if col not in df.columns:
-            continue
-        s = df[col]
-        nullable = col in spec.nullable
-        null = s.isna().to_numpy()
-        if kind == "id":
-            out, bad, what = _to_id(s)
-            if bad.any():
-                problems.append(f"{label}: column '{col}': {int(bad.sum())} rows with a missing or invalid id "
-                                f"({what}); expected a non-empty id; {rows_hint(df, bad, spec.key)}")
-            df[col] = out
-            continue
-        if kind == "date":
-            out, bad = _to_date(s)
-            if bad.any():
-                problems.append(f"{label}: column '{col}': {int(bad.sum())} rows that are not dates; "
-                                f"expected YYYY-MM-DD; {rows_hint(df, bad, spec.key)}")
-        elif kind in ("num", "int", "bool01"):
-            out, bad = _to_num(s)
-            if bad.any():
-                problems.append(f"{label}: column '{col}': {int(bad.sum())} rows that are not numbers; "
-                                f"expected a number; {rows_hint(df, bad, spec.key)}")
-            vals = out.to_numpy()
-            present = ~np.isnan(vals)
-            if kind == "int":
-                frac = present & (np.mod(np.where(present, vals, 0), 1) != 0)
-                if frac.any():
-                    problems.append(f"{label}: column '{col}': {int(frac.sum())} rows with a fraction; "
-                                    f"expected a whole number; {rows_hint(df, frac, spec.key)}")
-            if kind == "bool01":
-                nb = present & ~np.isin(vals, (0.0, 1.0))
-                if nb.any():
-                    problems.append(f"{label}: column '{col}': {int(nb.sum())} rows not 0 or 1; "
-                                    f"expected 0/1; {rows_hint(df, nb, spec.key)}")
-            if col in spec.non_negative:
-                neg = present & (np.where(present, vals, 0) < 0)
-                if neg.any():
-                    problems.append(f"{label}: column '{col}': {int(neg.sum())} rows with a negative value; "
-                                    f"expected >= 0; {rows_hint(df, neg, spec.key)}")
-            if kind == "int" and not null.any() and not bad.any():
-                out = out.astype("int64")
-            elif kind == "bool01" and not null.any() and not bad.any():
-                out = out.astype("int8")
-        elif (col in categories and isinstance(s.dtype, pd.CategoricalDtype)
-              and all(isinstance(c, str) for c in s.cat.categories)):
-            out = s  # text read from the file's dictionary: kept as categories (no string per row)
-        else:  # str
-            out = s.astype("str").where(s.notna(), None) if not pd.api.types.is_string_dtype(s) else s
-            out = out.astype("str") if not null.any() else out
-        if not nullable and null.any():
-            problems.append(f"{label}: column '{col}': {int(null.sum())} rows empty; expected a value; "
-                            f"{rows_hint(df, null, spec.key)}")
-        df[col] = out
-    if spec.unique_key and not missing and len(df):
+    return problems
+
+
+def _coerce_column(df: pd.DataFrame, col: str, kind: str, spec: TableSpec, label: str,
+                   categories: tuple[str, ...], problems: list[str]) -> pd.Series:
+    """One column typed by its kind (id, date, num, int, bool01, str); its problems appended."""
+    s = df[col]
+    null = s.isna().to_numpy()
+    if kind == "id":
+        out, bad, what = _to_id(s)
+        if bad.any():
+            problems.append(f"{label}: column '{col}': {int(bad.sum())} rows with a missing or invalid id "
+                            f"({what}); expected a non-empty id; {rows_hint(df, bad, spec.key)}")
+        return out
+    if kind == "date":
+        out, bad = _to_date(s)
+        if bad.any():
+            problems.append(f"{label}: column '{col}': {int(bad.sum())} rows that are not dates; "
+                            f"expected YYYY-MM-DD; {rows_hint(df, bad, spec.key)}")
+    elif kind in ("num", "int", "bool01"):
+        out = _number_column(df, col, kind, spec, label, null, problems)
+    elif (col in categories and isinstance(s.dtype, pd.CategoricalDtype)
+          and all(isinstance(c, str) for c in s.cat.categories)):
+        out = s  # text read from the file's dictionary: kept as categories (no string per row)
+    else:  # str
+        out = s.astype("str").where(s.notna(), None) if not pd.api.types.is_string_dtype(s) else s
+        out = out.astype("str") if not null.any() else out
+    if col not in spec.nullable and null.any():
+        problems.append(f"{label}: column '{col}': {int(null.sum())} rows empty; expected a value; "
+                        f"{rows_hint(df, null, spec.key)}")
+    return out
+
+
+def _number_column(df: pd.DataFrame, col: str, kind: str, spec: TableSpec, label: str, null: np.ndarray,
+                   problems: list[str]) -> pd.Series:
+    """A num / int / bool01 column as float64 (int64 or int8 when whole and complete), with its
+    problems: not numbers, fractions in an int column, values other than 0/1, negative values."""
+    out, bad = _to_num(df[col])
+    if bad.any():
+        problems.append(f"{label}: column '{col}': {int(bad.sum())} rows that are not numbers; "
+                        f"expected a number; {rows_hint(df, bad, spec.key)}")
+    vals = out.to_numpy()
+    present = ~np.isnan(vals)
+    if kind == "int":
+        frac = present & (np.mod(np.where(present, vals, 0), 1) != 0)
+        if frac.any():
+            problems.append(f"{label}: column '{col}': {int(frac.sum())} rows with a fraction; "
+                            f"expected a whole number; {rows_hint(df, frac, spec.key)}")
+    if kind == "bool01":
+        nb = present & ~np.isin(vals, (0.0, 1.0))
+        if nb.any():
+            problems.append(f"{label}: column '{col}': {int(nb.sum())} rows not 0 or 1; "
+                            f"expected 0/1; {rows_hint(df, nb, spec.key)}")
+    if col in spec.non_negative:
+        neg = present & (np.where(present, vals, 0) < 0)
+        if neg.any():
+            problems.append(f"{label}: column '{col}': {int(neg.sum())} rows with a negative value; "
+                            f"expected >= 0; {rows_hint(df, neg, spec.key)}")
+    if kind == "int" and not null.any() and not bad.any():
+        out = out.astype("int64")
+    elif kind == "bool01" and not null.any() and not bad.any():
+        out = out.astype("int8")
+    return out
+
+
+def _key_rows(df: pd.DataFrame, spec: TableSpec, label: str, problems: list[str],
+              warnings: list[str]) -> pd.DataFrame:
+    """A repeated unique key is a problem; fully duplicated rows of other tables are dropped
+    with a warning."""
+    if spec.unique_key:
         dup = duplicated(df, list(spec.key))
         if dup.any():
             problems.append(f"{label}: {int(dup.sum())} rows repeat the key ({', '.join(spec.key)}); "
                             f"expected each key once; {rows_hint(df, dup, spec.key)}")
-    elif not missing and len(df):
-        dup = duplicated(df)
-        if dup.any():
-            warnings.append(f"{label}: {int(dup.sum())} fully duplicated rows dropped; "
-                            f"{rows_hint(df, dup, spec.key)}")
-            df = df.loc[~dup].reset_index(drop=True)
-    return df, problems, warnings
+        return df
+    dup = duplicated(df)
+    if dup.any():
+        warnings.append(f"{label}: {int(dup.sum())} fully duplicated rows dropped; "
+                        f"{rows_hint(df, dup, spec.key)}")
+        df = df.loc[~dup].reset_index(drop=True)
+    return df
