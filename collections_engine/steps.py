@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["StepClock", "crash_point"]
+__all__ = ["StepClock", "Laps", "crash_point"]
 
 log = logging.getLogger("collections_engine")
 
@@ -54,3 +54,27 @@ class StepClock:
 
     def total(self) -> float:
         return round(time.perf_counter() - self._t0, 3)
+
+
+class Laps:
+    """Named laps of one job inside a step (the ring step's phases, training's models): seconds
+    since the previous lap, rounded to `digits` when given, with a progress line per lap when
+    `log_as` names the job. The one timer besides `StepClock`."""
+
+    def __init__(self, log_as: str | None = None, digits: int | None = None) -> None:
+        self.laps: dict[str, float] = {}
+        self._log_as, self._digits = log_as, digits
+        self._t0 = self._t = time.perf_counter()
+
+    def lap(self, what: str) -> float:
+        now = time.perf_counter()
+        dt = now - self._t
+        self.laps[what] = round(dt, self._digits) if self._digits is not None else dt
+        if self._log_as:
+            log.info("%s: %s in %.1f s", self._log_as, what, dt)
+        self._t = now
+        return dt
+
+    def total(self) -> float:
+        """Seconds since the first lap began."""
+        return time.perf_counter() - self._t0

@@ -12,7 +12,7 @@ from collections_engine.assign.effects import effects_dict, estimate_effects
 from collections_engine.assign.files import vendor_files, worklists
 from collections_engine.assign.greedy import greedy_plan
 from collections_engine.config.strategy import Strategy
-from tests.test_assign_exact import DATE, make_inputs, make_strategy
+from tests.assign_builders import DATE, make_inputs, make_strategy
 
 PERSONAL = ["name", "phone", "national_id", "address"]
 CANDIDATES = ["account_id", "customer_id", "name", "phone", "national_id", "address", "overdue_amount",

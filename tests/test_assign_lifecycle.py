@@ -7,7 +7,7 @@ import pandas as pd
 
 from collections_engine.assign import ASSIGNMENT_COLUMNS, build_decision_inputs, decide
 from collections_engine.assign.check import check_plan
-from tests.test_assign_exact import DATE, make_inputs, make_strategy
+from tests.assign_builders import DATE, make_inputs, make_strategy
 
 DECISIONS = {"kept", "placed", "assigned", "fraud_hold", "held", "not_worked"}
 

@@ -24,7 +24,7 @@ from collections_engine.assign.model_data import _masks, build_problem
 from collections_engine.codes import sorted_codes as _sorted_codes
 from collections_engine.frames import isin
 from collections_engine.segments import stage_of
-from tests.test_assign_exact import DATE, make_inputs, make_strategy
+from tests.assign_builders import DATE, make_inputs, make_strategy
 
 decide_mod = importlib.import_module("collections_engine.assign.decide")  # the package exports decide()
 KEYS = st.sampled_from(["a1", "a2", "a3", "b1", "b2", "é", "Z", ""])

@@ -21,7 +21,7 @@ from collections_engine.io.load import load_book
 from collections_engine.scoring import approve, train
 from collections_engine.scoring.store import write_version
 from tests.pipeline_helpers import BOOK, FAST, GRAPH, short_placement_strategy
-from tests.test_assign_exact import make_strategy
+from tests.assign_builders import make_strategy
 
 runner = CliRunner()
 DATE = pd.Timestamp("2025-01-31")

@@ -10,7 +10,7 @@ import pandas as pd
 from collections_engine.config.graph import GraphConfig
 from collections_engine.report.rings import ring_order, ring_picture, ring_section
 from collections_engine.rings import detect_rings
-from tests.test_rings_detect import DATE, KINDS, book_of, clique
+from tests.ring_books import DATE, KINDS, book_of, clique
 
 
 def _rings() -> pd.DataFrame:

@@ -8,33 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from collections_engine.book import Book
 from collections_engine.config.graph import GraphConfig
 from collections_engine.errors import InputError
 from collections_engine.rings import detect_rings, find_communities, match_ring_ids
 from collections_engine.rings.community import trim_weak_members
 from collections_engine.rings.propensity import MIN_LABELS, confirmed_on, estimate
-
-DATE = pd.Timestamp("2026-01-31")
-KINDS = {"phone": 1.0, "device": 1.0, "address": 0.5}
-
-
-def book_of(rows: list[tuple], labels: list[str] = (), never_paid: bool = True) -> Book:
-    ident = pd.DataFrame(rows, columns=["customer_id", "kind", "value"]).astype("str")
-    custs = sorted(set(ident["customer_id"]))
-    acc = pd.DataFrame({"snapshot_date": DATE, "account_id": [f"A{c}" for c in custs],
-                        "customer_id": custs, "open_date": DATE - pd.Timedelta(days=60),
-                        "dpd": 30}).astype({"account_id": "str", "customer_id": "str"})
-    pay = pd.DataFrame({"account_id": pd.Series([] if never_paid else acc["account_id"], dtype="str"),
-                        "paid_on": pd.Series([] if never_paid else [DATE] * len(acc), dtype="datetime64[ns]"),
-                        "amount": pd.Series([] if never_paid else [1.0] * len(acc), dtype=float)})
-    lab = pd.DataFrame({"customer_id": pd.Series(list(labels), dtype="str"),
-                        "confirmed_on": pd.Series([pd.NaT] * len(labels), dtype="datetime64[ns]")})
-    return Book(accounts=acc, payments=pay, identifiers=ident, fraud_labels=lab)
-
-
-def clique(prefix: str, n: int, kind: str = "device") -> list[tuple]:
-    return [(f"{prefix}{i}", kind, f"{prefix}-{kind}") for i in range(n)]
+from tests.ring_books import DATE, KINDS, book_of, clique
 
 
 def two_cliques_weak_bridge(n: int = 5) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:

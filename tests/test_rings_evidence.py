@@ -18,7 +18,7 @@ from collections_engine.rings import detect_rings
 from collections_engine.rings.flag import member_links, unconfirmed_evidence
 from collections_engine.synth import SynthParams, generate_book
 from tests.ring_households import households_flagged, plant_households
-from tests.test_rings_detect import DATE, KINDS, book_of, clique
+from tests.ring_books import DATE, KINDS, book_of, clique
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -18,7 +18,7 @@ from collections_engine.rings import detect_rings
 from collections_engine.rings.community import components
 from collections_engine.rings.incremental import STATE_COLUMNS, check_state, component_hashes, node_hashes, state_key
 from collections_engine.synth import SynthParams, generate_book
-from tests.test_rings_detect import DATE, KINDS, book_of, clique
+from tests.ring_books import DATE, KINDS, book_of, clique
 
 ROOT = Path(__file__).resolve().parents[1]
 

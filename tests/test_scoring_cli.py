@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from collections_engine.cli import app
 from collections_engine.io import write_parquet
-from tests.test_scoring_book import synthetic_book
+from tests.scoring_books import synthetic_book
 
 runner = CliRunner()
 

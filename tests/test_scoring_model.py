@@ -21,7 +21,7 @@ from collections_engine.scoring import (
 )
 from collections_engine.report.model import model_report
 from collections_engine.scoring.store import write_version
-from tests.test_scoring_book import synthetic_book
+from tests.scoring_books import synthetic_book
 
 score_mod = importlib.import_module("collections_engine.scoring.score")  # the package re-exports score()
 

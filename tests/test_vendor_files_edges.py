@@ -19,7 +19,7 @@ from collections_engine.assign.files import vendor_batches, vendor_endings, vend
 from collections_engine.config.strategy import Strategy
 from collections_engine.io.csvsafe import FORMULA_STARTS, csv_text, safe_cell, spreadsheet_safe
 from collections_engine.io.runfolder import write_vendor_folder
-from tests.test_assign_exact import DATE, make_inputs, make_strategy
+from tests.assign_builders import DATE, make_inputs, make_strategy
 
 DAY = DATE.date().isoformat()
 EVERY_OUTPUT = ["account_id", "placed_on", "ends_on", "name", "points", "band", "stage", "overdue_amount",

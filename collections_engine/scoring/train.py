@@ -8,7 +8,6 @@ it to MODELS/ is `store.write_version`'s job.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass, field
 
 import lightgbm as lgb
@@ -28,6 +27,7 @@ from collections_engine.scoring.evaluate import dates_of, drift_reference, versi
 from collections_engine.scoring.family import candidate_stability, fit_families, scorecard_p
 from collections_engine.scoring.fit import TrainConfig, fit_booster, lgb_params, platt_apply, platt_fit
 from collections_engine.scoring.reasons import agreement, fit_reason_table
+from collections_engine.steps import Laps
 
 __all__ = ["TrainedVersion", "train", "model_frame"]
 
@@ -74,7 +74,7 @@ def train(book: Book, strategy: Strategy, cfg: TrainConfig | None = None) -> Tra
     folds, the LightGBM models (pooled, per line, per segment) with each segment's choice and
     calibration, the scorecards, the probabilities, the reason tables, then the report."""
     cfg = cfg or TrainConfig()
-    clock = _Clock()
+    clock = Laps(log_as="train", digits=2)
     warnings: list[str] = []
     win = _window(book, strategy, cfg)
     clock.lap("training rows")
@@ -153,7 +153,7 @@ class _Design:
 
 
 def _design(book: Book, strategy: Strategy, win: _Window, cfg: TrainConfig, warnings: list[str],
-            clock: _Clock) -> _Design:
+            clock: Laps) -> _Design:
     use, is_oot = win.use, win.is_oot
     has_queue = "queue" in use.columns
     feats = model_frame(book, use, strategy, use, use["queue"] if has_queue else None)
@@ -192,7 +192,7 @@ class _Fits:
     segments: dict[str, dict] = field(default_factory=dict)
 
 
-def _fit_models(d: _Design, win: _Window, strategy: Strategy, cfg: TrainConfig, clock: _Clock
+def _fit_models(d: _Design, win: _Window, strategy: Strategy, cfg: TrainConfig, clock: Laps
                 ) -> _Fits:
     fits = _Fits()
     rng = np.random.default_rng(cfg.seed + 2)     # the pooled model's sample, then the lines'
@@ -225,7 +225,7 @@ def _can_fit(d: _Design, fit: np.ndarray, es: np.ndarray, min_rows: int) -> bool
 
 
 def _fit_pooled(d: _Design, cfg: TrainConfig, rng: np.random.Generator, fits: _Fits,
-                clock: _Clock) -> None:
+                clock: Laps) -> None:
     """One model over every segment, with the segment features: every segment's fallback."""
     pool_fit = cap_rows(np.flatnonzero(d.fit_rows), cfg.max_rows_pooled, rng)
     pool_es = np.flatnonzero(d.es_rows)
@@ -237,7 +237,7 @@ def _fit_pooled(d: _Design, cfg: TrainConfig, rng: np.random.Generator, fits: _F
 
 
 def _fit_lines(d: _Design, cfg: TrainConfig, rng: np.random.Generator, fits: _Fits,
-               clock: _Clock) -> None:
+               clock: Laps) -> None:
     """One model per customer line (its stages together): the middle ground between a
     segment's own model and the pooled one, for a line whose relationship differs from the
     other's; `fits.lines` says which each line keeps."""
@@ -255,7 +255,7 @@ def _fit_lines(d: _Design, cfg: TrainConfig, rng: np.random.Generator, fits: _Fi
 
 
 def _fit_segments(d: _Design, win: _Window, strategy: Strategy, cfg: TrainConfig, fits: _Fits,
-                  clock: _Clock) -> None:
+                  clock: Laps) -> None:
     """Each segment's own model where it has the rows, the choice between it and its parent
     (the line's model or the pooled one), and the chosen model's calibration."""
     parent = {ln: line_model_name(ln) if dl["model"] == "line" else POOLED
@@ -392,7 +392,7 @@ def _validation_frame(d: _Design, p: dict[str, np.ndarray], p_noaction: np.ndarr
 
 
 def _meta(strategy: Strategy, cfg: TrainConfig, win: _Window, d: _Design, fits: _Fits,
-          warnings: list[str], clock: _Clock) -> dict:
+          warnings: list[str], clock: Laps) -> dict:
     """Everything JSON about the version: routing, encoder, windows, rows, parameters."""
     rows, held = win.rows, win.held
     return {
@@ -421,17 +421,3 @@ def _meta(strategy: Strategy, cfg: TrainConfig, win: _Window, d: _Design, fits: 
         "warnings": warnings,
         "timings_s": clock.laps,
     }
-
-
-class _Clock:
-    """Progress lines for a long step (the CLI shows them on the terminal and under cron)."""
-
-    def __init__(self) -> None:
-        self.t = time.perf_counter()
-        self.laps: dict[str, float] = {}
-
-    def lap(self, what: str) -> None:
-        now = time.perf_counter()
-        self.laps[what] = round(now - self.t, 2)
-        log.info("train: %s in %.1f s", what, now - self.t)
-        self.t = now
