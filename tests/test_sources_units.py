@@ -244,7 +244,7 @@ def test_valuation_and_placement_price_a_plan_with_the_same_expected_net():
     within the half cent placement rounds to; not worked = p_repay x collectable."""
     from collections_engine.assign.model_data import build_problem
     from collections_engine.scoring.data import NO_ACTION
-    from tests.test_assign_exact import DATE, make_inputs, make_strategy
+    from tests.assign_builders import DATE, make_inputs, make_strategy
 
     rng = np.random.default_rng(3)
     n = 300
