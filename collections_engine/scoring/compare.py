@@ -20,9 +20,9 @@ from collections_engine import stats as S
 from collections_engine.book import Book
 from collections_engine.config.strategy import Strategy
 from collections_engine.scoring.data import training_rows
+from collections_engine.scoring.design import model_frame
 from collections_engine.scoring.fit import platt_apply
 from collections_engine.scoring.score import ModelVersion
-from collections_engine.scoring.train import model_frame
 
 __all__ = ["compare_predictions", "shared_rows", "rescore_rows", "MIN_ROWS", "format_comparison"]
 

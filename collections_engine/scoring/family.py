@@ -16,6 +16,7 @@ import numpy as np
 from collections_engine.config.strategy import Strategy
 from collections_engine import stats as S
 from collections_engine.scoring.data import NO_ACTION, sample_rows
+from collections_engine.scoring.design import SEGMENT_FEATURES
 from collections_engine.scoring.encode import Encoder
 from collections_engine.scoring.scorecard import (
     Scorecard, ScorecardConfig, apply_scorecard, fit_scorecard, p_of_points,
@@ -25,7 +26,6 @@ __all__ = ["fit_families", "scorecard_p", "POOLED_SCORECARD", "Z_TIE"]
 
 POOLED_SCORECARD = "pooled"
 Z_TIE = 1.96
-SEGMENT_FEATURES = ("stage", "customer_line")
 
 
 def scorecard_p(sc: Scorecard, X: np.ndarray, enc: Encoder, strategy: Strategy,

@@ -17,11 +17,11 @@ import pandas as pd
 from collections_engine.book import Book
 from collections_engine.config.strategy import Strategy
 from collections_engine.errors import DataError
-from collections_engine.features import build_features, feature_types
 from collections_engine.scoring.data import (
     NO_ACTION, account_draw, all_segments, cap_rows, oot_split, sample_per_segment, training_rows,
 )
 from collections_engine.scoring.decide import POOLED, decide_line, decide_segment, line_model_name
+from collections_engine.scoring.design import encode_window, model_frame, no_action_matrix
 from collections_engine.scoring.encode import Encoder
 from collections_engine.scoring.evaluate import dates_of, drift_reference, version_report
 from collections_engine.scoring.family import candidate_stability, fit_families, scorecard_p
@@ -29,10 +29,9 @@ from collections_engine.scoring.fit import TrainConfig, fit_booster, lgb_params,
 from collections_engine.scoring.reasons import agreement, fit_reason_table
 from collections_engine.steps import Laps
 
-__all__ = ["TrainedVersion", "train", "model_frame"]
+__all__ = ["TrainedVersion", "train"]
 
 log = logging.getLogger("collections_engine.scoring")
-SEGMENT_FEATURES = ("stage", "customer_line")
 SCORECARD_MIN_ROWS = 1000   # training-window rows (and 50 of each outcome) for an own scorecard
 
 
@@ -46,17 +45,6 @@ class TrainedVersion:
     validation: pd.DataFrame                     # held-out test rows with predictions
     warnings: list[str] = field(default_factory=list)
     scorecards: dict = field(default_factory=dict)  # name -> Scorecard (issue 21)
-
-
-def model_frame(book: Book, rows: pd.DataFrame, strategy: Strategy, seg: pd.DataFrame,
-                queue: pd.Series | None) -> pd.DataFrame:
-    """Features plus the segment features and (when history has placements) the queue."""
-    f = build_features(book, rows, strategy)
-    for c in SEGMENT_FEATURES:
-        f[c] = seg[c].astype("str").to_numpy()
-    if queue is not None:
-        f["queue"] = queue.astype("str").to_numpy()
-    return f
 
 
 def _monotone(enc: Encoder, strategy: Strategy, warnings: list[str]) -> list[int]:
@@ -86,7 +74,7 @@ def train(book: Book, strategy: Strategy, cfg: TrainConfig | None = None) -> Tra
     if scorecards:
         clock.lap(f"{len(scorecards)} scorecard(s)")
     probs = _probabilities(d, fits, scorecards, strategy)
-    Xna = _no_action_matrix(d, warnings)
+    Xna = no_action_matrix(d.X, d.enc, warnings)
     p_noaction = _no_action_p(d, fits, scorecards, strategy, Xna)
     reasons, agree = _reason_tables(d, fits, Xna, cfg)
     clock.lap("reason tables and TreeSHAP agreement")
@@ -158,22 +146,12 @@ def _design(book: Book, strategy: Strategy, win: _Window, cfg: TrainConfig, warn
     has_queue = "queue" in use.columns
     feats = model_frame(book, use, strategy, use, use["queue"] if has_queue else None)
     clock.lap(f"features of {len(use)} rows")
-    types = feature_types(feats)
-    for c in SEGMENT_FEATURES + (("queue",) if has_queue else ()):
-        types[c] = "categorical"
-    trn = feats[~is_oot]
-    all_null = [c for c in trn.columns if trn[c].isna().all()]
-    if all_null:
-        warnings.append(f"{len(all_null)} feature(s) empty in every training row, left out: "
-                        + ", ".join(all_null))
-        feats = feats.drop(columns=all_null)
-        types = {k: v for k, v in types.items() if k not in all_null}
-    enc = Encoder.fit(feats[~is_oot], types)
+    feats, enc, X = encode_window(feats, ~is_oot, warnings)
     mono = _monotone(enc, strategy, warnings)
     es = account_draw(use["account_id"], cfg.seed, salt=23) < 0.2
     calib_half = account_draw(use["account_id"], cfg.seed, salt=37) < 0.5
     return _Design(use=use, is_oot=is_oot, has_queue=has_queue, feats=feats, enc=enc,
-                   X=enc.transform(feats), y=use["y"].to_numpy(np.int8), seg=use["segment"].to_numpy(),
+                   X=X, y=use["y"].to_numpy(np.int8), seg=use["segment"].to_numpy(),
                    cat_idx=enc.categorical_indices(), mono=mono,
                    fit_rows=~is_oot & ~es, es_rows=~is_oot & es,
                    cal_rows=is_oot & calib_half, test_rows=is_oot & ~calib_half)
@@ -309,19 +287,6 @@ def _probabilities(d: _Design, fits: _Fits, scorecards: dict, strategy: Strategy
                 cal = platt_fit(fits.margin[name][d.cal_rows & m], d.y[d.cal_rows & m])
                 out[m] = platt_apply(fits.margin[name][m], cal)
     return p
-
-
-def _no_action_matrix(d: _Design, warnings: list[str]) -> np.ndarray:
-    """The design matrix with every row's queue set to not worked (the no-action score)."""
-    Xna = d.X.copy()
-    if d.has_queue:
-        qj = d.enc.features.index("queue")
-        lv = d.enc.levels["queue"]
-        Xna[:, qj] = lv.index(NO_ACTION) if NO_ACTION in lv else np.nan
-        if NO_ACTION not in lv:
-            warnings.append("placement_history has no 'not_worked' rows: the no-action score falls "
-                            "back to the model's missing-queue branch")
-    return Xna
 
 
 def _no_action_p(d: _Design, fits: _Fits, scorecards: dict, strategy: Strategy,
