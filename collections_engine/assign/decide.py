@@ -136,7 +136,14 @@ def assemble(pb: Problem, choice: np.ndarray, inputs: pd.DataFrame, strategy: St
     out["customer_id"] = out["customer_id"].astype("str")
     # priority: rank within the queue by expected net, then account id (1 = first); 0 = no queue
     out["priority"] = _priority(queue, net, pb.account_id)
-    # open placements after tonight
+    pl = _open_after_tonight(pb, queue, decision, df, strategy, date)
+    return out[ASSIGNMENT_COLUMNS], pl[PLACEMENT_COLUMNS]
+
+
+def _open_after_tonight(pb: Problem, queue: np.ndarray, decision: np.ndarray, df: pd.DataFrame,
+                        strategy: Strategy, date: pd.Timestamp) -> pd.DataFrame:
+    """The open placements after tonight: the kept ones as they were, tonight's new ones from
+    `date` for their vendor's `placement_days`; by account id."""
     kept = decision == "kept"
     placed = decision == "placed"
     days = {q.name: q.placement_days for q in strategy.vendors()}
@@ -156,7 +163,7 @@ def assemble(pb: Problem, choice: np.ndarray, inputs: pd.DataFrame, strategy: St
         pl[c] = pl[c].astype("str")
     for c in ("placed_on", "ends_on"):
         pl[c] = pd.to_datetime(pl[c]).astype("datetime64[ns]")
-    return out[ASSIGNMENT_COLUMNS], pl[PLACEMENT_COLUMNS]
+    return pl
 
 
 def queue_summary(pb: Problem, a: pd.DataFrame, strategy: Strategy, sol: Solution | None) -> pd.DataFrame:
