@@ -4,7 +4,6 @@ on; same seed, same bytes; common random numbers; the oracle is the best plan by
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 from pathlib import Path
 
@@ -14,57 +13,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as hs
 
-from collections_engine.config import load_strategy
 from collections_engine.errors import InputError
-from collections_engine.io import write_parquet
 from collections_engine.io.load import load_book
 from collections_engine.loop import SimulateRequest, draw_month, read_world, simulate_night
 from collections_engine.loop.backtest import BacktestRequest, costs_of, run_backtest, summarise
 from collections_engine.loop.store import _read_at
 from collections_engine.pipeline import RunRequest, run_night
-from collections_engine.scoring import approve, train
-from collections_engine.scoring.store import write_version
-from collections_engine.synth import SynthParams, iter_book
-from collections_engine.synth.state import json_bytes
 from collections_engine.synth.world import queue_response
-from tests.pipeline_helpers import FAST, GRAPH, ROOT
-
-STRATEGY_PATH = ROOT / "strategies" / "default.yaml"
-STRATEGY = load_strategy(STRATEGY_PATH)
-FIXTURE = ROOT / "data" / "fixtures" / "book"
-
-
-def _write_book(folder: Path, **kw) -> None:
-    for name, frame in iter_book(SynthParams(**kw), STRATEGY):
-        path = folder / f"{name}.{'json' if isinstance(frame, dict) else 'parquet'}"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(frame, dict):
-            path.write_bytes(json_bytes(frame))
-        else:
-            write_parquet(frame, path)
-
-
-@pytest.fixture(scope="module")
-def small(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A 500-account book (4 history months, 1 night) and an approved quick model."""
-    root = tmp_path_factory.mktemp("loop")
-    data, models = root / "data", root / "models"
-    _write_book(data, accounts=500, days=1, seed=11, history_months=4)
-    book, _ = load_book(data, STRATEGY)
-    trained = train(book, STRATEGY, FAST)
-    write_version(trained, models, "mloop", {"input_hashes": {}, "note": "test"}, "<html></html>")
-    approve(models, "mloop", by="tests")
-    return data, models
+from tests.loop_builders import STRATEGY, STRATEGY_PATH, fixture_night, run_day, small  # noqa: F401 - the fixture
+from tests.pipeline_helpers import GRAPH
 
 
 def _digest(folder: Path) -> dict[str, str]:
     return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def _run(data: Path, models: Path, runs: Path, day: str) -> None:
-    run_night(RunRequest(data=data, date=day, strategy=STRATEGY_PATH, graph=GRAPH, models=models,
-                         runs=runs))
 
 
 def test_run_simulate_run_and_same_bytes(small: tuple[Path, Path], tmp_path: Path) -> None:
@@ -74,7 +36,7 @@ def test_run_simulate_run_and_same_bytes(small: tuple[Path, Path], tmp_path: Pat
         data, runs = tmp_path / f"d{k}", tmp_path / f"r{k}"
         shutil.copytree(data0, data)
         day = str(read_world(data).state_date.date())
-        _run(data, models, runs, day)
+        run_day(data, models, runs, day)
         m = simulate_night(SimulateRequest(data=data, runs=runs, date=day, days=30))
         assert len(m.customers) > 0         # new customers and accounts: in the same bytes too
         digests.append({k2: v for k2, v in _digest(data).items()})
@@ -100,25 +62,17 @@ def test_run_simulate_run_and_same_bytes(small: tuple[Path, Path], tmp_path: Pat
         assert ((stay["dpd"] - stay["dpd_before"]) == (nxt - pd.Timestamp(day)).days).all()
         # the books still validate, the next night runs, a night is simulated once
         load_book(data, STRATEGY)
-        _run(data, models, runs, str(nxt.date()))
+        run_day(data, models, runs, str(nxt.date()))
         with pytest.raises(InputError, match="state_date"):
             simulate_night(SimulateRequest(data=data, runs=runs, date=day, days=30))
     assert digests[0] == digests[1]
-
-
-def _fixture_night() -> tuple:
-    world = read_world(FIXTURE)
-    day = world.state_date
-    tonight = _read_at(FIXTURE / "accounts.parquet", day)
-    truth = _read_at(FIXTURE / "truth" / "accounts.parquet", day)[["account_id", "p_repay"]]
-    return world, day, tonight.merge(truth, on="account_id")
 
 
 @settings(max_examples=5)
 @given(hs.integers(0, 2**31 - 1))
 def test_common_random_numbers(seed: int) -> None:
     """An account treated alike by two plans meets the same luck in both."""
-    world, day, tonight = _fixture_night()
+    world, day, tonight = fixture_night()
     rng = np.random.default_rng(seed)
     a = pd.DataFrame({"account_id": tonight["account_id"], "queue": ""})
     m1 = tonight["dpd"].between(1, 30).to_numpy() & (rng.random(len(tonight)) < 0.5)

@@ -17,7 +17,7 @@ from collections_engine.loop.originations import originate
 from collections_engine.loop.store import _read_at
 from collections_engine.synth import SynthParams
 from collections_engine.synth.population import openings_per_day
-from tests.test_loop import STRATEGY, _run, _write_book, small  # noqa: F401 - the fixture
+from tests.loop_builders import FIXTURE, STRATEGY, fixture_night, run_day, small, write_book  # noqa: F401 - the fixture
 
 NEW_MAX = STRATEGY.new_customer.max_account_age_months
 
@@ -41,7 +41,7 @@ def grown(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[tuple[fl
     new line's share of the delinquent accounts and of the open pool at every snapshot."""
     root = tmp_path_factory.mktemp("grown")
     data, runs = root / "data", root / "runs"
-    _write_book(data, accounts=3000, days=1, seed=5, history_months=4)
+    write_book(data, accounts=3000, days=1, seed=5, history_months=4)
     shares = []
     for _ in range(7):
         world = read_world(data)
@@ -114,9 +114,8 @@ def test_newcomers_have_ids_sources_identifiers_and_truth(grown: tuple[Path, lis
 
 def test_same_newcomers_whatever_the_decisions() -> None:
     """Originations depend on the world, the draw and the window only: common to all policies."""
-    from tests.test_loop import _fixture_night
 
-    world, day, tonight = _fixture_night()
+    world, day, tonight = fixture_night()
     a = pd.DataFrame({"account_id": tonight["account_id"], "queue": ""})
     b = a.assign(queue=np.where(tonight["dpd"].between(1, 30), "early_team", ""))
     ma = draw_month(world, tonight, a, None, day, 30, 0)
@@ -143,7 +142,7 @@ def test_a_run_on_the_grown_book(grown: tuple[Path, list], small: tuple[Path, Pa
     data = tmp_path / "data"
     shutil.copytree(data0, data)
     day = str(read_world(data).state_date.date())
-    _run(data, models, tmp_path / "runs", day)
+    run_day(data, models, tmp_path / "runs", day)
     a = pd.read_parquet(tmp_path / "runs" / day / "assignments.parquet")
     late = _read_at(data / "accounts.parquet", pd.Timestamp(day))
     assert set(a["account_id"]) == set(late["account_id"])
@@ -153,7 +152,6 @@ def test_a_world_written_before_originations_gets_the_generators_rate() -> None:
     """truth/world.json without `originations` (books generated before them): the generator's
     rate for the book's size, openings from its last opening day (32 days before the state)."""
     from collections_engine.loop.originations import origination_plan
-    from tests.test_loop import FIXTURE
 
     world = read_world(FIXTURE)
     old = {k: v for k, v in world.params.items() if k != "originations"}

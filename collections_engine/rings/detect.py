@@ -11,7 +11,6 @@ table (see `match`) stays flagged down to both thresholds minus `ring.hold_margi
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,6 +19,7 @@ import pandas as pd
 from collections_engine.book import Book
 from collections_engine.config.graph import GraphConfig
 from collections_engine.errors import InputError
+from collections_engine.steps import Laps
 from collections_engine.rings.community import find_communities, keep_cores, trim_weak_members  # noqa: F401 (benchmarks wrap them)
 from collections_engine.codes import encode, to_object
 from collections_engine.rings.flag import member_links, reasons, unconfirmed_evidence
@@ -83,28 +83,24 @@ def detect_rings(
 
     Phases: graph, communities, propensity, scores and flags, tables (each timed)."""
     date = pd.Timestamp(date)
-    t0 = time.perf_counter()
-    timings: dict[str, float] = {}
+    laps = Laps()
     if graph.community.method == "louvain" and graph.community.objective != "modularity":
         raise InputError("graph file", [
             "community.objective: louvain optimises modularity only; found 'CPM', expected "
             "'modularity' (or method: leiden)"])
     gp = graph_phase(book, graph, date, carry, why_full or "no carried identifier graph given")
-    timings["graph_s"] = time.perf_counter() - t0
-    t = time.perf_counter()
+    laps.lap("graph_s")
     night = night_communities(gp.cg, graph, state, why_full or "no ring state given",
                               id_hash=gp.id_hash[gp.cg.codes] if gp.id_hash is not None else None)
     labels = night.labels
-    timings["communities_s"] = time.perf_counter() - t
-    t = time.perf_counter()
+    laps.lap("communities_s")
     pp = _propensity_phase(book, graph, gp, labels, date, carry)
-    timings["propensity_s"] = time.perf_counter() - t
-    t = time.perf_counter()
+    laps.lap("propensity_s")
     comm, summary, comm_info = _score_phase(graph, gp, pp, labels, date)
     ids = _flag_phase(graph, comm, summary, previous, date)
     rings, members = _tables_phase(gp, pp, comm, summary, ids, graph)
-    timings["rings_s"] = time.perf_counter() - t
-    timings["total_s"] = time.perf_counter() - t0
+    laps.lap("rings_s")
+    timings = {**laps.laps, "total_s": laps.total()}
     communities = comm[["customer_id", "community", "propensity", "confirmed"]].merge(
         summary[["size", "score", "flagged", "evidence_unconfirmed"]], left_on="community", right_index=True)
     stats: dict[str, object] = {
