@@ -14,7 +14,6 @@ YAML comments of the file are not carried into the new file (the old file is kep
 from __future__ import annotations
 
 import copy
-import hashlib
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,6 +24,7 @@ from collections_engine.config import load_strategy
 from collections_engine.config.experiments import merge_queue
 from collections_engine.errors import InputError
 from collections_engine.io import write_bytes_atomic
+from collections_engine.io.hashing import bytes_sha256
 from collections_engine.scoring.approvals import append_record
 from collections_engine.scoring.store import to_json_bytes
 
@@ -73,7 +73,7 @@ def promote(strategy_path: Path, arm: str, by: str, reason: str | None = None,
                                          for p in exc.problems]) from None
     new = text.encode("utf-8")
     history = path.parent / f"{path.stem}.history"
-    old_sha, new_sha = hashlib.sha256(old).hexdigest(), hashlib.sha256(new).hexdigest()
+    old_sha, new_sha = bytes_sha256(old), bytes_sha256(new)
     kept = history / "previous" / f"{old_sha}.yaml"
     # Order matters (a crash may stop us between any two steps): the old bytes first, then the
     # strategy file, the record last, so a record never names a file that was not written.

@@ -59,14 +59,13 @@ What it guarantees, and what not:
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from collections_engine.config.graph import GraphConfig
+from collections_engine.io.hashing import json_sha256
 from collections_engine.rings.codes import dense
 from collections_engine.rings.community import communities_and_leiden, components, keep_cores, trim_weak_members
 from collections_engine.rings.graph import CustomerGraph
@@ -100,7 +99,7 @@ def state_key(graph: GraphConfig) -> str:
     shape = {"layout": _LAYOUT, "kinds": dict(sorted(graph.kinds.items())),
              "hub_max_customers": graph.hub_max_customers,
              "community": graph.community.model_dump(mode="json"), "min_size": graph.ring.min_size}
-    return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:32]
+    return json_sha256(shape)[:32]
 
 
 def check_state(frame: pd.DataFrame | None, graph: GraphConfig) -> tuple[pd.DataFrame | None, str]:

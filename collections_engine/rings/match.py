@@ -14,10 +14,10 @@ disappeared for a night) and reproducible. A clash with an id in use gets a long
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import pandas as pd
+
+from collections_engine.io.hashing import bytes_sha256
 
 __all__ = ["MIN_OVERLAP", "founding_id", "match_ring_ids"]
 
@@ -25,7 +25,7 @@ MIN_OVERLAP = 0.5
 
 
 def founding_id(members: list[str], length: int = 10) -> str:
-    digest = hashlib.sha256("\n".join(sorted(members)).encode("utf-8")).hexdigest()
+    digest = bytes_sha256("\n".join(sorted(members)).encode("utf-8"))
     return "R" + digest[:length]
 
 
