@@ -19,15 +19,14 @@ import pandas as pd
 
 from collections_engine.book import Book
 from collections_engine.config.strategy import Strategy
-from collections_engine.features import build_features, feature_types
-from collections_engine.scoring.data import NO_ACTION, account_draw
+from collections_engine.features import build_features
+from collections_engine.scoring.data import account_draw
+from collections_engine.scoring.design import encode_window, model_frame, no_action_matrix
 from collections_engine.scoring.encode import Encoder
 from collections_engine.scoring.fit import TrainConfig, fit_booster, lgb_params
 
 __all__ = ["ValuationConfig", "VariantModels", "source_feature_groups", "fit_variants",
            "variant_names"]
-
-SEGMENT_FEATURES = ("stage", "customer_line")
 
 
 @dataclass
@@ -93,15 +92,6 @@ def source_feature_groups(book: Book, rows: pd.DataFrame, strategy: Strategy,
     return groups
 
 
-def _model_frame(book: Book, rows: pd.DataFrame, strategy: Strategy, has_queue: bool) -> pd.DataFrame:
-    f = build_features(book, rows, strategy)
-    for c in SEGMENT_FEATURES:
-        f[c] = rows[c].astype("str").to_numpy()
-    if has_queue:
-        f["queue"] = rows["queue"].astype("str").to_numpy()
-    return f
-
-
 def fit_variants(book: Book, strategy: Strategy, train_rows: pd.DataFrame, oot_rows: pd.DataFrame,
                  sources: list[str], cfg: ValuationConfig) -> VariantModels:
     """Fit every variant on `train_rows` and predict the held-out `oot_rows`."""
@@ -110,33 +100,17 @@ def fit_variants(book: Book, strategy: Strategy, train_rows: pd.DataFrame, oot_r
     has_queue = "queue" in train_rows.columns
     use = pd.concat([train_rows, oot_rows], ignore_index=True)
     is_oot = np.r_[np.zeros(len(train_rows), bool), np.ones(len(oot_rows), bool)]
-    enc, X = _encode(_model_frame(book, use, strategy, has_queue), is_oot, has_queue, warnings)
+    feats = model_frame(book, use, strategy, use, use["queue"] if has_queue else None)
+    _, enc, X = encode_window(feats, ~is_oot, warnings)
     groups = _feature_groups(book, use, strategy, sources, enc.features)
     variants = _variant_columns(enc.features, groups, sources)
     es = account_draw(use["account_id"], cfg.seed, salt=41) < 0.2
     Xo = X[is_oot]
     fits = _fit_each(variants, enc, X, use["y"].to_numpy(np.int8), ~is_oot & ~es, ~is_oot & es,
-                     Xo, _no_action(Xo, enc, has_queue), cfg, strategy)
+                     Xo, no_action_matrix(Xo, enc), cfg, strategy)
     cdf = _source_contributions(fits, variants["full"], groups, sources, len(oot_rows))
     return VariantModels(features=enc.features, groups=groups, variants=variants, p_actual=fits.p_actual,
                          p_no_action=fits.p_no_action, contributions=cdf, rounds=fits.rounds, warnings=warnings)
-
-
-def _encode(feats: pd.DataFrame, is_oot: np.ndarray, has_queue: bool,
-            warnings: list[str]) -> tuple[Encoder, np.ndarray]:
-    """The encoder fitted on the training rows (segment and queue categorical; features empty in
-    every training row left out, said in `warnings`) and every row encoded."""
-    types = feature_types(feats)
-    fixed = list(SEGMENT_FEATURES) + (["queue"] if has_queue else [])
-    for c in fixed:
-        types[c] = "categorical"
-    empty = [c for c in feats.columns if feats.loc[~is_oot, c].isna().all()]
-    if empty:
-        warnings.append(f"{len(empty)} feature(s) empty in every training row, left out: "
-                        + ", ".join(empty))
-        feats = feats.drop(columns=empty)
-    enc = Encoder.fit(feats[~is_oot], {c: types[c] for c in feats.columns})
-    return enc, enc.transform(feats)
 
 
 def _feature_groups(book: Book, rows: pd.DataFrame, strategy: Strategy, sources: list[str],
@@ -166,16 +140,6 @@ def _variant_columns(features: list[str], groups: dict[str, list[str]],
             cols = groups["internal"] + groups[name.split(":", 1)[1]]
         variants[name] = [c for c in features if c in set(cols)]
     return variants
-
-
-def _no_action(Xo: np.ndarray, enc: Encoder, has_queue: bool) -> np.ndarray:
-    """The held-out rows with the queue set to not worked (the no-action probability)."""
-    Xna = Xo.copy()
-    if has_queue:
-        qj = enc.features.index("queue")
-        lv = enc.levels["queue"]
-        Xna[:, qj] = lv.index(NO_ACTION) if NO_ACTION in lv else np.nan
-    return Xna
 
 
 @dataclass
