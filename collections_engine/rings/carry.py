@@ -37,7 +37,7 @@ import pyarrow.compute as pc
 
 from collections_engine.frames import per_run
 from collections_engine.codes import category_codes, to_arrow
-from collections_engine.rings.codes import fingerprints
+from collections_engine.rings.codes import fingerprints, mix64
 
 __all__ = ["ACCOUNT_COLUMNS", "CARRY_TABLES", "DIGEST_COLUMNS", "Carry", "check_carry", "digest", "past_mask", "row_hashes"]
 
@@ -158,7 +158,7 @@ def row_hashes(table: pd.DataFrame, name: str, known: dict[str, np.ndarray] | No
             h += column_hash(table[c], c in GROUPED.get(name, ()))
         h *= _P[i % len(_P)]
         h ^= h >> np.uint64(29)
-    return _mix(h)
+    return mix64(h)
 
 
 def past_mask(table: pd.DataFrame, name: str, date: pd.Timestamp) -> np.ndarray:
@@ -176,13 +176,3 @@ def past_mask(table: pd.DataFrame, name: str, date: pd.Timestamp) -> np.ndarray:
 def digest(hashes: np.ndarray, mask: np.ndarray) -> str:
     """Order-free digest of the rows in `mask`: their count and the sum of their hashes."""
     return f"{int(mask.sum())}:{int(np.sum(hashes[mask], dtype=np.uint64))}"
-
-
-def _mix(x: np.ndarray) -> np.ndarray:
-    """splitmix64's finaliser, in place (and returned)."""
-    x ^= x >> np.uint64(30)
-    x *= np.uint64(0xBF58476D1CE4E5B9)
-    x ^= x >> np.uint64(27)
-    x *= np.uint64(0x94D049BB133111EB)
-    x ^= x >> np.uint64(31)
-    return x

@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from collections_engine.codes import to_arrow
 
-__all__ = ["dense", "fingerprints", "sorted_unique", "unique_inverse"]
+__all__ = ["dense", "fingerprints", "mix64", "sorted_unique", "unique_inverse"]
 
 
 # np.unique on large int64 arrays is slow in numpy 2.x (docs/notes/issue-17.md): the helpers
@@ -52,8 +52,9 @@ def unique_inverse(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 _M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 
 
-def _mix(x: np.ndarray) -> np.ndarray:
-    """splitmix64's finaliser, in place."""
+def mix64(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser on uint64, in place (and returned): the ring step's one row and
+    node hash mixer (fingerprints, the carry's digests, the ring state's node hashes)."""
     x ^= x >> np.uint64(30)
     x *= _M1
     x ^= x >> np.uint64(27)
@@ -105,4 +106,4 @@ def _chunk_fingerprints(ch: pa.Array) -> np.ndarray:
         byte = data[idx].astype(np.uint64) if len(data) else np.zeros((len(short), 8), np.uint64)
         byte[k[None, :] >= length[short, None]] = 0
         out[short] += (byte << (k.astype(np.uint64) * np.uint64(8))).sum(axis=1, dtype=np.uint64)
-    return _mix(out)
+    return mix64(out)

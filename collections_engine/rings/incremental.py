@@ -66,7 +66,7 @@ import pandas as pd
 
 from collections_engine.config.graph import GraphConfig
 from collections_engine.io.hashing import json_sha256
-from collections_engine.rings.codes import dense
+from collections_engine.rings.codes import dense, mix64
 from collections_engine.rings.community import communities_and_leiden, components, keep_cores, trim_weak_members
 from collections_engine.rings.graph import CustomerGraph
 
@@ -133,18 +133,18 @@ def node_hashes(customers: np.ndarray, u: np.ndarray, v: np.ndarray,
     n = len(customers)
     # pandas' hash of each id (`id_hash`: the caller's, carried from night to night)
     ha = (pd.util.hash_array(np.asarray(customers, dtype=object)) if id_hash is None else id_hash).astype(np.uint64)
-    hb = _mix(ha ^ _P[5])
+    hb = mix64(ha ^ _P[5])
     wbits = np.ascontiguousarray(w, np.float64).view(np.uint64)
     lanes = []
     for node, (p, q, r) in ((ha, _P[:3]), (hb, _P[3:])):
         e = (node[u] + node[v]) * p  # symmetric in the two ends
         e += (node[u] ^ node[v]) * q
-        e += _mix(wbits * r)
-        _mix(e)
-        total = _mix(node * r)
+        e += mix64(wbits * r)
+        mix64(e)
+        total = mix64(node * r)
         np.add.at(total, u, e)
         np.add.at(total, v, e)
-        lanes.append(_mix(total))
+        lanes.append(mix64(total))
     return lanes[0], lanes[1]
 
 
@@ -158,7 +158,7 @@ def component_hashes(na: np.ndarray, nb: np.ndarray, comp: np.ndarray) -> tuple[
     for node, p in ((na, _P[0]), (nb, _P[3])):
         total = size * p
         np.add.at(total, comp, node)
-        lanes.append(_mix(total))
+        lanes.append(mix64(total))
     return lanes[0], lanes[1]
 
 
@@ -303,13 +303,3 @@ def _by_smallest_node(labels: np.ndarray) -> np.ndarray:
     out = np.full(len(labels), -1, np.int64)
     out[inside] = rank[inv]
     return out
-
-
-def _mix(x: np.ndarray) -> np.ndarray:
-    """splitmix64's finaliser, in place (and returned)."""
-    x ^= x >> np.uint64(30)
-    x *= np.uint64(0xBF58476D1CE4E5B9)
-    x ^= x >> np.uint64(27)
-    x *= np.uint64(0x94D049BB133111EB)
-    x ^= x >> np.uint64(31)
-    return x
