@@ -1,4 +1,4 @@
-"""The jobs behind the commands other than `run`: train, rings, sources.
+"""The jobs behind the commands other than `run`: train, rings, sources, generate.
 
 Each takes paths and typed options, reads through `io/`, calls the steps and writes its outputs
 all-or-nothing, and returns a small record the command prints: `commands/` only parses
@@ -21,7 +21,8 @@ from collections_engine.io.hashing import file_sha256
 from collections_engine.io.jsonio import json_bytes
 from collections_engine.io.load import TRAINING_TABLES, input_hashes, load_book
 
-__all__ = ["TrainOutcome", "train_job", "RingsOutcome", "rings_job", "SourcesOutcome", "sources_job"]
+__all__ = ["TrainOutcome", "train_job", "RingsOutcome", "rings_job", "SourcesOutcome", "sources_job",
+           "generate_job"]
 
 log = logging.getLogger("collections_engine")
 
@@ -135,3 +136,22 @@ def sources_job(data, strategy_file: Path, out: Path, cfg) -> SourcesOutcome:
         write_bytes_atomic(tmp / "sources.html", page.encode("utf-8"))
         write_parquet(result.contributions, tmp / "contributions.parquet")
     return SourcesOutcome(summary=result.summary)
+
+
+def generate_job(out: Path, params, strategy_file: Path | None) -> dict[str, int]:
+    """Write the synthetic book of `params` (`synth.SynthParams`) for the strategy's stages, queues
+    and sources into OUT, all-or-nothing: one parquet file a table and truth/world.json (the same
+    seed gives the same bytes). Returns the rows written per table."""
+    from collections_engine.synth import default_strategy_path, iter_book
+
+    strat = load_strategy(strategy_file or default_strategy_path())
+    rows: dict[str, int] = {}
+    with atomic_dir(out, replace=True) as tmp:
+        for name, frame in iter_book(params, strat):
+            if isinstance(frame, dict):          # truth/world.json
+                write_bytes_atomic(tmp / f"{name}.json", json_bytes(frame, indent=2))
+                continue
+            write_parquet(frame, tmp / f"{name}.parquet")
+            rows[name] = len(frame)
+            del frame
+    return rows

@@ -10,12 +10,9 @@ from pathlib import Path
 import typer
 
 from collections_engine.guard import guarded
-from collections_engine.config import load_strategy
 from collections_engine.errors import InputError
-from collections_engine.io import atomic_dir, write_parquet
-from collections_engine.io.atomic import write_bytes_atomic
-from collections_engine.synth.state import json_bytes
-from collections_engine.synth import SynthParams, default_strategy_path, iter_book
+from collections_engine.jobs import generate_job
+from collections_engine.synth import SynthParams
 
 log = logging.getLogger("collections_engine")
 
@@ -67,21 +64,12 @@ def register(app: typer.Typer) -> None:
                             "(or --force to replace it)")
         if problems:
             raise InputError("generate", problems)
-        strat = load_strategy(strategy or default_strategy_path())
         params = SynthParams(accounts=accounts, days=days, seed=seed,
                              history_months=history_months, first_night=night)
         t0 = time.perf_counter()
         log.info("generating %d accounts, %d history months, %d nights (seed %d)",
                  accounts, history_months, days, seed)
-        rows: dict[str, int] = {}
-        with atomic_dir(out, replace=True) as tmp:
-            for name, frame in iter_book(params, strat):
-                if isinstance(frame, dict):          # truth/world.json
-                    write_bytes_atomic(tmp / f"{name}.json", json_bytes(frame))
-                    continue
-                write_parquet(frame, tmp / f"{name}.parquet")
-                rows[name] = len(frame)
-                del frame
+        rows = generate_job(out, params, strategy)
         log.info("done in %.1f s", time.perf_counter() - t0)
         typer.echo(f"wrote {out}: {rows['accounts']} account rows over "
                    f"{history_months} month ends and {days} nights; truth in {out / 'truth'}")
