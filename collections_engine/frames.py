@@ -1,9 +1,9 @@
 """Frame helpers every step shares.
 
-pandas' `isin` on Arrow-backed strings (pandas 3's default `str` dtype) loops in Python: about
-4 s for a million ids. `isin` here hands the work to Arrow's hash look-up (0.2 s). pandas'
-`duplicated` factorizes Arrow strings slowly too (14 of 23 s on the 300k book's tables);
-`duplicated` here compares neighbours on the columns the rows are sorted by (extracts usually
+pandas' `isin` on Arrow-backed strings (pandas 3's default `str` dtype) loops in Python;
+`isin` here hands the work to Arrow's hash look-up, an order of magnitude faster. pandas'
+`duplicated` factorizes Arrow strings slowly too (most of the load step's time on large books;
+figures in docs/notes/issue-7.md and the README's benchmark table); `duplicated` here compares neighbours on the columns the rows are sorted by (extracts usually
 are) and codes the rest with Arrow's dictionary encoding or pandas' factorize into one int64 key.
 """
 
@@ -195,7 +195,7 @@ def _repeat_earlier(key: np.ndarray) -> np.ndarray:
 def _sorted_runs(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A stable order of the keys and whether each sorted key equals the next. Keys built on
     sorted extracts are nearly sorted, which numpy's stable sort handles in a few passes
-    (faster than a hash table: 0.2 s against 2.7 s for 20M int64)."""
+    (faster than a hash table on such keys)."""
     order = np.argsort(key, kind="stable")
     k = key[order]
     return order, k[1:] == k[:-1]

@@ -65,11 +65,9 @@ MUTUAL_SHARE = 0.25
 # per-component modularity has the resolution limit again and puts a ring of 6 sharing one
 # device into one community with 100 co-workers, where trimming then loses it.
 REFINE_ABOVE = 30
-# Leiden passes: igraph's default. Each pass costs ~4.5 s on the 1M book's graph (1.28M nodes,
-# 7.06M edges: 21 s with 4 passes, 12 s with 2). Member precision and recall on generated books
-# (seeds 1-5, docs/notes/issue-10.md): 4 passes P 1.000, R 0.918/0.938/0.932/0.953/0.952;
-# 2 passes P 1.000, R 0.910/0.938/0.932/0.953/0.950 (without hub handling R -0.009 on average);
-# LFR NMI unchanged. "Until stable" (-1) can take 10x longer for no measurable gain.
+# Leiden passes: 2, where igraph's default is 2 as well; each pass costs about as much as the
+# first on a large graph, and 4 passes found the same planted rings on generated books with the
+# same LFR NMI, "until stable" (-1) far longer for no measurable gain (measured: docs/notes/issue-10.md).
 LEIDEN_ITERATIONS = 2
 
 

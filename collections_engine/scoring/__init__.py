@@ -3,8 +3,8 @@
 import os
 
 # LightGBM's OpenMP threads spin while they wait by default; on a batch machine shared with
-# other jobs that spinning steals the cores they wait for (measured: 7.4 s -> 4.5 s for the
-# same fit on a busy 2-core box). Must be set before the OpenMP runtime starts.
+# other jobs that spinning steals the cores they wait for (a fit on a busy 2-core box took
+# markedly longer with it). Must be set before the OpenMP runtime starts.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from collections_engine.scoring.fit import TrainConfig
