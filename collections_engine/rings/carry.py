@@ -81,7 +81,10 @@ class Carry:
                              **{f"digest_{t}": [self.digests.get(t, "")] for t in sorted(DIGEST_COLUMNS)}})
         accounts = self.accounts if self.accounts is not None else pd.DataFrame(
             {c: pd.Series([], dtype="str" if c == "account_id" else "int64") for c in ACCOUNT_COLUMNS})
-        return {"meta": meta, "customers": self.customers, "links": self.links, "accounts": accounts}
+        # the links in one order whatever order the book's rows came in (a database returns them in
+        # another order than the files), so the same night writes the same bytes
+        links = _canonical(self.links)
+        return {"meta": meta, "customers": self.customers, "links": links, "accounts": accounts}
 
 
 def check_carry(frames: dict[str, pd.DataFrame] | None, key: str) -> tuple[Carry | None, str]:
@@ -171,6 +174,16 @@ def past_mask(table: pd.DataFrame, name: str, date: pd.Timestamp) -> np.ndarray:
     d = table[col].to_numpy("datetime64[ns]").view(np.int64)
     known = d <= pd.Timestamp(date).value  # a missing date (the smallest int64) included
     return known & (d != _NAT) if name == "accounts" else known
+
+
+def _canonical(links: pd.DataFrame) -> pd.DataFrame:
+    """The links sorted by customer row, kind (its category code) and value: Arrow's sort, about
+    2.5x faster than pandas' multi-key sort on the 1M book's 3M rows."""
+    kind = links["kind"]
+    codes = kind.cat.codes.to_numpy() if isinstance(kind.dtype, pd.CategoricalDtype) else pa.array(kind)
+    keys = pa.table({"c": links["cust_pos"].to_numpy(), "k": codes, "v": pa.array(links["value"])})
+    idx = pc.sort_indices(keys, sort_keys=[("c", "ascending"), ("k", "ascending"), ("v", "ascending")])
+    return links.take(idx.to_numpy()).reset_index(drop=True)
 
 
 def digest(hashes: np.ndarray, mask: np.ndarray) -> str:
