@@ -14,13 +14,11 @@ import yaml
 from typer.testing import CliRunner
 
 from collections_engine.cli import app
-from collections_engine.config import load_strategy
 from collections_engine.io import write_parquet
 from collections_engine.loop import read_world
 from collections_engine.report.html import human
 from collections_engine.report.monitor import find_reference, level_of, monitor_night
-from collections_engine.synth import SynthParams, iter_book
-from collections_engine.synth.state import json_bytes
+from tests.loop_builders import write_book
 from tests.pipeline_helpers import BOOK, GRAPH, ROOT, short_placement_strategy, train_fast
 
 DEFAULT = ROOT / "strategies" / "default.yaml"
@@ -71,13 +69,7 @@ def loop(setup):
     (The generator's own nights after the first carry no contacts: a contact log that stopped,
     which the monitor rightly flags: see the next test.)"""
     data, runs = setup["tmp"] / "loop_data", setup["tmp"] / "loop_runs"
-    for name, frame in iter_book(SynthParams(accounts=3000, days=1, seed=1), load_strategy(DEFAULT)):
-        path = data / f"{name}.{'json' if isinstance(frame, dict) else 'parquet'}"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(frame, dict):
-            path.write_bytes(json_bytes(frame))
-        else:
-            write_parquet(frame, path)
+    write_book(data, accounts=3000, days=1, seed=1)
     night, nights, recs = str(read_world(data).state_date.date()), [], []
     for _ in range(3):
         recs.append(_run(setup, data, runs, night)["monitor"])

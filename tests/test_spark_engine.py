@@ -4,9 +4,7 @@ installs both); CI fails rather than skips when they are missing."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 import re
 import shutil
 from pathlib import Path
@@ -17,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from collections_engine.cli import app
+from tests.spark_helpers import require_spark, spark  # noqa: F401 - the fixture
 from tests.pipeline_helpers import BOOK, GRAPH, short_placement_strategy, train_fast
 
 pytestmark = pytest.mark.slow
@@ -24,20 +23,7 @@ runner = CliRunner()
 NIGHT = "2025-06-02"
 NEXT = "2025-06-03"
 
-if importlib.util.find_spec("pyspark") is None or shutil.which("java") is None:
-    if os.environ.get("CI"):
-        raise RuntimeError("pyspark or Java missing in CI: scripts/test.sh installs both")
-    pytest.skip("pyspark or Java not installed (pip install -e '.[spark]')", allow_module_level=True)
-
-
-@pytest.fixture(scope="module")
-def spark():
-    """One local[2] session for the module (the engine joins it instead of starting its own)."""
-    from collections_engine.spark.session import spark_session
-
-    s = spark_session("local[2]", shuffle_partitions=4)
-    yield s
-    s.stop()
+require_spark()
 
 
 @pytest.fixture(scope="module")

@@ -5,34 +5,19 @@ several parts the same components (hashes) and communities that agree (measured)
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import shutil
 
-import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import normalized_mutual_info_score
 
 from collections_engine.rings.community import components as np_components
 from collections_engine.rings.incremental import night_communities
+from tests.spark_helpers import require_spark, spark  # noqa: F401 - the fixture
 from tests.test_spark_ring_parts import DATE, GRAPH, random_identifiers, whole_graph
 
 pytestmark = pytest.mark.slow
 
-if importlib.util.find_spec("pyspark") is None or shutil.which("java") is None:
-    if os.environ.get("CI"):
-        raise RuntimeError("pyspark or Java missing in CI: scripts/test.sh installs both")
-    pytest.skip("pyspark or Java not installed (pip install -e '.[spark]')", allow_module_level=True)
-
-
-@pytest.fixture(scope="module")
-def spark():
-    from collections_engine.spark.session import spark_session
-
-    s = spark_session("local[2]", shuffle_partitions=4)
-    yield s
-    s.stop()
+require_spark()
 
 
 def spark_graph(spark, tmp_path, ident: pd.DataFrame):
