@@ -13,7 +13,7 @@ from sklearn.metrics import normalized_mutual_info_score
 from collections_engine.rings.community import components as np_components
 from collections_engine.rings.incremental import night_communities
 from tests.spark_helpers import require_spark, spark  # noqa: F401 - the fixture
-from tests.test_spark_ring_parts import DATE, GRAPH, random_identifiers, whole_graph
+from tests.ring_identifiers import DATE, GRAPH, random_identifiers, whole_graph
 
 pytestmark = pytest.mark.slow
 
