@@ -171,6 +171,7 @@ def _run_args(trained, models: Path, runs: Path, night: str, *extra: str) -> lis
             "--graph", str(GRAPH), "--models", str(models), "--out", str(runs), *extra]
 
 
+@pytest.mark.slow
 def test_cli_refuses_then_rollback_reproduces_the_night(trained, tmp_path):
     models = _models(trained, tmp_path / "models")
     night = sorted(pd.to_datetime(pd.read_parquet(BOOK / "accounts.parquet",

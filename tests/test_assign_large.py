@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+import pytest
 
 from collections_engine.assign import check_plan, decide
 from collections_engine.assign.model_data import build_problem
@@ -17,6 +18,7 @@ from tests.placement_nights import DATE, binding_inputs, binding_strategy
 TRIED = {"instances": 0}  # how many random large instances ran (printed by -s; noted in the issue notes)
 
 
+@pytest.mark.slow
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(n=st.integers(2500, 4000), seed=st.integers(0, 10**6),
        shares=st.tuples(*[st.sampled_from([0.0, 0.05, 0.15, 0.3, 0.45])] * 3),
@@ -42,6 +44,7 @@ def test_large_random_nights_pass_the_check(n, seed, shares, cap_scale, balance_
         assert any(w.startswith("min_share relaxed") for w in d.warnings)
 
 
+@pytest.mark.slow
 def test_the_large_path_is_reached_and_never_beats_the_exact_optimum():
     """3,000 accounts: above the small-MIP switch; the exact MIP (HiGHS) is the obvious check."""
     n = 3000

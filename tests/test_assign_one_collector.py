@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from collections_engine.assign import check_plan, decide
 from collections_engine.assign.model_data import build_problem
@@ -17,6 +18,7 @@ def _splits(a: pd.DataFrame, strategy) -> int:
     return int((n > 1).sum())
 
 
+@pytest.mark.slow
 def test_one_collector_per_customer_off_splits_and_on_does_not():
     for n, open_frac in ((600, 0.0), (3000, 0.06)):  # the small exact path and the large one
         inp = binding_inputs(n, 21, open_frac=open_frac, accounts_per_customer=2.5)
@@ -57,6 +59,7 @@ def _two_channels(n: int):
     return type(binding_strategy(1)).model_validate(doc)
 
 
+@pytest.mark.slow
 def test_moved_accounts_take_their_best_channel_once():
     """The one-collector repair sends an account that leaves a second collector to its best
     channel with room, once. Were it taken by both channels (the first's count holding an account

@@ -192,6 +192,7 @@ def test_run_without_propensity_falls_back_with_a_warning_in_run_json_and_the_re
     assert a["queue"].tolist() == again["queue"].tolist()
 
 
+@pytest.mark.slow
 def test_run_with_effects_strategy_ignores_the_history(world):
     hist_runs, strat_runs = world["tmp"] / "runs_hist", world["tmp"] / "runs_strat"
     assert _run(world, hist_runs, "randomised").exit_code == 0
@@ -245,6 +246,7 @@ def test_a_new_vendor_is_untested_in_the_run_and_in_whatif(world):
     assert "untested" in (out / "whatif.html").read_text()
 
 
+@pytest.mark.slow
 def test_whatif_names_an_edited_effect_that_history_overrides(world):
     eff = pd.read_parquet(_hist_runs(world) / world["night"] / "effects.parquet")
     row = eff[(eff["source"] == "history") & (eff["queue"] == "early_team") & (eff["stage"] == "M2")].iloc[0]

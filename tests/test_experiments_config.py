@@ -185,6 +185,7 @@ def test_run_refuses_a_challenger_file_with_other_rules(night, tmp_path):
     assert "lean.yaml: recall_on: found []" in " ".join(r.output.split())
     assert not (runs / night["nights"][0]).exists()
 
+@pytest.mark.slow
 def test_an_edited_arm_file_changes_the_nights_fingerprint(night, tmp_path):
     """The arms' strategy files decide part of the night: their hashes are in the inputs'
     fingerprint (run.json), and an edited arm file makes a rerun refuse without --force."""

@@ -48,6 +48,7 @@ def test_no_experiment_is_decide_with_champion_columns(night):
     pd.testing.assert_frame_equal(d.assignments.drop(columns=["arm", "propensity"]), plain.assignments)
     assert (d.assignments["arm"] == "champion").all() and (d.assignments["propensity"] == 1).all()
 
+@pytest.mark.slow
 def test_exploration_propensities_are_honest(night):
     """With exact epsilon-greedy propensities, sum over explorable accounts of [queue = q] / p
     estimates the number of accounts that had q as an option (here q = not worked: all of them)."""

@@ -244,6 +244,7 @@ def _export(env: dict, name: str, kind: str) -> Path:
     return d
 
 
+@pytest.mark.slow
 def test_parquet_dates_strings_and_csv_reach_the_same_decisions(env: dict) -> None:
     """Issue 18's bar: a book exported as parquet with DATE columns and plain strings, and the
     same book as CSV, reach the same decisions as the generator's files (two nights, so the

@@ -250,6 +250,7 @@ def test_families_follow_the_strategy_and_cards_honour_monotone(trained, card_st
             assert r["family_decision"]["family"] == "scorecard"
 
 
+@pytest.mark.slow
 def test_auto_picks_gbm_only_when_significantly_better(gen_book, strategy):
     tr = train(gen_book, with_models(strategy, family="auto", family_by_segment={"new/M1": "gbm"}),
                TrainConfig(**{**CFG.__dict__, "max_rows_per_segment": 2000}))
