@@ -51,6 +51,7 @@ from collections_engine.scoring import load_version, score
 from collections_engine.scoring.store import read_effect_estimates, read_reference
 from collections_engine.steps import StepClock, crash_point
 from collections_engine.validate import absence_alerts
+from collections_engine.vocabulary import CURED, PAID
 
 __all__ = ["RunRequest", "RunResult", "run_night", "code_version", "inputs_fingerprint", "timings_finish", "split_timings"]
 
@@ -454,7 +455,7 @@ def _counts(tonight: pd.DataFrame, placed: _Placed, rings) -> dict[str, int]:
     for k, v in a["ended"].value_counts().sort_index().items():
         if k:
             out[f"ended_{k}"] = int(v)
-    for kind in ("paid", "cured"):  # endings of placements whose account left the book tonight
+    for kind in (PAID, CURED):  # endings of placements whose account left the book tonight
         n = sum(int((b.endings["ended"] == kind).sum()) for b in placed.vendors.values())
         if n:
             out[f"ended_{kind}"] = n

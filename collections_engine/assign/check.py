@@ -28,12 +28,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from collections_engine.config.strategy import Strategy, VendorQueue
-from collections_engine.vocabulary import DECISIONS
+from collections_engine.vocabulary import DECISIONS, LEGAL_HOLD, RECALLED, RETURNED
 
 __all__ = ["check_plan", "require_plan", "PlanError", "DECISIONS"]
 
 KEPT, PLACED, ASSIGNED, FRAUD_HOLD, HELD, NOT_WORKED = range(len(DECISIONS))
-ENDED = ("recalled", "returned")
+ENDED = (RECALLED, RETURNED)
 RECALLED, RETURNED = range(len(ENDED))
 _CENT = 100
 _SHOW = 5  # account ids named per violation (ids only: never a personal value)
@@ -183,7 +183,7 @@ def _match(inputs: pd.DataFrame, a: pd.DataFrame, strategy: Strategy) -> tuple[_
         cust=cust.indices.to_numpy(zero_copy_only=False).astype(np.int64), cust_ids=cust.dictionary,
         stage=_code(_text(inputs["stage"]), strategy.stage_names()),
         amount=_cents(inputs["collectable"]),
-        held=~_np(pc.equal(hold, "")), legal_hold=_np(pc.equal(hold, "legal")),
+        held=~_np(pc.equal(hold, "")), legal_hold=_np(pc.equal(hold, LEGAL_HOLD)),
         ring=~_np(pc.equal(_text(inputs["ring_id"]), "")),
         ring_score=pd.to_numeric(inputs["ring_score"], errors="coerce").fillna(0.0).to_numpy(float),
         confirmed=inputs["fraud_confirmed"].fillna(False).astype(bool).to_numpy(),

@@ -20,7 +20,7 @@ from collections_engine.assign.model_data import CENT, Problem, build_problem, s
 from collections_engine.assign.solve import Solution, solve
 from collections_engine.config.strategy import Strategy, VendorQueue
 from collections_engine.frames import isin
-from collections_engine.vocabulary import NOT_WORKED
+from collections_engine.vocabulary import ASSIGNED, KEPT, NEW_DECISIONS, NOT_WORKED, PLACED
 
 __all__ = ["Decision", "decide", "ASSIGNMENT_COLUMNS", "PLACEMENT_COLUMNS", "RECALL_COLUMNS",
            "assemble"]
@@ -104,7 +104,7 @@ def assemble(pb: Problem, choice: np.ndarray, inputs: pd.DataFrame, strategy: St
     on = ch >= 0
     fi, fj = f[on], ch[on]
     queue[fi] = names[fj]
-    decision[fi] = np.where(pb.vendor[fj], "placed", "assigned")
+    decision[fi] = np.where(pb.vendor[fj], PLACED, ASSIGNED)
     rec[fi] = pb.recovery[fi, fj]
     cost[fi] = pb.cost[fj]
     off = f[~on]
@@ -144,8 +144,8 @@ def _open_after_tonight(pb: Problem, queue: np.ndarray, decision: np.ndarray, df
                         strategy: Strategy, date: pd.Timestamp) -> pd.DataFrame:
     """The open placements after tonight: the kept ones as they were, tonight's new ones from
     `date` for their vendor's `placement_days`; by account id."""
-    kept = decision == "kept"
-    placed = decision == "placed"
+    kept = decision == KEPT
+    placed = decision == PLACED
     days = {q.name: q.placement_days for q in strategy.vendors()}
     pq = queue[placed]
     new = pd.DataFrame({
@@ -170,8 +170,8 @@ def queue_summary(pb: Problem, a: pd.DataFrame, strategy: Strategy, sol: Solutio
     rows = []
     amount = pd.Series(pb.amount / CENT)
     qi = {q: i for i, q in enumerate(pb.queues)}
-    new = isin(a["decision"], ("placed", "assigned", "fraud_hold", "held"))
-    kept = (a["decision"] == "kept").to_numpy()
+    new = isin(a["decision"], NEW_DECISIONS)
+    kept = (a["decision"] == KEPT).to_numpy()
     queue = a["queue"]
     names = [q.name for q in strategy.queues]
     if isinstance(queue.dtype, pd.StringDtype) and not queue.isna().any() and len(set(names)) == len(names):
@@ -228,7 +228,7 @@ def solver_info(pb: Problem, sol: Solution) -> dict:
 
 def share_report(a: pd.DataFrame, strategy: Strategy, applied: dict[str, float]) -> list[dict]:
     """Per vendor with a min_share: asked, applied tonight (relaxed where named), met."""
-    placed = a["decision"] == "placed"
+    placed = a["decision"] == PLACED
     total = int(placed.sum())
     out = []
     for v in strategy.vendors():

@@ -51,6 +51,7 @@ from collections_engine.assign.decide import Decision, assemble, decide, not_wor
 from collections_engine.assign.model_data import CENT, build_problem, sorted_by_account
 from collections_engine.config.experiments import CHAMPION, never_explored
 from collections_engine.config.strategy import Strategy, VendorQueue
+from collections_engine.vocabulary import KEPT, LEGAL_HOLD, NEW_DECISIONS, PLACED
 
 __all__ = ["decide_night", "assign_arms", "draw", "split_capacities", "propensities", "EXPERIMENT_COLUMNS"]
 
@@ -135,7 +136,7 @@ def split_capacities(df: pd.DataFrame, arm: np.ndarray, arms: dict[str, Strategy
         if q.kind == "fraud" and fraud.any():
             base = _fraud_split(df, arm, names, fraud & (hold == ""), int(q.capacity), w)
         if q.kind == "legal":  # legal holds go to the legal queue whatever their stage: room first
-            lh = np.array([int(((hold == "legal") & (arm == a)).sum()) for a in names], np.int64)
+            lh = np.array([int(((hold == LEGAL_HOLD) & (arm == a)).sum()) for a in names], np.int64)
             first = np.minimum(lh, np.maximum(int(q.capacity) - np.r_[0, np.cumsum(lh)[:-1]], 0))
             base = first + _largest_remainder(int(q.capacity) - int(first.sum()), w)
         share = w / w.sum() if w.sum() > 0 else np.r_[1.0, np.zeros(len(names) - 1)]
@@ -411,7 +412,7 @@ def _combined(champ: Strategy, scaled: dict[str, Strategy]) -> Strategy:
 def _exploration_shares(a: pd.DataFrame, combined: Strategy, applied: dict, warnings: list[str]) -> dict:
     """Vendors whose min_share the random placements of explorers pulled below: the share met
     tonight, named in a warning (the contract check accepts exactly these)."""
-    placed = a["decision"].astype("str") == "placed"
+    placed = a["decision"].astype("str") == PLACED
     n = int(placed.sum())
     out = {}
     for v in combined.vendors():
@@ -433,7 +434,7 @@ def _summary(a: pd.DataFrame, df: pd.DataFrame, champ: Strategy, combined: Strat
     rows = []
     queue = a["queue"].astype("str").to_numpy(dtype=object)
     dec = a["decision"].astype("str").to_numpy(dtype=object)
-    new = np.isin(dec, ["placed", "assigned", "fraud_hold", "held"])
+    new = np.isin(dec, NEW_DECISIONS)
     for q in combined.queues:
         m = queue == q.name
         cap = int(q.capacity)
@@ -443,7 +444,7 @@ def _summary(a: pd.DataFrame, df: pd.DataFrame, champ: Strategy, combined: Strat
             if len(r):
                 sp = {k: float(r[k].iloc[0]) for k in sp}
         rows.append({"queue": q.name, "kind": q.kind, "accounts": int(m.sum()), "new_tonight": int((m & new).sum()),
-                     "kept": int((m & (dec == "kept")).sum()), "capacity": cap,
+                     "kept": int((m & (dec == KEPT)).sum()), "capacity": cap,
                      "use": float(m.sum() / cap) if cap else float("nan"), "balance": float(amount[m].sum()),
                      "max_balance": float(q.max_balance) if isinstance(q, VendorQueue) and q.max_balance
                      else float("nan"),

@@ -19,6 +19,7 @@ from collections_engine.assign.decide import Decision
 from collections_engine.assign.inputs import FirstRows
 from collections_engine.config.strategy import Strategy
 from collections_engine.frames import isin
+from collections_engine.vocabulary import CURED, PAID, PLACED, RECALLED, RETURNED
 
 __all__ = ["vendor_files", "vendor_endings", "vendor_batches", "VendorBatch", "worklists",
            "ENDING_COLUMNS", "MONEY_FIELDS", "ENDING_REASONS"]
@@ -29,9 +30,9 @@ WORKLIST_COLUMNS = ["priority", "account_id", "customer_id", "stage", "expected_
 ENDING_COLUMNS = ["account_id", "ended", "reason"]
 # Reasons of the endings that are not recalls (a recall carries the decision's own reason).
 ENDING_REASONS = {
-    "returned": "placement_period_over",   # ends_on reached
-    "cured": "account_current",            # in tonight's accounts at dpd 0
-    "paid": "paid_off_or_closed",          # no longer in tonight's accounts
+    RETURNED: "placement_period_over",   # ends_on reached
+    CURED: "account_current",            # in tonight's accounts at dpd 0
+    PAID: "paid_off_or_closed",          # no longer in tonight's accounts
 }
 # Columns a vendor file writes as money: two decimals, summed in the manifest.
 MONEY_FIELDS = ("overdue_amount", "balance", "credit_limit")
@@ -67,7 +68,7 @@ def vendor_files(decision: Decision, inputs: pd.DataFrame, accounts_tonight: pd.
     warn = warnings if warnings is not None else decision.warnings
     a = decision.assignments
     out: dict[str, tuple[pd.DataFrame, pd.DataFrame]] = {}
-    placed = a[(a["decision"] == "placed").to_numpy()]
+    placed = a[(a["decision"] == PLACED).to_numpy()]
     fields = _FieldSources.of(placed, decision, inputs, accounts_tonight, customers, scores)
     queue = placed["queue"].to_numpy()
     endings = vendor_endings(decision, open_placements, current_ids)
@@ -167,21 +168,21 @@ def vendor_endings(decision: Decision, open_placements: pd.DataFrame | None,
     r = decision.recalls
     parts = [pd.DataFrame({"account_id": r["account_id"].astype("str").to_numpy(dtype=object),
                            "vendor": r["vendor"].astype("str").to_numpy(dtype=object),
-                           "ended": "recalled",
+                           "ended": RECALLED,
                            "reason": r["reason"].astype("str").to_numpy(dtype=object)})]
-    ret = a[(a["ended"] == "returned").to_numpy()]
+    ret = a[(a["ended"] == RETURNED).to_numpy()]
     parts.append(pd.DataFrame({"account_id": ret["account_id"].astype("str").to_numpy(dtype=object),
                                "vendor": ret["previous_queue"].astype("str").to_numpy(dtype=object),
-                               "ended": "returned", "reason": ENDING_REASONS["returned"]}))
+                               "ended": RETURNED, "reason": ENDING_REASONS[RETURNED]}))
     if open_placements is not None and len(open_placements):
         op = open_placements.drop_duplicates("account_id")
         gone = op[~isin(op["account_id"].astype("str"), a["account_id"].astype("str"))]
         if current_ids is not None:
             cured = isin(gone["account_id"].astype("str"), current_ids.astype("str"))
-            kind = np.where(cured, "cured", "paid")
+            kind = np.where(cured, CURED, PAID)
             why = pd.Series(kind).map(ENDING_REASONS).to_numpy(dtype=object)
         else:  # tonight's snapshot was not at hand: not delinquent, no more said
-            kind = np.full(len(gone), "cured", dtype=object)
+            kind = np.full(len(gone), CURED, dtype=object)
             why = np.full(len(gone), "not_delinquent_tonight", dtype=object)
         parts.append(pd.DataFrame({"account_id": gone["account_id"].astype("str").to_numpy(dtype=object),
                                    "vendor": gone["vendor"].astype("str").to_numpy(dtype=object),

@@ -14,6 +14,7 @@ from collections_engine.assign.core import enforce_shares
 from collections_engine.assign.decide import Decision, assemble, queue_summary
 from collections_engine.assign.model_data import CENT, build_problem
 from collections_engine.config.strategy import Strategy
+from collections_engine.vocabulary import KEPT
 
 __all__ = ["greedy_plan", "greedy_net_plan"]
 
@@ -30,7 +31,7 @@ def greedy_plan(inputs: pd.DataFrame, strategy: Strategy, date, *, effects: dict
     qi = {q: j for j, q in enumerate(pb.queues)}
     cust_vendor = np.full(pb.customer.max() + 1 if pb.n else 0, -1, dtype=np.int64)
     if pb.n and pb.together.any():
-        kept = pb.decision == "kept"
+        kept = pb.decision == KEPT
         cust_vendor[pb.customer[kept]] = [qi[q] for q in pb.queue[kept]]
 
     def fill(j: int, limit: int) -> int:
@@ -90,7 +91,7 @@ def greedy_net_plan(inputs: pd.DataFrame, strategy: Strategy, date, *, effects: 
     order = np.lexsort((j, i, -score))
     cap, bal = pb.cap.copy(), pb.bal.copy()
     cust_vendor = np.full(pb.customer.max() + 1 if pb.n else 0, -1, dtype=np.int64)
-    kept = pb.decision == "kept"
+    kept = pb.decision == KEPT
     cust_vendor[pb.customer[kept]] = [pb.queues.index(q) for q in pb.queue[kept]]
     vend = pb.vendor
     _share_first(pb, choice, cap, bal, cust_vendor, g / units)

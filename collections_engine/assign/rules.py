@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from collections_engine.config.strategy import FraudQueue, LegalQueue, Strategy
-from collections_engine.vocabulary import NOT_WORKED
+from collections_engine.vocabulary import FRAUD_HOLD, HELD, KEPT, LEGAL_HOLD, NOT_WORKED, RECALLED, RETURNED
 
 __all__ = ["Preassigned", "OpenPlacements", "apply_holds", "apply_fraud", "settle_open_placements",
            "charge_kept"]
@@ -74,7 +74,7 @@ def apply_holds(pre: Preassigned, hold_column: pd.Series, legal: LegalQueue | No
     has room (`cap`, reduced in place), in account id order. Returns the rows placed there."""
     hold = hold_column.fillna("").astype(str).to_numpy(dtype=object)
     held = hold != ""
-    lh = np.flatnonzero(hold == "legal")
+    lh = np.flatnonzero(hold == LEGAL_HOLD)
     take = lh[:0]
     if len(lh):
         if legal is None:
@@ -90,7 +90,7 @@ def apply_holds(pre: Preassigned, hold_column: pd.Series, legal: LegalQueue | No
         if room:
             pre.queue[take] = legal.name
             cap[qi[legal.name]] -= room
-    pre.decision[held] = "held"
+    pre.decision[held] = HELD
     if held.any():
         pre.reason[held] = np.char.add("hold:", hold[held].astype(str)).astype(object)
     pre.reason[lh[pre.queue[lh] == ""]] = ("hold:legal; legal queue full" if legal is not None
@@ -113,7 +113,7 @@ def apply_fraud(pre: Preassigned, df: pd.DataFrame, fq: FraudQueue | None) -> No
     why = np.where(confirmed[pos], "fraud:confirmed", "fraud:ring")  # in `pos` order
     if fq is not None:
         pre.queue[take] = fq.name
-    pre.decision[take] = "fraud_hold"
+    pre.decision[take] = FRAUD_HOLD
     pre.reason[take] = why[:len(take)]
     pre.decision[over] = NOT_WORKED
     if len(over):
@@ -138,24 +138,24 @@ def settle_open_placements(pre: Preassigned, df: pd.DataFrame, strategy: Strateg
     r1 = has & ~pre.free  # held or fraud
     if r1.any():
         rec_rows.append((np.flatnonzero(r1), pre.reason[r1]))
-        pre.ended[r1] = "recalled"
+        pre.ended[r1] = RECALLED
     known = np.zeros(n, dtype=bool)  # only read where an open vendor is
     known[has] = np.isin(ov[has].astype(str), np.array(list(vend_names), dtype=str))
     r2 = has & pre.free & ~known
     if r2.any():
-        pre.ended[r2] = "recalled"
+        pre.ended[r2] = RECALLED
         pre.reason[r2] = "vendor_not_in_strategy"
         rec_rows.append((np.flatnonzero(r2), pre.reason[r2]))
         pre.warnings.append(f"{int(r2.sum())} open placements with vendors not in the strategy recalled")
     expired = has & pre.free & known & (ends <= np.datetime64(date))
-    pre.ended[expired] = "returned"
+    pre.ended[expired] = RETURNED
     live = has & pre.free & known & ~expired
     if "stage_not_accepted" in strategy.recall_on and live.any():
         pairs = np.array([f"{v}|{s}" for v in vend_names for s in vend_names[v].stages], dtype=str)
         ok = np.isin(np.char.add(np.char.add(ov[live].astype(str), "|"), stage[live].astype(str)), pairs)
         bad = np.flatnonzero(live)[~ok]
         if len(bad):
-            pre.ended[bad] = "recalled"
+            pre.ended[bad] = RECALLED
             pre.reason[bad] = "stage_not_accepted"
             rec_rows.append((bad, pre.reason[bad]))
             live[bad] = False
@@ -168,7 +168,7 @@ def settle_open_placements(pre: Preassigned, df: pd.DataFrame, strategy: Strateg
         kept_bal = np.bincount(kept_queue, weights=amount[live], minlength=Q).astype(np.int64)
         idx = np.flatnonzero(live)
         pre.queue[idx] = ov[live]
-        pre.decision[idx] = "kept"
+        pre.decision[idx] = KEPT
         pre.free[idx] = False
     return OpenPlacements(ov.copy(), live, kept_queue, kept_count, kept_bal,
                           _recalls(df["account_id"].to_numpy(), ov, rec_rows))

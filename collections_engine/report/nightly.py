@@ -13,6 +13,7 @@ from collections_engine.report.html import bar_chart, esc, hist_chart, human, kv
 from collections_engine.report.rings import ring_section
 from collections_engine.report.trend import trend_section, warnings_tile
 from collections_engine.stats import psi
+from collections_engine.vocabulary import FRAUD_HOLD, KEPT, PLACED, RECALLED, RETURNED
 
 __all__ = ["nightly_report", "psi_table", "PSI_WATCH", "PSI_ACT"]
 
@@ -35,10 +36,10 @@ def psi_table(reference: dict | None, scores: pd.DataFrame, features: pd.DataFra
 
 def _changes(assign: pd.DataFrame, previous: pd.DataFrame | None) -> pd.DataFrame:
     rows = [
-        ("new vendor placements", int((assign["decision"] == "placed").sum())),
-        ("placements kept", int((assign["decision"] == "kept").sum())),
-        ("placements recalled", int((assign["ended"] == "recalled").sum())),
-        ("placements returned (period over)", int((assign["ended"] == "returned").sum())),
+        ("new vendor placements", int((assign["decision"] == PLACED).sum())),
+        ("placements kept", int((assign["decision"] == KEPT).sum())),
+        ("placements recalled", int((assign["ended"] == RECALLED).sum())),
+        ("placements returned (period over)", int((assign["ended"] == RETURNED).sum())),
     ]
     if previous is not None and len(previous):
         gone = ~isin(previous["account_id"], assign["account_id"])
@@ -113,9 +114,9 @@ def _cards(a: pd.DataFrame, rings: pd.DataFrame, version: Any, cur: str) -> str:
     return kv([
         ("delinquent accounts", f"{len(a):,d}"),
         ("expected net recovery", f"{human(float(a['expected_net'].sum()))} {cur}"),
-        ("new placements", f"{int((a['decision'] == 'placed').sum()):,d}"),
-        ("recalled", f"{int((a['ended'] == 'recalled').sum()):,d}"),
-        ("fraud holds", f"{int((a['decision'] == 'fraud_hold').sum()):,d}"),
+        ("new placements", f"{int((a['decision'] == PLACED).sum()):,d}"),
+        ("recalled", f"{int((a['ended'] == RECALLED).sum()):,d}"),
+        ("fraud holds", f"{int((a['decision'] == FRAUD_HOLD).sum()):,d}"),
         ("rings", f"{len(rings):,d}"),
         ("model version", version.version_id),
     ])
