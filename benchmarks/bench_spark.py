@@ -1,7 +1,8 @@
 """The Spark night beside the in-process night on one book: wall time, memory, agreement.
 
     python benchmarks/bench_spark.py --data DATA --models MODELS --date D [--master local[2]]
-        [--engines inprocess,spark] [--runs DIR] [--driver-memory 2g]
+        [--engines inprocess,spark] [--runs DIR] [--driver-memory 2g] [--timeout-s S]
+        [--event-log DIR]
 
 Each engine runs `collections-engine run` in a subprocess, as cron (or spark-submit's client)
 would; the process tree is sampled every 0.2 s (PSS, /proc/PID/smaps_rollup) and split into the
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -133,17 +135,34 @@ def run(engine: str, args, runs: Path) -> dict:
     env = dict(os.environ)
     if engine == "spark":
         cmd += ["--spark-master", args.master]
-        env["PYSPARK_SUBMIT_ARGS"] = f"--driver-memory {args.driver_memory} pyspark-shell"
+        extra = ""
+        if args.event_log:
+            args.event_log.mkdir(parents=True, exist_ok=True)
+            extra = (f" --conf spark.eventLog.enabled=true --conf spark.eventLog.dir=file://{args.event_log}"
+                     " --conf spark.eventLog.compress=false")
+        env["PYSPARK_SUBMIT_ARGS"] = f"--driver-memory {args.driver_memory}{extra} pyspark-shell"
     l0 = load()
     t = time.perf_counter()
+    stopped = False
     with open(runs.parent / f"{runs.name}.log", "w") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        # its own session: a run past --timeout-s is stopped with its JVM and Python workers
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         with TreeMemory(proc.pid) as mem:
-            rc = proc.wait()
+            try:
+                rc = proc.wait(timeout=args.timeout_s)
+            except subprocess.TimeoutExpired:
+                stopped = True
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    rc = proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    rc = proc.wait()
     wall = time.perf_counter() - t
-    rj = json.loads((runs / args.date / "run.json").read_text()) if rc == 0 else {}
-    tj = json.loads((runs / args.date / "timings.json").read_text()) if rc == 0 else {}
-    out = {"engine": engine, "exit": rc, "wall_s": round(wall, 1), "cpu_s": round(mem.cpu_s, 1),
+    rj = json.loads((runs / args.date / "run.json").read_text()) if rc == 0 and not stopped else {}
+    tj = json.loads((runs / args.date / "timings.json").read_text()) if rc == 0 and not stopped else {}
+    out = {"engine": engine, "exit": rc, "stopped_at_timeout": stopped, "wall_s": round(wall, 1),
+           "cpu_s": round(mem.cpu_s, 1),
            "load": f"{l0} -> {load()}",
            "tree_peak_pss_gib": round(mem.peak_total, 2), **{f"{k}_peak_pss_gib": round(v, 2) for k, v in mem.peak.items()},
            # the driver's own steps; "rings" is the process that ran the ring step (in-process:
@@ -152,6 +171,47 @@ def run(engine: str, args, runs: Path) -> dict:
            "ring_step_peak_rss_gib": tj.get("peak_rss_gib", {}).get("rings"),
            "timings_s": tj.get("timings_s"), "rings_parts_s": tj.get("rings_parts_s"),
            "rings_communities": rj.get("rings_communities"), "engine_stats": rj.get("engine")}
+    if stopped or rc != 0:  # what the engine's log says it finished, with its seconds
+        lines = (runs.parent / f"{runs.name}.log").read_text(errors="replace").splitlines()
+        out["log_steps"] = [ln[-200:] for ln in lines if "spark:" in ln or "step" in ln][-20:]
+    print(json.dumps(out), flush=True)
+    return out
+
+
+def stage_summary(folder: Path, top: int = 25) -> dict:
+    """Where a Spark run's time went, from its event log (spark.eventLog.*): seconds per job
+    group (the night's, the ring job's), and the longest stages with their task counts and the
+    summed task time (executor run time), so fixed costs (many short stages) and long tasks
+    show apart."""
+    stages, groups = [], {}
+    for f in sorted(folder.iterdir()):
+        job_group = {}
+        for line in f.read_text(errors="replace").splitlines():
+            e = json.loads(line)
+            ev = e.get("Event")
+            if ev == "SparkListenerJobStart":
+                g = (e.get("Properties") or {}).get("spark.jobGroup.id", "") or "-"
+                for sid in e.get("Stage IDs", []):
+                    job_group[sid] = g
+                groups.setdefault(g, {"jobs": 0, "stages": 0, "stage_s": 0.0, "task_s": 0.0})["jobs"] += 1
+            elif ev == "SparkListenerTaskEnd":
+                m = e.get("Task Metrics") or {}
+                sid = e.get("Stage ID")
+                g = groups.setdefault(job_group.get(sid, "-"), {"jobs": 0, "stages": 0, "stage_s": 0.0, "task_s": 0.0})
+                g["task_s"] += m.get("Executor Run Time", 0) / 1000
+            elif ev == "SparkListenerStageCompleted":
+                info = e["Stage Info"]
+                sec = (info.get("Completion Time", 0) - info.get("Submission Time", 0)) / 1000
+                g = job_group.get(info["Stage ID"], "-")
+                groups.setdefault(g, {"jobs": 0, "stages": 0, "stage_s": 0.0, "task_s": 0.0})
+                groups[g]["stages"] += 1
+                groups[g]["stage_s"] += sec
+                stages.append({"stage": info["Stage ID"], "group": g, "s": round(sec, 1),
+                               "tasks": info.get("Number of Tasks"), "name": info.get("Stage Name", "")[:80]})
+    stages.sort(key=lambda x: -x["s"])
+    out = {"groups": {k: {**v, "stage_s": round(v["stage_s"], 1), "task_s": round(v["task_s"], 1)}
+                      for k, v in groups.items()},
+           "stages": len(stages), "stages_under_2s": sum(x["s"] < 2 for x in stages), "longest": stages[:top]}
     print(json.dumps(out), flush=True)
     return out
 
@@ -211,11 +271,17 @@ def main() -> None:
     ap.add_argument("--driver-memory", default="2g", help="the JVM's heap (local mode: driver and executors)")
     ap.add_argument("--engines", default="inprocess,spark")
     ap.add_argument("--runs", type=Path, default=Path("/tmp/bench-spark"))
+    ap.add_argument("--timeout-s", type=float, default=None,
+                    help="stop an engine's night after this many seconds (figures so far are printed)")
+    ap.add_argument("--event-log", type=Path, default=None,
+                    help="Spark's event log folder: afterwards, seconds per job group and the longest stages")
     args = ap.parse_args()
     args.runs.mkdir(parents=True, exist_ok=True)
     engines = args.engines.split(",")
     for e in engines:
         run(e, args, args.runs / e)
+    if args.event_log and "spark" in engines and args.event_log.is_dir():
+        stage_summary(args.event_log)
     if len(engines) == 2 and all((args.runs / e / args.date / "scores.parquet").is_file() for e in engines):
         compare(args.runs / engines[0] / args.date, args.runs / engines[1] / args.date)
 

@@ -326,17 +326,17 @@ class SparkEngine:
         current = _frames([b for k, b in zip(kinds, blobs) if k == "current"])
         self.current_ids = (current["account_id"] if len(current) else pd.Series([], dtype="str", name="account_id"))
         if "customers" in self.tables:
-            book.customers = self._customers_of(tonight)
+            book.customers = self._customers_of([b for k, b in zip(kinds, blobs) if k == "customers"])
         return tonight, scores, drift
 
-    def _customers_of(self, tonight: pd.DataFrame) -> pd.DataFrame:
-        from pyspark.sql import functions as F
-
-        ids = pd.DataFrame({"_cid": pd.unique(tonight["customer_id"].astype("str"))})
-        wanted = self.spark.createDataFrame(ids)
-        t = self.tables["customers"].frame
-        sub = t.join(wanted, F.col("customer_id").cast("string") == F.col("_cid"), "left_semi")
-        return self._collect("customers", sub)
+    def _customers_of(self, blobs: list[bytes]) -> pd.DataFrame:
+        """Tonight's customers' rows, as the buckets read them (a bucket holds every row of its
+        customers), put in read order and typed as `_collect` types a table."""
+        t = self.tables["customers"]
+        tables = [from_blob(b) for b in blobs]
+        arrow = pa.concat_tables(tables) if tables else t.frame.limit(0).toArrow()
+        arrow = arrow.sort_by([("_f", "ascending"), ("_r", "ascending")]).drop_columns(["_f", "_r"])
+        return typed_table("customers", arrow, t.label, t.nanos)[0]
 
     def _identifier_problems(self) -> list[str]:
         """On a night with bad tables: the identifiers' own problems too (every problem at once),

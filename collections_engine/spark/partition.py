@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from collections_engine.book import Book
 from collections_engine.features import build_features
@@ -89,9 +90,10 @@ class NightContext:
     graph: object = None
 
 
-def _gather(parts: pa.Table, wanted: dict[str, pa.Schema]) -> dict[str, pa.Table]:
+def _gather(parts: pa.Table, wanted: dict[str, pa.Schema], keep_order: tuple[str, ...] = ()) -> dict[str, pa.Table]:
     """The bucket's tables from its blobs, in read order (file, then row), without `_b`, `_f`,
-    `_r`; a table with no rows here is an empty table of its schema.
+    `_r` (the tables in `keep_order` keep `_f`, `_r`); a table with no rows here is an empty
+    table of its schema.
 
     Blobs are read in place (no copy of the bytes); each blob's rows are already in read order,
     so the blobs are put in order by their first row and concatenated; rows are sorted one by
@@ -114,7 +116,8 @@ def _gather(parts: pa.Table, wanted: dict[str, pa.Schema]) -> dict[str, pa.Table
         t = pa.concat_tables(tabs) if len(tabs) > 1 else tabs[0]
         if "_r" in t.column_names and not _in_order(t):
             t = t.sort_by([("_f", "ascending"), ("_r", "ascending")])
-        out[name] = t.drop_columns([c for c in ("_b", "_f", "_r") if c in t.column_names])
+        drop = ("_b",) if name in keep_order else ("_b", "_f", "_r")
+        out[name] = t.drop_columns([c for c in drop if c in t.column_names])
     return out
 
 
@@ -157,7 +160,12 @@ def night_bucket(parts: pa.Table, ctx: NightContext, version) -> pa.Table:
     """Type and check one bucket's tables, then features and scores of its accounts tonight."""
     wanted = {n: ctx.schemas[n] for n in BOOK_TABLES if n in ctx.schemas}
     wanted.update({f"source:{s}": ctx.schemas[f"source:{s}"] for s in ctx.sources})
-    raw = _gather(parts, wanted)
+    raw = _gather(parts, wanted, keep_order=("customers",))
+    # the customers rows as read (with their place in the files): tonight's customers' rows go
+    # back to the driver, which orders and types them as the loader would (no second Spark job)
+    read_customers = raw.get("customers")
+    if read_customers is not None and "_r" in read_customers.column_names:
+        raw["customers"] = read_customers.drop_columns(["_f", "_r"])
     problems: list[str] = []
     warnings: list[str] = []
     tables: dict[str, pd.DataFrame] = {}
@@ -200,6 +208,12 @@ def night_bucket(parts: pa.Table, ctx: NightContext, version) -> pa.Table:
         rows.append(("drift", json.dumps(drift_counts(ctx.reference, feats)), None))
         rows.append(("tonight", "", frame_blob(tonight)))
         rows.append(("scores", "", frame_blob(scores)))
+        if read_customers is not None and "_r" in read_customers.column_names and read_customers.num_rows:
+            ids = pa.array(pd.unique(tonight["customer_id"].astype("str")), pa.string())
+            mine = read_customers.filter(pc.is_in(pc.cast(read_customers.column("customer_id"), pa.string()),
+                                                  value_set=ids))
+            if mine.num_rows:
+                rows.append(("customers", "", to_blob(mine)))
     return notes_table(rows)
 
 

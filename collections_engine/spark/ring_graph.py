@@ -11,9 +11,10 @@ communities computed where it lives.
    pair kinds[kind] / (2 * CIRCULANT_HALF_DEGREE)). A pair's weights from several values are
    summed in the worker by numpy in the order link_codes sums them (by weight, `np.add.reduceat`),
    so each weight is the in-process one to the bit.
-3. `components`: connected components by min-label propagation with pointer jumping (each
-   round: every node takes the smallest label among itself and its neighbours, then the label
-   of its label), checkpointed each round; a path of length d settles in about log2(d) rounds.
+3. `components`: connected components by contraction to the smallest neighbour (each round:
+   every node points to its smallest smaller neighbour, pointers followed to their ends by
+   pointer doubling, edges rewritten between the ends), each table written to parquet and read
+   back; random graphs settle in a handful of rounds.
 4. `component_states`: the components of at least `ring.min_size` customers are dealt to
    parts (whole components, by a hash of the component; a part holds about NODES_PER_PART
    customers), and each part runs the engine's community step (`rings.per_component`) in one
@@ -147,11 +148,14 @@ def components(spark, edges, folder: str, max_rounds: int = 64):
     for i in range(1, max_rounds + 1):
         ptr = _saved(spark, cur.groupBy(F.col("b").alias("id")).agg(F.min("a").alias("to")), f"{folder}/p_{i}_0")
         for j in range(1, 64):  # pointer doubling: to := to's to, until no pointer moves
+            # whether a pointer moved is written with it: the check reads that column of the
+            # saved table (no second join with the previous pointers)
             nxt = ptr.alias("x").join(ptr.alias("y"), F.col("x.to") == F.col("y.id"), "left").select(
-                F.col("x.id").alias("id"), F.coalesce(F.col("y.to"), F.col("x.to")).alias("to"))
-            moved = nxt.join(ptr.withColumnRenamed("to", "old"), "id").where(F.col("to") != F.col("old")).count()
-            ptr = _saved(spark, nxt, f"{folder}/p_{i}_{j}")
-            if moved == 0:
+                F.col("x.id").alias("id"), F.coalesce(F.col("y.to"), F.col("x.to")).alias("to"),
+                (F.col("y.to").isNotNull() & (F.col("y.to") != F.col("x.to"))).alias("moved"))
+            saved = _saved(spark, nxt, f"{folder}/p_{i}_{j}")
+            ptr = saved.select("id", "to")
+            if saved.where(F.col("moved")).limit(1).count() == 0:
                 break
         labels = _saved(spark, labels.join(ptr.withColumnRenamed("id", "comp"), "comp", "left").select(
             "id", F.coalesce(F.col("to"), F.col("comp")).alias("comp")), f"{folder}/labels_{i}")
