@@ -43,13 +43,14 @@ def sh(*args: str) -> str:
     return r.stdout
 
 
-def book_and_model(root: Path, accounts: int, seed: int, days: int = 1) -> tuple[Path, Path]:
+def book_and_model(root: Path, accounts: int, seed: int, days: int = 1,
+                   strategy: Path = STRATEGY) -> tuple[Path, Path]:
     data, models = root / "data", root / "models"
     t0 = time.perf_counter()
     sh("generate", "--out", str(data), "--accounts", str(accounts), "--days", str(days),
        "--seed", str(seed))
     t1 = time.perf_counter()
-    sh("train", "--data", str(data), "--strategy", str(STRATEGY), "--models", str(models))
+    sh("train", "--data", str(data), "--strategy", str(strategy), "--models", str(models))
     sh("approve", "--models", str(models), "--by", "bench_loop")
     print(f"  seed {seed}: generate {t1 - t0:.1f} s, train+approve {time.perf_counter() - t1:.1f} s",
           flush=True)
@@ -72,7 +73,8 @@ def cmd_backtest(a: argparse.Namespace) -> None:
     frames = []
     for seed in a.seeds:
         with tempfile.TemporaryDirectory(dir=a.tmp) as tmp:
-            data, models = book_and_model(Path(tmp), a.accounts, seed)
+            data, models = book_and_model(Path(tmp), a.accounts, seed,
+                                          strategy=Path(a.train_strategy or STRATEGY))
             t0 = time.perf_counter()
             df = run_backtest(BacktestRequest(
                 data=data, strategy=Path(a.strategy), graph=GRAPH, models=models,
@@ -201,6 +203,9 @@ def main() -> None:
     b.add_argument("--strategy", default=str(STRATEGY),
                    help="strategy for every policy (e.g. without min_share while the engine's "
                         "large-night path breaks it)")
+    b.add_argument("--train-strategy", default="",
+                   help="strategy `train` is run with (default the default strategy; e.g. one with "
+                        "`effects_model: logodds`, whose shifts train fits and the version carries)")
     m = sub.add_parser("models")
     m.add_argument("--accounts", type=int, default=20_000)
     m.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])

@@ -8,6 +8,9 @@
   .venv/bin/python benchmarks/bench_sources.py --seeds 20 --accounts 3000 --night-volume 200000
       the same with the default strategy's capacities scaled by 3000/200000, as if the book were
       a slice of the 200k-account night the strategy is sized for (capacities bind).
+  .venv/bin/python benchmarks/bench_sources.py --seeds 10 --accounts 5000 --effects-model multiplier,logodds
+      each book valued twice, the strategy's `effects_model` multiplier (as written) and logodds
+      (the queue effects on the log-odds by account traits, `assign/logodds.py`), side by side.
   .venv/bin/python benchmarks/bench_sources.py --speed --history-rows 200000
       one book with about that many history rows, four sources: wall time of the valuation.
 """
@@ -87,35 +90,47 @@ def oracle_net(plans: pd.DataFrame, col: str, truth_acc: pd.DataFrame, world: Wo
 
 
 def one(seed: int, accounts: int, estimator: str, night_volume: int = 0,
-        cfg_extra: dict | None = None) -> list[dict]:
+        cfg_extra: dict | None = None, models: tuple[str, ...] = ("multiplier",)) -> list[dict]:
+    """Rows of one seed's book, per effects model (the book generated once)."""
     strategy = load_strategy(ROOT / "strategies" / "default.yaml")
     if night_volume:  # the default strategy sized for a night of `night_volume` accounts
         strategy = scaled_strategy(strategy, accounts / night_volume)
+    out = []
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "book"
         params = make_book(data, accounts, seed, strategy)
-        key = pd.read_parquet(data / "truth" / "sources.parquet")
-        truth = key.drop_duplicates("source").set_index("source")["role"]  # one row per line
-        key_net = key.set_index(["source", "segment"])["net_monthly_value"]
-        book, warnings = load_book(data, strategy)
-        t0 = time.perf_counter()
-        res = value_sources(book, strategy, warnings, ValuationConfig(seed=1, estimator=estimator,
-                                                                       **(cfg_extra or {})))
-        secs = time.perf_counter() - t0
-        truth_acc = pd.read_parquet(data / "truth" / "accounts.parquet")
-        acc = pd.read_parquet(data / "accounts.parquet", columns=["account_id", "snapshot_date",
-                                                                   "dpd"])
-        truth_acc = truth_acc.merge(acc, on=["account_id", "snapshot_date"], how="left")
-        world = World(params=params, state=WorldState(pd.read_parquet(
-            data / "truth" / "state.parquet")), folder=data)
+        for model in models:
+            out += [dict(r, effects_model=model) for r in
+                    _valued(data, params, seed, estimator,
+                            strategy.model_copy(update={"effects_model": model}), cfg_extra)]
+    return out
+
+
+def _valued(data: Path, params: dict, seed: int, estimator: str, strategy, cfg_extra: dict | None) -> list[dict]:
+    key = pd.read_parquet(data / "truth" / "sources.parquet")
+    truth = key.drop_duplicates("source").set_index("source")["role"]  # one row per line
+    key_net = key.set_index(["source", "segment"])["net_monthly_value"]
+    book, warnings = load_book(data, strategy)
+    t0 = time.perf_counter()
+    res = value_sources(book, strategy, warnings, ValuationConfig(seed=1, estimator=estimator,
+                                                                   **(cfg_extra or {})))
+    secs = time.perf_counter() - t0
+    truth_acc = pd.read_parquet(data / "truth" / "accounts.parquet")
+    acc = pd.read_parquet(data / "accounts.parquet", columns=["account_id", "snapshot_date",
+                                                               "dpd"])
+    truth_acc = truth_acc.merge(acc, on=["account_id", "snapshot_date"], how="left")
+    world = World(params=params, state=WorldState(pd.read_parquet(
+        data / "truth" / "state.parquet")), folder=data)
     # the true monthly value of each source: oracle net of plan_full - plan_without:s
     pl = res.plans
     per_month = res.meta["held_out_scale"] / res.meta["months_held_out"]
     true_value = {}
+    plan_net = float("nan")
     if pl is not None:
         truth_acc["account_id"] = truth_acc["account_id"].astype("str")
         pl = pl.assign(account_id=pl["account_id"].astype("str"))
         full = oracle_net(pl, "plan_full", truth_acc, world, strategy)
+        plan_net = float(full.sum()) * per_month
         line = pl["customer_line"].astype("str").to_numpy()
         for s in res.meta["valued"]:
             d = full - oracle_net(pl, f"plan_without:{s}", truth_acc, world, strategy)
@@ -142,7 +157,7 @@ def one(seed: int, accounts: int, estimator: str, night_volume: int = 0,
         cost = tt.set_index(["source", "segment"])["cost_month"]
         tv = {k: v - cost.get(k, np.nan) for k, v in true_value.items()}
         out.append({
-            "seed": seed, "estimator": est, "seconds": round(secs, 1),
+            "seed": seed, "estimator": est, "seconds": round(secs, 1), "true_net_plan": round(plan_net),
             "true_net_newonly_new": round(tv.get((newonly, "new"), np.nan)),
             "true_net_newonly_existing": round(tv.get((newonly, "existing"), np.nan)),
             "true_net_strong": round(tv.get((strong, "overall"), np.nan)),
@@ -189,6 +204,9 @@ def main() -> None:
     ap.add_argument("--max-oot-rows", type=int, default=None)
     ap.add_argument("--effects", default=None, choices=["history", "strategy"],
                     help="queue effects for plans and model values (default: ValuationConfig's)")
+    ap.add_argument("--effects-model", default="multiplier",
+                    help="comma-separated strategy effects_model values to value each book with "
+                         "(multiplier, logodds)")
     ap.add_argument("--night-volume", type=int, default=0,
                     help="scale the default strategy's capacities by accounts / this (0: as written)")
     a = ap.parse_args()
@@ -216,21 +234,27 @@ def main() -> None:
                                              ("effects", a.effects))
              if v is not None}
     rows = []
+    models = tuple(m.strip() for m in a.effects_model.split(",") if m.strip())
     for seed in range(a.first_seed, a.first_seed + a.seeds):
-        rows += one(seed, a.accounts, a.estimator, a.night_volume, extra)
-        r = rows[-len(ESTIMATORS)]
-        per = "; ".join(f"{x['estimator']}: {x['newonly_new']}/{x['newonly_existing']} net "
-                        f"{x['newonly_new_net']} [{x['newonly_new_net_lo']}, {x['newonly_new_net_hi']}]"
-                        for x in rows[-len(ESTIMATORS):])
-        print(f"seed {seed}: {r['seconds']} s, {r['held_out']} held-out rows; new-customers source "
-              f"new line Holm p {r['newonly_new_p_holm']:.3g}, true net {r['true_net_newonly_new']} "
-              f"(existing {r['true_net_newonly_existing']}; strong overall {r['true_net_strong']}, "
-              f"noise {r['true_net_noise']}); new/existing {per}", flush=True)
+        got = one(seed, a.accounts, a.estimator, a.night_volume, extra, models)
+        rows += got
+        for k in range(len(models)):
+            part = got[k * len(ESTIMATORS):(k + 1) * len(ESTIMATORS)]
+            r = part[0]
+            per = "; ".join(f"{x['estimator']}: {x['newonly_new']}/{x['newonly_existing']} net "
+                            f"{x['newonly_new_net']} [{x['newonly_new_net_lo']}, {x['newonly_new_net_hi']}]"
+                            for x in part)
+            print(f"seed {seed} [{r['effects_model']}]: {r['seconds']} s, {r['held_out']} held-out rows; "
+                  f"new-customers source new line Holm p {r['newonly_new_p_holm']:.3g}, true net "
+                  f"{r['true_net_newonly_new']} (existing {r['true_net_newonly_existing']}; strong overall "
+                  f"{r['true_net_strong']}, noise {r['true_net_noise']}); plan true net {r['true_net_plan']}; "
+                  f"strong {r['strong_overall']}; new/existing {per}", flush=True)
+        if a.csv:
+            pd.DataFrame(rows).to_csv(a.csv, index=False)
     df = pd.DataFrame(rows)
-    if a.csv:
-        df.to_csv(a.csv, index=False)
-    for est, g in df.groupby("estimator", sort=False):
-        print(f"\n== money estimator: {est}" + (" (chosen)" if est == a.estimator else ""))
+    for (model, est), g in df.groupby(["effects_model", "estimator"], sort=False):
+        print(f"\n== effects model {model}, money estimator: {est}" + (" (chosen)" if est == a.estimator else ""))
+        print(f"true net of the full model's plans, a month (mean over seeds): {g['true_net_plan'].mean():,.0f}")
         print(g.drop(columns=["estimator"]).to_string(index=False))
         n = len(g)
         print(f"strong source first by AUC: {int(g['strong_first_auc'].sum())}/{n}; by net money: "
@@ -242,8 +266,12 @@ def main() -> None:
         print(f"noise source 'keep' overall: {int((g['noise_overall'] == 'keep').sum())}/{n}; in any line: "
               f"{int(g['noise_keep_any_line'].sum())}/{n}; dropped overall: "
               f"{int((g['noise_overall'] == 'drop').sum())}/{n}")
-    g = df[df["estimator"] == a.estimator]
-    print(f"\nnoise source removal test, false-positive rate: Holm-significant gains "
+    for model, g in df[df["estimator"] == a.estimator].groupby("effects_model", sort=False):
+        _noise_line(model, g)
+
+
+def _noise_line(model: str, g: pd.DataFrame) -> None:
+    print(f"\n[{model}] noise source removal test, false-positive rate: Holm-significant gains "
           f"{int(g['noise_sig_tests'].sum())}/{int(g['noise_tests'].sum())} tests "
           f"({g['noise_sig_tests'].sum() / max(g['noise_tests'].sum(), 1):.3f}); overall segment "
           f"before correction p<0.01: {int(g['noise_sig_raw_overall'].sum())}/{len(g)}")

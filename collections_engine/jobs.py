@@ -66,7 +66,13 @@ def train_job(data, strategy_file: Path, models: Path, cfg) -> TrainOutcome:
     if book.placement_history is not None and book.outcomes is not None and len(book.outcomes):
         estimates = estimate_effects(book.placement_history, book.outcomes, book.accounts, strat,
                                      holds=book.holds)
-    path = write_version(trained, models, vid, provenance, html, estimates)
+    logodds = None
+    if strat.effects_model == "logodds":   # opt-in (issue 19): queue shifts on the log-odds by account traits
+        from collections_engine.assign.logodds import fit_logodds
+        from collections_engine.assign.logodds_history import history_rows
+        logodds = fit_logodds(history_rows(book.placement_history, book.outcomes, book.accounts, strat,
+                                           holds=book.holds), strat).to_frame()
+    path = write_version(trained, models, vid, provenance, html, estimates, logodds)
     return TrainOutcome(version_id=vid, path=path, existed=False, overall=trained.report["overall"]["final"])
 
 

@@ -26,6 +26,7 @@ import pandas as pd
 
 from collections_engine.assign import build_decision_inputs
 from collections_engine.assign.effects import EFFECT_MODES, Effects
+from collections_engine.assign.logodds_history import night_effects
 from collections_engine.assign.experiments import decide_night
 from collections_engine.assign.files import vendor_batches, vendor_files, worklists
 from collections_engine.config import GraphConfig, load_graph, load_strategy
@@ -48,7 +49,7 @@ from collections_engine.rings import detect_rings
 from collections_engine.rings.carry import CARRY_TABLES, check_carry
 from collections_engine.rings.incremental import check_state, state_key
 from collections_engine.scoring import load_version, score
-from collections_engine.scoring.store import read_effect_estimates, read_reference
+from collections_engine.scoring.store import read_effect_estimates, read_logodds_effects, read_reference
 from collections_engine.steps import StepClock, crash_point
 from collections_engine.validate import absence_alerts
 from collections_engine.vocabulary import CURED, PAID
@@ -305,6 +306,10 @@ def _place(req: RunRequest, strategy: Strategy, night: _Opened, scored: _Scored,
         fraud=_fraud_frame(rings.members, book, date), open_placements=prev.placements)
     arms = arm_strategies(strategy, req.strategy, load_strategy)
     effects = night.effects.values
+    if strategy.effects_model == "logodds":   # opt-in (issue 19): log-odds effects by account traits
+        inputs, effects, said = night_effects(inputs, scored.tonight, strategy, date, req.effects, effects,
+                                              read_logodds_effects(night.version))
+        warnings += said
     if req.placement is None:
         decision = decide_night(inputs, strategy, date, effects=effects, arms=arms,
                                 previous_arm=_previous_arms(prev.assignments))

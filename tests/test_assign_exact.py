@@ -17,8 +17,14 @@ from collections_engine.assign.solve import solve
 from collections_engine.config.strategy import Strategy
 from tests.assign_builders import DATE, make_inputs, make_strategy
 
-def brute_force(inp: pd.DataFrame, s: Strategy) -> int:
-    """The obvious way: enumerate every choice of every free account (cents)."""
+def _multiplier(i: int, q, stage: str, p: float, amount: int, comm: float) -> float:
+    return min(1.0, p * q.effect[stage]) * amount * (1 - comm)
+
+
+def brute_force(inp: pd.DataFrame, s: Strategy, recovery=_multiplier) -> int:
+    """The obvious way: enumerate every choice of every free account (cents). recovery(i, queue,
+    stage, p, amount in cents, commission): the expected recovery of account i in the queue
+    (default the multiplier, min(1, p x effect))."""
     qs = s.work_queues()
     n = len(inp)
     amt = np.rint(inp["collectable"].to_numpy() * 100).astype(np.int64)
@@ -31,8 +37,8 @@ def brute_force(inp: pd.DataFrame, s: Strategy) -> int:
         comm = getattr(q, "commission", 0.0)
         for i in range(n):
             if inp["stage"][i] in q.stages:
-                e = q.effect[inp["stage"][i]]
-                val[i, j] = round(min(1.0, p[i] * e) * amt[i] * (1 - comm)) - round(q.cost_per_account * 100)
+                rec = recovery(i, q, inp["stage"][i], p[i], amt[i], comm)
+                val[i, j] = round(rec) - round(q.cost_per_account * 100)
                 ok[i, j] = True
     vend = [j for j, q in enumerate(qs) if q.kind == "vendor"]
     kept = np.full(n, -1)

@@ -34,7 +34,7 @@ from collections_engine.segments import stage_of
 from collections_engine.vocabulary import NOT_WORKED
 
 __all__ = ["estimate_effects", "effects_dict", "effect_table", "Effects", "EFFECT_COLUMNS", "EFFECT_MODES",
-           "MIN_N"]
+           "MIN_N", "held_on"]
 
 EFFECT_COLUMNS = ["queue", "stage", "n", "n_control", "repay_rate", "control_rate", "effect",
                   "ci_low", "ci_high", "strategy_effect", "agrees", "n_no_propensity", "n_held",
@@ -44,7 +44,7 @@ EFFECT_MODES = ("history", "strategy")
 MIN_N = 200   # accounts in the queue and in the control before an estimate replaces the strategy's
 
 
-def _held_on(keys: pd.DataFrame, holds: pd.DataFrame | None) -> np.ndarray:
+def held_on(keys: pd.DataFrame, holds: pd.DataFrame | None) -> np.ndarray:
     """Rows (account_id, snapshot_date) with a hold open on that date (start <= date, end empty
     or after it: the rule `build_decision_inputs` applies at night)."""
     if holds is None or not len(holds):
@@ -84,7 +84,7 @@ def estimate_effects(placement_history: pd.DataFrame, outcomes: pd.DataFrame, st
     d["queue"] = d["queue"].astype("str")
     d["stage"] = d["stage"].astype("str")
     prop = pd.to_numeric(d["propensity"], errors="coerce").astype(float)
-    held = (prop >= 1).to_numpy() | _held_on(d[keys], holds)
+    held = (prop >= 1).to_numpy() | held_on(d[keys], holds)
     no_p = prop.isna().to_numpy() & ~held
     use = ~held & ~no_p & (prop > 0).to_numpy()
     d["held"], d["no_p"] = held.astype(np.int64), no_p.astype(np.int64)

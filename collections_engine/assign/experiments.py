@@ -174,8 +174,9 @@ def _with_queues(strategy: Strategy, updates: dict[str, dict]) -> Strategy:
 
 
 def _arm_effects(arm: Strategy, champ: Strategy, effects: dict | None) -> dict | None:
-    """The history's estimates, less the cells where the arm states its own effect."""
-    if not effects:
+    """The history's estimates, less the cells where the arm states its own effect (fitted
+    log-odds effects, `effects_model: logodds`, are the history's for every arm alike)."""
+    if not effects or not isinstance(effects, dict):
         return effects
     own = set()
     for q in arm.work_queues():

@@ -2,7 +2,8 @@
 
 Everything here is vectorised over accounts. The steps, in order:
 1. per queue: cost, capacity, balance cap, vendor terms (`_queue_arrays`); per (account, queue):
-   eligibility and expected recovery in integer cents (`_values`, the formula of `expected`);
+   eligibility and expected recovery in integer cents (`_values`, the formula of `expected`;
+   `_values_logodds` under the strategy's `effects_model: logodds`, `assign.logodds`);
 2. the business rules (`rules.py`): holds, then fraud, then last night's open placements settle
    some accounts and use up some capacity;
 3. the rest are free: the solver decides them, within what the rules left (kept customers'
@@ -19,13 +20,14 @@ import numpy as np
 import pandas as pd
 
 from collections_engine.assign.effects import effect_table
-from collections_engine.assign.expected import expected_recovery
+from collections_engine.assign.expected import expected_recovery, logodds_recovery
+from collections_engine.assign.logodds import LogOddsEffects, constant_logodds
 from collections_engine.assign.rules import (OpenPlacements, Preassigned, apply_fraud, apply_holds,
                                              charge_kept, settle_open_placements)
 from collections_engine.codes import is_sorted, sorted_codes
 from collections_engine.config.strategy import Strategy, VendorQueue
 
-__all__ = ["Problem", "build_problem", "to_cents"]
+__all__ = ["Problem", "build_problem", "to_cents", "logodds_model"]
 
 CENT = 100
 
@@ -165,11 +167,41 @@ def _values(wq: list, stage: np.ndarray, p: np.ndarray, amount: np.ndarray,
     return elig, recovery
 
 
+def _values_logodds(wq: list, stage: np.ndarray, p: np.ndarray, amount: np.ndarray,
+                    model: LogOddsEffects, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`_values` with the log-odds effects: each eligible (account, queue) valued at
+    `logodds_recovery` with the queue's shift for the account's cell (`codes`), in cents."""
+    n = len(stage)
+    elig = np.zeros((n, len(wq)), dtype=bool)
+    recovery = np.zeros((n, len(wq)), dtype=np.int64)
+    at_stage = _masks(stage)
+    for j, q in enumerate(wq):
+        for s in q.stages:
+            m = at_stage.get(s)
+            if m is not None:
+                elig[m, j] = True
+        comm = q.commission if isinstance(q, VendorQueue) else 0.0
+        rows = np.flatnonzero(elig[:, j])
+        d = model.delta(q.name, codes=codes[rows])
+        recovery[rows, j] = np.rint(logodds_recovery(p[rows], d, amount[rows], comm)).astype(np.int64)
+    return elig, recovery
+
+
+def logodds_model(strategy: Strategy, effects) -> LogOddsEffects:
+    """The log-odds effects a night decides with: `effects` when it is one (`fit_logodds`),
+    else the strategy's effects (overridden by a (queue, stage) -> multiplier dict) as constant
+    shifts ln(effect)."""
+    return effects if isinstance(effects, LogOddsEffects) else constant_logodds(strategy, effects)
+
+
 def build_problem(inputs: pd.DataFrame, strategy: Strategy, date,
-                  effects: dict | None = None) -> Problem:
+                  effects: dict | LogOddsEffects | None = None) -> Problem:
     """The solver's arrays and the pre-assignment: the business rules (holds, fraud, open
     placements, in that order) settle some accounts and what they leave of each queue; the
-    other accounts are free, with their eligibility and value per queue."""
+    other accounts are free, with their eligibility and value per queue.
+
+    effects: (queue, stage) -> multiplier overriding the strategy's; with the strategy's
+    `effects_model: logodds`, also a fitted `LogOddsEffects` (`assign.logodds.fit_logodds`)."""
     date = pd.Timestamp(date)
     df = sorted_by_account(inputs)
     wq = strategy.work_queues()
@@ -179,8 +211,17 @@ def build_problem(inputs: pd.DataFrame, strategy: Strategy, date,
     stage = df["stage"].astype(str).to_numpy(dtype=object)
     p = np.clip(df["p_repay"].to_numpy(dtype=float), 0.0, 1.0)
     amount = to_cents(df["collectable"].fillna(0.0).clip(lower=0))
-    eff = effect_table(strategy, effects)
-    elig, recovery = _values(wq, stage, p, amount, eff)
+    lo: tuple[LogOddsEffects, np.ndarray] | None = None
+    if strategy.effects_model == "logodds":
+        model = logodds_model(strategy, effects)
+        lo = (model, model.codes(df))
+        eff: dict[tuple[str, str], float] = {}
+        elig, recovery = _values_logodds(wq, stage, p, amount, *lo)
+    elif isinstance(effects, LogOddsEffects):
+        raise ValueError("log-odds effects need the strategy's effects_model: logodds")
+    else:
+        eff = effect_table(strategy, effects)
+        elig, recovery = _values(wq, stage, p, amount, eff)
     nw = np.rint(expected_recovery(p, 1.0, amount)).astype(np.int64)  # not worked
 
     pre = Preassigned.start(len(df))
@@ -193,7 +234,9 @@ def build_problem(inputs: pd.DataFrame, strategy: Strategy, date,
                            qa["bal_total"], pre.warnings)
     pre_rec, pre_cost = _settled_values(nw, recovery, qa["cost"], op)
     if len(to_legal):
-        pre_rec[to_legal] = _recovery_in(legal.name, to_legal, p, amount, stage, eff)
+        pre_rec[to_legal] = (_recovery_in(legal.name, to_legal, p, amount, stage, eff) if lo is None else
+                             np.rint(logodds_recovery(p[to_legal], lo[0].delta(legal.name, codes=lo[1][to_legal]),
+                                                      amount[to_legal])).astype(np.int64))
         pre_cost[to_legal] = qa["cost"][qi[legal.name]]
 
     elig &= pre.free[:, None]

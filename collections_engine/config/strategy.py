@@ -176,6 +176,10 @@ class Strategy(_Model):
     # exit 2 when the table is missing; `none` is the bank's explicit word that it keeps none.
     holds_table: Literal["required", "none"] = "required"
     fraud_labels_table: Literal["required", "none"] = "required"
+    # How a queue's effect acts on an account's probability (README "Formulas", `assign.expected`):
+    # `multiplier` min(1, p x effect[queue, stage]); `logodds` sigmoid(logit p + shift), the shift by
+    # queue, stage and account traits estimated from the randomised history (`assign.logodds`).
+    effects_model: Literal["multiplier", "logodds"] = "multiplier"
 
     # Convenience views used by the steps.
     def stage_names(self) -> list[str]:

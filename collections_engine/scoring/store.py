@@ -12,6 +12,8 @@ Layout of a version folder:
   reference.json      score and feature distributions for PSI (the nightly report)
   report.json, report.html
   effect_estimates.parquet  queue x stage effects estimated from the randomised history
+  logodds_effects.parquet   the queue shifts on the log-odds by account traits, when the
+                      strategy says `effects_model: logodds` (`assign.logodds`)
   validation.parquet  held-out test rows with their predictions (for ceiling comparisons)
   scorecards.json     the fitted scorecards (bins, WoE, IV, points), when any (issue 21)
   scorecards.sql      the scorecards the version scores with, as standard SQL (export.py)
@@ -46,7 +48,7 @@ from collections_engine.scoring.score import ModelVersion, check_compatible
 from collections_engine.scoring.train import TrainedVersion
 
 __all__ = ["code_hash", "version_id_of", "write_version", "load_version", "approve", "list_versions",
-           "read_reference", "read_effect_estimates", "version_exists", "to_json_bytes", "review", "rollback", "champion", "approval_history", "ApprovalRefused"]
+           "read_reference", "read_effect_estimates", "read_logodds_effects", "version_exists", "to_json_bytes", "review", "rollback", "champion", "approval_history", "ApprovalRefused"]
 
 
 def code_hash() -> str:
@@ -72,11 +74,13 @@ def _file_name(model: str) -> str:
 
 
 def write_version(trained: TrainedVersion, models_dir: Path, version_id: str, provenance: dict,
-                  report_html: str, effect_estimates: pd.DataFrame | None = None) -> Path:
+                  report_html: str, effect_estimates: pd.DataFrame | None = None,
+                  logodds_effects: pd.DataFrame | None = None) -> Path:
     """Write the version folder atomically, status candidate; returns its path.
 
     `effect_estimates`: the queue effects estimated from the same history
-    (`assign.effects.estimate_effects`), approved with the models and used by the nightly run."""
+    (`assign.effects.estimate_effects`), approved with the models and used by the nightly run;
+    `logodds_effects` likewise (`LogOddsEffects.to_frame`, only under `effects_model: logodds`)."""
     final = Path(models_dir) / version_id
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     meta = {"version_id": version_id, "created_at": created, **provenance, **trained.meta,
@@ -95,6 +99,8 @@ def write_version(trained: TrainedVersion, models_dir: Path, version_id: str, pr
         write_parquet(trained.validation, tmp / "validation.parquet")
         if effect_estimates is not None:
             write_parquet(effect_estimates, tmp / "effect_estimates.parquet")
+        if logodds_effects is not None:
+            write_parquet(logodds_effects, tmp / "logodds_effects.parquet")
         if trained.scorecards:
             _write_scorecards(tmp, trained, version_id)
         (tmp / "status.json").write_bytes(to_json_bytes(
@@ -315,6 +321,12 @@ def read_reference(version: ModelVersion) -> dict | None:
     if path is None or not path.is_file():
         return None
     return json.loads(path.read_text())
+
+
+def read_logodds_effects(version: ModelVersion) -> pd.DataFrame | None:
+    """The log-odds effects approved with the version (None: not trained under `effects_model: logodds`)."""
+    path = Path(version.path) / "logodds_effects.parquet" if version.path else None
+    return read_table(path) if path is not None and path.is_file() else None
 
 
 def read_effect_estimates(version: ModelVersion) -> pd.DataFrame | None:

@@ -11,7 +11,9 @@ Value of account row i under a plan that puts it in queue q (not worked = `not_w
   (Horvitz-Thompson; unbiased for the plan's realised net when every queue a plan may choose
   had a positive chance in history);
 - otherwise the full model's expectation, the formula `decide` uses (`assign.expected`):
-    v_i = min(1, p_full_i * effect[q, stage_i]) * collectable_i * (1 - commission_q) - cost_q.
+    v_i = min(1, p_full_i * effect[q, stage_i]) * collectable_i * (1 - commission_q) - cost_q,
+  or with the strategy's `effects_model: logodds`
+    v_i = sigmoid(logit p_full_i + delta[q, cell_i]) * collectable_i * (1 - commission_q) - cost_q.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ import pandas as pd
 
 from collections_engine.assign import build_decision_inputs, decide
 from collections_engine.assign.effects import effect_table
-from collections_engine.assign.expected import expected_net
+from collections_engine.assign.expected import expected_net, logodds_net
+from collections_engine.assign.logodds import LogOddsEffects
+from collections_engine.assign.model_data import logodds_model
 from collections_engine.config.strategy import Strategy, VendorQueue
 from collections_engine.scoring.data import NO_ACTION
 
@@ -43,12 +47,14 @@ def scaled_strategy(strategy: Strategy, factor: float) -> Strategy:
 
 def decide_plans(rows: pd.DataFrame, p_no_action: np.ndarray, strategy: Strategy,
                  night_volume: int, holds: pd.DataFrame | None,
-                 time_limit: float = 20.0, effects: dict | None = None) -> tuple[np.ndarray, list[dict]]:
+                 time_limit: float = 20.0, effects: dict | LogOddsEffects | None = None
+                 ) -> tuple[np.ndarray, list[dict]]:
     """Queue per row (`not_worked` when none) deciding each snapshot date on its own.
 
     effects: (queue, stage) -> multiplier overriding the strategy's, as `decide` takes them
     (the valuation passes the effects estimated on the training window's placement history,
-    as the nightly run uses the effects estimated at training)."""
+    as the nightly run uses the effects estimated at training), or the fitted log-odds effects
+    under `effects_model: logodds` (the rows' customer_line goes with the inputs for them)."""
     out = np.full(len(rows), NO_ACTION, dtype=object)
     info: list[dict] = []
     dates = rows["snapshot_date"].to_numpy()
@@ -60,6 +66,10 @@ def decide_plans(rows: pd.DataFrame, p_no_action: np.ndarray, strategy: Strategy
         scores = pd.DataFrame({"account_id": part["account_id"].astype("str").to_numpy(),
                                "p_repay": p_no_action[m]})
         inputs = build_decision_inputs(part, scores, strat, pd.Timestamp(d), holds=holds)
+        if strategy.effects_model == "logodds" and "customer_line" in part.columns:
+            line = pd.Series(part["customer_line"].astype("str").to_numpy(),
+                             index=part["account_id"].astype("str").to_numpy())
+            inputs = inputs.assign(customer_line=inputs["account_id"].astype("str").map(line).to_numpy())
         dec = decide(inputs, strat, pd.Timestamp(d), effects=effects, time_limit=time_limit,
                      shadow=False)
         q = dec.assignments.set_index("account_id")["queue"].astype("str")
@@ -79,9 +89,11 @@ def queue_terms(strategy: Strategy) -> tuple[dict[str, float], dict[str, float]]
 
 
 def _expected(plan: np.ndarray, rows: pd.DataFrame, p_full: np.ndarray, strategy: Strategy,
-              effects: dict | None = None) -> np.ndarray:
+              effects: dict | LogOddsEffects | None = None) -> np.ndarray:
     """The full model's expected net of each row in queue `plan` (decide's formula)."""
     comm, cost = queue_terms(strategy)
+    if strategy.effects_model == "logodds":
+        return _expected_logodds(plan, rows, p_full, strategy, effects)
     eff = effect_table(strategy, effects)
     pc = pd.Series(plan).map(comm).fillna(0.0).to_numpy(np.float64)
     pk = pd.Series(plan).map(cost).fillna(0.0).to_numpy(np.float64)
@@ -93,8 +105,25 @@ def _expected(plan: np.ndarray, rows: pd.DataFrame, p_full: np.ndarray, strategy
     return expected_net(p_full, e, coll, pc, np.where(plan == NO_ACTION, 0.0, pk))
 
 
+def _expected_logodds(plan: np.ndarray, rows: pd.DataFrame, p_full: np.ndarray, strategy: Strategy,
+                      effects: dict | LogOddsEffects | None) -> np.ndarray:
+    """`_expected` under the log-odds effects: each row's shift in its plan's queue."""
+    comm, cost = queue_terms(strategy)
+    model = logodds_model(strategy, effects)
+    codes = model.codes(rows)
+    delta = np.zeros(len(plan))
+    for q in model.shifts:               # a few queues, not a per-account loop
+        m = plan == q
+        delta[m] = model.delta(q, codes=codes[m])
+    pc = pd.Series(plan).map(comm).fillna(0.0).to_numpy(np.float64)
+    pk = pd.Series(plan).map(cost).fillna(0.0).to_numpy(np.float64)
+    coll = rows["collectable"].to_numpy(np.float64)
+    return logodds_net(p_full, delta, coll, pc, np.where(plan == NO_ACTION, 0.0, pk))
+
+
 def plan_values(rows: pd.DataFrame, plan: np.ndarray, p_full: np.ndarray, strategy: Strategy,
-                ipw_rows: np.ndarray, mode: str = "ipw", effects: dict | None = None) -> np.ndarray:
+                ipw_rows: np.ndarray, mode: str = "ipw", effects: dict | LogOddsEffects | None = None
+                ) -> np.ndarray:
     """Value of each row under `plan`: IPW where `ipw_rows`, the full model's expectation else.
 
     rows: stage, collectable, and for IPW rows queue (history), propensity, recovered_amount.

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from collections_engine.assign.effects import Effects, estimate_effects
+from collections_engine.assign.logodds import LogOddsEffects, fit_logodds
 from collections_engine.book import Book
 from collections_engine.config.strategy import Strategy
 from collections_engine.scoring.data import all_segments, oot_split, sample_rows, training_rows
@@ -86,13 +87,18 @@ def _history_columns(book: Book, rows: pd.DataFrame, strategy: Strategy) -> pd.D
 
 
 def _window_effects(rows: pd.DataFrame, train_mask: np.ndarray, strategy: Strategy
-                    ) -> tuple[dict, pd.DataFrame | None]:
+                    ) -> tuple[dict | LogOddsEffects, pd.DataFrame | None]:
     """Queue effects estimated on the training window's placement history only (no held-out
     outcome is used), as `train` estimates them for the nightly run; the strategy's effects
-    where history is too thin or not randomised (`assign.effects.Effects`)."""
+    where history is too thin or not randomised (`assign.effects.Effects`). Under the strategy's
+    `effects_model: logodds`, the log-odds shifts by account traits (`assign.logodds`)."""
     if "queue" not in rows.columns or not train_mask.any():
         return {}, None
     keys = ["account_id", "snapshot_date"]
+    if strategy.effects_model == "logodds":
+        w = rows.loc[train_mask, ["queue", "propensity", "stage", "collectable", "dpd", "customer_line", "y"]]
+        lo = fit_logodds(w.rename(columns={"y": "repaid"}), strategy)
+        return lo, lo.stage_table
     w = rows.loc[train_mask, keys + ["queue", "propensity", "stage", "y"]]
     est = estimate_effects(w[keys + ["queue", "propensity"]].assign(queue=w["queue"].astype("str")),
                            w[keys].assign(repaid=w["y"].to_numpy()),
@@ -204,15 +210,24 @@ class _Money:
     per_month: float                           # scale of a held-out sum to one month of the book
 
 
-def _plan_effects(w: _Window, strategy: Strategy, cfg: ValuationConfig, meta: dict) -> dict:
+def _plan_effects(w: _Window, strategy: Strategy, cfg: ValuationConfig, meta: dict) -> dict | LogOddsEffects:
     """The queue effects the plans are decided and valued with (said in meta)."""
     if cfg.effects == "history":
         effects, eff_table = _window_effects(w.rows, ~w.held, strategy)
     else:
         effects, eff_table = {}, None
+    if isinstance(effects, LogOddsEffects):
+        used = int((effects.stage_table["source"] == "history").sum())
+        meta["effects"] = (f"log-odds shifts by account traits estimated on the training window's placement "
+                           f"history ({used} queue x stage pairs, {effects.record()['cells_own_estimate']} "
+                           "cells with their own estimate), the strategy's ln(effect) elsewhere")
+        meta["effects_table"] = eff_table.to_dict(orient="records")
+        return effects
     meta["effects"] = ("estimated on the training window's placement history where it has "
                        f"enough rows ({len(effects)} queue x stage pairs), the strategy's elsewhere"
                        if effects else "the strategy's")
+    if strategy.effects_model == "logodds":
+        meta["effects"] += " as constant log-odds shifts ln(effect)"
     if eff_table is not None:
         meta["effects_table"] = eff_table[["queue", "stage", "strategy_effect", "used", "source"]] \
             .to_dict(orient="records")
