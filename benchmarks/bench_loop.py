@@ -4,10 +4,12 @@
       per book seed: generate, train, approve, backtest (engine and its peers, common random
       numbers); prints each seed's cumulated net per policy and, over seeds, the engine's paired
       difference to each peer with a 95 % t interval and the share of the oracle's gain over
-      the better peer the engine captures.
+      the better peer the engine captures. One seed a process, then the summary over all:
+      ... backtest --seeds 1 --csv bt1.csv; ... backtest --summarise bt1.csv bt2.csv bt3.csv
   .venv/bin/python benchmarks/bench_loop.py models --accounts 20000 --seeds 1 2 3
       per seed: train; per segment the held-out AUC of the chosen model, of the pooled model,
-      of truth p_observable on the same rows, and which was chosen vs the truth's answer.
+      of truth p_observable on the same rows, and which kind was chosen (own, line, pooled)
+      against the answer the world plants (`truth_model_kinds`, read from truth/world.json).
   .venv/bin/python benchmarks/bench_loop.py simulate-speed --data DATA
       one simulate cycle on DATA's latest night (every account not worked: the cost of the
       draw and the appends does not depend on the decisions): wall time and peak RSS.
@@ -17,6 +19,7 @@ Timings on the shared 2-core development box are contended; say so when quoting 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import resource
 import shutil
@@ -70,6 +73,9 @@ def t_interval(x: np.ndarray) -> tuple[float, float, float]:
 def cmd_backtest(a: argparse.Namespace) -> None:
     from collections_engine.loop.backtest import BacktestRequest, run_backtest
 
+    if a.summarise:
+        summarise_backtest(pd.concat([pd.read_csv(f) for f in a.summarise], ignore_index=True))
+        return
     frames = []
     for seed in a.seeds:
         with tempfile.TemporaryDirectory(dir=a.tmp) as tmp:
@@ -89,7 +95,12 @@ def cmd_backtest(a: argparse.Namespace) -> None:
               + ", ".join(f"{p} {v:,.0f}" for p, v in tot.items()), flush=True)
         if a.csv:
             pd.concat(frames).to_csv(a.csv, index=False)
-    df = pd.concat(frames)
+    summarise_backtest(pd.concat(frames))
+
+
+def summarise_backtest(df: pd.DataFrame) -> None:
+    """Cumulated net per seed and draw; the engine's paired difference to each policy with a
+    95 % t interval; the share of the oracle's gain over the better greedy peer captured."""
     tot = df.groupby(["seed", "draw", "policy"])["realised_net"].sum().unstack("policy")
     print("\ncumulated realised net per seed and draw:\n" + tot.round(0).to_string())
     peers = [p for p in ("greedy", "greedy_net") if p in tot]
@@ -100,9 +111,32 @@ def cmd_backtest(a: argparse.Namespace) -> None:
     if peers and "oracle" in tot:
         best = tot[peers].max(axis=1)
         share = (tot["engine"] - best) / (tot["oracle"] - best)
+        print("better peer per seed and draw: " + ", ".join(tot[peers].idxmax(axis=1)))
         print("share of the oracle's gain over the better peer captured by the engine: "
               + ", ".join(f"{s:.2f}" for s in share)
               + f"; pooled {(tot['engine'] - best).sum() / (tot['oracle'] - best).sum():.2f}")
+
+
+def truth_model_kinds(world: dict, segments: list[str]) -> dict[str, str]:
+    """The model kind each segment ('line/stage') should get by the relationship the world
+    plants (truth/world.json `no_action`): 'line' where its line's coefficients
+    (`coef_by_line`) differ from another line's, else 'pooled'. Never 'own': the world has
+    no coefficients per stage (a line's stages share them; the dpd intercept `alpha_dpd` is
+    common to every segment, and every model has dpd). A world without `coef_by_line` is
+    refused (no hand label to fall back on)."""
+    by_line = world.get("no_action", {}).get("coef_by_line")
+    if not by_line:
+        raise SystemExit("truth/world.json has no no_action.coef_by_line: not a world v2 book, "
+                         "no answer key for the model structure")
+    out = {}
+    for seg in segments:
+        line = seg.split("/")[0]
+        if line not in by_line:
+            raise SystemExit(f"truth/world.json: no_action.coef_by_line has no line {line!r} "
+                             f"(segment {seg}); lines found: {sorted(by_line)}")
+        differs = any(c != by_line[line] for ln, c in by_line.items() if ln != line)
+        out[seg] = "line" if differs else "pooled"
+    return out
 
 
 def cmd_models(a: argparse.Namespace) -> None:
@@ -120,11 +154,13 @@ def cmd_models(a: argparse.Namespace) -> None:
                "--seed", str(seed))
             book, _ = load_book(data, strategy)
             truth = pd.read_parquet(data / "truth" / "accounts.parquet")
+            world = json.loads((data / "truth" / "world.json").read_text())
             t0 = time.perf_counter()
             trained = train(book, strategy, TrainConfig(seed=1))
             secs = time.perf_counter() - t0
         v = trained.validation.merge(truth[["account_id", "snapshot_date", "p_observable"]],
                                      on=["account_id", "snapshot_date"], how="left")
+        kinds = truth_model_kinds(world, sorted(trained.meta["segments"]))
         for seg, info in sorted(trained.meta["segments"].items()):
             g = v[v["segment"] == seg]
             if len(g) == 0 or g["y"].nunique() < 2:
@@ -145,9 +181,9 @@ def cmd_models(a: argparse.Namespace) -> None:
                                       else float("nan")),
                          "auc_pooled": round(auc(y, g["p_pooled"].to_numpy()), 4),
                          "auc_p_observable": round(auc(y, g["p_observable"].to_numpy()), 4),
-                         "model": dec["model"],
+                         "model": dec["model"], "truth": kinds[seg],
                          "chosen": "separate" if info["model"] != "pooled" else "pooled",
-                         "truth": "separate" if seg.startswith("new/") else "pooled",
+                         "truth_split": "separate" if kinds[seg] != "pooled" else "pooled",
                          "train_s": round(secs, 1)})
         for ln, d in trained.meta.get("lines", {}).items():
             print(f"  seed {seed}: line {ln}: {d['model']} (line - pooled within segments "
@@ -157,35 +193,54 @@ def cmd_models(a: argparse.Namespace) -> None:
     df = pd.DataFrame(rows)
     pd.set_option("display.width", 250)
     print(df.to_string(index=False))
-    print("\nconfusion (rows: the truth's answer; columns: chosen):")
-    print(pd.crosstab(df["truth"], df["chosen"]))
-    # the truth plants one relationship per customer line, shared by the line's stages (only the
-    # intercept moves with dpd): the right structure is the line's model in every segment
-    print("\nmodel kind chosen per line (own: the segment's; line: its line's; pooled), against "
-          "the truth's structure (one relationship per line, its stages sharing it: 'line'):")
-    print(pd.crosstab(df["segment"].str.split("/").str[0], df["model"]))
+    print("\nconfusion, model kind (rows: the kind the world plants, from truth/world.json; "
+          "columns: the kind chosen; own: the segment's model, line: its line's, pooled):")
+    print(pd.crosstab(df["truth"], df["model"]))
+    right = int((df["truth"] == df["model"]).sum())
+    print(f"right kind in {right} of {len(df)} segment choices")
+    for ln, g in df.groupby(df["segment"].str.split("/").str[0]):
+        print(f"  {ln}: {int((g['truth'] == g['model']).sum())} of {len(g)}")
+    print("\nconfusion, separate or pooled (separate: own or line model):")
+    print(pd.crosstab(df["truth_split"], df["chosen"]))
     if a.csv:
         df.to_csv(a.csv, index=False)
 
 
 def cmd_simulate_speed(a: argparse.Namespace) -> None:
-    from collections_engine.loop import SimulateRequest, read_world, simulate_night
-    from collections_engine.loop.store import _read_at
+    from collections_engine.loop import read_world
+    from collections_engine.loop.simulate import draw_month
+    from collections_engine.loop.store import append_month, read_at, read_night
 
     data = Path(a.data)
     world = read_world(data)
     day = world.state_date
     runs = Path(a.tmp or tempfile.gettempdir()) / "bench_loop_runs"
     (runs / str(day.date())).mkdir(parents=True, exist_ok=True)
-    acc = _read_at(data / "accounts.parquet", day)
+    acc = read_at(data / "accounts.parquet", day)
     pd.DataFrame({"account_id": acc["account_id"], "queue": ""}).to_parquet(
         runs / str(day.date()) / "assignments.parquet", index=False)
+    laps = []
+    clock = [time.perf_counter(), time.process_time()]
+
+    def lap(what: str) -> None:
+        now = [time.perf_counter(), time.process_time()]
+        laps.append(f"{what} {now[0] - clock[0]:.1f} s ({now[1] - clock[1]:.1f} s CPU)")
+        clock[:] = now
+
+    # simulate_night's three steps, timed apart
     t0 = time.perf_counter()
-    m = simulate_night(SimulateRequest(data=data, runs=runs, date=str(day.date()), days=30))
+    night = read_night(data, runs, str(day.date()))
+    lap("read")
+    m = draw_month(night.world, night.tonight, night.decisions, night.holds, day, 30,
+                   int(night.world.params.get("draw", 0)))
+    lap("draw")
+    append_month(data, night.world, m)
+    lap("append")
     secs = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     print(f"simulate {day.date()} -> {m.next_date.date()}: {len(acc):,d} accounts, next snapshot "
-          f"{len(m.accounts):,d}; {secs:.1f} s, peak RSS {peak:.2f} GiB")
+          f"{len(m.accounts):,d}, {m.opened:,d} accounts opened; {secs:.1f} s ("
+          + ", ".join(laps) + f"), peak RSS {peak:.2f} GiB")
     shutil.rmtree(runs, ignore_errors=True)
 
 
@@ -200,6 +255,8 @@ def main() -> None:
     b.add_argument("--policies", default="engine,greedy,random,oracle")
     b.add_argument("--csv", default="")
     b.add_argument("--tmp", default=None)
+    b.add_argument("--summarise", nargs="+", default=[], metavar="CSV",
+                   help="only summarise the --csv files of earlier runs (e.g. one seed each)")
     b.add_argument("--strategy", default=str(STRATEGY),
                    help="strategy for every policy (e.g. without min_share while the engine's "
                         "large-night path breaks it)")

@@ -12,7 +12,7 @@ from collections_engine.config import load_strategy
 from collections_engine.io import write_parquet
 from collections_engine.io.load import load_book
 from collections_engine.loop import read_world
-from collections_engine.loop.store import _read_at
+from collections_engine.loop.store import read_at
 from collections_engine.pipeline import RunRequest, run_night
 from collections_engine.scoring import approve, train
 from collections_engine.scoring.store import write_version
@@ -59,6 +59,6 @@ def fixture_night() -> tuple:
     """The committed fixture book's world, its state date, and that night's accounts with their true p."""
     world = read_world(FIXTURE)
     day = world.state_date
-    tonight = _read_at(FIXTURE / "accounts.parquet", day)
-    truth = _read_at(FIXTURE / "truth" / "accounts.parquet", day)[["account_id", "p_repay"]]
+    tonight = read_at(FIXTURE / "accounts.parquet", day)
+    truth = read_at(FIXTURE / "truth" / "accounts.parquet", day)[["account_id", "p_repay"]]
     return world, day, tonight.merge(truth, on="account_id")

@@ -17,7 +17,7 @@ from collections_engine.errors import InputError
 from collections_engine.io.load import load_book
 from collections_engine.loop import SimulateRequest, draw_month, read_world, simulate_night
 from collections_engine.loop.backtest import BacktestRequest, costs_of, run_backtest, summarise
-from collections_engine.loop.store import _read_at
+from collections_engine.loop.store import read_at
 from collections_engine.pipeline import RunRequest, run_night
 from collections_engine.synth.world import queue_response
 from tests.loop_builders import STRATEGY, STRATEGY_PATH, fixture_night, run_day, small  # noqa: F401 - the fixture
@@ -42,18 +42,18 @@ def test_run_simulate_run_and_same_bytes(small: tuple[Path, Path], tmp_path: Pat
         digests.append({k2: v for k2, v in _digest(data).items()})
         # what was appended
         a = pd.read_parquet(runs / day / "assignments.parquet")
-        ph = _read_at(data / "placement_history.parquet", pd.Timestamp(day))
+        ph = read_at(data / "placement_history.parquet", pd.Timestamp(day))
         assert len(ph) == len(a) == len(m.placement_history)
         q = a.set_index("account_id")["queue"].replace("", "not_worked")
         assert (ph.set_index("account_id")["queue"] == q.reindex(ph["account_id"]).to_numpy()).all()
-        o = _read_at(data / "outcomes.parquet", pd.Timestamp(day))
-        acc = _read_at(data / "accounts.parquet", pd.Timestamp(day)).set_index("account_id")
+        o = read_at(data / "outcomes.parquet", pd.Timestamp(day))
+        acc = read_at(data / "accounts.parquet", pd.Timestamp(day)).set_index("account_id")
         rep = o[o["repaid"] == 1]
         assert np.allclose(rep["recovered_amount"].to_numpy(),
                            acc.loc[rep["account_id"], "overdue_amount"].to_numpy())
         nxt = read_world(data).state_date
         assert nxt == m.next_date and nxt.weekday() < 5 and (nxt - pd.Timestamp(day)).days >= 30
-        later = _read_at(data / "accounts.parquet", nxt)
+        later = read_at(data / "accounts.parquet", nxt)
         assert len(later) == len(m.accounts) > 0
         # repaid accounts are current at the next snapshot; the others aged by the window
         assert not set(rep["account_id"]) & set(later["account_id"])

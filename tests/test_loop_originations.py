@@ -14,7 +14,7 @@ import pytest
 from collections_engine.io.load import load_book
 from collections_engine.loop import SimulateRequest, draw_month, read_world, simulate_night
 from collections_engine.loop.originations import originate
-from collections_engine.loop.store import _read_at
+from collections_engine.loop.store import read_at
 from collections_engine.synth import SynthParams
 from collections_engine.synth.population import openings_per_day
 from tests.loop_builders import FIXTURE, STRATEGY, fixture_night, run_day, small, write_book  # noqa: F401 - the fixture
@@ -24,7 +24,7 @@ NEW_MAX = STRATEGY.new_customer.max_account_age_months
 
 def _not_worked(data: Path, runs: Path, day: pd.Timestamp) -> None:
     (runs / str(day.date())).mkdir(parents=True, exist_ok=True)
-    acc = _read_at(data / "accounts.parquet", day)
+    acc = read_at(data / "accounts.parquet", day)
     pd.DataFrame({"account_id": acc["account_id"], "queue": ""}).to_parquet(
         runs / str(day.date()) / "assignments.parquet", index=False)
 
@@ -48,7 +48,7 @@ def grown(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[tuple[fl
         day = world.state_date
         st = world.state.frame
         open_pool = st[~st["closed"].to_numpy(bool)]
-        shares.append((_new_share(_read_at(data / "accounts.parquet", day), day),
+        shares.append((_new_share(read_at(data / "accounts.parquet", day), day),
                        _new_share(open_pool, day)))
         if len(shares) == 7:
             break
@@ -106,7 +106,7 @@ def test_newcomers_have_ids_sources_identifiers_and_truth(grown: tuple[Path, lis
     for c in ("w", "a", "s"):
         assert abs(new_acc[c].mean()) < 0.15 and 0.85 < new_acc[c].std() < 1.15, c
     # the delinquent ones are in the accounts table with their truth
-    late = _read_at(data / "accounts.parquet", world.state_date)
+    late = read_at(data / "accounts.parquet", world.state_date)
     mine = late[late["account_id"].isin(new_acc["account_id"])]
     assert len(mine) > 0
     load_book(data, STRATEGY)
@@ -144,7 +144,7 @@ def test_a_run_on_the_grown_book(grown: tuple[Path, list], small: tuple[Path, Pa
     day = str(read_world(data).state_date.date())
     run_day(data, models, tmp_path / "runs", day)
     a = pd.read_parquet(tmp_path / "runs" / day / "assignments.parquet")
-    late = _read_at(data / "accounts.parquet", pd.Timestamp(day))
+    late = read_at(data / "accounts.parquet", pd.Timestamp(day))
     assert set(a["account_id"]) == set(late["account_id"])
 
 

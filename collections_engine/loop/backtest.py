@@ -105,11 +105,11 @@ def _one_cycle(req: BacktestRequest, work: Path, policy: str, draw: int, date: p
 
 def read_night_truth(data: Path, date: pd.Timestamp):  # noqa: ANN201 - (World, Series, frame)
     """The world, truth p_repay by account and the accounts of night `date` (the oracle's)."""
-    from collections_engine.loop.store import _read_at
+    from collections_engine.loop.store import read_at
 
     world = read_world(data)
-    tonight = _read_at(data / "accounts.parquet", date)
-    truth = _read_at(data / "truth" / "accounts.parquet", date)
+    tonight = read_at(data / "accounts.parquet", date)
+    truth = read_at(data / "truth" / "accounts.parquet", date)
     p = truth.assign(account_id=truth["account_id"].astype("str")).set_index("account_id")["p_repay"]
     return world, p, tonight[tonight["dpd"] > 0]
 
