@@ -26,7 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from collections_engine.loop.world import account_codes
 from collections_engine.synth.book import customer_rows, identifier_rows, source_rows
 from collections_engine.synth.ids import format_ids
 from collections_engine.synth.params import SynthParams
@@ -66,8 +68,8 @@ def origination_plan(params: dict, state: pd.DataFrame) -> tuple[float, int, pd.
 
 def _next_codes(ids: pd.Series) -> tuple[int, int]:
     """(the largest integer code, the digits' width) of ids like 'A0001234'."""
-    s = pd.Series(ids, dtype="str")
-    return int(s.str.slice(1).astype(np.int64).max()), int(s.str.len().max()) - 1
+    width = pc.max(pc.utf8_length(pa.array(pd.Series(ids, dtype="str")))).as_py()
+    return int(account_codes(ids).max()), int(width) - 1
 
 
 def originate(params: dict, state: pd.DataFrame, after: pd.Timestamp, through: pd.Timestamp,

@@ -102,6 +102,7 @@ class _Night:
     queue: np.ndarray
     prop: np.ndarray
     pos: np.ndarray            # row of each account in truth/state
+    pool_codes: np.ndarray     # account_codes of truth/state's rows
     w: np.ndarray
     a: np.ndarray
     ring: np.ndarray
@@ -159,10 +160,11 @@ def _night_of(world: World, tonight: pd.DataFrame, decisions: pd.DataFrame,
     queue = np.where((queue == "") | (queue == "nan"), NOT_WORKED, queue)
     prop = (dec["propensity"].reindex(aid).to_numpy(np.float64) if "propensity" in dec.columns
             else np.full(len(t), np.nan))
-    pos = pd.Index(st["account_id"].astype("str")).get_indexer(aid)
+    pool_codes = account_codes(st["account_id"])
+    pos = pd.Index(pool_codes).get_indexer(account_codes(aid))
     if (pos < 0).any():
         raise ValueError(f"{int((pos < 0).sum())} accounts of {date.date()} are not in truth/state")
-    return _Night(t=t, aid=aid, queue=queue, prop=prop, pos=pos,
+    return _Night(t=t, aid=aid, queue=queue, prop=prop, pos=pos, pool_codes=pool_codes,
                   w=st["w"].to_numpy()[pos], a=st["a"].to_numpy()[pos],
                   ring=st["ring"].to_numpy()[pos],
                   reach=~st["lost"].to_numpy()[pos] | st["repaired"].to_numpy()[pos],
@@ -232,7 +234,7 @@ def _aged_pool(world: World, night: _Night, ans: _Answer, nxt: pd.Timestamp, gap
     dpd_all[wo] = 0
     age = _age_months(st["open_date"].to_numpy(), nxt)
     new_all = age <= int(book["new_customer_max_age_months"])
-    all_codes = account_codes(st["account_id"])
+    all_codes = night.pool_codes
     cand = (dpd_all == 0) & ~closed & (age >= 1)
     cand[cured] = False
     h = entry_hazard_of(st["a"].to_numpy(), st["w"].to_numpy(), st["s"].to_numpy(),
