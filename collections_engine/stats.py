@@ -15,7 +15,7 @@ import pandas as pd
 from scipy.stats import norm, rankdata
 
 __all__ = ["z_of", "normal_interval", "percentile_interval", "two_sided_p", "auc_delong", "auc_diff_delong", "paired_auc",
-           "ks_stat", "ks_boot", "dist_reference", "psi", "psi_counts", "holm", "boot_weights",
+           "ks_stat", "ks_boot", "dist_reference", "bin_index", "psi", "psi_counts", "holm", "boot_weights",
            "boot_sum"]
 
 
@@ -149,9 +149,21 @@ def dist_reference(values: pd.Series, kind: str, bins: int = 10) -> dict:
     if len(x) == 0:
         return {"kind": "numeric", "missing": missing, "edges": [], "shares": []}
     edges = np.unique(np.quantile(x, np.linspace(0, 1, bins + 1)[1:-1]))
-    idx = np.searchsorted(edges, x, side="right")
+    idx = bin_index(edges, x)
     counts = np.bincount(idx, minlength=len(edges) + 1) / max(len(v), 1)
     return {"kind": "numeric", "missing": missing, "edges": edges.tolist(), "shares": counts.tolist()}
+
+
+def bin_index(edges: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """`np.searchsorted(edges, x, side="right")` (how many sorted edges are <= each value; no
+    NaN in x): for a few edges and many values, one vector comparison per edge, several times
+    faster than a binary search per value (PSI bins a million rows per feature each night)."""
+    if len(edges) > 16 or len(x) < 4096:
+        return np.searchsorted(edges, x, side="right")
+    idx = np.zeros(len(x), np.intp)
+    for e in edges:
+        idx += x >= e
+    return idx
 
 
 def psi(reference: dict, values: pd.Series, eps: float = 1e-4) -> float:
@@ -161,8 +173,7 @@ def psi(reference: dict, values: pd.Series, eps: float = 1e-4) -> float:
         return psi_counts(reference, dict(counts.items()), int(values.isna().sum()), len(values), eps)
     x = pd.to_numeric(values, errors="coerce")      # a value that is not a number counts as missing
     edges = np.asarray(reference["edges"], float)
-    bins = np.bincount(np.searchsorted(edges, x.dropna().to_numpy(float), side="right"),
-                       minlength=len(edges) + 1)
+    bins = np.bincount(bin_index(edges, x.dropna().to_numpy(float)), minlength=len(edges) + 1)
     return psi_counts(reference, bins, int(x.isna().sum()), len(values), eps)
 
 

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from collections_engine.frames import isin
 from collections_engine.stats import dist_reference, psi
 
 __all__ = ["PSI_WATCH", "PSI_ACT", "night_reference", "find_reference", "monitor_night",
@@ -158,11 +159,13 @@ def realised_since(payments: pd.DataFrame | None, previous_assignments: pd.DataF
     if payments is None or previous_assignments is None or previous_date is None:
         return None
     lo, hi = pd.Timestamp(previous_date), pd.Timestamp(date)
-    d = pd.to_datetime(payments["paid_on"])
+    d = payments["paid_on"]
+    d = d if d.dtype == np.dtype("datetime64[ns]") else pd.to_datetime(d)
     m = (d > lo).to_numpy() & (d <= hi).to_numpy()
     p = payments.loc[m, ["account_id", "amount"]]
-    ids = previous_assignments["account_id"].astype(str)
-    paid = p[p["account_id"].astype(str).isin(set(ids))]
+    # Arrow's hash look-up (frames.isin): pandas' isin against a set of a million ids loops in
+    # Python (15 s of a 1M night's report step).
+    paid = p[isin(p["account_id"].astype(str), previous_assignments["account_id"].astype(str))]
     return {"since": previous_date, "accounts_paying": int(paid["account_id"].nunique()),
             "amount": float(paid["amount"].sum())}
 

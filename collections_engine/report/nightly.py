@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from collections_engine.config.strategy import Strategy
+from collections_engine.codes import encode_arrow
 from collections_engine.frames import isin
 from collections_engine.report.html import bar_chart, esc, hist_chart, human, kv, page, section, table
 from collections_engine.report.rings import ring_section
@@ -46,11 +47,28 @@ def _changes(assign: pd.DataFrame, previous: pd.DataFrame | None) -> pd.DataFram
         rows.append(("accounts delinquent last night, not tonight (cured, paid or closed)", int(gone.sum())))
         new = ~isin(assign["account_id"], previous["account_id"])
         rows.append(("accounts newly delinquent tonight", int(new.sum())))
-        both = assign.merge(previous[["account_id", "queue"]], on="account_id", suffixes=("", "_prev"))
-        rows.append(("accounts that changed queue", int((both["queue"] != both["queue_prev"]).sum())))
+        rows.append(("accounts that changed queue", _changed_queue(assign, previous)))
     else:
         rows.append(("previous night", "none (first night)"))
     return pd.DataFrame(rows, columns=["change since last night", "accounts"])
+
+
+def _changed_queue(assign: pd.DataFrame, previous: pd.DataFrame) -> int:
+    """Accounts in both nights whose queue differs (an inner join on account_id). Each night
+    has one assignments row per account: the join is a look-up of tonight's ids among last
+    night's (Arrow's hash, no pandas merge of a million strings); repeated ids take the join."""
+    (now, before), _ = encode_arrow(assign["account_id"], previous["account_id"], sort=False)
+    if len(before) and np.bincount(before[before >= 0]).max(initial=0) > 1:
+        both = assign.merge(previous[["account_id", "queue"]], on="account_id", suffixes=("", "_prev"))
+        return int((both["queue"] != both["queue_prev"]).sum())
+    pos = np.full(int(max(now.max(initial=-1), before.max(initial=-1))) + 1, -1, np.int64)
+    pos[before[before >= 0]] = np.flatnonzero(before >= 0)
+    at = pos[now[now >= 0]] if len(pos) else np.zeros(0, np.int64)
+    mine = np.flatnonzero(now >= 0)[at >= 0]
+    at = at[at >= 0]
+    cur = assign["queue"].iloc[mine].reset_index(drop=True)
+    prev = previous["queue"].iloc[at].reset_index(drop=True)
+    return int((cur != prev).sum())
 
 
 def _arms_section(a: pd.DataFrame, solver: dict) -> list[str]:
