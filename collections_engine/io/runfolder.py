@@ -8,11 +8,11 @@ from typing import Any
 
 import pandas as pd
 
-from collections_engine.io.atomic import atomic_dir
+from collections_engine.io.atomic import atomic_dir, write_bytes_atomic
 from collections_engine.io.hashing import file_sha256
 from collections_engine.io.jsonio import json_bytes
 from collections_engine.io.runs import RING_STATE_FILE
-from collections_engine.io.tables import write_csv, write_parquet
+from collections_engine.io.tables import parquet_bytes_all, write_csv, write_parquet
 from collections_engine.steps import crash_point
 
 __all__ = ["write_run_folder", "write_vendor_folder", "write_whatif_folder"]
@@ -53,19 +53,20 @@ def write_run_folder(final: Path, *, date: pd.Timestamp, scores: pd.DataFrame, d
     """Every file of RUNS/DATE/, all-or-nothing. All but timings.json are the same bytes for
     the same inputs; timings.json (wall-clock times, memory, host, written last) is not."""
     day = date.date().isoformat()
+    tables = {"scores.parquet": scores, "assignments.parquet": decision.assignments,
+              "placements.parquet": decision.placements, "rings.parquet": rings}
+    if ring_state is not None:  # what the next night's ring step starts from (rings.incremental)
+        tables[RING_STATE_FILE] = ring_state
+    for name, frame in sorted((ring_carry or {}).items()):  # the carried identifier graph (rings.carry)
+        tables[f"ring_carry_{name}.parquet"] = frame
+    tables.update({"decision_inputs.parquet": inputs, "queue_summary.parquet": decision.queue_summary,
+                   "effects.parquet": effects})
     with atomic_dir(final, replace=True) as tmp:
-        write_parquet(scores, tmp / "scores.parquet")
-        write_parquet(decision.assignments, tmp / "assignments.parquet")
-        crash_point("write_mid")
-        write_parquet(decision.placements, tmp / "placements.parquet")
-        write_parquet(rings, tmp / "rings.parquet")
-        if ring_state is not None:  # what the next night's ring step starts from (rings.incremental)
-            write_parquet(ring_state, tmp / RING_STATE_FILE)
-        for name, frame in sorted((ring_carry or {}).items()):  # the carried identifier graph (rings.carry)
-            write_parquet(frame, tmp / f"ring_carry_{name}.parquet")
-        write_parquet(inputs, tmp / "decision_inputs.parquet")
-        write_parquet(decision.queue_summary, tmp / "queue_summary.parquet")
-        write_parquet(effects, tmp / "effects.parquet")
+        # encoded two tables at a time (the ring child is done: both cores are free), written in order
+        for i, (name, blob) in enumerate(zip(tables, parquet_bytes_all(list(tables.values())))):
+            if i == 2:
+                crash_point("write_mid")
+            write_bytes_atomic(tmp / name, blob)
         for team, df in sorted(teams.items()):
             write_csv(df, tmp / "inhouse" / f"{team}.csv")
         for vendor, batch in sorted(vendors.items()):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io as _io
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -15,7 +16,7 @@ from collections_engine.schema import TABLES
 
 CUSTOMER_FIELDS = ("name", "phone", "national_id", "address")  # config.strategy's, without importing config
 
-__all__ = ["TABLES", "find_table", "read_table", "write_parquet", "write_csv", "csv_dtypes"]
+__all__ = ["TABLES", "find_table", "read_table", "write_parquet", "write_csv", "csv_dtypes", "parquet_bytes_all"]
 
 
 def find_table(data: Path, name: str) -> Path | None:
@@ -70,6 +71,16 @@ def _parquet_bytes(df: pd.DataFrame) -> bytes:
     buf = _io.BytesIO()
     pq.write_table(table, buf, compression="zstd", write_statistics=True)
     return buf.getvalue()
+
+
+def parquet_bytes_all(frames: list[pd.DataFrame], threads: int = 2) -> list[bytes]:
+    """`write_parquet`'s bytes of each frame, several frames at a time: Arrow encodes and
+    compresses without holding the GIL, so a run folder's tables use both cores (the same bytes
+    as one at a time: each file is its own frame's)."""
+    if threads <= 1 or len(frames) < 2:
+        return [_parquet_bytes(df) for df in frames]
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return list(pool.map(_parquet_bytes, frames))
 
 
 def write_parquet(df: pd.DataFrame, path: Path) -> None:

@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+
+from collections_engine.codes import lookup
 
 __all__ = ["Encoder"]
 
@@ -62,11 +65,17 @@ class Encoder:
                 continue
             col = frame[c]
             if self.types[c] == "categorical":
-                codes = pd.Index(self.levels[c]).get_indexer(col.astype("str"))
+                # Arrow's hash look-up of the text (what `astype("str")` reads): pandas'
+                # get_indexer makes a Python string per row
+                codes = lookup(col, self._dictionary(c))
                 out[:, j] = np.where(codes >= 0, codes, np.nan)
             else:
                 out[:, j] = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
         return out
+
+    def _dictionary(self, c: str) -> pa.Array:
+        """The training levels of a categorical feature as Arrow text (position = code)."""
+        return pa.array(list(self.levels[c]), type=pa.large_string())
 
     def to_json(self) -> dict:
         return {"features": self.features, "types": self.types, "levels": self.levels}
