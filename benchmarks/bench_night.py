@@ -3,6 +3,11 @@ library work each step wraps, and the peers (greedy placement, networkx Louvain)
 
   .venv/bin/python benchmarks/bench_night.py --accounts 100000
   .venv/bin/python benchmarks/bench_night.py --accounts 1000000 --no-networkx
+  .venv/bin/python benchmarks/bench_night.py --data DATA --models MODELS --dates D1 D2 --out RUNS
+
+The last form (issue 17's whole-night bar) runs the nights of a book made elsewhere as cron
+does, `collections-engine run` under /usr/bin/time -v: wall, CPU (user + system), the largest
+process's peak RSS, the process tree's peak summed PSS, and each step's time from timings.json.
 
 The book and models are cached under ROOT/N/ (generated, trained and approved through the CLI
 in subprocesses the first time; reused after). The night itself runs in this process through
@@ -271,7 +276,7 @@ def nx_louvain(n: int, u: np.ndarray, v: np.ndarray, w: np.ndarray, labels: np.n
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--accounts", type=int, required=True)
+    ap.add_argument("--accounts", type=int, help="generate (or reuse) a book of N accounts under ROOT/N")
     ap.add_argument("--root", type=Path, default=Path("/tmp/scale"))
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--days", type=int, default=2, help="nights generated")
@@ -286,7 +291,18 @@ def main() -> None:
                          "with nothing of the benchmark held in memory: wall time and the process "
                          "tree's peak PSS of the command as a cron job would run it")
     ap.add_argument("--prepare-only", action="store_true", help="generate, train and approve; no night")
+    ap.add_argument("--data", type=Path, help="with --models: a DATA folder made elsewhere (nothing generated "
+                    "or trained); the nights run with --cli-run into --out (emptied first)")
+    ap.add_argument("--models", type=Path, help="an approved model version's folder, with --data")
+    ap.add_argument("--out", type=Path, help="RUNS folder for --data (default ROOT/runs_DATA-NAME)")
+    ap.add_argument("--dates", nargs="+", help="with --data: the nights to run in order (default: the last "
+                    "--days snapshot dates, the first --nights of them)")
     args = ap.parse_args()
+    if args.data is not None:
+        given_book(args)
+        return
+    if args.accounts is None:
+        ap.error("--accounts N (or --data DATA --models MODELS)")
     base = args.root / str(args.accounts)
     base.mkdir(parents=True, exist_ok=True)
     prepare(base, args.accounts, args.seed, args.days, args.history_months, args.strategy)
@@ -425,21 +441,67 @@ def main() -> None:
               "pass --networkx to run it)")
 
 
-def cli_run(base: Path, nights: list[str], args) -> None:
+def given_book(args) -> None:
+    """`--data DATA --models MODELS`: the nights of a book made elsewhere (the 1M book of issue
+    17's whole-night bar), each as cron runs it, timed by /usr/bin/time -v."""
+    if args.models is None:
+        raise SystemExit("--data needs --models (an approved model version's folder)")
+    runs = args.out or args.root / f"runs_{args.data.name}"
+    shutil.rmtree(runs, ignore_errors=True)
+    nights = args.dates
+    if not nights:
+        dates = sorted(pq.read_table(args.data / "accounts.parquet", columns=["snapshot_date"])
+                       .column(0).unique().to_pandas())
+        nights = [pd.Timestamp(d).date().isoformat() for d in dates[-args.days:]][:args.nights]
+    print(f"{args.data}: nights {', '.join(nights)}; models {args.models}; runs {runs}; "
+          f"machine {os.cpu_count()} cores")
+    cli_run(None, nights, args, data=args.data, models=args.models, runs=runs)
+
+
+def _time_v(path: Path) -> dict[str, float]:
+    """User and system CPU seconds and the largest process's peak RSS (GiB) from time -v's report."""
+    out: dict[str, float] = {}
+    for line in path.read_text().splitlines() if path.is_file() else []:
+        k, _, v = line.strip().rpartition(": ")
+        if k == "User time (seconds)":
+            out["user_s"] = float(v)
+        elif k == "System time (seconds)":
+            out["system_s"] = float(v)
+        elif k == "Maximum resident set size (kbytes)":
+            out["max_rss_gib"] = int(v) / GIB
+    return out
+
+
+def cli_run(base: Path | None, nights: list[str], args, data: Path | None = None, models: Path | None = None,
+            runs: Path | None = None) -> None:
+    """Each night as `collections-engine run` in a subprocess (under /usr/bin/time -v where there
+    is one: CPU of the process tree and the largest process's peak RSS, which counts the pages
+    the ring child shares with the parent; the sampled sum of PSS counts them once)."""
+    data, models, runs = data or base / "data", models or base / "models", runs or base / "runs"
+    time_v = Path("/usr/bin/time").is_file()
     for day in nights:
-        cmd = CLI + ["run", "--data", str(base / "data"), "--date", day, "--strategy", str(args.strategy),
-                     "--graph", str(args.graph), "--models", str(base / "models"), "--out", str(base / "runs")]
+        cmd = CLI + ["run", "--data", str(data), "--date", day, "--strategy", str(args.strategy),
+                     "--graph", str(args.graph), "--models", str(models), "--out", str(runs)]
+        report = Path(tempfile.mkstemp(prefix="bench_night_time_")[1])
+        if time_v:
+            cmd = ["/usr/bin/time", "-v", "-o", str(report)] + cmd
         l0 = load()
         t = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         with TreeMemory(proc.pid) as tree:
             rc = proc.wait()
         total = time.perf_counter() - t
-        run_json = json.loads((base / "runs" / day / "timings.json").read_text()) if rc == 0 else {}
+        tv = _time_v(report)
+        report.unlink(missing_ok=True)
+        run_json = json.loads((runs / day / "timings.json").read_text()) if rc == 0 else {}
         timings = run_json.get("timings_s", {})
-        print(f"collections-engine run {day} ({args.accounts} accounts): exit {rc}, {total:.1f} s wall, "
+        cpu = (f"CPU user {tv['user_s']:.1f} s + system {tv['system_s']:.1f} s, largest process peak RSS "
+               f"{tv['max_rss_gib']:.2f} GiB (time -v), ") if tv else ""
+        print(f"collections-engine run {day} ({args.accounts or data.name}): exit {rc}, {total:.1f} s wall, {cpu}"
               f"peak of the process tree (sum of PSS) {tree.peak:.2f} GiB at {tree.at_s:.0f} s "
               f"({' + '.join(f'{x:.2f}' for x in tree.parts)}) [load {l0} -> {load()}]")
+        print("peak RSS by step (parent; rings: the child): "
+              + ", ".join(f"{k} {v:.2f}" for k, v in run_json.get("peak_rss_gib", {}).items()))
         print("steps (run.json): " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
         print("rings parts (in the child): " + ", ".join(f"{k} {v:.1f}" for k, v in run_json.get("rings_parts_s", {}).items()))
 
