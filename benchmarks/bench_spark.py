@@ -184,10 +184,15 @@ def stage_summary(folder: Path, top: int = 25) -> dict:
     summed task time (executor run time), so fixed costs (many short stages) and long tasks
     show apart."""
     stages, groups = [], {}
-    for f in sorted(folder.iterdir()):
-        job_group = {}
+    # one file per application, or (Spark's v2 event logs) a folder of rolled files each
+    files = sorted(f for f in folder.rglob("*") if f.is_file() and not f.name.startswith("appstatus"))
+    job_group: dict[int, str] = {}
+    for f in files:
         for line in f.read_text(errors="replace").splitlines():
-            e = json.loads(line)
+            try:
+                e = json.loads(line)
+            except ValueError:  # the last line of a night stopped mid-write
+                continue
             ev = e.get("Event")
             if ev == "SparkListenerJobStart":
                 g = (e.get("Properties") or {}).get("spark.jobGroup.id", "") or "-"
@@ -270,12 +275,16 @@ def main() -> None:
     ap.add_argument("--master", default="local[2]")
     ap.add_argument("--driver-memory", default="2g", help="the JVM's heap (local mode: driver and executors)")
     ap.add_argument("--engines", default="inprocess,spark")
+    ap.add_argument("--summary-only", action="store_true", help="only summarise --event-log (no night)")
     ap.add_argument("--runs", type=Path, default=Path("/tmp/bench-spark"))
     ap.add_argument("--timeout-s", type=float, default=None,
                     help="stop an engine's night after this many seconds (figures so far are printed)")
     ap.add_argument("--event-log", type=Path, default=None,
                     help="Spark's event log folder: afterwards, seconds per job group and the longest stages")
     args = ap.parse_args()
+    if args.summary_only:
+        stage_summary(args.event_log)
+        return
     args.runs.mkdir(parents=True, exist_ok=True)
     engines = args.engines.split(",")
     for e in engines:
