@@ -3,6 +3,7 @@
     python benchmarks/bench_spark.py --data DATA --models MODELS --date D [--master local[2]]
         [--engines inprocess,spark] [--runs DIR] [--driver-memory 2g] [--timeout-s S]
         [--event-log DIR]
+    python benchmarks/bench_spark.py --data X --models X --date X --summary-only --event-log DIR
 
 Each engine runs `collections-engine run` in a subprocess, as cron (or spark-submit's client)
 would; the process tree is sampled every 0.2 s (PSS, /proc/PID/smaps_rollup) and split into the
