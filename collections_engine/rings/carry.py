@@ -37,7 +37,7 @@ import pyarrow.compute as pc
 
 from collections_engine.frames import per_run
 from collections_engine.codes import category_codes, to_arrow
-from collections_engine.rings.codes import fingerprints, mix64
+from collections_engine.rings.codes import BLOCK, fingerprints, mix64
 
 __all__ = ["ACCOUNT_COLUMNS", "CARRY_TABLES", "DIGEST_COLUMNS", "Carry", "check_carry", "digest", "past_mask", "row_hashes"]
 
@@ -143,7 +143,7 @@ def column_hash(col: pd.Series, grouped: bool = False) -> np.ndarray:
         lv = np.r_[fingerprints(pa.array(levels, pa.large_string())), _P[5]]
         return lv[np.where(codes < 0, len(levels), codes)]
     if pd.api.types.is_datetime64_any_dtype(col.dtype):
-        return col.to_numpy("datetime64[ns]").view(np.int64).astype(np.uint64)
+        return col.to_numpy("datetime64[ns]").view(np.uint64)  # the bits (NaT: the smallest int64)
     if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
         x = col.to_numpy(np.float64, na_value=np.nan)
         return np.ascontiguousarray(x).view(np.uint64)
@@ -153,15 +153,19 @@ def column_hash(col: pd.Series, grouped: bool = False) -> np.ndarray:
 def row_hashes(table: pd.DataFrame, name: str, known: dict[str, np.ndarray] | None = None) -> np.ndarray:
     """A mixed 64-bit hash per row of the columns of table `name` in DIGEST_COLUMNS (each missing
     column hashes as a constant); `known`: column hashes the caller has already computed."""
+    cols = [known[c] if known and c in known else
+            column_hash(table[c], c in GROUPED.get(name, ())) if c in table.columns else None
+            for c in DIGEST_COLUMNS[name]]
     h = np.zeros(len(table), np.uint64)
-    for i, c in enumerate(DIGEST_COLUMNS[name]):
-        if known and c in known:
-            h += known[c]
-        elif c in table.columns:
-            h += column_hash(table[c], c in GROUPED.get(name, ()))
-        h *= _P[i % len(_P)]
-        h ^= h >> np.uint64(29)
-    return mix64(h)
+    for lo in range(0, len(h), BLOCK):  # block by block: the temporaries stay in the cache
+        b = h[lo:lo + BLOCK]
+        for i, x in enumerate(cols):
+            if x is not None:
+                b += x[lo:lo + BLOCK]
+            b *= _P[i % len(_P)]
+            b ^= b >> np.uint64(29)
+        mix64(b)
+    return h
 
 
 def past_mask(table: pd.DataFrame, name: str, date: pd.Timestamp) -> np.ndarray:

@@ -21,6 +21,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
+
+from collections_engine.codes import to_arrow
 
 __all__ = ["member_links", "unconfirmed_evidence", "reasons"]
 
@@ -38,16 +41,25 @@ def member_links(comm: pd.DataFrame, shared: pd.DataFrame, link_evidence: dict[s
     conf_of[comm["node"].to_numpy()] = comm["confirmed"].to_numpy(bool)
     node = shared["node"].to_numpy()
     c = comm_of[node]
-    sh = pd.DataFrame({"node": node[c >= 0], "community": c[c >= 0], "group": shared["group"].to_numpy()[c >= 0],
-                       "kind": shared["kind"].to_numpy(dtype=object)[c >= 0]})
+    inside = c >= 0
+    sh = pd.DataFrame({"node": node[inside], "community": c[inside], "group": shared["group"].to_numpy()[inside]})
     sh["conf"] = conf_of[sh["node"].to_numpy()]
     key = sh.groupby(["community", "group"], sort=False)["conf"]
     with_conf = key.transform("any").to_numpy(bool)
-    weight = sh["kind"].map(link_evidence).fillna(0.0).to_numpy(float)
+    weight = _kind_weights(shared["kind"], link_evidence)[inside]
     hit = with_conf & ~sh["conf"].to_numpy(bool) & (weight > 0)
     best = np.zeros(n)
     np.maximum.at(best, sh["node"].to_numpy()[hit], weight[hit])
     return best[comm["node"].to_numpy()]
+
+
+def _kind_weights(kind: pd.Series, link_evidence: dict[str, float]) -> np.ndarray:
+    """link_evidence[kind] per row (0: a kind without one), looked up once per distinct kind
+    (Arrow's dictionary encoding: no Python string per row)."""
+    enc = pc.dictionary_encode(to_arrow(kind)).combine_chunks()
+    table = np.array([float(link_evidence.get(k, 0.0)) for k in enc.dictionary.to_pylist()] + [0.0])
+    idx = pc.fill_null(enc.indices, len(table) - 1).to_numpy(zero_copy_only=False)
+    return table[idx]
 
 
 def unconfirmed_evidence(comm: pd.DataFrame, link: np.ndarray, community_model: pd.Series | None) -> pd.DataFrame:
