@@ -260,3 +260,67 @@ def test_estimate_without_the_matrix_matches_sklearn(seed, n):
     assert info["method"] == "logistic"
     np.testing.assert_allclose(got, _estimate_obvious(feats, y, ids), rtol=0, atol=1e-12)
     assert np.array_equal(got, propensity.estimate(feats, y, ids)[0])
+
+
+def _obvious_fingerprint(s: str) -> int:
+    """codes.fingerprints of one string, the plain way: length and three 8-byte words (or the
+    zero-padded bytes of a short string), mixed with splitmix64's finaliser."""
+    b = s.encode()
+    m, m1, m2 = 2**64 - 1, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
+    x = len(b) * 0xD6E8FEB86659FD93 & m
+    if len(b) >= 8:
+        word = lambda i: int.from_bytes(b[i:i + 8], "little")  # noqa: E731
+        s0, e = 0, len(b) - 8
+        w = word(s0) * m1 & m
+        w = (w + word(e) * m2) & m
+        w ^= word(s0 + (e - s0) // 2)
+        x = (x + w) & m
+    else:
+        x = (x + int.from_bytes(b.ljust(8, b"\0"), "little")) & m
+    x ^= x >> 30
+    x = x * m1 & m
+    x ^= x >> 27
+    x = x * m2 & m
+    return x ^ (x >> 31)
+
+
+def test_block_by_block_hashes_match_obvious() -> None:
+    """Columns longer than a block (the path the 1M book takes): fingerprints, the carry's row
+    hashes and the ring state's node hashes equal the plain whole-array computation."""
+    from collections_engine.rings import carry as carry_mod
+    from collections_engine.rings.codes import BLOCK, mix64
+    from collections_engine.rings.incremental import node_hashes
+
+    rng = np.random.default_rng(7)
+    n = 2 * BLOCK + 123
+    vals = [f"v{x}" * (1 + x % 4) for x in rng.integers(0, 10**6, n)]
+    col = _chunked(vals, BLOCK + 5)
+    got = fingerprints(col)
+    assert [int(x) for x in got[:: 997]] == [_obvious_fingerprint(v) for v in vals[:: 997]]
+    assert got[BLOCK - 2:BLOCK + 9].tolist() == [_obvious_fingerprint(v) for v in vals[BLOCK - 2:BLOCK + 9]]
+
+    table = pd.DataFrame({"account_id": col, "paid_on": pd.Series(rng.integers(0, 10**6, n) * 86_400 * 10**9,
+                                                                  dtype="datetime64[ns]")})
+    h = np.zeros(n, np.uint64)  # the same mixing over whole arrays
+    for i, c in enumerate(carry_mod.DIGEST_COLUMNS["payments"]):
+        h += carry_mod.column_hash(table[c])
+        h *= carry_mod._P[i % len(carry_mod._P)]
+        h ^= h >> np.uint64(29)
+    assert np.array_equal(carry_mod.row_hashes(table, "payments"), mix64(h))
+
+    m = 3 * BLOCK + 1
+    u = np.sort(rng.integers(0, 5000, m))
+    v = u + 1 + rng.integers(0, 50, m)
+    w = rng.random(m)
+    ids = np.array([f"C{i}" for i in range(5051)], dtype=object)
+    node = pd.util.hash_array(ids).astype(np.uint64)
+    lanes = []
+    for nd, (p, q, r) in ((node, carry_mod._P[:3]), (mix64(node ^ carry_mod._P[5]), carry_mod._P[3:])):
+        e = (nd[u] + nd[v]) * p + (nd[u] ^ nd[v]) * q + mix64(w.view(np.uint64) * r)
+        mix64(e)
+        total = mix64(nd * r)
+        np.add.at(total, u, e)
+        np.add.at(total, v, e)
+        lanes.append(mix64(total))
+    got_a, got_b = node_hashes(ids, u, v, w)
+    assert np.array_equal(got_a, lanes[0]) and np.array_equal(got_b, lanes[1])

@@ -12,6 +12,7 @@ reason in the ring stats (`features_carry`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,7 +22,7 @@ import pyarrow.compute as pc
 
 from collections_engine.book import Book
 from collections_engine.rings import accounts as agg_mod
-from collections_engine.rings.carry import ACCOUNT_COLUMNS, Carry, digest, past_mask, row_hashes
+from collections_engine.rings.carry import ACCOUNT_COLUMNS, Carry, digest, past_mask, table_hashes
 from collections_engine.codes import category_codes, encode_arrow, to_arrow
 from collections_engine.rings.graph_phase import GraphPhase
 from collections_engine.rings.propensity import customer_features
@@ -39,11 +40,12 @@ class AccountPhase:
 
 
 def account_phase(book: Book, gp: GraphPhase, date: pd.Timestamp, carry: Carry | None,
-                  shared_counts: np.ndarray) -> AccountPhase:
+                  shared_counts: np.ndarray, hashes: dict[str, Callable[[], np.ndarray]] | None = None) -> AccountPhase:
     """Tonight's own features and account owners (module doc); sets the accounts part of
-    `gp.carry` (what the next night carries)."""
-    pay, con = book.payments, book.contacts
-    hashes = {"payments": _hashes(pay, "payments"), "contacts": _hashes(con, "contacts")}
+    `gp.carry` (what the next night carries). `hashes`: per table (payments, contacts), a
+    callable giving its `carry.table_hashes` (the caller computes them beside the graph phase)."""
+    hashes = {name: hashes[name]() if hashes else table_hashes(getattr(book, name), name)
+              for name in ("payments", "contacts")}
     reason = _refused(book, gp, carry, hashes)
     out = None
     if not reason:
@@ -56,10 +58,6 @@ def account_phase(book: Book, gp: GraphPhase, date: pd.Timestamp, carry: Carry |
             table = getattr(book, name)
             gp.carry.digests[name] = digest(h, past_mask(table, name, date)) if table is not None else "0:0"
     return out
-
-
-def _hashes(table: pd.DataFrame | None, name: str) -> np.ndarray:
-    return row_hashes(table, name) if table is not None else np.zeros(0, np.uint64)
 
 
 def _refused(book: Book, gp: GraphPhase, carry: Carry | None, hashes: dict[str, np.ndarray]) -> str:

@@ -39,7 +39,8 @@ from collections_engine.frames import per_run
 from collections_engine.codes import category_codes, to_arrow
 from collections_engine.rings.codes import BLOCK, fingerprints, mix64
 
-__all__ = ["ACCOUNT_COLUMNS", "CARRY_TABLES", "DIGEST_COLUMNS", "Carry", "check_carry", "digest", "past_mask", "row_hashes"]
+__all__ = ["ACCOUNT_COLUMNS", "CARRY_TABLES", "DIGEST_COLUMNS", "Carry", "check_carry", "digest", "past_mask", "row_hashes",
+           "table_hashes"]
 
 # Columns of each table the ring step reads, hashed into the digests.
 DIGEST_COLUMNS = {
@@ -166,6 +167,11 @@ def row_hashes(table: pd.DataFrame, name: str, known: dict[str, np.ndarray] | No
             b ^= b >> np.uint64(29)
         mix64(b)
     return h
+
+
+def table_hashes(table: pd.DataFrame | None, name: str) -> np.ndarray:
+    """`row_hashes` of a table that may be missing (none: no rows)."""
+    return row_hashes(table, name) if table is not None else np.zeros(0, np.uint64)
 
 
 def past_mask(table: pd.DataFrame, name: str, date: pd.Timestamp) -> np.ndarray:

@@ -75,10 +75,12 @@ class _Night:
 
 
 def graph_phase(book: Book, graph: GraphConfig, date: pd.Timestamp, carry: Carry | None,
-                why: str = "no carried identifier graph") -> GraphPhase:
+                why: str = "no carried identifier graph",
+                account_hashes: Callable[[], np.ndarray] | None = None) -> GraphPhase:
     """Tonight's graph phase: from `carry` when it is usable for tonight's book (the reason
-    recorded in `carry_info` otherwise), else from the whole book."""
-    night = _read_night(book, graph, date)
+    recorded in `carry_info` otherwise), else from the whole book. `account_hashes`: gives the
+    accounts' `carry.table_hashes` (the caller computes them beside this phase)."""
+    night = _read_night(book, graph, date, account_hashes)
     reason = why if carry is None else _refused(carry, graph, night, date)
     if not reason:
         gp = carried_graph_phase(night, graph, date, carry)
@@ -89,7 +91,8 @@ def graph_phase(book: Book, graph: GraphConfig, date: pd.Timestamp, carry: Carry
     return gp
 
 
-def _read_night(book: Book, graph: GraphConfig, date: pd.Timestamp) -> _Night:
+def _read_night(book: Book, graph: GraphConfig, date: pd.Timestamp,
+                account_hashes: Callable[[], np.ndarray] | None = None) -> _Night:
     ident = book.identifiers
     if ident is None or len(ident) == 0:
         _, warnings, id_stats = clean_identifiers(None, graph, date)
@@ -105,9 +108,10 @@ def _read_night(book: Book, graph: GraphConfig, date: pd.Timestamp) -> _Night:
         a_known = np.ones(len(accounts), bool)
     vfp = fingerprints(ident["value"])
     vkey = vfp + kind_codes.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    ih = row_hashes(ident, "identifiers", {"value": vfp})
+    ah = account_hashes() if account_hashes is not None else row_hashes(accounts, "accounts")
     return _Night(ident, accounts, keep, kind_codes, kinds, warnings, id_stats, a_known,
-                  confirmed_on(book.fraud_labels, date),
-                  row_hashes(ident, "identifiers", {"value": vfp}), row_hashes(accounts, "accounts"), vkey)
+                  confirmed_on(book.fraud_labels, date), ih, ah, vkey)
 
 
 def _refused(carry: Carry, graph: GraphConfig, night: _Night, date: pd.Timestamp) -> str:
