@@ -12,7 +12,6 @@ reason in the ring stats (`features_carry`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,9 +21,9 @@ import pyarrow.compute as pc
 
 from collections_engine.book import Book
 from collections_engine.rings import accounts as agg_mod
-from collections_engine.rings.carry import ACCOUNT_COLUMNS, Carry, digest, past_mask, table_hashes
+from collections_engine.rings.carry import ACCOUNT_COLUMNS, Carry, digest, past_mask
 from collections_engine.codes import category_codes, encode_arrow, to_arrow
-from collections_engine.rings.graph_phase import GraphPhase
+from collections_engine.rings.graph_phase import GraphPhase, Hashes
 from collections_engine.rings.propensity import customer_features
 
 __all__ = ["AccountPhase", "account_phase"]
@@ -40,12 +39,12 @@ class AccountPhase:
 
 
 def account_phase(book: Book, gp: GraphPhase, date: pd.Timestamp, carry: Carry | None,
-                  shared_counts: np.ndarray, hashes: dict[str, Callable[[], np.ndarray]] | None = None) -> AccountPhase:
+                  shared_counts: np.ndarray, hashes: Hashes | None = None) -> AccountPhase:
     """Tonight's own features and account owners (module doc); sets the accounts part of
-    `gp.carry` (what the next night carries). `hashes`: per table (payments, contacts), a
-    callable giving its `carry.table_hashes` (the caller computes them beside the graph phase)."""
-    hashes = {name: hashes[name]() if hashes else table_hashes(getattr(book, name), name)
-              for name in ("payments", "contacts")}
+    `gp.carry` (what the next night carries). `hashes`: the payments' and contacts' row hashes
+    (`graph_phase.Hashes`, possibly computed beside the earlier phases)."""
+    hashes = hashes if hashes is not None else Hashes(book)
+    hashes = {name: hashes.get(name) for name in ("payments", "contacts")}
     reason = _refused(book, gp, carry, hashes)
     out = None
     if not reason:

@@ -11,7 +11,6 @@ table (see `match`) stays flagged down to both thresholds minus `ring.hold_margi
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -27,9 +26,9 @@ from collections_engine.codes import encode, to_object
 from collections_engine.rings.flag import member_links, reasons, unconfirmed_evidence
 from collections_engine.rings.incremental import night_communities
 from collections_engine.rings.account_phase import AccountPhase, account_phase
-from collections_engine.rings.carry import Carry, table_hashes
+from collections_engine.rings.carry import Carry
 from collections_engine.rings.graph import CustomerGraph, clean_identifiers, link_codes, link_customers, usable_rows, value_groups  # noqa: F401 (link_customers: benchmarks wrap it)
-from collections_engine.rings.graph_phase import GraphPhase, graph_phase
+from collections_engine.rings.graph_phase import GraphPhase, Hashes, graph_phase
 from collections_engine.rings.match import match_ring_ids
 from collections_engine.rings.propensity import (
     community_estimate, community_features, estimate, fold_hash, graph_features, shared_by_kind,
@@ -91,21 +90,22 @@ def detect_rings(
             "community.objective: louvain optimises modularity only; found 'CPM', expected "
             "'modularity' (or method: leiden)"])
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ring-digests") as side:
-        # The row hashes of accounts, payments and contacts (the carry's digests: a pass over
-        # 45M rows at 1M accounts, in numpy and Arrow, which release the GIL) on the second
-        # core while the graph phase reads the identifiers; pure, so the same bytes either way.
-        hashes = {name: side.submit(table_hashes, getattr(book, name), name)
-                  for name in ("accounts", "payments", "contacts")}
-        gp = graph_phase(book, graph, date, carry, why_full or "no carried identifier graph given",
-                         account_hashes=hashes["accounts"].result)
-        laps.lap("graph_s")
-        night = night_communities(gp.cg, graph, state, why_full or "no ring state given",
-                                  id_hash=gp.id_hash[gp.cg.codes] if gp.id_hash is not None else None)
-        labels = night.labels
-        laps.lap("communities_s")
-        pp = _propensity_phase(book, graph, gp, labels, date, carry,
-                               {k: hashes[k].result for k in ("payments", "contacts")})
-        laps.lap("propensity_s")
+        # The row hashes behind the carry's digests (a pass over 64M rows at 1M accounts, in
+        # numpy and Arrow, which release the GIL) on the second core beside the graph phase;
+        # pure, so the same bytes either way.
+        hashes = Hashes(book, side)
+        try:
+            gp = graph_phase(book, graph, date, carry, why_full or "no carried identifier graph given", hashes)
+            laps.lap("graph_s")
+            night = night_communities(gp.cg, graph, state, why_full or "no ring state given",
+                                      id_hash=gp.id_hash[gp.cg.codes] if gp.id_hash is not None else None)
+            labels = night.labels
+            laps.lap("communities_s")
+            pp = _propensity_phase(book, graph, gp, labels, date, carry, hashes)
+            laps.lap("propensity_s")
+        except BaseException:
+            side.shutdown(wait=False, cancel_futures=True)  # bad input: do not hash the rest
+            raise
     comm, summary, comm_info = _score_phase(graph, gp, pp, labels, date)
     ids = _flag_phase(graph, comm, summary, previous, date)
     rings, members = _tables_phase(gp, pp, comm, summary, ids, graph)
@@ -139,7 +139,7 @@ class _PropensityPhase:
 
 def _propensity_phase(book: Book, graph: GraphConfig, gp: GraphPhase, labels: np.ndarray,
                       date: pd.Timestamp, carry: Carry | None = None,
-                      hashes: dict[str, Callable[[], np.ndarray]] | None = None) -> _PropensityPhase:
+                      hashes: Hashes | None = None) -> _PropensityPhase:
     cg, n_cust = gp.cg, len(gp.customer_ids)
     shared_node = cg.shared["node"].to_numpy()
     shared_counts = np.bincount(cg.codes[shared_node], minlength=n_cust).astype(float)

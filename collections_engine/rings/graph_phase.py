@@ -7,7 +7,9 @@ and the carry for the next night.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -16,14 +18,14 @@ import pyarrow.compute as pc
 
 from collections_engine.book import Book
 from collections_engine.config.graph import GraphConfig
-from collections_engine.rings.carry import Carry, digest, past_mask, row_hashes
+from collections_engine.rings.carry import Carry, digest, past_mask, row_hashes, table_hashes
 from collections_engine.codes import encode_arrow, to_arrow, to_object
 from collections_engine.rings.codes import fingerprints
 from collections_engine.rings.graph import CustomerGraph, clean_identifiers, link_codes, usable_rows, value_groups
 from collections_engine.rings.incremental import state_key
 from collections_engine.rings.propensity import confirmed_on, id_hash
 
-__all__ = ["GraphPhase", "graph_phase"]
+__all__ = ["GraphPhase", "Hashes", "graph_phase"]
 
 _NAT = np.iinfo(np.int64).min
 _DAY_NS = 86_400e9
@@ -56,6 +58,36 @@ class GraphPhase:
     n_account_rows: int = 0
 
 
+class Hashes:
+    """The row hashes the carry's digests are made of (`carry.table_hashes`) and the identifier
+    values' fingerprints, per name: "value_fp", "identifiers", "accounts", "payments",
+    "contacts". With an executor they are computed there, in that order, beside the graph
+    phase (numpy and Arrow release the GIL: the 64M rows of the 1M book's four tables take
+    the second core); without one, here when first asked for. Pure: the same values either way."""
+
+    NAMES = ("value_fp", "identifiers", "accounts", "payments", "contacts")
+
+    def __init__(self, book: Book, side: Executor | None = None):
+        ident = book.identifiers if book.identifiers is not None else _EMPTY_IDENT
+        tasks: dict[str, Callable[[], np.ndarray]] = {"value_fp": lambda: fingerprints(ident["value"])}
+        tasks["identifiers"] = lambda: row_hashes(ident, "identifiers", {"value": self.get("value_fp")})
+        for name in ("accounts", "payments", "contacts"):
+            tasks[name] = partial(table_hashes, getattr(book, name), name)
+        self._tasks = tasks
+        self._done: dict[str, object] = {}
+        for name in self.NAMES if side is not None else ():
+            self._done[name] = side.submit(tasks[name])  # (in order: "identifiers" reads "value_fp")
+
+    def get(self, name: str) -> np.ndarray:
+        if name not in self._done:
+            self._done[name] = self._tasks[name]()
+        got = self._done[name]
+        return got.result() if isinstance(got, Future) else got
+
+
+_EMPTY_IDENT = pd.DataFrame({c: pd.Series([], dtype="str") for c in ("customer_id", "kind", "value")})
+
+
 @dataclass
 class _Night:
     """What both ways of building the phase read from tonight's book."""
@@ -69,35 +101,55 @@ class _Night:
     id_stats: dict[str, int]
     a_known: np.ndarray
     labelled: pd.Series
-    ih: np.ndarray            # row hashes of the identifiers (carry.row_hashes)
-    ah: np.ndarray            # and of the accounts
-    vkey: np.ndarray          # per identifier row: its value's fingerprint plus its kind (value_groups' key)
+    hashes: Hashes
+    _vkey: np.ndarray | None = None
+
+    @property
+    def ih(self) -> np.ndarray:
+        """Row hashes of the identifiers (carry.row_hashes)."""
+        return self.hashes.get("identifiers")
+
+    @property
+    def ah(self) -> np.ndarray:
+        """... and of the accounts."""
+        return self.hashes.get("accounts")
+
+    @property
+    def vkey(self) -> np.ndarray:
+        """Per identifier row: its value's fingerprint plus its kind (value_groups' key)."""
+        if self._vkey is None:
+            self._vkey = self.hashes.get("value_fp") + self.kind_codes.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+        return self._vkey
 
 
 def graph_phase(book: Book, graph: GraphConfig, date: pd.Timestamp, carry: Carry | None,
-                why: str = "no carried identifier graph",
-                account_hashes: Callable[[], np.ndarray] | None = None) -> GraphPhase:
+                why: str = "no carried identifier graph", hashes: Hashes | None = None) -> GraphPhase:
     """Tonight's graph phase: from `carry` when it is usable for tonight's book (the reason
-    recorded in `carry_info` otherwise), else from the whole book. `account_hashes`: gives the
-    accounts' `carry.table_hashes` (the caller computes them beside this phase)."""
-    night = _read_night(book, graph, date, account_hashes)
-    reason = why if carry is None else _refused(carry, graph, night, date)
+    recorded in `carry_info` otherwise), else from the whole book. `hashes`: the row hashes,
+    possibly being computed beside this phase (`Hashes`).
+
+    The carried build starts before the digests proving the past unchanged are known (they
+    are computed beside it); when they differ, its result is dropped and the night built in
+    full, as if the carry had been refused up front."""
+    night = _read_night(book, graph, date, hashes if hashes is not None else Hashes(book))
+    reason = why if carry is None else _refused(carry, graph, date)
     if not reason:
         gp = carried_graph_phase(night, graph, date, carry)
-        gp.carry_info = {"mode": "carried", "reason": "", "carried_from": carry.date.strftime("%Y-%m-%d")}
-        return gp
+        reason = _past_refused(carry, night)
+        if not reason:
+            gp.carry_info = {"mode": "carried", "reason": "", "carried_from": carry.date.strftime("%Y-%m-%d")}
+            return gp
     gp = full_graph_phase(night, graph, date)
     gp.carry_info = {"mode": "full", "reason": reason}
     return gp
 
 
-def _read_night(book: Book, graph: GraphConfig, date: pd.Timestamp,
-                account_hashes: Callable[[], np.ndarray] | None = None) -> _Night:
+def _read_night(book: Book, graph: GraphConfig, date: pd.Timestamp, hashes: Hashes) -> _Night:
     ident = book.identifiers
     if ident is None or len(ident) == 0:
         _, warnings, id_stats = clean_identifiers(None, graph, date)
-        ident = pd.DataFrame({c: pd.Series([], dtype="str") for c in ("customer_id", "kind", "value")})
-        keep, kind_codes, kinds = np.zeros(0, bool), np.zeros(0, np.int32), []
+        ident = _EMPTY_IDENT if ident is None else ident
+        keep, kind_codes, kinds = np.zeros(len(ident), bool), np.zeros(len(ident), np.int32), []
     else:
         keep, kind_codes, kinds, warnings, id_stats = usable_rows(ident, graph, date)
     accounts = book.accounts
@@ -106,22 +158,23 @@ def _read_night(book: Book, graph: GraphConfig, date: pd.Timestamp,
         a_known = accounts["snapshot_date"].to_numpy("datetime64[ns]") <= date.to_datetime64()
     else:
         a_known = np.ones(len(accounts), bool)
-    vfp = fingerprints(ident["value"])
-    vkey = vfp + kind_codes.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
-    ih = row_hashes(ident, "identifiers", {"value": vfp})
-    ah = account_hashes() if account_hashes is not None else row_hashes(accounts, "accounts")
     return _Night(ident, accounts, keep, kind_codes, kinds, warnings, id_stats, a_known,
-                  confirmed_on(book.fraud_labels, date), ih, ah, vkey)
+                  confirmed_on(book.fraud_labels, date), hashes)
 
 
-def _refused(carry: Carry, graph: GraphConfig, night: _Night, date: pd.Timestamp) -> str:
-    """Why the carry cannot serve tonight ("" when it can)."""
+def _refused(carry: Carry, graph: GraphConfig, date: pd.Timestamp) -> str:
+    """Why the carry cannot serve tonight, from its keys and night ("" when it can)."""
     if carry.key != state_key(graph):
         return "carried identifier graph was made with other graph keys"
     if carry.date > date:
         return f"carried identifier graph is of a later night ({carry.date:%Y-%m-%d})"
-    for name, hashes, table in (("identifiers", night.ih, night.ident), ("accounts", night.ah, night.accounts)):
-        if digest(hashes, past_mask(table, name, carry.date)) != carry.digests.get(name):
+    return ""
+
+
+def _past_refused(carry: Carry, night: _Night) -> str:
+    """Why the carry cannot serve tonight's book: its past rows differ ("" when they do not)."""
+    for name, table in (("identifiers", night.ident), ("accounts", night.accounts)):
+        if digest(night.hashes.get(name), past_mask(table, name, carry.date)) != carry.digests.get(name):
             return (f"the {name} rows dated on or before {carry.date:%Y-%m-%d} differ from that night's "
                     "(history rewritten or late rows)")
     return ""
