@@ -88,7 +88,7 @@ def reasons(summary: pd.DataFrame, link_kinds: list[str]) -> pd.Series:
     evidence_unconfirmed, unconfirmed, suspect, linked_to_confirmed, held) is flagged, in words."""
     via = " or ".join(k.replace("_", " ") for k in sorted(link_kinds)) or "linking value"
 
-    def one(r: pd.Series) -> str:
+    def one(r: dict) -> str:
         parts = [f"score {r['score']:.2f}"]
         if r["community_model"] >= r["member_mean"]:
             parts.append(f"the group looks like a ring to the community model ({r['community_model']:.2f}: "
@@ -104,4 +104,6 @@ def reasons(summary: pd.DataFrame, link_kinds: list[str]) -> pd.Series:
         if r.get("held", False):
             parts.append("kept from last night (hysteresis: within the hold margin)")
         return "; ".join(parts)
-    return pd.Series([one(r) for _, r in summary.iterrows()], index=summary.index, dtype="str")
+    # one dict per row from the columns (iterrows builds a Series per row: 5k rings at 1M)
+    rows = summary.to_dict("records")
+    return pd.Series([one(r) for r in rows], index=summary.index, dtype="str")

@@ -40,6 +40,10 @@ def match_ring_ids(
     """
     out = pd.DataFrame(index=tonight.index, columns=["ring_id", "first_flagged"], dtype=object)
     out["matched_overlap"] = 0.0
+    # filled by position, then set as columns (a pandas `.at` per ring costs ~10 us: 5k rings)
+    row_of = {key: i for i, key in enumerate(out.index)}
+    ring_id, first_flagged = out["ring_id"].to_numpy(copy=True), out["first_flagged"].to_numpy(copy=True)
+    overlap = out["matched_overlap"].to_numpy(copy=True)
     taken: set[str] = set()
     if previous is not None and len(previous) and len(tonight):
         new = tonight.explode().rename("customer_id").reset_index().rename(columns={"index": "key"})
@@ -65,19 +69,18 @@ def match_ring_ids(
                     continue
                 used_keys.add(key)
                 taken.add(rid)
-                out.at[key, "ring_id"] = rid
-                out.at[key, "first_flagged"] = first.get(rid, date)
-                out.at[key, "matched_overlap"] = float(ov)
+                i = row_of[key]
+                ring_id[i], first_flagged[i], overlap[i] = rid, first.get(rid, date), float(ov)
         taken |= set(previous["ring_id"])
-    for key in out.index[out["ring_id"].isna()]:
-        members = list(tonight[key])
+    for i in np.flatnonzero(pd.isna(ring_id)):
+        members = list(tonight.iloc[i])
         length = 10
         rid = founding_id(members, length)
         while rid in taken:
             length += 4
             rid = founding_id(members, length)
         taken.add(rid)
-        out.at[key, "ring_id"] = rid
-        out.at[key, "first_flagged"] = pd.Timestamp(date)
-    out["first_flagged"] = pd.to_datetime(out["first_flagged"])
+        ring_id[i], first_flagged[i] = rid, pd.Timestamp(date)
+    out["ring_id"], out["matched_overlap"] = ring_id, overlap
+    out["first_flagged"] = pd.to_datetime(pd.Series(first_flagged, index=out.index, dtype=object))
     return out
