@@ -176,6 +176,32 @@ def test_a_generated_book_night_to_night_carried_equals_full() -> None:
         pd.testing.assert_frame_equal(a, b)
 
 
+def test_a_rewritten_past_through_detect_rings_drops_the_carried_build() -> None:
+    """detect_rings computes the digests on a second thread while it builds the carried graph:
+    a past that differs (one identifier value of last night rewritten) drops that build for a
+    full one, with the reason, and gives the rings of a night without a carry."""
+    strategy = load_strategy(ROOT / "strategies" / "default.yaml")
+    tables = generate_book(SynthParams(accounts=2000, days=2, seed=5), strategy)
+    book = Book(**{k: tables[k] for k in ("accounts", "payments", "contacts", "identifiers", "fraud_labels")})
+    graph = load_graph(ROOT / "graphs" / "default.yaml")
+    last, tonight = book.snapshot_dates()[-2:]
+    first = detect_rings(book, graph, last)
+    ident = book.identifiers.copy()
+    seen = ident["first_seen"].to_numpy("datetime64[ns]")
+    row = int(np.flatnonzero(~np.isnat(seen) & (seen <= last.to_datetime64()))[0])
+    values = ident["value"].astype(object).to_numpy(copy=True)
+    values[row] = str(values[row]) + "x"
+    ident["value"] = pd.Series(values, dtype="str")
+    rewritten = Book(**{**{k: getattr(book, k) for k in ("accounts", "payments", "contacts", "fraud_labels")},
+                        "identifiers": ident})
+    res = detect_rings(rewritten, graph, tonight, previous=first.rings, carry=_roundtrip(first.carry))
+    assert res.stats["graph_carry"]["mode"] == "full"
+    assert "identifiers rows dated on or before" in res.stats["graph_carry"]["reason"]
+    full = detect_rings(rewritten, graph, tonight, previous=first.rings)
+    for a, b in ((res.rings, full.rings), (res.members, full.members), (res.communities, full.communities)):
+        pd.testing.assert_frame_equal(a, b)
+
+
 @st.composite
 def account_histories(draw: st.DrawFn):
     """Integer-coded account, payment and contact rows (customer_features' inputs) dated before,
