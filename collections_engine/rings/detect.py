@@ -97,11 +97,13 @@ def detect_rings(
         try:
             gp = graph_phase(book, graph, date, carry, why_full or "no carried identifier graph given", hashes)
             laps.lap("graph_s")
+            # the own features on the same worker (after the hashes) while the communities are found
+            own = side.submit(_own_phase, book, gp, date, carry, hashes)
             night = night_communities(gp.cg, graph, state, why_full or "no ring state given",
                                       id_hash=gp.id_hash[gp.cg.codes] if gp.id_hash is not None else None)
             labels = night.labels
             laps.lap("communities_s")
-            pp = _propensity_phase(book, graph, gp, labels, date, carry, hashes)
+            pp = _propensity_phase(graph, gp, labels, own.result())
             laps.lap("propensity_s")
         except BaseException:
             side.shutdown(wait=False, cancel_futures=True)  # bad input: do not hash the rest
@@ -137,19 +139,22 @@ class _PropensityPhase:
     accounts: AccountPhase    # own features' source and each account's customer
 
 
-def _propensity_phase(book: Book, graph: GraphConfig, gp: GraphPhase, labels: np.ndarray,
-                      date: pd.Timestamp, carry: Carry | None = None,
-                      hashes: Hashes | None = None) -> _PropensityPhase:
+def _own_phase(book: Book, gp: GraphPhase, date: pd.Timestamp, carry: Carry | None,
+               hashes: Hashes | None) -> AccountPhase:
+    """The customers' own features (`account_phase`): they do not depend on the communities."""
+    shared_node = gp.cg.shared["node"].to_numpy()
+    shared_counts = np.bincount(gp.cg.codes[shared_node], minlength=len(gp.customer_ids)).astype(float)
+    return account_phase(book, gp, date, carry, shared_counts, hashes)
+
+
+def _propensity_phase(graph: GraphConfig, gp: GraphPhase, labels: np.ndarray, ap: AccountPhase) -> _PropensityPhase:
     cg, n_cust = gp.cg, len(gp.customer_ids)
-    shared_node = cg.shared["node"].to_numpy()
-    shared_counts = np.bincount(cg.codes[shared_node], minlength=n_cust).astype(float)
-    ap = account_phase(book, gp, date, carry, shared_counts, hashes)
     feats = ap.feats
     first_day = np.fmin(feats.pop("open_day").to_numpy(), gp.first_seen)
     feats = graph_features(feats, cg.codes, cg.u, cg.v, cg.w)
     feats = community_features(feats, cg.codes, labels, open_day=first_day)
     (sh_kind,), sh_kinds = encode(cg.shared["kind"])
-    sh_code = cg.codes[shared_node]
+    sh_code = cg.codes[cg.shared["node"].to_numpy()]
     by_kind = {k: np.zeros(n_cust, np.int64) for k in graph.kinds}
     for i, k in enumerate(sh_kinds):  # one pass per graph kind (a handful), not per row
         by_kind[k] = np.bincount(sh_code[sh_kind == i], minlength=n_cust)
