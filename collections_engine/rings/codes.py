@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from collections_engine.codes import to_arrow
 
-__all__ = ["dense", "fingerprints", "mix64", "sorted_unique", "unique_inverse"]
+__all__ = ["dense", "fingerprints", "mix64", "sorted_unique", "take_rows", "unique_inverse"]
 
 
 # np.unique on large int64 arrays is slow in numpy 2.x (docs/notes/issue-17.md): the helpers
@@ -122,3 +122,27 @@ def _block_fingerprints(ch: pa.Array) -> np.ndarray:
         byte[k[None, :] >= length[short, None]] = 0
         out[short] += (byte << (k.astype(np.uint64) * np.uint64(8))).sum(axis=1, dtype=np.uint64)
     return mix64(out)
+
+
+def take_rows(column, rows: np.ndarray) -> pa.ChunkedArray:
+    """`column[rows]` (a string column, as `codes.to_arrow` reads it), chunk by chunk: Arrow's
+    take on a chunked array joins the chunks first, a copy of the whole 19.5M-row identifier
+    column (0.1-0.3 s) to pick the few thousand rows of a night."""
+    col = to_arrow(column)
+    rows = np.asarray(rows, np.int64)
+    if col.num_chunks <= 1:
+        return col.take(pa.array(rows)) if col.num_chunks else col
+    order = None
+    if len(rows) > 1 and (rows[1:] < rows[:-1]).any():
+        order = np.argsort(rows, kind="stable")
+        rows = rows[order]
+    bounds = np.cumsum([0, *(len(c) for c in col.chunks)])
+    cuts = np.searchsorted(rows, bounds)
+    parts = [ch.take(pa.array(rows[cuts[i]:cuts[i + 1]] - bounds[i]))
+             for i, ch in enumerate(col.chunks) if cuts[i + 1] > cuts[i]]
+    out = pa.chunked_array(parts, col.type)
+    if order is not None:  # back to the order asked for (a take of the few rows picked)
+        back = np.empty(len(order), np.int64)
+        back[order] = np.arange(len(order))
+        out = out.take(pa.array(back))
+    return out

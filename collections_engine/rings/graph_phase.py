@@ -20,7 +20,7 @@ from collections_engine.book import Book
 from collections_engine.config.graph import GraphConfig
 from collections_engine.rings.carry import Carry, digest, past_mask, row_hashes, table_hashes
 from collections_engine.codes import encode_arrow, to_arrow, to_object
-from collections_engine.rings.codes import fingerprints
+from collections_engine.rings.codes import fingerprints, take_rows
 from collections_engine.rings.graph import CustomerGraph, clean_identifiers, link_codes, usable_rows, value_groups
 from collections_engine.rings.incremental import state_key
 from collections_engine.rings.propensity import confirmed_on, id_hash
@@ -235,8 +235,8 @@ def carried_graph_phase(night: _Night, graph: GraphConfig, date: pd.Timestamp, c
     r_known, r_acc, r_keep = np.flatnonzero(new_known), np.flatnonzero(new_acc), np.flatnonzero(new_keep)
     single = _matched_singles(night, new_keep, r_keep)
     cid = to_arrow(ident["customer_id"])
-    cc = _customer_codes(carry, [cid.take(pa.array(r_known)), to_arrow(accounts["customer_id"]).take(pa.array(r_acc)),
-                                 to_arrow(night.labelled), cid.take(pa.array(single))])
+    cc = _customer_codes(carry, [take_rows(cid, r_known), take_rows(accounts["customer_id"], r_acc),
+                                 to_arrow(night.labelled), take_rows(cid, single)])
     c_known, c_acc_new, lab_codes, c_single = cc.codes
     n = len(cc.ids)
     ident_acc = np.zeros(n, bool)
@@ -282,7 +282,7 @@ def _matched_singles(night: _Night, new_keep: np.ndarray, rows: np.ndarray) -> n
     past = np.flatnonzero(hit.to_numpy(zero_copy_only=False) & night.keep & ~new_keep)
     if len(past) == 0:
         return past
-    vg = value_groups(to_arrow(night.ident["value"]).take(pa.array(past)), night.kind_codes[past],
+    vg = value_groups(take_rows(night.ident["value"], past), night.kind_codes[past],
                       np.ones(len(past), bool))
     return past[vg < 0]
 
@@ -359,7 +359,7 @@ def _carried_links(night: _Night, graph: GraphConfig, carry: Carry, rows: np.nda
     kind_of = {k: i for i, k in enumerate(kinds)}
     (lk,), lk_levels = encode_arrow(links["kind"], sort=False)
     lk_map = np.array([kind_of.get(str(k), -1) for k in lk_levels.to_pylist()] + [-1], np.int32)
-    values = pa.chunked_array([*to_arrow(links["value"]).chunks, *to_arrow(ident["value"]).take(pa.array(rows)).chunks],
+    values = pa.chunked_array([*to_arrow(links["value"]).chunks, *take_rows(ident["value"], rows).chunks],
                               pa.large_string())
     kind_codes = np.r_[lk_map[lk], night.kind_codes[rows]].astype(np.int32)
     vcode = value_groups(values, kind_codes, kind_codes >= 0)
@@ -369,15 +369,14 @@ def _carried_links(night: _Night, graph: GraphConfig, carry: Carry, rows: np.nda
     multi = np.flatnonzero(vcode >= 0)
     kind_names = pa.array(kinds, pa.large_string()).take(pa.array(kind_codes[multi]))
     out = pd.DataFrame({"cust_pos": codes[multi], "kind": pd.Categorical(pd.array(kind_names, dtype="str")),
-                        "value": pd.array(values.take(pa.array(multi)), dtype="str")})
+                        "value": pd.array(take_rows(values, multi), dtype="str")})
     return cg, out
 
 
 def _link_rows(ident: pd.DataFrame, night: _Night, rows: np.ndarray, cust_pos: np.ndarray) -> pd.DataFrame:
-    take = pa.array(rows)
     kinds = pa.array(night.kinds, pa.large_string()).take(pa.array(night.kind_codes[rows]))
     return pd.DataFrame({"cust_pos": cust_pos.astype(np.int64), "kind": pd.Categorical(pd.array(kinds, dtype="str")),
-                         "value": pd.array(to_arrow(ident["value"]).take(take), dtype="str")})
+                         "value": pd.array(take_rows(ident["value"], rows), dtype="str")})
 
 
 def _carry(night: _Night, graph: GraphConfig, date: pd.Timestamp, ids: pa.Array, ident_acc: np.ndarray,
