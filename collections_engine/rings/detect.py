@@ -103,7 +103,7 @@ def detect_rings(
                                       id_hash=gp.id_hash[gp.cg.codes] if gp.id_hash is not None else None)
             labels = night.labels
             laps.lap("communities_s")
-            pp = _propensity_phase(graph, gp, labels, own.result())
+            pp = _propensity_phase(book, graph, gp, labels, date, ap=own.result())
             laps.lap("propensity_s")
         except BaseException:
             side.shutdown(wait=False, cancel_futures=True)  # bad input: do not hash the rest
@@ -147,7 +147,12 @@ def _own_phase(book: Book, gp: GraphPhase, date: pd.Timestamp, carry: Carry | No
     return account_phase(book, gp, date, carry, shared_counts, hashes)
 
 
-def _propensity_phase(graph: GraphConfig, gp: GraphPhase, labels: np.ndarray, ap: AccountPhase) -> _PropensityPhase:
+def _propensity_phase(book: Book, graph: GraphConfig, gp: GraphPhase, labels: np.ndarray,
+                      date: pd.Timestamp, carry: Carry | None = None, hashes: Hashes | None = None,
+                      ap: AccountPhase | None = None) -> _PropensityPhase:
+    """The propensities; `ap`: the own features when the caller has them (`_own_phase`)."""
+    if ap is None:
+        ap = _own_phase(book, gp, date, carry, hashes)
     cg, n_cust = gp.cg, len(gp.customer_ids)
     feats = ap.feats
     first_day = np.fmin(feats.pop("open_day").to_numpy(), gp.first_seen)
