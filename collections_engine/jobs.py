@@ -1,4 +1,5 @@
-"""The jobs behind the commands other than `run`: train, rings, sources, generate.
+"""The jobs behind the commands other than `run`: train, rings, sources, generate, approve,
+experiments, promote.
 
 Each takes paths and typed options, reads through `io/`, calls the steps and writes its outputs
 all-or-nothing, and returns a small record the command prints: `commands/` only parses
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +24,8 @@ from collections_engine.io.jsonio import json_bytes
 from collections_engine.io.load import TRAINING_TABLES, input_hashes, load_book
 
 __all__ = ["TrainOutcome", "train_job", "RingsOutcome", "rings_job", "SourcesOutcome", "sources_job",
-           "generate_job"]
+           "generate_job", "Review", "review_job", "approve_job", "ExperimentsOutcome", "experiments_job",
+           "promote_job"]
 
 log = logging.getLogger("collections_engine")
 
@@ -161,3 +164,91 @@ def generate_job(out: Path, params, strategy_file: Path | None) -> dict[str, int
             rows[name] = len(frame)
             del frame
     return rows
+
+
+@dataclass
+class Review:
+    """A candidate model version beside the champion (`scoring.store.review`'s answer in `review`),
+    and `rescore`: the champion scored on the candidate's rows from DATA, when DATA was given
+    (the approval reviews again with it if another approver was first)."""
+    review: dict
+    rescore: Callable | None = None
+
+    @property
+    def compared(self) -> bool:
+        """Whether there is a champion other than the candidate to show it beside."""
+        return bool(self.review["champion"]) and self.review["champion"] != self.review["candidate"]
+
+
+def review_job(models: Path, version: str | None, data=None, strategy_file: Path | None = None) -> Review:
+    """The candidate (default: the newest) beside the champion on the same held-out rows; with
+    DATA and the strategy, the champion is scored on the candidate's rows where the two versions
+    share too few (`scoring.compare.rescore_rows`): the book is loaded once, here."""
+    from collections_engine.scoring import store
+
+    rescore = None
+    if data is not None:
+        from collections_engine.scoring.compare import rescore_rows
+
+        strat = load_strategy(strategy_file)
+        book, _ = load_book(data, strat)
+
+        def rescore(champion, rows):  # noqa: ANN001, ANN202 - the champion on the candidate's rows
+            return rescore_rows(champion, book, strat, rows)
+
+    return Review(review=store.review(models, version, rescore), rescore=rescore)
+
+
+def approve_job(models: Path, reviewed: Review, by: str, *, force: bool = False, reason: str | None = None) -> dict:
+    """Make the reviewed candidate the champion (`scoring.store.approve`: a candidate worse beyond
+    the interval is refused, nothing recorded, unless `force` with a `reason`; an approval appends
+    its record)."""
+    from collections_engine.scoring import store
+
+    return store.approve(models, reviewed.review["candidate"], by, force=force, reason=reason,
+                         reviewed=reviewed.review, rescore=reviewed.rescore)
+
+
+@dataclass
+class ExperimentsOutcome:
+    results: pd.DataFrame             # per arm over every night with outcomes (`experiments.collect.summarise`)
+    effects: pd.DataFrame | None      # the effects re-estimated from the engine's history (with a strategy)
+    notes: list[str] = field(default_factory=list)
+
+
+def experiments_job(runs: Path, data, strategy_file: Path | None = None, out: Path | None = None) -> ExperimentsOutcome:
+    """The champion/challenger results across RUNS' nights whose outcomes DATA holds; with the
+    strategy, the queue effects re-estimated from the randomised rows; OUT's CSV files written
+    all-or-nothing when OUT is given."""
+    from collections_engine.experiments.collect import collect, effects_of, summarise, write_summary
+
+    rows, stages, notes = collect(runs, data)
+    results, by_night = summarise(rows)
+    effects = effects_of(data, stages, load_strategy(strategy_file)) if strategy_file is not None else None
+    if out is not None:
+        write_summary(out, results, by_night, effects, notes)
+    return ExperimentsOutcome(results=results, effects=effects, notes=notes)
+
+
+def promote_job(strategy_file: Path, arm: str, by: str, reason: str | None = None, runs: Path | None = None,
+                data=None) -> dict:
+    """Promote `arm` to champion (`experiments.promote`). With RUNS and DATA the experiments'
+    results are the evidence recorded, and an arm whose net per account is not above the
+    champion's beyond its interval is refused unless a `reason` is given (recorded)."""
+    from collections_engine.experiments.collect import collect, summarise
+    from collections_engine.experiments.promote import promote
+
+    evidence = None
+    if runs is not None:
+        rows, _, _ = collect(runs, data)
+        results, _ = summarise(rows)
+        evidence = results.to_dict("records")
+        mine = [r for r in evidence if r["arm"] == arm]
+        better = bool(mine) and mine[0]["significant"] and mine[0]["net_vs_champion"] > 0
+        if not better and not (reason or "").strip():
+            raise InputError("promote", [
+                f"--arm {arm}: " + (f"net per account vs champion {mine[0]['net_vs_champion']:+,.2f} "
+                                    f"[{mine[0]['diff_lo']:+,.2f}, {mine[0]['diff_hi']:+,.2f}] is not above "
+                                    "the champion beyond its interval" if mine else "no outcomes for this arm")
+                + "; promote anyway with --reason TEXT (recorded)"])
+    return promote(strategy_file, arm, by, reason, evidence)

@@ -27,8 +27,8 @@ import pandas as pd
 
 from collections_engine.assign import build_decision_inputs
 from collections_engine.assign.effects import EFFECT_MODES, Effects
+from collections_engine.assign.experiments import decide_night, previous_arms
 from collections_engine.assign.logodds_history import night_effects
-from collections_engine.assign.experiments import decide_night
 from collections_engine.assign.files import vendor_batches, vendor_files, worklists
 from collections_engine.config import GraphConfig, load_graph, load_strategy
 from collections_engine.config.experiments import CHAMPION, arm_strategies, arm_terms
@@ -359,7 +359,7 @@ def _place(req: RunRequest, strategy: Strategy, night: _Opened, scored: _Scored,
         warnings += said
     if req.placement is None:
         decision = decide_night(inputs, strategy, date, effects=effects, arms=arms,
-                                previous_arm=_previous_arms(prev.assignments))
+                                previous_arm=previous_arms(prev.assignments))
     else:   # a backtest's peer decides the whole night (no experiment arms)
         decision = req.placement(inputs, strategy, date, effects=effects)
         decision.assignments["arm"] = pd.Series([CHAMPION] * len(decision.assignments), dtype="str")
@@ -417,13 +417,6 @@ def _records(req: RunRequest, started: str, strategy: Strategy, night: _Opened, 
         run_json["engine"] = {"name": engine.name, **engine_stats}
         timings["engine"] = engine_times
     return run_json, timings
-
-
-def _previous_arms(previous: pd.DataFrame | None) -> pd.Series | None:
-    """account_id -> the arm of the previous night (an open placement keeps its arm)."""
-    if previous is None or "arm" not in previous.columns:
-        return None
-    return pd.Series(previous["arm"].astype("str").to_numpy(), index=previous["account_id"].astype("str"))
 
 
 def _ring_state(prev: PreviousNight, graph: GraphConfig, full: bool,

@@ -20,9 +20,8 @@ from collections_engine.config.strategy import Strategy, VendorQueue
 from collections_engine.dates import parse_day
 from collections_engine.errors import InputError
 from collections_engine.experiments.whatif import by_arm, whatif_decision
-from collections_engine.io import read_table
 from collections_engine.io.runfolder import write_whatif_folder
-from collections_engine.io.runs import read_run_json
+from collections_engine.io.runs import read_finished_night
 from collections_engine.report.whatif import compare_plans, whatif_report
 
 __all__ = ["run_whatif", "unused_edits"]
@@ -34,27 +33,18 @@ def run_whatif(runs: Path, date: str, strategy_path: Path, out: Path, effects: s
         raise InputError("--effects", [f"found {effects!r}; expected one of {', '.join(EFFECT_MODES)}"])
     strategy = load_strategy(strategy_path)
     parse_day(date)  # strict YYYY-MM-DD: the folder name of the night
-    folder = Path(runs) / date
-    needed = ["decision_inputs.parquet", "assignments.parquet", "queue_summary.parquet"]
-    missing = [n for n in needed if not (folder / n).is_file()]
-    if missing:
-        raise InputError(str(folder), [f"{n}: not found; expected a finished night's run folder" for n in missing])
-    inputs = read_table(folder / "decision_inputs.parquet")
-    before = read_table(folder / "assignments.parquet")
-    qs_before = read_table(folder / "queue_summary.parquet")
-    night = read_run_json(folder) if (folder / "run.json").is_file() else {}
-    night_mode = (night.get("effects") or {}).get("mode", "history")
-    night_eff = (Effects.from_table(read_table(folder / "effects.parquet"), mode=night_mode)
-                 if (folder / "effects.parquet").is_file() else None)
+    night = read_finished_night(runs, date)
+    night_mode = (night.run.get("effects") or {}).get("mode", "history")
+    night_eff = Effects.from_table(night.effects, mode=night_mode) if night.effects is not None else None
     eff = Effects.resolve(strategy, night_eff.estimates() if night_eff is not None else None, mode=effects)
     # a night under a champion/challenger test is re-decided arm by arm, or the warning says the
     # changed strategy applies to every account as the champion (experiments/whatif.py)
-    decision, arms_mode, arm_notes = whatif_decision(inputs, strategy, strategy_path, pd.Timestamp(date), eff.values,
-                                                     before, Path(runs), folder)
+    decision, arms_mode, arm_notes = whatif_decision(night, strategy, strategy_path, pd.Timestamp(date), eff.values)
     decision.warnings = arm_notes + list(decision.warnings)
-    diff = compare_plans(before, decision.assignments, qs_before, decision.queue_summary)
-    moved = diff["moved_accounts"].merge(inputs[["account_id", "stage"]], on="account_id", how="left")
-    unused = unused_edits(strategy, eff, night_eff, qs_before, night, moved)
+    before = night.assignments
+    diff = compare_plans(before, decision.assignments, night.queue_summary, decision.queue_summary)
+    moved = diff["moved_accounts"].merge(night.inputs[["account_id", "stage"]], on="account_id", how="left")
+    unused = unused_edits(strategy, eff, night_eff, night.queue_summary, night.run, moved)
     warnings = list(eff.warnings)
     if night_eff is not None and night_mode != effects:
         warnings.append(f"the night ran with --effects {night_mode}; this what-if uses --effects {effects}: "

@@ -19,6 +19,7 @@ from collections_engine.cli import app
 from collections_engine.config import load_strategy
 from collections_engine.errors import InputError
 from collections_engine.io.load import load_book
+from collections_engine.jobs import approve_job, review_job
 from collections_engine.scoring import load_version, train
 from collections_engine.scoring.compare import compare_predictions, rescore_rows, shared_rows
 from collections_engine.scoring.store import (ApprovalRefused, approval_history, approve, champion,
@@ -113,6 +114,24 @@ def test_worse_candidate_refused_then_forced_and_records_append_only(trained, tm
     assert (models / "mgood" / "status.json").read_bytes() == status_good
     assert [r["action"] for r in approval_history(models)] == ["approve"] * 3
     assert again["record"]["chain"] == ["mgood", "mweak", "mgood"]
+
+
+def test_the_approve_commands_jobs(trained, tmp_path):
+    """The path `approve` takes: review_job (nothing to show before a champion; then the candidate
+    beside it), approve_job refusing a worse candidate with nothing recorded, then forced."""
+    models = _models(trained, tmp_path / "models")
+    first = review_job(models, "mgood")
+    assert not first.compared and first.rescore is None and first.review["comparison"] is None
+    approve_job(models, first, "Li Wei")
+    rv = review_job(models, "mweak")
+    assert rv.compared and rv.review["champion"] == "mgood" and rv.review["comparison"]["verdict"] == "worse"
+    before = _files(models)
+    with pytest.raises(ApprovalRefused, match="worse than the champion mgood"):
+        approve_job(models, rv, "Li Wei")
+    assert _files(models) == before and champion(models) == "mgood"
+    rec = approve_job(models, rv, "Ana", force=True, reason="simpler")["record"]
+    assert rec["forced"] and rec["by"] == "Ana" and champion(models) == "mweak"
+    assert rec["comparison"] == rv.review["comparison"]
 
 
 def test_rollback_walks_the_chain_back(trained, tmp_path):

@@ -53,7 +53,7 @@ from collections_engine.config.experiments import CHAMPION, never_explored
 from collections_engine.config.strategy import Strategy, VendorQueue
 from collections_engine.vocabulary import KEPT, LEGAL_HOLD, NEW_DECISIONS, PLACED
 
-__all__ = ["decide_night", "assign_arms", "draw", "split_capacities", "propensities", "EXPERIMENT_COLUMNS"]
+__all__ = ["decide_night", "previous_arms", "assign_arms", "draw", "split_capacities", "propensities", "EXPERIMENT_COLUMNS"]
 
 EXPERIMENT_COLUMNS = ["arm", "propensity"]
 
@@ -69,6 +69,14 @@ def draw(keys: pd.Series, seed: int, salt: str) -> np.ndarray:
 def _stage_index(strategy: Strategy, stage: np.ndarray) -> np.ndarray:
     order = {s: k for k, s in enumerate(strategy.stage_names())}
     return pd.Series(stage).map(order).fillna(-1).to_numpy(np.int64)
+
+
+def previous_arms(previous: pd.DataFrame | None) -> pd.Series | None:
+    """account_id -> the arm of a night's assignments (`previous_arm` of `decide_night`: an open
+    placement keeps the arm it ran under); None without that night or its `arm` column."""
+    if previous is None or "arm" not in previous.columns:
+        return None
+    return pd.Series(previous["arm"].astype("str").to_numpy(), index=previous["account_id"].astype("str"))
 
 
 def assign_arms(df: pd.DataFrame, strategy: Strategy, previous_arm: pd.Series | None = None) -> np.ndarray:

@@ -48,6 +48,7 @@ def register(app: typer.Typer) -> None:
         strategy: Path | None = typer.Option(None, "--strategy", help="Strategy YAML (with --data)."),
     ) -> None:
         from collections_engine.errors import InputError
+        from collections_engine.jobs import approve_job, review_job
         from collections_engine.scoring import store
         from collections_engine.scoring.compare import format_comparison
 
@@ -67,25 +68,12 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"rolled back: model version {rec['version_id']} is the champion again "
                        f"(was {rec['champion_before']}); record {rec['seq']:06d} by {rec['by']} at {rec['at']}")
             return
-        rescore = None
-        if data is not None:
-            from collections_engine.config import load_strategy
-            from collections_engine.io.load import load_book
-            from collections_engine.scoring.compare import rescore_rows
-
-            strat = load_strategy(strategy)
-            book, _ = load_book(data, strat)
-
-            def rescore(version, rows):  # noqa: ANN001, ANN202 - the champion on the candidate's rows
-                return rescore_rows(version, book, strat, rows)
-
-        rv = store.review(models, version, rescore)
-        cmp = rv["comparison"] or {}
-        for line in format_comparison(cmp, rv["candidate"], rv["champion"]) if rv["champion"] and \
-                rv["champion"] != rv["candidate"] else []:
-            typer.echo(line)
-        st = store.approve(models, rv["candidate"], who, force=force, reason=reason, reviewed=rv,
-                           rescore=rescore)
+        reviewed = review_job(models, version, data, strategy)
+        if reviewed.compared:
+            for line in format_comparison(reviewed.review["comparison"] or {}, reviewed.review["candidate"],
+                                          reviewed.review["champion"]):
+                typer.echo(line)
+        st = approve_job(models, reviewed, who, force=force, reason=reason)
         rec = st["record"]
         extra = f"; forced: {reason}" if rec["forced"] else ""
         typer.echo(f"model version {st['version_id']} approved by {rec['by']} at {rec['at']} "

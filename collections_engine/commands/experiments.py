@@ -32,15 +32,10 @@ def register(app: typer.Typer) -> None:
         out: Path | None = typer.Option(None, "--out", help="Folder for the CSV files."),
         strategy: Path | None = typer.Option(None, "--strategy", help="Strategy YAML (for the effects)."),
     ) -> None:
-        from collections_engine.experiments.collect import collect, effects_of, summarise, write_summary
+        from collections_engine.jobs import experiments_job
 
-        rows, stages, notes = collect(runs, data)
-        results, by_night = summarise(rows)
-        effects = None
-        if strategy is not None:
-            from collections_engine.config import load_strategy
-
-            effects = effects_of(data, stages, load_strategy(strategy))
+        done = experiments_job(runs, data, strategy, out)
+        results, effects, notes = done.results, done.effects, done.notes
         for n in notes:
             typer.echo(f"note: {n}")
         if not len(results):
@@ -56,7 +51,6 @@ def register(app: typer.Typer) -> None:
         if effects is not None:
             typer.echo(_effects_line(effects))
         if out is not None:
-            write_summary(out, results, by_night, effects, notes)
             typer.echo(f"written: {out}")
 
 

@@ -35,25 +35,10 @@ def register(app: typer.Typer) -> None:
         data: Path | None = typer.Option(None, "--data", parser=data_location, metavar="DATA", help="DATA folder with outcomes (evidence)."),
     ) -> None:
         from collections_engine.errors import InputError
-        from collections_engine.experiments.promote import promote
+        from collections_engine.jobs import promote_job
 
         if (runs is None) != (data is None):
             raise InputError("promote", ["--runs and --data: found one without the other; expected both or neither"])
-        evidence = None
-        if runs is not None:
-            from collections_engine.experiments.collect import collect, summarise
-
-            rows, _, _ = collect(runs, data)
-            results, _ = summarise(rows)
-            evidence = results.to_dict("records")
-            mine = [r for r in evidence if r["arm"] == arm]
-            better = bool(mine) and mine[0]["significant"] and mine[0]["net_vs_champion"] > 0
-            if not better and not (reason or "").strip():
-                raise InputError("promote", [
-                    f"--arm {arm}: " + (f"net per account vs champion {mine[0]['net_vs_champion']:+,.2f} "
-                                        f"[{mine[0]['diff_lo']:+,.2f}, {mine[0]['diff_hi']:+,.2f}] is not above "
-                                        "the champion beyond its interval" if mine else "no outcomes for this arm")
-                    + "; promote anyway with --reason TEXT (recorded)"])
-        rec = promote(strategy, arm, by, reason, evidence)
+        rec = promote_job(strategy, arm, by, reason, runs, data)
         typer.echo(f"arm {arm} promoted: {strategy} is now its strategy (record {rec['seq']:06d} by {by} "
                    f"at {rec['at']}; the previous file is kept beside the record)")

@@ -18,18 +18,17 @@ explorers back to the optimiser, the arms' strategies gone), not only the edit.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
 from collections_engine.assign import decide
 from collections_engine.assign.decide import Decision
-from collections_engine.assign.experiments import decide_night
+from collections_engine.assign.experiments import decide_night, previous_arms
 from collections_engine.config import load_strategy
 from collections_engine.config.experiments import CHAMPION, arm_strategies
 from collections_engine.config.strategy import Strategy
-from collections_engine.io import read_table
+from collections_engine.io.runs import FinishedNight
 
 __all__ = ["whatif_decision", "by_arm", "ran_under_test"]
 
@@ -43,28 +42,16 @@ def ran_under_test(before: pd.DataFrame) -> bool:
     return bool(arms - {CHAMPION}) or explored
 
 
-def _previous_arm(runs: Path, folder: Path) -> pd.Series | None:
-    run = folder / "run.json"
-    prev = json.loads(run.read_text(encoding="utf-8")).get("previous_night") if run.is_file() else None
-    path = Path(runs) / str(prev) / "assignments.parquet" if prev else None
-    if path is None or not path.is_file():
-        return None
-    a = read_table(path)
-    if "arm" not in a.columns:
-        return None
-    return pd.Series(a["arm"].astype("str").to_numpy(), index=a["account_id"].astype("str"))
-
-
-def whatif_decision(inputs: pd.DataFrame, strategy: Strategy, strategy_path: Path, date: pd.Timestamp,
-                    effects: dict | None, before: pd.DataFrame, runs: Path, folder: Path
-                    ) -> tuple[Decision, str, list[str]]:
-    """(the re-decision, 'per arm' or 'champion for all', warnings about what is compared)."""
+def whatif_decision(night: FinishedNight, strategy: Strategy, strategy_path: Path, date: pd.Timestamp,
+                    effects: dict | None) -> tuple[Decision, str, list[str]]:
+    """(the re-decision of `night`, 'per arm' or 'champion for all', warnings about what is compared)."""
+    inputs, before = night.inputs, night.assignments
     exp = strategy.experiments
     tested = exp is not None and (bool(exp.arms) or exp.explore > 0)
     if tested:
         arms = arm_strategies(strategy, Path(strategy_path), load_strategy)
         d = decide_night(inputs, strategy, date, arms=arms, effects=effects,
-                         previous_arm=_previous_arm(runs, folder))
+                         previous_arm=previous_arms(night.previous_assignments()))
         return d, "per arm", []
     d = decide(inputs, strategy, date, effects=effects)
     d.assignments["arm"] = pd.Series([CHAMPION] * len(d.assignments), dtype="str")

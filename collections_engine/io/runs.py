@@ -18,7 +18,8 @@ from collections_engine.errors import InputError
 from collections_engine.io.tables import read_table
 
 __all__ = ["runs_lock", "previous_night", "night_folders", "clean_stale", "read_run_json",
-           "read_previous_frame", "read_previous_night", "PreviousNight", "LockBusy", "RING_STATE_FILE"]
+           "read_previous_frame", "read_previous_night", "PreviousNight", "read_finished_night",
+           "FinishedNight", "FINISHED_NIGHT_TABLES", "LockBusy", "RING_STATE_FILE"]
 
 RING_STATE_FILE = "ring_state.parquet"  # what a night's ring step leaves for the next (rings.incremental)
 
@@ -130,3 +131,44 @@ def read_previous_night(runs: Path, date: pd.Timestamp) -> PreviousNight:
                          placements=read_previous_frame(prev, "placements.parquet"),
                          assignments=read_previous_frame(prev, "assignments.parquet"),
                          ring_state=state, ring_state_error=error, earlier=earlier)
+
+
+# The tables a finished night's run folder must hold for the night to be re-decided.
+FINISHED_NIGHT_TABLES = ("decision_inputs.parquet", "assignments.parquet", "queue_summary.parquet")
+
+
+@dataclass
+class FinishedNight:
+    """A finished night's run folder as `whatif` re-decides it (read only; RUNS is not touched).
+
+    `inputs` (decision_inputs.parquet), `assignments` and `queue_summary` as the night decided;
+    `run`: its run.json ({} where absent); `effects`: its effects.parquet (None where absent).
+    The night before it is read only on demand (`previous_assignments`): only a what-if over a
+    champion/challenger test needs the arms its open placements ran under."""
+
+    runs: Path
+    folder: Path
+    inputs: pd.DataFrame
+    assignments: pd.DataFrame
+    queue_summary: pd.DataFrame
+    run: dict = field(default_factory=dict)
+    effects: pd.DataFrame | None = None
+
+    def previous_assignments(self) -> pd.DataFrame | None:
+        """assignments.parquet of the night this one followed (run.json's `previous_night`), or
+        None when there was none or its file is gone."""
+        prev = self.run.get("previous_night")
+        return read_previous_frame(Path(self.runs) / str(prev), "assignments.parquet") if prev else None
+
+
+def read_finished_night(runs: Path, date: str) -> FinishedNight:
+    """RUNS/DATE as one object (see `FinishedNight`); a folder without the tables a night writes
+    is an input error naming each one missing."""
+    folder = Path(runs) / date
+    missing = [n for n in FINISHED_NIGHT_TABLES if not (folder / n).is_file()]
+    if missing:
+        raise InputError(str(folder), [f"{n}: not found; expected a finished night's run folder" for n in missing])
+    inputs, assignments, queue_summary = (read_table(folder / n) for n in FINISHED_NIGHT_TABLES)
+    run = read_run_json(folder) if (folder / "run.json").is_file() else {}
+    return FinishedNight(runs=Path(runs), folder=folder, inputs=inputs, assignments=assignments,
+                         queue_summary=queue_summary, run=run, effects=read_previous_frame(folder, "effects.parquet"))
