@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
 from collections_engine.book import Book
+from collections_engine.config import load_graph, load_strategy
+from collections_engine.config.graph import GraphConfig
+from collections_engine.synth import SynthParams, generate_book
 
-__all__ = ["DATE", "KINDS", "book_of", "clique"]
+__all__ = ["DATE", "KINDS", "book_of", "clique", "generated_ring_book"]
+
+ROOT = Path(__file__).resolve().parents[1]
+RING_TABLES = ("accounts", "payments", "contacts", "identifiers", "fraud_labels")
 
 DATE = pd.Timestamp("2026-01-31")
 KINDS = {"phone": 1.0, "device": 1.0, "address": 0.5}
@@ -28,3 +36,12 @@ def book_of(rows: list[tuple], labels: list[str] = (), never_paid: bool = True) 
 
 def clique(prefix: str, n: int, kind: str = "device") -> list[tuple]:
     return [(f"{prefix}{i}", kind, f"{prefix}-{kind}") for i in range(n)]
+
+
+def generated_ring_book(accounts: int, days: int, seed: int) -> tuple[Book, GraphConfig]:
+    """A generated book with only the tables the ring step reads, and the default graph file:
+    the production path's shape (a giant component, hubs, new customers every night)."""
+    strategy = load_strategy(ROOT / "strategies" / "default.yaml")
+    tables = generate_book(SynthParams(accounts=accounts, days=days, seed=seed), strategy)
+    book = Book(**{k: tables[k] for k in RING_TABLES})
+    return book, load_graph(ROOT / "graphs" / "default.yaml")

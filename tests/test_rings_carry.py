@@ -5,7 +5,6 @@ does not fit tonight's book is refused with the reason (a full build, never a sk
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,14 +12,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from collections_engine.book import Book
-from collections_engine.config import load_graph, load_strategy
 from collections_engine.config.graph import GraphConfig
 from collections_engine.rings import detect_rings
 from collections_engine.rings.carry import check_carry
 from collections_engine.rings.graph_phase import graph_phase
-from collections_engine.synth import SynthParams, generate_book
+from tests.ring_books import generated_ring_book
 
-ROOT = Path(__file__).resolve().parents[1]
 D = pd.Timestamp("2026-01-30")
 S = D - pd.Timedelta(days=1)
 KINDS = {"phone": 1.0, "device": 1.0, "address": 0.5}
@@ -154,10 +151,7 @@ def test_a_generated_book_night_to_night_carried_equals_full() -> None:
     """The production path on a generated book (a giant component, hubs, new customers every
     night): three nights, each carried from the one before, against full builds; and the whole
     ring step from the carry gives the same rings as from the book."""
-    strategy = load_strategy(ROOT / "strategies" / "default.yaml")
-    tables = generate_book(SynthParams(accounts=4000, days=3, seed=3), strategy)
-    book = Book(**{k: tables[k] for k in ("accounts", "payments", "contacts", "identifiers", "fraud_labels")})
-    graph = load_graph(ROOT / "graphs" / "default.yaml")
+    book, graph = generated_ring_book(accounts=4000, days=3, seed=3)
     d0, *nights = book.snapshot_dates()[-3:]
     gp = graph_phase(book, graph, d0, None)
     for d in nights:
@@ -180,10 +174,7 @@ def test_a_rewritten_past_through_detect_rings_drops_the_carried_build() -> None
     """detect_rings computes the digests on a second thread while it builds the carried graph:
     a past that differs (one identifier value of last night rewritten) drops that build for a
     full one, with the reason, and gives the rings of a night without a carry."""
-    strategy = load_strategy(ROOT / "strategies" / "default.yaml")
-    tables = generate_book(SynthParams(accounts=2000, days=2, seed=5), strategy)
-    book = Book(**{k: tables[k] for k in ("accounts", "payments", "contacts", "identifiers", "fraud_labels")})
-    graph = load_graph(ROOT / "graphs" / "default.yaml")
+    book, graph = generated_ring_book(accounts=2000, days=2, seed=5)
     last, tonight = book.snapshot_dates()[-2:]
     first = detect_rings(book, graph, last)
     ident = book.identifiers.copy()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,16 +10,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from collections_engine.book import Book
-from collections_engine.config import load_graph, load_strategy
 from collections_engine.config.graph import GraphConfig
 from collections_engine.rings import detect_rings
 from collections_engine.rings.community import components
 from collections_engine.rings.incremental import STATE_COLUMNS, check_state, component_hashes, node_hashes, state_key
-from collections_engine.synth import SynthParams, generate_book
-from tests.ring_books import DATE, KINDS, book_of, clique
+from tests.ring_books import DATE, KINDS, book_of, clique, generated_ring_book
 
-ROOT = Path(__file__).resolve().parents[1]
 
 GRAPH = GraphConfig(kinds=KINDS, ring={"min_size": 3, "threshold": 0.5})
 
@@ -210,10 +205,7 @@ def test_full_and_incremental_agree_on_a_generated_book_night_to_night() -> None
     """The production path at a size where a large component appears (employers and addresses
     tie thousands together): a generated book's two nights, incremental from the first night's
     state against a full recompute."""
-    strategy = load_strategy(ROOT / "strategies" / "default.yaml")
-    tables = generate_book(SynthParams(accounts=6000, days=2, seed=4), strategy)
-    book = Book(**{k: tables[k] for k in ("accounts", "payments", "contacts", "identifiers", "fraud_labels")})
-    graph = load_graph(ROOT / "graphs" / "default.yaml")
+    book, graph = generated_ring_book(accounts=6000, days=2, seed=4)
     d1, d2 = book.snapshot_dates()[-2:]
     night1 = detect_rings(book, graph, d1)
     inc = detect_rings(book, graph, d2, previous=night1.rings, state=_state(night1, graph))
