@@ -152,17 +152,13 @@ class LogOddsEffects:
         stages = tuple(strategy.stage_names())
         per = (len(edges) + 1) * len(lines) * len(MONTH_BANDS)
         base = constant_logodds(strategy)
-        shifts: dict[str, np.ndarray] = {}
+        shifts = _queue_blocks(strategy, stages, per,
+                               lambda q, s, i: base.shifts[q.name][i * len(MONTH_BANDS)])
         for q in strategy.work_queues():
-            arr = np.full(len(stages) * per, np.nan)
-            for s in q.stages:
-                i = stages.index(s)
-                arr[i * per:(i + 1) * per] = base.shifts[q.name][i * len(MONTH_BANDS)]
             f = frame[(frame["queue"].astype("str") == q.name) & frame["stage"].astype("str").isin(q.stages)]
             if len(f):
                 st = np.array([stages.index(s) for s in f["stage"].astype("str")], dtype=np.int64)
-                arr[st * per + f["cell"].to_numpy(np.int64)] = f["delta"].to_numpy(np.float64)
-            shifts[q.name] = arr
+                shifts[q.name][st * per + f["cell"].to_numpy(np.int64)] = f["delta"].to_numpy(np.float64)
         return cls(stages, edges, lines, shifts, _empty_cells(), base.stage_table, "history")
 
     def record(self) -> dict:
@@ -172,6 +168,19 @@ class LogOddsEffects:
                 "stages": {s: [f"{q} {x}" for q, x in zip(g["queue"], g["stage"])]
                            for s, g in st.groupby("source", sort=True)},
                 "cells_own_estimate": int((self.cells["shrink"] > 0).sum()) if len(self.cells) else 0}
+
+
+def _queue_blocks(strategy: Strategy, stages: tuple[str, ...], per: int, value) -> dict[str, np.ndarray]:
+    """Per work queue, one block of `per` cells for each stage: `value(queue, stage, stage index)`
+    in the stages the queue takes, NaN in the others (no effect there: not eligible)."""
+    out: dict[str, np.ndarray] = {}
+    for q in strategy.work_queues():
+        arr = np.full(len(stages) * per, np.nan)
+        for s in q.stages:
+            i = stages.index(s)
+            arr[i * per:(i + 1) * per] = value(q, s, i)
+        out[q.name] = arr
+    return out
 
 
 def _strategy_shifts(strategy: Strategy, effects: dict | None = None) -> dict[tuple[str, str], float]:
@@ -199,13 +208,7 @@ def constant_logodds(strategy: Strategy, effects: dict | None = None, *,
     shifts = _strategy_shifts(strategy, effects)
     edges = np.array([], dtype=np.float64)
     per = len(MONTH_BANDS)
-    out: dict[str, np.ndarray] = {}
-    for q in strategy.work_queues():
-        arr = np.full(len(stages) * per, np.nan)
-        for s in q.stages:
-            i = stages.index(s)
-            arr[i * per:(i + 1) * per] = shifts.get((q.name, s), 0.0)
-        out[q.name] = arr
+    out = _queue_blocks(strategy, stages, per, lambda q, s, i: shifts.get((q.name, s), 0.0))
     rows = [{"queue": q, "stage": s, "strategy_effect": float(np.exp(v)), "strategy_delta": v,
              "delta": v, "source": "strategy"} for (q, s), v in shifts.items()]
     st = pd.DataFrame(rows).reindex(columns=STAGE_COLUMNS)
