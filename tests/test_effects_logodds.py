@@ -209,6 +209,8 @@ def test_logodds_plans_keep_every_rule(n, shares):
     inp = binding_inputs(n, 2)
     inp["customer_line"] = np.where(np.arange(n) % 3 == 0, "new", "existing")
     d = decide(inp, s, DATE, effects=model, shadow=False)
+    if n >= 3000:   # the path production takes on a large night
+        assert d.solver["method"] == "lagrangian_dual+cpsat"
     for plan in (d, greedy_plan(inp, s, DATE, effects=model), greedy_net_plan(inp, s, DATE, effects=model)):
         assert check_plan(inp, plan.assignments, s, DATE, placements=plan.placements,
                           min_share_applied=plan.min_share_applied) == []
