@@ -147,13 +147,16 @@ def sources_job(data, strategy_file: Path, out: Path, cfg) -> SourcesOutcome:
     return SourcesOutcome(summary=result.summary)
 
 
-def generate_job(out: Path, params, strategy_file: Path | None) -> dict[str, int]:
+def generate_job(out: Path, params, strategy_file: Path | None, parts: int = 1) -> dict[str, int]:
     """Write the synthetic book of `params` (`synth.SynthParams`) for the strategy's stages, queues
     and sources into OUT, all-or-nothing: one parquet file a table and truth/world.json (the same
-    seed gives the same bytes). Returns the rows written per table."""
+    seed gives the same bytes). Returns the rows written per table. `parts` > 1: the book drawn
+    as that many parts, one in memory at a time, appended to the same files (`synth.parts`)."""
     from collections_engine.synth import default_strategy_path, iter_book
 
     strat = load_strategy(strategy_file or default_strategy_path())
+    if parts > 1:
+        return _generate_parts(out, params, strat, parts)
     rows: dict[str, int] = {}
     with atomic_dir(out, replace=True) as tmp:
         for name, frame in iter_book(params, strat):
@@ -164,6 +167,23 @@ def generate_job(out: Path, params, strategy_file: Path | None) -> dict[str, int
             rows[name] = len(frame)
             del frame
     return rows
+
+
+def _generate_parts(out: Path, params, strat, parts: int) -> dict[str, int]:
+    """`generate_job` for a book of several parts: each table's parts appended to one file
+    (`io.appending.PartsWriter`), all-or-nothing as one part."""
+    from collections_engine.io.appending import PartsWriter
+    from collections_engine.synth.parts import DATE_MAJOR, iter_parts
+
+    with atomic_dir(out, replace=True) as tmp:
+        writer = PartsWriter(tmp, DATE_MAJOR)
+        for name, frame, _part in iter_parts(params, strat, parts):
+            if isinstance(frame, dict):          # truth/world.json
+                write_bytes_atomic(tmp / f"{name}.json", json_bytes(frame, indent=2))
+                continue
+            writer.add(name, frame)
+            del frame
+        return writer.close()
 
 
 @dataclass

@@ -43,12 +43,18 @@ def register(app: typer.Typer) -> None:
                                       help="Strategy whose stages, queues and sources to use "
                                            "(default: strategies/default.yaml)."),
         force: bool = typer.Option(False, "--force", help="Replace a non-empty --out folder."),
+        parts: int = typer.Option(1, "--parts",
+                                  help="Draw the book as this many parts of disjoint customers "
+                                       "and accounts, one in memory at a time (books larger "
+                                       "than one process's memory); 1: the whole book at once."),
     ) -> None:
         problems = []
         if accounts < 1:
             problems.append(f"--accounts: found {accounts}; expected at least 1")
         if days < 1:
             problems.append(f"--days: found {days}; expected at least 1")
+        if parts < 1 or parts > max(accounts, 1):
+            problems.append(f"--parts: found {parts}; expected 1 to --accounts ({accounts})")
         if history_months < 1:
             problems.append(f"--history-months: found {history_months}; expected at least 1")
         try:
@@ -67,9 +73,9 @@ def register(app: typer.Typer) -> None:
         params = SynthParams(accounts=accounts, days=days, seed=seed,
                              history_months=history_months, first_night=night)
         t0 = time.perf_counter()
-        log.info("generating %d accounts, %d history months, %d nights (seed %d)",
-                 accounts, history_months, days, seed)
-        rows = generate_job(out, params, strategy)
+        log.info("generating %d accounts, %d history months, %d nights (seed %d, %d part%s)",
+                 accounts, history_months, days, seed, parts, "" if parts == 1 else "s")
+        rows = generate_job(out, params, strategy, parts)
         log.info("done in %.1f s", time.perf_counter() - t0)
         typer.echo(f"wrote {out}: {rows['accounts']} account rows over "
                    f"{history_months} month ends and {days} nights; truth in {out / 'truth'}")

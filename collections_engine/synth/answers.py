@@ -24,7 +24,7 @@ import pandas as pd
 from collections_engine.config.strategy import Strategy
 from collections_engine.synth.world import SEGMENT_COEF, logit_no_action, queue_response
 
-__all__ = ["effects_by_trait", "source_values", "TRAITS"]
+__all__ = ["effects_by_trait", "source_values", "round_source_values", "TRAITS"]
 
 TRAITS = ("balance", "line", "months_delinquent", "contact")
 _BAL_CUTS = (1000.0, 5000.0)
@@ -109,9 +109,11 @@ def source_values(strategy: Strategy, names: list[str], elig: np.ndarray, lift: 
                   kind: np.ndarray, roles: dict[str, str], covered: dict[str, np.ndarray],
                   stage: np.ndarray, new: np.ndarray, dpd: np.ndarray, od: np.ndarray,
                   latent: dict[str, np.ndarray], reach: np.ndarray, reach_without: np.ndarray,
-                  hold: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
+                  hold: np.ndarray, rng: np.random.Generator, rounded: bool = True
+                  ) -> pd.DataFrame:
     """truth/sources: source, role, segment, price_per_record, records, monthly_value,
-    monthly_cost, net_monthly_value (first night, no capacities)."""
+    monthly_cost, net_monthly_value (first night, no capacities). `rounded` False: value and
+    cost unrounded (a book of several parts adds its parts' sums, then `round_source_values`)."""
     w, a, s, cures, u, fpd, ring = (latent[k] for k in ("w", "a", "s", "cures", "u", "fpd", "ring"))
     true = logit_no_action(dpd, new, w, a, s, cures, u, new & fpd, ring, hold)
     prices = {src.name: float(src.price_per_record) for src in strategy.sources}
@@ -149,10 +151,29 @@ def source_values(strategy: Strategy, names: list[str], elig: np.ndarray, lift: 
             recs = int(mm.sum())
             val = float(gain[mm].sum())
             cost = recs * prices.get(src, 0.0)
-            rows.append((src, role, seg, prices.get(src, 0.0), recs, round(val, 2), round(cost, 2),
-                         round(val - cost, 2)))
-    df = pd.DataFrame(rows, columns=["source", "role", "segment", "price_per_record", "records",
-                                     "monthly_value", "monthly_cost", "net_monthly_value"])
+            rows.append((src, role, seg, prices.get(src, 0.0), recs, val, cost, val - cost))
+    return _source_frame(rows, rounded)
+
+
+_SOURCE_COLUMNS = ["source", "role", "segment", "price_per_record", "records", "monthly_value",
+                   "monthly_cost", "net_monthly_value"]
+
+
+def _source_frame(rows: list[tuple], rounded: bool) -> pd.DataFrame:
+    if rounded:
+        rows = [(*r[:5], round(r[5], 2), round(r[6], 2), round(r[5] - r[6], 2)) for r in rows]
+    df = pd.DataFrame(rows, columns=_SOURCE_COLUMNS)
     for c in ("source", "role", "segment"):
         df[c] = df[c].astype("str")
     return df
+
+
+def round_source_values(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """truth/sources of a book of several parts: the parts' unrounded records, values and costs
+    added per (source, role, segment), in the first part's row order, then rounded as one part's."""
+    key = ["source", "role", "segment", "price_per_record"]
+    total = pd.concat(parts, ignore_index=True).groupby(key, sort=False)[
+        ["records", "monthly_value", "monthly_cost"]].sum().reset_index()
+    rows = [(r.source, r.role, r.segment, float(r.price_per_record), int(r.records),
+             float(r.monthly_value), float(r.monthly_cost), 0.0) for r in total.itertuples()]
+    return _source_frame(rows, True)

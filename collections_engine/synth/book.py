@@ -33,16 +33,41 @@ from collections_engine.synth.lifecycle import _active_hold
 from collections_engine.synth.state import state_frame
 from collections_engine.synth.world import world_parameters
 
-__all__ = ["generate_book", "iter_book"]
+__all__ = ["generate_book", "iter_book", "Placement", "iter_part", "effect_sample",
+           "effects_of_sample", "whole_book_world", "EFFECT_ROWS"]
+
+EFFECT_ROWS = 400_000     # history rows truth/effects is computed on (a fixed stride above it)
 
 # token prefix and value family per identifier kind (phone and emergency contact share one)
 _PREFIX = np.array(["ph", "dv", "ad", "em", "ph", "co"])
 _FAMILY = np.array([1, 2, 3, 4, 1, 5], dtype=np.uint64)
 
 
-def _ids(prefix: str, n: int) -> pa.Array:
-    width = max(7, len(str(n)))
-    return pa.array(format_ids(prefix, np.arange(n), width).array)
+def _ids(prefix: str, n: int, start: int = 0, width: int | None = None) -> pa.Array:
+    """Ids of indices start..start+n-1 ('A0000001' is index 0); the digits' width is that of n
+    unless given (a part of a book takes the whole book's width)."""
+    width = width or max(7, len(str(n)))
+    return pa.array(format_ids(prefix, start + np.arange(n), width).array)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where one part of a book of several parts (`synth.parts`) sits in the whole book: its
+    seed key (the part's streams are the children of SeedSequence(seed, spawn_key=key)), the
+    first global index of its accounts, customers, rings and households (ids and identity codes
+    are global, so the parts' ids and own identifier values are disjoint), the ids' digits, and
+    `firm_scale` (whole book's accounts, this part's): the part draws its employees over as
+    many firms as the whole book has, shared by every part. The default is a one-part book."""
+    key: tuple[int, ...] = ()
+    acc0: int = 0
+    cust0: int = 0
+    ring0: int = 0
+    house0: int = 0
+    width: int | None = None
+    firm_scale: tuple[int, int] = (1, 1)
+
+    def seeds(self, seed: int, n: int) -> list[np.random.SeedSequence]:
+        return np.random.SeedSequence(seed, spawn_key=self.key).spawn(n)
 
 
 def _take(arr: pa.Array, idx: np.ndarray) -> pd.Series:
@@ -102,13 +127,38 @@ class _Book:
     codes: IdentityCodes | None = None
     first_seen: np.ndarray = field(default_factory=lambda: np.zeros(0, "datetime64[D]"))
     src_keys: dict = field(default_factory=dict)
+    place: Placement = field(default_factory=Placement)
 
 
 def iter_book(p: SynthParams, strategy: Strategy) -> Iterator[tuple[str, pd.DataFrame]]:
     """The tables one at a time, so that a writer can drop each after writing it (big books).
     The phases run in this order because they share the seed's child streams (a phase's draws
     depend on how much the phases before it drew from the same stream)."""
-    b = _draw_world(p, strategy)
+    b = _draw_world(p, strategy, Placement())
+    yield from _part_tables(b)
+    yield from _answer_key(b)
+
+
+def iter_part(p: SynthParams, strategy: Strategy, place: Placement, out: dict
+              ) -> Iterator[tuple[str, pd.DataFrame]]:
+    """One part of a book of several parts: every table whose rows belong to the part's own
+    customers and accounts (truth/state and truth/rings included), with global ids. What the
+    whole book's answer key needs from the part is left in `out` when the tables are done:
+    "effect_sample" (`effect_sample`), "sources" (truth/sources' unrounded sums), "employers",
+    "rings" and "households" (how many the part planted)."""
+    b = _draw_world(p, strategy, place)
+    yield from _part_tables(b)
+    yield from _ring_and_state_tables(b)
+    out["sources"] = _source_values(b, rounded=False)
+    out["effect_sample"] = effect_sample(b, EFFECT_ROWS // max(1, out.get("parts", 1)))
+    assert b.codes is not None
+    out["employers"] = int(b.codes.employers)
+    out["rings"] = int(b.pop.ring.max()) + 1 if (b.pop.ring >= 0).any() else 0
+    out["households"] = int(b.hh.max()) + 1 if len(b.hh) and (b.hh >= 0).any() else 0
+    out["customers"], out["accounts"] = b.pop.n_customers, b.pop.n_accounts
+
+
+def _part_tables(b: _Book) -> Iterator[tuple[str, pd.DataFrame]]:
     yield from _account_tables(b)
     yield from _history_tables(b)
     yield from _customer_table(b)
@@ -116,15 +166,13 @@ def iter_book(p: SynthParams, strategy: Strategy) -> Iterator[tuple[str, pd.Data
     yield from _holds_table(b)
     yield from _identifier_table(b)
     yield from _label_and_source_tables(b)
-    yield from _answer_key(b)
 
 
-def _draw_world(p: SynthParams, strategy: Strategy) -> _Book:
+def _draw_world(p: SynthParams, strategy: Strategy, place: Placement) -> _Book:
     """The population, its holds and its lifecycle, drawn from the seed's child streams."""
     if p.accounts < 1 or p.days < 1 or p.history_months < 1:
         raise ValueError("accounts, days and history_months must be at least 1")
-    streams = [np.random.Generator(np.random.PCG64(s))
-               for s in np.random.SeedSequence(p.seed).spawn(8)]
+    streams = [np.random.Generator(np.random.PCG64(s)) for s in place.seeds(p.seed, 8)]
     pop = make_population(p, streams[0])
     holds = make_holds(pop, p, streams[1])
     lc = run_lifecycle(pop, holds, p, strategy, streams[2])
@@ -137,8 +185,9 @@ def _draw_world(p: SynthParams, strategy: Strategy) -> _Book:
     alive[pop.cust[lc.keep]] = True
     return _Book(p=p, strategy=strategy, streams=streams, pop=pop, holds=holds, lc=lc,
                  names=names, elig=elig, lift=lift, qkind=qkind, nights=night_dates(p),
-                 acc_ids=_ids("A", pop.n_accounts), cust_ids=_ids("C", pop.n_customers),
-                 appears=appears, alive=alive)
+                 acc_ids=_ids("A", pop.n_accounts, place.acc0, place.width),
+                 cust_ids=_ids("C", pop.n_customers, place.cust0, place.width),
+                 appears=appears, alive=alive, place=place)
 
 
 def _account_tables(b: _Book) -> Iterator[tuple[str, pd.DataFrame]]:
@@ -192,7 +241,9 @@ def _customer_table(b: _Book) -> Iterator[tuple[str, pd.DataFrame]]:
     b.cust = cust = np.flatnonzero(b.alive)
     rng_c = b.streams[3]
     b.hh = household_of(pop, b.p, rng_c, b.alive)
-    b.codes = codes = assign_codes(pop, b.streams[5], b.alive, b.hh)
+    pl = b.place
+    b.codes = codes = assign_codes(pop, b.streams[5], b.alive, b.hh, own0=pl.cust0,
+                                   house0=pl.house0, ring0=pl.ring0, firm_scale=pl.firm_scale)
     yield "customers", customer_rows(_take(b.cust_ids, cust), rng_c, pop.birth_year[cust],
                                      pop.income[cust], codes.phone[cust], codes.address[cust])
 
@@ -314,34 +365,63 @@ def source_rows(src: dict[str, dict[str, np.ndarray]], acc_ids: pa.Array, cust_i
 
 def _answer_key(b: _Book) -> Iterator[tuple[str, pd.DataFrame | dict]]:
     """truth/effects, truth/rings, truth/sources, truth/state and truth/world."""
-    p, pop, lc, strategy = b.p, b.pop, b.lc, b.strategy
-    h = np.flatnonzero(~lc.night)
-    if len(h) > 400_000:       # a fixed stride: the ratios need no more rows
-        h = h[:: len(h) // 400_000 + 1]
-    ha = lc.acc[h]
-    hc = pop.cust[ha]
-    yield "truth/effects", effects_by_trait(
-        b.names, strategy.stage_names(), b.elig, b.lift, b.qkind, lc.stage[h].astype(np.int64),
-        lc.p0[h], lc.overdue[h], lc.new[h], lc.dpd[h].astype(np.int64), pop.reachable[ha],
-        pop.w[hc], pop.ring[hc] >= 0)
+    yield "truth/effects", effects_of_sample(b.strategy, b.p, [effect_sample(b, EFFECT_ROWS)])
+    yield from _ring_and_state_tables(b)
+    yield "truth/sources", _source_values(b)
+    assert b.codes is not None
+    yield "truth/world", whole_book_world(b.p, b.strategy, int(b.codes.employers))
+
+
+def _ring_and_state_tables(b: _Book) -> Iterator[tuple[str, pd.DataFrame]]:
+    """truth/rings (ring ids global: a part's rings follow the parts before it) and truth/state."""
+    pop, place = b.pop, b.place
     rc = b.cust[pop.ring[b.cust] >= 0]
+    n_rings = int(pop.ring.max()) + 1 if len(rc) else 0
     yield "truth/rings", pd.DataFrame({
         "customer_id": _take(b.cust_ids, rc),
-        "ring_id": _take(_ids("R", int(pop.ring.max()) + 1 if len(rc) else 0), pop.ring[rc]),
+        "ring_id": _take(_ids("R", n_rings, place.ring0, place.width), pop.ring[rc]),
     })
-    yield "truth/sources", _source_values(b)
-    yield "truth/state", state_frame(pop, lc, b.acc_ids, b.cust_ids, b.nights[-1])
-    assert b.codes is not None
-    yield "truth/world", {**world_parameters(), "seed": p.seed, "accounts": p.accounts,
-                          "state_date": str(b.nights[-1]), "simulated_nights": [],
-                          "book": world_book(strategy, p),
-                          "originations": {"accounts_per_day": round(openings_per_day(p), 6),
-                                           "employers": int(b.codes.employers),
-                                           "opened_through": str(recent_window(p)[1])}}
+    yield "truth/state", state_frame(pop, b.lc, b.acc_ids, b.cust_ids, b.nights[-1])
 
 
-def _source_values(b: _Book) -> pd.DataFrame:
-    """truth/sources: each source's true monthly value per line on the first night."""
+def effect_sample(b: _Book, rows: int) -> dict[str, np.ndarray]:
+    """The history rows truth/effects is computed on (a fixed stride when there are more than
+    `rows`: the ratios need no more), with the traits the world's response depends on."""
+    pop, lc = b.pop, b.lc
+    h = np.flatnonzero(~lc.night)
+    if len(h) > rows:
+        h = h[:: len(h) // rows + 1]
+    ha = lc.acc[h]
+    hc = pop.cust[ha]
+    return {"stage": lc.stage[h].astype(np.int64), "p0": lc.p0[h], "od": lc.overdue[h],
+            "new": lc.new[h], "dpd": lc.dpd[h].astype(np.int64), "reach": pop.reachable[ha],
+            "w": pop.w[hc], "ring": pop.ring[hc] >= 0}
+
+
+def effects_of_sample(strategy: Strategy, p: SynthParams, samples: list[dict[str, np.ndarray]]
+                      ) -> pd.DataFrame:
+    """truth/effects from the history rows of every part (`effect_sample`)."""
+    names, elig, lift, qkind = queue_table(strategy, p)
+    s = {k: np.concatenate([x[k] for x in samples]) for k in samples[0]}
+    return effects_by_trait(names, strategy.stage_names(), elig, lift, qkind, s["stage"], s["p0"],
+                            s["od"], s["new"], s["dpd"], s["reach"], s["w"], s["ring"])
+
+
+def whole_book_world(p: SynthParams, strategy: Strategy, employers: int,
+                     extra: dict | None = None) -> dict:
+    """truth/world.json of the book `p` asks for (every part's accounts together)."""
+    return {**world_parameters(), "seed": p.seed, "accounts": p.accounts,
+            "state_date": str(night_dates(p)[-1]), "simulated_nights": [],
+            "book": world_book(strategy, p),
+            "originations": {"accounts_per_day": round(openings_per_day(p), 6),
+                             "employers": employers,
+                             "opened_through": str(recent_window(p)[1])},
+            **(extra or {})}
+
+
+def _source_values(b: _Book, rounded: bool = True) -> pd.DataFrame:
+    """truth/sources: each source's true monthly value per line on the first night (`rounded`
+    False: the sums unrounded, for a book of several parts to add up)."""
     pop, lc = b.pop, b.lc
     f = np.flatnonzero(lc.night & (lc.date == b.nights[0]))
     fa = lc.acc[f]
@@ -355,4 +435,4 @@ def _source_values(b: _Book) -> pd.DataFrame:
          "u": pop.u[fa], "fpd": pop.fpd[fa], "ring": pop.ring[fc] >= 0},
         pop.reachable[fa], ~pop.lost[fc],
         _active_hold(b.holds, pop.n_accounts, b.nights[0])[fa],
-        np.random.Generator(np.random.PCG64(np.random.SeedSequence(b.p.seed).spawn(9)[8])))
+        np.random.Generator(np.random.PCG64(b.place.seeds(b.p.seed, 9)[8])), rounded=rounded)

@@ -83,11 +83,19 @@ def _hub_members(rng: np.random.Generator, honest: np.ndarray, share: float) -> 
 
 
 def assign_codes(pop: Population, rng: np.random.Generator, alive: np.ndarray,
-                 hh: np.ndarray) -> IdentityCodes:
+                 hh: np.ndarray, own0: int = 0, house0: int = 0, ring0: int = 0,
+                 firm_scale: tuple[int, int] = (1, 1)) -> IdentityCodes:
     """Own values, households, employers, hubs and ring values (a shared value replaces the own
-    one, so a ring member has no more values than anybody else)."""
+    one, so a ring member has no more values than anybody else).
+
+    A part of a book of several parts (`synth.parts`) passes its first global customer, household
+    and ring index (own0, house0, ring0: its own, household and ring values are then disjoint
+    from other parts') and firm_scale = (whole book's accounts, the part's): its employees are
+    drawn over as many firms as the whole book's employed would fill at 25 a firm, and the firms
+    (like the hubs) are the same codes in every part, so a big employer employs people of every
+    part. The defaults are a one-part book's."""
     n = pop.n_customers
-    own = np.arange(n, dtype=np.int64)
+    own = own0 + np.arange(n, dtype=np.int64)
     none = np.full(n, -1, dtype=np.int64)
     cust = np.flatnonzero(alive)
     honest = cust[pop.ring[cust] < 0]
@@ -95,13 +103,13 @@ def assign_codes(pop: Population, rng: np.random.Generator, alive: np.ndarray,
     device = own.copy()
     device2 = np.where(rng.random(n) < 0.2, DEV2 + own, -1)           # a second device
     email = np.where(rng.random(n) < 0.8, own, -1)
-    address = np.where(hh >= 0, HOUSE + hh, own)
-    landline = np.where(hh >= 0, HOUSE + hh, -1)
+    address = np.where(hh >= 0, HOUSE + house0 + hh, own)
+    landline = np.where(hh >= 0, HOUSE + house0 + hh, -1)
     ec = EC + own                           # somebody else's number
     employer = none.copy()
     # employers: heavy-tailed sizes (weight 1/rank^0.8); 70 % of customers employed
     employed = cust[rng.random(len(cust)) < 0.7]
-    n_emp = max(1, len(employed) // 25)
+    n_emp = max(1, len(employed) * firm_scale[0] // firm_scale[1] // 25)
     employer[employed] = employer_codes(rng, len(employed), n_emp)
     # hubs: a call-centre number (as phone, and as emergency contact), an office address, a big
     # employer
@@ -128,10 +136,10 @@ def assign_codes(pop: Population, rng: np.random.Generator, alive: np.ndarray,
             kind = RING_KINDS[order[r[m], j]]
             for kk in RING_KINDS:
                 sel = kind == kk
-                target[int(kk)][ring_c[m][sel]] = RING + r[m][sel] * 8 + kk
+                target[int(kk)][ring_c[m][sel]] = RING + (ring0 + r[m][sel]) * 8 + kk
         # a third of the multi-kind rings also name a shell company as employer (60 % of members)
         shell = (~single & (rng.random(n_rings) < 1 / 3))[r] & (rng.random(len(ring_c)) < 0.6)
-        employer[ring_c[shell]] = RING + r[shell] * 8 + 5
+        employer[ring_c[shell]] = RING + (ring0 + r[shell]) * 8 + 5
     return IdentityCodes(phone=phone, landline=landline, device=device, device2=device2,
                          email=email, address=address, emergency_contact=ec, employer=employer,
                          employers=n_emp)
