@@ -39,6 +39,7 @@ class TreeMemory:
         self.root = root
         self.peak_total = 0.0
         self.peak = {"driver": 0.0, "jvm": 0.0, "workers": 0.0}
+        self.largest_worker = 0.0  # the largest one Python worker's PSS (what decides whether 3M fits)
         self.cpu: dict[int, float] = {}  # pid -> its last seen user + system seconds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -99,7 +100,10 @@ class TreeMemory:
             if c is not None:
                 self.cpu[pid] = max(c, self.cpu.get(pid, 0.0))
             kind = "jvm" if self._comm(pid) == "java" else "workers" if now["jvm"] or self._under_java(pid) else "driver"
-            now[kind] += self._pss(pid)
+            pss = self._pss(pid)
+            now[kind] += pss
+            if kind == "workers":
+                self.largest_worker = max(self.largest_worker, pss)
             stack += self._children(pid)
         for k, v in now.items():
             self.peak[k] = max(self.peak[k], v)
@@ -166,8 +170,9 @@ def run(engine: str, args, runs: Path) -> dict:
            "cpu_s": round(mem.cpu_s, 1),
            "load": f"{l0} -> {load()}",
            "tree_peak_pss_gib": round(mem.peak_total, 2), **{f"{k}_peak_pss_gib": round(v, 2) for k, v in mem.peak.items()},
+           "largest_worker_peak_pss_gib": round(mem.largest_worker, 2),
            # the driver's own steps; "rings" is the process that ran the ring step (in-process:
-           # the forked child; Spark: the ring task's Python worker)
+           # the forked child; Spark: the largest peak RSS of the workers that ran its parts)
            "driver_peak_rss_gib": max((v for k, v in tj.get("peak_rss_gib", {}).items() if k != "rings"), default=None),
            "ring_step_peak_rss_gib": tj.get("peak_rss_gib", {}).get("rings"),
            "timings_s": tj.get("timings_s"), "rings_parts_s": tj.get("rings_parts_s"),

@@ -298,3 +298,54 @@ def _links(sh: pd.DataFrame, fm: pd.DataFrame) -> dict[int, str]:
     for d in out.values():  # value groups are numbered in row order: sort by content
         d["values"].sort()
     return {c: json.dumps(d, sort_keys=True, separators=(",", ":")) for c, d in out.items()}
+
+
+def rings_of_members(graph: GraphConfig, date: pd.Timestamp | str, *, customer_ids: np.ndarray, labels: np.ndarray,
+                     features: pd.DataFrame, estimate: np.ndarray, confirmed: np.ndarray, first_day: np.ndarray,
+                     shared: pd.DataFrame, accounts_of, previous: pd.DataFrame | None = None,
+                     propensity_info: dict[str, object] | None = None
+                     ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, object]]:
+    """`detect_rings`' last phases (scores, flags, ring ids, tables) from the members of the
+    communities of at least `ring.min_size` alone, for an engine that found the communities and
+    the propensities where the rows live (`collections_engine.spark`): nothing here reads a
+    customer outside those communities.
+
+    `customer_ids`: the members, sorted; `labels`: each one's community, numbered as the whole
+    graph numbers them; `features`, `estimate` (label-free), `confirmed`, `first_day`: theirs,
+    as `_propensity_phase` makes them; `shared`: (node, kind, group) per linking value a member
+    holds (node: position in `customer_ids`; any group numbering); `accounts_of(ids)`:
+    (account ids, customer ids) of the accounts known on the date of the customers `ids` (the
+    flagged members). Returns (rings, members, communities, stats) as `detect_rings` fills
+    them."""
+    import pyarrow as pa
+
+    date = pd.Timestamp(date)
+    ids = np.asarray(customer_ids, dtype=object)
+    n = len(ids)
+    empty = np.zeros(0, np.int64)
+    cg = CustomerGraph(ids, empty, empty, np.zeros(0), shared, {}, np.arange(n, dtype=np.int64))
+    gp = GraphPhase(cg, ids, empty, np.asarray(first_day, float), [], {}, lambda mask: empty)
+    is_conf = np.asarray(confirmed, bool)
+    est = np.asarray(estimate, float)
+    pp = _PropensityPhase(features, est, np.where(is_conf, 1.0, est), is_conf, np.asarray(first_day, float),
+                          dict(propensity_info or {}), None)  # accounts: the flagged members' (below)
+    labels = np.asarray(labels, np.int64)
+    comm, summary, comm_info = _score_phase(graph, gp, pp, labels, date)
+    ring_ids = _flag_phase(graph, comm, summary, previous, date)
+    flagged = comm.loc[comm["community"].isin(summary.index[summary["flagged"]]), "code"].to_numpy()
+    acc_ids, owners = accounts_of(ids[np.sort(flagged)])
+    acc_codes, acc_dict = pd.factorize(pd.Series(np.asarray(acc_ids, dtype=object)))
+    pp.accounts = AccountPhase(pd.DataFrame(), acc_codes.astype(np.int64),
+                               np.searchsorted(ids, np.asarray(owners, dtype=object)).astype(np.int64),
+                               pa.array(np.asarray(acc_dict, dtype=object), pa.string()))
+    rings, members = _tables_phase(gp, pp, comm, summary, ring_ids, graph)
+    communities = comm[["customer_id", "community", "propensity", "confirmed"]].merge(
+        summary[["size", "score", "flagged", "evidence_unconfirmed"]], left_on="community", right_index=True)
+    stats: dict[str, object] = {
+        "date": date.strftime("%Y-%m-%d"), "communities_min_size": int(len(summary)), "rings": int(len(rings)),
+        "ring_members": int(len(members)),
+        "held_back_for_evidence": int(((summary["score"] >= graph.ring.threshold) & ~summary["flagged"]).sum()),
+        "propensity": {**pp.info, "community_model": comm_info},
+        "matched_previous": int((ring_ids["matched_overlap"] > 0).sum()),
+    }
+    return rings, members, communities.reset_index(drop=True), stats

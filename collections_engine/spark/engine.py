@@ -2,7 +2,8 @@
 
 - `load_book`: find and read every input table on Spark (nothing typed yet); the small tables
   placement needs on the driver (holds, fraud labels) are collected and typed there.
-- `start_rings`: the ring step as a Spark job beside the night's (see `rings_job`).
+- `start_rings`: the ring step as Spark jobs beside the night's (`ring_job`); the night's
+  buckets hand it their customers' own features and account owners.
 - `score_night`: every table's rows go to the bucket of their customer (account-keyed tables
   through the account's customer), each table's bucket travels as one Arrow blob, and each
   bucket is typed, checked, featured and scored by the engine's own code in a Python worker
@@ -16,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import shutil
 import time
 import uuid
 from pathlib import Path
@@ -32,7 +32,7 @@ from collections_engine.schema import TABLES
 from collections_engine.stats import psi, psi_counts
 from collections_engine.spark.messages import empty_everywhere, merge_messages
 from collections_engine.spark.partition import (
-    BOOK_TABLES, NOTE_SCHEMA, RING_TABLES, NightContext, from_blob, night_bucket, rings_bucket, typed_table,
+    BOOK_TABLES, NOTE_SCHEMA, NightContext, from_blob, night_bucket, typed_table,
 )
 from collections_engine.spark.session import spark_session
 from collections_engine.validate.protective import protective_problems
@@ -45,9 +45,7 @@ log = logging.getLogger("collections_engine")
 # Accounts rows (a year of monthly snapshots included) per bucket: a bucket's tables are a few
 # tens of megabytes in a Python worker.
 ROWS_PER_BUCKET = 250_000
-# The accounts columns the ring step reads (`detect_rings`: customers known on the date, their
-# accounts, the propensity's tenure and delinquency features).
-RING_ACCOUNT_COLUMNS = ("snapshot_date", "account_id", "customer_id", "open_date", "dpd")
+
 
 
 def bucket_count(accounts_rows: int, parallelism: int) -> int:
@@ -71,6 +69,8 @@ class SparkEngine:
         self.stats: dict[str, object] = {}
         # tonight's accounts at dpd 0 (after `score_night`): cured, not paid, endings
         self.current_ids: pd.Series | None = None
+        self._rings = None        # the night's ring job (`start_rings`), fed by the night's buckets
+        self._night_rows = None   # the night job's output, kept for the ring job
 
     # -- reading ---------------------------------------------------------------------------
     def load_book(self, data: Path, strategy, *, skip: tuple[str, ...] = (),
@@ -191,7 +191,7 @@ class SparkEngine:
 
         return df.mapInArrow(pack, "_b int, " + NOTE_SCHEMA)
 
-    def _context(self, date, strategy, reference=None, previous=None, graph=None) -> NightContext:
+    def _context(self, date, strategy, reference=None) -> NightContext:
         labels = {n: t.label for n, t in self.tables.items()}
         nanos = {n: t.nanos for n, t in self.tables.items()}
         schemas = {n: t.arrow_schema for n, t in self.tables.items()}
@@ -200,78 +200,17 @@ class SparkEngine:
             schemas[f"source:{s}"] = t.arrow_schema
         return NightContext(date=pd.Timestamp(date), strategy=strategy, labels=labels, nanos=nanos,
                             schemas=schemas, sources={s: (k, label) for s, (k, label, _) in self.sources.items()},
-                            reference=reference, previous_rings=previous, graph=graph)
+                            reference=reference, ring_rows=self._rings is not None)
 
     # -- the rings job ---------------------------------------------------------------------
     def start_rings(self, book, graph, date, previous) -> "_SparkJob":
-        """The ring step on a driver thread beside the night's job: the graph, its components and
-        each component's communities as Spark jobs (`ring_graph`), then `rings_bucket` (the
-        propensity, scores, flags and tables of `detect_rings`) in one task, handed those
-        communities as a ring state to carry."""
-        from pyspark.sql import functions as F
+        """The ring step as Spark jobs on a driver thread beside the night's job (`ring_job`):
+        the graph and its components first, then, with the night buckets' own features, the
+        parts of whole components, and the rings on the driver from the community members."""
+        from collections_engine.spark.ring_job import RingJob
 
-        ctx = self._context(date, None, previous=previous, graph=graph)
-        parts = None
-        for name in RING_TABLES:
-            if name not in self.tables:
-                continue
-            frame = self.tables[name].frame
-            names = self.tables[name].arrow_schema.names
-            if name == "accounts" and all(c in names for c in RING_ACCOUNT_COLUMNS):
-                # Only the columns the ring step reads travel (a year of snapshots: most of its
-                # rows). Exact: accounts have a key, so the loader drops no duplicated rows
-                # (which needs every column), and the ring step ignores this table's problems
-                # (the night's buckets report them).
-                frame = frame.select(*RING_ACCOUNT_COLUMNS, "_f", "_r")
-                ctx.schemas["accounts"] = pa.schema([ctx.schemas["accounts"].field(c) for c in RING_ACCOUNT_COLUMNS])
-            p = self._packed(name, frame.withColumn("_b", F.lit(0)))
-            parts = p if parts is None else parts.unionByName(p)
-        spark = self.spark
-
-        def action():
-            state = info = None
-            if "identifiers" in self.tables:
-                t0 = time.perf_counter()
-                state, info = self._component_states(graph, date)
-                info["spark_graph_s"] = round(time.perf_counter() - t0, 3)
-                log.info("spark: ring graph, components and communities of %d parts in %.1f s",
-                         info["parts"], info["spark_graph_s"])
-            bc = spark.sparkContext.broadcast((state, info))
-
-            def run(table):
-                return rings_bucket(table, ctx, *bc.value)
-
-            out = parts.groupBy("_b").applyInArrow(run, NOTE_SCHEMA).toArrow()
-            bc.unpersist()
-            return out
-
-        return _SparkJob(self.spark, "rings", action, self._ring_result)
-
-    def _component_states(self, graph, date):
-        from collections_engine.spark.ring_graph import (
-            component_states, components, customer_edges, usable_links, work_folder)
-
-        t = self.tables["identifiers"]
-        links = usable_links(t.frame, t.label, t.nanos, graph, pd.Timestamp(date))
-        edges, _ = customer_edges(links, graph, self.buckets or 1)
-        folder, own = work_folder(self.spark)
-        try:
-            edges = _saved_edges(self.spark, edges, f"{folder}/edges")
-            comps = components(self.spark, edges, folder)
-            return component_states(self.spark, edges, comps, graph)
-        finally:
-            if own:
-                shutil.rmtree(folder, ignore_errors=True)
-
-    def _ring_result(self, notes: pa.Table):
-        problems = [m for k, m in zip(notes.column("kind").to_pylist(), notes.column("message").to_pylist())
-                    if k == "problem"]
-        if problems:
-            raise DataError(f"DATA folder {self.data}", merge_messages(problems))
-        blob = notes.column("blob")[0].as_py()
-        import pickle
-
-        return pickle.loads(blob)
+        self._rings = RingJob(self, graph, pd.Timestamp(date), previous, book.fraud_labels)
+        return _SparkJob(self.spark, "rings", self._rings.run, lambda out: out)
 
     # -- the night job ---------------------------------------------------------------------
     def score_night(self, book: Book, date: pd.Timestamp, strategy, version, warnings: list[str],
@@ -290,7 +229,20 @@ class SparkEngine:
 
         t0 = time.perf_counter()
         night = parts.groupBy("_b").applyInArrow(run, NOTE_SCHEMA)
-        notes = _SparkJob(self.spark, "night", night.toArrow, None).result()
+        collect = night
+        if self._rings is not None:
+            # the buckets' ring rows stay in Spark (on disk) for the ring job; the rest comes here
+            from pyspark import StorageLevel
+            from pyspark.sql import functions as F
+
+            night = self._night_rows = night.persist(StorageLevel.DISK_ONLY)
+            collect = night.where(~F.col("kind").isin("ring_own", "ring_accounts"))
+        try:
+            notes = _SparkJob(self.spark, "night", collect.toArrow, None).result()
+        except BaseException as exc:
+            if self._rings is not None:
+                self._rings.fail(exc)
+            raise
         log.info("spark: night job (read, check, features, scores of %d buckets) in %.1f s", self.buckets,
                  time.perf_counter() - t0)
         bc.unpersist()
@@ -298,15 +250,22 @@ class SparkEngine:
         msgs = notes.column("message").to_pylist()
         problems = merge_messages([m for k, m in zip(kinds, msgs) if k == "problem"])
         if problems:
+            if self._rings is not None:
+                self._rings.fail(DataError(f"DATA folder {self.data}", problems))
             if rings is not None:
                 rings.stop()
             problems += self._identifier_problems()
             raise DataError(f"DATA folder {self.data}", problems)
         dates = sorted({d for k, m in zip(kinds, msgs) if k == "dates" for d in json.loads(m)})
         if date.strftime("%Y-%m-%d") not in dates:
-            raise InputError(self.data, [
+            error = InputError(self.data, [
                 f"accounts: no snapshot for --date {date.strftime('%Y-%m-%d')}; expected one of the snapshot "
                 f"dates ({dates[0] + ' .. ' + dates[-1] if dates else 'none'})"])
+            if self._rings is not None:
+                self._rings.fail(error)
+            raise error
+        if self._rings is not None:
+            self._rings.night.set_result(night)
         blobs = notes.column("blob").to_pylist()
         tonight = _frames([b for k, b in zip(kinds, blobs) if k == "tonight"])
         scores = _frames([b for k, b in zip(kinds, blobs) if k == "scores"])
@@ -356,6 +315,11 @@ class SparkEngine:
         return merge_messages(rows)
 
     def close(self) -> None:
+        if self._rings is not None:
+            self._rings.fail(RuntimeError("the Spark night was closed"))
+        if self._night_rows is not None and self.spark is not None:
+            self._night_rows.unpersist()
+            self._night_rows = None
         if self.spark is not None and self._own_session:
             self.spark.stop()
         self.spark = None
@@ -394,12 +358,6 @@ def drift_from_counts(reference: dict | None, scores: pd.DataFrame, parts: list[
     df["level"] = np.select([df["psi"] >= PSI_ACT, df["psi"] >= PSI_WATCH], ["act", "watch"], "stable")
     head, rest = df.iloc[:1], df.iloc[1:].sort_values(["psi", "what"], ascending=[False, True])
     return pd.concat([head, rest], ignore_index=True)
-
-
-def _saved_edges(spark, edges, path: str):
-    """The edges written once (parquet) and read back: every later job starts from them."""
-    edges.write.mode("overwrite").parquet(path)
-    return spark.read.parquet(path)
 
 
 class _SparkJob:

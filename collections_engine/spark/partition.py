@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import io
 import json
-import pickle
-import resource
-import time
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -30,12 +27,11 @@ from collections_engine.scoring import score
 from collections_engine.validate import check_book, coerce_table
 
 __all__ = ["NOTE_SCHEMA", "NightContext", "to_blob", "from_blob", "typed_table", "night_bucket",
-           "rings_bucket", "drift_counts", "notes_table"]
+           "drift_counts", "notes_table", "ring_accounts"]
 
 # What every bucket returns: notes (problems, warnings, dates, drift counts) and result blobs.
 NOTE_SCHEMA = "kind string, message string, blob binary"
 BOOK_TABLES = ("accounts", "customers", "payments", "contacts", "holds", "fraud_labels")
-RING_TABLES = ("accounts", "payments", "contacts", "identifiers", "fraud_labels")
 
 
 def to_blob(table: pa.Table) -> bytes:
@@ -86,8 +82,8 @@ class NightContext:
     schemas: dict[str, pa.Schema]          # table -> Arrow schema (for a table absent from a bucket)
     sources: dict[str, tuple[str, str]]    # source name -> (key column, label)
     reference: dict | None = None
-    previous_rings: pd.DataFrame | None = None
-    graph: object = None
+    # the ring step's rows of each bucket too (`spark.ring_propensity.bucket_features`, `ring_accounts`)
+    ring_rows: bool = False
 
 
 def _gather(parts: pa.Table, wanted: dict[str, pa.Schema], keep_order: tuple[str, ...] = ()) -> dict[str, pa.Table]:
@@ -193,6 +189,12 @@ def night_bucket(parts: pa.Table, ctx: NightContext, version) -> pa.Table:
     if problems or acc is None or not len(acc):
         return notes_table(rows)
     book = Book(**tables, sources=sources)
+    if ctx.ring_rows:  # the ring step's own features and account owners of these customers
+        from collections_engine.spark.ring_propensity import bucket_features
+
+        own = bucket_features(acc, tables.get("payments"), tables.get("contacts"), ctx.date)
+        rows.append(("ring_own", "", frame_blob(own)))
+        rows.append(("ring_accounts", "", frame_blob(ring_accounts(acc, ctx.date))))
     tonight = book.on(ctx.date)
     # Tonight's accounts at dpd 0: an open placement of one of them ended 'cured', one absent
     # from tonight's snapshot 'paid' (assign.files.vendor_endings, as in-process).
@@ -217,6 +219,16 @@ def night_bucket(parts: pa.Table, ctx: NightContext, version) -> pa.Table:
     return notes_table(rows)
 
 
+def ring_accounts(accounts: pd.DataFrame, date: pd.Timestamp) -> pd.DataFrame:
+    """(account_id, customer_id) of every account row known on `date`, once each: the accounts
+    `rings.detect` lists for a ring's members."""
+    known = (accounts["snapshot_date"].to_numpy("datetime64[ns]") <= pd.Timestamp(date).to_datetime64()) \
+        & accounts["customer_id"].notna().to_numpy()
+    pairs = pd.DataFrame({"account_id": accounts["account_id"].astype("str").to_numpy(dtype=object)[known],
+                          "customer_id": accounts["customer_id"].astype("str").to_numpy(dtype=object)[known]})
+    return pairs.drop_duplicates(ignore_index=True)
+
+
 def drift_counts(reference: dict | None, feats: pd.DataFrame) -> dict:
     """Per reference feature, the counts `scoring.metrics.psi` turns into shares: bins of the
     reference edges (numeric) or levels (categorical), and the missing count. Counts add up
@@ -239,43 +251,3 @@ def drift_counts(reference: dict | None, feats: pd.DataFrame) -> dict:
             counts = np.bincount(np.searchsorted(edges, xs, side="right"), minlength=len(edges) + 1)
             out["features"][name] = {"bins": counts.tolist(), "missing": int(x.isna().sum())}
     return out
-
-
-def rings_bucket(parts: pa.Table, ctx: NightContext, state: pd.DataFrame | None = None,
-                 info: dict | None = None) -> pa.Table:
-    """The ring step on the tables it needs, typed as in-process: `detect_rings` as is, handed
-    the communities computed per component on Spark (`state`, `ring_graph.component_states`) to
-    carry. Its graph is built again here from the same rows: a component whose hash differs
-    from the state's (which would mean the Spark graph differs) is recomputed, and counted."""
-    from collections_engine.rings import detect_rings
-    from collections_engine.rings.incremental import check_state
-
-    t0 = time.perf_counter()
-    wanted = {n: ctx.schemas[n] for n in RING_TABLES if n in ctx.schemas}
-    raw = _gather(parts, wanted)
-    tables: dict[str, pd.DataFrame] = {}
-    problems: list[str] = []
-    for name in RING_TABLES:
-        if name in raw:
-            df, p, _ = typed_table(name, raw.pop(name), ctx.labels[name], ctx.nanos.get(name, ()))
-            tables[name] = df
-            if name == "identifiers":  # the other tables' problems come from the buckets
-                problems += p
-    del raw
-    if problems:
-        return notes_table([("problem", m, None) for m in problems])
-    book = Book(**tables)
-    checked, why = check_state(state, ctx.graph) if state is not None else (None, "")
-    result = detect_rings(book, ctx.graph, ctx.date, previous=ctx.previous_rings, state=checked)
-    if checked is not None:
-        here = result.stats.get("communities", {})
-        result.stats["communities"] = {
-            **{k: v for k, v in (info or {}).items()}, "components": here.get("components", 0),
-            "components_recomputed_in_ring_step": here.get("components_recomputed", 0),
-            "customers_recomputed_in_ring_step": here.get("customers_recomputed", 0)}
-    elif state is not None:
-        result.warnings.append(f"rings: the communities computed on Spark were not used ({why}); "
-                               "every component recomputed in the ring step")
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
-    payload = pickle.dumps((result, time.perf_counter() - t0, peak), protocol=pickle.HIGHEST_PROTOCOL)
-    return notes_table([("rings", "", payload)])

@@ -1,9 +1,10 @@
 """The ring graph as Spark jobs: identifier links, connected components, and each component's
 communities computed where it lives.
 
-1. `usable_links`: each scan batch of the identifiers typed by the loader's code and kept or
+1. `identifier_rows`: each scan batch of the identifiers typed by the loader's code and kept or
    dropped by `rings.graph.usable_rows` (kinds of the graph file, no blank value or customer,
-   known on the date): rows (customer_id, kind, value).
+   known on the date): rows (customer_id, kind, value), with each customer's first day seen and
+   the table's problems, warnings and counts (`usable_links`: the rows alone).
 2. `customer_edges`: value groups -> customer pairs, as `rings.graph.link_codes` projects them:
    a (kind, value) held by n distinct customers, 2 <= n <= hub_max_customers, links them; up to
    CLIQUE_MAX_DEGREE + 1 members as a clique (each pair kinds[kind] / (n - 1)), larger as a
@@ -15,12 +16,10 @@ communities computed where it lives.
    every node points to its smallest smaller neighbour, pointers followed to their ends by
    pointer doubling, edges rewritten between the ends), each table written to parquet and read
    back; random graphs settle in a handful of rounds.
-4. `component_states`: the components of at least `ring.min_size` customers are dealt to
-   parts (whole components, by a hash of the component; a part holds about NODES_PER_PART
-   customers), and each part runs the engine's community step (`rings.per_component`) in one
-   Python worker; the parts' ring states are merged on the driver.
-
-The night's rings are then built by `detect_rings` from these communities (`merge_states`).
+4. `component_states`: the communities alone, per part of whole components (`rings.per_component`),
+   the parts' ring states merged on the driver. The night's ring job (`spark.ring_job`) deals
+   every customer to parts the same way and runs the communities, the propensity and the
+   members' rows together per part (`spark.ring_parts`).
 """
 
 from __future__ import annotations
@@ -48,34 +47,78 @@ LINK_SCHEMA = "customer_id string, kind string, value string"
 EDGE_SCHEMA = "lo string, hi string, w double"
 
 
-def usable_links(ident_frame, label: str, nanos: tuple[str, ...], graph: GraphConfig, date: pd.Timestamp):
-    """DataFrame (customer_id, kind, value) of the identifier rows `usable_rows` keeps."""
+# The identifier scan's rows (`identifier_rows`): t = LINK (a usable row: customer_id, kind,
+# value), FIRST (a customer's earliest first_seen known on the date in one scan batch: ns), and
+# notes: PROBLEM, WARNING, STATS (JSON counts), INPUT (an InputError's problems) in `value`.
+LINK, FIRST, PROBLEM, WARNING, STATS, INPUT = range(6)
+IDENT_SCHEMA = "t int, customer_id string, kind string, value string, ns long"
+
+
+def identifier_rows(ident_frame, label: str, nanos: tuple[str, ...], graph: GraphConfig, date: pd.Timestamp):
+    """One scan of the identifiers for the whole ring step: each batch typed by the loader's
+    code (`typed_table`: its problems), kept or dropped by `rings.graph.usable_rows` (its
+    warnings and counts), and each customer's earliest `first_seen` known on the date (what
+    `graph_phase` reads as first seen: rows dated on or before the date, usable or not)."""
+    import json
+
     from collections_engine.errors import InputError
     from collections_engine.rings.graph import usable_rows
     from collections_engine.spark.partition import typed_table
 
     date = pd.Timestamp(date)
 
-    def keep(batches):
+    def notes(t: int, messages: list[str]) -> pa.RecordBatch:
+        k = len(messages)
+        return pa.RecordBatch.from_pydict({
+            "t": pa.array([t] * k, pa.int32()), "customer_id": pa.nulls(k, pa.string()),
+            "kind": pa.nulls(k, pa.string()), "value": pa.array(messages, pa.string()), "ns": pa.nulls(k, pa.int64())})
+
+    def scan(batches):
         for batch in batches:
             t = pa.Table.from_batches([batch]).drop_columns([c for c in ("_f", "_r") if c in batch.schema.names])
             if t.num_rows == 0:
                 continue
-            df = typed_table("identifiers", t, label, nanos)[0]
-            try:
-                rows, kind_codes, kinds, _, _ = usable_rows(df, graph, date)
-            except InputError:  # unknown kinds with `unknown_kinds: error`: said by the ring step
+            df, problems, _ = typed_table("identifiers", t, label, nanos)
+            if problems:
+                yield notes(PROBLEM, problems)
+            if "first_seen" in df.columns and "customer_id" in df.columns:
+                seen = df["first_seen"].to_numpy("datetime64[ns]")
+                ok = ~np.isnat(seen) & (seen <= date.to_datetime64()) & df["customer_id"].notna().to_numpy()
+                if ok.any():
+                    first = pd.Series(seen[ok].view(np.int64)).groupby(
+                        df["customer_id"].astype("str").to_numpy(dtype=object)[ok], sort=False).min()
+                    yield pa.RecordBatch.from_pydict({
+                        "t": pa.array(np.full(len(first), FIRST, np.int32)),
+                        "customer_id": pa.array(first.index.to_numpy(dtype=object), pa.string()),
+                        "kind": pa.nulls(len(first), pa.string()), "value": pa.nulls(len(first), pa.string()),
+                        "ns": pa.array(first.to_numpy(np.int64), pa.int64())})
+            try:  # (a table with problems fails the night: its links are never used)
+                rows, kind_codes, kinds, warnings, stats = usable_rows(df, graph, date)
+            except InputError as exc:  # unknown kinds with `unknown_kinds: error`
+                yield notes(INPUT, [str(p) for p in exc.problems])
                 continue
+            yield notes(STATS, [json.dumps(stats)])
+            if warnings:
+                yield notes(WARNING, warnings)
             at = np.flatnonzero(rows)
             if len(at) == 0:
                 continue
-            kind = pa.array(kinds, pa.string()).take(pa.array(kind_codes[at]))
             yield pa.RecordBatch.from_pydict({
+                "t": pa.array(np.full(len(at), LINK, np.int32)),
                 "customer_id": pa.array(df["customer_id"].astype("str").to_numpy(dtype=object)[at], pa.string()),
-                "kind": kind,
-                "value": pa.array(df["value"].astype("str").to_numpy(dtype=object)[at], pa.string())})
+                "kind": pa.array(kinds, pa.string()).take(pa.array(kind_codes[at])),
+                "value": pa.array(df["value"].astype("str").to_numpy(dtype=object)[at], pa.string()),
+                "ns": pa.nulls(len(at), pa.int64())})
 
-    return ident_frame.mapInArrow(keep, LINK_SCHEMA)
+    return ident_frame.mapInArrow(scan, IDENT_SCHEMA)
+
+
+def usable_links(ident_frame, label: str, nanos: tuple[str, ...], graph: GraphConfig, date: pd.Timestamp):
+    """DataFrame (customer_id, kind, value) of the identifier rows `usable_rows` keeps."""
+    from pyspark.sql import functions as F
+
+    rows = identifier_rows(ident_frame, label, nanos, graph, date)
+    return rows.where(F.col("t") == LINK).select("customer_id", "kind", "value")
 
 
 def customer_edges(links, graph: GraphConfig, parts: int):

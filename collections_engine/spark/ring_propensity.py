@@ -18,8 +18,8 @@ logistic model on a deterministic sample and estimates every customer. Each piec
 Every function is plain pandas and numpy, the same arithmetic as `rings.detect` in the same
 order, so the pieces put together give the in-process estimates to the bit (tested against
 `detect_rings` on generated books, `tests/test_spark_propensity.py`). The Spark engine's ring
-job does not call them yet (the ring step still runs `detect_rings` in one task after the
-graph jobs): see the notes' "Open".
+job calls them: `bucket_features` in the night's buckets, the others through
+`spark.ring_parts`.
 """
 
 from __future__ import annotations

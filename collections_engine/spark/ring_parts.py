@@ -1,0 +1,168 @@
+"""The ring step per part of whole components, and its end on the driver (docs/notes/issue-22.md).
+
+A part holds whole connected components of the customer graph (or customers without an edge):
+its customers' rows (own features from the night's customer buckets, first day seen, confirmed),
+its edges and the linking values its customers hold. Everything the in-process ring step
+computes for a customer reads only rows inside its component, so a part computes, for its
+customers, what `rings.detect` computes on the whole book:
+
+- the communities of its components of at least `ring.min_size` (`per_component.part_communities`);
+- every customer's propensity features (`ring_propensity.part_features`) and its share of the
+  fit sample (`part_sample`);
+- for the members of communities of at least `ring.min_size` only: their features, first day,
+  label and fold hash, and the linking values they hold (what the scores, flags and tables read).
+
+`part_rings` runs in a Spark Python worker (a part's rows only); `finish_rings` on the driver
+fits the propensity model on the parts' samples, estimates the members, merges the parts'
+ring states into the whole graph's numbering and builds the rings from the members alone
+(`rings.detect.rings_of_members`). Plain pandas and numpy: tested without Spark against
+`detect_rings` (tests/test_spark_ring_night.py).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from collections_engine.config.graph import GraphConfig
+from collections_engine.rings.incremental import NightCommunities
+from collections_engine.rings.per_component import merge_states, part_communities
+from collections_engine.rings.propensity import apply
+from collections_engine.spark.partition import from_blob, notes_table, to_blob
+from collections_engine.spark.ring_propensity import fit_sample, part_features, part_sample
+
+__all__ = ["EDGE", "SHARED", "ROWS_PER_BLOB", "part_rings", "finish_rings", "state_arrow"]
+
+EDGE, SHARED = 1, 2          # graph rows: t = EDGE (a = lo, b = hi, w) or SHARED (a = customer, b = kind, v = value)
+ROWS_PER_BLOB = 100_000      # a part's member rows travel in blobs of at most this many rows
+_DAY_NS = 86_400e9
+_STATE_INTS = ("component_a", "component_b", "node_hash")
+
+
+def _col(t: pa.Table, name: str) -> np.ndarray:
+    return t.column(name).to_numpy(zero_copy_only=False)
+
+
+def state_arrow(state: pd.DataFrame) -> pa.Table:
+    """A ring state as Arrow (uint64 hashes as int64 bits: Spark has no unsigned type)."""
+    return pa.table({"customer_id": pa.array(state["customer_id"].astype("str").to_numpy(dtype=object), pa.string()),
+                     **{c: pa.array(state[c].to_numpy(np.uint64).view(np.int64), pa.int64()) for c in _STATE_INTS},
+                     **{c: pa.array(state[c].to_numpy(np.int64), pa.int64()) for c in ("community", "merged", "leiden")},
+                     "graph_key": pa.array(state["graph_key"].astype("str").to_numpy(dtype=object), pa.string())})
+
+
+def _blobs(kind: str, frame: pd.DataFrame) -> list[tuple[str, str, bytes]]:
+    t = pa.Table.from_pandas(frame, preserve_index=False)
+    return [(kind, "", to_blob(t.slice(lo, ROWS_PER_BLOB))) for lo in range(0, max(t.num_rows, 1), ROWS_PER_BLOB)]
+
+
+def part_rings(customers: pa.Table, rows: pa.Table, graph: GraphConfig, own_columns: list[str],
+               n_unconfirmed: int) -> pa.Table:
+    """One part's ring rows (module doc) as notes: `sample`, `members`, `shared` (blobs),
+    `state` (the part's ring state) and `info` (what the community step did, JSON).
+
+    `customers`: customer_id, the own feature columns (null: no account known on the date),
+    first_seen (int64 ns, null: none), confirmed; `rows`: t, a, b, v, w (EDGE and SHARED rows)."""
+    customers = customers.sort_by("customer_id")
+    ids = _col(customers, "customer_id").astype(object)
+    n = len(ids)
+    own = pd.DataFrame({c: customers.column(c).to_pandas().astype(float).to_numpy() for c in own_columns})
+    rest = [c for c in own_columns if c != "open_day"]
+    own[rest] = own[rest].fillna(0.0)
+    seen = customers.column("first_seen").to_pandas().astype(float).to_numpy() / _DAY_NS
+    confirmed = _col(customers, "confirmed").astype(bool)
+    t = _col(rows, "t")
+    e, s = np.flatnonzero(t == EDGE), np.flatnonzero(t == SHARED)
+    lo, hi = _col(rows, "a").astype(object)[e], _col(rows, "b").astype(object)[e]
+    w = _col(rows, "w").astype(float)[e]
+    u, v = np.searchsorted(ids, lo), np.searchsorted(ids, hi)
+    order = np.lexsort((v, u))
+    u, v, w = u[order], v[order], w[order]
+    labels = np.full(n, -1, np.int64)
+    night = None
+    if len(e):
+        night = part_communities(lo, hi, _col(rows, "w").astype(float)[e], graph)
+        nodes = np.unique(np.concatenate([lo, hi]))
+        labels[np.searchsorted(ids, nodes)] = night.labels
+    sh_cust = _col(rows, "a").astype(object)[s]
+    sh_node = np.searchsorted(ids, sh_cust)
+    sh_kind = _col(rows, "b").astype(object)[s]
+    pf = part_features(ids, own, seen, u, v, w, labels, sh_node, sh_kind, list(graph.kinds))
+    out: list[tuple[str, str, bytes | None]] = []
+    out += _blobs("sample", part_sample(pf, confirmed, n_unconfirmed))
+    size = np.bincount(labels[labels >= 0]) if (labels >= 0).any() else np.zeros(0, np.int64)
+    member = np.flatnonzero((labels >= 0) & (size[np.maximum(labels, 0)] >= graph.ring.min_size)
+                            if len(size) else np.zeros(n, bool))
+    members = pf.features.iloc[member].reset_index(drop=True).assign(
+        _id=pf.customer_ids[member], _confirmed=confirmed[member], _first_day=pf.first_day[member],
+        _hash=pf.fold_hash[member])
+    out += _blobs("members", members)
+    mine = np.zeros(n, bool)
+    mine[member] = True
+    held = np.flatnonzero(mine[sh_node]) if len(s) else np.zeros(0, np.int64)
+    out += _blobs("shared", pd.DataFrame({"customer_id": sh_cust[held], "kind": sh_kind[held],
+                                          "value": _col(rows, "v").astype(object)[s][held]}))
+    if night is not None:
+        out.append(("state", "", to_blob(state_arrow(night.state))))
+        out.append(("info", json.dumps(night.info), None))
+    return notes_table(out)
+
+
+def _frames(notes: pa.Table, kind: str) -> pd.DataFrame | None:
+    kinds = notes.column("kind").to_pylist()
+    blobs = [b for k, b in zip(kinds, notes.column("blob").to_pylist()) if k == kind]
+    tables = [from_blob(b) for b in blobs]
+    return pa.concat_tables(tables).to_pandas() if tables else None
+
+
+def _state(notes: pa.Table) -> pd.DataFrame:
+    frames = []
+    for k, b in zip(notes.column("kind").to_pylist(), notes.column("blob").to_pylist()):
+        if k == "state":
+            st = from_blob(b).to_pandas()
+            for c in _STATE_INTS:
+                st[c] = st[c].to_numpy(np.int64).view(np.uint64)
+            frames.append(st)
+    return merge_states(frames)
+
+
+def finish_rings(notes: pa.Table, graph: GraphConfig, date: pd.Timestamp, n_unconfirmed: int, accounts_of,
+                 previous: pd.DataFrame | None = None):
+    """The night's rings from the parts' notes (`part_rings`): (rings, members, communities,
+    stats, state). `accounts_of(ids)`: (account ids, customer ids) of the accounts known on the
+    date of the customers `ids` (`rings.detect.rings_of_members`)."""
+    from collections_engine.rings.detect import rings_of_members
+
+    samples = _frames(notes, "sample")
+    model = fit_sample([samples] if samples is not None else [], n_unconfirmed)
+    state = _state(notes)
+    members = _frames(notes, "members")
+    members = members.iloc[np.argsort(members["_id"].to_numpy(dtype=object), kind="stable")].reset_index(drop=True)
+    ids = members["_id"].to_numpy(dtype=object)
+    # the whole graph's community numbers (`merge_states`: by smallest customer id, as in-process)
+    at = np.searchsorted(state["customer_id"].to_numpy(dtype=object), ids)
+    labels = state["community"].to_numpy(np.int64)[at] if len(ids) else np.zeros(0, np.int64)
+    feats = members.drop(columns=["_id", "_confirmed", "_first_day", "_hash"])
+    est = apply(model, feats, fold_hash=members["_hash"].to_numpy(np.int64))
+    shared = _frames(notes, "shared")
+    if shared is None or not len(shared):
+        shared = pd.DataFrame({"customer_id": pd.Series([], dtype=object), "kind": pd.Series([], dtype=object),
+                               "value": pd.Series([], dtype=object)})
+    group = pd.MultiIndex.from_arrays([shared["kind"].astype(object), shared["value"].astype(object)]).factorize()[0]
+    sh = pd.DataFrame({"node": np.searchsorted(ids, shared["customer_id"].to_numpy(dtype=object)).astype(np.int64),
+                       "kind": pd.array(shared["kind"].astype(object), dtype="str"), "group": group.astype(np.int64)})
+    rings, ring_members, communities, stats = rings_of_members(
+        graph, date, customer_ids=ids, labels=labels, features=feats, estimate=est,
+        confirmed=members["_confirmed"].to_numpy(bool), first_day=members["_first_day"].to_numpy(float),
+        shared=sh, accounts_of=accounts_of, previous=previous, propensity_info=model.info)
+    info: dict[str, object] = {}
+    for k, m in zip(notes.column("kind").to_pylist(), notes.column("message").to_pylist()):
+        if k == "info":
+            for key, val in json.loads(m).items():
+                if isinstance(val, (int, float)) and not isinstance(val, bool):
+                    info[key] = info.get(key, 0) + val
+    stats["communities"] = {"mode": "full", "reason": "computed per part of whole components on Spark", **info}
+    return rings, ring_members, communities, stats, state
