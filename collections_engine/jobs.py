@@ -1,5 +1,5 @@
 """The jobs behind the commands other than `run`: train, rings, sources, generate, approve,
-experiments, promote.
+experiments, promote, and the night `demo` runs.
 
 Each takes paths and typed options, reads through `io/`, calls the steps and writes its outputs
 all-or-nothing, and returns a small record the command prints: `commands/` only parses
@@ -18,14 +18,14 @@ import pandas as pd
 
 from collections_engine.config import load_graph, load_strategy
 from collections_engine.errors import InputError
-from collections_engine.io import atomic_dir, read_table, write_bytes_atomic, write_csv, write_parquet
+from collections_engine.io import atomic_dir, find_table, read_table, write_bytes_atomic, write_csv, write_parquet
 from collections_engine.io.hashing import file_sha256
 from collections_engine.io.jsonio import json_bytes
 from collections_engine.io.load import TRAINING_TABLES, input_hashes, load_book
 
 __all__ = ["TrainOutcome", "train_job", "RingsOutcome", "rings_job", "SourcesOutcome", "sources_job",
            "generate_job", "Review", "review_job", "approve_job", "ExperimentsOutcome", "experiments_job",
-           "promote_job"]
+           "promote_job", "first_night"]
 
 log = logging.getLogger("collections_engine")
 
@@ -272,3 +272,18 @@ def promote_job(strategy_file: Path, arm: str, by: str, reason: str | None = Non
                                     "the champion beyond its interval" if mine else "no outcomes for this arm")
                 + "; promote anyway with --reason TEXT (recorded)"])
     return promote(strategy_file, arm, by, reason, evidence)
+
+
+def first_night(data: Path) -> str:
+    """The book's first nightly snapshot (YYYY-MM-DD), the night `demo` runs: the first snapshot
+    date of `accounts` that has no outcomes (the history's month ends have them), else the last."""
+    path = find_table(data, "accounts")
+    if path is None:
+        raise InputError(str(data), [f"accounts: table missing; expected accounts.parquet or accounts.csv in {data}"])
+    dates = pd.to_datetime(read_table(path, ["snapshot_date"])["snapshot_date"]).drop_duplicates().sort_values()
+    if dates.empty:
+        raise InputError(str(path), ["accounts: no rows; expected at least one snapshot date"])
+    out = find_table(data, "outcomes")
+    done = set(pd.to_datetime(read_table(out, ["snapshot_date"])["snapshot_date"])) if out is not None else set()
+    nights = [d for d in dates if d not in done]
+    return (nights[0] if nights else dates.iloc[-1]).strftime("%Y-%m-%d")

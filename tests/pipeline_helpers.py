@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import hashlib
+import shutil
+import tempfile
 from pathlib import Path
 
 import yaml
@@ -38,11 +41,32 @@ def short_placement_strategy(path: Path) -> Path:
     return path
 
 
+# One trained, approved models folder per strategy text for the whole test session: nine test
+# modules train the same FAST model on the same book (most with the same short strategy), and
+# training is deterministic, so each gets a copy of the first one's folder (same bytes but the
+# approval's timestamp) instead of training it again.
+_TRAINED: dict[str, Path] = {}
+
+
 def train_fast(models: Path, strategy_path: Path) -> str:
+    """An approved FAST model version trained on the fixture book, in `models` (a new folder)."""
+    key = hashlib.sha256(strategy_path.read_bytes()).hexdigest()
+    vid = "mtest" + key[:8]
+    if models.exists() and any(models.iterdir()):  # a folder with versions already: train into it
+        return _train_fast(models, strategy_path, vid)
+    if key not in _TRAINED:
+        cache = Path(tempfile.mkdtemp(prefix="ce-tests-models-"))
+        atexit.register(shutil.rmtree, cache, True)
+        _train_fast(cache / "models", strategy_path, vid)
+        _TRAINED[key] = cache / "models"
+    shutil.copytree(_TRAINED[key], models, dirs_exist_ok=True)
+    return vid
+
+
+def _train_fast(models: Path, strategy_path: Path, vid: str) -> str:
     strategy = load_strategy(strategy_path)
     book, _ = load_book(BOOK, strategy)
     trained = train(book, strategy, FAST)
-    vid = "mtest" + hashlib.sha256(strategy_path.read_bytes()).hexdigest()[:8]
     estimates = estimate_effects(book.placement_history, book.outcomes, book.accounts, strategy,
                                  holds=book.holds)
     write_version(trained, models, vid, {"input_hashes": {}, "note": "test"}, "<html></html>", estimates)

@@ -1,5 +1,5 @@
 """What the Spark tests share: the module skip when pyspark or Java is missing (an error under
-CI, where scripts/test.sh installs both) and one local[2] session per module."""
+CI, where scripts/test.sh installs both) and one local[2] session for the test session."""
 
 from __future__ import annotations
 
@@ -18,9 +18,12 @@ def require_spark() -> None:
         pytest.skip("pyspark or Java not installed (pip install -e '.[spark]')", allow_module_level=True)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def spark():
-    """One local[2] session for the module (the engine joins it instead of starting its own)."""
+    """One local[2] session for the whole test session (the engine joins it instead of starting
+    its own): each module that imports this fixture gets its own instance of it, and every one
+    after the first joins the running session (`spark_session` joins an active one), so the JVM
+    starts once; it stops when the test session ends."""
     from collections_engine.spark.session import spark_session
 
     s = spark_session("local[2]", shuffle_partitions=4)

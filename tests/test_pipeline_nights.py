@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -48,9 +49,20 @@ def _run(s: dict[str, Path], runs: Path, night: str, *extra: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def week(setup: dict[str, Path]) -> Path:
+def first_night(setup: dict) -> Path:
+    """A runs folder holding the first night only (read-only: tests copy it)."""
+    runs = setup["tmp"] / "first_night"
+    assert _run(setup, runs, setup["nights"][0]) == 0
+    return runs
+
+
+@pytest.fixture(scope="module")
+def week(setup: dict[str, Path], first_night: Path) -> Path:
+    """The seven nights in one runs folder: the first night's folder copied (a run is
+    deterministic: the same bytes as running it again here), then the other six run on it."""
     runs = setup["tmp"] / "runs"
-    for night in setup["nights"]:
+    shutil.copytree(first_night, runs)
+    for night in setup["nights"][1:]:
         assert _run(setup, runs, night) == 0, night
     return runs
 
@@ -110,36 +122,28 @@ def test_rerun_same_inputs_is_byte_identical(setup: dict, week: Path) -> None:
 
 def test_rerun_with_changed_inputs_refused_unless_force(setup: dict, week: Path) -> None:
     night = setup["nights"][-1]
+    runs = setup["tmp"] / "changed_runs"
+    shutil.copytree(week, runs)  # the week stays as it ran for the other tests
     changed = setup["tmp"] / "changed.yaml"
     changed.write_text(setup["strategy"].read_text().replace("capacity: 600", "capacity: 500"))
-    args = _args(setup, week, night)
+    args = _args(setup, runs, night)
     args[args.index("--strategy") + 1] = str(changed)
-    before = tree_digest(week / night)
+    before = tree_digest(runs / night)
     result = runner.invoke(app, args)
     assert result.exit_code == 2
     assert "already exists with different inputs" in result.output + str(result.stderr)
-    assert tree_digest(week / night) == before
+    assert tree_digest(runs / night) == before
     result = runner.invoke(app, [*args, "--force"])
     assert result.exit_code == 0
-    # put it back for other tests
-    assert _run(setup, week, night, "--force") == 0
+    assert tree_digest(runs / night) != before  # the forced rerun replaced the night
 
 
 STEPS = ["validate", "features", "score", "rings", "placement", "report", "write", "write_mid", "write_end"]
 
 
-@pytest.fixture(scope="module")
-def first_night(setup: dict) -> Path:
-    runs = setup["tmp"] / "first_night"
-    assert _run(setup, runs, setup["nights"][0]) == 0
-    return runs
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("step", STEPS)
 def test_killed_at_any_step_leaves_no_partial_folder(setup: dict, first_night: Path, step: str) -> None:
-    import shutil
-
     runs = setup["tmp"] / f"crash_{step}"
     shutil.copytree(first_night, runs)
     first, second = setup["nights"][:2]
@@ -154,10 +158,10 @@ def test_killed_at_any_step_leaves_no_partial_folder(setup: dict, first_night: P
     assert not [p for p in runs.iterdir() if p.name.startswith(".") and p.name != ".lock"]
 
 
-def test_missed_night_reads_latest_earlier(setup: dict) -> None:
+def test_missed_night_reads_latest_earlier(setup: dict, first_night: Path) -> None:
     runs = setup["tmp"] / "missed"
     n = setup["nights"]
-    assert _run(setup, runs, n[0]) == 0
+    shutil.copytree(first_night, runs)  # n[0] ran
     assert _run(setup, runs, n[2]) == 0  # n[1] missed
     import json
 
@@ -198,8 +202,6 @@ def test_whatif_never_touches_runs(setup: dict, week: Path, tmp_path: Path) -> N
 
 
 def _chromium() -> str | None:
-    import shutil
-
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
@@ -225,8 +227,6 @@ def test_report_renders_in_headless_chromium(setup: dict, week: Path, tmp_path: 
                     "--window-size=1280,2400", report.as_uri()], capture_output=True, timeout=120)
     assert shot.is_file() and shot.stat().st_size > 20_000
     if os.environ.get("REPORT_SCREENSHOT"):
-        import shutil
-
         shutil.copy(shot, os.environ["REPORT_SCREENSHOT"])
 
 

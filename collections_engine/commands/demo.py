@@ -37,6 +37,7 @@ def register(app: typer.Typer) -> None:
         accounts: int = typer.Option(10_000, "--accounts", min=100, help="Delinquent accounts on the first night."),
         seed: int = typer.Option(1, "--seed", help="Seed of the generated book."),
     ) -> None:
+        from collections_engine.jobs import first_night
         from collections_engine.synth import default_strategy_path
 
         strategy = default_strategy_path()
@@ -50,11 +51,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"reusing the book in {data}")
         _invoke(app, ["train", "--data", str(data), "--strategy", str(strategy), "--models", str(models)])
         _invoke(app, ["approve", "--models", str(models), "--by", "demo"])
-        import pyarrow.parquet as pq
-
-        dates = pq.read_table(data / "accounts.parquet", columns=["snapshot_date"]).column(0).unique()
-        first = sorted(str(d) for d in dates.to_pylist())
-        night = _first_night(first, data)
+        night = first_night(data)
         _invoke(app, ["run", "--data", str(data), "--date", night, "--strategy", str(strategy),
                       "--graph", str(graph), "--models", str(models), "--out", str(runs), "--force"])
         typer.echo("")
@@ -67,15 +64,3 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"  next: collections-engine whatif --runs {runs} --date {night} "
                    f"--strategy {strategy} --out {out / 'whatif'}")
 
-
-def _first_night(dates: list[str], data: Path) -> str:
-    """The first nightly snapshot: the first date with no outcomes (history has outcomes)."""
-    import pyarrow.parquet as pq
-
-    path = data / "outcomes.parquet"
-    if path.is_file():
-        done = {str(d) for d in pq.read_table(path, columns=["snapshot_date"]).column(0).unique().to_pylist()}
-        nights = [d for d in dates if d not in done]
-        if nights:
-            return nights[0][:10]
-    return dates[-1][:10]
