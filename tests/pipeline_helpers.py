@@ -43,8 +43,9 @@ def short_placement_strategy(path: Path) -> Path:
 
 # One trained, approved models folder per strategy text for the whole test session: nine test
 # modules train the same FAST model on the same book (most with the same short strategy), and
-# training is deterministic, so each gets a copy of the first one's folder (same bytes but the
-# approval's timestamp) instead of training it again.
+# training is deterministic, so each gets a copy of the first one's folder instead of training
+# it again (and `fast_model` hands the trained model itself to the modules that write their own
+# versions).
 _TRAINED: dict[str, Path] = {}
 
 
@@ -63,15 +64,67 @@ def train_fast(models: Path, strategy_path: Path) -> str:
     return vid
 
 
+_FITS: dict[str, object] = {}
+
+
+def fast_model(strategy_path: Path):
+    """The FAST model (`scoring.train`'s result) of the fixture book under this strategy, trained
+    once per session for each strategy text (read-only: callers write versions from it)."""
+    key = hashlib.sha256(strategy_path.read_bytes()).hexdigest()
+    if key not in _FITS:
+        strategy = load_strategy(strategy_path)
+        book, _ = load_book(BOOK, strategy)
+        _FITS[key] = train(book, strategy, FAST)
+    return _FITS[key]
+
+
 def _train_fast(models: Path, strategy_path: Path, vid: str) -> str:
     strategy = load_strategy(strategy_path)
     book, _ = load_book(BOOK, strategy)
-    trained = train(book, strategy, FAST)
+    trained = fast_model(strategy_path)
     estimates = estimate_effects(book.placement_history, book.outcomes, book.accounts, strategy,
                                  holds=book.holds)
     write_version(trained, models, vid, {"input_hashes": {}, "note": "test"}, "<html></html>", estimates)
     approve(models, vid, by="tests")
     return vid
+
+
+# The fixture book's nights run in order under one strategy text and one models folder, once per
+# test session: several modules need the same first nights (a night's outputs depend only on the
+# inputs and the nights before it, and carry no path), so each gets a copy of the first k.
+_NIGHTS: dict[tuple[str, str], Path] = {}
+
+
+def fixture_nights(k: int, strategy_path: Path, models: Path, dest: Path) -> Path:
+    """`dest` (a new folder): a runs folder holding the fixture book's first `k` unscored nights,
+    run with `run` in date order under this strategy and models (GRAPH's ring settings). The
+    nights are run once per session for each strategy text and models folder content and copied."""
+    from typer.testing import CliRunner
+
+    from collections_engine.cli import app
+
+    key = (hashlib.sha256(strategy_path.read_bytes()).hexdigest(),
+           hashlib.sha256(repr(sorted(tree_digest(models).items())).encode()).hexdigest())
+    if key not in _NIGHTS:
+        cache = Path(tempfile.mkdtemp(prefix="ce-tests-nights-"))
+        atexit.register(shutil.rmtree, cache, True)
+        _NIGHTS[key] = cache / "runs"
+    runs = _NIGHTS[key]
+    nights = unscored_nights()[:k]
+    assert len(nights) == k, f"the fixture book has {len(unscored_nights())} nights, asked for {k}"
+    for night in nights:
+        if not (runs / night).is_dir():
+            result = CliRunner().invoke(app, ["run", "--data", str(BOOK), "--date", night, "--strategy",
+                                              str(strategy_path), "--graph", str(GRAPH), "--models", str(models),
+                                              "--out", str(runs)])
+            assert result.exit_code == 0, result.output[-3000:]
+    dest.mkdir(parents=True)
+    for p in runs.iterdir():
+        if p.is_dir() and p.name in nights:
+            shutil.copytree(p, dest / p.name)
+        elif p.is_file():  # the runs folder's lock
+            shutil.copy2(p, dest / p.name)
+    return dest
 
 
 def tree_digest(folder: Path, pattern: str = "*") -> dict[str, str]:

@@ -24,7 +24,7 @@ from collections_engine.scoring import load_version, train
 from collections_engine.scoring.compare import compare_predictions, rescore_rows, shared_rows
 from collections_engine.scoring.store import (ApprovalRefused, approval_history, approve, champion,
                                               review, rollback, write_version)
-from tests.pipeline_helpers import BOOK, FAST, GRAPH, ROOT, data_digest, short_placement_strategy
+from tests.pipeline_helpers import BOOK, FAST, GRAPH, ROOT, data_digest, fast_model, short_placement_strategy
 
 runner = CliRunner()
 STRATEGY = ROOT / "strategies" / "default.yaml"
@@ -39,7 +39,7 @@ def trained(tmp_path_factory):
     strategy_path = short_placement_strategy(tmp / "short.yaml")
     strategy = load_strategy(strategy_path)
     book, _ = load_book(BOOK, strategy)
-    good, weak = train(book, strategy, FAST), train(book, strategy, WEAK)
+    good, weak = fast_model(strategy_path), train(book, strategy, WEAK)
     return {"tmp": tmp, "strategy_path": strategy_path, "strategy": strategy, "book": book,
             "good": good, "weak": weak}
 

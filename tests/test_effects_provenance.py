@@ -18,9 +18,9 @@ from collections_engine.assign.effects import Effects, estimate_effects
 from collections_engine.cli import app
 from collections_engine.config import load_strategy
 from collections_engine.io.load import load_book
-from collections_engine.scoring import approve, train
+from collections_engine.scoring import approve
 from collections_engine.scoring.store import write_version
-from tests.pipeline_helpers import BOOK, FAST, GRAPH, short_placement_strategy
+from tests.pipeline_helpers import BOOK, GRAPH, fast_model, short_placement_strategy
 from tests.assign_builders import make_strategy
 
 runner = CliRunner()
@@ -126,7 +126,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
     strategy_path = short_placement_strategy(tmp / "short.yaml")
     strategy = load_strategy(strategy_path)
     book, _ = load_book(BOOK, strategy)
-    trained = train(book, strategy, FAST)
+    trained = fast_model(strategy_path)
     ph = book.placement_history
     variants = {"randomised": ph, "no_propensity": ph.drop(columns="propensity")}
     models = {}

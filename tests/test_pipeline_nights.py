@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 
 from collections_engine.cli import app
 from collections_engine.config import load_strategy
-from tests.pipeline_helpers import BOOK, GRAPH, data_digest, short_placement_strategy, train_fast, tree_digest
+from tests.pipeline_helpers import (BOOK, GRAPH, data_digest, fixture_nights, short_placement_strategy, train_fast,
+                                    tree_digest)
 
 runner = CliRunner()
 
@@ -51,20 +52,13 @@ def _run(s: dict[str, Path], runs: Path, night: str, *extra: str) -> int:
 @pytest.fixture(scope="module")
 def first_night(setup: dict) -> Path:
     """A runs folder holding the first night only (read-only: tests copy it)."""
-    runs = setup["tmp"] / "first_night"
-    assert _run(setup, runs, setup["nights"][0]) == 0
-    return runs
+    return fixture_nights(1, setup["strategy"], setup["models"], setup["tmp"] / "first_night")
 
 
 @pytest.fixture(scope="module")
-def week(setup: dict[str, Path], first_night: Path) -> Path:
-    """The seven nights in one runs folder: the first night's folder copied (a run is
-    deterministic: the same bytes as running it again here), then the other six run on it."""
-    runs = setup["tmp"] / "runs"
-    shutil.copytree(first_night, runs)
-    for night in setup["nights"][1:]:
-        assert _run(setup, runs, night) == 0, night
-    return runs
+def week(setup: dict[str, Path]) -> Path:
+    """The seven nights in one runs folder (run once per test session, see `fixture_nights`)."""
+    return fixture_nights(len(setup["nights"]), setup["strategy"], setup["models"], setup["tmp"] / "runs")
 
 
 def test_seven_nights_every_account_once_and_lifecycle(setup: dict, week: Path) -> None:

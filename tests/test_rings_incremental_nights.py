@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from collections_engine.cli import app
 from collections_engine.rings.carry import CARRY_TABLES
 from collections_engine.rings.incremental import STATE_FILE
-from tests.pipeline_helpers import (BOOK, GRAPH, data_digest, short_placement_strategy, train_fast,
+from tests.pipeline_helpers import (BOOK, GRAPH, data_digest, fixture_nights, short_placement_strategy, train_fast,
                                     unscored_nights)
 
 runner = CliRunner()
@@ -28,9 +28,7 @@ def two_nights(tmp_path_factory: pytest.TempPathFactory) -> dict:
     train_fast(models, strategy)
     d1, d2 = unscored_nights()[:2]
     s = {"tmp": tmp, "strategy": strategy, "models": models, "d1": d1, "d2": d2}
-    runs = tmp / "runs"
-    assert _run(s, runs, d1) == 0
-    s["runs"] = runs
+    s["runs"] = fixture_nights(1, strategy, models, tmp / "runs")  # d1
     s["full"] = _copy_first(s, "full")
     assert _run(s, s["full"], d2, "--full") == 0
     return s
