@@ -220,6 +220,21 @@ def test_community_model_scores_young_unlabelled_rings() -> None:
     ids = np.array([f"C{i:05d}" for i in range(n)], dtype=object)
     est, info = community_estimate(feats, np.arange(n), comm, confirmed, ids, first_day, date)
     assert info["method"] == "logistic" and est is not None
+    # the sorted-ids path (a community's smallest member by its smallest code, as detect calls
+    # it) equals the minimum of the id strings: members interleaved across communities, codes
+    # with gaps and decreasing within a community
+    order = np.lexsort((comm, np.tile(np.arange(size), n_comm)))
+    code = 2 * (n - 1 - order)
+    spread = pd.DataFrame(0.0, index=np.arange(2 * n), columns=feats.columns)
+    spread.iloc[code] = feats.iloc[order].to_numpy()
+    wide = np.array([f"C{i:05d}" for i in range(2 * n)], dtype=object)
+    got = []
+    for by_code in (False, True):
+        conf2, day2 = np.zeros(2 * n, bool), np.zeros(2 * n)
+        conf2[code], day2[code] = confirmed[order], first_day[order]
+        got.append(community_estimate(spread, code, comm[order], conf2, wide, day2, date, ids_sorted=by_code))
+    assert got[0][1]["method"] == "logistic" and got[0][1] == got[1][1]
+    pd.testing.assert_series_equal(got[0][0], got[1][0], check_exact=True)
     e = est.reindex(np.arange(n_comm)).to_numpy()
     assert e[is_ring & young].mean() > 0.5 > 0.1 > e[~is_ring].mean()
     # Too few labelled communities: no community model.

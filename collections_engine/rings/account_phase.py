@@ -26,7 +26,7 @@ from collections_engine.codes import category_codes, encode_arrow, to_arrow
 from collections_engine.rings.graph_phase import GraphPhase, Hashes
 from collections_engine.rings.propensity import customer_features
 
-__all__ = ["AccountPhase", "account_phase"]
+__all__ = ["AccountPhase", "AccountPrep", "account_phase", "account_prep"]
 
 
 @dataclass
@@ -38,41 +38,79 @@ class AccountPhase:
     info: dict[str, object] = field(default_factory=dict)
 
 
+@dataclass
+class AccountPrep:
+    """What the own features read from tonight's book before the graph phase is known (so it
+    can be made on the side thread while the graph is built): the payments' and contacts'
+    digests of the rows dated on or before tonight and on or before the carry's night, and,
+    when the carry has account aggregates and those past rows are last night's, tonight's rows
+    (masks) and the account codes of the carried way (`_account_codes`)."""
+
+    digests: dict[str, str]          # per table: the digest of the rows on or before tonight
+    problem: str                     # why the payments and contacts rule the carry out ("": not)
+    masks: list | None = None        # tonight's rows of accounts, payments, contacts (None: no table)
+    ids: pa.Array | None = None      # tonight's account space
+    codes: list[np.ndarray] | None = None
+
+
+def account_prep(book: Book, date: pd.Timestamp, carry: Carry | None, hashes: Hashes | None = None) -> AccountPrep:
+    """`AccountPrep` of tonight's book (pure; the same whichever thread makes it)."""
+    hashes = hashes if hashes is not None else Hashes(book)
+    hashed = {name: hashes.get(name) for name in ("payments", "contacts")}
+    digests, problem = {}, ""
+    for name, h in hashed.items():
+        table = getattr(book, name)
+        digests[name] = digest(h, past_mask(table, name, date)) if table is not None else "0:0"
+        if carry is not None and not problem:
+            now = digest(h, past_mask(table, name, carry.date)) if table is not None else "0:0"
+            if now != carry.digests.get(name):
+                problem = (f"the {name} rows dated on or before {carry.date:%Y-%m-%d} differ from that night's "
+                           "(history rewritten or late rows)")
+    prep = AccountPrep(digests, problem)
+    if carry is None or carry.accounts is None or problem:
+        return prep
+    accounts, pay, con = book.accounts, book.payments, book.contacts
+    masks = [~past_mask(accounts, "accounts", carry.date) & past_mask(accounts, "accounts", date)]
+    for name, t in (("payments", pay), ("contacts", con)):
+        masks.append(None if t is None else past_mask(t, name, date) & ~past_mask(t, name, carry.date))
+    cols = _account_columns(book)
+    tonight = [to_arrow(col).filter(pa.array(m)) if m is not None else to_arrow(col).slice(0, 0)
+               for col, m in zip(cols, masks)]
+    old_ids = to_arrow(carry.accounts["account_id"]).combine_chunks().cast(pa.large_string())
+    prep.masks = masks
+    prep.ids, prep.codes = _account_codes(old_ids, tonight)
+    return prep
+
+
 def account_phase(book: Book, gp: GraphPhase, date: pd.Timestamp, carry: Carry | None,
-                  shared_counts: np.ndarray, hashes: Hashes | None = None) -> AccountPhase:
+                  shared_counts: np.ndarray, hashes: Hashes | None = None,
+                  prep: AccountPrep | None = None) -> AccountPhase:
     """Tonight's own features and account owners (module doc); sets the accounts part of
     `gp.carry` (what the next night carries). `hashes`: the payments' and contacts' row hashes
-    (`graph_phase.Hashes`, possibly computed beside the earlier phases)."""
-    hashes = hashes if hashes is not None else Hashes(book)
-    hashes = {name: hashes.get(name) for name in ("payments", "contacts")}
-    reason = _refused(book, gp, carry, hashes)
+    (`graph_phase.Hashes`, possibly computed beside the earlier phases); `prep`: what
+    `account_prep` made of tonight's book for this `carry` (made here when not given)."""
+    if prep is None:
+        prep = account_prep(book, date, carry, hashes)
+    reason = _refused(gp, carry, prep)
     out = None
     if not reason:
-        out, reason = _carried(book, gp, date, carry, shared_counts)
+        out, reason = _carried(book, gp, date, carry, shared_counts, prep)
     if out is None:
         out = _full(book, gp, date, shared_counts)
         out.info = {"mode": "full", "reason": reason or out.info.get("reason", "")}
     if gp.carry is not None:
-        for name, h in hashes.items():
-            table = getattr(book, name)
-            gp.carry.digests[name] = digest(h, past_mask(table, name, date)) if table is not None else "0:0"
+        gp.carry.digests.update(prep.digests)
     return out
 
 
-def _refused(book: Book, gp: GraphPhase, carry: Carry | None, hashes: dict[str, np.ndarray]) -> str:
+def _refused(gp: GraphPhase, carry: Carry | None, prep: AccountPrep) -> str:
     if carry is None:
         return "no carried account aggregates"
     if not gp.carry_info or gp.carry_info.get("mode") != "carried":
         return "identifier graph built from the whole book"
     if carry.accounts is None:
         return f"last night's accounts were not summarised: {carry.accounts_problem}"
-    for name, h in hashes.items():
-        table = getattr(book, name)
-        now = digest(h, past_mask(table, name, carry.date)) if table is not None else "0:0"
-        if now != carry.digests.get(name):
-            return (f"the {name} rows dated on or before {carry.date:%Y-%m-%d} differ from that night's "
-                    "(history rewritten or late rows)")
-    return ""
+    return prep.problem
 
 
 def _rows(book: Book, gp: GraphPhase, acc_codes: list[np.ndarray], masks: list[np.ndarray | None]):
@@ -123,19 +161,11 @@ def _full(book: Book, gp: GraphPhase, date: pd.Timestamp, shared_counts: np.ndar
     return AccountPhase(feats, acc, cust, account_dict, info)
 
 
-def _carried(book: Book, gp: GraphPhase, date: pd.Timestamp, carry: Carry,
-             shared_counts: np.ndarray) -> tuple[AccountPhase | None, str]:
-    accounts, pay, con = book.accounts, book.payments, book.contacts
-    masks = [~past_mask(accounts, "accounts", carry.date) & past_mask(accounts, "accounts", date)]
-    for name, t in (("payments", pay), ("contacts", con)):
-        masks.append(None if t is None else past_mask(t, name, date) & ~past_mask(t, name, carry.date))
-    cols = _account_columns(book)
-    tonight = [to_arrow(col).filter(pa.array(m)) if m is not None else to_arrow(col).slice(0, 0)
-               for col, m in zip(cols, masks)]
-    old_ids = to_arrow(carry.accounts["account_id"]).combine_chunks().cast(pa.large_string())
-    ids, codes = _account_codes(old_ids, tonight)
+def _carried(book: Book, gp: GraphPhase, date: pd.Timestamp, carry: Carry, shared_counts: np.ndarray,
+             prep: AccountPrep) -> tuple[AccountPhase | None, str]:
+    ids, codes, masks = prep.ids, prep.codes, prep.masks
     a, p, c = _rows(book, gp, codes, masks)
-    n_acc, n_old = len(ids), len(old_ids)
+    n_acc, n_old = len(ids), len(carry.accounts)
     new, problem = agg_mod.aggregate(n_acc, a, p, c, date)
     if problem:
         return None, problem

@@ -11,7 +11,7 @@ table (see `match`) stays flagged down to both thresholds minus `ring.hold_margi
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,7 +25,7 @@ from collections_engine.rings.community import find_communities, keep_cores, tri
 from collections_engine.codes import encode, to_object
 from collections_engine.rings.flag import member_links, reasons, unconfirmed_evidence
 from collections_engine.rings.incremental import night_communities
-from collections_engine.rings.account_phase import AccountPhase, account_phase
+from collections_engine.rings.account_phase import AccountPhase, account_phase, account_prep
 from collections_engine.rings.carry import Carry
 from collections_engine.rings.graph import CustomerGraph, clean_identifiers, link_codes, link_customers, usable_rows, value_groups  # noqa: F401 (link_customers: benchmarks wrap it)
 from collections_engine.rings.graph_phase import GraphPhase, Hashes, graph_phase
@@ -94,11 +94,14 @@ def detect_rings(
         # numpy and Arrow, which release the GIL) on the second core beside the graph phase;
         # pure, so the same bytes either way.
         hashes = Hashes(book, side)
+        # then what the own features read before the graph is known (the payments' and
+        # contacts' digests, tonight's account codes): on the worker while the graph is built
+        prep = side.submit(account_prep, book, date, carry, hashes)
         try:
             gp = graph_phase(book, graph, date, carry, why_full or "no carried identifier graph given", hashes)
             laps.lap("graph_s")
             # the own features on the same worker (after the hashes) while the communities are found
-            own = side.submit(_own_phase, book, gp, date, carry, hashes)
+            own = side.submit(_own_phase, book, gp, date, carry, hashes, prep)
             night = night_communities(gp.cg, graph, state, why_full or "no ring state given",
                                       id_hash=gp.id_hash[gp.cg.codes] if gp.id_hash is not None else None)
             labels = night.labels
@@ -140,11 +143,13 @@ class _PropensityPhase:
 
 
 def _own_phase(book: Book, gp: GraphPhase, date: pd.Timestamp, carry: Carry | None,
-               hashes: Hashes | None) -> AccountPhase:
-    """The customers' own features (`account_phase`): they do not depend on the communities."""
+               hashes: Hashes | None, prep: Future | None = None) -> AccountPhase:
+    """The customers' own features (`account_phase`): they do not depend on the communities.
+    `prep`: `account_prep`'s result, being made on the worker."""
     shared_node = gp.cg.shared["node"].to_numpy()
     shared_counts = np.bincount(gp.cg.codes[shared_node], minlength=len(gp.customer_ids)).astype(float)
-    return account_phase(book, gp, date, carry, shared_counts, hashes)
+    return account_phase(book, gp, date, carry, shared_counts, hashes,
+                         prep.result() if prep is not None else None)
 
 
 def _propensity_phase(book: Book, graph: GraphConfig, gp: GraphPhase, labels: np.ndarray,
@@ -189,7 +194,7 @@ def _score_phase(graph: GraphConfig, gp: GraphPhase, pp: _PropensityPhase, label
     summary = summary[summary["size"] >= graph.ring.min_size]
     comm = comm[comm["community"].isin(summary.index)]
     comm_est, comm_info = community_estimate(pp.feats, comm["code"].to_numpy(), comm["community"].to_numpy(),
-                                             pp.is_conf, gp.customer_ids, pp.first_day, date)
+                                             pp.is_conf, gp.customer_ids, pp.first_day, date, ids_sorted=True)
     summary["community_model"] = (comm_est.reindex(summary.index).fillna(0.0) if comm_est is not None
                                   else pd.Series(0.0, index=summary.index))
     summary["score"] = np.maximum(summary["member_mean"], summary["community_model"])

@@ -487,7 +487,7 @@ LABEL_DELAY_DAYS = 200
 
 def community_estimate(features: pd.DataFrame, code: np.ndarray, community: np.ndarray,
                        confirmed: np.ndarray, ids: np.ndarray, first_day: np.ndarray,
-                       date: pd.Timestamp) -> tuple[pd.Series | None, dict[str, object]]:
+                       date: pd.Timestamp, ids_sorted: bool = False) -> tuple[pd.Series | None, dict[str, object]]:
     """P(the community is a ring) per community label, positive-unlabelled at community level.
 
     Row i: customer `code[i]` (row of `features`, `confirmed`, `ids`, `first_day`) is in
@@ -499,7 +499,9 @@ def community_estimate(features: pd.DataFrame, code: np.ndarray, community: np.n
     out of fold by a hash of the community's smallest member id; divided by c = mean
     out-of-fold estimate over labelled communities (Elkan & Noto), clipped to [0, 1].
     Returns None (and why) with fewer than MIN_COMMUNITY_LABELS labelled or unlabelled
-    communities to fit on.
+    communities to fit on. `ids_sorted`: `ids` are in increasing order, so a community's
+    smallest member id is that of its smallest code (an integer minimum instead of pandas'
+    minimum of Python strings: 0.2 s per pass on the 1M book's 1.28M members).
     """
     cols = COMMUNITY_MODEL_OWN + sorted(c for c in features.columns if c.startswith("shared_")
                                         and c != "shared_values") + COMMUNITY_MODEL_GROUP
@@ -508,8 +510,13 @@ def community_estimate(features: pd.DataFrame, code: np.ndarray, community: np.n
     frame["_comm"] = community
     frame["_conf"] = np.asarray(confirmed, bool)[code]
     frame["_day"] = np.asarray(first_day, float)[code]
-    frame["_id"] = np.asarray(ids, dtype=object)[code]
+    if ids_sorted:
+        frame["_code"] = np.asarray(code, np.int64)
+    else:
+        frame["_id"] = np.asarray(ids, dtype=object)[code]
     g = frame.groupby("_comm", sort=True)
+    smallest = (np.asarray(ids, dtype=object)[g["_code"].min().to_numpy()] if ids_sorted
+                else g["_id"].min().to_numpy(dtype=object))
     x = g[cols].mean().to_numpy(float)
     y = g["_conf"].any().to_numpy()
     day = g["_day"].median().to_numpy()
@@ -518,7 +525,7 @@ def community_estimate(features: pd.DataFrame, code: np.ndarray, community: np.n
     info: dict[str, object] = {"labelled_communities": n_pos, "fit_communities": int(old.sum())}
     if n_pos < MIN_COMMUNITY_LABELS or n_neg < MIN_COMMUNITY_LABELS:
         return None, {**info, "method": "none (too few labelled communities)"}
-    fold = _fold(g["_id"].min().to_numpy(dtype=object)) % FOLDS
+    fold = _fold(smallest) % FOLDS
     est = np.zeros(len(y))
     coefs = []
     with threadpool_limits(1):
@@ -532,7 +539,7 @@ def community_estimate(features: pd.DataFrame, code: np.ndarray, community: np.n
             est[fold == k] = model.predict_proba(x[fold == k])[:, 1]
             coefs.append(np.r_[model.intercept_, model.coef_.ravel()])
     c = float(est[y].mean()) if y.any() else 1.0
-    out = pd.Series(np.clip(est / max(c, 1e-9), 0.0, 1.0), index=g["_id"].min().index)
+    out = pd.Series(np.clip(est / max(c, 1e-9), 0.0, 1.0), index=g.size().index)
     info.update({"method": "logistic", "label_rate_c": round(c, 6)})
     if coefs:
         mean = np.mean(coefs, axis=0)
