@@ -7,12 +7,14 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import pytest
 import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from collections_engine.book import Book
 from collections_engine.config.graph import GraphConfig
+from collections_engine.errors import InputError
 from collections_engine.rings import detect_rings
 from collections_engine.rings.carry import check_carry
 from collections_engine.rings.graph_phase import graph_phase
@@ -47,7 +49,7 @@ def _canon(gp) -> tuple:
 
 def _carry_frames(gp) -> tuple:
     links = gp.carry.links.sort_values(["cust_pos", "kind", "value"]).reset_index(drop=True)
-    return gp.carry.customers.to_dict("list"), links.to_dict("list"), gp.carry.digests
+    return gp.carry.customers.to_dict("list"), links.to_dict("list"), gp.carry.digests, gp.carry.ident_counts
 
 
 def _assert_same(inc, full) -> None:
@@ -145,6 +147,40 @@ def test_a_carry_of_other_keys_or_a_later_night_is_refused() -> None:
     shuffled = frames["customers"].iloc[::-1]
     if len(shuffled) > 1:
         assert "sorted" in check_carry({**frames, "customers": shuffled}, carry.key)[1]
+    # a carry of the layout before the identifier counts (session 9): refused, never misread
+    old = frames["meta"].drop(columns=[c for c in frames["meta"].columns if c.startswith("ids_")])
+    assert "meta lacks column(s) ids_rows" in check_carry({**frames, "meta": old}, carry.key)[1]
+    assert "counts are missing" in check_carry({**frames, "meta": frames["meta"].assign(ids_used=-1)}, carry.key)[1]
+
+
+def test_tonights_unknown_kinds_and_blanks_are_counted_as_a_full_build_counts_them() -> None:
+    """The carried night checks only the identifier rows dated after the carry's night: tonight's
+    unknown kind and blank value give the full build's warnings (row numbers of the whole
+    table) and counts; an unknown kind in the carried rows makes it check every row."""
+    rows = [("C1", "phone", "p1", S), ("C2", "phone", "p1", None), ("C3", " device", "d", S),
+            ("C1", "fax", "f", D), ("C4", "phone", " ", D), ("C4", "phone", "p1", D), ("C5", "device", "d", D)]
+    for past_fax in (False, True):
+        ident = pd.DataFrame({"customer_id": [r[0] for r in rows], "kind": [r[1] for r in rows],
+                              "value": [r[2] for r in rows], "first_seen": pd.to_datetime([r[3] for r in rows])})
+        if past_fax:
+            ident.loc[1, "kind"] = "fax"
+        ident = ident.astype({"customer_id": "str", "kind": "str", "value": "str"})
+        book = Book(accounts=pd.DataFrame({"snapshot_date": [S], "account_id": ["A1"], "customer_id": ["C1"],
+                                           "open_date": [S], "dpd": [1]}).astype({"account_id": "str", "customer_id": "str"}),
+                    identifiers=ident)
+        graph = GraphConfig(kinds=KINDS)
+        carry = _roundtrip(graph_phase(book, graph, S, None).carry)
+        assert carry.ident_counts == {"rows": 3, "unknown_kind": int(past_fax), "empty": 0, "used": 3 - past_fax}
+        inc, full = graph_phase(book, graph, D, carry), graph_phase(book, graph, D, None)
+        assert inc.carry_info["mode"] == "carried"
+        assert any("unknown kind 'fax'" in w for w in full.warnings) and full.id_stats["empty"] == 1
+        _assert_same(inc, full)
+        strict = GraphConfig(kinds=KINDS, unknown_kinds="error")
+        with pytest.raises(InputError) as carried_err:
+            graph_phase(book, strict, D, carry)
+        with pytest.raises(InputError) as full_err:
+            graph_phase(book, strict, D, None)
+        assert str(carried_err.value) == str(full_err.value)
 
 
 def test_a_generated_book_night_to_night_carried_equals_full() -> None:

@@ -39,7 +39,7 @@ from collections_engine.frames import per_run
 from collections_engine.codes import category_codes, to_arrow
 from collections_engine.rings.codes import BLOCK, fingerprints, mix64
 
-__all__ = ["ACCOUNT_COLUMNS", "CARRY_TABLES", "DIGEST_COLUMNS", "Carry", "check_carry", "digest", "past_mask", "row_hashes",
+__all__ = ["ACCOUNT_COLUMNS", "CARRY_TABLES", "DIGEST_COLUMNS", "IDENT_COUNTS", "Carry", "check_carry", "digest", "past_mask", "row_hashes",
            "table_hashes"]
 
 # Columns of each table the ring step reads, hashed into the digests.
@@ -52,6 +52,8 @@ DIGEST_COLUMNS = {
 DATE_COLUMN = {"identifiers": "first_seen", "accounts": "snapshot_date", "payments": "paid_on",
                "contacts": "contacted_on"}
 CARRY_TABLES = ("meta", "customers", "links", "accounts")
+# `graph.usable_rows`' counts of the identifier rows dated on or before the night (meta: ids_<count>)
+IDENT_COUNTS = ("rows", "unknown_kind", "empty", "used")
 # the per-account aggregates (rings.accounts.FIELDS) besides account_id; cust_pos: the row of
 # the account's customer in `customers` (-1: none)
 ACCOUNT_COLUMNS = ["account_id", "cust_pos", "sel", "open_min", "latest", "dpd_l", "open_l", "default_start",
@@ -75,10 +77,14 @@ class Carry:
     accounts: pd.DataFrame | None = None   # ACCOUNT_COLUMNS (rings.accounts); None: see accounts_problem
     accounts_problem: str = "not built"
     stats: dict[str, int] = field(default_factory=dict)
+    # what `graph.usable_rows` counts among the identifier rows dated on or before the night
+    # (IDENT_COUNTS): tonight checks only the rows dated after it and adds these
+    ident_counts: dict[str, int] = field(default_factory=dict)
 
     def frames(self) -> dict[str, pd.DataFrame]:
         meta = pd.DataFrame({"date": [self.date.strftime("%Y-%m-%d")], "key": [self.key],
                              "accounts_problem": [self.accounts_problem],
+                             **{f"ids_{k}": [int(self.ident_counts.get(k, -1))] for k in IDENT_COUNTS},
                              **{f"digest_{t}": [self.digests.get(t, "")] for t in sorted(DIGEST_COLUMNS)}})
         accounts = self.accounts if self.accounts is not None else pd.DataFrame(
             {c: pd.Series([], dtype="str" if c == "account_id" else "int64") for c in ACCOUNT_COLUMNS})
@@ -96,7 +102,8 @@ def check_carry(frames: dict[str, pd.DataFrame] | None, key: str) -> tuple[Carry
     if missing:
         return None, f"carried identifier graph lacks {', '.join(missing)}"
     meta, cust, links = frames["meta"], frames["customers"], frames["links"]
-    need = {"meta": ["date", "key", "accounts_problem"] + [f"digest_{t}" for t in sorted(DIGEST_COLUMNS)],
+    need = {"meta": ["date", "key", "accounts_problem"] + [f"digest_{t}" for t in sorted(DIGEST_COLUMNS)]
+            + [f"ids_{k}" for k in IDENT_COUNTS],
             "customers": ["customer_id", "used", "first_seen", "id_hash"], "links": ["cust_pos", "kind", "value"],
             "accounts": ACCOUNT_COLUMNS}
     for name, cols in need.items():
@@ -110,6 +117,7 @@ def check_carry(frames: dict[str, pd.DataFrame] | None, key: str) -> tuple[Carry
         ids = to_arrow(cust["customer_id"])
         first_seen = cust["first_seen"].to_numpy(np.int64)
         used = cust["used"].to_numpy(bool)
+        counts = {k: int(meta[f"ids_{k}"].iloc[0]) for k in IDENT_COUNTS}
     except (TypeError, ValueError, OverflowError) as exc:
         return None, f"carried identifier graph has a column of the wrong type ({exc})"
     if ids.null_count or len(ids) > 1 and not pc.all(pc.greater(ids.slice(1), ids.slice(0, len(ids) - 1))).as_py():
@@ -127,7 +135,10 @@ def check_carry(frames: dict[str, pd.DataFrame] | None, key: str) -> tuple[Carry
     lpos = links["cust_pos"].to_numpy(np.int64)
     if len(lpos) and (lpos.max() >= len(customers) or lpos.min() < 0):
         return None, "carried links name customers that are not carried"
-    return Carry(date, key, digests, customers, links[["cust_pos", "kind", "value"]], accounts, problem), ""
+    if min(counts.values()) < 0:
+        return None, "carried identifier counts are missing"
+    return Carry(date, key, digests, customers, links[["cust_pos", "kind", "value"]], accounts, problem,
+                 ident_counts=counts), ""
 
 
 # Columns extracts keep grouped (rows of one customer or account together): fingerprinted once

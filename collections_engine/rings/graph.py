@@ -33,11 +33,11 @@ from collections_engine.config.graph import GraphConfig
 from collections_engine.errors import InputError
 from collections_engine.frames import run_heads
 from collections_engine.codes import category_codes, encode, encode_arrow, to_arrow, to_object
-from collections_engine.rings.codes import dense, fingerprints
+from collections_engine.rings.codes import dense, fingerprints, take_rows
 
 __all__ = [
     "CLIQUE_MAX_DEGREE", "CIRCULANT_HALF_DEGREE", "CustomerGraph",
-    "clean_identifiers", "link_codes", "link_customers", "usable_rows", "value_groups",
+    "clean_identifiers", "link_codes", "link_customers", "usable_at", "usable_rows", "value_groups",
 ]
 
 CLIQUE_MAX_DEGREE = 16
@@ -89,7 +89,8 @@ def clean_identifiers(
 
 
 def usable_rows(
-    identifiers: pd.DataFrame, graph: GraphConfig, date: pd.Timestamp
+    identifiers: pd.DataFrame, graph: GraphConfig, date: pd.Timestamp, rows: np.ndarray | None = None,
+    others: dict[str, int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[str], list[str], dict[str, int]]:
     """What `clean_identifiers` keeps, without building the frame: the row mask, every row's
     kind code into the sorted list of the graph kinds present (blanks around a kind removed;
@@ -97,7 +98,15 @@ def usable_rows(
 
     Vectorised on the Arrow columns: the few distinct kinds are stripped and checked once, not
     per row; a value or customer is empty when it is missing, "" or only whitespace.
+
+    `rows` (sorted row numbers): only those rows are checked (the mask is False elsewhere); the
+    kind codes are every row's; `others`: what the other rows count (`unknown_kind`, `empty`,
+    `used`; none of them of an unknown kind, and none dated after `date`), added to the counts
+    and the warnings, so both are the whole table's. A carried night checks only the rows dated
+    after the carry's night (`graph_phase`), whose past counts it carries.
     """
+    if rows is not None and (others is None or others.get("unknown_kind", 0)):
+        raise ValueError("usable_rows: rows without the other rows' counts, or with unknown kinds among them")
     df = identifiers
     warnings: list[str] = []
     stats = {"rows": len(df)}
@@ -114,36 +123,60 @@ def usable_rows(
     kinds = sorted({k for k in stripped if k in graph.kinds})
     code_of = np.array([kinds.index(k) if k in graph.kinds else -1 for k in stripped] + [-1], np.int32)
     kind_codes = code_of[raw]  # the last entry of code_of: a missing kind
-    known = kind_codes >= 0
+    known = kind_codes >= 0 if rows is None else (kind_codes >= 0)[rows]
     if not known.all():
-        bad_rows = np.flatnonzero(~known)
+        bad_rows = np.flatnonzero(~known) if rows is None else rows[~known]
         bad_kind = np.asarray(stripped + [None], dtype=object)[raw[bad_rows]]  # missing: not listed
-        bad = pd.DataFrame({"kind": bad_kind, "row": bad_rows + 1})
+        bad = pd.DataFrame({"kind": bad_kind, "row": np.asarray(bad_rows) + 1})
         problems = []
-        for k, rows in bad.groupby("kind", sort=True)["row"]:
-            first = ", ".join(str(r) for r in rows.head(5))
-            more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
+        for k, at in bad.groupby("kind", sort=True)["row"]:
+            first = ", ".join(str(r) for r in at.head(5))
+            more = f" and {len(at) - 5} more" if len(at) > 5 else ""
             problems.append(
-                f"identifiers.kind: unknown kind {k!r} in {len(rows)} row(s) (rows {first}{more}); "
+                f"identifiers.kind: unknown kind {k!r} in {len(at)} row(s) (rows {first}{more}); "
                 f"expected one of the graph file's kinds: {', '.join(sorted(graph.kinds))}"
             )
         if graph.unknown_kinds == "error":
             raise InputError("identifiers", problems)
         warnings += [p + "; ignored" for p in problems]
     stats["unknown_kind"] = int((~known).sum())
+    add = others if rows is not None else {}
 
-    empty = _blank(df["value"]) | _blank(df["customer_id"])
-    stats["empty"] = int((empty & known).sum())
+    if rows is None:
+        empty = _blank(df["value"]) | _blank(df["customer_id"])
+    else:
+        empty = _blank(take_rows(df["value"], rows)) | _blank(take_rows(df["customer_id"], rows))
+    stats["empty"] = int((empty & known).sum()) + add.get("empty", 0)
     if stats["empty"]:
         warnings.append(f"identifiers: {stats['empty']} row(s) with an empty value or customer_id ignored")
     keep = known & ~empty
     if "first_seen" in df.columns:
         first_seen = pd.to_datetime(df["first_seen"]).to_numpy("datetime64[ns]")
+        first_seen = first_seen if rows is None else first_seen[rows]
         late = ~np.isnat(first_seen) & (first_seen > np.datetime64(pd.Timestamp(date).to_datetime64(), "ns"))
         stats["not_yet_seen"] = int((late & keep).sum())
         keep &= ~late
-    stats["used"] = int(keep.sum())
+    stats["used"] = int(keep.sum()) + add.get("used", 0)
+    if rows is not None:
+        keep = _on(keep, rows, len(df))
     return keep, kind_codes, kinds, warnings, stats
+
+
+def usable_at(identifiers: pd.DataFrame, kind_codes: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Per row of `rows` (row numbers, known on the night): usable as `usable_rows` decides, a
+    known kind and neither the value nor the customer empty."""
+    rows = np.asarray(rows, np.int64)
+    if len(rows) == 0:
+        return np.zeros(0, bool)
+    ok = kind_codes[rows] >= 0
+    return ok & ~(_blank(take_rows(identifiers["value"], rows)) | _blank(take_rows(identifiers["customer_id"], rows)))
+
+
+def _on(sub: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
+    """A mask of n rows, True at the `rows` where `sub` is."""
+    out = np.zeros(n, bool)
+    out[rows[sub]] = True
+    return out
 
 
 def value_groups(values: pd.Series, kind_codes: np.ndarray, keep: np.ndarray,

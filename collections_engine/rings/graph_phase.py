@@ -21,7 +21,7 @@ from collections_engine.config.graph import GraphConfig
 from collections_engine.rings.carry import Carry, digest, past_mask, row_hashes, table_hashes
 from collections_engine.codes import encode_arrow, to_arrow, to_object
 from collections_engine.rings.codes import fingerprints, take_rows
-from collections_engine.rings.graph import CustomerGraph, clean_identifiers, link_codes, usable_rows, value_groups
+from collections_engine.rings.graph import CustomerGraph, clean_identifiers, link_codes, usable_at, usable_rows, value_groups
 from collections_engine.rings.incremental import state_key
 from collections_engine.rings.propensity import confirmed_on, id_hash
 
@@ -102,6 +102,7 @@ class _Night:
     a_known: np.ndarray
     labelled: pd.Series
     hashes: Hashes
+    rows: np.ndarray | None = None    # the identifier rows `keep` checked (None: all of them)
     _vkey: np.ndarray | None = None
 
     @property
@@ -131,27 +132,37 @@ def graph_phase(book: Book, graph: GraphConfig, date: pd.Timestamp, carry: Carry
     The carried build starts before the digests proving the past unchanged are known (they
     are computed beside it); when they differ, its result is dropped and the night built in
     full, as if the carry had been refused up front."""
-    night = _read_night(book, graph, date, hashes if hashes is not None else Hashes(book))
+    hashes = hashes if hashes is not None else Hashes(book)
     reason = why if carry is None else _refused(carry, graph, date)
     if not reason:
+        night = _read_night(book, graph, date, hashes, carry)
         gp = carried_graph_phase(night, graph, date, carry)
         reason = _past_refused(carry, night)
         if not reason:
             gp.carry_info = {"mode": "carried", "reason": "", "carried_from": carry.date.strftime("%Y-%m-%d")}
             return gp
-    gp = full_graph_phase(night, graph, date)
+    gp = full_graph_phase(_read_night(book, graph, date, hashes), graph, date)
     gp.carry_info = {"mode": "full", "reason": reason}
     return gp
 
 
-def _read_night(book: Book, graph: GraphConfig, date: pd.Timestamp, hashes: Hashes) -> _Night:
+def _read_night(book: Book, graph: GraphConfig, date: pd.Timestamp, hashes: Hashes,
+                carry: Carry | None = None) -> _Night:
+    """Tonight's book as both builds read it. With `carry` (accepted by `_refused`), only the
+    identifier rows dated after its night are checked (`usable_rows` with the carried counts of
+    the others; `_Night.rows`), unless the carried rows held an unknown kind (whose warning
+    names row numbers)."""
     ident = book.identifiers
+    rows = None
     if ident is None or len(ident) == 0:
         _, warnings, id_stats = clean_identifiers(None, graph, date)
         ident = _EMPTY_IDENT if ident is None else ident
         keep, kind_codes, kinds = np.zeros(len(ident), bool), np.zeros(len(ident), np.int32), []
     else:
-        keep, kind_codes, kinds, warnings, id_stats = usable_rows(ident, graph, date)
+        if carry is not None and carry.ident_counts and carry.ident_counts["unknown_kind"] == 0:
+            rows = np.flatnonzero(~past_mask(ident, "identifiers", carry.date))
+        keep, kind_codes, kinds, warnings, id_stats = usable_rows(
+            ident, graph, date, rows, carry.ident_counts if rows is not None else None)
     accounts = book.accounts
     # Account rows known on the date, as a mask (no copy of the 12-month history frame).
     if "snapshot_date" in accounts.columns:
@@ -159,7 +170,7 @@ def _read_night(book: Book, graph: GraphConfig, date: pd.Timestamp, hashes: Hash
     else:
         a_known = np.ones(len(accounts), bool)
     return _Night(ident, accounts, keep, kind_codes, kinds, warnings, id_stats, a_known,
-                  confirmed_on(book.fraud_labels, date), hashes)
+                  confirmed_on(book.fraud_labels, date), hashes, rows)
 
 
 def _refused(carry: Carry, graph: GraphConfig, date: pd.Timestamp) -> str:
@@ -233,7 +244,7 @@ def carried_graph_phase(night: _Night, graph: GraphConfig, date: pd.Timestamp, c
     new_keep = night.keep & ~past_i
     new_acc = night.a_known & ~past_mask(accounts, "accounts", carry.date)
     r_known, r_acc, r_keep = np.flatnonzero(new_known), np.flatnonzero(new_acc), np.flatnonzero(new_keep)
-    single = _matched_singles(night, new_keep, r_keep)
+    single = _matched_singles(night, new_keep, r_keep, past_i)
     cid = to_arrow(ident["customer_id"])
     cc = _customer_codes(carry, [take_rows(cid, r_known), take_rows(accounts["customer_id"], r_acc),
                                  to_arrow(night.labelled), take_rows(cid, single)])
@@ -267,19 +278,23 @@ def carried_graph_phase(night: _Night, graph: GraphConfig, date: pd.Timestamp, c
     used_pos = carry_pos[np.flatnonzero(used)]
     links = link_rows.assign(cust_pos=used_pos[link_rows["cust_pos"].to_numpy()])
     out = _carry(night, graph, date, cc.ids.filter(pa.array(appear)), ident_acc[appear], first_ns[appear], links,
-                 fold[appear])
+                 fold[appear], carry)
     return GraphPhase(cg, customer_ids, remap[lab_codes], _days(first_ns[used]), night.warnings,
                       night.id_stats, _acc_cust(night, r_acc, remap[c_acc_new], cc.ids, remap), out,
                       carry_pos=used_pos, old_code=remap[cc.at_old], n_account_rows=len(accounts), id_hash=fold[used])
 
 
-def _matched_singles(night: _Night, new_keep: np.ndarray, rows: np.ndarray) -> np.ndarray:
+def _matched_singles(night: _Night, new_keep: np.ndarray, rows: np.ndarray, past_i: np.ndarray) -> np.ndarray:
     """Usable past rows whose value key is one of tonight's rows', and whose value no other past
     row holds (the values of two or more past rows are in the carried links already)."""
     if len(rows) == 0:
         return np.zeros(0, np.int64)
     hit = pc.is_in(pa.array(night.vkey), value_set=pa.array(np.unique(night.vkey[rows])))
-    past = np.flatnonzero(hit.to_numpy(zero_copy_only=False) & night.keep & ~new_keep)
+    if night.rows is None:
+        past = np.flatnonzero(hit.to_numpy(zero_copy_only=False) & night.keep & ~new_keep)
+    else:  # only the rows after the carry's night were checked: check the past rows hit here
+        past = np.flatnonzero(hit.to_numpy(zero_copy_only=False) & past_i)
+        past = past[usable_at(night.ident, night.kind_codes, past)]
     if len(past) == 0:
         return past
     vg = value_groups(take_rows(night.ident["value"], past), night.kind_codes[past],
@@ -380,11 +395,25 @@ def _link_rows(ident: pd.DataFrame, night: _Night, rows: np.ndarray, cust_pos: n
 
 
 def _carry(night: _Night, graph: GraphConfig, date: pd.Timestamp, ids: pa.Array, ident_acc: np.ndarray,
-           first_ns: np.ndarray, links: pd.DataFrame, fold: np.ndarray) -> Carry:
+           first_ns: np.ndarray, links: pd.DataFrame, fold: np.ndarray, carried: Carry | None = None) -> Carry:
     customers = pd.DataFrame({"customer_id": pd.array(ids, dtype="str") if len(ids) else pd.Series([], dtype="str"),
                               "used": np.asarray(ident_acc, bool), "first_seen": np.asarray(first_ns, np.int64),
                               "id_hash": np.asarray(fold, np.uint64)})
-    return Carry(pd.Timestamp(date), state_key(graph), _tonight_digests(night, date), customers, links)
+    return Carry(pd.Timestamp(date), state_key(graph), _tonight_digests(night, date), customers, links,
+                 ident_counts=_ident_counts(night, date, carried))
+
+
+def _ident_counts(night: _Night, date: pd.Timestamp, carried: Carry | None) -> dict[str, int]:
+    """`usable_rows`' counts (carry.IDENT_COUNTS) of the identifier rows dated on or before
+    `date`: over the whole table, or the carried ones plus those of the rows checked tonight."""
+    known = past_mask(night.ident, "identifiers", date)
+    at = np.flatnonzero(known) if night.rows is None else night.rows[known[night.rows]]
+    kind_ok, keep = night.kind_codes[at] >= 0, night.keep[at]
+    out = {"rows": len(at), "unknown_kind": int((~kind_ok).sum()), "empty": int((kind_ok & ~keep).sum()),
+           "used": int(keep.sum())}
+    if night.rows is not None:
+        out = {k: v + int(carried.ident_counts[k]) for k, v in out.items()}
+    return out
 
 
 def _min_first_seen(first_ns: np.ndarray, codes: np.ndarray, ident: pd.DataFrame, rows: np.ndarray) -> None:
