@@ -29,6 +29,15 @@ class Community(_Model):
     merge_mutual_share: float = Field(default=0.25, ge=0, le=1)
     trim_min_strength: float = Field(default=0.6, ge=0)        # peel weaker members (kind-weight units)
     trim_min_strong_members: int = Field(default=2, ge=1)
+    # Incremental nights (issue 17): a changed component of at most `local_above` customers is
+    # recomputed whole, from scratch, exactly as a full night computes it; a larger one (the
+    # generated books' giant component: 30 % of the linked customers) only around the change.
+    local_above: int = Field(default=10_000, ge=1)
+    # The community step on groups of whole components in `workers` forked processes once it
+    # has `parallel_min_nodes` customers or more (README "Graph keys"). Leiden runs per
+    # component, so neither key changes a result: only how long it takes.
+    workers: int = Field(default=2, ge=1, le=64)
+    parallel_min_nodes: int = Field(default=100_000, ge=2)
 
 
 class Ring(_Model):

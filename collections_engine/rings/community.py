@@ -1,20 +1,25 @@
 """Communities of the customer graph with python-igraph, deterministic and connected.
 
-Per-component modularity in one Leiden call. Modularity compares a community's internal
-weight with what a random graph of the same degrees would give, and the null model uses the
-total weight m of the graph: on a book with a million customers in many small components, m is
-so large that any link between two small rings is "worth" merging them (the resolution limit).
-Running modularity per connected component fixes that. Leiden's CPM quality
+Per-component modularity, one Leiden call per component. Modularity compares a community's
+internal weight with what a random graph of the same degrees would give, and the null model
+uses the total weight m of the graph: on a book with a million customers in many small
+components, m is so large that any link between two small rings is "worth" merging them (the
+resolution limit). Running modularity per connected component fixes that. Leiden's CPM quality
 sum_ij (A_ij - gamma * n_i * n_j) [same community] with node weights n_i = k_i / sqrt(2 m_c)
-(k_i the node's strength, 2 m_c its component's total strength) equals, summed over
-components, sum_c 2 m_c * Q_c(gamma) where Q_c is the component's own modularity at resolution
-gamma. Communities never span components (a cross pair only costs), so maximising it maximises
-each component's modularity independently: per-component runs, in a single C call. With
-`objective: CPM` the plain CPM (node weights 1) is used; it has no resolution limit anyway.
-`method: louvain` (igraph's multilevel, modularity only) runs component by component.
+(k_i the node's strength, 2 m_c its component's total strength) equals the component's own
+modularity at resolution gamma times 2 m_c. With `objective: CPM` the plain CPM (node weights
+1) is used; it has no resolution limit anyway. `method: louvain` (igraph's multilevel,
+modularity only) runs component by component too.
+
+One call per component (and per community in the refinement), each with igraph's generator
+seeded afresh, so a component's communities depend on that component alone: not on the rest of
+the graph, the batching, the process that computes it (`parallel` deals components out to
+forked processes), an incremental night's recompute of it or a Spark part holding it. Until
+session 10 one call covered the whole graph, where Leiden's random node order made every
+component's result depend on every other one (docs/notes/issue-17-first.md).
 
 Determinism: igraph draws from Python's `random` through `set_random_number_generator`; a
-dedicated `random.Random(seed)` is installed for the call and the default restored after.
+dedicated `random.Random(seed)` is installed for the calls and the default restored after.
 Nodes and edges arrive sorted, so the same input gives the same communities.
 
 Every community is finally split into its connected parts (Louvain can produce disconnected
@@ -39,7 +44,7 @@ from collections_engine.config.graph import Community
 from collections_engine.codes import is_sorted
 from collections_engine.rings.codes import dense, sorted_unique, unique_inverse
 
-__all__ = ["MAX_CROSS_SHARE", "MIN_LINK_STRENGTH", "REFINE_ABOVE", "communities_and_leiden", "components", "merge_entangled", "find_communities", "seeded_igraph", "trim_weak_members"]
+__all__ = ["MAX_CROSS_SHARE", "MIN_LINK_STRENGTH", "REFINE_ABOVE", "by_smallest_node", "communities_and_leiden", "components", "merge_entangled", "find_communities", "seeded_igraph", "trim_weak_members"]
 
 # The constants below are the defaults of the graph keys `community.trim_min_strong_members`,
 # `trim_min_strength`, `merge_cross_share`, `merge_mutual_share`, `refine_above` and `iterations`
@@ -95,6 +100,22 @@ def components(n: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
         m = coo_matrix((np.ones(len(u), np.int8), (u, v)), shape=(n, n)).tocsr()
     _, labels = connected_components(m, directed=False)
     return labels.astype(np.int64)
+
+
+def by_smallest_node(labels: np.ndarray) -> np.ndarray:
+    """Labels (any non-negative integers; -1: none) renumbered 0..k-1 by each label's smallest
+    node, as `components` numbers them."""
+    inside = np.flatnonzero(labels >= 0)
+    if len(inside) == 0:
+        return labels
+    inv = dense(labels[inside])  # (np.unique is slow on large int64 arrays: codes.py)
+    first = np.full(int(inv.max()) + 1, len(labels), np.int64)
+    np.minimum.at(first, inv, inside)
+    rank = np.empty(len(first), np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(len(first))
+    out = np.full(len(labels), -1, np.int64)
+    out[inside] = rank[inv]
+    return out
 
 
 def find_communities(
@@ -171,8 +192,8 @@ def _start_partition(initial: np.ndarray, comp: np.ndarray) -> np.ndarray:
 def _refine_large(member: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.ndarray,
                   community: Community) -> np.ndarray:
     """Communities above `community.refine_above` members split again: Leiden on their
-    intra-community edges, modularity per community (one call), merge_entangled, connected parts. Labels by
-    smallest node."""
+    intra-community edges, modularity per community (one call per community), merge_entangled,
+    connected parts. Labels by smallest node."""
     n = len(member)
     size = np.bincount(member)
     big = size[member] > community.refine_above
@@ -367,22 +388,93 @@ def _graph(n: int, u: np.ndarray, v: np.ndarray) -> ig.Graph:
 def _leiden(n: int, u: np.ndarray, v: np.ndarray, w: np.ndarray, comp: np.ndarray,
             community: Community, initial: np.ndarray | None = None,
             weights_of_nodes: np.ndarray | None = None) -> np.ndarray:
-    g = _graph(n, u, v)
+    """Leiden with one igraph call per group of `comp` (a component, or a community being
+    refined), the random number generator seeded afresh for each call.
+
+    Why one call per group: Leiden draws a random node order (and random choices in its
+    refinement) for the graph it is given, so in one call over the whole graph a change anywhere
+    moved the draws everywhere, and the result of a component depended on every other one. Called
+    per group, a group's result depends on the group alone (its nodes in increasing order, its
+    edges in the given order, the seed): the same whatever else is in the graph, whichever
+    process computes it, and in the incremental night, a Spark part or a full recompute alike.
+    Labels: each group's own, offset by the group's first position in node order (so unique).
+    """
     if community.objective == "modularity" and weights_of_nodes is not None:
-        node_weights = weights_of_nodes
+        node_weights = np.asarray(weights_of_nodes, np.float64)
     elif community.objective == "modularity":
         strength = np.bincount(u, weights=w, minlength=n) + np.bincount(v, weights=w, minlength=n)
         total = np.bincount(comp, weights=strength)
         node_weights = strength / np.sqrt(total[comp])
     else:
         node_weights = np.ones(n)
-    with seeded_igraph(community.seed):
-        part = g.community_leiden(
-            objective_function="CPM", weights=w, resolution=community.resolution,
-            node_weights=node_weights, n_iterations=community.iterations,
-            initial_membership=None if initial is None else initial.tolist(),
-        )
-    return np.asarray(part.membership, np.int64)
+    groups = _Groups(comp, u, v)
+    start = None if initial is None else groups.local_labels(np.asarray(initial, np.int64))
+    member = np.empty(n, np.int64)
+    rng = random.Random(community.seed)
+    ig.set_random_number_generator(rng)
+    try:
+        for i in range(groups.count):
+            nodes, es, first = groups.nodes(i), groups.edges(i), int(groups.node_start[i])
+            if len(nodes) == 1:
+                member[nodes] = first
+                continue
+            g = ig.Graph(len(nodes), list(zip(groups.lu[es].tolist(), groups.lv[es].tolist())))
+            rng.seed(community.seed)
+            part = g.community_leiden(
+                objective_function="CPM", weights=w[groups.edge_order[es]].tolist(),
+                resolution=community.resolution, node_weights=node_weights[nodes].tolist(),
+                n_iterations=community.iterations,
+                initial_membership=None if start is None else start[nodes].tolist(),
+            )
+            member[nodes] = np.asarray(part.membership, np.int64) + first
+    finally:
+        ig.set_random_number_generator(random)
+    return member
+
+
+class _Groups:
+    """Nodes and edges grouped by a label per node (`comp`; every edge inside one group): each
+    group's nodes in increasing order, its edges in their given order, and each edge's ends as
+    positions within its group."""
+
+    def __init__(self, comp: np.ndarray, u: np.ndarray, v: np.ndarray) -> None:
+        self.comp = dense(comp)
+        self.count = int(self.comp.max()) + 1 if len(self.comp) else 0
+        self.node_order = np.argsort(self.comp, kind="stable")
+        size = np.bincount(self.comp, minlength=self.count)
+        self.node_start = np.r_[0, np.cumsum(size)].astype(np.int64)
+        local = np.empty(len(self.comp), np.int64)
+        local[self.node_order] = np.arange(len(self.comp)) - np.repeat(self.node_start[:-1], size)
+        self.local = local
+        edge_comp = self.comp[u]
+        self.edge_order = np.argsort(edge_comp, kind="stable")
+        self.edge_start = np.r_[0, np.cumsum(np.bincount(edge_comp, minlength=self.count))].astype(np.int64)
+        self.lu = local[u[self.edge_order]]
+        self.lv = local[v[self.edge_order]]
+
+    def nodes(self, i: int) -> np.ndarray:
+        return self.node_order[self.node_start[i]:self.node_start[i + 1]]
+
+    def edges(self, i: int) -> slice:
+        """Positions in `edge_order` (and in `lu`, `lv`) of group i's edges."""
+        return slice(int(self.edge_start[i]), int(self.edge_start[i + 1]))
+
+    def local_labels(self, labels: np.ndarray) -> np.ndarray:
+        """`labels` renumbered within each group 0..k-1 in order of first appearance along the
+        group's nodes (a starting partition igraph accepts, the same however groups are batched)."""
+        node = self.node_order
+        _, first, inv = np.unique(np.column_stack([self.comp[node], labels[node]]), axis=0,
+                                  return_index=True, return_inverse=True)
+        inv = inv.ravel()
+        rank = np.empty(len(first), np.int64)
+        rank[np.argsort(first, kind="stable")] = np.arange(len(first))  # order along the nodes
+        # a group's labels first appear at positions between its start and end, so a rank
+        # minus the number of labels of earlier groups is the label's number within its group
+        label_group = self.comp[node[first]]
+        before = np.r_[0, np.cumsum(np.bincount(label_group, minlength=self.count))][:-1]
+        out = np.empty(len(labels), np.int64)
+        out[node] = rank[inv] - before[label_group[inv]]
+        return out
 
 
 def _louvain(n: int, u: np.ndarray, v: np.ndarray, w: np.ndarray, comp: np.ndarray,
@@ -395,13 +487,18 @@ def _louvain(n: int, u: np.ndarray, v: np.ndarray, w: np.ndarray, comp: np.ndarr
     e_bounds = np.searchsorted(edge_comp[e_order], np.unique(comp))
     e_bounds = np.append(e_bounds, len(e_order))
     offset = 0
-    with seeded_igraph(community.seed):
+    rng = random.Random(community.seed)
+    ig.set_random_number_generator(rng)
+    try:
         for i, nodes in enumerate(np.split(order, bounds)):
             es = e_order[e_bounds[i]:e_bounds[i + 1]]
             local = np.searchsorted(nodes, np.concatenate([u[es], v[es]]))
             g = _graph(len(nodes), local[: len(es)], local[len(es):])
+            rng.seed(community.seed)  # per component: its result depends on it alone (`_leiden`)
             part = g.community_multilevel(weights=w[es].tolist(), resolution=community.resolution)
             m = np.asarray(part.membership, np.int64)
             member[nodes] = m + offset
             offset += int(m.max()) + 1
+    finally:
+        ig.set_random_number_generator(random)
     return member

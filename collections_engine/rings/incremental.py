@@ -24,15 +24,18 @@ a component of at least `ring.min_size` members, sorted by customer id):
 Tonight:
 1. A component of at least `min_size` whose hash is among last night's keeps its members'
    communities (carried).
-2. In a changed component (new members, a new or dropped identifier, a weight that moved because
-   a shared value gained a holder) the customers whose `node_hash` changed, or who are new, and
-   their neighbours are the seeds; last night's `merged` communities holding a seed, plus the
+2. A changed component (new members, a new or dropped identifier, a weight that moved because
+   a shared value gained a holder) of at most `community.local_above` customers is recomputed
+   whole, from scratch: exactly what a full night computes for it, since Leiden runs one call
+   per component (`community`). In a larger changed component the customers whose `node_hash`
+   changed, or who are new, and their neighbours are the seeds; last night's `merged` communities holding a seed, plus the
    new customers, are recomputed, and the rest of the component keeps its communities. On the
    generated books a giant component (employers and addresses) holds a third of the linked
    customers and changes every night; this keeps its recompute to the neighbourhood of the change
    (the dynamic-graph "delta-screening" idea, Zarayeneh and Kalyanaraman 2021).
 3. What is recomputed goes through the whole community step (Leiden, merge, split, refine,
-   trims, cores), Leiden starting from last night's membership of those customers (python-
+   trims, cores; `parallel.community_step`, in forked processes when it is large); in the large
+   components' neighbourhoods Leiden starts from last night's membership of those customers (python-
    igraph's `initial_membership`; new customers start alone, a community whose component fell
    apart starts as one part per component) and with each node's weight as in its whole
    component (strength / sqrt(component strength)), so the per-component modularity optimised
@@ -43,11 +46,13 @@ What it guarantees, and what not:
 - With no change at all, every component is carried and the communities (so the rings table)
   are the same bytes as the night the state came from (tested). Same inputs and the same state
   give the same bytes.
-- A carried component's communities are the previous night's; a full recompute may differ even
-  there, because Leiden draws its random node order for the whole graph in one call (so a change
-  anywhere moves the draws everywhere). In a changed component, communities next to the
-  recomputed part are not re-optimised (a node on the border cannot move into them) and the
-  merge of entangled neighbours sees only the part's own links.
+- A component carried or recomputed whole has exactly the communities a full recompute gives
+  it, as long as it was never recomputed around a change (a component above `local_above`, or
+  one carried from before the change to one Leiden call per component): with no such component,
+  the incremental night is the full recompute's bytes (hypothesis test). In a component
+  recomputed around a change, communities next to the recomputed part are not re-optimised (a
+  node on the border cannot move into them) and the merge of entangled neighbours sees only
+  the part's own links.
   `benchmarks/bench_rings_incremental.py` measures the agreement with a full recompute night
   after night (docs/notes/issue-17.md); where communities are clear (planted rings joined by weak
   links) the flagged rings equal a full recompute's exactly (hypothesis test).
@@ -69,7 +74,8 @@ import pyarrow.compute as pc
 from collections_engine.config.graph import GraphConfig
 from collections_engine.io.hashing import json_sha256
 from collections_engine.rings.codes import BLOCK, dense, mix64
-from collections_engine.rings.community import communities_and_leiden, components, keep_cores, trim_weak_members
+from collections_engine.rings.community import by_smallest_node, components
+from collections_engine.rings.parallel import StepJob, community_step
 from collections_engine.rings.graph import CustomerGraph
 
 __all__ = ["STATE_COLUMNS", "STATE_FILE", "NightCommunities", "check_state", "component_hashes",
@@ -78,7 +84,7 @@ __all__ = ["STATE_COLUMNS", "STATE_FILE", "NightCommunities", "check_state", "co
 STATE_FILE = "ring_state.parquet"
 STATE_COLUMNS = ["customer_id", "component_a", "component_b", "node_hash", "community", "merged", "leiden",
                  "graph_key"]
-_LAYOUT = "ring-state-2"
+_LAYOUT = "ring-state-3"  # 3: Leiden one call per component (issue 17, session 10)
 
 _P = [np.uint64(x) for x in (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9,
                              0xD6E8FEB86659FD93, 0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53)]
@@ -100,7 +106,9 @@ def state_key(graph: GraphConfig) -> str:
     made under other keys is not used (a full recompute instead)."""
     shape = {"layout": _LAYOUT, "kinds": dict(sorted(graph.kinds.items())),
              "hub_max_customers": graph.hub_max_customers,
-             "community": graph.community.model_dump(mode="json"), "min_size": graph.ring.min_size}
+             # the worker keys change how long the step takes, never its result
+             "community": graph.community.model_dump(mode="json", exclude={"workers", "parallel_min_nodes"}),
+             "min_size": graph.ring.min_size}
     return json_sha256(shape)[:32]
 
 
@@ -179,11 +187,23 @@ def night_communities(cg: CustomerGraph, graph: GraphConfig, state: pd.DataFrame
     (`_changes`), what to recompute (`_redo_nodes`), the recompute (`_recompute`), the labels
     and the next state (`_night_labels`)."""
     n, min_size = cg.n_nodes, graph.ring.min_size
-    ch = _changes(cg, state, min_size, id_hash)
+    comp = components(n, cg.u, cg.v)
+    # a full night: every component from scratch, the step started before the state's hashes
+    # (in forked workers when large; components below min_size are left out by the step itself)
+    job = StepJob(n, cg.u, cg.v, cg.w, graph.community, min_size, comp=comp) if state is None else None
+    try:
+        ch = _changes(cg, state, min_size, id_hash, comp)
+    except BaseException:
+        if job is not None:
+            job.stop()
+        raise
     local = state is not None and graph.community.method == "leiden"
-    redo, affected = _redo_nodes(cg, state, ch, local)
+    redo, whole, affected = _redo_nodes(cg, state, ch, local, graph.community.local_above)
     sub = np.flatnonzero(redo)
-    labels_sub, raw_sub, merged_sub = _recompute(cg, graph, state, ch, sub, local)
+    if job is not None:
+        labels_sub, raw_sub, merged_sub = (x[sub] for x in job.result())
+    else:
+        labels_sub, raw_sub, merged_sub = _recompute(cg, graph, state, ch, sub, whole, local)
     kept = np.flatnonzero(ch.in_big & ~redo) if state is not None else np.zeros(0, np.int64)
     out = {}
     for col, fresh in (("community", labels_sub), ("merged", merged_sub), ("leiden", raw_sub)):
@@ -192,7 +212,7 @@ def night_communities(cg: CustomerGraph, graph: GraphConfig, state: pd.DataFrame
         if len(kept):
             old = state[col].to_numpy(np.int64)[ch.prev_row[kept]]
             lab[kept] = np.where(old >= 0, old + int(fresh.max(initial=-1)) + 1, -1)
-        out[col] = _by_smallest_node(lab)
+        out[col] = by_smallest_node(lab)
     n_changed = int(ch.changed.sum())
     info = {
         "mode": "full" if state is None else "incremental", "reason": why_full if state is None else "",
@@ -227,9 +247,8 @@ class _Changes:
 
 
 def _changes(cg: CustomerGraph, state: pd.DataFrame | None, min_size: int,
-             id_hash: np.ndarray | None = None) -> _Changes:
+             id_hash: np.ndarray | None, comp: np.ndarray) -> _Changes:
     n, u, v, w = cg.n_nodes, cg.u, cg.v, cg.w
-    comp = components(n, u, v)
     big = (np.bincount(comp) if n else np.zeros(0, np.int64)) >= min_size
     na, nb = node_hashes(cg.customers, u, v, w, id_hash) if n else (np.zeros(0, np.uint64),) * 2
     ca, cb = component_hashes(na, nb, comp) if n else (np.zeros(0, np.uint64),) * 2
@@ -256,14 +275,19 @@ def _index_of(values: np.ndarray, pool: pd.Series) -> np.ndarray:
     return pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
-def _redo_nodes(cg: CustomerGraph, state: pd.DataFrame | None, ch: _Changes, local: bool) -> tuple[np.ndarray, int]:
-    """The nodes to recompute: every node of a changed component, or (Leiden with a state) only
-    the merged communities of last night that hold a node whose edges changed or a neighbour
-    of one (the rest of a changed component keeps its communities: see the module doc)."""
+def _redo_nodes(cg: CustomerGraph, state: pd.DataFrame | None, ch: _Changes, local: bool,
+                local_above: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """The nodes to recompute and, among them, those of components recomputed whole (from
+    scratch, as a full night computes them): every node of a changed component, except (Leiden
+    with a state) in a changed component of more than `local_above` customers, where only the
+    merged communities of last night that hold a node whose edges changed, or a neighbour of
+    one, are recomputed (the rest keeps its communities: see the module doc)."""
     n, u, v = cg.n_nodes, cg.u, cg.v
     redo = ch.changed[ch.comp] if n else np.zeros(0, bool)
     if not (local and n):
-        return redo, 0
+        return redo, redo.copy(), 0
+    whole = redo & (np.bincount(ch.comp)[ch.comp] <= local_above)
+    redo = redo & ~whole  # the large changed components: around the change only
     found = redo & (ch.prev_row >= 0)
     hash_of = state["node_hash"].to_numpy(np.uint64)
     touched = redo & ~found
@@ -275,48 +299,47 @@ def _redo_nodes(cg: CustomerGraph, state: pd.DataFrame | None, ch: _Changes, loc
     merged_of[found] = state["merged"].to_numpy(np.int64)[ch.prev_row[found]]
     hot = np.zeros(int(merged_of.max(initial=0)) + 1, bool)
     hot[merged_of[seed & (merged_of >= 0)]] = True
-    return seed | ((merged_of >= 0) & hot[np.maximum(merged_of, 0)]), int(touched.sum())
+    part = seed | ((merged_of >= 0) & hot[np.maximum(merged_of, 0)])
+    in_whole = np.flatnonzero(whole)
+    seen = np.zeros(n, bool)  # the customers of the whole components whose own edges changed
+    seen[in_whole[ch.prev_row[in_whole] < 0]] = True
+    old = in_whole[ch.prev_row[in_whole] >= 0]
+    seen[old[hash_of[ch.prev_row[old]] != ch.na[old]]] = True
+    return whole | part, whole, int(touched.sum() + seen.sum())
 
 
 def _recompute(cg: CustomerGraph, graph: GraphConfig, state: pd.DataFrame | None, ch: _Changes,
-               sub: np.ndarray, local: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The whole community step on the nodes `sub`, warm-started from last night's Leiden
-    membership, with each node's weight as in its whole component (module doc)."""
+               sub: np.ndarray, whole: np.ndarray, local: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The whole community step (`parallel.community_step`) on the nodes `sub`: those of the
+    components recomputed whole (`whole`) from scratch, exactly as a full night; the others (parts
+    of large changed components) warm-started from last night's Leiden membership, with each
+    node's weight as in its whole component (module doc). Labels over `sub`, any numbering."""
     n, u, v, w = cg.n_nodes, cg.u, cg.v, cg.w
     c, min_size = graph.community, graph.ring.min_size
-    redo = np.zeros(n, bool)
-    redo[sub] = True
-    e = redo[u] & redo[v]
-    remap = np.full(n, -1, np.int64)
-    remap[sub] = np.arange(len(sub))
-    su, sv, sw = remap[u[e]], remap[v[e]], w[e]
-    initial, weights, size_floor = None, None, min_size
-    if state is not None and len(sub):
-        start = state["leiden"].to_numpy(np.int64)[np.maximum(ch.prev_row[sub], 0)]
-        initial = np.where(ch.prev_row[sub] >= 0, start, -2 - np.arange(len(sub)))  # new customers start alone
-    if local and len(sub):
-        # the part keeps the node weights it has in its whole component (module doc of community)
-        strength = np.bincount(u, weights=w, minlength=n) + np.bincount(v, weights=w, minlength=n)
-        weights = (strength / np.sqrt(np.bincount(ch.comp, weights=strength)[ch.comp]))[sub]
-        size_floor = 1  # a part's small pieces belong to large components
-    labels_sub, raw_sub, merged_sub = communities_and_leiden(len(sub), su, sv, sw, c, size_floor,
-                                                             initial=initial, node_weights=weights)
-    labels_sub = trim_weak_members(labels_sub, su, sv, sw, c.trim_min_strength, c.trim_min_strong_members)
-    labels_sub = keep_cores(labels_sub, su, sv, sw)
-    return labels_sub, raw_sub, merged_sub
-
-
-def _by_smallest_node(labels: np.ndarray) -> np.ndarray:
-    """Labels (any non-negative integers; -1: none) renumbered 0..k-1 by each label's smallest
-    node, as `community.components` numbers them."""
-    inside = np.flatnonzero(labels >= 0)
-    if len(inside) == 0:
-        return labels
-    inv = dense(labels[inside])  # (np.unique is slow on large int64 arrays: codes.py)
-    first = np.full(int(inv.max()) + 1, len(labels), np.int64)
-    np.minimum.at(first, inv, inside)
-    rank = np.empty(len(first), np.int64)
-    rank[np.argsort(first, kind="stable")] = np.arange(len(first))
-    out = np.full(len(labels), -1, np.int64)
-    out[inside] = rank[inv]
-    return out
+    out = [np.full(len(sub), -1, np.int64) for _ in range(3)]
+    offset = 0
+    for fresh in (True, False):
+        pick = whole[sub] if fresh else ~whole[sub]
+        nodes = sub[pick]
+        if len(nodes) == 0:
+            continue
+        redo = np.zeros(n, bool)
+        redo[nodes] = True
+        e = redo[u] & redo[v]
+        remap = np.full(n, -1, np.int64)
+        remap[nodes] = np.arange(len(nodes))
+        su, sv, sw = remap[u[e]], remap[v[e]], w[e]
+        initial, weights, size_floor = None, None, min_size
+        if not fresh:
+            start = state["leiden"].to_numpy(np.int64)[np.maximum(ch.prev_row[nodes], 0)]
+            initial = np.where(ch.prev_row[nodes] >= 0, start, -2 - np.arange(len(nodes)))  # new customers start alone
+            if local:
+                # the part keeps the node weights it has in its whole component (module doc of community)
+                strength = np.bincount(u, weights=w, minlength=n) + np.bincount(v, weights=w, minlength=n)
+                weights = (strength / np.sqrt(np.bincount(ch.comp, weights=strength)[ch.comp]))[nodes]
+                size_floor = 1  # a part's small pieces belong to large components
+        res = community_step(len(nodes), su, sv, sw, c, size_floor, initial=initial, node_weights=weights)
+        for k in range(3):
+            out[k][pick] = np.where(res[k] >= 0, res[k] + offset, -1)
+        offset += len(nodes)
+    return out[0], out[1], out[2]
