@@ -28,15 +28,16 @@ Tonight:
    a shared value gained a holder) of at most `community.local_above` customers is recomputed
    whole, from scratch: exactly what a full night computes for it, since Leiden runs one call
    per component (`community`). In a larger changed component the customers whose `node_hash`
-   changed, or who are new, and their neighbours are the seeds; last night's `merged` communities holding a seed, plus the
-   new customers, are recomputed, and the rest of the component keeps its communities. On the
+   changed, or who are new, and their neighbours are the seeds; last night's `merged`
+   communities holding a seed, plus the new customers, are recomputed, and the rest of the
+   component keeps its communities. On the
    generated books a giant component (employers and addresses) holds a third of the linked
    customers and changes every night; this keeps its recompute to the neighbourhood of the change
    (the dynamic-graph "delta-screening" idea, Zarayeneh and Kalyanaraman 2021).
 3. What is recomputed goes through the whole community step (Leiden, merge, split, refine,
    trims, cores; `parallel.community_step`, in forked processes when it is large); in the large
-   components' neighbourhoods Leiden starts from last night's membership of those customers (python-
-   igraph's `initial_membership`; new customers start alone, a community whose component fell
+   components' neighbourhoods Leiden starts from last night's membership of those customers
+   (python-igraph's `initial_membership`; new customers start alone, a community whose component fell
    apart starts as one part per component) and with each node's weight as in its whole
    component (strength / sqrt(component strength)), so the per-component modularity optimised
    on the part is exactly the whole component's with the rest fixed.

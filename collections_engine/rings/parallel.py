@@ -10,8 +10,9 @@ at 1M spent about 27 s of CPU there).
 
 The processes are forked (`forked.Forked`): the graph is seen copy-on-write, only each group's
 three label arrays come back (pickled through a pipe). Every group goes to a worker and the
-caller is free meanwhile: on a first night it computes the ring state's hashes while they run. With `COLLECTIONS_ENGINE_SERIAL` set, or
-where fork is missing, the groups run one after the other in this process, with the same result.
+caller is free meanwhile: on a first night it computes the ring state's hashes while they run.
+With `COLLECTIONS_ENGINE_SERIAL` set, or where fork is missing, the groups run one after the
+other in this process, with the same result.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import numpy as np
 
 from collections_engine.config.graph import Community
 from collections_engine.forked import Forked
-from collections_engine.rings.community import by_smallest_node, communities_and_leiden, components, keep_cores, trim_weak_members
+from collections_engine.rings.community import (
+    by_smallest_node, communities_and_leiden, components, keep_cores, trim_weak_members)
 
 __all__ = ["StepJob", "community_step", "deal_components"]
 
