@@ -28,6 +28,7 @@ Each figure is printed with the load average at the time (the machine is shared)
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import resource
@@ -319,7 +320,19 @@ def main() -> None:
         return
 
     spy = Spy()
-    for name in ("load_book", "score", "build_features", "write_run_folder",
+    # The run lets go of the book's tables once read (the forked ring step's parent, after its
+    # features): a second Book holding the same tables keeps them for the ring step re-run below.
+    kept: list = []
+    spy.wrap(pipeline, "load_book", key="load_book_run")
+    run_load = pipeline.load_book
+
+    def keep_book(*a, **k):
+        out = run_load(*a, **k)
+        kept.append(dataclasses.replace(out[0]))
+        return out
+
+    pipeline.load_book = keep_book
+    for name in ("score", "build_features", "write_run_folder",
                  "build_decision_inputs", "vendor_files"):
         spy.wrap(pipeline, name)
     spy.wrap(pipeline, "decide_night", key="decide")  # the experiment arms' decide (the champion alone: one decide)
@@ -347,7 +360,7 @@ def main() -> None:
     timings = res.timings
 
     # Rings again, alone and in this process, to reach the graph the child worked on.
-    book = spy.outs["load_book"][0]
+    book = kept[-1]
     graph = pipeline.load_graph(args.graph)
     prev_night = read_previous_night(runs, pd.Timestamp(nights[-1]))
     prev = prev_night.rings

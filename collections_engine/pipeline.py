@@ -171,7 +171,7 @@ def _run_night(req: RunRequest, engine) -> RunResult:
             if engine is not None:
                 scored = _score_on_spark(engine, night, date, strategy, pending, clock)
             else:
-                scored = _score_in_process(night, date, strategy, prev.earlier, clock)
+                scored = _score_in_process(night, date, strategy, prev.earlier, clock, forked=pending.forked)
             with clock.step("rings_wait"):
                 crash_point("rings")
                 rings, rings_s, rings_peak = pending.result()
@@ -245,12 +245,32 @@ RING_TABLES = ("accounts", "payments", "contacts", "identifiers", "fraud_labels"
 def _detect(book, graph: GraphConfig, date: pd.Timestamp, previous: pd.DataFrame | None,
             state: pd.DataFrame | None, why_full: str, carry_from: tuple[PreviousNight, bool] | None = None,
             parent: int | None = None):
-    """The ring step (in the child), and the warnings of reading the previous night's carry."""
-    if parent is not None and os.getpid() != parent:
+    """The ring step (in the child), and the warnings of reading the previous night's carry.
+
+    In the forked child the book's tables are let go of as soon as the ring step has read them
+    for the last time (`detect_rings(release=)`): the parent lets go of the same tables after
+    its features (`_score_in_process`), and pages they share copy-on-write go back to the
+    system only when neither process holds them."""
+    child = parent is not None and os.getpid() != parent
+    if child:
         _only_ring_tables(book, carry_from[0] if carry_from is not None else None)
     notes: list[str] = []
-    carry = _ring_carry(carry_from[0], graph, carry_from[1], notes) if carry_from is not None else None
-    return detect_rings(book, graph, date, previous=previous, state=state, why_full=why_full, carry=carry), notes
+    # The carry is not kept here: detect_rings drops it with the book's tables (`release`).
+    rings = detect_rings(book, graph, date, previous=previous, state=state, why_full=why_full,
+                         carry=_ring_carry(carry_from[0], graph, carry_from[1], notes) if carry_from is not None else None,
+                         release=(lambda: _drop_tables(book, RING_TABLES)) if child else None)
+    return rings, notes
+
+
+def _drop_tables(book, names: tuple[str, ...]) -> None:
+    """Let go of the book's tables `names` (a process's own copy of the Book) and hand the pages
+    back to the system."""
+    for name in names:
+        if name == "sources":
+            book.sources = {}
+        else:
+            setattr(book, name, None)
+    return_free_memory()
 
 
 def _only_ring_tables(book, prev: PreviousNight | None) -> None:
@@ -275,6 +295,11 @@ class _ForkedRings:
 
     def __init__(self, forked: Forked, warnings: list[str]) -> None:
         self._forked, self._warnings, self._at = forked, warnings, len(warnings)
+
+    @property
+    def forked(self) -> bool:
+        """Whether the ring step runs in a child with its own copy of the book (not inline)."""
+        return self._forked.forked
 
     def result(self):
         (rings, notes), seconds, peak = self._forked.result()
@@ -307,14 +332,22 @@ def _ring_carry(prev: PreviousNight, graph: GraphConfig, full: bool, warnings: l
     return carry
 
 
+# The book's tables no step of the parent reads after the features (placement reads holds,
+# customers and fraud_labels; the report payments). Dropped when the ring step runs in a forked
+# child, which lets go of the same tables when it has read them (`_detect`).
+PARENT_DONE_TABLES = ("accounts", "contacts", "identifiers", "sources")
+
+
 def _score_in_process(night: _Opened, date: pd.Timestamp, strategy: Strategy, earlier: list[dict],
-                      clock: StepClock) -> _Scored:
+                      clock: StepClock, forked: bool = False) -> _Scored:
     book, version = night.book, night.version
     with clock.step("features"):
         tonight = book.on(date)
         current_ids = tonight.loc[(tonight["dpd"] == 0).to_numpy(), "account_id"]  # cured tonight
         tonight = tonight[tonight["dpd"] > 0].sort_values("account_id", kind="stable").reset_index(drop=True)
         feats = build_features(book, tonight, strategy)
+        if forked:  # the ring step has its own copy of the book: no later step reads these
+            _drop_tables(book, PARENT_DONE_TABLES)
     with clock.step("score"):
         scores = score(version, feats, tonight, strategy, night.warnings)
         # Drift needs the features; the rest of the night does not: let them go before

@@ -6,7 +6,9 @@ replaced: each must give the same values, so the night's files keep their bytes.
 - report.nightly's queue changes (a look-up) against the inner merge;
 - scoring.encode.Encoder.transform (Arrow's look-up) against pandas' get_indexer;
 - io.tables.parquet_bytes_all (two threads) against one frame at a time;
-- the ring step on pipeline.RING_TABLES alone (what the forked child keeps) against the whole book.
+- the ring step on pipeline.RING_TABLES alone (what the forked child keeps) against the whole book,
+  and with the book released once read (detect_rings(release=)) against the book kept;
+- the forked result sent out of band (forked.send/receive, Forked) against the value itself.
 
 Sizes pass the fast paths' switches (bin_index: 4,096 values and more).
 """
@@ -140,3 +142,105 @@ def test_the_ring_step_reads_only_the_ring_tables():
         pd.testing.assert_frame_equal(getattr(full, name), getattr(only, name), obj=name)
     for name, frame in full.carry.frames().items():
         pd.testing.assert_frame_equal(frame, only.carry.frames()[name], obj=name)
+
+
+def test_the_ring_step_gives_the_same_night_after_releasing_the_book():
+    """`detect_rings(release=)` (the forked child lets go of the book's tables once the ring
+    step has read them): on a carried second night, the release is called, the later phases
+    read none of the tables, and every output equals the run without a release."""
+    from dataclasses import replace
+
+    from collections_engine.config import load_graph, load_strategy
+    from collections_engine.io.load import TRAINING_TABLES, load_book
+    from collections_engine.pipeline import RING_TABLES, _drop_tables
+    from collections_engine.rings import detect_rings
+    from collections_engine.rings.carry import check_carry
+    from collections_engine.rings.incremental import state_key
+    from tests.pipeline_helpers import BOOK, GRAPH, ROOT
+
+    book, _ = load_book(BOOK, load_strategy(ROOT / "strategies" / "default.yaml"), skip=TRAINING_TABLES, night=True)
+    graph = load_graph(GRAPH)
+    first, date = book.snapshot_dates()[-2:]
+    night1 = detect_rings(book, graph, first)
+
+    def carry():  # a fresh Carry each time (the step may keep or change what it is given)
+        got, why = check_carry({k: v.copy() for k, v in night1.carry.frames().items()}, state_key(graph))
+        assert got is not None, why
+        return got
+
+    kept = detect_rings(book, graph, date, previous=night1.rings, state=night1.state, carry=carry())
+    slim, calls = replace(book), []
+    released = detect_rings(slim, graph, date, previous=night1.rings, state=night1.state, carry=carry(),
+                            release=lambda: calls.append(_drop_tables(slim, RING_TABLES)))
+    assert kept.stats["graph_carry"]["mode"] == "carried" and len(calls) == 1
+    assert all(getattr(slim, n) is None for n in RING_TABLES) and book.accounts is not None
+    for name in ("rings", "members", "communities", "state"):
+        pd.testing.assert_frame_equal(getattr(kept, name), getattr(released, name), obj=name)
+    for name, frame in kept.carry.frames().items():
+        pd.testing.assert_frame_equal(frame, released.carry.frames()[name], obj=name)
+
+
+frames_st = st.builds(
+    lambda seed, n: (lambda rng: pd.DataFrame({
+        "id": pd.Series([f"A{i:07d}" for i in rng.integers(0, 10**6, n)], dtype="str"),
+        "kind": pd.Categorical(rng.choice(["phone", "device", "address"], n)),
+        "day": pd.to_datetime(rng.integers(0, 10**4, n), unit="D"),
+        "x": rng.normal(size=n), "k": rng.integers(-5, 5, n).astype(np.int32),
+        "flag": rng.random(n) < 0.5}))(np.random.default_rng(seed)),
+    seeds, st.sampled_from([0, 1, 17, 3000]))
+
+
+@settings(max_examples=25, deadline=None)
+@given(frames_st, st.integers(1, 64))
+def test_the_forked_result_travels_out_of_band_whole_or_not_at_all(frame, cut):
+    """`forked.send`/`receive` (the ring child's result, its arrays out of band): what is sent
+    is what is received; a stream that ends early (the child died while writing) is None."""
+    import io
+    import pickle
+
+    from collections_engine.forked import receive, send
+
+    value = ("ok", (frame, ["a warning"], frame["x"].to_numpy()[::2]), 1.5, 0.25)
+    buffers: list = []
+    payload = pickle.dumps(value, protocol=5, buffer_callback=buffers.append)
+    fh = io.BytesIO()
+    send(fh, payload, buffers)
+    whole = fh.getvalue()
+    kind, (got, notes, every_other), seconds, peak = receive(io.BytesIO(whole))
+    pd.testing.assert_frame_equal(got, frame)
+    assert (kind, notes, seconds, peak) == ("ok", ["a warning"], 1.5, 0.25)
+    assert np.array_equal(every_other, frame["x"].to_numpy()[::2])
+    assert receive(io.BytesIO(whole[:max(0, len(whole) - cut)])) is None
+    assert receive(io.BytesIO(b"")) is None
+
+
+def test_a_forked_step_returns_what_it_returns_inline(monkeypatch):
+    """`Forked`: the result of a function run in a forked child (frames of strings, categories
+    and dates sent back out of band) equals the function's result run inline, and an error in
+    the child is raised in the parent."""
+    from collections_engine.forked import Forked
+
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame({"id": pd.Series([f"C{i}" for i in range(200_000)], dtype="str"),
+                          "kind": pd.Categorical(rng.choice(["a", "b"], 200_000)), "x": rng.random(200_000)})
+
+    def step(df, k):
+        return df.assign(y=df["x"] * k).iloc[::3], {"rows": len(df)}
+
+    child = Forked(step, frame, 2.0)
+    assert child.forked
+    got, _, _ = child.result()
+    monkeypatch.setenv("COLLECTIONS_ENGINE_SERIAL", "1")
+    inline = Forked(step, frame, 2.0)
+    assert not inline.forked
+    want, _, _ = inline.result()
+    pd.testing.assert_frame_equal(got[0], want[0])
+    assert got[1] == want[1]
+    monkeypatch.delenv("COLLECTIONS_ENGINE_SERIAL")
+    failing = Forked(lambda: {}["missing"])
+    try:
+        failing.result()
+    except KeyError:
+        pass
+    else:
+        raise AssertionError("the child's KeyError was not raised in the parent")

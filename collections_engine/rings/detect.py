@@ -11,6 +11,7 @@ table (see `match`) stays flagged down to both thresholds minus `ring.hold_margi
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -74,7 +75,7 @@ def empty_rings() -> pd.DataFrame:
 def detect_rings(
     book: Book, graph: GraphConfig, date: pd.Timestamp | str, *,
     previous: pd.DataFrame | None = None, state: pd.DataFrame | None = None, why_full: str = "",
-    carry: Carry | None = None,
+    carry: Carry | None = None, release: Callable[[], None] | None = None,
 ) -> RingsResult:
     """Rings on `date`; `previous` (an earlier rings table) keeps ring ids stable; `state` (the
     previous night's ring state, checked by `incremental.check_state`) recomputes only the
@@ -82,7 +83,12 @@ def detect_rings(
     `carry` (the previous night's carried identifier graph, `carry.check_carry`) builds the graph
     from tonight's rows only when the past rows are unchanged (`graph_phase`).
 
-    Phases: graph, communities, propensity, scores and flags, tables (each timed)."""
+    Phases: graph, communities, propensity, scores and flags, tables (each timed).
+
+    `release`: called once the book's tables and `carry` are read for the last time (the own
+    features done), with this function's references to them (and to the row hashes) dropped,
+    so a caller that lets go of its own can hand their memory back before the later phases
+    (the forked child of the nightly run: `pipeline._detect`)."""
     date = pd.Timestamp(date)
     laps = Laps()
     if graph.community.method == "louvain" and graph.community.objective != "modularity":
@@ -106,7 +112,12 @@ def detect_rings(
                                       id_hash=gp.id_hash[gp.cg.codes] if gp.id_hash is not None else None)
             labels = night.labels
             laps.lap("communities_s")
-            pp = _propensity_phase(book, graph, gp, labels, date, ap=own.result())
+            ap = own.result()
+            if release is not None:  # nothing below reads the book's rows, the carry or the hashes
+                own = hashes = carry = None
+                gp.acc_cust = _released
+                release()
+            pp = _propensity_phase(book, graph, gp, labels, date, ap=ap)
             laps.lap("propensity_s")
         except BaseException:
             side.shutdown(wait=False, cancel_futures=True)  # bad input: do not hash the rest
@@ -129,6 +140,10 @@ def detect_rings(
         "timings": {k: round(v, 3) for k, v in timings.items()},
     }
     return RingsResult(rings, members, communities.reset_index(drop=True), gp.warnings, stats, night.state, gp.carry)
+
+
+def _released(mask: np.ndarray) -> np.ndarray:
+    raise RuntimeError("the book's account rows were released (detect_rings(release=...))")
 
 
 @dataclass
