@@ -233,8 +233,11 @@ def _start_rings(req: RunRequest, engine, book, graph: GraphConfig, date: pd.Tim
     # The child starts from what the book holds, not from pages the loader freed but kept.
     return_free_memory()
     # The carried graph's files are read and checked in the child: off the night's critical path.
-    return _ForkedRings(Forked(_detect, book, graph, date, prev.rings, state, why_full, (prev, req.full_rings),
-                               os.getpid()), warnings)
+    pending = _ForkedRings(Forked(_detect, book, graph, date, prev.rings, state, why_full, (prev, req.full_rings),
+                                  os.getpid()), warnings)
+    if pending.forked:  # only the ring step reads them; the child lets go of them after its graph
+        _drop_tables(book, ("identifiers",))
+    return pending
 
 
 # The book's tables the ring step reads (rings.graph_phase, rings.account_phase); the forked
@@ -258,7 +261,7 @@ def _detect(book, graph: GraphConfig, date: pd.Timestamp, previous: pd.DataFrame
     # The carry is not kept here: detect_rings drops it with the book's tables (`release`).
     rings = detect_rings(book, graph, date, previous=previous, state=state, why_full=why_full,
                          carry=_ring_carry(carry_from[0], graph, carry_from[1], notes) if carry_from is not None else None,
-                         release=(lambda: _drop_tables(book, RING_TABLES)) if child else None)
+                         release=(lambda names: _drop_tables(book, names)) if child else None)
     return rings, notes
 
 
@@ -333,9 +336,10 @@ def _ring_carry(prev: PreviousNight, graph: GraphConfig, full: bool, warnings: l
 
 
 # The book's tables no step of the parent reads after the features (placement reads holds,
-# customers and fraud_labels; the report payments). Dropped when the ring step runs in a forked
-# child, which lets go of the same tables when it has read them (`_detect`).
-PARENT_DONE_TABLES = ("accounts", "contacts", "identifiers", "sources")
+# customers and fraud_labels; the report payments; identifiers: none, dropped at the fork).
+# Dropped when the ring step runs in a forked child, which lets go of the same tables when it
+# has read them (`_detect`).
+PARENT_DONE_TABLES = ("accounts", "contacts", "sources")
 
 
 def _score_in_process(night: _Opened, date: pd.Timestamp, strategy: Strategy, earlier: list[dict],

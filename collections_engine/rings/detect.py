@@ -75,7 +75,7 @@ def empty_rings() -> pd.DataFrame:
 def detect_rings(
     book: Book, graph: GraphConfig, date: pd.Timestamp | str, *,
     previous: pd.DataFrame | None = None, state: pd.DataFrame | None = None, why_full: str = "",
-    carry: Carry | None = None, release: Callable[[], None] | None = None,
+    carry: Carry | None = None, release: Callable[[tuple[str, ...]], None] | None = None,
 ) -> RingsResult:
     """Rings on `date`; `previous` (an earlier rings table) keeps ring ids stable; `state` (the
     previous night's ring state, checked by `incremental.check_state`) recomputes only the
@@ -85,10 +85,11 @@ def detect_rings(
 
     Phases: graph, communities, propensity, scores and flags, tables (each timed).
 
-    `release`: called once the book's tables and `carry` are read for the last time (the own
-    features done), with this function's references to them (and to the row hashes) dropped,
-    so a caller that lets go of its own can hand their memory back before the later phases
-    (the forked child of the nightly run: `pipeline._detect`)."""
+    `release(names)`: called with the book's tables read for the last time, this function's
+    references to them (and to their row hashes and the carry's parts read) dropped, so a
+    caller that lets go of its own can hand their memory back before the later phases (the
+    forked child of the nightly run: `pipeline._detect`): ("identifiers",) after the graph
+    phase, the others (RELEASED_LAST) after the own features."""
     date = pd.Timestamp(date)
     laps = Laps()
     if graph.community.method == "louvain" and graph.community.objective != "modularity":
@@ -106,6 +107,11 @@ def detect_rings(
         try:
             gp = graph_phase(book, graph, date, carry, why_full or "no carried identifier graph given", hashes)
             laps.lap("graph_s")
+            if release is not None:  # the identifier rows and the carried graph are read
+                hashes.forget("value_fp", "identifiers", "accounts")
+                if carry is not None:
+                    carry.customers = carry.links = None
+                release(("identifiers",))
             # the own features on the same worker (after the hashes) while the communities are found
             own = side.submit(_own_phase, book, gp, date, carry, hashes, prep)
             night = night_communities(gp.cg, graph, state, why_full or "no ring state given",
@@ -116,7 +122,7 @@ def detect_rings(
             if release is not None:  # nothing below reads the book's rows, the carry or the hashes
                 own = hashes = carry = None
                 gp.acc_cust = _released
-                release()
+                release(RELEASED_LAST)
             pp = _propensity_phase(book, graph, gp, labels, date, ap=ap)
             laps.lap("propensity_s")
         except BaseException:
@@ -140,6 +146,10 @@ def detect_rings(
         "timings": {k: round(v, 3) for k, v in timings.items()},
     }
     return RingsResult(rings, members, communities.reset_index(drop=True), gp.warnings, stats, night.state, gp.carry)
+
+
+# The book's tables the ring step reads until its own features are done (`release`).
+RELEASED_LAST = ("accounts", "payments", "contacts", "fraud_labels")
 
 
 def _released(mask: np.ndarray) -> np.ndarray:

@@ -78,6 +78,14 @@ class Hashes:
         for name in self.NAMES if side is not None else ():
             self._done[name] = side.submit(tasks[name])  # (in order: "identifiers" reads "value_fp")
 
+    def forget(self, *names: str) -> None:
+        """Let go of these hashes and of the tables their tasks read (asked for already: a
+        caller about to release the book's tables; a later `get` of them fails)."""
+        for name in names:
+            self.get(name)
+            self._tasks.pop(name, None)
+            self._done[name] = None
+
     def get(self, name: str) -> np.ndarray:
         if name not in self._done:
             self._done[name] = self._tasks[name]()
