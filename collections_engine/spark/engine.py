@@ -48,6 +48,13 @@ ROWS_PER_BUCKET = 250_000
 
 
 
+# The account -> customer map is broadcast to the scans of account-keyed tables up to this
+# many accounts rows (the 1M book: 12.2M rows, about 1M accounts); above it the map is joined
+# by a shuffle: the 3M book's map could not be built in a 3g heap ("Could not allocate memory
+# to grow BytesToBytesMap", h22g's 3M night, session 10).
+BROADCAST_OWNER_MAX_ROWS = 15_000_000
+
+
 def bucket_count(accounts_rows: int, parallelism: int) -> int:
     """At least two buckets per core, and about ROWS_PER_BUCKET accounts rows in each."""
     return max(2 * max(parallelism, 1), math.ceil(accounts_rows / ROWS_PER_BUCKET))
@@ -175,7 +182,8 @@ class SparkEngine:
                 out.append((kind, df.withColumn("_b", self._bucket("customer_id"))))
             else:  # an account's rows go with its customer's (orphans by their own id: reported)
                 cols = df.columns
-                j = df.join(F.broadcast(owner), F.col("account_id").cast("string") == F.col("_aid"), "left")
+                side = F.broadcast(owner) if self.stats.get("accounts_rows", 0) <= BROADCAST_OWNER_MAX_ROWS else owner
+                j = df.join(side, F.col("account_id").cast("string") == F.col("_aid"), "left")
                 j = j.withColumn("_b", F.coalesce(F.col("_ob"), self._bucket("account_id")))
                 out.append((kind, j.select(*cols, "_b")))
         return out
