@@ -11,9 +11,10 @@ book costs to generate.
 Each command runs in a subprocess under /usr/bin/time -v (wall, CPU of the process tree, the
 largest process's peak RSS) while the process tree's memory is sampled every 0.2 s as the sum of
 PSS (`bench_night.TreeMemory`: pages the forked ring child shares with the parent count once).
-`--max-gib G` stops the command (SIGKILL to its process group) when the summed PSS passes G, so
-a book too large for the machine ends as a measured "did not fit" rather than an out-of-memory
-kill that could hit another process on a shared box; `--timeout-s` stops it after that long.
+`--max-gib G` stops the command (SIGKILL to its process group) when the summed PSS passes G
+(default: the machine's MemAvailable at the start less 1 GiB), so a book too large for the
+machine ends as a measured "did not fit" rather than an out-of-memory kill that could hit another
+process on a shared box; `--timeout-s` stops it after that long.
 Then the figures are printed: accounts on the night, wall, CPU, peaks, each step's time and peak
 RSS from the run folder's timings.json.
 """
@@ -97,6 +98,15 @@ def _line(r: dict) -> str:
             f"({' + '.join(f'{x:.2f}' for x in r['tree_pss_parts_gib'])}) [load {r['load']}]")
 
 
+def available_gib() -> float:
+    """MemAvailable of /proc/meminfo (GiB): what the machine can still give without swapping."""
+    with open("/proc/meminfo") as fh:
+        for line in fh:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) / 2**20
+    return float("nan")
+
+
 def night(a: argparse.Namespace) -> None:
     dates = pq.read_table(a.data / "accounts.parquet", columns=["snapshot_date"]).column(0)
     days = sorted(dates.unique().to_pylist())
@@ -147,11 +157,16 @@ def main() -> None:
     g.add_argument("--seed", type=int, default=1)
     g.add_argument("--parts", type=int, default=1)
     for p in (n, g):
-        p.add_argument("--max-gib", type=float, default=21.0,
-                       help="stop the command when its tree's summed PSS passes this (GiB)")
+        p.add_argument("--max-gib", type=float, default=None,
+                       help="stop the command when its tree's summed PSS passes this (GiB; "
+                            "default: MemAvailable at the start less 1 GiB)")
         p.add_argument("--timeout-s", type=float, default=None)
         p.add_argument("--log", type=Path, help="the command's output (default beside --out)")
     a = ap.parse_args()
+    avail = available_gib()
+    if a.max_gib is None:
+        a.max_gib = round(avail - 1.0, 2)
+    print(f"MemAvailable at the start {avail:.2f} GiB", flush=True)
     night(a) if a.what == "night" else generate(a)
 
 
