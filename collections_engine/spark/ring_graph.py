@@ -37,7 +37,8 @@ from collections_engine.rings.graph import CIRCULANT_HALF_DEGREE, CLIQUE_MAX_DEG
 
 log = logging.getLogger("collections_engine")
 
-__all__ = ["NODES_PER_PART", "usable_links", "customer_edges", "components", "component_states", "work_folder"]
+__all__ = ["NODES_PER_PART", "usable_links", "customer_edges", "value_group_pairs", "value_key", "components",
+           "component_states", "work_folder"]
 
 # Customers of large components per part: a part's graph, Leiden and state are a few hundred
 # megabytes in a Python worker at this size (the 1M book: 1.3M linked customers, 3 parts).
@@ -51,7 +52,7 @@ EDGE_SCHEMA = "lo string, hi string, w double"
 # value), FIRST (a customer's earliest first_seen known on the date in one scan batch: ns), and
 # notes: PROBLEM, WARNING, STATS (JSON counts), INPUT (an InputError's problems) in `value`.
 LINK, FIRST, PROBLEM, WARNING, STATS, INPUT = range(6)
-IDENT_SCHEMA = "t int, customer_id string, kind string, value string, ns long"
+IDENT_SCHEMA = "t int, customer_id string, kind string, value string, ns long, fp long"
 
 
 def identifier_rows(ident_frame, label: str, nanos: tuple[str, ...], graph: GraphConfig, date: pd.Timestamp):
@@ -66,12 +67,14 @@ def identifier_rows(ident_frame, label: str, nanos: tuple[str, ...], graph: Grap
     from collections_engine.spark.partition import typed_table
 
     date = pd.Timestamp(date)
+    all_kinds = sorted(graph.kinds)
 
     def notes(t: int, messages: list[str]) -> pa.RecordBatch:
         k = len(messages)
         return pa.RecordBatch.from_pydict({
             "t": pa.array([t] * k, pa.int32()), "customer_id": pa.nulls(k, pa.string()),
-            "kind": pa.nulls(k, pa.string()), "value": pa.array(messages, pa.string()), "ns": pa.nulls(k, pa.int64())})
+            "kind": pa.nulls(k, pa.string()), "value": pa.array(messages, pa.string()), "ns": pa.nulls(k, pa.int64()),
+            "fp": pa.nulls(k, pa.int64())})
 
     def scan(batches):
         for batch in batches:
@@ -91,7 +94,7 @@ def identifier_rows(ident_frame, label: str, nanos: tuple[str, ...], graph: Grap
                         "t": pa.array(np.full(len(first), FIRST, np.int32)),
                         "customer_id": pa.array(first.index.to_numpy(dtype=object), pa.string()),
                         "kind": pa.nulls(len(first), pa.string()), "value": pa.nulls(len(first), pa.string()),
-                        "ns": pa.array(first.to_numpy(np.int64), pa.int64())})
+                        "ns": pa.array(first.to_numpy(np.int64), pa.int64()), "fp": pa.nulls(len(first), pa.int64())})
             try:  # (a table with problems fails the night: its links are never used)
                 rows, kind_codes, kinds, warnings, stats = usable_rows(df, graph, date)
             except InputError as exc:  # unknown kinds with `unknown_kinds: error`
@@ -100,55 +103,131 @@ def identifier_rows(ident_frame, label: str, nanos: tuple[str, ...], graph: Grap
             yield notes(STATS, [json.dumps(stats)])
             if warnings:
                 yield notes(WARNING, warnings)
+            global_kind = np.array([all_kinds.index(k) for k in kinds] + [-1], np.int64)
             at = np.flatnonzero(rows)
             if len(at) == 0:
                 continue
+            values = pa.array(df["value"].astype("str").to_numpy(dtype=object)[at], pa.string())
             yield pa.RecordBatch.from_pydict({
                 "t": pa.array(np.full(len(at), LINK, np.int32)),
                 "customer_id": pa.array(df["customer_id"].astype("str").to_numpy(dtype=object)[at], pa.string()),
                 "kind": pa.array(kinds, pa.string()).take(pa.array(kind_codes[at])),
-                "value": pa.array(df["value"].astype("str").to_numpy(dtype=object)[at], pa.string()),
-                "ns": pa.nulls(len(at), pa.int64())})
+                "value": values, "ns": pa.nulls(len(at), pa.int64()),
+                "fp": pa.array(value_key(values, global_kind[kind_codes[at]]).view(np.int64), pa.int64())})
 
     return ident_frame.mapInArrow(scan, IDENT_SCHEMA)
 
 
 def usable_links(ident_frame, label: str, nanos: tuple[str, ...], graph: GraphConfig, date: pd.Timestamp):
-    """DataFrame (customer_id, kind, value) of the identifier rows `usable_rows` keeps."""
+    """DataFrame (customer_id, kind, value, fp: `value_key`) of the identifier rows `usable_rows` keeps."""
     from pyspark.sql import functions as F
 
     rows = identifier_rows(ident_frame, label, nanos, graph, date)
-    return rows.where(F.col("t") == LINK).select("customer_id", "kind", "value")
+    return rows.where(F.col("t") == LINK).select("customer_id", "kind", "value", "fp")
 
 
-def customer_edges(links, graph: GraphConfig, parts: int):
+def value_key(values: pa.Array, kind: np.ndarray) -> np.ndarray:
+    """A 64-bit key per row of (kind, value): `rings.codes.fingerprints` of the value plus the
+    kind's index in the graph file's sorted kinds times a large odd constant (`value_groups`'
+    key). Equal (kind, value) always get equal keys; the shuffle and the count of repeated keys
+    read only it, the exact grouping is done on the strings (`value_group_pairs`)."""
+    from collections_engine.rings.codes import fingerprints
+
+    key = fingerprints(values)
+    key += kind.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    return key
+
+
+PAIR, LINKING = 0, 1
+GROUP_SCHEMA = "t int, a string, b string, v string, w double, n long"
+
+
+def customer_edges(links, graph: GraphConfig, parts: int, folder: str | None = None):
     """(edges (lo, hi, w): one row per linked pair, lo < hi; linking rows (customer_id, kind,
-    value, n) after duplicates are dropped): DataFrames."""
-    from pyspark.sql import Window
+    value, n) after duplicates are dropped): DataFrames.
+
+    `links`: usable rows (customer_id, kind, value, fp: `value_key`). Only rows whose key
+    repeats can link anyone: the keys are counted (a shuffle of longs), the rows of repeated
+    keys kept by a broadcast semi-join (about a sixth of the rows on the generated books), and
+    dealt to `parts` partitions by their key, so each (kind, value) is whole in one partition.
+    There `value_group_pairs` groups them exactly and projects the pairs with the in-process
+    code (`rings.graph._group_pairs`); a pair's weights from several values are then summed
+    per pair (`_sum_pairs`, a second shuffle by the pair). The group rows are saved under
+    `folder` (parquet) when given, else persisted: both outputs read them."""
+    from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
-    repeated = links.groupBy("kind", "value").count().where(F.col("count") >= 2).select("kind", "value")
-    rows = links.join(repeated, ["kind", "value"]).dropDuplicates(["kind", "value", "customer_id"])
-    win = Window.partitionBy("kind", "value")
-    rows = (rows.withColumn("n", F.count(F.lit(1)).over(win))
-            .where((F.col("n") >= 2) & (F.col("n") <= graph.hub_max_customers))
-            .withColumn("pos", F.row_number().over(win.orderBy("customer_id")) - 1))
-    weight = F.create_map(*[x for k, wt in sorted(graph.kinds.items()) for x in (F.lit(k), F.lit(float(wt)))])
-    a, b = rows.alias("a"), rows.alias("b")
-    same = (F.col("a.kind") == F.col("b.kind")) & (F.col("a.value") == F.col("b.value"))
-    clique = (a.where(F.col("n") <= CLIQUE_MAX_DEGREE + 1)
-              .join(b, same & (F.col("a.pos") < F.col("b.pos")))
-              .select(F.col("a.customer_id").alias("x"), F.col("b.customer_id").alias("y"),
-                      (F.element_at(weight, F.col("a.kind")) / (F.col("a.n") - 1).cast("double")).alias("w")))
-    ring = (a.where(F.col("n") > CLIQUE_MAX_DEGREE + 1)
-            .withColumn("d", F.explode(F.sequence(F.lit(1), F.lit(CIRCULANT_HALF_DEGREE))))
-            .join(b, same & (F.col("b.pos") == F.pmod(F.col("a.pos") + F.col("d"), F.col("a.n"))))
-            .select(F.col("a.customer_id").alias("x"), F.col("b.customer_id").alias("y"),
-                    (F.element_at(weight, F.col("a.kind")) / F.lit(2.0 * CIRCULANT_HALF_DEGREE)).alias("w")))
-    pairs = clique.unionByName(ring).select(F.least("x", "y").alias("lo"), F.greatest("x", "y").alias("hi"), "w")
-    pairs = pairs.withColumn("_p", F.pmod(F.xxhash64("lo", "hi"), F.lit(max(parts, 1))).cast("int"))
+    repeated = links.groupBy("fp").count().where(F.col("count") >= 2).select("fp")
+    cand = links.join(F.broadcast(repeated), "fp", "left_semi")
+    p = max(parts, 1)
+    cand = cand.withColumn("_p", F.pmod(F.col("fp"), F.lit(p)).cast("int")).select(
+        "_p", "customer_id", "kind", "value")
+    kinds = sorted(graph.kinds)
+    weights = [float(graph.kinds[k]) for k in kinds]
+    hub_max = graph.hub_max_customers
+
+    def run(t: pa.Table) -> pa.Table:
+        return value_group_pairs(t, kinds, weights, hub_max)
+
+    groups = cand.groupBy("_p").applyInArrow(run, GROUP_SCHEMA)
+    if folder is not None:
+        groups = _saved(groups.sparkSession, groups, folder)
+    else:
+        groups = groups.persist(StorageLevel.MEMORY_AND_DISK)
+    pairs = groups.where(F.col("t") == PAIR).select(F.col("a").alias("lo"), F.col("b").alias("hi"), "w")
+    pairs = pairs.withColumn("_p", F.pmod(F.xxhash64("lo", "hi"), F.lit(p)).cast("int"))
     edges = pairs.groupBy("_p").applyInArrow(_sum_pairs, EDGE_SCHEMA)
-    return edges, rows.select("customer_id", "kind", "value", "n")
+    shared = groups.where(F.col("t") == LINKING).select(
+        F.col("a").alias("customer_id"), F.col("b").alias("kind"), F.col("v").alias("value"), "n")
+    return edges, shared
+
+
+def value_group_pairs(t: pa.Table, kinds: list[str], weights: list[float], hub_max: int) -> pa.Table:
+    """One partition's rows (customer_id, kind, value), every (kind, value) whole in it: the
+    linking groups as `rings.graph._linking_groups` makes them (sorted by kind, value and
+    customer id, repeats of a customer dropped, n distinct customers, 2 <= n <= hub_max), their
+    pairs by `rings.graph._group_pairs` (the in-process code: the same pairs and weights), as
+    rows t = PAIR (a < b customer ids, w) and t = LINKING (a customer, b kind, v value, n)."""
+    from collections_engine.codes import encode_arrow
+    from collections_engine.rings.graph import _group_pairs
+
+    empty = pa.table({"t": pa.array([], pa.int32()), "a": pa.array([], pa.string()), "b": pa.array([], pa.string()),
+                      "v": pa.array([], pa.string()), "w": pa.array([], pa.float64()), "n": pa.array([], pa.int64())})
+    if t.num_rows == 0:
+        return empty
+    k = pc.index_in(t.column("kind"), value_set=pa.array(kinds, t.column("kind").type)).to_numpy(
+        zero_copy_only=False).astype(np.int64)
+    (c,), cids = encode_arrow(t.column("customer_id"), sort=True)  # codes in customer-id order
+    (h,), _ = encode_arrow(t.column("value"), sort=False)
+    c, h = c.astype(np.int64), h.astype(np.int64)
+    order = np.lexsort((c, h, k))
+    k, h, c = k[order], h[order], c[order]
+    new_group = np.ones(len(k), bool)
+    new_group[1:] = (k[1:] != k[:-1]) | (h[1:] != h[:-1])
+    dup = np.zeros(len(k), bool)
+    dup[1:] = ~new_group[1:] & (c[1:] == c[:-1])
+    keep = ~dup
+    order, k, c, new_group = order[keep], k[keep], c[keep], new_group[keep]
+    group = np.cumsum(new_group) - 1
+    n = np.bincount(group)[group]
+    linking = (n >= 2) & (n <= hub_max)
+    order, k, c, group, n = order[linking], k[linking], c[linking], group[linking], n[linking]
+    if len(group) == 0:
+        return empty
+    group = np.cumsum(np.r_[True, group[1:] != group[:-1]]) - 1
+    a, b, w = _group_pairs(c, group, n, np.asarray(weights, np.float64)[k])
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    m, r = len(lo), len(c)
+    return pa.table({
+        "t": pa.array(np.r_[np.full(m, PAIR, np.int32), np.full(r, LINKING, np.int32)]),
+        "a": cids.take(pa.array(np.r_[lo, c])).cast(pa.string()),
+        "b": pa.concat_arrays([cids.take(pa.array(hi)).cast(pa.string()),
+                               pa.array(kinds, pa.string()).take(pa.array(k))]),
+        "v": pa.concat_arrays([pa.nulls(m, pa.string()), t.column("value").take(pa.array(order)).combine_chunks()
+                               .cast(pa.string())]),
+        "w": pa.concat_arrays([pa.array(w, pa.float64()), pa.nulls(r, pa.float64())]),
+        "n": pa.concat_arrays([pa.nulls(m, pa.int64()), pa.array(n, pa.int64())]),
+    })
 
 
 def _sum_pairs(t: pa.Table) -> pa.Table:

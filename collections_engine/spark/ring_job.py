@@ -121,9 +121,9 @@ class RingJob:
                     for key, val in json.loads(m).items():
                         id_stats[key] = id_stats.get(key, 0) + int(val)
             warnings = merge_messages([m for k, m in zip(kinds, msgs) if k == WARNING])
-            links = rows.where(F.col("t") == LINK).select("customer_id", "kind", "value")
+            links = rows.where(F.col("t") == LINK).select("customer_id", "kind", "value", "fp")
             first = rows.where(F.col("t") == FIRST).groupBy("customer_id").agg(F.min("ns").alias("first_seen"))
-            edges, shared = customer_edges(links, graph, eng.buckets or 1)
+            edges, shared = customer_edges(links, graph, eng.buckets or 1, f"{folder}/groups")
             edges = _saved(spark, edges, f"{folder}/edges")
             shared = _saved(spark, shared.select("customer_id", "kind", "value"), f"{folder}/shared")
             comps = components(spark, edges, folder)
