@@ -7,6 +7,9 @@ book costs to generate.
   # generate a big book part by part, measured the same way
   .venv/bin/python benchmarks/bench_scale.py generate --out /tmp/h22g/b3m --accounts 3000000 \\
       --days 2 --parts 3
+  # whether a big night's run folder has the shape of a smaller one's (files, columns, types,
+  # row counts against the night's accounts, decisions' and queues' shares, rings per account)
+  .venv/bin/python benchmarks/bench_scale.py shape RUNS_3M/2025-06-02 RUNS_1M/2025-06-02
 
 Each command runs in a subprocess under /usr/bin/time -v (wall, CPU of the process tree, the
 largest process's peak RSS) while the process tree's memory is sampled every 0.2 s as the sum of
@@ -140,6 +143,63 @@ def generate(a: argparse.Namespace) -> None:
     print("json: " + json.dumps({"accounts": a.accounts, "parts": a.parts, "parquet_gib": size / 2**30, **r}))
 
 
+def _shape_of(run: Path) -> dict:
+    import pandas as pd
+
+    rj = json.loads((run / "run.json").read_text())
+    n = rj["counts"]["delinquent_accounts"]
+    files = {}
+    for f in sorted(run.rglob("*.parquet")):
+        meta = pq.read_metadata(f)
+        files[f.relative_to(run).as_posix()] = (meta.num_rows, [(c.name, str(c.type)) for c in pq.read_schema(f)])
+    csv = {f.relative_to(run).as_posix(): sum(1 for _ in open(f)) - 1 for f in sorted(run.rglob("*.csv"))}
+    sc = pd.read_parquet(run / "scores.parquet", columns=["account_id", "p_repay", "band"])
+    asg = pd.read_parquet(run / "assignments.parquet", columns=["account_id", "queue", "decision"])
+    rings = pd.read_parquet(run / "rings.parquet", columns=["size", "customer_ids"])
+    state = pd.read_parquet(run / "ring_state.parquet", columns=["customer_id"])
+    members = {c for m in rings["customer_ids"] for c in m}
+    checks = {
+        "scores rows = delinquent accounts": len(sc) == n,
+        "scores' account ids unique": bool(sc["account_id"].is_unique),
+        "assignments = scores' accounts": set(asg["account_id"]) == set(sc["account_id"]),
+        "p_repay in [0, 1], no NaN": bool(sc["p_repay"].between(0, 1).all()),
+        "ring members in ring_state": members <= set(state["customer_id"]),
+        "placements = decision placed": files.get("placements.parquet", (None,))[0]
+        == int((asg["decision"] == "placed").sum()),
+    }
+    return {"run": str(run), "engine": (rj.get("engine") or {}).get("name", "inprocess"), "accounts": n,
+            "files": files, "csv_rows": csv, "checks": checks,
+            "per_100k": {k: round(v / n * 1e5, 1) for k, v in rj["counts"].items()},
+            "decision_share": (asg["decision"].value_counts(normalize=True).round(4).to_dict()),
+            "queue_share": (asg["queue"].value_counts(normalize=True).round(4).to_dict()),
+            "band_share": sc["band"].value_counts(normalize=True).round(4).to_dict(),
+            "p_repay_mean": round(float(sc["p_repay"].mean()), 4),
+            "ring_size": {"rings": len(rings), "median": float(rings["size"].median()) if len(rings) else None,
+                          "max": int(rings["size"].max()) if len(rings) else None, "members": len(members)},
+            "ring_state_per_account": round(len(state) / n, 3)}
+
+
+def shape(a: argparse.Namespace) -> None:
+    """The run folder `a.run` beside `a.like`: the same files with the same columns and types,
+    its own invariants, and its counts per 100k accounts and shares beside the other's."""
+    x, y = _shape_of(a.run), _shape_of(a.like)
+    fx, fy = set(x["files"]) | set(x["csv_rows"]), set(y["files"]) | set(y["csv_rows"])
+    schema_diff = [f for f in x["files"] if f in y["files"] and x["files"][f][1] != y["files"][f][1]]
+    print(f"{x['run']} ({x['engine']}, {x['accounts']:,} accounts) beside {y['run']} ({y['engine']}, "
+          f"{y['accounts']:,} accounts)")
+    print(f"data files only here: {sorted(fx - fy) or 'none'}; only in the other: {sorted(fy - fx) or 'none'}; "
+          f"files whose columns or types differ: {schema_diff or 'none'}")
+    for f, (rows, _) in x["files"].items():
+        other = y["files"].get(f, (None,))[0]
+        print(f"  {f}: {rows:,} rows (other {other:,})" if other is not None else f"  {f}: {rows:,} rows (other: none)")
+    for f, rows in x["csv_rows"].items():
+        print(f"  {f}: {rows:,} rows (other {y['csv_rows'].get(f)})")
+    print("invariants: " + ", ".join(f"{k} {v}" for k, v in x["checks"].items()))
+    for k in ("per_100k", "decision_share", "queue_share", "band_share", "p_repay_mean", "ring_size",
+              "ring_state_per_account"):
+        print(f"{k}: {json.dumps(x[k])}\n  other: {json.dumps(y[k])}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="what", required=True)
@@ -156,6 +216,9 @@ def main() -> None:
     g.add_argument("--days", type=int, default=2)
     g.add_argument("--seed", type=int, default=1)
     g.add_argument("--parts", type=int, default=1)
+    h = sub.add_parser("shape", help="a run folder's shape beside another's (no run)")
+    h.add_argument("run", type=Path)
+    h.add_argument("like", type=Path)
     for p in (n, g):
         p.add_argument("--max-gib", type=float, default=None,
                        help="stop the command when its tree's summed PSS passes this (GiB; "
@@ -163,6 +226,9 @@ def main() -> None:
         p.add_argument("--timeout-s", type=float, default=None)
         p.add_argument("--log", type=Path, help="the command's output (default beside --out)")
     a = ap.parse_args()
+    if a.what == "shape":
+        shape(a)
+        return
     avail = available_gib()
     if a.max_gib is None:
         a.max_gib = round(avail - 1.0, 2)
