@@ -2,8 +2,9 @@
 
     python benchmarks/bench_spark.py --data DATA --models MODELS --date D [--master local[2]]
         [--engines inprocess,spark] [--runs DIR] [--driver-memory 2g] [--timeout-s S]
-        [--event-log DIR]
+        [--event-log DIR] [--no-compare]
     python benchmarks/bench_spark.py --data X --models X --date X --summary-only --event-log DIR
+    python benchmarks/bench_spark.py --data X --models X --date D --runs DIR --compare-only
 
 Each engine runs `collections-engine run` in a subprocess, as cron (or spark-submit's client)
 would; the process tree is sampled every 0.2 s (PSS, /proc/PID/smaps_rollup) and split into the
@@ -287,17 +288,23 @@ def main() -> None:
                     help="stop an engine's night after this many seconds (figures so far are printed)")
     ap.add_argument("--event-log", type=Path, default=None,
                     help="Spark's event log folder: afterwards, seconds per job group and the longest stages")
+    ap.add_argument("--no-compare", action="store_true",
+                    help="run the nights only (a timed job that must stay short); compare later with --compare-only")
+    ap.add_argument("--compare-only", action="store_true", help="only compare the run folders already under --runs")
     args = ap.parse_args()
     if args.summary_only:
         stage_summary(args.event_log)
         return
-    args.runs.mkdir(parents=True, exist_ok=True)
     engines = args.engines.split(",")
+    if args.compare_only:
+        compare(args.runs / engines[0] / args.date, args.runs / engines[1] / args.date)
+        return
+    args.runs.mkdir(parents=True, exist_ok=True)
     for e in engines:
         run(e, args, args.runs / e)
     if args.event_log and "spark" in engines and args.event_log.is_dir():
         stage_summary(args.event_log)
-    if len(engines) == 2 and all((args.runs / e / args.date / "scores.parquet").is_file() for e in engines):
+    if not args.no_compare and len(engines) == 2 and all((args.runs / e / args.date / "scores.parquet").is_file() for e in engines):
         compare(args.runs / engines[0] / args.date, args.runs / engines[1] / args.date)
 
 

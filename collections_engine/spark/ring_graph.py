@@ -49,9 +49,12 @@ EDGE_SCHEMA = "lo string, hi string, w double"
 
 
 # The identifier scan's rows (`identifier_rows`): t = LINK (a usable row: customer_id, kind,
-# value), FIRST (a customer's earliest first_seen known on the date in one scan batch: ns), and
+# value, fp: `value_key`), FIRST (one per customer of a scan batch with a usable row or a
+# first_seen known on the date: the earliest such first_seen in ns, null: none; kind "u": the
+# customer has a usable row in the batch), and
 # notes: PROBLEM, WARNING, STATS (JSON counts), INPUT (an InputError's problems) in `value`.
 LINK, FIRST, PROBLEM, WARNING, STATS, INPUT = range(6)
+NO_DAY = np.iinfo(np.int64).max
 IDENT_SCHEMA = "t int, customer_id string, kind string, value string, ns long, fp long"
 
 
@@ -84,17 +87,6 @@ def identifier_rows(ident_frame, label: str, nanos: tuple[str, ...], graph: Grap
             df, problems, _ = typed_table("identifiers", t, label, nanos)
             if problems:
                 yield notes(PROBLEM, problems)
-            if "first_seen" in df.columns and "customer_id" in df.columns:
-                seen = df["first_seen"].to_numpy("datetime64[ns]")
-                ok = ~np.isnat(seen) & (seen <= date.to_datetime64()) & df["customer_id"].notna().to_numpy()
-                if ok.any():
-                    first = pd.Series(seen[ok].view(np.int64)).groupby(
-                        df["customer_id"].astype("str").to_numpy(dtype=object)[ok], sort=False).min()
-                    yield pa.RecordBatch.from_pydict({
-                        "t": pa.array(np.full(len(first), FIRST, np.int32)),
-                        "customer_id": pa.array(first.index.to_numpy(dtype=object), pa.string()),
-                        "kind": pa.nulls(len(first), pa.string()), "value": pa.nulls(len(first), pa.string()),
-                        "ns": pa.array(first.to_numpy(np.int64), pa.int64()), "fp": pa.nulls(len(first), pa.int64())})
             try:  # (a table with problems fails the night: its links are never used)
                 rows, kind_codes, kinds, warnings, stats = usable_rows(df, graph, date)
             except InputError as exc:  # unknown kinds with `unknown_kinds: error`
@@ -103,6 +95,25 @@ def identifier_rows(ident_frame, label: str, nanos: tuple[str, ...], graph: Grap
             yield notes(STATS, [json.dumps(stats)])
             if warnings:
                 yield notes(WARNING, warnings)
+            cust = df["customer_id"].astype("str").to_numpy(dtype=object)
+            known = np.zeros(len(df), bool)
+            ns = np.full(len(df), NO_DAY, np.int64)
+            if "first_seen" in df.columns:
+                seen = df["first_seen"].to_numpy("datetime64[ns]")
+                known = ~np.isnat(seen) & (seen <= date.to_datetime64()) & df["customer_id"].notna().to_numpy()
+                ns[known] = seen[known].view(np.int64)
+            sel = known | rows
+            if sel.any():  # the batch's customers: first day known on the date, and whether linked
+                g = pd.DataFrame({"ns": ns[sel], "u": rows[sel]}).groupby(cust[sel], sort=False).agg(
+                    {"ns": "min", "u": "max"})
+                k = len(g)
+                first_ns = g["ns"].to_numpy(np.int64)
+                yield pa.RecordBatch.from_pydict({
+                    "t": pa.array(np.full(k, FIRST, np.int32)),
+                    "customer_id": pa.array(g.index.to_numpy(dtype=object), pa.string()),
+                    "kind": pa.array(np.where(g["u"].to_numpy(bool), "u", None), pa.string()),
+                    "value": pa.nulls(k, pa.string()),
+                    "ns": pa.array(first_ns, pa.int64(), mask=first_ns == NO_DAY), "fp": pa.nulls(k, pa.int64())})
             global_kind = np.array([all_kinds.index(k) for k in kinds] + [-1], np.int64)
             at = np.flatnonzero(rows)
             if len(at) == 0:
@@ -110,7 +121,7 @@ def identifier_rows(ident_frame, label: str, nanos: tuple[str, ...], graph: Grap
             values = pa.array(df["value"].astype("str").to_numpy(dtype=object)[at], pa.string())
             yield pa.RecordBatch.from_pydict({
                 "t": pa.array(np.full(len(at), LINK, np.int32)),
-                "customer_id": pa.array(df["customer_id"].astype("str").to_numpy(dtype=object)[at], pa.string()),
+                "customer_id": pa.array(cust[at], pa.string()),
                 "kind": pa.array(kinds, pa.string()).take(pa.array(kind_codes[at])),
                 "value": values, "ns": pa.nulls(len(at), pa.int64()),
                 "fp": pa.array(value_key(values, global_kind[kind_codes[at]]).view(np.int64), pa.int64())})

@@ -122,7 +122,10 @@ class RingJob:
                         id_stats[key] = id_stats.get(key, 0) + int(val)
             warnings = merge_messages([m for k, m in zip(kinds, msgs) if k == WARNING])
             links = rows.where(F.col("t") == LINK).select("customer_id", "kind", "value", "fp")
-            first = rows.where(F.col("t") == FIRST).groupBy("customer_id").agg(F.min("ns").alias("first_seen"))
+            seen = _saved(spark, rows.where(F.col("t") == FIRST).groupBy("customer_id").agg(
+                F.min("ns").alias("first_seen"), F.max("kind").alias("linked")), f"{folder}/first")
+            first = seen.select("customer_id", "first_seen")
+            linked = seen.where(F.col("linked").isNotNull()).select("customer_id")
             edges, shared = customer_edges(links, graph, eng.buckets or 1, f"{folder}/groups")
             edges = _saved(spark, edges, f"{folder}/edges")
             shared = _saved(spark, shared.select("customer_id", "kind", "value"), f"{folder}/shared")
@@ -130,6 +133,7 @@ class RingJob:
         else:
             links = spark.createDataFrame([], "customer_id string, kind string, value string")
             first = spark.createDataFrame([], "customer_id string, first_seen long")
+            linked = first.select("customer_id")
             edges = spark.createDataFrame([], "lo string, hi string, w double")
             shared = links
             comps = spark.createDataFrame([], "id string, comp string")
@@ -143,7 +147,7 @@ class RingJob:
             _unpack(["customer_id", *cols], [pa.string()] + [pa.float64()] * len(cols)),
             "customer_id string, " + ", ".join(f"`{c}` double" for c in cols))
         confirmed = spark.createDataFrame([(c, True) for c in self.confirmed], "customer_id string, confirmed boolean")
-        ids = (own.select("customer_id").unionByName(links.select("customer_id"))
+        ids = (own.select("customer_id").unionByName(linked)
                .unionByName(confirmed.select("customer_id")).distinct())
         cust = (ids.join(own, "customer_id", "left").join(first, "customer_id", "left")
                 .join(comps.withColumnRenamed("id", "customer_id"), "customer_id", "left")
