@@ -32,6 +32,7 @@ import resource
 import shutil
 import time
 from concurrent.futures import Future
+from typing import Any, NamedTuple
 
 import pandas as pd
 import pyarrow as pa
@@ -101,59 +102,16 @@ class RingJob:
     def _run(self, folder: str, t0: float):
         from pyspark.sql import functions as F
 
-        spark, eng, graph = self.engine.spark, self.engine, self.graph
+        spark, graph = self.engine.spark, self.graph
         laps: dict[str, float] = {}
-        warnings: list[str] = []
-        id_stats: dict[str, int] = {}
-        if "identifiers" in eng.tables:
-            t = eng.tables["identifiers"]
-            rows = _saved(spark, identifier_rows(t.frame, t.label, t.nanos, graph, self.date), f"{folder}/ident")
-            notes = rows.where(F.col("t") >= PROBLEM).select("t", "value").toArrow()
-            kinds, msgs = notes.column("t").to_pylist(), notes.column("value").to_pylist()
-            problems = [m for k, m in zip(kinds, msgs) if k == PROBLEM]
-            if problems:
-                raise DataError(f"DATA folder {eng.data}", merge_messages(problems))
-            unknown = [m for k, m in zip(kinds, msgs) if k == INPUT]
-            if unknown:
-                raise InputError("identifiers", merge_messages(unknown))
-            for k, m in zip(kinds, msgs):
-                if k == STATS:
-                    for key, val in json.loads(m).items():
-                        id_stats[key] = id_stats.get(key, 0) + int(val)
-            warnings = merge_messages([m for k, m in zip(kinds, msgs) if k == WARNING])
-            links = rows.where(F.col("t") == LINK).select("customer_id", "kind", "value", "fp")
-            seen = _saved(spark, rows.where(F.col("t") == FIRST).groupBy("customer_id").agg(
-                F.min("ns").alias("first_seen"), F.max("kind").alias("linked")), f"{folder}/first")
-            first = seen.select("customer_id", "first_seen")
-            linked = seen.where(F.col("linked").isNotNull()).select("customer_id")
-            edges, shared = customer_edges(links, graph, eng.buckets or 1, f"{folder}/groups")
-            edges = _saved(spark, edges, f"{folder}/edges")
-            shared = _saved(spark, shared.select("customer_id", "kind", "value"), f"{folder}/shared")
-            comps = components(spark, edges, folder)
-        else:
-            links = spark.createDataFrame([], "customer_id string, kind string, value string")
-            first = spark.createDataFrame([], "customer_id string, first_seen long")
-            linked = first.select("customer_id")
-            edges = spark.createDataFrame([], "lo string, hi string, w double")
-            shared = links
-            comps = spark.createDataFrame([], "id string, comp string")
+        g = self._graph(folder)
         laps["graph_s"] = time.perf_counter() - t0
         log.info("spark: ring graph and components in %.1f s", laps["graph_s"])
 
         night = self.night.result()  # the night's buckets: own features and account owners
         laps["night_wait_s"] = time.perf_counter() - t0 - laps["graph_s"]
         cols = self.own_columns
-        own = night.where(F.col("kind") == "ring_own").select("blob").mapInArrow(
-            _unpack(["customer_id", *cols], [pa.string()] + [pa.float64()] * len(cols)),
-            "customer_id string, " + ", ".join(f"`{c}` double" for c in cols))
-        confirmed = spark.createDataFrame([(c, True) for c in self.confirmed], "customer_id string, confirmed boolean")
-        ids = (own.select("customer_id").unionByName(linked)
-               .unionByName(confirmed.select("customer_id")).distinct())
-        cust = (ids.join(own, "customer_id", "left").join(first, "customer_id", "left")
-                .join(comps.withColumnRenamed("id", "customer_id"), "customer_id", "left")
-                .join(F.broadcast(confirmed), "customer_id", "left")
-                .withColumn("confirmed", F.coalesce(F.col("confirmed"), F.lit(False))))
-        cust = _saved(spark, cust, f"{folder}/customers")
+        cust = _saved(spark, self._customers(night, g), f"{folder}/customers")
         n_customers = cust.count()
         n_unconfirmed = n_customers - len(self.confirmed)
         n_parts = max(1, math.ceil(n_customers / NODES_PER_PART))
@@ -162,12 +120,12 @@ class RingJob:
             return F.pmod(F.xxhash64(col), F.lit(n_parts)).cast("int")
 
         cust = cust.withColumn("_part", part(F.coalesce(F.col("comp"), F.col("customer_id")))).drop("comp")
-        graph_rows = (edges.select(F.lit(EDGE).alias("t"), F.col("lo").alias("a"), F.col("hi").alias("b"),
-                                   F.lit(None).cast("string").alias("v"), "w")
-                      .unionByName(shared.select(F.lit(SHARED).alias("t"), F.col("customer_id").alias("a"),
-                                                 F.col("kind").alias("b"), F.col("value").alias("v"),
-                                                 F.lit(None).cast("double").alias("w")))
-                      .join(comps.select(F.col("id").alias("a"), part(F.col("comp")).alias("_part")), "a"))
+        graph_rows = (g.edges.select(F.lit(EDGE).alias("t"), F.col("lo").alias("a"), F.col("hi").alias("b"),
+                                     F.lit(None).cast("string").alias("v"), "w")
+                      .unionByName(g.shared.select(F.lit(SHARED).alias("t"), F.col("customer_id").alias("a"),
+                                                   F.col("kind").alias("b"), F.col("value").alias("v"),
+                                                   F.lit(None).cast("double").alias("w")))
+                      .join(g.comps.select(F.col("id").alias("a"), part(F.col("comp")).alias("_part")), "a"))
 
         def run_part(left: pa.Table, right: pa.Table) -> pa.Table:
             out = part_rings(left.drop_columns(["_part"]), right.drop_columns(["_part"]), graph, cols, n_unconfirmed)
@@ -187,12 +145,80 @@ class RingJob:
                                                                  accounts_of, self.previous)
         laps["rings_s"] = time.perf_counter() - t0 - sum(laps.values())
         stats["communities"].update({"parts": n_parts, "customers": int(n_customers)})
-        stats.update({"identifiers": id_stats, "graph_carry": {"mode": "none", "reason": NO_CARRY},
+        stats.update({"identifiers": g.id_stats, "graph_carry": {"mode": "none", "reason": NO_CARRY},
                       "timings": {k: round(v, 3) for k, v in laps.items()}})
         log.info("spark: rings of %d parts (%d customers) in %.1f s", n_parts, n_customers,
                  time.perf_counter() - t0)
-        result = RingsResult(rings, members, communities, warnings, stats, state, None)
+        result = RingsResult(rings, members, communities, g.warnings, stats, state, None)
         return result, time.perf_counter() - t0, max(peaks, default=0.0)
+
+    def _graph(self, folder: str) -> _Graph:
+        """Steps 1-2: the identifiers' one scan (problems and unknown kinds refused here), the
+        customer edges, the shared values and the components, saved to the work folder; empty
+        frames without an identifiers table."""
+        from pyspark.sql import functions as F
+
+        spark, eng, graph = self.engine.spark, self.engine, self.graph
+        if "identifiers" not in eng.tables:
+            links = spark.createDataFrame([], "customer_id string, kind string, value string")
+            first = spark.createDataFrame([], "customer_id string, first_seen long")
+            return _Graph(first.select("customer_id"), first,
+                          spark.createDataFrame([], "lo string, hi string, w double"), links,
+                          spark.createDataFrame([], "id string, comp string"), [], {})
+        t = eng.tables["identifiers"]
+        rows = _saved(spark, identifier_rows(t.frame, t.label, t.nanos, graph, self.date), f"{folder}/ident")
+        notes = rows.where(F.col("t") >= PROBLEM).select("t", "value").toArrow()
+        kinds, msgs = notes.column("t").to_pylist(), notes.column("value").to_pylist()
+        problems = [m for k, m in zip(kinds, msgs) if k == PROBLEM]
+        if problems:
+            raise DataError(f"DATA folder {eng.data}", merge_messages(problems))
+        unknown = [m for k, m in zip(kinds, msgs) if k == INPUT]
+        if unknown:
+            raise InputError("identifiers", merge_messages(unknown))
+        id_stats: dict[str, int] = {}
+        for k, m in zip(kinds, msgs):
+            if k == STATS:
+                for key, val in json.loads(m).items():
+                    id_stats[key] = id_stats.get(key, 0) + int(val)
+        warnings = merge_messages([m for k, m in zip(kinds, msgs) if k == WARNING])
+        links = rows.where(F.col("t") == LINK).select("customer_id", "kind", "value", "fp")
+        seen = _saved(spark, rows.where(F.col("t") == FIRST).groupBy("customer_id").agg(
+            F.min("ns").alias("first_seen"), F.max("kind").alias("linked")), f"{folder}/first")
+        first = seen.select("customer_id", "first_seen")
+        linked = seen.where(F.col("linked").isNotNull()).select("customer_id")
+        edges, shared = customer_edges(links, graph, eng.buckets or 1, f"{folder}/groups")
+        edges = _saved(spark, edges, f"{folder}/edges")
+        shared = _saved(spark, shared.select("customer_id", "kind", "value"), f"{folder}/shared")
+        return _Graph(linked, first, edges, shared, components(spark, edges, folder), warnings, id_stats)
+
+    def _customers(self, night, g: _Graph):
+        """Step 3: the step's customers (the night's, from its `ring_own` rows; the linked ones of
+        the identifier scan; the confirmed ones), each with its own features, first day seen,
+        component and label."""
+        from pyspark.sql import functions as F
+
+        spark, cols = self.engine.spark, self.own_columns
+        own = night.where(F.col("kind") == "ring_own").select("blob").mapInArrow(
+            _unpack(["customer_id", *cols], [pa.string()] + [pa.float64()] * len(cols)),
+            "customer_id string, " + ", ".join(f"`{c}` double" for c in cols))
+        confirmed = spark.createDataFrame([(c, True) for c in self.confirmed], "customer_id string, confirmed boolean")
+        ids = (own.select("customer_id").unionByName(g.linked)
+               .unionByName(confirmed.select("customer_id")).distinct())
+        return (ids.join(own, "customer_id", "left").join(g.first, "customer_id", "left")
+                .join(g.comps.withColumnRenamed("id", "customer_id"), "customer_id", "left")
+                .join(F.broadcast(confirmed), "customer_id", "left")
+                .withColumn("confirmed", F.coalesce(F.col("confirmed"), F.lit(False))))
+
+
+class _Graph(NamedTuple):
+    """The graph phase's frames (`RingJob._graph`) and the identifiers' warnings and counts."""
+    linked: Any
+    first: Any
+    edges: Any
+    shared: Any
+    comps: Any
+    warnings: list[str]
+    id_stats: dict[str, int]
 
 
 def _saved(spark, frame, path: str):
