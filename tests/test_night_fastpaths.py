@@ -8,6 +8,8 @@ replaced: each must give the same values, so the night's files keep their bytes.
 - io.tables.parquet_bytes_all (two threads) against one frame at a time;
 - the ring step on pipeline.RING_TABLES alone (what the forked child keeps) against the whole book,
   and with the book released once read (detect_rings(release=)) against the book kept;
+- the ring step's row hashes made a block at a time and kept as digests only (graph_phase.Hashes)
+  against carry.row_hashes;
 - the forked result sent out of band (forked.send/receive, Forked) against the value itself.
 
 Sizes pass the fast paths' switches (bin_index: 4,096 values and more).
@@ -182,6 +184,46 @@ def test_the_ring_step_gives_the_same_night_after_releasing_the_book():
     first_released = detect_rings(slim, graph, first, release=lambda names: _drop_tables(slim, names))
     for name in ("rings", "members", "communities", "state"):
         pd.testing.assert_frame_equal(getattr(night1, name), getattr(first_released, name), obj=name)
+
+
+
+def test_the_ring_hashes_keep_only_their_digests_and_the_same_values():
+    """`graph_phase.Hashes(dates=)` keeps of each table's row hashes only the digests of those
+    nights (taken on the side thread as soon as the hashes are made) and lets the fingerprints
+    go once both readers have read them; `blocked_row_hashes` makes the row hashes a block at a
+    time. Every digest and every array asked for again equals `carry.row_hashes`'."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from collections_engine.config import load_strategy
+    from collections_engine.io.load import TRAINING_TABLES, load_book
+    from collections_engine.rings.carry import digest, past_mask, row_hashes, table_hashes
+    from collections_engine.rings.codes import fingerprints
+    from collections_engine.rings.graph_phase import Hashes, blocked_row_hashes
+    from tests.pipeline_helpers import BOOK, ROOT
+
+    book, _ = load_book(BOOK, load_strategy(ROOT / "strategies" / "default.yaml"), skip=TRAINING_TABLES, night=True)
+    dates = book.snapshot_dates()[-2:]
+    fp = fingerprints(book.identifiers["value"])
+    want = {"identifiers": row_hashes(book.identifiers, "identifiers", {"value": fp}),
+            **{n: table_hashes(getattr(book, n), n) for n in ("accounts", "payments", "contacts")}}
+    for name, h in want.items():
+        table = getattr(book, name)
+        for block in (1, 7, 1000):
+            got = blocked_row_hashes(table, name, {"value": fp} if name == "identifiers" else None, block=block)
+            assert np.array_equal(got, h), (name, block)
+    with ThreadPoolExecutor(max_workers=1) as side:
+        hashes = Hashes(book, side, dates=tuple(dates))
+        for name, h in want.items():
+            for d in dates:
+                assert hashes.digest(name, d) == digest(h, past_mask(getattr(book, name), name, d))
+            assert hashes._done[name].result() is None  # only the digests kept
+            assert np.array_equal(hashes.get(name), h)  # made again when asked for
+        hashes.used("value_fp", "vkey")  # the identifiers' hashes have read them: both readers done
+        assert "value_fp" not in hashes._done
+        assert np.array_equal(hashes.get("value_fp"), fp)
+    plain = Hashes(book)  # no executor, no dates: the arrays, made when asked for
+    assert all(np.array_equal(plain.get(n), h) for n, h in want.items())
+    assert plain.digest("accounts", dates[0]) == digest(want["accounts"], past_mask(book.accounts, "accounts", dates[0]))
 
 
 frames_st = st.builds(

@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 
 from collections_engine.book import Book
 from collections_engine.rings import accounts as agg_mod
-from collections_engine.rings.carry import ACCOUNT_COLUMNS, Carry, digest, past_mask
+from collections_engine.rings.carry import ACCOUNT_COLUMNS, Carry, past_mask
 from collections_engine.codes import category_codes, encode_arrow, to_arrow
 from collections_engine.rings.graph_phase import GraphPhase, Hashes
 from collections_engine.rings.propensity import customer_features
@@ -56,13 +56,12 @@ class AccountPrep:
 def account_prep(book: Book, date: pd.Timestamp, carry: Carry | None, hashes: Hashes | None = None) -> AccountPrep:
     """`AccountPrep` of tonight's book (pure; the same whichever thread makes it)."""
     hashes = hashes if hashes is not None else Hashes(book)
-    hashed = {name: hashes.get(name) for name in ("payments", "contacts")}
     digests, problem = {}, ""
-    for name, h in hashed.items():
+    for name in ("payments", "contacts"):
         table = getattr(book, name)
-        digests[name] = digest(h, past_mask(table, name, date)) if table is not None else "0:0"
+        digests[name] = hashes.digest(name, date) if table is not None else "0:0"
         if carry is not None and not problem:
-            now = digest(h, past_mask(table, name, carry.date)) if table is not None else "0:0"
+            now = hashes.digest(name, carry.date) if table is not None else "0:0"
             if now != carry.digests.get(name):
                 problem = (f"the {name} rows dated on or before {carry.date:%Y-%m-%d} differ from that night's "
                            "(history rewritten or late rows)")

@@ -100,7 +100,9 @@ def detect_rings(
         # The row hashes behind the carry's digests (a pass over 64M rows at 1M accounts, in
         # numpy and Arrow, which release the GIL) on the second core beside the graph phase;
         # pure, so the same bytes either way.
-        hashes = Hashes(book, side)
+        # Of the tables' row hashes only the digests of tonight and of the carry's night are
+        # kept (`Hashes`: the hashes themselves are let go of as soon as they are made).
+        hashes = Hashes(book, side, dates=(date, *((carry.date,) if carry is not None else ())))
         # then what the own features read before the graph is known (the payments' and
         # contacts' digests, tonight's account codes): on the worker while the graph is built
         prep = side.submit(account_prep, book, date, carry, hashes)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from functools import partial
+from threading import Lock
 
 import numpy as np
 import pandas as pd
@@ -25,7 +26,7 @@ from collections_engine.rings.graph import CustomerGraph, clean_identifiers, lin
 from collections_engine.rings.incremental import state_key
 from collections_engine.rings.propensity import confirmed_on, id_hash
 
-__all__ = ["GraphPhase", "Hashes", "graph_phase"]
+__all__ = ["GraphPhase", "Hashes", "blocked_row_hashes", "graph_phase"]
 
 _NAT = np.iinfo(np.int64).min
 _DAY_NS = 86_400e9
@@ -63,36 +64,116 @@ class Hashes:
     values' fingerprints, per name: "value_fp", "identifiers", "accounts", "payments",
     "contacts". With an executor they are computed there, in that order, beside the graph
     phase (numpy and Arrow release the GIL: the 64M rows of the 1M book's four tables take
-    the second core); without one, here when first asked for. Pure: the same values either way."""
+    the second core); without one, here when first asked for. Pure: the same values either way.
+
+    `dates`: the nights whose digests (`digest`) will be asked for. Of each table's row hashes
+    only those digests are kept, taken as soon as the hashes are made; the hashes themselves
+    (8 bytes a row: 0.5 GiB over the 1M book's four tables) are let go of at once, and made
+    again only if asked for by `get`. The values' fingerprints go once both the identifier
+    row hashes and the graph phase's value keys (`used("value_fp", "vkey")`) have read them;
+    made again if asked for later (a carried build refused after the fact)."""
 
     NAMES = ("value_fp", "identifiers", "accounts", "payments", "contacts")
+    TABLES = NAMES[1:]
 
-    def __init__(self, book: Book, side: Executor | None = None):
+    def __init__(self, book: Book, side: Executor | None = None, dates: tuple = ()):
         ident = book.identifiers if book.identifiers is not None else _EMPTY_IDENT
+        self._tables: dict[str, pd.DataFrame | None] = {
+            "identifiers": ident, **{name: getattr(book, name) for name in ("accounts", "payments", "contacts")}}
         tasks: dict[str, Callable[[], np.ndarray]] = {"value_fp": lambda: fingerprints(ident["value"])}
-        tasks["identifiers"] = lambda: row_hashes(ident, "identifiers", {"value": self.get("value_fp")})
+        tasks["identifiers"] = self._identifier_hashes
         for name in ("accounts", "payments", "contacts"):
-            tasks[name] = partial(table_hashes, getattr(book, name), name)
+            tasks[name] = partial(blocked_row_hashes, getattr(book, name), name)
         self._tasks = tasks
+        self._dates = tuple(dict.fromkeys(pd.Timestamp(d) for d in dates))
+        self._digests: dict[tuple[str, pd.Timestamp], str] = {}
+        self._readers = {"value_fp": {"identifiers", "vkey"}}  # who reads the fingerprints still
+        self._lock = Lock()
         self._done: dict[str, object] = {}
         for name in self.NAMES if side is not None else ():
-            self._done[name] = side.submit(tasks[name])  # (in order: "identifiers" reads "value_fp")
+            self._done[name] = side.submit(self._make, name)  # (in order: "identifiers" reads "value_fp")
+
+    def _identifier_hashes(self) -> np.ndarray:
+        ident = self._tables["identifiers"]
+        out = blocked_row_hashes(ident, "identifiers", {"value": self.get("value_fp")})
+        self.used("value_fp", "identifiers")
+        return out
+
+    def _make(self, name: str) -> np.ndarray | None:
+        """The hashes of `name`; for a table with `dates`, its digests taken and None kept."""
+        got = self._tasks[name]()
+        if name not in self.TABLES or not self._dates:
+            return got
+        table = self._tables[name]
+        for d in self._dates:
+            self._digests[(name, d)] = digest(got, past_mask(table, name, d))
+        return None
+
+    def _result(self, name: str) -> np.ndarray | None:
+        with self._lock:
+            got = self._done.get(name, _MISSING)
+        if got is _MISSING:  # no executor, or let go of: made here
+            got = self._make(name)
+            with self._lock:
+                self._done[name] = got
+        return got.result() if isinstance(got, Future) else got
+
+    def used(self, name: str, reader: str) -> None:
+        """`reader` has read `name` for the last time: let go of it when nobody else is left
+        (a later `get` makes it again)."""
+        with self._lock:
+            left = self._readers.get(name)
+            if left is None:
+                return
+            left.discard(reader)
+            if not left and name in self._done:
+                del self._done[name]
 
     def forget(self, *names: str) -> None:
         """Let go of these hashes and of the tables their tasks read (asked for already: a
-        caller about to release the book's tables; a later `get` of them fails)."""
+        caller about to release the book's tables; a later `get` or `digest` of them fails)."""
         for name in names:
-            self.get(name)
+            self._result(name)
             self._tasks.pop(name, None)
+            self._tables.pop(name, None)
             self._done[name] = None
 
     def get(self, name: str) -> np.ndarray:
-        if name not in self._done:
-            self._done[name] = self._tasks[name]()
-        got = self._done[name]
-        return got.result() if isinstance(got, Future) else got
+        got = self._result(name)
+        return got if got is not None else self._tasks[name]()
+
+    def digest(self, name: str, date: pd.Timestamp) -> str:
+        """`carry.digest` of the rows of table `name` dated on or before `date`."""
+        self._result(name)
+        got = self._digests.get((name, pd.Timestamp(date)))
+        if got is None:
+            got = digest(self.get(name), past_mask(self._tables[name], name, date))
+        return got
 
 
+# Rows per block of `blocked_row_hashes`.
+HASH_BLOCK = 1 << 21
+
+
+def blocked_row_hashes(table: pd.DataFrame | None, name: str, known: dict[str, np.ndarray] | None = None,
+                       block: int = HASH_BLOCK) -> np.ndarray:
+    """`carry.row_hashes` (`table_hashes` of a table that may be missing), a block of rows at a
+    time: the same values (a row's hash reads only that row), but only one block's column
+    hashes at once instead of each digest column's over the whole table (at 1M accounts five
+    arrays of 107 MB for the accounts, three of 186 MB for the contacts, beside the graph)."""
+    if table is None:
+        return table_hashes(None, name)
+    n = len(table)
+    if n <= block:
+        return row_hashes(table, name, known)
+    out = np.empty(n, np.uint64)
+    for lo in range(0, n, block):
+        part = {c: x[lo:lo + block] for c, x in known.items()} if known else None
+        out[lo:lo + block] = row_hashes(table.iloc[lo:lo + block], name, part)
+    return out
+
+
+_MISSING = object()
 _EMPTY_IDENT = pd.DataFrame({c: pd.Series([], dtype="str") for c in ("customer_id", "kind", "value")})
 
 
@@ -114,20 +195,11 @@ class _Night:
     _vkey: np.ndarray | None = None
 
     @property
-    def ih(self) -> np.ndarray:
-        """Row hashes of the identifiers (carry.row_hashes)."""
-        return self.hashes.get("identifiers")
-
-    @property
-    def ah(self) -> np.ndarray:
-        """... and of the accounts."""
-        return self.hashes.get("accounts")
-
-    @property
     def vkey(self) -> np.ndarray:
         """Per identifier row: its value's fingerprint plus its kind (value_groups' key)."""
         if self._vkey is None:
             self._vkey = self.hashes.get("value_fp") + self.kind_codes.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+            self.hashes.used("value_fp", "vkey")
         return self._vkey
 
 
@@ -192,16 +264,15 @@ def _refused(carry: Carry, graph: GraphConfig, date: pd.Timestamp) -> str:
 
 def _past_refused(carry: Carry, night: _Night) -> str:
     """Why the carry cannot serve tonight's book: its past rows differ ("" when they do not)."""
-    for name, table in (("identifiers", night.ident), ("accounts", night.accounts)):
-        if digest(night.hashes.get(name), past_mask(table, name, carry.date)) != carry.digests.get(name):
+    for name in ("identifiers", "accounts"):
+        if night.hashes.digest(name, carry.date) != carry.digests.get(name):
             return (f"the {name} rows dated on or before {carry.date:%Y-%m-%d} differ from that night's "
                     "(history rewritten or late rows)")
     return ""
 
 
 def _tonight_digests(night: _Night, date: pd.Timestamp) -> dict[str, str]:
-    return {"identifiers": digest(night.ih, past_mask(night.ident, "identifiers", date)),
-            "accounts": digest(night.ah, past_mask(night.accounts, "accounts", date))}
+    return {name: night.hashes.digest(name, date) for name in ("identifiers", "accounts")}
 
 
 def full_graph_phase(night: _Night, graph: GraphConfig, date: pd.Timestamp) -> GraphPhase:
@@ -253,6 +324,7 @@ def carried_graph_phase(night: _Night, graph: GraphConfig, date: pd.Timestamp, c
     new_acc = night.a_known & ~past_mask(accounts, "accounts", carry.date)
     r_known, r_acc, r_keep = np.flatnonzero(new_known), np.flatnonzero(new_acc), np.flatnonzero(new_keep)
     single = _matched_singles(night, new_keep, r_keep, past_i)
+    night._vkey = None  # read (a build refused after the fact reads the night again)
     cid = to_arrow(ident["customer_id"])
     cc = _customer_codes(carry, [take_rows(cid, r_known), take_rows(accounts["customer_id"], r_acc),
                                  to_arrow(night.labelled), take_rows(cid, single)])
