@@ -122,14 +122,17 @@ def test_parquet_bytes_all_are_each_frames_own_bytes():
 
 def test_the_ring_step_reads_only_the_ring_tables():
     """The forked ring child drops every table but `pipeline.RING_TABLES` (and the earlier
-    nights' placements and assignments) before it starts: the ring step must find the same
-    rings, members, communities and carry from those tables alone."""
+    nights' placements and assignments) and every column of those not in `RING_COLUMNS` before
+    it starts: the ring step must find the same rings, members, communities and carry from
+    those alone, on a first night and on a carried one."""
     from dataclasses import replace
 
     from collections_engine.config import load_graph, load_strategy
     from collections_engine.io.load import TRAINING_TABLES, load_book
-    from collections_engine.pipeline import RING_TABLES, _only_ring_tables
+    from collections_engine.pipeline import RING_COLUMNS, RING_TABLES, _only_ring_tables
     from collections_engine.rings import detect_rings
+    from collections_engine.rings.carry import check_carry
+    from collections_engine.rings.incremental import state_key
     from tests.pipeline_helpers import BOOK, GRAPH, ROOT
 
     book, _ = load_book(BOOK, load_strategy(ROOT / "strategies" / "default.yaml"), skip=TRAINING_TABLES, night=True)
@@ -139,7 +142,21 @@ def test_the_ring_step_reads_only_the_ring_tables():
     _only_ring_tables(slim, None)
     assert slim.customers is None and slim.sources == {} and slim.identifiers is book.identifiers
     assert {n for n in slim.table_names()} <= set(RING_TABLES)
+    assert {n: list(getattr(slim, n).columns) for n in RING_COLUMNS} == {
+        n: [c for c in getattr(book, n).columns if c in RING_COLUMNS[n]] for n in RING_COLUMNS}
+    assert len(slim.accounts.columns) < len(book.accounts.columns)
     full, only = detect_rings(book, graph, date), detect_rings(slim, graph, date)
+    for name in ("rings", "members", "communities", "state"):
+        pd.testing.assert_frame_equal(getattr(full, name), getattr(only, name), obj=name)
+    for name, frame in full.carry.frames().items():
+        pd.testing.assert_frame_equal(frame, only.carry.frames()[name], obj=name)
+    # and a carried night (the graph and the accounts' aggregates from the previous night's carry)
+    first = book.snapshot_dates()[-2]
+    night1 = detect_rings(book, graph, first)
+    kw = dict(previous=night1.rings, state=night1.state)
+    full = detect_rings(book, graph, date, carry=check_carry(night1.carry.frames(), state_key(graph))[0], **kw)
+    only = detect_rings(slim, graph, date, carry=check_carry(night1.carry.frames(), state_key(graph))[0], **kw)
+    assert full.stats["graph_carry"]["mode"] == "carried" and full.stats["features_carry"]["mode"] == "carried"
     for name in ("rings", "members", "communities", "state"):
         pd.testing.assert_frame_equal(getattr(full, name), getattr(only, name), obj=name)
     for name, frame in full.carry.frames().items():
