@@ -62,7 +62,16 @@ from collections_engine.scoring.data import NO_ACTION, segment_columns  # noqa: 
 decide_mod = sys.modules["collections_engine.assign.decide"]  # the package re-exports a function of that name
 detect_mod = sys.modules["collections_engine.rings.detect"]
 
-CLI = [str(ROOT / ".venv" / "bin" / "collections-engine")]
+# The checkout's own CLI; in a git worktree without a .venv, this interpreter running this
+# checkout's package (the subprocesses get ROOT first on PYTHONPATH: `_env`).
+CLI = ([str(ROOT / ".venv" / "bin" / "collections-engine")] if (ROOT / ".venv" / "bin" / "collections-engine").is_file()
+       else [sys.executable, "-c", "import sys; from collections_engine.cli import main; sys.exit(main())"])
+
+
+def _env() -> dict[str, str]:
+    """The environment of the CLI's subprocesses: this checkout's package first."""
+    path = os.environ.get("PYTHONPATH", "")
+    return {**os.environ, "PYTHONPATH": str(ROOT) + (os.pathsep + path if path else "")}
 GIB = 1024**2  # ru_maxrss is in KiB
 
 
@@ -128,7 +137,7 @@ def peak_gib() -> float:
 def sh(args: list[str], log: Path) -> float:
     t = time.perf_counter()
     with open(log, "w") as fh:
-        subprocess.run(args, check=True, stdout=fh, stderr=subprocess.STDOUT)
+        subprocess.run(args, check=True, stdout=fh, stderr=subprocess.STDOUT, env=_env())
     return time.perf_counter() - t
 
 
@@ -500,7 +509,7 @@ def cli_run(base: Path | None, nights: list[str], args, data: Path | None = None
             cmd = ["/usr/bin/time", "-v", "-o", str(report)] + cmd
         l0 = load()
         t = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env())
         with TreeMemory(proc.pid) as tree:
             rc = proc.wait()
         total = time.perf_counter() - t

@@ -107,7 +107,8 @@ def detect_rings(
         # contacts' digests, tonight's account codes): on the worker while the graph is built
         prep = side.submit(account_prep, book, date, carry, hashes)
         try:
-            gp = graph_phase(book, graph, date, carry, why_full or "no carried identifier graph given", hashes)
+            gp = graph_phase(book, graph, date, carry, why_full or "no carried identifier graph given", hashes,
+                             release_carry=release is not None)
             laps.lap("graph_s")
             if release is not None:  # the identifier rows and the carried graph are read
                 hashes.forget("value_fp", "identifiers", "accounts")

@@ -204,10 +204,13 @@ class _Night:
 
 
 def graph_phase(book: Book, graph: GraphConfig, date: pd.Timestamp, carry: Carry | None,
-                why: str = "no carried identifier graph", hashes: Hashes | None = None) -> GraphPhase:
+                why: str = "no carried identifier graph", hashes: Hashes | None = None,
+                release_carry: bool = False) -> GraphPhase:
     """Tonight's graph phase: from `carry` when it is usable for tonight's book (the reason
     recorded in `carry_info` otherwise), else from the whole book. `hashes`: the row hashes,
-    possibly being computed beside this phase (`Hashes`).
+    possibly being computed beside this phase (`Hashes`). `release_carry`: the carried build
+    lets go of the carry's customers and links (`carry.customers`, `carry.links` set to None)
+    once it has read them, before the graph's pairs are made (nothing after reads them).
 
     The carried build starts before the digests proving the past unchanged are known (they
     are computed beside it); when they differ, its result is dropped and the night built in
@@ -216,7 +219,7 @@ def graph_phase(book: Book, graph: GraphConfig, date: pd.Timestamp, carry: Carry
     reason = why if carry is None else _refused(carry, graph, date)
     if not reason:
         night = _read_night(book, graph, date, hashes, carry)
-        gp = carried_graph_phase(night, graph, date, carry)
+        gp = carried_graph_phase(night, graph, date, carry, release_carry)
         reason = _past_refused(carry, night)
         if not reason:
             gp.carry_info = {"mode": "carried", "reason": "", "carried_from": carry.date.strftime("%Y-%m-%d")}
@@ -315,8 +318,10 @@ def full_graph_phase(night: _Night, graph: GraphConfig, date: pd.Timestamp) -> G
                       n_account_rows=len(c_acc), id_hash=fold[used[:-1]])
 
 
-def carried_graph_phase(night: _Night, graph: GraphConfig, date: pd.Timestamp, carry: Carry) -> GraphPhase:
-    """The same phase from `carry` (checked by `_refused`) and the rows dated after its night."""
+def carried_graph_phase(night: _Night, graph: GraphConfig, date: pd.Timestamp, carry: Carry,
+                        release_carry: bool = False) -> GraphPhase:
+    """The same phase from `carry` (checked by `_refused`) and the rows dated after its night;
+    `release_carry`: as `graph_phase`'s."""
     ident, accounts = night.ident, night.accounts
     past_i = past_mask(ident, "identifiers", carry.date)
     new_known = past_mask(ident, "identifiers", date) & ~past_i
@@ -338,6 +343,8 @@ def carried_graph_phase(night: _Night, graph: GraphConfig, date: pd.Timestamp, c
     fresh = np.ones(n, bool)
     fresh[cc.at_old] = False
     fold[cc.at_old] = carry.customers["id_hash"].to_numpy(np.uint64)
+    if release_carry:
+        carry.customers = None
     fold[fresh] = id_hash(cc.objects[fresh])
     c_keep = c_known[new_keep[r_known]]
     for c in (c_keep, c_acc_new):
@@ -351,9 +358,11 @@ def carried_graph_phase(night: _Night, graph: GraphConfig, date: pd.Timestamp, c
     remap = np.r_[(np.cumsum(used) - 1).astype(np.int32), -1]  # last slot: a missing id
     remap[:-1][~used] = -1
     customer_ids = cc.objects[used]
+    cc.objects = None  # every customer's id as a Python string (3.4M at 1M accounts): those used kept
     order = np.argsort(np.r_[r_keep, single], kind="stable")
     rows, row_codes = np.r_[r_keep, single][order], remap[np.r_[c_keep, c_single]][order]
-    cg, link_rows = _carried_links(night, graph, carry, rows, row_codes, customer_ids, remap[cc.at_old])
+    cg, link_rows = _carried_links(night, graph, carry, rows, row_codes, customer_ids, remap[cc.at_old],
+                                   release_carry)
     carry_pos = np.where(appear, np.cumsum(appear) - 1, -1)
     used_pos = carry_pos[np.flatnonzero(used)]
     links = link_rows.assign(cust_pos=used_pos[link_rows["cust_pos"].to_numpy()])
@@ -443,12 +452,14 @@ def _acc_cust(night: _Night, r_acc: np.ndarray, c_new: np.ndarray, ids: pa.Array
 
 
 def _carried_links(night: _Night, graph: GraphConfig, carry: Carry, rows: np.ndarray, row_codes: np.ndarray,
-                   customer_ids: np.ndarray, old_code: np.ndarray) -> tuple[CustomerGraph, pd.DataFrame]:
+                   customer_ids: np.ndarray, old_code: np.ndarray,
+                   release_carry: bool = False) -> tuple[CustomerGraph, pd.DataFrame]:
     """The graph from the candidate rows (module doc of `carry`): the carried link rows and the
     identifier `rows` (tonight's usable rows and `_matched_singles`; `row_codes`: their
     customers' codes; `old_code`: tonight's code of each carried customer); and tonight's link
     rows for the next carry (`cust_pos`: the customer's code, for the caller to turn into a
-    row of the carried customers)."""
+    row of the carried customers). `release_carry`: `carry.links` let go of once read, before
+    the pairs are made."""
     ident, kinds = night.ident, night.kinds
     links = carry.links
     kind_of = {k: i for i, k in enumerate(kinds)}
@@ -460,12 +471,14 @@ def _carried_links(night: _Night, graph: GraphConfig, carry: Carry, rows: np.nda
     vcode = value_groups(values, kind_codes, kind_codes >= 0)
     pos = links["cust_pos"].to_numpy(np.int64)
     codes = np.r_[old_code[pos], np.asarray(row_codes, np.int64)]  # (check_carry: every pos >= 0)
-    cg = link_codes(kind_codes, kinds, vcode, codes, customer_ids, graph)
     multi = np.flatnonzero(vcode >= 0)
     kind_names = pa.array(kinds, pa.large_string()).take(pa.array(kind_codes[multi]))
     out = pd.DataFrame({"cust_pos": codes[multi], "kind": pd.Categorical(pd.array(kind_names, dtype="str")),
                         "value": pd.array(take_rows(values, multi), dtype="str")})
-    return cg, out
+    del values, links, lk, pos
+    if release_carry:
+        carry.links = None
+    return link_codes(kind_codes, kinds, vcode, codes, customer_ids, graph), out
 
 
 def _link_rows(ident: pd.DataFrame, night: _Night, rows: np.ndarray, cust_pos: np.ndarray) -> pd.DataFrame:
