@@ -294,8 +294,7 @@ def link_codes(kind_codes: np.ndarray, kinds: list[str], vcode: np.ndarray, cust
         return _empty_graph()
     lg = _linking_groups(kind_codes, vcode, customer_codes, ok, graph.hub_max_customers)
     kind_w = np.array([graph.kinds[x] for x in kinds], np.float64)[lg.k]
-    a, b, wt = _group_pairs(lg.c, lg.group, lg.n, kind_w)
-    nodes, keys, nn, w, remap = _sum_pairs(a, b, wt, lg.c)
+    nodes, keys, nn, w, remap = _sum_pairs(_group_pairs(lg.c, lg.group, lg.n, kind_w), lg.c)
     k, c, group = lg.k, lg.c, lg.group
     kind_col = pa.array(list(kinds), pa.large_string()).take(pa.array(k)) if len(k) else pa.array([], pa.large_string())
     shared = pd.DataFrame({"node": remap[c], "kind": pd.array(kind_col, dtype="str"),
@@ -355,9 +354,10 @@ def _linking_groups(kind_codes: np.ndarray, vcode: np.ndarray, customer_codes: n
     return _LinkingGroups(k, c, group, n, sizes, hub, n_dup)
 
 
-def _group_pairs(c: np.ndarray, group: np.ndarray, n: np.ndarray,
-                 kind_w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each linking group's pairs (a clique, or the circulant of a large group) and weights."""
+def _group_pairs(c: np.ndarray, group: np.ndarray, n: np.ndarray, kind_w: np.ndarray) -> list[np.ndarray]:
+    """Each linking group's pairs (a clique, or the circulant of a large group) and weights:
+    [first ends, second ends, weights], a list `_sum_pairs` empties as it reads it (memory
+    only: the pairs are the largest arrays of the graph phase)."""
     idx = np.arange(len(group))
     start = np.zeros(len(group), np.int64)
     if len(group):
@@ -375,13 +375,20 @@ def _group_pairs(c: np.ndarray, group: np.ndarray, n: np.ndarray,
             partner = start[sel] + (pos[sel] + d) % n[sel]
             us.append(c[sel]); vs.append(c[partner])
             ws.append(kind_w[sel] / (2 * CIRCULANT_HALF_DEGREE))
-    return np.concatenate(us), np.concatenate(vs), np.concatenate(ws)
+    out = []
+    for parts in (us, vs, ws):  # each list let go of once joined
+        out.append(np.concatenate(parts))
+        parts.clear()
+    return out
 
 
-def _sum_pairs(a: np.ndarray, b: np.ndarray, wt: np.ndarray, c: np.ndarray):
+def _sum_pairs(pairs: list[np.ndarray], c: np.ndarray):
     """Nodes (linked customers' codes), the pair keys lo * nn + hi over node numbers, nn, the
-    summed weights, and the customer code -> node map."""
+    summed weights, and the customer code -> node map, of `_group_pairs`' `pairs` (emptied)."""
+    a, b, wt = pairs
+    pairs.clear()
     lo, hi = np.minimum(a, b), np.maximum(a, b)
+    del a, b
     # Re-index nodes to linked customers only (ascending customer code = sorted ids).
     nodes = np.flatnonzero(np.bincount(c)) if len(c) else c
     remap = np.full(int(c.max()) + 1 if len(c) else 0, -1, np.int64)
@@ -389,6 +396,7 @@ def _sum_pairs(a: np.ndarray, b: np.ndarray, wt: np.ndarray, c: np.ndarray):
     lo, hi = remap[lo], remap[hi]
     nn = np.int64(max(len(nodes), 1))
     key = lo * nn + hi
+    del lo, hi
     # Sum each pair's weights in a fixed order (by key, then weight): the same bits whatever
     # the input row order.
     o = np.argsort(key)
