@@ -29,8 +29,8 @@ ENGINE_CONF = {
     "spark.ui.enabled": "false",
     "spark.sql.adaptive.enabled": "true",
     # The driver collects tonight's scored accounts and the ring parts' members by design (the
-    # 100k book: 42 and 62 MiB of task results; the 3M book about 30 times that): Spark's
-    # default cap of 1g on one action's results would fail the night above about 1.6M accounts.
+    # 100k book: 42 and 62 MiB of task results; the 3M book: 1.25 and 1.38 GiB): Spark's
+    # default cap of 1g on one action's results would fail the night above about 2.2M accounts.
     # The driver's memory (--driver-memory, or the cluster's driver size) is the limit instead.
     "spark.driver.maxResultSize": "0",
 }
