@@ -321,6 +321,17 @@ class _LinkingGroups:
     n_dup: int
 
 
+def group_starts(k: np.ndarray, h: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """On rows sorted by (kind k, value h, customer c): where each (kind, value) group starts,
+    and the rows repeating the row before's customer within its group (used in process and by
+    the Spark engine's groups per partition)."""
+    new_group = np.ones(len(k), bool)
+    new_group[1:] = (k[1:] != k[:-1]) | (h[1:] != h[:-1])
+    dup = np.zeros(len(k), bool)
+    dup[1:] = ~new_group[1:] & (c[1:] == c[:-1])
+    return new_group, dup
+
+
 def _linking_groups(kind_codes: np.ndarray, vcode: np.ndarray, customer_codes: np.ndarray, ok: np.ndarray,
                     hub_max: int) -> _LinkingGroups:
     # A value on one row links nobody whatever its kind: most rows (own phone, device, email)
@@ -337,10 +348,7 @@ def _linking_groups(kind_codes: np.ndarray, vcode: np.ndarray, customer_codes: n
     else:
         order = np.lexsort((customer_codes, vcode, kind_codes))
     k, h, c = kind_codes[order], vcode[order], customer_codes[order]
-    new_group = np.ones(len(k), bool)
-    new_group[1:] = (k[1:] != k[:-1]) | (h[1:] != h[:-1])
-    dup = np.zeros(len(k), bool)
-    dup[1:] = ~new_group[1:] & (c[1:] == c[:-1])
+    new_group, dup = group_starts(k, h, c)
     n_dup = int(dup.sum())
     k, c, new_group = k[~dup], c[~dup], new_group[~dup]
     group = np.cumsum(new_group) - 1

@@ -200,7 +200,7 @@ def value_group_pairs(t: pa.Table, kinds: list[str], weights: list[float], hub_m
     pairs by `rings.graph._group_pairs` (the in-process code: the same pairs and weights), as
     rows t = PAIR (a < b customer ids, w) and t = LINKING (a customer, b kind, v value, n)."""
     from collections_engine.codes import encode_arrow
-    from collections_engine.rings.graph import _group_pairs
+    from collections_engine.rings.graph import _group_pairs, group_starts
 
     empty = pa.table({"t": pa.array([], pa.int32()), "a": pa.array([], pa.string()), "b": pa.array([], pa.string()),
                       "v": pa.array([], pa.string()), "w": pa.array([], pa.float64()), "n": pa.array([], pa.int64())})
@@ -213,10 +213,7 @@ def value_group_pairs(t: pa.Table, kinds: list[str], weights: list[float], hub_m
     c, h = c.astype(np.int64), h.astype(np.int64)
     order = np.lexsort((c, h, k))
     k, h, c = k[order], h[order], c[order]
-    new_group = np.ones(len(k), bool)
-    new_group[1:] = (k[1:] != k[:-1]) | (h[1:] != h[:-1])
-    dup = np.zeros(len(k), bool)
-    dup[1:] = ~new_group[1:] & (c[1:] == c[:-1])
+    new_group, dup = group_starts(k, h, c)
     keep = ~dup
     order, k, c, new_group = order[keep], k[keep], c[keep], new_group[keep]
     group = np.cumsum(new_group) - 1
