@@ -145,3 +145,18 @@ def test_csv_tables_typed_as_in_process(spark, root: Path, default_strategy_path
     for name in engine.tables:
         pd.testing.assert_frame_equal(engine._collect(name).reset_index(drop=True),
                                       getattr(book, name).reset_index(drop=True), check_categorical=False)
+
+
+def test_spark_night_with_the_owner_map_joined_by_shuffle(spark, setup: dict, monkeypatch) -> None:
+    """The path of books above `BROADCAST_OWNER_MAX_ROWS` accounts rows (the 3M book): the
+    account -> customer map joined without a broadcast hint; the same night as in-process."""
+    from collections_engine.spark import engine
+
+    monkeypatch.setattr(engine, "BROADCAST_OWNER_MAX_ROWS", 0)
+    a, b = setup["tmp"] / "inprocess_shuffle", setup["tmp"] / "spark_shuffle"
+    assert _run(setup, BOOK, a).exit_code == 0
+    r = _run(setup, BOOK, b, "--engine", "spark", "--spark-master", "local[2]")
+    assert r.exit_code == 0, r.output[-3000:]
+    fa, fb = a / NIGHT, b / NIGHT
+    for f in ("scores.parquet", "assignments.parquet", "rings.parquet", "placements.parquet"):
+        assert (fa / f).read_bytes() == (fb / f).read_bytes(), f
