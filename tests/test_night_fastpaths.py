@@ -208,14 +208,15 @@ def test_the_ring_hashes_keep_only_their_digests_and_the_same_values():
     """`graph_phase.Hashes(dates=)` keeps of each table's row hashes only the digests of those
     nights (taken on the side thread as soon as the hashes are made) and lets the fingerprints
     go once both readers have read them; `blocked_row_hashes` makes the row hashes a block at a
-    time. Every digest and every array asked for again equals `carry.row_hashes`'."""
+    time, `blocked_digests` the digests a block at a time. Every digest and every array asked
+    for again equals `carry.row_hashes`'; a missing table's digests are "0:0"."""
     from concurrent.futures import ThreadPoolExecutor
 
     from collections_engine.config import load_strategy
     from collections_engine.io.load import TRAINING_TABLES, load_book
     from collections_engine.rings.carry import digest, past_mask, row_hashes, table_hashes
     from collections_engine.rings.codes import fingerprints
-    from collections_engine.rings.graph_phase import Hashes, blocked_row_hashes
+    from collections_engine.rings.graph_phase import Hashes, blocked_digests, blocked_row_hashes
     from tests.pipeline_helpers import BOOK, ROOT
 
     book, _ = load_book(BOOK, load_strategy(ROOT / "strategies" / "default.yaml"), skip=TRAINING_TABLES, night=True)
@@ -226,8 +227,14 @@ def test_the_ring_hashes_keep_only_their_digests_and_the_same_values():
     for name, h in want.items():
         table = getattr(book, name)
         for block in (1, 7, 1000):
-            got = blocked_row_hashes(table, name, {"value": fp} if name == "identifiers" else None, block=block)
+            known = {"value": fp} if name == "identifiers" else None
+            got = blocked_row_hashes(table, name, known, block=block)
             assert np.array_equal(got, h), (name, block)
+            # the digests summed a block at a time, against the plain sum of the rows picked
+            plain = {d: (lambda m: f"{m.sum()}:{int(h[m].sum(dtype=np.uint64))}")(past_mask(table, name, d))
+                     for d in dates}
+            assert blocked_digests(table, name, tuple(dates), known, block=block) == plain, (name, block)
+            assert {d: digest(h, past_mask(table, name, d)) for d in dates} == plain
     with ThreadPoolExecutor(max_workers=1) as side:
         hashes = Hashes(book, side, dates=tuple(dates))
         for name, h in want.items():
@@ -238,6 +245,7 @@ def test_the_ring_hashes_keep_only_their_digests_and_the_same_values():
         hashes.used("value_fp", "vkey")  # the identifiers' hashes have read them: both readers done
         assert "value_fp" not in hashes._done
         assert np.array_equal(hashes.get("value_fp"), fp)
+    assert blocked_digests(None, "payments", tuple(dates)) == dict.fromkeys(dates, "0:0")
     plain = Hashes(book)  # no executor, no dates: the arrays, made when asked for
     assert all(np.array_equal(plain.get(n), h) for n, h in want.items())
     assert plain.digest("accounts", dates[0]) == digest(want["accounts"], past_mask(book.accounts, "accounts", dates[0]))

@@ -209,4 +209,4 @@ def _canonical(links: pd.DataFrame) -> pd.DataFrame:
 
 def digest(hashes: np.ndarray, mask: np.ndarray) -> str:
     """Order-free digest of the rows in `mask`: their count and the sum of their hashes."""
-    return f"{int(mask.sum())}:{int(np.sum(hashes[mask], dtype=np.uint64))}"
+    return f"{int(np.count_nonzero(mask))}:{int(np.sum(hashes, where=mask, dtype=np.uint64))}"

@@ -26,7 +26,7 @@ from collections_engine.rings.graph import CustomerGraph, clean_identifiers, lin
 from collections_engine.rings.incremental import state_key
 from collections_engine.rings.propensity import confirmed_on, id_hash
 
-__all__ = ["GraphPhase", "Hashes", "blocked_row_hashes", "graph_phase"]
+__all__ = ["GraphPhase", "Hashes", "blocked_digests", "blocked_row_hashes", "graph_phase"]
 
 _NAT = np.iinfo(np.int64).min
 _DAY_NS = 86_400e9
@@ -81,9 +81,8 @@ class Hashes:
         self._tables: dict[str, pd.DataFrame | None] = {
             "identifiers": ident, **{name: getattr(book, name) for name in ("accounts", "payments", "contacts")}}
         tasks: dict[str, Callable[[], np.ndarray]] = {"value_fp": lambda: fingerprints(ident["value"])}
-        tasks["identifiers"] = self._identifier_hashes
-        for name in ("accounts", "payments", "contacts"):
-            tasks[name] = partial(blocked_row_hashes, getattr(book, name), name)
+        for name in self.TABLES:
+            tasks[name] = partial(self._hashes, name, ())
         self._tasks = tasks
         self._dates = tuple(dict.fromkeys(pd.Timestamp(d) for d in dates))
         self._digests: dict[tuple[str, pd.Timestamp], str] = {}
@@ -93,21 +92,27 @@ class Hashes:
         for name in self.NAMES if side is not None else ():
             self._done[name] = side.submit(self._make, name)  # (in order: "identifiers" reads "value_fp")
 
-    def _identifier_hashes(self) -> np.ndarray:
-        ident = self._tables["identifiers"]
-        out = blocked_row_hashes(ident, "identifiers", {"value": self.get("value_fp")})
-        self.used("value_fp", "identifiers")
-        return out
+    def _hashes(self, name: str, dates: tuple) -> np.ndarray | None:
+        """Table `name`'s row hashes (no `dates`), or with `dates` their digests, stored, and
+        None: a block at a time (`blocked_row_hashes`, `blocked_digests`)."""
+        table = self._tables[name]
+        known = {"value": self.get("value_fp")} if name == "identifiers" else None
+        try:
+            if not dates:
+                return blocked_row_hashes(table, name, known)
+            for d, got in blocked_digests(table, name, dates, known).items():
+                self._digests[(name, d)] = got
+            return None
+        finally:
+            if name == "identifiers":
+                self.used("value_fp", "identifiers")
 
     def _make(self, name: str) -> np.ndarray | None:
-        """The hashes of `name`; for a table with `dates`, its digests taken and None kept."""
-        got = self._tasks[name]()
-        if name not in self.TABLES or not self._dates:
-            return got
-        table = self._tables[name]
-        for d in self._dates:
-            self._digests[(name, d)] = digest(got, past_mask(table, name, d))
-        return None
+        """The hashes of `name`; for a table with `dates`, its digests taken and None kept
+        (the whole table's hashes never made: 8 bytes a row of fresh memory)."""
+        if name in self.TABLES and self._dates:
+            return self._hashes(name, self._dates)
+        return self._tasks[name]()
 
     def _result(self, name: str) -> np.ndarray | None:
         with self._lock:
@@ -167,10 +172,31 @@ def blocked_row_hashes(table: pd.DataFrame | None, name: str, known: dict[str, n
     if n <= block:
         return row_hashes(table, name, known)
     out = np.empty(n, np.uint64)
-    for lo in range(0, n, block):
-        part = {c: x[lo:lo + block] for c, x in known.items()} if known else None
-        out[lo:lo + block] = row_hashes(table.iloc[lo:lo + block], name, part)
+    for lo, rows, h in _hash_blocks(table, name, known, block):
+        out[lo:lo + len(rows)] = h
     return out
+
+
+def blocked_digests(table: pd.DataFrame | None, name: str, dates: tuple, known: dict[str, np.ndarray] | None = None,
+                    block: int = HASH_BLOCK) -> dict[pd.Timestamp, str]:
+    """Per date, `carry.digest(row_hashes(table), past_mask(table, name, date))` ("0:0" for a
+    missing table), summed a block at a time without the whole table's hashes or masks."""
+    count = dict.fromkeys(dates, 0)
+    total = dict.fromkeys(dates, 0)
+    for _, rows, h in _hash_blocks(table, name, known, block) if table is not None else ():
+        for d in dates:
+            mask = past_mask(rows, name, d)
+            count[d] += int(np.count_nonzero(mask))
+            total[d] += int(np.sum(h, where=mask, dtype=np.uint64))
+    return {d: f"{count[d]}:{total[d] % 2**64}" for d in dates}
+
+
+def _hash_blocks(table: pd.DataFrame, name: str, known: dict[str, np.ndarray] | None, block: int):
+    """(first row, the block's rows, their `row_hashes`) per block of `block` rows."""
+    for lo in range(0, max(len(table), 1), block):
+        part = {c: x[lo:lo + block] for c, x in known.items()} if known else None
+        rows = table.iloc[lo:lo + block]
+        yield lo, rows, row_hashes(rows, name, part)
 
 
 _MISSING = object()
