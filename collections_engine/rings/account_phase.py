@@ -168,7 +168,8 @@ def _carried(book: Book, gp: GraphPhase, date: pd.Timestamp, carry: Carry, share
     new, problem = agg_mod.aggregate(n_acc, a, p, c, date)
     if problem:
         return None, problem
-    old = {k: np.r_[carry.accounts[k].to_numpy(), agg_mod._empty(n_acc - n_old)[k]].astype(new[k].dtype)
+    empty = agg_mod._empty(n_acc - n_old)  # (one copy of each carried column, not two)
+    old = {k: np.concatenate([carry.accounts[k].to_numpy(), empty[k]]).astype(new[k].dtype, copy=False)
            for k in agg_mod.FIELDS if k != "cust"}
     pos = carry.accounts["cust_pos"].to_numpy(np.int64)
     old["cust"] = np.r_[_through(gp.old_code, pos), np.full(n_acc - n_old, -1)]
@@ -216,7 +217,7 @@ def _set_carry(gp: GraphPhase, ids: pa.Array, agg: dict[str, np.ndarray], proble
         x = np.asarray(frame[k])
         if len(x) == 0 or (x.max() < 2**31 and x.min() >= -(2**31)):
             frame[k] = x.astype(np.int32)
-    gp.carry.accounts = pd.DataFrame(frame)
+    gp.carry.accounts = pd.DataFrame(frame, copy=False)  # the columns as made: no block of them copied
 
 
 def _through(table: np.ndarray, idx: np.ndarray) -> np.ndarray:
