@@ -246,9 +246,43 @@ def test_the_ring_hashes_keep_only_their_digests_and_the_same_values():
         assert "value_fp" not in hashes._done
         assert np.array_equal(hashes.get("value_fp"), fp)
     assert blocked_digests(None, "payments", tuple(dates)) == dict.fromkeys(dates, "0:0")
+    twice = blocked_digests(book.accounts, "accounts", (dates[0], dates[0]), block=1000)
+    assert twice == {dates[0]: digest(want["accounts"], past_mask(book.accounts, "accounts", dates[0]))}
     plain = Hashes(book)  # no executor, no dates: the arrays, made when asked for
     assert all(np.array_equal(plain.get(n), h) for n, h in want.items())
     assert plain.digest("accounts", dates[0]) == digest(want["accounts"], past_mask(book.accounts, "accounts", dates[0]))
+
+
+def test_the_ring_hashes_forget_without_making_anything_again(monkeypatch):
+    """`Hashes.forget` (the ring child releasing the book) waits for the side thread and keeps
+    every digest, but does not make the fingerprints again once both readers let them go; a
+    missing table's digests are "0:0" on any night."""
+    from concurrent.futures import ThreadPoolExecutor
+    from dataclasses import replace
+
+    from collections_engine.config import load_strategy
+    from collections_engine.io.load import TRAINING_TABLES, load_book
+    from collections_engine.rings import graph_phase
+    from collections_engine.rings.carry import digest, past_mask, table_hashes
+    from tests.pipeline_helpers import BOOK, ROOT
+
+    book, _ = load_book(BOOK, load_strategy(ROOT / "strategies" / "default.yaml"), skip=TRAINING_TABLES, night=True)
+    book = replace(book, payments=None)
+    dates = book.snapshot_dates()[-2:]
+    calls = []
+    real = graph_phase.fingerprints
+    monkeypatch.setattr(graph_phase, "fingerprints", lambda col: calls.append(1) or real(col))
+    with ThreadPoolExecutor(max_workers=1) as side:
+        hashes = graph_phase.Hashes(book, side, dates=tuple(dates))
+        want = hashes.digest("accounts", dates[0])
+        hashes.used("value_fp", "vkey")  # both readers done: the fingerprints let go of
+        assert len(calls) == 1
+        hashes.forget("value_fp", "identifiers", "accounts")
+        assert len(calls) == 1  # not made again to be thrown away
+        assert hashes.digest("accounts", dates[0]) == want  # the digests outlive the tables
+        assert want == digest(table_hashes(book.accounts, "accounts"), past_mask(book.accounts, "accounts", dates[0]))
+        assert hashes.digest("payments", dates[0]) == "0:0"
+        assert hashes.digest("payments", dates[0] - pd.Timedelta(days=30)) == "0:0"
 
 
 frames_st = st.builds(

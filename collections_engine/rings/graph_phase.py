@@ -136,9 +136,19 @@ class Hashes:
 
     def forget(self, *names: str) -> None:
         """Let go of these hashes and of the tables their tasks read (asked for already: a
-        caller about to release the book's tables; a later `get` or `digest` of them fails)."""
+        caller about to release the book's tables; a later `get` or `digest` of them fails).
+        The side thread's work on them is waited for, and a table's digests taken if they were
+        not; nothing already let go of is made again (the fingerprints, once both readers are
+        done, would be a needless pass over every identifier value)."""
+        for name in names:  # first every wait: a later one may read an earlier one's table
+            with self._lock:
+                got = self._done.get(name, _MISSING)
+            if isinstance(got, Future):
+                got.result()
+            elif got is _MISSING and name in self.TABLES and self._dates and any(
+                    (name, d) not in self._digests for d in self._dates):
+                self._result(name)
         for name in names:
-            self._result(name)
             self._tasks.pop(name, None)
             self._tables.pop(name, None)
             self._done[name] = None
@@ -152,7 +162,8 @@ class Hashes:
         self._result(name)
         got = self._digests.get((name, pd.Timestamp(date)))
         if got is None:
-            got = digest(self.get(name), past_mask(self._tables[name], name, date))
+            table = self._tables[name]
+            got = digest(self.get(name), past_mask(table, name, date)) if table is not None else "0:0"
         return got
 
 
@@ -181,6 +192,7 @@ def blocked_digests(table: pd.DataFrame | None, name: str, dates: tuple, known: 
                     block: int = HASH_BLOCK) -> dict[pd.Timestamp, str]:
     """Per date, `carry.digest(row_hashes(table), past_mask(table, name, date))` ("0:0" for a
     missing table), summed a block at a time without the whole table's hashes or masks."""
+    dates = tuple(dict.fromkeys(dates))
     count = dict.fromkeys(dates, 0)
     total = dict.fromkeys(dates, 0)
     for _, rows, h in _hash_blocks(table, name, known, block) if table is not None else ():
