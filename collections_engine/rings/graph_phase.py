@@ -67,9 +67,9 @@ class Hashes:
     the second core); without one, here when first asked for. Pure: the same values either way.
 
     `dates`: the nights whose digests (`digest`) will be asked for. Of each table's row hashes
-    only those digests are kept, taken as soon as the hashes are made; the hashes themselves
-    (8 bytes a row: 0.5 GiB over the 1M book's four tables) are let go of at once, and made
-    again only if asked for by `get`. The values' fingerprints go once both the identifier
+    only those digests are kept, summed a block of rows at a time (`blocked_digests`): the
+    whole table's hashes (8 bytes a row: 0.5 GiB over the 1M book's four tables) are never
+    made, unless asked for by `get`. The values' fingerprints go once both the identifier
     row hashes and the graph phase's value keys (`used("value_fp", "vkey")`) have read them;
     made again if asked for later (a carried build refused after the fact)."""
 
