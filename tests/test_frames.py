@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -145,3 +146,19 @@ def test_duplicated_on_categoricals_matches_pandas(rows, sorted_levels, sort_row
                        "n": np.array([r[1] for r in rows], np.int64)})
     for cols in (["kind"], ["kind", "n"], ["n", "kind"]):
         assert np.array_equal(duplicated(df, cols), df.duplicated(cols, keep="first").to_numpy())
+
+
+@pytest.mark.parametrize("where", [None, 0, 65535, 65536, 3 * 65536 + 4])
+def test_any_remainder_reads_every_block(where):
+    """`frames.any_remainder` (a block of 65,536 rows at a time) against the whole-column
+    remainder, with the one value off the step at a block's edge, in the last partial block,
+    or nowhere; negative values (dates before 1970) included."""
+    from collections_engine.frames import any_remainder
+
+    day = 86_400_000_000_000
+    x = (np.random.default_rng(5).integers(-20_000, 20_000, 3 * 65536 + 5) * day).astype(np.int64)
+    if where is not None:
+        x[where] += 1
+    lo = int(x.min())
+    assert any_remainder(x, day) == bool((x % day).any()) == (where is not None)
+    assert any_remainder(x, day, lo) == bool(((x - lo) % day).any())

@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from collections_engine.frames import duplicated, isin
+from collections_engine.frames import any_remainder, duplicated, isin
 from collections_engine.schema import TableSpec
 
 __all__ = ["coerce_table", "rows_hint", "isin", "MAX_SHOWN"]
@@ -64,7 +64,7 @@ def _midnights_in_range(vals: np.ndarray) -> np.ndarray | None:
     present = i[i != nat] if lo == nat else i
     if not len(present):
         return ns
-    if (present % np.int64(86_400_000_000_000)).any():
+    if any_remainder(present, 86_400_000_000_000):
         return None
     if present.min() < _MIN_NS or present.max() >= _MAX_NS:
         return None
