@@ -101,7 +101,7 @@ def detect_rings(
         # numpy and Arrow, which release the GIL) on the second core beside the graph phase;
         # pure, so the same bytes either way.
         # Of the tables' row hashes only the digests of tonight and of the carry's night are
-        # kept (`Hashes`: the hashes themselves are let go of as soon as they are made).
+        # kept (`Hashes`: summed a block of rows at a time, the whole hashes never made).
         hashes = Hashes(book, side, dates=(date, *((carry.date,) if carry is not None else ())))
         # then what the own features read before the graph is known (the payments' and
         # contacts' digests, tonight's account codes): on the worker while the graph is built

@@ -37,7 +37,8 @@ from collections_engine.rings.codes import dense, fingerprints, take_rows
 
 __all__ = [
     "CLIQUE_MAX_DEGREE", "CIRCULANT_HALF_DEGREE", "CustomerGraph",
-    "clean_identifiers", "link_codes", "link_customers", "usable_at", "usable_rows", "value_groups",
+    "clean_identifiers", "link_codes", "link_customers", "sorted_linking_groups", "usable_at", "usable_rows",
+    "value_groups",
 ]
 
 CLIQUE_MAX_DEGREE = 16
@@ -321,15 +322,25 @@ class _LinkingGroups:
     n_dup: int
 
 
-def group_starts(k: np.ndarray, h: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """On rows sorted by (kind k, value h, customer c): where each (kind, value) group starts,
-    and the rows repeating the row before's customer within its group (used in process and by
-    the Spark engine's groups per partition)."""
+def sorted_linking_groups(k: np.ndarray, h: np.ndarray, c: np.ndarray, hub_max: int) -> tuple[_LinkingGroups, np.ndarray]:
+    """On rows sorted by (kind k, value h, customer c): the linking groups (a customer's repeats
+    within a (kind, value) group dropped, n distinct customers, 2 <= n <= hub_max, groups
+    numbered densely) and which of the sorted rows they keep (used in process and by the Spark
+    engine's groups per partition)."""
     new_group = np.ones(len(k), bool)
     new_group[1:] = (k[1:] != k[:-1]) | (h[1:] != h[:-1])
     dup = np.zeros(len(k), bool)
     dup[1:] = ~new_group[1:] & (c[1:] == c[:-1])
-    return new_group, dup
+    kept = np.flatnonzero(~dup)
+    k, c, new_group = k[kept], c[kept], new_group[kept]
+    group = np.cumsum(new_group) - 1
+    sizes = np.bincount(group)
+    n = sizes[group]
+    linking = (n >= 2) & (n <= hub_max)
+    k, c, group, n = k[linking], c[linking], group[linking], n[linking]
+    # Renumber linking groups densely.
+    group = np.cumsum(np.r_[True, group[1:] != group[:-1]]) - 1 if len(group) else group
+    return _LinkingGroups(k, c, group, n, sizes, sizes > hub_max, int(dup.sum())), kept[linking]
 
 
 def _linking_groups(kind_codes: np.ndarray, vcode: np.ndarray, customer_codes: np.ndarray, ok: np.ndarray,
@@ -347,19 +358,7 @@ def _linking_groups(kind_codes: np.ndarray, vcode: np.ndarray, customer_codes: n
         order = np.argsort((kind_codes * n_v + vcode) * n_c + customer_codes)
     else:
         order = np.lexsort((customer_codes, vcode, kind_codes))
-    k, h, c = kind_codes[order], vcode[order], customer_codes[order]
-    new_group, dup = group_starts(k, h, c)
-    n_dup = int(dup.sum())
-    k, c, new_group = k[~dup], c[~dup], new_group[~dup]
-    group = np.cumsum(new_group) - 1
-    sizes = np.bincount(group)
-    n = sizes[group]
-    hub = sizes > hub_max
-    linking = (n >= 2) & (n <= hub_max)
-    k, c, group, n = k[linking], c[linking], group[linking], n[linking]
-    # Renumber linking groups densely.
-    group = np.cumsum(np.r_[True, group[1:] != group[:-1]]) - 1 if len(group) else group
-    return _LinkingGroups(k, c, group, n, sizes, hub, n_dup)
+    return sorted_linking_groups(kind_codes[order], vcode[order], customer_codes[order], hub_max)[0]
 
 
 def _group_pairs(c: np.ndarray, group: np.ndarray, n: np.ndarray, kind_w: np.ndarray) -> list[np.ndarray]:

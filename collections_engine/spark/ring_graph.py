@@ -195,12 +195,12 @@ def customer_edges(links, graph: GraphConfig, parts: int, folder: str | None = N
 
 def value_group_pairs(t: pa.Table, kinds: list[str], weights: list[float], hub_max: int) -> pa.Table:
     """One partition's rows (customer_id, kind, value), every (kind, value) whole in it: the
-    linking groups as `rings.graph._linking_groups` makes them (sorted by kind, value and
+    linking groups as `rings.graph.sorted_linking_groups` makes them (sorted by kind, value and
     customer id, repeats of a customer dropped, n distinct customers, 2 <= n <= hub_max), their
     pairs by `rings.graph._group_pairs` (the in-process code: the same pairs and weights), as
     rows t = PAIR (a < b customer ids, w) and t = LINKING (a customer, b kind, v value, n)."""
     from collections_engine.codes import encode_arrow
-    from collections_engine.rings.graph import _group_pairs, group_starts
+    from collections_engine.rings.graph import _group_pairs, sorted_linking_groups
 
     empty = pa.table({"t": pa.array([], pa.int32()), "a": pa.array([], pa.string()), "b": pa.array([], pa.string()),
                       "v": pa.array([], pa.string()), "w": pa.array([], pa.float64()), "n": pa.array([], pa.int64())})
@@ -212,18 +212,11 @@ def value_group_pairs(t: pa.Table, kinds: list[str], weights: list[float], hub_m
     (h,), _ = encode_arrow(t.column("value"), sort=False)
     c, h = c.astype(np.int64), h.astype(np.int64)
     order = np.lexsort((c, h, k))
-    k, h, c = k[order], h[order], c[order]
-    new_group, dup = group_starts(k, h, c)
-    keep = ~dup
-    order, k, c, new_group = order[keep], k[keep], c[keep], new_group[keep]
-    group = np.cumsum(new_group) - 1
-    n = np.bincount(group)[group]
-    linking = (n >= 2) & (n <= hub_max)
-    order, k, c, group, n = order[linking], k[linking], c[linking], group[linking], n[linking]
-    if len(group) == 0:
+    lg, rows = sorted_linking_groups(k[order], h[order], c[order], hub_max)
+    order, k, c, n = order[rows], lg.k, lg.c, lg.n
+    if len(lg.group) == 0:
         return empty
-    group = np.cumsum(np.r_[True, group[1:] != group[:-1]]) - 1
-    a, b, w = _group_pairs(c, group, n, np.asarray(weights, np.float64)[k])
+    a, b, w = _group_pairs(c, lg.group, n, np.asarray(weights, np.float64)[k])
     lo, hi = np.minimum(a, b), np.maximum(a, b)
     m, r = len(lo), len(c)
     return pa.table({
