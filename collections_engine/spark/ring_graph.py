@@ -65,6 +65,7 @@ def identifier_rows(ident_frame, label: str, nanos: tuple[str, ...], graph: Grap
     `graph_phase` reads as first seen: rows dated on or before the date, usable or not)."""
     import json
 
+    from collections_engine.codes import to_arrow
     from collections_engine.errors import InputError
     from collections_engine.rings.graph import usable_rows
     from collections_engine.spark.partition import typed_table
@@ -95,33 +96,34 @@ def identifier_rows(ident_frame, label: str, nanos: tuple[str, ...], graph: Grap
             yield notes(STATS, [json.dumps(stats)])
             if warnings:
                 yield notes(WARNING, warnings)
-            cust = df["customer_id"].astype("str").to_numpy(dtype=object)
+            cust = to_arrow(df["customer_id"])  # as astype("str") reads it, no Python string per row
             known = np.zeros(len(df), bool)
             ns = np.full(len(df), NO_DAY, np.int64)
             if "first_seen" in df.columns:
                 seen = df["first_seen"].to_numpy("datetime64[ns]")
                 known = ~np.isnat(seen) & (seen <= date.to_datetime64()) & df["customer_id"].notna().to_numpy()
                 ns[known] = seen[known].view(np.int64)
-            sel = known | rows
-            if sel.any():  # the batch's customers: first day known on the date, and whether linked
-                g = pd.DataFrame({"ns": ns[sel], "u": rows[sel]}).groupby(cust[sel], sort=False).agg(
-                    {"ns": "min", "u": "max"})
-                k = len(g)
-                first_ns = g["ns"].to_numpy(np.int64)
+            sel = np.flatnonzero(known | rows)
+            if len(sel):  # the batch's customers: first day known on the date, and whether linked
+                g = pa.table({"c": cust.take(pa.array(sel)), "ns": pa.array(ns[sel]), "u": pa.array(rows[sel])}) \
+                    .group_by("c", use_threads=False).aggregate([("ns", "min"), ("u", "max")])
+                k = g.num_rows
+                first_ns = g.column("ns_min").to_numpy()
                 yield pa.RecordBatch.from_pydict({
                     "t": pa.array(np.full(k, FIRST, np.int32)),
-                    "customer_id": pa.array(g.index.to_numpy(dtype=object), pa.string()),
-                    "kind": pa.array(np.where(g["u"].to_numpy(bool), "u", None), pa.string()),
+                    "customer_id": g.column("c").combine_chunks().cast(pa.string()),
+                    "kind": pc.if_else(g.column("u_max").combine_chunks(), "u", pa.scalar(None, pa.string())),
                     "value": pa.nulls(k, pa.string()),
                     "ns": pa.array(first_ns, pa.int64(), mask=first_ns == NO_DAY), "fp": pa.nulls(k, pa.int64())})
             global_kind = np.array([all_kinds.index(k) for k in kinds] + [-1], np.int64)
             at = np.flatnonzero(rows)
             if len(at) == 0:
                 continue
-            values = pa.array(df["value"].astype("str").to_numpy(dtype=object)[at], pa.string())
+            take = pa.array(at)
+            values = to_arrow(df["value"]).take(take).combine_chunks().cast(pa.string())
             yield pa.RecordBatch.from_pydict({
                 "t": pa.array(np.full(len(at), LINK, np.int32)),
-                "customer_id": pa.array(cust[at], pa.string()),
+                "customer_id": cust.take(take).combine_chunks().cast(pa.string()),
                 "kind": pa.array(kinds, pa.string()).take(pa.array(kind_codes[at])),
                 "value": values, "ns": pa.nulls(len(at), pa.int64()),
                 "fp": pa.array(value_key(values, global_kind[kind_codes[at]]).view(np.int64), pa.int64())})
