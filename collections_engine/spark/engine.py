@@ -78,6 +78,7 @@ class SparkEngine:
         self.current_ids: pd.Series | None = None
         self._rings = None        # the night's ring job (`start_rings`), fed by the night's buckets
         self._night_rows = None   # the night job's output, kept for the ring job
+        self._owner_buckets = None  # broadcast `direct.OwnerBuckets` of a night read by pyarrow
 
     # -- reading ---------------------------------------------------------------------------
     def load_book(self, data: Path, strategy, *, skip: tuple[str, ...] = (),
@@ -164,29 +165,67 @@ class SparkEngine:
 
         return F.pmod(F.xxhash64(F.col(col).cast("string")), F.lit(self.buckets)).cast("int")
 
-    def _bucketed(self, names: tuple[str, ...], sources: bool):
-        """(kind, DataFrame with `_b`) for each table, bucketed by customer."""
+    def _night_parts(self):
+        """Every table's rows of the night as Arrow blobs, one per (scan batch, bucket), with
+        `_b` their bucket: a customer's rows of every table in one bucket (an account's rows
+        with its customer's, orphans by their own id: reported). Read by pyarrow in the workers
+        where every table can be (`spark.direct`, one bucket function for all), else on Spark's
+        scan, bucketed there."""
+        from collections_engine.spark.tables import DIRECT_READ
+
+        items = [(n, self.tables[n], "customer_id" if "customer_id" in self.tables[n].arrow_schema.names
+                  else "account_id") for n in BOOK_TABLES if n in self.tables]
+        items += [(f"source:{s}", t, key) for s, (key, _, t) in self.sources.items()]
+        direct = DIRECT_READ and all(t.units is not None for _, t, _ in items)
+        self.stats["night_read"] = "pyarrow row groups" if direct else "spark scan"
+        parts = None
+        for kind, table, key in items:
+            p = self._read_direct(kind, table, key) if direct else self._packed(kind, self._bucketed(table.frame, key))
+            parts = p if parts is None else parts.unionByName(p)
+        return parts
+
+    def _owners(self):
+        """(account_id, customer_id) once per account as text (the smallest customer id of an
+        account seen with several), a DataFrame."""
         from pyspark.sql import functions as F
 
-        acc = self.tables["accounts"].frame
-        owner = (acc.groupBy(F.col("account_id").cast("string").alias("_aid"))
-                 .agg(F.min(F.col("customer_id").cast("string")).alias("_cid"))
-                 .withColumn("_ob", self._bucket("_cid")).select("_aid", "_ob"))
-        out = []
-        items = [(n, self.tables[n].frame, "customer_id" if "customer_id" in self.tables[n].arrow_schema.names
-                  else "account_id") for n in names if n in self.tables]
-        if sources:
-            items += [(f"source:{s}", t.frame, key) for s, (key, _, t) in self.sources.items()]
-        for kind, df, key in items:
-            if key == "customer_id":
-                out.append((kind, df.withColumn("_b", self._bucket("customer_id"))))
-            else:  # an account's rows go with its customer's (orphans by their own id: reported)
-                cols = df.columns
-                side = F.broadcast(owner) if self.stats.get("accounts_rows", 0) <= BROADCAST_OWNER_MAX_ROWS else owner
-                j = df.join(side, F.col("account_id").cast("string") == F.col("_aid"), "left")
-                j = j.withColumn("_b", F.coalesce(F.col("_ob"), self._bucket("account_id")))
-                out.append((kind, j.select(*cols, "_b")))
-        return out
+        return (self.tables["accounts"].frame.groupBy(F.col("account_id").cast("string").alias("account_id"))
+                .agg(F.min(F.col("customer_id").cast("string")).alias("customer_id")))
+
+    def _read_direct(self, kind: str, table: SparkTable, key: str):
+        from collections_engine.spark.direct import OwnerBuckets, bucket_of
+        from collections_engine.spark.partition import pack_batches
+
+        n = self.buckets
+        if key == "account_id" and self._owner_buckets is None:
+            self._owner_buckets = self.spark.sparkContext.broadcast(OwnerBuckets(self._owners().toArrow(), n))
+        owner = self._owner_buckets if key == "account_id" else None
+
+        def pack(batches):
+            for batch in batches:
+                ids = batch.column(batch.schema.get_field_index(key))
+                b = owner.value(ids) if owner is not None else bucket_of(ids, n)
+                yield from pack_batches(kind, [batch.append_column("_b", pa.array(b, pa.int32()))])
+
+        return table.map_in_arrow(pack, "_b int, " + NOTE_SCHEMA)
+
+    def _bucket(self, col):
+        from pyspark.sql import functions as F
+
+        return F.pmod(F.xxhash64(F.col(col).cast("string")), F.lit(self.buckets)).cast("int")
+
+    def _bucketed(self, df, key: str):
+        """The table's DataFrame with `_b`, bucketed by customer on Spark."""
+        from pyspark.sql import functions as F
+
+        if key == "customer_id":
+            return df.withColumn("_b", self._bucket("customer_id"))
+        owner = self._owners().select(F.col("account_id").alias("_aid"), self._bucket("customer_id").alias("_ob"))
+        cols = df.columns
+        side = F.broadcast(owner) if self.stats.get("accounts_rows", 0) <= BROADCAST_OWNER_MAX_ROWS else owner
+        j = df.join(side, F.col("account_id").cast("string") == F.col("_aid"), "left")
+        j = j.withColumn("_b", F.coalesce(F.col("_ob"), self._bucket("account_id")))
+        return j.select(*cols, "_b")
 
     @staticmethod
     def _packed(kind: str, df):
@@ -227,10 +266,7 @@ class SparkEngine:
         accounts (tonight's) and customers (tonight's) for placement and the vendor files."""
         ctx = self._context(date, strategy, reference=reference)
         bc = self.spark.sparkContext.broadcast(version)
-        parts = None
-        for kind, df in self._bucketed(BOOK_TABLES, sources=True):
-            p = self._packed(kind, df)
-            parts = p if parts is None else parts.unionByName(p)
+        parts = self._night_parts()
 
         def run(table):
             return night_bucket(table, ctx, bc.value)
@@ -254,6 +290,8 @@ class SparkEngine:
         log.info("spark: night job (read, check, features, scores of %d buckets) in %.1f s", self.buckets,
                  time.perf_counter() - t0)
         bc.unpersist()
+        if self._owner_buckets is not None:
+            self._owner_buckets.unpersist()
         kinds = notes.column("kind").to_pylist()
         msgs = notes.column("message").to_pylist()
         problems = merge_messages([m for k, m in zip(kinds, msgs) if k == "problem"])
@@ -319,12 +357,15 @@ class SparkEngine:
                 _, p, _ = typed_table("identifiers", table, label, nanos)
                 yield pa.RecordBatch.from_pydict({"message": pa.array(p, pa.string())})
 
-        rows = t.frame.mapInArrow(check, "message string").toArrow().column("message").to_pylist()
+        rows = t.map_in_arrow(check, "message string").toArrow().column("message").to_pylist()
         return merge_messages(rows)
 
     def close(self) -> None:
         if self._rings is not None:
             self._rings.fail(RuntimeError("the Spark night was closed"))
+        if self._owner_buckets is not None:
+            self._owner_buckets.unpersist()
+            self._owner_buckets = None
         if self._night_rows is not None and self.spark is not None:
             self._night_rows.unpersist()
             self._night_rows = None

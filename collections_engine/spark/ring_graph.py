@@ -58,8 +58,8 @@ NO_DAY = np.iinfo(np.int64).max
 IDENT_SCHEMA = "t int, customer_id string, kind string, value string, ns long, fp long"
 
 
-def identifier_rows(ident_frame, label: str, nanos: tuple[str, ...], graph: GraphConfig, date: pd.Timestamp):
-    """One scan of the identifiers for the whole ring step: each batch typed by the loader's
+def identifier_rows(table, graph: GraphConfig, date: pd.Timestamp):
+    """One scan of the identifiers (`table`: a `spark.tables.SparkTable`) for the whole ring step: each batch typed by the loader's
     code (`typed_table`: its problems), kept or dropped by `rings.graph.usable_rows` (its
     warnings and counts), and each customer's earliest `first_seen` known on the date (what
     `graph_phase` reads as first seen: rows dated on or before the date, usable or not)."""
@@ -72,6 +72,7 @@ def identifier_rows(ident_frame, label: str, nanos: tuple[str, ...], graph: Grap
 
     date = pd.Timestamp(date)
     all_kinds = sorted(graph.kinds)
+    label, nanos = table.label, table.nanos
 
     def notes(t: int, messages: list[str]) -> pa.RecordBatch:
         k = len(messages)
@@ -128,14 +129,14 @@ def identifier_rows(ident_frame, label: str, nanos: tuple[str, ...], graph: Grap
                 "value": values, "ns": pa.nulls(len(at), pa.int64()),
                 "fp": pa.array(value_key(values, global_kind[kind_codes[at]]).view(np.int64), pa.int64())})
 
-    return ident_frame.mapInArrow(scan, IDENT_SCHEMA)
+    return table.map_in_arrow(scan, IDENT_SCHEMA)
 
 
-def usable_links(ident_frame, label: str, nanos: tuple[str, ...], graph: GraphConfig, date: pd.Timestamp):
+def usable_links(table, graph: GraphConfig, date: pd.Timestamp):
     """DataFrame (customer_id, kind, value, fp: `value_key`) of the identifier rows `usable_rows` keeps."""
     from pyspark.sql import functions as F
 
-    rows = identifier_rows(ident_frame, label, nanos, graph, date)
+    rows = identifier_rows(table, graph, date)
     return rows.where(F.col("t") == LINK).select("customer_id", "kind", "value", "fp")
 
 

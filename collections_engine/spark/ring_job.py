@@ -166,7 +166,7 @@ class RingJob:
                           spark.createDataFrame([], "lo string, hi string, w double"), links,
                           spark.createDataFrame([], "id string, comp string"), [], {})
         t = eng.tables["identifiers"]
-        rows = _saved(spark, identifier_rows(t.frame, t.label, t.nanos, graph, self.date), f"{folder}/ident")
+        rows = _saved(spark, identifier_rows(t, graph, self.date), f"{folder}/ident")
         notes = rows.where(F.col("t") >= PROBLEM).select("t", "value").toArrow()
         kinds, msgs = notes.column("t").to_pylist(), notes.column("value").to_pylist()
         problems = [m for k, m in zip(kinds, msgs) if k == PROBLEM]

@@ -6,6 +6,10 @@ Each table gets `_r`, its rows' order as read (files in name order, rows in file
 that partitions see their rows in the order the in-process engine reads them (ties in the
 features break the same way). Typing and checks are the partitions' job (the engine's own
 `validate` code on each partition), as in-process.
+
+A local parquet table is also read unit by unit (its row groups) by pyarrow in the Python
+workers where a job only hands its rows to Python (`SparkTable.map_in_arrow`, `spark.direct`):
+the same batches without Spark's JVM rows in between.
 """
 
 from __future__ import annotations
@@ -14,10 +18,15 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
+from collections_engine.spark.direct import ReadUnit, map_units, read_units
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 __all__ = ["SparkTable", "find_spark_table", "read_spark_table", "ID_COLUMNS"]
+
+# Off: every table through Spark's scan (the tests run both ways).
+DIRECT_READ = True
 
 # CSV columns always read as text (leading zeros survive), as the in-process CSV reader does.
 ID_COLUMNS = ("account_id", "customer_id", "value")
@@ -30,6 +39,16 @@ class SparkTable:
     frame: object       # pyspark DataFrame with `_r`
     nanos: tuple[str, ...]  # parquet nanosecond timestamps read as int64 (turned back into dates)
     arrow_schema: pa.Schema  # what a partition receives (without `_r`)
+    # the table's parquet row groups, where pyarrow reads them as Spark would (`spark.direct`)
+    units: list[ReadUnit] | None = None
+
+    def map_in_arrow(self, fn, schema: str):
+        """`fn` (Arrow batches of the table's rows with `_r`, `_f` -> batches of `schema`) over
+        the table: on its row groups read by pyarrow in the workers where it has them, else
+        on Spark's scan."""
+        if self.units is not None and DIRECT_READ:
+            return map_units(self.frame.sparkSession, self.units, self.arrow_schema, fn, schema)
+        return self.frame.mapInArrow(fn, schema)
 
 
 def _is_local(data: str) -> bool:
@@ -92,7 +111,8 @@ def read_spark_table(spark, path: str, fmt: str, name: str, label: str) -> Spark
     df = df.withColumn("_r", F.monotonically_increasing_id())
     df = df.withColumn("_f", _file_rank(path) if fmt in ("parquet", "csv") else F.lit(0))
     schema = to_arrow_schema(df.drop("_f", "_r").schema, timezone="UTC")
-    return SparkTable(name, label, df, nanos, schema)
+    units = read_units(path, schema, nanos) if fmt == "parquet" else None
+    return SparkTable(name, label, df, nanos, schema, units)
 
 
 def _file_rank(path: str):
