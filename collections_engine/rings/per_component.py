@@ -24,36 +24,45 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from collections_engine.codes import encode
 from collections_engine.config.graph import GraphConfig
 from collections_engine.rings.graph import CustomerGraph
 from collections_engine.rings.incremental import STATE_COLUMNS, NightCommunities, night_communities
 
-__all__ = ["part_graph", "part_communities", "merge_states"]
+__all__ = ["part_graph", "coded_graph", "part_communities", "merge_states"]
 
 LABELS = ("community", "merged", "leiden")
 
 
-def part_graph(lo: np.ndarray, hi: np.ndarray, w: np.ndarray) -> CustomerGraph:
+def part_graph(lo, hi, w: np.ndarray) -> CustomerGraph:
     """The customer graph of some whole components from its edges by customer id (lo < hi as
     strings, one row per pair, weights already summed): nodes in sorted id order and edges
-    sorted by (u, v), as `graph.link_codes` makes the whole graph's."""
-    lo = np.asarray(lo, dtype=object)
-    hi = np.asarray(hi, dtype=object)
-    customers = np.unique(np.concatenate([lo, hi])) if len(lo) else np.array([], dtype=object)
-    u = np.searchsorted(customers, lo).astype(np.int64)
-    v = np.searchsorted(customers, hi).astype(np.int64)
+    sorted by (u, v), as `graph.link_codes` makes the whole graph's. The ids are coded by
+    Arrow (`codes.encode`: one hash pass, the dictionary sorted), never sorted as Python
+    strings."""
+    (u, v), customers = encode(lo, hi, sort=True)
+    return coded_graph(customers, u, v, w)
+
+
+def coded_graph(customers: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.ndarray) -> CustomerGraph:
+    """`part_graph` from edges already coded: `customers` sorted (every one an endpoint), `u`,
+    `v` positions in it."""
+    u, v = np.asarray(u, np.int64), np.asarray(v, np.int64)
     order = np.lexsort((v, u))
     shared = pd.DataFrame({"node": np.array([], np.int64), "kind": pd.Series([], dtype="str"),
                            "group": np.array([], np.int64)})
-    return CustomerGraph(customers, u[order], v[order], np.asarray(w, np.float64)[order], shared,
-                         {"edges": int(len(u))}, np.arange(len(customers), dtype=np.int64))
+    return CustomerGraph(np.asarray(customers, dtype=object), u[order], v[order], np.asarray(w, np.float64)[order],
+                         shared, {"edges": int(len(u))}, np.arange(len(customers), dtype=np.int64))
 
 
-def part_communities(lo: np.ndarray, hi: np.ndarray, w: np.ndarray, graph: GraphConfig,
-                     state: pd.DataFrame | None = None, why_full: str = "") -> NightCommunities:
-    """`night_communities` on the part given by its edges (`part_graph`); `state`: the previous
-    night's state rows of the part's customers (checked by `incremental.check_state`), or None."""
-    return night_communities(part_graph(lo, hi, w), graph, state, why_full or "no ring state given")
+def part_communities(lo, hi, w: np.ndarray, graph: GraphConfig,
+                     state: pd.DataFrame | None = None, why_full: str = "", *,
+                     coded: CustomerGraph | None = None) -> NightCommunities:
+    """`night_communities` on the part given by its edges (`part_graph`, or `coded`: the part's
+    graph made by `coded_graph`); `state`: the previous night's state rows of the part's
+    customers (checked by `incremental.check_state`), or None."""
+    cg = coded if coded is not None else part_graph(lo, hi, w)
+    return night_communities(cg, graph, state, why_full or "no ring state given")
 
 
 def merge_states(parts: list[pd.DataFrame]) -> pd.DataFrame:

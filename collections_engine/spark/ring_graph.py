@@ -236,17 +236,20 @@ def value_group_pairs(t: pa.Table, kinds: list[str], weights: list[float], hub_m
 
 def _sum_pairs(t: pa.Table) -> pa.Table:
     """One row per pair, its weights added in increasing order by `np.add.reduceat` (what
-    `link_codes` does on the whole graph: the same bits)."""
-    lo = t.column("lo").to_numpy(zero_copy_only=False)
-    hi = t.column("hi").to_numpy(zero_copy_only=False)
+    `link_codes` does on the whole graph: the same bits). Pairs sorted by their ids' codes in
+    sorted order (`codes.encode_arrow`), not as Python strings."""
+    from collections_engine.codes import encode_arrow
+
     w = t.column("w").to_numpy()
     if len(w) == 0:
         return pa.table({"lo": pa.array([], pa.string()), "hi": pa.array([], pa.string()),
                          "w": pa.array([], pa.float64())})
+    (lo, hi), ids = encode_arrow(t.column("lo"), t.column("hi"), sort=True)
     order = np.lexsort((w, hi, lo))
     lo, hi, w = lo[order], hi[order], w[order]
     first = np.flatnonzero(np.r_[True, (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])])
-    return pa.table({"lo": pa.array(lo[first], pa.string()), "hi": pa.array(hi[first], pa.string()),
+    return pa.table({"lo": ids.take(pa.array(lo[first])).cast(pa.string()),
+                     "hi": ids.take(pa.array(hi[first])).cast(pa.string()),
                      "w": pa.array(np.add.reduceat(w, first), pa.float64())})
 
 

@@ -26,10 +26,12 @@ import json
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from collections_engine.config.graph import GraphConfig
 from collections_engine.rings.incremental import NightCommunities
-from collections_engine.rings.per_component import merge_states, part_communities
+from collections_engine.rings.codes import sorted_unique
+from collections_engine.rings.per_component import coded_graph, merge_states, part_communities
 from collections_engine.rings.propensity import apply
 from collections_engine.spark.partition import from_blob, notes_table, to_blob
 from collections_engine.spark.ring_propensity import fit_sample, part_features, part_sample
@@ -55,7 +57,18 @@ def state_arrow(state: pd.DataFrame) -> pa.Table:
 
 
 def _blobs(kind: str, frame: pd.DataFrame) -> list[tuple[str, str, bytes]]:
-    t = pa.Table.from_pandas(frame, preserve_index=False)
+    return _table_blobs(kind, pa.Table.from_pandas(frame, preserve_index=False))
+
+
+def _positions(values, sorted_ids: pa.Array) -> np.ndarray:
+    """Each value's position in `sorted_ids` (unique): every value must be one of them."""
+    at = pc.index_in(values, value_set=sorted_ids)
+    if at.null_count:
+        raise ValueError("part_rings: a graph row names a customer the part does not hold")
+    return at.to_numpy().astype(np.int64)
+
+
+def _table_blobs(kind: str, t: pa.Table) -> list[tuple[str, str, bytes]]:
     return [(kind, "", to_blob(t.slice(lo, ROWS_PER_BLOB))) for lo in range(0, max(t.num_rows, 1), ROWS_PER_BLOB)]
 
 
@@ -67,7 +80,8 @@ def part_rings(customers: pa.Table, rows: pa.Table, graph: GraphConfig, own_colu
     `customers`: customer_id, the own feature columns (null: no account known on the date),
     first_seen (int64 ns, null: none), confirmed; `rows`: t, a, b, v, w (EDGE and SHARED rows)."""
     customers = customers.sort_by("customer_id")
-    ids = _col(customers, "customer_id").astype(object)
+    sorted_ids = customers.column("customer_id").combine_chunks()
+    ids = np.asarray(sorted_ids.to_numpy(zero_copy_only=False), dtype=object)
     n = len(ids)
     own = pd.DataFrame({c: customers.column(c).to_pandas().astype(float).to_numpy() for c in own_columns})
     rest = [c for c in own_columns if c != "open_day"]
@@ -75,21 +89,21 @@ def part_rings(customers: pa.Table, rows: pa.Table, graph: GraphConfig, own_colu
     seen = customers.column("first_seen").to_pandas().astype(float).to_numpy() / _DAY_NS
     confirmed = _col(customers, "confirmed").astype(bool)
     t = _col(rows, "t")
-    e, s = np.flatnonzero(t == EDGE), np.flatnonzero(t == SHARED)
-    lo, hi = _col(rows, "a").astype(object)[e], _col(rows, "b").astype(object)[e]
-    w = _col(rows, "w").astype(float)[e]
-    u, v = np.searchsorted(ids, lo), np.searchsorted(ids, hi)
+    e, s = pa.array(np.flatnonzero(t == EDGE)), pa.array(np.flatnonzero(t == SHARED))
+    # ids to positions in the sorted customers by Arrow's hash lookup (no Python string sorted)
+    u, v = _positions(rows.column("a").take(e), sorted_ids), _positions(rows.column("b").take(e), sorted_ids)
     order = np.lexsort((v, u))
-    u, v, w = u[order], v[order], w[order]
+    u, v, w = u[order], v[order], _col(rows, "w").astype(float)[e.to_numpy()][order]
     labels = np.full(n, -1, np.int64)
     night = None
     if len(e):
-        night = part_communities(lo, hi, _col(rows, "w").astype(float)[e], graph)
-        nodes = np.unique(np.concatenate([lo, hi]))
-        labels[np.searchsorted(ids, nodes)] = night.labels
-    sh_cust = _col(rows, "a").astype(object)[s]
-    sh_node = np.searchsorted(ids, sh_cust)
-    sh_kind = _col(rows, "b").astype(object)[s]
+        nodes = sorted_unique(np.concatenate([u, v]))  # the part graph's customers, in id order
+        cg = coded_graph(ids[nodes], np.searchsorted(nodes, u), np.searchsorted(nodes, v), w)
+        night = part_communities(None, None, None, graph, coded=cg)
+        labels[nodes] = night.labels
+    sh_cust = rows.column("a").take(s)
+    sh_node = _positions(sh_cust, sorted_ids)
+    sh_kind = np.asarray(rows.column("b").take(s).to_numpy(zero_copy_only=False), dtype=object)
     pf = part_features(ids, own, seen, u, v, w, labels, sh_node, sh_kind, list(graph.kinds))
     out: list[tuple[str, str, bytes | None]] = []
     out += _blobs("sample", part_sample(pf, confirmed, n_unconfirmed))
@@ -102,9 +116,10 @@ def part_rings(customers: pa.Table, rows: pa.Table, graph: GraphConfig, own_colu
     out += _blobs("members", members)
     mine = np.zeros(n, bool)
     mine[member] = True
-    held = np.flatnonzero(mine[sh_node]) if len(s) else np.zeros(0, np.int64)
-    out += _blobs("shared", pd.DataFrame({"customer_id": sh_cust[held], "kind": sh_kind[held],
-                                          "value": _col(rows, "v").astype(object)[s][held]}))
+    held = pa.array(np.flatnonzero(mine[sh_node]) if len(s) else np.zeros(0, np.int64))
+    out += _table_blobs("shared", pa.table({"customer_id": sh_cust.take(held).cast(pa.string()),
+                                            "kind": rows.column("b").take(s).take(held).cast(pa.string()),
+                                            "value": rows.column("v").take(s).take(held).cast(pa.string())}))
     if night is not None:
         out.append(("state", "", to_blob(state_arrow(night.state))))
         out.append(("info", json.dumps(night.info), None))
