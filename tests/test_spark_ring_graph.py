@@ -21,9 +21,11 @@ pytestmark = pytest.mark.slow
 require_spark()
 
 
-def spark_graph(spark, tmp_path, ident: pd.DataFrame, direct: bool):
+def spark_graph(spark, tmp_path, ident: pd.DataFrame, direct: bool, local_edges: int):
     """direct: the identifiers' row groups read by pyarrow in the workers (three row groups:
-    three units); else Spark's scan, in three partitions: several batches either way."""
+    three units); else Spark's scan, in three partitions: several batches either way.
+    local_edges: the components' rounds end in one task at this many edges (0: every round a
+    Spark job)."""
     from collections_engine.spark.ring_graph import components, customer_edges, usable_links
     from collections_engine.spark.tables import read_spark_table
 
@@ -37,16 +39,17 @@ def spark_graph(spark, tmp_path, ident: pd.DataFrame, direct: bool):
     edges, _ = customer_edges(links, GRAPH, parts=3)
     edges.write.parquet(str(tmp_path / "edges"))
     edges = spark.read.parquet(str(tmp_path / "edges"))
-    return edges, components(spark, edges, str(tmp_path / "cc"))
+    return edges, components(spark, edges, str(tmp_path / "cc"), local_edges=local_edges)
 
 
-@pytest.mark.parametrize(("seed", "direct"), [(1, True), (2, False)])
-def test_spark_graph_and_components_equal_in_process(spark, tmp_path, seed: int, direct: bool) -> None:
+@pytest.mark.parametrize(("seed", "direct", "local_edges"), [(1, True, 10**9), (2, False, 0), (3, True, 50)])
+def test_spark_graph_and_components_equal_in_process(spark, tmp_path, seed: int, direct: bool,
+                                                     local_edges: int) -> None:
     from collections_engine.spark.ring_graph import component_states
 
     ident = random_identifiers(seed)
     cg = whole_graph(ident)
-    edges, comps = spark_graph(spark, tmp_path, ident, direct)
+    edges, comps = spark_graph(spark, tmp_path, ident, direct, local_edges)
     e = edges.toPandas()
     got = dict(zip(zip(e["lo"], e["hi"]), e["w"]))
     want = dict(zip(zip(cg.customers[cg.u], cg.customers[cg.v]), cg.w))
@@ -59,6 +62,9 @@ def test_spark_graph_and_components_equal_in_process(spark, tmp_path, seed: int,
     # the same partition of the customers: labels map one to one
     pairs = pd.DataFrame({"a": ref, "b": c.to_numpy()}).drop_duplicates()
     assert pairs["a"].is_unique and pairs["b"].is_unique
+    # every customer labelled by its component's smallest id, however the rounds ended
+    smallest = pd.Series(cg.customers).groupby(ref).transform("min")
+    assert c.tolist() == smallest.tolist()
 
     want_state = night_communities(cg, GRAPH, None, "x").state
     one, info = component_states(spark, edges, comps, GRAPH, nodes_per_part=10**9)

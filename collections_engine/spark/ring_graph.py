@@ -44,6 +44,10 @@ __all__ = ["NODES_PER_PART", "usable_links", "customer_edges", "value_group_pair
 # megabytes in a Python worker at this size (the 1M book: 1.3M linked customers, 3 parts).
 NODES_PER_PART = 500_000
 
+# Edges left after a round of `components` at most this many: one task finishes (a few tens of
+# megabytes of ids; the 1M book's graph has millions of edges before the first round).
+LOCAL_FINISH_EDGES = 2_000_000
+
 LINK_SCHEMA = "customer_id string, kind string, value string"
 EDGE_SCHEMA = "lo string, hi string, w double"
 
@@ -253,7 +257,7 @@ def _sum_pairs(t: pa.Table) -> pa.Table:
                      "w": pa.array(np.add.reduceat(w, first), pa.float64())})
 
 
-def components(spark, edges, folder: str, max_rounds: int = 64):
+def components(spark, edges, folder: str, max_rounds: int = 64, local_edges: int = LOCAL_FINISH_EDGES):
     """DataFrame (id, comp): each linked customer's component, labelled by a customer id of it
     (every node of a component ends with the same label). RuntimeError after `max_rounds`.
 
@@ -264,6 +268,13 @@ def components(spark, edges, folder: str, max_rounds: int = 64):
     pointers (self-loops and repeats dropped). Nodes that point nowhere (local minima) are all
     that is left of the graph, so it shrinks every round until no edge is left: a path of any
     length with ids in order goes in one round.
+
+    The later rounds move a few nodes each and cost a Spark job apiece: once a round leaves at
+    most `local_edges` edges (a few tens of megabytes), one task finishes the contraction
+    (`_smallest_ends`: each remaining node to its component's smallest id, by the in-process
+    connected components). Labels are the same either way: every node of a component ends
+    labelled by the component's smallest customer id (it has no smaller neighbour, so it never
+    moves, and it is the one node left).
 
     Each table is written to `folder` (parquet) and read back: the next step starts from files,
     not from the previous steps' plan. (Spark's own checkpoints keep the original plan for size
@@ -295,10 +306,36 @@ def components(spark, edges, folder: str, max_rounds: int = 64):
             "a", F.coalesce(F.col("to"), F.col("b")).alias("b"))
         cur = _saved(spark, moved_b.where(F.col("a") != F.col("b")).select(
             F.least("a", "b").alias("a"), F.greatest("a", "b").alias("b")).distinct(), f"{folder}/e_{i}")
-        if cur.limit(1).count() == 0:
+        left = cur.count()
+        if left == 0:
             log.info("spark: connected components settled in %d rounds", i)
             return labels
+        if left <= local_edges:  # the rest in one task: each node to its component's smallest id
+            ends = _saved(spark, cur.repartition(1).mapInArrow(_smallest_ends, "id string, to string"),
+                          f"{folder}/p_local")
+            labels = _saved(spark, labels.join(ends.withColumnRenamed("id", "comp"), "comp", "left").select(
+                "id", F.coalesce(F.col("to"), F.col("comp")).alias("comp")), f"{folder}/labels_local")
+            log.info("spark: connected components settled in %d rounds and one task (%d edges left)", i, left)
+            return labels
     raise RuntimeError(f"connected components did not settle in {max_rounds} rounds")
+
+
+def _smallest_ends(batches):
+    """mapInArrow over all the remaining edges (a, b) in one task: (id, to) for every node whose
+    component's smallest id `to` is not itself."""
+    from collections_engine.codes import encode_arrow
+    from collections_engine.rings.community import components as np_components
+
+    batches = [b for b in batches if b.num_rows]
+    if not batches:
+        return
+    t = pa.Table.from_batches(batches)
+    (a, b), ids = encode_arrow(t.column("a"), t.column("b"), sort=True)  # codes in id order
+    label = np_components(len(ids), a.astype(np.int64), b.astype(np.int64))
+    smallest = np.unique(label, return_index=True)[1][label]  # labels are numbered by smallest node
+    moved = pa.array(np.flatnonzero(smallest != np.arange(len(ids))))
+    yield pa.RecordBatch.from_pydict({"id": ids.take(moved).cast(pa.string()),
+                                      "to": ids.take(pa.array(smallest)).take(moved).cast(pa.string())})
 
 
 def _saved(spark, frame, path: str):
