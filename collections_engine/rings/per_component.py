@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 
-from collections_engine.codes import encode
+from collections_engine.codes import encode, to_arrow
 from collections_engine.config.graph import GraphConfig
 from collections_engine.rings.graph import CustomerGraph
 from collections_engine.rings.incremental import STATE_COLUMNS, NightCommunities, night_communities
@@ -77,8 +78,13 @@ def merge_states(parts: list[pd.DataFrame]) -> pd.DataFrame:
     frame = pd.concat([p.assign(**{c: np.where(p[c].to_numpy(np.int64) >= 0,
                                                p[c].to_numpy(np.int64) + off, -1) for c in LABELS})
                        for p, off in zip(parts, offsets)], ignore_index=True)
-    frame = frame.sort_values("customer_id", kind="stable", ignore_index=True)
-    if not frame["customer_id"].is_unique:
+    # sorted by customer id with Arrow's stable sort (byte order of UTF-8 is the code point order
+    # pandas sorts text by); a repeat is then next to its twin
+    ids = to_arrow(frame["customer_id"])
+    order = pc.sort_indices(ids)
+    frame = frame.take(order.to_numpy()).reset_index(drop=True)
+    ids = ids.take(order)
+    if len(ids) > 1 and pc.any(pc.equal(ids.slice(1), ids.slice(0, len(ids) - 1))).as_py():
         raise ValueError("merge_states: a customer is in two parts; parts must hold whole components")
     for c in LABELS:
         frame[c] = _by_first_row(frame[c].to_numpy(np.int64))

@@ -32,7 +32,7 @@ from collections_engine.schema import TABLES
 from collections_engine.stats import psi, psi_counts
 from collections_engine.spark.messages import empty_everywhere, merge_messages
 from collections_engine.spark.partition import (
-    BOOK_TABLES, NOTE_SCHEMA, NightContext, from_blob, night_bucket, typed_table,
+    BOOK_TABLES, NOTE_SCHEMA, NightContext, blobs_of, from_blob, night_bucket, typed_table,
 )
 from collections_engine.spark.session import spark_session
 from collections_engine.validate.protective import protective_problems
@@ -312,9 +312,8 @@ class SparkEngine:
             raise error
         if self._rings is not None:
             self._rings.night.set_result(night)
-        blobs = notes.column("blob").to_pylist()
-        tonight = _frames([b for k, b in zip(kinds, blobs) if k == "tonight"])
-        scores = _frames([b for k, b in zip(kinds, blobs) if k == "scores"])
+        tonight = _frames(blobs_of(notes, "tonight"))
+        scores = _frames(blobs_of(notes, "scores"))
         n_scored = sum(k == "scores" for k in kinds)
         empty, per_bucket = empty_everywhere(
             [json.loads(m) for k, m in zip(kinds, msgs) if k == "score_warnings"], n_scored)
@@ -323,18 +322,21 @@ class SparkEngine:
         for w in found:
             log.warning("%s", w)
         warnings += found
-        order = tonight["account_id"].argsort(kind="stable")
-        tonight = tonight.iloc[order].reset_index(drop=True)
-        scores = scores.set_index(scores["account_id"]).loc[tonight["account_id"]].reset_index(drop=True)
+        # both in account-id order: each bucket scores each of its accounts tonight once
+        tonight = tonight.iloc[tonight["account_id"].argsort(kind="stable")].reset_index(drop=True)
+        scores = scores.iloc[scores["account_id"].argsort(kind="stable")].reset_index(drop=True)
+        if len(scores) != len(tonight) or not (scores["account_id"].to_numpy(dtype=object)
+                                               == tonight["account_id"].to_numpy(dtype=object)).all():
+            raise RuntimeError("spark night: the buckets' scores are not one per account tonight")
         drift = drift_from_counts(reference, scores, [json.loads(m) for k, m in zip(kinds, msgs) if k == "drift"])
         book.accounts = tonight
-        current = _frames([b for k, b in zip(kinds, blobs) if k == "current"])
+        current = _frames(blobs_of(notes, "current"))
         self.current_ids = (current["account_id"] if len(current) else pd.Series([], dtype="str", name="account_id"))
         if "customers" in self.tables:
-            book.customers = self._customers_of([b for k, b in zip(kinds, blobs) if k == "customers"])
+            book.customers = self._customers_of(blobs_of(notes, "customers"))
         return tonight, scores, drift
 
-    def _customers_of(self, blobs: list[bytes]) -> pd.DataFrame:
+    def _customers_of(self, blobs: list) -> pd.DataFrame:
         """Tonight's customers' rows, as the buckets read them (a bucket holds every row of its
         customers), put in read order and typed as `_collect` types a table."""
         t = self.tables["customers"]
@@ -374,7 +376,7 @@ class SparkEngine:
         self.spark = None
 
 
-def _frames(blobs: list[bytes]) -> pd.DataFrame:
+def _frames(blobs: list) -> pd.DataFrame:
     tables = [from_blob(b) for b in blobs]
     return pa.concat_tables(tables).to_pandas(date_as_object=False) if tables else pd.DataFrame()
 

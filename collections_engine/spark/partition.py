@@ -26,7 +26,7 @@ from collections_engine.schema import TABLES
 from collections_engine.scoring import score
 from collections_engine.validate import check_book, coerce_table
 
-__all__ = ["NOTE_SCHEMA", "NightContext", "to_blob", "from_blob", "typed_table", "night_bucket",
+__all__ = ["NOTE_SCHEMA", "NightContext", "to_blob", "from_blob", "blobs_of", "typed_table", "night_bucket",
            "drift_counts", "notes_table", "ring_accounts"]
 
 # What every bucket returns: notes (problems, warnings, dates, drift counts) and result blobs.
@@ -41,8 +41,16 @@ def to_blob(table: pa.Table) -> bytes:
     return sink.getvalue()
 
 
-def from_blob(blob: bytes) -> pa.Table:
+def from_blob(blob) -> pa.Table:
+    """The table of a blob (bytes or an Arrow buffer)."""
     return pa.ipc.open_stream(blob).read_all()
+
+
+def blobs_of(notes: pa.Table, kind: str) -> list[pa.Buffer]:
+    """The blobs of the notes of `kind`, in order, as Arrow buffers read in place (no copy of
+    the bytes into Python objects: the 1M night's collected notes are hundreds of megabytes)."""
+    col = notes.filter(pc.equal(notes.column("kind"), kind)).column("blob")
+    return [chunk[i].as_buffer() for chunk in col.chunks for i in range(len(chunk)) if chunk[i].is_valid]
 
 
 def pack_batches(kind: str, batches):

@@ -28,12 +28,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from collections_engine.codes import encode_arrow, to_arrow
 from collections_engine.config.graph import GraphConfig
 from collections_engine.rings.incremental import NightCommunities
 from collections_engine.rings.codes import sorted_unique
 from collections_engine.rings.per_component import coded_graph, merge_states, part_communities
 from collections_engine.rings.propensity import apply
-from collections_engine.spark.partition import from_blob, notes_table, to_blob
+from collections_engine.spark.partition import blobs_of, from_blob, notes_table, to_blob
 from collections_engine.spark.ring_propensity import fit_sample, part_features, part_sample
 
 __all__ = ["EDGE", "SHARED", "ROWS_PER_BLOB", "part_rings", "finish_rings", "state_arrow"]
@@ -61,10 +62,11 @@ def _blobs(kind: str, frame: pd.DataFrame) -> list[tuple[str, str, bytes]]:
 
 
 def _positions(values, sorted_ids: pa.Array) -> np.ndarray:
-    """Each value's position in `sorted_ids` (unique): every value must be one of them."""
+    """Each value's position in `sorted_ids` (unique): every value must be one of them (a part's
+    graph rows name its own customers; members are in the state, shared rows are members')."""
     at = pc.index_in(values, value_set=sorted_ids)
     if at.null_count:
-        raise ValueError("part_rings: a graph row names a customer the part does not hold")
+        raise ValueError("spark ring parts: a customer id that is not among the ids it must be one of")
     return at.to_numpy().astype(np.int64)
 
 
@@ -126,21 +128,27 @@ def part_rings(customers: pa.Table, rows: pa.Table, graph: GraphConfig, own_colu
     return notes_table(out)
 
 
-def _frames(notes: pa.Table, kind: str) -> pd.DataFrame | None:
-    kinds = notes.column("kind").to_pylist()
-    blobs = [b for k, b in zip(kinds, notes.column("blob").to_pylist()) if k == kind]
-    tables = [from_blob(b) for b in blobs]
-    return pa.concat_tables(tables).to_pandas() if tables else None
+def _arrow(notes: pa.Table, kind: str, sort: str | None = None) -> pa.Table | None:
+    """The notes' blobs of `kind` as one table (sorted by the column `sort`, stable), or None."""
+    tables = [from_blob(b) for b in blobs_of(notes, kind)]
+    if not tables:
+        return None
+    t = pa.concat_tables(tables)
+    return t.sort_by(sort) if sort else t
+
+
+def _frames(notes: pa.Table, kind: str, sort: str | None = None) -> pd.DataFrame | None:
+    t = _arrow(notes, kind, sort)
+    return t.to_pandas() if t is not None else None
 
 
 def _state(notes: pa.Table) -> pd.DataFrame:
     frames = []
-    for k, b in zip(notes.column("kind").to_pylist(), notes.column("blob").to_pylist()):
-        if k == "state":
-            st = from_blob(b).to_pandas()
-            for c in _STATE_INTS:
-                st[c] = st[c].to_numpy(np.int64).view(np.uint64)
-            frames.append(st)
+    for b in blobs_of(notes, "state"):
+        st = from_blob(b).to_pandas()
+        for c in _STATE_INTS:
+            st[c] = st[c].to_numpy(np.int64).view(np.uint64)
+        frames.append(st)
     return merge_states(frames)
 
 
@@ -154,11 +162,11 @@ def finish_rings(notes: pa.Table, graph: GraphConfig, date: pd.Timestamp, n_unco
     samples = _frames(notes, "sample")
     model = fit_sample([samples] if samples is not None else [], n_unconfirmed)
     state = _state(notes)
-    members = _frames(notes, "members")
-    members = members.iloc[np.argsort(members["_id"].to_numpy(dtype=object), kind="stable")].reset_index(drop=True)
+    members = _frames(notes, "members", sort="_id")  # in customer-id order (Arrow's stable sort)
     ids = members["_id"].to_numpy(dtype=object)
+    id_arrow = to_arrow(members["_id"])
     # the whole graph's community numbers (`merge_states`: by smallest customer id, as in-process)
-    at = np.searchsorted(state["customer_id"].to_numpy(dtype=object), ids)
+    at = _positions(id_arrow, to_arrow(state["customer_id"]).combine_chunks())
     labels = state["community"].to_numpy(np.int64)[at] if len(ids) else np.zeros(0, np.int64)
     feats = members.drop(columns=["_id", "_confirmed", "_first_day", "_hash"])
     est = apply(model, feats, fold_hash=members["_hash"].to_numpy(np.int64))
@@ -166,18 +174,19 @@ def finish_rings(notes: pa.Table, graph: GraphConfig, date: pd.Timestamp, n_unco
     if shared is None or not len(shared):
         shared = pd.DataFrame({"customer_id": pd.Series([], dtype=object), "kind": pd.Series([], dtype=object),
                                "value": pd.Series([], dtype=object)})
-    group = pd.MultiIndex.from_arrays([shared["kind"].astype(object), shared["value"].astype(object)]).factorize()[0]
-    sh = pd.DataFrame({"node": np.searchsorted(ids, shared["customer_id"].to_numpy(dtype=object)).astype(np.int64),
+    # each (kind, value) numbered by first appearance (what MultiIndex.factorize numbers)
+    (kc, vc), values = encode_arrow(shared["kind"], shared["value"], sort=False)
+    group = pd.factorize(kc.astype(np.int64) * (len(values) + 1) + vc.astype(np.int64) + 1)[0]
+    sh = pd.DataFrame({"node": _positions(to_arrow(shared["customer_id"]), id_arrow.combine_chunks()),
                        "kind": pd.array(shared["kind"].astype(object), dtype="str"), "group": group.astype(np.int64)})
     rings, ring_members, communities, stats = rings_of_members(
         graph, date, customer_ids=ids, labels=labels, features=feats, estimate=est,
         confirmed=members["_confirmed"].to_numpy(bool), first_day=members["_first_day"].to_numpy(float),
         shared=sh, accounts_of=accounts_of, previous=previous, propensity_info=model.info)
     info: dict[str, object] = {}
-    for k, m in zip(notes.column("kind").to_pylist(), notes.column("message").to_pylist()):
-        if k == "info":
-            for key, val in json.loads(m).items():
-                if isinstance(val, (int, float)) and not isinstance(val, bool):
-                    info[key] = info.get(key, 0) + val
+    for m in notes.filter(pc.equal(notes.column("kind"), "info")).column("message").to_pylist():
+        for key, val in json.loads(m).items():
+            if isinstance(val, (int, float)) and not isinstance(val, bool):
+                info[key] = info.get(key, 0) + val
     stats["communities"] = {"mode": "full", "reason": "computed per part of whole components on Spark", **info}
     return rings, ring_members, communities, stats, state
