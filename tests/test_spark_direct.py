@@ -1,6 +1,7 @@
-"""`spark.direct` without Spark: the night's bucket function and the account -> customer bucket
-lookup (fingerprints confirmed on the text, collisions and orphans looked up exactly) against a
-plain dictionary; which parquet tables the workers may read themselves."""
+"""`spark.direct` without Spark: the night's bucket function (every byte of the id's text,
+against a slow obvious version; long ids spread), the account -> customer bucket lookup (hashes
+confirmed on the text, collisions and orphans looked up exactly) against a plain dictionary;
+which parquet tables and id columns the workers may read themselves."""
 
 from __future__ import annotations
 
@@ -11,17 +12,58 @@ import pyarrow.parquet as pq
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collections_engine.spark.direct import OwnerBuckets, bucket_of, read_batches, read_units
+from collections_engine.spark import direct
+from collections_engine.spark.direct import (
+    OwnerBuckets, bucket_of, key_reads_as_text, read_batches, read_units, text_hash,
+)
 
 # 30-byte ids that differ only in byte 9, which `rings.codes.fingerprints` does not read (it
 # reads the length and the words at 0, the middle and the end): equal fingerprints.
 COLLIDING = [f"ACCOUNT-{c}-0000000000000000001" for c in "ABCDEFGH"]
 
 
-def test_colliding_ids_share_a_fingerprint() -> None:
+def _slow_hash(text: str | None) -> int:
+    """`text_hash` the obvious way: Python integers, one byte at a time, then splitmix64."""
+    m = (1 << 64) - 1
+    data = (text or "").encode()
+    h = (len(data) + 0x9E3779B97F4A7C15) & m
+    for i, b in enumerate(data):
+        h = (h + (b + 1) * pow(0x100000001B3, i, 1 << 64)) & m
+    h ^= h >> 30
+    h = (h * 0xBF58476D1CE4E5B9) & m
+    h ^= h >> 27
+    h = (h * 0x94D049BB133111EB) & m
+    return h ^ (h >> 31)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text(max_size=70), st.sampled_from(COLLIDING)), max_size=30),
+       st.integers(1, 7))
+def test_text_hash_equals_the_slow_version(texts: list, block: int) -> None:
+    old = direct.HASH_BLOCK
+    direct.HASH_BLOCK = block  # several blocks, and ids at their edges
+    try:
+        got = text_hash(pa.array(texts, pa.string())).tolist()
+    finally:
+        direct.HASH_BLOCK = old
+    assert got == [_slow_hash(t) for t in texts]
+
+
+def test_long_ids_that_share_a_fingerprint_spread_over_buckets() -> None:
     from collections_engine.rings.codes import fingerprints
 
     assert len(set(fingerprints(pa.array(COLLIDING, pa.large_string())).tolist())) == 1
+    assert len(set(text_hash(pa.array(COLLIDING)).tolist())) == len(COLLIDING)
+    ids = pa.array([f"CUSTOMER{i:06d}-RETAIL-BANKING-UNIT" for i in range(100_000)])
+    counts = np.bincount(bucket_of(ids, 64), minlength=64)
+    assert counts.max() < 1.15 * len(ids) / 64 and counts.min() > 0.85 * len(ids) / 64, counts
+
+
+def test_only_text_and_whole_number_ids_go_the_direct_way() -> None:
+    """Spark's cast(string) writes a float id 1.0 as "1.0", pyarrow's as "1": such a night keeps
+    Spark's scan, or an account's rows could miss its customer's bucket."""
+    assert key_reads_as_text(pa.string()) and key_reads_as_text(pa.large_string()) and key_reads_as_text(pa.int64())
+    assert not key_reads_as_text(pa.float64()) and not key_reads_as_text(pa.timestamp("us"))
 
 
 def test_bucket_of_reads_the_text_as_spark_casts_it() -> None:
@@ -78,5 +120,29 @@ def test_read_units_of_a_folder_and_what_they_refuse(tmp_path) -> None:
     assert read_units(str(folder), schema, ()) is None
     # a column missing, or a CSV beside the parts: Spark's scan
     assert read_units(str(folder), schema.append(pa.field("x", pa.int64())), ("paid_on",)) is None
+    # a subfolder (Spark reads its files too: partitions), then a CSV beside the parts: Spark's scan
+    (folder / "year=2025").mkdir()
+    assert read_units(str(folder), schema, ("paid_on",)) is None
+    (folder / "year=2025").rmdir()
     (folder / "extra.csv").write_text("account_id\n")
     assert read_units(str(folder), schema, ("paid_on",)) is None
+
+
+def test_timestamps_read_directly_only_where_spark_reads_the_same_values(tmp_path) -> None:
+    """Zoned nanoseconds read as integers (Spark's nanosAsLong), naive microseconds as Spark's
+    UTC microseconds; milliseconds (Spark widens them) keep Spark's scan."""
+    when = pd.Series(pd.date_range("2025-01-01", periods=3, freq="h"))
+    for unit, tz, spark_type, nanos, direct_ok in [
+            ("ns", "UTC", pa.int64(), ("t",), True), ("us", None, pa.timestamp("us", tz="UTC"), (), True),
+            ("ms", None, pa.timestamp("us", tz="UTC"), (), False)]:
+        values = when.dt.tz_localize(tz) if tz else when
+        path = tmp_path / f"t_{unit}.parquet"
+        pq.write_table(pa.table({"t": pa.array(values, pa.timestamp(unit, tz=tz))}), path)
+        schema = pa.schema([("t", spark_type)])
+        units = read_units(str(path), schema, nanos)
+        assert (units is not None) == direct_ok, unit
+        if units:
+            got = pa.Table.from_batches(list(read_batches(units, schema))).column("t")
+            assert got.type == spark_type
+            assert got.cast(pa.int64()).to_pylist() == pa.array(values, pa.timestamp(unit, tz=tz)).cast(
+                pa.int64()).to_pylist()

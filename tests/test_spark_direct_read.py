@@ -24,6 +24,16 @@ def _identity(batches):
     yield from batches
 
 
+def _types(batches):
+    """What the function is handed: each batch's column names and Arrow types, as text (Spark
+    marks `_r` and `_f` not null; nullability is not a value)."""
+    import pyarrow as pa
+
+    for b in batches:
+        yield pa.RecordBatch.from_pydict({"schema": pa.array([", ".join(f"{f.name} {f.type}" for f in b.schema)],
+                                                             pa.string())})
+
+
 def test_row_groups_read_in_the_workers_equal_sparks_scan(spark, tmp_path) -> None:
     from collections_engine.spark.tables import read_spark_table
 
@@ -57,3 +67,7 @@ def test_row_groups_read_in_the_workers_equal_sparks_scan(spark, tmp_path) -> No
     assert direct.schema == scan.schema
     assert direct.equals(scan)
     assert direct.column("account_id").to_pylist() == df["account_id"].tolist()
+    # and the batches the function is handed have the same Arrow types both ways
+    seen = [set(x.map_in_arrow(_types, "schema string").toArrow().column("schema").to_pylist())
+            for x in (replace(t, units=None), t)]
+    assert len(seen[0]) == 1 and seen[0] == seen[1], seen

@@ -98,6 +98,7 @@ def test_spark_night_equals_in_process_night(spark, setup: dict) -> None:
     ja, jb = first
     assert ja["counts"] == jb["counts"] and ja["warnings"] == jb["warnings"]
     assert jb["engine"]["name"] == "spark" and "engine" not in ja
+    assert jb["engine"]["night_read"] == "pyarrow row groups"  # the fixture's parquet: the direct read
     assert jb["rings_graph"] == {"mode": "none", "reason": NO_CARRY} and ja["rings_graph"]["mode"] == "full"
 
 
@@ -147,18 +148,21 @@ def test_csv_tables_typed_as_in_process(spark, root: Path, default_strategy_path
                                       getattr(book, name).reset_index(drop=True), check_categorical=False)
 
 
-def test_spark_night_with_the_owner_map_joined_by_shuffle(spark, setup: dict, monkeypatch) -> None:
-    """Spark's own scan (tables pyarrow could not read as Spark does: CSV, Delta, lake URIs),
-    on the path of books above `BROADCAST_OWNER_MAX_ROWS` accounts rows: the account ->
-    customer map joined without a broadcast hint; the same night as in-process."""
+@pytest.mark.parametrize("owner_join", ["broadcast", "shuffle"])
+def test_spark_night_through_sparks_scan(spark, setup: dict, monkeypatch, owner_join: str) -> None:
+    """Spark's own scan (tables pyarrow could not read as Spark does: CSV, Delta, lake URIs,
+    float ids), with the account -> customer map broadcast, and joined without a broadcast hint
+    as above `BROADCAST_OWNER_MAX_ROWS` accounts rows: the same night as in-process."""
     from collections_engine.spark import engine, tables
 
-    monkeypatch.setattr(engine, "BROADCAST_OWNER_MAX_ROWS", 0)
+    if owner_join == "shuffle":
+        monkeypatch.setattr(engine, "BROADCAST_OWNER_MAX_ROWS", 0)
     monkeypatch.setattr(tables, "DIRECT_READ", False)
-    a, b = setup["tmp"] / "inprocess_shuffle", setup["tmp"] / "spark_shuffle"
+    a, b = setup["tmp"] / f"inprocess_{owner_join}", setup["tmp"] / f"spark_{owner_join}"
     assert _run(setup, BOOK, a).exit_code == 0
     r = _run(setup, BOOK, b, "--engine", "spark", "--spark-master", "local[2]")
     assert r.exit_code == 0, r.output[-3000:]
     fa, fb = a / NIGHT, b / NIGHT
+    assert json.loads((fb / "run.json").read_text())["engine"]["night_read"] == "spark scan"
     for f in ("scores.parquet", "assignments.parquet", "rings.parquet", "placements.parquet"):
         assert (fa / f).read_bytes() == (fb / f).read_bytes(), f

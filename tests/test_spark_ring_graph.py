@@ -43,13 +43,16 @@ def spark_graph(spark, tmp_path, ident: pd.DataFrame, direct: bool, local_edges:
 
 
 @pytest.mark.parametrize(("seed", "direct", "local_edges"), [(1, True, 10**9), (2, False, 0), (3, True, 50)])
-def test_spark_graph_and_components_equal_in_process(spark, tmp_path, seed: int, direct: bool,
+def test_spark_graph_and_components_equal_in_process(spark, tmp_path, caplog, seed: int, direct: bool,
                                                      local_edges: int) -> None:
     from collections_engine.spark.ring_graph import component_states
 
     ident = random_identifiers(seed)
     cg = whole_graph(ident)
-    edges, comps = spark_graph(spark, tmp_path, ident, direct, local_edges)
+    with caplog.at_level("INFO", logger="collections_engine"):
+        edges, comps = spark_graph(spark, tmp_path, ident, direct, local_edges)
+    settled = [r.getMessage() for r in caplog.records if "components settled" in r.getMessage()]
+    assert len(settled) == 1 and ("one task" in settled[0]) == (local_edges > 0), settled
     e = edges.toPandas()
     got = dict(zip(zip(e["lo"], e["hi"]), e["w"]))
     want = dict(zip(zip(cg.customers[cg.u], cg.customers[cg.v]), cg.w))

@@ -24,12 +24,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from collections_engine.rings.codes import fingerprints, mix64
+from collections_engine.rings.codes import mix64
 
-__all__ = ["ReadUnit", "read_units", "read_batches", "map_units", "bucket_of", "OwnerBuckets"]
+__all__ = ["ReadUnit", "read_units", "read_batches", "map_units", "bucket_of", "text_hash", "key_reads_as_text",
+           "OwnerBuckets"]
 
-# Rows per batch handed to the function: Spark's `spark.sql.execution.arrow.maxRecordsPerBatch`
-# in session.ENGINE_CONF, so a function sees batches of the size it sees on Spark's scan.
+# Rows per batch handed to the function where the session does not say
+# (`spark.sql.execution.arrow.maxRecordsPerBatch`, session.ENGINE_CONF's value).
 BATCH_ROWS = 100_000
 
 
@@ -52,6 +53,8 @@ def read_units(path: str, schema: pa.Schema, nanos: tuple[str, ...]) -> list[Rea
         shown = [n for n in names if not n.startswith((".", "_"))]  # what Spark reads
         if not shown or not all(n.endswith(".parquet") for n in shown):
             return None
+        if any(f.is_dir() and not f.name.startswith((".", "_")) for f in p.iterdir()):
+            return None  # Spark also reads subfolders (partitions): its scan
         files = [(p / n, names.index(n)) for n in shown]
     else:
         return None
@@ -109,24 +112,70 @@ def read_batches(units: list[ReadUnit], schema: pa.Schema, rows: int = BATCH_ROW
 
 def map_units(spark, units: list[ReadUnit], schema: pa.Schema, fn, out_schema: str):
     """DataFrame of `fn(batches)` over the units, one Spark task per unit (a range of unit
-    numbers: nothing but the numbers goes through the JVM on the way in)."""
+    numbers: nothing but the numbers goes through the JVM on the way in), in batches of the
+    session's `maxRecordsPerBatch` rows, as Spark's scan would hand them."""
     n = len(units)
+    rows = int(spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch", str(BATCH_ROWS)))
+    rows = rows if rows > 0 else BATCH_ROWS
 
     def run(numbers):
         picked = [units[i] for b in numbers for i in b.column(0).to_pylist()]
-        return fn(read_batches(picked, schema))
+        return fn(read_batches(picked, schema, rows))
 
     return spark.range(0, n, 1, max(n, 1)).mapInArrow(run, out_schema)
 
 
 def bucket_of(ids, n_buckets: int) -> np.ndarray:
-    """Each id's bucket (int32): a 64-bit fingerprint of its text (`rings.codes.fingerprints`,
-    as Spark's `cast(string)` writes it), mixed, modulo the bucket count. A function of the
-    text alone, so every table and every worker agrees."""
+    """Each id's bucket (int32): `text_hash` of its text (as Spark's `cast(string)` writes it)
+    modulo the bucket count. A function of the text alone, so every table and every worker
+    agrees."""
+    return (text_hash(ids) % np.uint64(n_buckets)).astype(np.int32)
+
+
+# Rows per block of `text_hash`: a block's per-byte temporaries stay a few megabytes.
+HASH_BLOCK = 1 << 16
+_P = np.uint64(0x100000001B3)          # the multiplier of the polynomial in the bytes
+_SEED = np.uint64(0x9E3779B97F4A7C15)
+
+
+def text_hash(ids) -> np.ndarray:
+    """A 64-bit hash of every byte of each id's UTF-8 text (uint64): sum over the bytes of
+    (byte + 1) * P**position, plus the length, mixed by splitmix64's finaliser. Unlike
+    `rings.codes.fingerprints` (three 8-byte windows: ids over 24 bytes that differ elsewhere
+    share a fingerprint, which would put a whole family of long ids in one bucket), it reads
+    every byte, vectorised over the Arrow data buffer. Null ids hash as empty text."""
     text = _text(ids)
-    if len(text) == 0:
-        return np.zeros(0, np.int32)
-    return (mix64(fingerprints(text)) % np.uint64(n_buckets)).astype(np.int32)
+    out = np.empty(len(text), np.uint64)
+    lo = 0
+    for ch in text.chunks:
+        for start in range(0, len(ch), HASH_BLOCK):
+            part = ch.slice(start, HASH_BLOCK)
+            out[lo:lo + len(part)] = _block_hash(part)
+            lo += len(part)
+    return out
+
+
+def _block_hash(ch: pa.Array) -> np.ndarray:
+    n = len(ch)
+    if n == 0:
+        return np.zeros(0, np.uint64)
+    bufs = ch.buffers()
+    off = np.frombuffer(bufs[1], dtype=np.int64, count=n + 1, offset=ch.offset * 8)
+    length = np.diff(off)
+    h = length.astype(np.uint64) + _SEED
+    total = int(off[-1] - off[0])
+    if total:
+        data = np.frombuffer(bufs[2], dtype=np.uint8)[off[0]:off[-1]]
+        start = off[:-1] - off[0]
+        pos = np.arange(total, dtype=np.int64) - np.repeat(start, length)  # each byte's place in its id
+        powers = np.ones(int(length.max()), np.uint64)
+        powers[1:] = np.cumprod(np.full(len(powers) - 1, _P, np.uint64))  # wraps mod 2**64
+        term = data.astype(np.uint64)
+        term += np.uint64(1)
+        term *= powers[pos]
+        filled = length > 0
+        h[filled] += np.add.reduceat(term, start[filled])
+    return mix64(h)
 
 
 def _text(ids) -> pa.ChunkedArray:
@@ -138,17 +187,24 @@ def _text(ids) -> pa.ChunkedArray:
     return col if isinstance(col, pa.ChunkedArray) else pa.chunked_array([col], pa.large_string())
 
 
+def key_reads_as_text(t: pa.DataType) -> bool:
+    """Whether an id column of this Spark-typed Arrow type becomes the same text through
+    pyarrow's cast as through Spark's `cast(string)` (text and whole numbers; not floats,
+    which Spark writes as "1.0" and pyarrow as "1")."""
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_integer(t)
+
+
 class OwnerBuckets:
     """Account id -> its customer's bucket, for the tables keyed by account (an account's rows go
     with its customer's): `owners` (account_id, customer_id) once per account, as the driver
-    collected them. Looked up by fingerprint (a sorted array: no hash table per batch) and
-    confirmed on the text; a row whose fingerprint misses or collides is looked up exactly. An
+    collected them. Looked up by `text_hash` (a sorted array: no hash table per batch) and
+    confirmed on the text; a row whose hash misses or collides is looked up exactly. An
     account that is not in the accounts table goes by its own id (`bucket_of`), as on Spark's
     scan; the check reports it."""
 
     def __init__(self, owners: pa.Table, n_buckets: int) -> None:
         ids = _text(owners.column("account_id")).combine_chunks()
-        fp = fingerprints(ids)
+        fp = text_hash(ids)
         order = np.argsort(fp, kind="stable")
         self.fp = fp[order]
         self.ids = ids.take(pa.array(order))
@@ -160,11 +216,11 @@ class OwnerBuckets:
         out = bucket_of(text, self.n_buckets)
         if len(self.fp) == 0 or len(text) == 0:
             return out
-        at = np.minimum(np.searchsorted(self.fp, fingerprints(text)), len(self.fp) - 1)
+        at = np.minimum(np.searchsorted(self.fp, text_hash(text)), len(self.fp) - 1)
         same = pc.fill_null(pc.equal(self.ids.take(pa.array(at)), text), False).to_numpy(zero_copy_only=False)
         out[same] = self.buckets[at[same]]
         rest = np.flatnonzero(~same & pc.is_valid(text).to_numpy(zero_copy_only=False))
-        if len(rest):  # a fingerprint shared by several accounts, or an account not in accounts
+        if len(rest):  # a hash shared by several accounts, or an account not in accounts
             exact = pc.fill_null(pc.index_in(text.take(pa.array(rest)), value_set=self.ids), -1).to_numpy()
             found = exact >= 0
             out[rest[found]] = self.buckets[exact[found]]

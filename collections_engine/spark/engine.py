@@ -1,11 +1,13 @@
 """The Spark engine: the driver's side of `run --engine spark`.
 
-- `load_book`: find and read every input table on Spark (nothing typed yet); the small tables
-  placement needs on the driver (holds, fraud labels) are collected and typed there.
+- `load_book`: find every input table as a Spark DataFrame (nothing typed yet), with its
+  parquet row groups where pyarrow can read them as Spark would (`spark.direct`); the small
+  tables placement needs on the driver (holds, fraud labels) are collected and typed there.
 - `start_rings`: the ring step as Spark jobs beside the night's (`ring_job`); the night's
   buckets hand it their customers' own features and account owners.
-- `score_night`: every table's rows go to the bucket of their customer (account-keyed tables
-  through the account's customer), each table's bucket travels as one Arrow blob, and each
+- `score_night`: every table's rows (read by pyarrow in the workers, one task per row group,
+  where every table of the night can be; else Spark's scan) go to the bucket of their customer
+  (account-keyed tables through the account's customer), travel as Arrow blobs, and each
   bucket is typed, checked, featured and scored by the engine's own code in a Python worker
   (`partition.night_bucket`, applyInArrow), with the model version broadcast. What comes back to
   the driver: problems and warnings (merged), tonight's delinquent accounts and their scores, and
@@ -23,8 +25,10 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from collections_engine.book import Book
+from collections_engine.codes import to_arrow
 from collections_engine.errors import DataError, InputError
 from collections_engine.io.load import TRAINING_TABLES
 from collections_engine.report.nightly import PSI_ACT, PSI_WATCH
@@ -171,12 +175,17 @@ class SparkEngine:
         with its customer's, orphans by their own id: reported). Read by pyarrow in the workers
         where every table can be (`spark.direct`, one bucket function for all), else on Spark's
         scan, bucketed there."""
+        from collections_engine.spark.direct import key_reads_as_text
         from collections_engine.spark.tables import DIRECT_READ
 
         items = [(n, self.tables[n], "customer_id" if "customer_id" in self.tables[n].arrow_schema.names
                   else "account_id") for n in BOOK_TABLES if n in self.tables]
         items += [(f"source:{s}", t, key) for s, (key, _, t) in self.sources.items()]
-        direct = DIRECT_READ and all(t.units is not None for _, t, _ in items)
+        acc = self.tables["accounts"].arrow_schema
+        keys = [t.arrow_schema.field(key).type if key in t.arrow_schema.names else None for _, t, key in items]
+        keys += [acc.field(c).type if c in acc.names else None for c in ("account_id", "customer_id")]
+        direct = DIRECT_READ and all(t.units is not None for _, t, _ in items) \
+            and all(k is not None and key_reads_as_text(k) for k in keys)
         self.stats["night_read"] = "pyarrow row groups" if direct else "spark scan"
         parts = None
         for kind, table, key in items:
@@ -208,11 +217,6 @@ class SparkEngine:
                 yield from pack_batches(kind, [batch.append_column("_b", pa.array(b, pa.int32()))])
 
         return table.map_in_arrow(pack, "_b int, " + NOTE_SCHEMA)
-
-    def _bucket(self, col):
-        from pyspark.sql import functions as F
-
-        return F.pmod(F.xxhash64(F.col(col).cast("string")), F.lit(self.buckets)).cast("int")
 
     def _bucketed(self, df, key: str):
         """The table's DataFrame with `_b`, bucketed by customer on Spark."""
@@ -291,7 +295,8 @@ class SparkEngine:
                  time.perf_counter() - t0)
         bc.unpersist()
         if self._owner_buckets is not None:
-            self._owner_buckets.unpersist()
+            self._owner_buckets.unpersist()  # (still fetchable if the persisted night is recomputed)
+            self._owner_buckets = None
         kinds = notes.column("kind").to_pylist()
         msgs = notes.column("message").to_pylist()
         problems = merge_messages([m for k, m in zip(kinds, msgs) if k == "problem"])
@@ -325,8 +330,8 @@ class SparkEngine:
         # both in account-id order: each bucket scores each of its accounts tonight once
         tonight = tonight.iloc[tonight["account_id"].argsort(kind="stable")].reset_index(drop=True)
         scores = scores.iloc[scores["account_id"].argsort(kind="stable")].reset_index(drop=True)
-        if len(scores) != len(tonight) or not (scores["account_id"].to_numpy(dtype=object)
-                                               == tonight["account_id"].to_numpy(dtype=object)).all():
+        if len(scores) != len(tonight) or not pc.all(pc.equal(to_arrow(scores["account_id"]),
+                                                              to_arrow(tonight["account_id"]))).as_py():
             raise RuntimeError("spark night: the buckets' scores are not one per account tonight")
         drift = drift_from_counts(reference, scores, [json.loads(m) for k, m in zip(kinds, msgs) if k == "drift"])
         book.accounts = tonight
@@ -365,7 +370,7 @@ class SparkEngine:
     def close(self) -> None:
         if self._rings is not None:
             self._rings.fail(RuntimeError("the Spark night was closed"))
-        if self._owner_buckets is not None:
+        if self._owner_buckets is not None:  # a night that stopped before its end
             self._owner_buckets.unpersist()
             self._owner_buckets = None
         if self._night_rows is not None and self.spark is not None:

@@ -49,8 +49,14 @@ def from_blob(blob) -> pa.Table:
 def blobs_of(notes: pa.Table, kind: str) -> list[pa.Buffer]:
     """The blobs of the notes of `kind`, in order, as Arrow buffers read in place (no copy of
     the bytes into Python objects: the 1M night's collected notes are hundreds of megabytes)."""
-    col = notes.filter(pc.equal(notes.column("kind"), kind)).column("blob")
-    return [chunk[i].as_buffer() for chunk in col.chunks for i in range(len(chunk)) if chunk[i].is_valid]
+    out: list[pa.Buffer] = []
+    for batch in notes.select(["kind", "blob"]).to_batches():  # columns aligned, no copy
+        kinds, blobs = batch.column(0), batch.column(1)
+        for i in np.flatnonzero(pc.fill_null(pc.equal(kinds, kind), False).to_numpy(zero_copy_only=False)):
+            blob = blobs[int(i)]
+            if blob.is_valid:
+                out.append(blob.as_buffer())
+    return out
 
 
 def pack_batches(kind: str, batches):
