@@ -146,3 +146,11 @@ def test_timestamps_read_directly_only_where_spark_reads_the_same_values(tmp_pat
             assert got.type == spark_type
             assert got.cast(pa.int64()).to_pylist() == pa.array(values, pa.timestamp(unit, tz=tz)).cast(
                 pa.int64()).to_pylist()
+
+
+def test_a_null_slot_hashes_as_empty_text_whatever_bytes_it_spans() -> None:
+    """Arrow lets a null slot's offsets span bytes: they are not the id's text."""
+    validity = pa.array([True, False, True]).buffers()[1]
+    offsets = pa.py_buffer(np.array([0, 3, 6, 9], np.int64).tobytes())
+    arr = pa.Array.from_buffers(pa.large_string(), 3, [validity, offsets, pa.py_buffer(b"abcXYZdef")], null_count=1)
+    assert text_hash(arr).tolist() == [_slow_hash("abc"), _slow_hash(None), _slow_hash("def")]

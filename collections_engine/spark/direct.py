@@ -11,7 +11,7 @@ hidden or non-parquet files in the folder, a lake URI) keeps Spark's scan.
 
 The night's buckets (`bucket_of`, `OwnerBuckets`) are computed here too: Spark's `xxhash64` is
 not in pyarrow, and every table of a night must go to its buckets by the same function, so a
-night reads all its tables this way or none of them (`SparkEngine._bucketed`).
+night reads all its tables this way or none of them (`SparkEngine._night_parts`).
 """
 
 from __future__ import annotations
@@ -175,6 +175,8 @@ def _block_hash(ch: pa.Array) -> np.ndarray:
         term *= powers[pos]
         filled = length > 0
         h[filled] += np.add.reduceat(term, start[filled])
+    if ch.null_count:  # a null slot hashes as empty text, whatever bytes its offsets span
+        h[~ch.is_valid().to_numpy(zero_copy_only=False)] = _SEED
     return mix64(h)
 
 

@@ -18,10 +18,10 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
-from collections_engine.spark.direct import ReadUnit, map_units, read_units
-
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from collections_engine.spark.direct import ReadUnit, map_units, read_units
 
 __all__ = ["SparkTable", "find_spark_table", "read_spark_table", "ID_COLUMNS"]
 
