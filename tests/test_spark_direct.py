@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collections_engine.spark import direct
+from collections_engine.rings import codes
 from collections_engine.spark.direct import (
     OwnerBuckets, bucket_of, key_reads_as_text, read_batches, read_units, text_hash,
 )
@@ -40,12 +40,12 @@ def _slow_hash(text: str | None) -> int:
 @given(st.lists(st.one_of(st.none(), st.text(max_size=70), st.sampled_from(COLLIDING)), max_size=30),
        st.integers(1, 7))
 def test_text_hash_equals_the_slow_version(texts: list, block: int) -> None:
-    old = direct.HASH_BLOCK
-    direct.HASH_BLOCK = block  # several blocks, and ids at their edges
+    old = codes.BLOCK
+    codes.BLOCK = block  # several blocks, and ids at their edges
     try:
         got = text_hash(pa.array(texts, pa.string())).tolist()
     finally:
-        direct.HASH_BLOCK = old
+        codes.BLOCK = old
     assert got == [_slow_hash(t) for t in texts]
 
 

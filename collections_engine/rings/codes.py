@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from collections_engine.codes import to_arrow
 
-__all__ = ["dense", "fingerprints", "mix64", "sorted_unique", "take_rows", "unique_inverse"]
+__all__ = ["dense", "fingerprints", "mix64", "sorted_unique", "take_rows", "text_hash", "unique_inverse"]
 
 
 # np.unique on large int64 arrays is slow in numpy 2.x (docs/notes/issue-17.md): the helpers
@@ -69,16 +69,40 @@ def fingerprints(column) -> np.ndarray:
     always get equal fingerprints; different ones rarely do (a collision only costs a
     needless exact comparison where it is used as a pre-filter). No Python object per row and
     no hash table: about 30 ns a row against ~200 ns for dictionary-encoding 17M distinct values.
+    Strings over 24 bytes that differ only outside the three words share a fingerprint:
+    `text_hash` reads every byte.
     """
+    return _by_blocks(column, _block_fingerprints)
+
+
+def text_hash(column) -> np.ndarray:
+    """A 64-bit hash of every byte of each string (uint64): the sum over the bytes of
+    (byte + 1) * P**position, plus the length, mixed by `mix64`; null strings hash as empty.
+    About twice `fingerprints`' cost (0.30 against 0.16 s per 1M ids); what a hash must read
+    where no exact comparison follows (the Spark engine's buckets, `spark.direct`)."""
+    return _by_blocks(column, _block_text_hash)
+
+
+def _by_blocks(column, block_fn) -> np.ndarray:
+    """`block_fn` over each block of BLOCK rows of a string column, into one uint64 array (no
+    copy of the whole column's parts at the end)."""
     chunks = to_arrow(column).chunks
     out = np.empty(sum(len(ch) for ch in chunks), np.uint64)
     lo = 0
-    for ch in chunks:  # into one array: no copy of the whole column's parts at the end
+    for ch in chunks:
         for start in range(0, len(ch), BLOCK):
             part = ch.slice(start, BLOCK)
-            out[lo:lo + len(part)] = _block_fingerprints(part)
+            out[lo:lo + len(part)] = block_fn(part) if len(part) else np.zeros(0, np.uint64)
             lo += len(part)
     return out
+
+
+def _string_buffers(ch: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets, data) of a large_string array, as numpy views of its buffers."""
+    bufs = ch.buffers()
+    off = np.frombuffer(bufs[1], dtype=np.int64, count=len(ch) + 1, offset=ch.offset * 8)
+    data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
+    return off, data
 
 
 # Rows per block of the element-wise passes below: a block's temporaries stay in the CPU cache
@@ -87,12 +111,7 @@ BLOCK = 1 << 16
 
 
 def _block_fingerprints(ch: pa.Array) -> np.ndarray:
-    n = len(ch)
-    if n == 0:
-        return np.zeros(0, np.uint64)
-    bufs = ch.buffers()
-    off = np.frombuffer(bufs[1], dtype=np.int64, count=n + 1, offset=ch.offset * 8)
-    data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
+    off, data = _string_buffers(ch)
     start, length = off[:-1], np.diff(off)
     out = length.astype(np.uint64)
     out *= np.uint64(0xD6E8FEB86659FD93)
@@ -119,6 +138,31 @@ def _block_fingerprints(ch: pa.Array) -> np.ndarray:
         byte[k[None, :] >= length[short, None]] = 0
         out[short] += (byte << (k.astype(np.uint64) * np.uint64(8))).sum(axis=1, dtype=np.uint64)
     return mix64(out)
+
+
+_P = np.uint64(0x100000001B3)          # text_hash: the multiplier of the polynomial in the bytes
+_SEED = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _block_text_hash(ch: pa.Array) -> np.ndarray:
+    off, data = _string_buffers(ch)
+    length = np.diff(off)
+    h = length.astype(np.uint64) + _SEED
+    total = int(off[-1] - off[0])
+    if total:
+        data = data[off[0]:off[-1]]
+        start = off[:-1] - off[0]
+        pos = np.arange(total, dtype=np.int64) - np.repeat(start, length)  # each byte's place in its string
+        powers = np.ones(int(length.max()), np.uint64)
+        powers[1:] = np.cumprod(np.full(len(powers) - 1, _P, np.uint64))  # wraps mod 2**64
+        term = data.astype(np.uint64)
+        term += np.uint64(1)
+        term *= powers[pos]
+        filled = length > 0
+        h[filled] += np.add.reduceat(term, start[filled])
+    if ch.null_count:  # a null slot hashes as empty text, whatever bytes its offsets span
+        h[~ch.is_valid().to_numpy(zero_copy_only=False)] = _SEED
+    return mix64(h)
 
 
 def take_rows(column, rows: np.ndarray) -> pa.ChunkedArray:

@@ -30,7 +30,7 @@ from collections_engine.config.graph import GraphConfig
 from collections_engine.rings.graph import CustomerGraph
 from collections_engine.rings.incremental import STATE_COLUMNS, NightCommunities, night_communities
 
-__all__ = ["part_graph", "coded_graph", "part_communities", "merge_states"]
+__all__ = ["part_graph", "coded_graph", "part_communities", "graph_communities", "merge_states"]
 
 LABELS = ("community", "merged", "leiden")
 
@@ -57,12 +57,15 @@ def coded_graph(customers: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.ndarr
 
 
 def part_communities(lo, hi, w: np.ndarray, graph: GraphConfig,
-                     state: pd.DataFrame | None = None, why_full: str = "", *,
-                     coded: CustomerGraph | None = None) -> NightCommunities:
-    """`night_communities` on the part given by its edges (`part_graph`, or `coded`: the part's
-    graph made by `coded_graph`); `state`: the previous night's state rows of the part's
-    customers (checked by `incremental.check_state`), or None."""
-    cg = coded if coded is not None else part_graph(lo, hi, w)
+                     state: pd.DataFrame | None = None, why_full: str = "") -> NightCommunities:
+    """`night_communities` on the part given by its edges (`part_graph`); `state`: the previous
+    night's state rows of the part's customers (checked by `incremental.check_state`), or None."""
+    return graph_communities(part_graph(lo, hi, w), graph, state, why_full)
+
+
+def graph_communities(cg: CustomerGraph, graph: GraphConfig, state: pd.DataFrame | None = None,
+                      why_full: str = "") -> NightCommunities:
+    """`part_communities` on a part's graph already made (`coded_graph`)."""
     return night_communities(cg, graph, state, why_full or "no ring state given")
 
 

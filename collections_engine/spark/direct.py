@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from collections_engine.rings.codes import mix64
+from collections_engine.rings.codes import text_hash as _text_hash
 
 __all__ = ["ReadUnit", "read_units", "read_batches", "map_units", "bucket_of", "text_hash", "key_reads_as_text",
            "OwnerBuckets"]
@@ -132,52 +132,11 @@ def bucket_of(ids, n_buckets: int) -> np.ndarray:
     return (text_hash(ids) % np.uint64(n_buckets)).astype(np.int32)
 
 
-# Rows per block of `text_hash`: a block's per-byte temporaries stay a few megabytes.
-HASH_BLOCK = 1 << 16
-_P = np.uint64(0x100000001B3)          # the multiplier of the polynomial in the bytes
-_SEED = np.uint64(0x9E3779B97F4A7C15)
-
-
 def text_hash(ids) -> np.ndarray:
-    """A 64-bit hash of every byte of each id's UTF-8 text (uint64): sum over the bytes of
-    (byte + 1) * P**position, plus the length, mixed by splitmix64's finaliser. Unlike
-    `rings.codes.fingerprints` (three 8-byte windows: ids over 24 bytes that differ elsewhere
-    share a fingerprint, which would put a whole family of long ids in one bucket), it reads
-    every byte, vectorised over the Arrow data buffer. Null ids hash as empty text."""
-    text = _text(ids)
-    out = np.empty(len(text), np.uint64)
-    lo = 0
-    for ch in text.chunks:
-        for start in range(0, len(ch), HASH_BLOCK):
-            part = ch.slice(start, HASH_BLOCK)
-            out[lo:lo + len(part)] = _block_hash(part)
-            lo += len(part)
-    return out
-
-
-def _block_hash(ch: pa.Array) -> np.ndarray:
-    n = len(ch)
-    if n == 0:
-        return np.zeros(0, np.uint64)
-    bufs = ch.buffers()
-    off = np.frombuffer(bufs[1], dtype=np.int64, count=n + 1, offset=ch.offset * 8)
-    length = np.diff(off)
-    h = length.astype(np.uint64) + _SEED
-    total = int(off[-1] - off[0])
-    if total:
-        data = np.frombuffer(bufs[2], dtype=np.uint8)[off[0]:off[-1]]
-        start = off[:-1] - off[0]
-        pos = np.arange(total, dtype=np.int64) - np.repeat(start, length)  # each byte's place in its id
-        powers = np.ones(int(length.max()), np.uint64)
-        powers[1:] = np.cumprod(np.full(len(powers) - 1, _P, np.uint64))  # wraps mod 2**64
-        term = data.astype(np.uint64)
-        term += np.uint64(1)
-        term *= powers[pos]
-        filled = length > 0
-        h[filled] += np.add.reduceat(term, start[filled])
-    if ch.null_count:  # a null slot hashes as empty text, whatever bytes its offsets span
-        h[~ch.is_valid().to_numpy(zero_copy_only=False)] = _SEED
-    return mix64(h)
+    """`rings.codes.text_hash` of each id's text as Spark's `cast(string)` writes it (every byte:
+    `fingerprints`' three windows would put a family of long ids that differ elsewhere in one
+    bucket)."""
+    return _text_hash(_text(ids))
 
 
 def _text(ids) -> pa.ChunkedArray:

@@ -297,8 +297,7 @@ def components(spark, edges, folder: str, max_rounds: int = 64, local_edges: int
             ptr = saved.select("id", "to")
             if saved.where(F.col("moved")).limit(1).count() == 0:
                 break
-        labels = _saved(spark, labels.join(ptr.withColumnRenamed("id", "comp"), "comp", "left").select(
-            "id", F.coalesce(F.col("to"), F.col("comp")).alias("comp")), f"{folder}/labels_{i}")
+        labels = _saved(spark, _moved(labels, ptr), f"{folder}/labels_{i}")
         ends = ptr.select(F.col("id").alias("n"), "to")
         moved_a = cur.join(ends.withColumnRenamed("n", "a"), "a", "left").select(
             F.coalesce(F.col("to"), F.col("a")).alias("a"), "b")
@@ -313,11 +312,18 @@ def components(spark, edges, folder: str, max_rounds: int = 64, local_edges: int
         if left <= local_edges:  # the rest in one task: each node to its component's smallest id
             ends = _saved(spark, cur.repartition(1).mapInArrow(_smallest_ends, "id string, to string"),
                           f"{folder}/p_local")
-            labels = _saved(spark, labels.join(ends.withColumnRenamed("id", "comp"), "comp", "left").select(
-                "id", F.coalesce(F.col("to"), F.col("comp")).alias("comp")), f"{folder}/labels_local")
+            labels = _saved(spark, _moved(labels, ends), f"{folder}/labels_local")
             log.info("spark: connected components settled in %d rounds and one task (%d edges left)", i, left)
             return labels
     raise RuntimeError(f"connected components did not settle in {max_rounds} rounds")
+
+
+def _moved(labels, ptr):
+    """Each customer's label (id, comp) moved to where its label points (ptr: id -> to)."""
+    from pyspark.sql import functions as F
+
+    return labels.join(ptr.withColumnRenamed("id", "comp"), "comp", "left").select(
+        "id", F.coalesce(F.col("to"), F.col("comp")).alias("comp"))
 
 
 def _smallest_ends(batches):

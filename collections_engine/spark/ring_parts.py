@@ -6,7 +6,7 @@ its edges and the linking values its customers hold. Everything the in-process r
 computes for a customer reads only rows inside its component, so a part computes, for its
 customers, what `rings.detect` computes on the whole book:
 
-- the communities of its components of at least `ring.min_size` (`per_component.part_communities`);
+- the communities of its components of at least `ring.min_size` (`per_component.graph_communities`);
 - every customer's propensity features (`ring_propensity.part_features`) and its share of the
   fit sample (`part_sample`);
 - for the members of communities of at least `ring.min_size` only: their features, first day,
@@ -32,7 +32,7 @@ from collections_engine.codes import encode_arrow, to_arrow
 from collections_engine.config.graph import GraphConfig
 from collections_engine.rings.incremental import NightCommunities
 from collections_engine.rings.codes import sorted_unique
-from collections_engine.rings.per_component import coded_graph, merge_states, part_communities
+from collections_engine.rings.per_component import coded_graph, graph_communities, merge_states
 from collections_engine.rings.propensity import apply
 from collections_engine.spark.partition import blobs_of, from_blob, notes_table, to_blob
 from collections_engine.spark.ring_propensity import fit_sample, part_features, part_sample
@@ -101,7 +101,7 @@ def part_rings(customers: pa.Table, rows: pa.Table, graph: GraphConfig, own_colu
     if len(e):
         nodes = sorted_unique(np.concatenate([u, v]))  # the part graph's customers, in id order
         cg = coded_graph(ids[nodes], np.searchsorted(nodes, u), np.searchsorted(nodes, v), w)
-        night = part_communities(None, None, None, graph, coded=cg)
+        night = graph_communities(cg, graph)
         labels[nodes] = night.labels
     sh_cust = rows.column("a").take(s)
     sh_node = _positions(sh_cust, sorted_ids)
