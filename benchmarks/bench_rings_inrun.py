@@ -15,6 +15,9 @@ reads it back on later calls, to iterate faster), then runs
   reset before it, via /proc/self/clear_refs) and Arrow's pool peak;
 - the load average before and after (the machine is shared: read timings beside it).
 
+The process keeps the memory it frees (`memory.keep_freed`), as the nightly run's ring child
+does; `COLLECTIONS_ENGINE_KEEP_FREED=0` times the step with the allocators as they are.
+
 `--save DIR` writes members.parquet and rings.parquet; `--compare DIR` checks tonight's
 tables against saved ones (same rings, same bytes of the frames) and prints the differences.
 `--profile FILE` writes a pyinstrument text profile of the step.
@@ -44,6 +47,7 @@ sys.path.insert(0, str(ROOT))
 
 from collections_engine.config import load_graph, load_strategy  # noqa: E402
 from collections_engine.io.load import load_book  # noqa: E402
+from collections_engine.memory import keep_freed  # noqa: E402
 from collections_engine.rings import community as community_mod  # noqa: E402
 from collections_engine.rings.detect import detect_rings  # noqa: E402
 from collections_engine.rings.carry import check_carry  # noqa: E402
@@ -143,6 +147,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--also-full", action="store_true", help="with --second: also a full recompute of DATE")
     args = ap.parse_args(argv)
 
+    print(f"memory: freed memory kept for reuse: {keep_freed()}")
     book = _book(args)
     graph = load_graph(Path(args.graph))
     date = pd.Timestamp(args.date) if args.date else book.snapshot_dates()[-1]

@@ -1,4 +1,4 @@
-"""A step run in a forked child while the parent goes on, and handing freed memory back.
+"""A step run in a forked child while the parent goes on.
 
 The nightly run finds rings in a child process while it builds features and scores: the child
 sees a copy-on-write view of the book (nothing is copied or pickled on the way in) and sends its
@@ -22,9 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import pyarrow as pa
-
-__all__ = ["Forked", "return_free_memory", "send", "receive"]
+__all__ = ["Forked", "send", "receive"]
 
 _COUNT = struct.Struct("<QQ")   # size of the pickle, number of out-of-band buffers
 _SIZE = struct.Struct("<Q")
@@ -167,13 +165,3 @@ def _read_into(fh, buf: bytearray) -> int:
         got += k
     return got
 
-
-def return_free_memory() -> None:
-    """Hand back to the system what the allocators keep free (after features and scoring, while
-    the ring child, whose peak comes later, still runs)."""
-    gc.collect()
-    pa.default_memory_pool().release_unused()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
