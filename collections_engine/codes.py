@@ -175,13 +175,24 @@ def sorted_levels(s: pd.Series) -> pd.Series:
         enc = pc.dictionary_encode(pa.array(s.array) if s.dtype != object else pa.array(s, from_pandas=True))
         s = pd.Series(enc.to_pandas(), index=s.index, name=s.name) if len(s) else s.astype("category")
     cat = s.array
-    present = np.bincount(cat.codes[cat.codes >= 0], minlength=len(cat.categories)) > 0
+    codes = cat.codes
+    complete = len(codes) > 0 and codes.min() >= 0  # no missing value: Arrow works on the codes as they are
+    if complete:  # the codes present, hashed in Arrow (no mask, no int64 copy of the column)
+        present = np.zeros(len(cat.categories), bool)
+        present[pc.unique(pa.array(codes)).to_numpy(zero_copy_only=False)] = True
+    else:
+        present = np.bincount(codes[codes >= 0], minlength=len(cat.categories)) > 0
     levels = [str(c) for c, p in zip(cat.categories, present) if p]
     order = sorted(range(len(levels)), key=levels.__getitem__)
     rank = np.full(len(cat.categories) + 1, -1, np.int64)  # last slot: missing (code -1)
     rank[np.flatnonzero(present)[order]] = np.arange(len(order))
-    codes = rank[cat.codes]
-    return pd.Series(pd.Categorical.from_codes(codes, categories=[levels[i] for i in order]),
+    if complete and len(levels) == len(cat.categories) and order == list(range(len(order))):
+        new = np.array(codes)  # the levels are already the present ones, in order (a copy: writable)
+    elif complete:  # each code mapped in Arrow, in the codes' own width
+        new = np.array(pc.take(pa.array(rank[:-1].astype(codes.dtype)), pa.array(codes)))
+    else:
+        new = rank[codes]
+    return pd.Series(pd.Categorical.from_codes(new, categories=[levels[i] for i in order], validate=False),
                      index=s.index, name=s.name)
 
 

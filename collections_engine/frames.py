@@ -221,14 +221,16 @@ def _is_text(s: pd.Series) -> bool:
     return s.dtype == object or pd.api.types.is_string_dtype(s)
 
 
-def _hashed_duplicated(df: pd.DataFrame, cols: list[str]) -> np.ndarray:
+def _hashed_duplicated(df: pd.DataFrame, cols: list[str], rows: np.ndarray | None = None,
+                       key: np.ndarray | None = None, size: int = 1) -> np.ndarray:
     """`duplicated` through integer codes. Cheap columns (numbers, dates) are coded first;
     before each text column (hashing strings is the cost), rows already unique on the columns
-    so far are set aside: they cannot repeat an earlier row."""
+    so far are set aside: they cannot repeat an earlier row. With `rows` (increasing positions)
+    and their `key` codes below `size` on earlier columns: among those rows only."""
     n = len(df)
     order = [c for c in cols if not _is_text(df[c])] + [c for c in cols if _is_text(df[c])]
-    rows = np.arange(n)
-    key, size = np.zeros(n, np.int64), 1
+    if rows is None:
+        rows, key = np.arange(n), np.zeros(n, np.int64)
     for col in order:
         if _is_text(df[col]) and size > 1:
             again = _repeated(key, size)
@@ -312,7 +314,5 @@ def duplicated(df: pd.DataFrame, columns: list[str] | None = None) -> np.ndarray
     idx = np.flatnonzero(in_run)
     if len(idx):
         run = np.cumsum(~same_prev[idx])  # a run's rows are consecutive in idx; its first is not same_prev
-        sub = pd.DataFrame({"run": run, **{f"c{i}": df[c].iloc[idx].reset_index(drop=True)
-                                          for i, c in enumerate(cols[k:])}})
-        out[idx] = _hashed_duplicated(sub, list(sub.columns))
+        return _hashed_duplicated(df, cols[k:], rows=idx, key=run, size=int(run[-1]) + 1)
     return out

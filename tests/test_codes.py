@@ -57,3 +57,20 @@ def test_is_sorted_text_and_codes(values, sort):
     assert is_sorted(s) == (obvious or len(values) < 2)
     codes = np.array([len(v or "") for v in values], np.int64)
     assert is_sorted(codes) == bool(np.all(np.diff(codes) >= 0))
+
+
+@given(st.lists(st.sampled_from(["sms", "call", "email", "letter"]), min_size=1, max_size=30),
+       st.lists(st.sampled_from(["sms", "call", "email", "letter", "fax"]), min_size=5, max_size=5, unique=True),
+       st.booleans(), st.booleans())
+def test_sorted_levels_of_file_categories_without_missing_values(values, categories, with_missing, unused):
+    """A column read as categories from the file's dictionary (levels in file order, some unused):
+    the same values, the present levels sorted, and codes that can be written to."""
+    if with_missing:
+        values = values + [None]
+    levels = [c for c in categories if c in values] + (["zz"] if unused else [])
+    s = pd.Series(pd.Categorical(values, categories=sorted(levels) if len(set(values)) < 3 else levels))
+    out = sorted_levels(s)
+    assert list(out.cat.categories) == sorted({v for v in values if v is not None})
+    assert out.astype(object).where(out.notna(), None).tolist() == values
+    out.iloc[0] = out.cat.categories[0]  # its codes are its own
+    assert s.iloc[0] == values[0]

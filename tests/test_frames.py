@@ -87,6 +87,33 @@ def test_duplicated_sorted_extract_with_repeats_inside_runs():
     assert np.array_equal(duplicated(df, ["account_id", "day"]), df.duplicated(["account_id", "day"]).to_numpy())
 
 
+@pytest.mark.parametrize("seed", [2, 3])
+def test_duplicated_identifiers_shaped_extract_matches_pandas(seed):
+    """The identifiers' shape at a size where the sorted-prefix path codes only the rows inside
+    runs: sorted by customer, kinds in file order (not sorted) within a customer, text values
+    and dates, full-row repeats planted and near-repeats (same customer, kind and date, another
+    value) that only the text column tells apart."""
+    rng = np.random.default_rng(seed)
+    customers = 60_000
+    per = rng.integers(1, 7, customers)
+    cust = np.repeat(np.arange(customers), per)
+    n = len(cust)
+    kinds = np.array(["phone", "device", "address"])[np.arange(n) % 3]
+    values = np.char.add("v", rng.integers(0, n // 2, n).astype(str))
+    seen = np.datetime64("2024-07-01") + rng.integers(0, 3, n).astype("timedelta64[D]")
+    df = pd.DataFrame({"customer_id": pd.array(np.char.add("C", cust.astype(str)), dtype="str"),
+                       "kind": pd.Categorical(kinds), "value": pd.array(values, dtype="str"),
+                       "first_seen": seen.astype("datetime64[ns]")})
+    again = rng.random(n) < 0.02  # full repeats of the row before
+    rows = np.flatnonzero(again[1:]) + 1
+    df.iloc[rows] = df.iloc[rows - 1].to_numpy()
+    df = df.sort_values("customer_id", kind="stable").reset_index(drop=True)
+    expected = df.duplicated(keep="first").to_numpy()
+    assert 0.01 < expected.mean() < 0.05
+    assert np.array_equal(duplicated(df), expected)
+    assert np.array_equal(duplicated(df, ["customer_id", "kind", "value"]),
+                          df.duplicated(["customer_id", "kind", "value"], keep="first").to_numpy())
+
 @given(st.lists(st.tuples(SMALL_TEXT, st.integers(1, 4)), max_size=12), st.lists(SMALL_TEXT, max_size=8))
 def test_isin_on_runs_of_repeated_ids(runs, pool):
     """Ids repeated over consecutive rows (a sorted extract) take the one-look-up-per-run path."""

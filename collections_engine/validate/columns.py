@@ -82,7 +82,7 @@ def _to_date(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
         vals = raw.to_numpy()
         fast = _midnights_in_range(vals)
         if fast is not None:
-            return pd.Series(fast, index=s.index), np.zeros(len(s), bool)
+            return pd.Series(fast, index=s.index, copy=False), np.zeros(len(s), bool)
     elif s.dtype == object and hasattr(s.dropna().head(1).tolist()[0] if s.notna().any() else "", "year"):
         vals = pd.to_datetime(s, errors="coerce").to_numpy()  # python date objects
     else:
@@ -92,7 +92,7 @@ def _to_date(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
     present = ~np.isnat(vals)
     out_of_range = present & ((vals < _MIN_DATE) | (vals >= _MAX_DATE))
     vals = np.where(out_of_range, np.datetime64("NaT"), vals).astype("datetime64[ns]")
-    out = pd.Series(vals, index=s.index)
+    out = pd.Series(vals, index=s.index, copy=False)
     bad = (np.isnat(vals) & s.notna().to_numpy())
     return out, bad
 
@@ -173,7 +173,10 @@ def _number_column(df: pd.DataFrame, col: str, kind: str, spec: TableSpec, label
                    problems: list[str]) -> pd.Series:
     """A num / int / bool01 column as float64 (int64 or int8 when whole and complete), with its
     problems: not numbers, fractions in an int column, values other than 0/1, negative values."""
-    out, bad = _to_num(df[col])
+    s = df[col]
+    if kind in ("int", "bool01") and isinstance(s.dtype, np.dtype) and s.dtype.kind in "iu":
+        return _integer_column(s, col, kind, spec, label, df, problems)
+    out, bad = _to_num(s)
     if bad.any():
         problems.append(f"{label}: column '{col}': {int(bad.sum())} rows that are not numbers; "
                         f"expected a number; {rows_hint(df, bad, spec.key)}")
@@ -199,6 +202,25 @@ def _number_column(df: pd.DataFrame, col: str, kind: str, spec: TableSpec, label
     elif kind == "bool01" and not null.any() and not bad.any():
         out = out.astype("int8")
     return out
+
+
+def _integer_column(s: pd.Series, col: str, kind: str, spec: TableSpec, label: str, df: pd.DataFrame,
+                    problems: list[str]) -> pd.Series:
+    """`_number_column` of an int / bool01 column read as integers (no nulls, no fractions): the
+    same checks and result without the round trip through float64 (two arrays of the column's
+    length less, at 13M account rows)."""
+    vals = s.to_numpy()
+    if kind == "bool01":
+        nb = (vals != 0) & (vals != 1)
+        if nb.any():
+            problems.append(f"{label}: column '{col}': {int(nb.sum())} rows not 0 or 1; "
+                            f"expected 0/1; {rows_hint(df, nb, spec.key)}")
+    if col in spec.non_negative and vals.dtype.kind == "i":
+        neg = vals < 0
+        if neg.any():
+            problems.append(f"{label}: column '{col}': {int(neg.sum())} rows with a negative value; "
+                            f"expected >= 0; {rows_hint(df, neg, spec.key)}")
+    return s.astype("int64" if kind == "int" else "int8")
 
 
 def _key_rows(df: pd.DataFrame, spec: TableSpec, label: str, problems: list[str],

@@ -1,0 +1,54 @@
+"""Typing a table's columns (`validate.columns.coerce_table`): the integer fast path against the
+float path, and date columns typed without a copy.
+
+- An int / bool01 column read as integers takes `_integer_column`; the same values read as
+  floats take the float path. Both give the same column (values and dtype) and the same
+  problems, for any integers, signed or not, valid or not (negative, not 0/1).
+- A date column read as datetime64[ns] at midnight is the column itself, not a copy of it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from collections_engine.schema import TableSpec
+from collections_engine.validate.columns import coerce_table
+
+SPEC = TableSpec("t", key=("id",), columns={"id": "id", "n": "int", "flag": "bool01", "day": "date"},
+                 non_negative=("n",))
+
+
+def _frame(n: list[int], flag: list[int], dtype: str) -> pd.DataFrame:
+    return pd.DataFrame({"id": [f"A{i}" for i in range(len(n))],
+                         "n": np.array(n).astype(dtype), "flag": np.array(flag).astype(dtype),
+                         "day": np.full(len(n), np.datetime64("2025-06-01", "ns"))})
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data(), st.sampled_from(["int64", "int32", "int8", "uint8", "uint16"]))
+def test_integer_columns_type_as_their_float_copies_do(data, dtype):
+    info = np.iinfo(dtype)
+    ints = st.integers(max(info.min, -5), min(info.max, 300))
+    rows = data.draw(st.integers(1, 40))
+    n = data.draw(st.lists(ints, min_size=rows, max_size=rows))
+    flag = data.draw(st.lists(st.one_of(st.sampled_from([0, 1]), ints), min_size=rows, max_size=rows))
+    fast, fast_problems, _ = coerce_table(_frame(n, flag, dtype), SPEC, "t.parquet")
+    slow, slow_problems, _ = coerce_table(_frame(n, flag, "float64"), SPEC, "t.parquet")
+    assert fast_problems == slow_problems
+    for col in ("n", "flag"):
+        assert fast[col].dtype == slow[col].dtype
+        assert np.array_equal(fast[col].to_numpy(), slow[col].to_numpy())
+    assert any("negative" in p for p in fast_problems) == any(v < 0 for v in n)
+    assert any("not 0 or 1" in p for p in fast_problems) == any(v not in (0, 1) for v in flag)
+
+
+def test_a_date_column_at_midnight_is_typed_without_a_copy():
+    df = _frame([1, 2, 3], [0, 1, 0], "int64")
+    out, problems, _ = coerce_table(df, SPEC, "t.parquet")
+    assert not problems
+    assert out["day"].dtype == "datetime64[ns]"
+    assert np.shares_memory(out["day"].to_numpy(), df["day"].to_numpy())
+    assert out["n"].dtype == "int64" and out["flag"].dtype == "int8"
