@@ -305,6 +305,8 @@ def main() -> None:
                     "or trained); the nights run with --cli-run into --out (emptied first)")
     ap.add_argument("--models", type=Path, help="an approved model version's folder, with --data")
     ap.add_argument("--out", type=Path, help="RUNS folder for --data (default ROOT/runs_DATA-NAME)")
+    ap.add_argument("--after", type=Path, help="with --data: a night's run folder (RUNS/DATE) copied into the "
+                    "runs folder first, so that --dates times the nights after it alone")
     ap.add_argument("--dates", nargs="+", help="with --data: the nights to run in order (default: the last "
                     "--days snapshot dates, the first --nights of them)")
     args = ap.parse_args()
@@ -470,6 +472,8 @@ def given_book(args) -> None:
         raise SystemExit("--data needs --models (an approved model version's folder)")
     runs = args.out or args.root / f"runs_{args.data.name}"
     shutil.rmtree(runs, ignore_errors=True)
+    if args.after is not None:  # a night already run: the next one is timed alone
+        shutil.copytree(args.after, runs / args.after.name)
     nights = args.dates
     if not nights:
         dates = sorted(pq.read_table(args.data / "accounts.parquet", columns=["snapshot_date"])
