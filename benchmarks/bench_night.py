@@ -471,6 +471,9 @@ def given_book(args) -> None:
     if args.models is None:
         raise SystemExit("--data needs --models (an approved model version's folder)")
     runs = args.out or args.root / f"runs_{args.data.name}"
+    if args.after is not None and args.after.resolve().is_relative_to(runs.resolve()):
+        raise SystemExit(f"--after {args.after} is inside the runs folder {runs}, which is emptied first: "
+                         "copy it elsewhere or give --out")
     shutil.rmtree(runs, ignore_errors=True)
     if args.after is not None:  # a night already run: the next one is timed alone
         shutil.copytree(args.after, runs / args.after.name)

@@ -58,4 +58,10 @@ _register_commands()
 
 
 def main() -> None:
+    """The `collections-engine` program: the process is the command's own, so `run` may set how
+    it uses memory (`memory.keep_freed`); the app invoked inside another program (a test's
+    CliRunner) leaves that program's process as it is."""
+    from collections_engine import memory
+
+    memory.own_process()
     app()

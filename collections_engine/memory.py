@@ -10,12 +10,15 @@ where the 1M second night spent 139.6 of its 218.3 CPU seconds in the kernel.
 
 `keep_freed()` makes the process keep what it frees, to serve its next allocations from:
 glibc serves large allocations from its heap (`M_MMAP_MAX` 0) and keeps the heap's free top
-(`M_TRIM_THRESHOLD` 2 GiB), and Arrow allocates through the same allocator (its system pool).
-What the process holds then follows its peak, not what it uses at the moment, so the night
-still hands its free memory back where that matters (`return_free_memory`: before the ring
-child is forked, after features and after scoring). The nightly run turns it on for the
-in-process engine; `COLLECTIONS_ENGINE_KEEP_FREED=0` leaves the allocators as they are.
-Neither changes a single output byte.
+(`M_TRIM_THRESHOLD` 2 GiB), and Arrow's default pool allocates through the same allocator (its
+system pool; an operator's `ARROW_DEFAULT_MEMORY_POOL` is left as it is). What the process holds
+then follows its peak, not what it uses at the moment, so the night still hands its free memory
+back where that matters (`return_free_memory`: before the ring child is forked, after features
+and after scoring). It is the process's setting, for the rest of its life: `collections-engine
+run` turns it on for the in-process engine when the process is the program's own (`cli.main`);
+`run_night` called as a library, or the app inside another program, leaves that process as it
+is. `COLLECTIONS_ENGINE_KEEP_FREED=0` leaves the allocators as they are. Neither changes an
+output byte.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import os
 
 import pyarrow as pa
 
-__all__ = ["keep_freed", "return_free_memory"]
+__all__ = ["keep_freed", "own_process", "return_free_memory"]
 
 # glibc's mallopt parameters (malloc.h)
 _M_TRIM_THRESHOLD = -1
@@ -41,17 +44,28 @@ def _libc():
         return None
 
 
-def keep_freed() -> bool:
+_OWN = {"process": False}
+
+
+def own_process() -> None:
+    """Say that this process is the program's own (`cli.main`): `keep_freed(only_own=True)` may
+    then change it."""
+    _OWN["process"] = True
+
+
+def keep_freed(only_own: bool = False) -> bool:
     """Make this process (and the children it forks later) keep the memory it frees for its
-    next allocations. True when set; False where the allocator is not glibc's, or where
-    `COLLECTIONS_ENGINE_KEEP_FREED=0` says to leave the allocators as they are."""
-    if os.environ.get("COLLECTIONS_ENGINE_KEEP_FREED", "1") == "0":
+    next allocations. True when set; False where the allocator is not glibc's, where
+    `COLLECTIONS_ENGINE_KEEP_FREED=0` says to leave the allocators as they are, or, with
+    `only_own`, where the process is not the program's own (`own_process`)."""
+    if os.environ.get("COLLECTIONS_ENGINE_KEEP_FREED", "1") == "0" or (only_own and not _OWN["process"]):
         return False
     libc = _libc()
     mallopt = getattr(libc, "mallopt", None)
     if mallopt is None or not (mallopt(_M_MMAP_MAX, 0) and mallopt(_M_TRIM_THRESHOLD, _TRIM_AT)):
         return False
-    pa.set_memory_pool(pa.system_memory_pool())
+    if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
+        pa.set_memory_pool(pa.system_memory_pool())
     return True
 
 

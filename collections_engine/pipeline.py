@@ -44,7 +44,7 @@ from collections_engine.io.database import DatabaseURL
 from collections_engine.io.load import TRAINING_TABLES, load_book
 from collections_engine.io.runfolder import write_run_folder
 from collections_engine.io.runs import PreviousNight, clean_stale, read_previous_frame, read_previous_night, runs_lock
-from collections_engine.memory import keep_freed, return_free_memory
+from collections_engine.memory import return_free_memory
 from collections_engine.report.monitor import add_money, history_monitor, monitor_night, realised_since
 from collections_engine.report.nightly import nightly_report, psi_table  # noqa: F401 (API)
 from collections_engine.rings import detect_rings
@@ -122,8 +122,6 @@ class _Placed:
 def run_night(req: RunRequest) -> RunResult:
     """Run one business date end to end; InputError for bad input (nothing written)."""
     engine = _open_engine(req)
-    if engine is None:  # the in-process night reuses the memory it frees (`memory.keep_freed`)
-        keep_freed()
     try:
         return _run_night(req, engine)
     finally:

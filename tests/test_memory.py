@@ -21,13 +21,15 @@ _PROBE = r"""
 import json, sys
 import numpy as np
 import pyarrow as pa
-from collections_engine.memory import keep_freed, return_free_memory
+from collections_engine.memory import keep_freed, own_process, return_free_memory
 
 def rss_mib():
     with open("/proc/self/statm") as fh:
         return int(fh.read().split()[1]) * 4096 / 2**20
 
-kept = keep_freed()
+not_own = keep_freed(only_own=True)  # a process that is not the program's own is left alone
+own_process()
+kept = keep_freed(only_own=True)
 base = rss_mib()
 a = np.ones(192 * 2**20 // 8)
 held = rss_mib()
@@ -37,12 +39,13 @@ b = pa.array(np.arange(24 * 2**20 // 8, dtype=np.int64))  # Arrow's allocations:
 pool = pa.default_memory_pool().backend_name
 del b
 return_free_memory()
-print(json.dumps({"kept": kept, "base": base, "held": held, "freed": freed, "trimmed": rss_mib(), "pool": pool}))
+print(json.dumps({"not_own": not_own, "kept": kept, "base": base, "held": held, "freed": freed, "trimmed": rss_mib(), "pool": pool}))
 """
 
 
 def _probe(keep: str) -> dict:
     env = {**os.environ, "COLLECTIONS_ENGINE_KEEP_FREED": keep, "PYTHONPATH": str(ROOT)}
+    env.pop("ARROW_DEFAULT_MEMORY_POOL", None)
     out = subprocess.run([sys.executable, "-c", _PROBE], env=env, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -50,6 +53,7 @@ def _probe(keep: str) -> dict:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc and /proc: Linux")
 def test_freed_memory_is_kept_for_reuse_and_handed_back_when_asked():
     got = _probe("1")
+    assert got["not_own"] is False
     assert got["kept"] is True and got["pool"] == "system"
     assert got["held"] - got["base"] > 150            # the array was touched
     assert got["freed"] - got["base"] > 150           # freed, still the process's
@@ -62,3 +66,23 @@ def test_keep_freed_0_leaves_the_allocators_as_they_are():
     assert got["kept"] is False and got["pool"] != "system"
     assert got["held"] - got["base"] > 150
     assert got["held"] - got["freed"] > 150           # unmapped as soon as it is freed
+
+
+def test_the_run_command_asks_to_keep_freed_memory_for_the_in_process_engine_only(monkeypatch, tmp_path):
+    """`collections-engine run` asks `keep_freed(only_own=True)` for the in-process engine (set in
+    the program's own process, `cli.main`; here, inside pytest, the recorder stands in for it),
+    before anything is read: a night refused for bad input has asked too; another engine's does not."""
+    from typer.testing import CliRunner
+
+    from collections_engine import memory
+    from collections_engine.cli import app
+
+    asked: list[bool] = []
+    monkeypatch.setattr(memory, "keep_freed", lambda only_own=False: asked.append(only_own) or False)
+    args = ["run", "--data", str(tmp_path / "missing"), "--date", "2025-06-01", "--strategy",
+            str(ROOT / "strategies" / "default.yaml"), "--graph", str(ROOT / "graphs" / "default.yaml"),
+            "--models", str(tmp_path / "models"), "--out", str(tmp_path / "runs")]
+    assert CliRunner().invoke(app, args).exit_code == 2
+    assert asked == [True]
+    assert CliRunner().invoke(app, args + ["--engine", "elsewhere"]).exit_code == 2  # not in-process: not asked
+    assert asked == [True]

@@ -53,8 +53,11 @@ def register(app: typer.Typer) -> None:
                  "and, with a warning, when the history has no propensity) or strategy (the YAML's)."),
     ) -> None:
         from collections_engine.io.runs import LockBusy
+        from collections_engine.memory import keep_freed
         from collections_engine.pipeline import RunRequest, run_night
 
+        if engine == "inprocess":  # a process of its own reuses the memory it frees
+            keep_freed(only_own=True)
         try:
             result = run_night(RunRequest(data=data, date=date, strategy=strategy, graph=graph,
                                           models=models, runs=out, force=force,
