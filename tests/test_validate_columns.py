@@ -1,12 +1,13 @@
 """Typing a table's columns (`validate.columns.coerce_table`): the integer fast path against the
-float path, and date columns typed without a copy.
+float path, and date columns typed as columns of their own.
 
 - An int / bool01 column read as integers takes `_integer_column`; the same values read as
   floats take the float path. Both give the same column (values and dtype) and the same
   problems, for integers float64 holds exactly, signed or not, valid or not (negative, not 0/1).
   Beyond 2**53 the integer path is exact; unsigned values above int64's largest are a problem.
-- A date column read as datetime64[ns] at midnight shares the column's memory, yet writing to
-  the input afterwards does not change it (pandas' own lazy copy).
+- A date column read as datetime64[ns] at midnight becomes a column of its own (a copy, not
+  pandas' lazy copy of the reader's frame: see `_to_date`): writing to the input afterwards
+  does not change it.
 """
 
 from __future__ import annotations
@@ -50,12 +51,12 @@ def test_integer_columns_type_as_their_float_copies_do(data, dtype):
     assert any("not 0 or 1" in p for p in fast_problems) == any(v not in (0, 1) for v in flag)
 
 
-def test_a_date_column_at_midnight_is_typed_without_a_copy():
+def test_a_date_column_at_midnight_is_typed_as_a_column_of_its_own():
     df = _frame([1, 2, 3], [0, 1, 0], "int64")
     out, problems, _ = coerce_table(df, SPEC, "t.parquet")
     assert not problems
     assert out["day"].dtype == "datetime64[ns]"
-    assert np.shares_memory(out["day"].to_numpy(), df["day"].to_numpy())
+    assert not np.shares_memory(out["day"].to_numpy(), df["day"].to_numpy())
     assert out["n"].dtype == "int64" and out["flag"].dtype == "int8"
     df.loc[0, "day"] = pd.Timestamp("2030-01-01")
     df.iloc[1, df.columns.get_loc("day")] = pd.Timestamp("2031-01-01")

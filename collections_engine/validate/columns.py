@@ -80,8 +80,12 @@ def _to_date(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
     if pd.api.types.is_datetime64_any_dtype(s):
         raw = s.dt.tz_localize(None) if getattr(s.dt, "tz", None) is not None else s
         vals = raw.to_numpy()
-        if _midnights_in_range(vals) is not None:  # pandas' own (lazy) copy: no bytes copied, writes kept apart
-            return raw.astype("datetime64[ns]"), np.zeros(len(s), bool)
+        fast = _midnights_in_range(vals)
+        if fast is not None:
+            # A column of its own (a copy). Not pandas' lazy copy of the reader's frame: at 1M
+            # accounts that made the night's forked ring child about 10 s slower (measured,
+            # docs/notes/issue-17.md section 11), more than the copy costs here.
+            return pd.Series(fast, index=s.index, copy=True), np.zeros(len(s), bool)
     elif s.dtype == object and hasattr(s.dropna().head(1).tolist()[0] if s.notna().any() else "", "year"):
         vals = pd.to_datetime(s, errors="coerce").to_numpy()  # python date objects
     else:
@@ -214,7 +218,7 @@ def _integer_column(s: pd.Series, col: str, kind: str, spec: TableSpec, label: s
         big = vals > np.iinfo(np.int64).max
         if big.any():
             problems.append(f"{label}: column '{col}': {int(big.sum())} rows above {np.iinfo(np.int64).max}; "
-                            f"expected a whole number that fits 64 bits; {rows_hint(df, big, spec.key)}")
+                            f"expected a whole number a signed 64-bit integer holds; {rows_hint(df, big, spec.key)}")
     if kind == "bool01":
         nb = (vals != 0) & (vals != 1)
         if nb.any():
