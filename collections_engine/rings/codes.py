@@ -92,7 +92,7 @@ def _by_blocks(column, block_fn) -> np.ndarray:
     for ch in chunks:
         for start in range(0, len(ch), BLOCK):
             part = ch.slice(start, BLOCK)
-            out[lo:lo + len(part)] = block_fn(part) if len(part) else np.zeros(0, np.uint64)
+            out[lo:lo + len(part)] = block_fn(part)  # never empty: starts < len(ch)
             lo += len(part)
     return out
 

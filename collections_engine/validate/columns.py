@@ -178,7 +178,7 @@ def _number_column(df: pd.DataFrame, col: str, kind: str, spec: TableSpec, label
     problems: not numbers, fractions in an int column, values other than 0/1, negative values."""
     s = df[col]
     if kind in ("int", "bool01") and isinstance(s.dtype, np.dtype) and s.dtype.kind in "iu":
-        return _integer_column(s, col, kind, spec, label, df, problems)
+        return _integer_column(df, col, kind, spec, label, problems)
     out, bad = _to_num(s)
     if bad.any():
         problems.append(f"{label}: column '{col}': {int(bad.sum())} rows that are not numbers; "
@@ -207,12 +207,13 @@ def _number_column(df: pd.DataFrame, col: str, kind: str, spec: TableSpec, label
     return out
 
 
-def _integer_column(s: pd.Series, col: str, kind: str, spec: TableSpec, label: str, df: pd.DataFrame,
+def _integer_column(df: pd.DataFrame, col: str, kind: str, spec: TableSpec, label: str,
                     problems: list[str]) -> pd.Series:
     """`_number_column` of an int / bool01 column read as integers (no nulls, no fractions): the
     same checks and result without the round trip through float64 (two arrays of the column's
     length less, at 13M account rows). Exact where float64 rounded (beyond 2**53); unsigned
     values too large for int64 are a problem."""
+    s = df[col]
     vals = s.to_numpy()
     if vals.dtype == np.uint64:
         big = vals > np.iinfo(np.int64).max
