@@ -8,6 +8,10 @@ library work each step wraps, and the peers (greedy placement, networkx Louvain)
 The last form (issue 17's whole-night bar) runs the nights of a book made elsewhere as cron
 does, `collections-engine run` under /usr/bin/time -v: wall, CPU (user + system), the largest
 process's peak RSS, the process tree's peak summed PSS, and each step's time from timings.json.
+The PSS is sampled every `--pss-every` seconds (0.2 by default), and sampling is not free: each
+sample walks the page tables of the parent and the ring child, about 0.03 s of kernel CPU at a
+million accounts, 10-15 s over a 1M night on 2 cores (session 15). Time the night with
+`--pss-every 0` and take its memory from a run with the sampler on.
 
 The book and models are cached under ROOT/N/ (generated, trained and approved through the CLI
 in subprocesses the first time; reused after). The night itself runs in this process through
@@ -77,12 +81,15 @@ GIB = 1024**2  # ru_maxrss is in KiB
 
 class TreeMemory:
     """Peak memory of this process and its children (the forked ring step), sampled every
-    0.2 s as the sum of their PSS (/proc/PID/smaps_rollup): pages the child shares with the
-    parent copy-on-write count once, split between them, unlike the sum of RSS."""
+    `every` seconds as the sum of their PSS (/proc/PID/smaps_rollup): pages the child shares
+    with the parent copy-on-write count once, split between them, unlike the sum of RSS.
+    Each sample walks the page tables of every process in the tree: at a million accounts
+    about 0.03 s of kernel CPU per sample, which on 2 cores the night itself would have used
+    (`--pss-every`; 0: no sampling, the peak reads 0)."""
 
-    def __init__(self, root_pid: int | None = None) -> None:
+    def __init__(self, root_pid: int | None = None, every: float = 0.2) -> None:
         import threading
-        self.root = root_pid or os.getpid()
+        self.root, self.every = root_pid or os.getpid(), every
         self.peak, self.at_s, self.parts = 0.0, 0.0, []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -112,7 +119,7 @@ class TreeMemory:
 
     def _run(self) -> None:
         t0 = time.perf_counter()
-        while not self._stop.wait(0.2):
+        while self.every > 0 and not self._stop.wait(self.every):
             parts = [self._pss_gib(p) for p in self._pids(self.root)]
             if sum(parts) > self.peak:
                 self.peak, self.at_s, self.parts = sum(parts), time.perf_counter() - t0, parts
@@ -300,6 +307,9 @@ def main() -> None:
                     help="only run the night through `collections-engine run` in a subprocess, "
                          "with nothing of the benchmark held in memory: wall time and the process "
                          "tree's peak PSS of the command as a cron job would run it")
+    ap.add_argument("--pss-every", type=float, default=0.2,
+                    help="with --data or --cli-run: seconds between samples of the process tree's PSS "
+                         "(0: none, for timing)")
     ap.add_argument("--prepare-only", action="store_true", help="generate, train and approve; no night")
     ap.add_argument("--data", type=Path, help="with --models: a DATA folder made elsewhere (nothing generated "
                     "or trained); the nights run with --cli-run into --out (emptied first)")
@@ -517,7 +527,7 @@ def cli_run(base: Path | None, nights: list[str], args, data: Path | None = None
         l0 = load()
         t = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env())
-        with TreeMemory(proc.pid) as tree:
+        with TreeMemory(proc.pid, args.pss_every) as tree:
             rc = proc.wait()
         total = time.perf_counter() - t
         tv = _time_v(report)
@@ -526,9 +536,11 @@ def cli_run(base: Path | None, nights: list[str], args, data: Path | None = None
         timings = run_json.get("timings_s", {})
         cpu = (f"CPU user {tv['user_s']:.1f} s + system {tv['system_s']:.1f} s, largest process peak RSS "
                f"{tv['max_rss_gib']:.2f} GiB (time -v), ") if tv else ""
+        pss = (f"peak of the process tree (sum of PSS) {tree.peak:.2f} GiB at {tree.at_s:.0f} s "
+               f"({' + '.join(f'{x:.2f}' for x in tree.parts)})" if args.pss_every > 0
+               else "the process tree's PSS not sampled (--pss-every 0)")
         print(f"collections-engine run {day} ({args.accounts or data.name}): exit {rc}, {total:.1f} s wall, {cpu}"
-              f"peak of the process tree (sum of PSS) {tree.peak:.2f} GiB at {tree.at_s:.0f} s "
-              f"({' + '.join(f'{x:.2f}' for x in tree.parts)}) [load {l0} -> {load()}]")
+              f"{pss} [load {l0} -> {load()}]")
         print("peak RSS by step (parent; rings: the child): "
               + ", ".join(f"{k} {v:.2f}" for k, v in run_json.get("peak_rss_gib", {}).items()))
         print("steps (run.json): " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
