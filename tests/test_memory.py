@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # 192 MiB: far above glibc's largest dynamic mmap threshold (32 MiB), so without keep_freed the
 # array is unmapped the moment it is freed.
 _PROBE = r"""
-import json, sys
+import ctypes, json, sys
 import numpy as np
 import pyarrow as pa
 from collections_engine.memory import keep_freed, own_process, return_free_memory
@@ -27,7 +27,11 @@ def rss_mib():
     with open("/proc/self/statm") as fh:
         return int(fh.read().split()[1]) * 4096 / 2**20
 
+def thp_off():
+    return ctypes.CDLL("libc.so.6").prctl(42, 0, 0, 0, 0)  # PR_GET_THP_DISABLE
+
 not_own = keep_freed(only_own=True)  # a process that is not the program's own is left alone
+thp_before = thp_off()
 own_process()
 kept = keep_freed(only_own=True)
 base = rss_mib()
@@ -39,7 +43,8 @@ b = pa.array(np.arange(24 * 2**20 // 8, dtype=np.int64))  # Arrow's allocations:
 pool = pa.default_memory_pool().backend_name
 del b
 return_free_memory()
-print(json.dumps({"not_own": not_own, "kept": kept, "base": base, "held": held, "freed": freed, "trimmed": rss_mib(), "pool": pool}))
+print(json.dumps({"not_own": not_own, "kept": kept, "base": base, "held": held, "freed": freed, "trimmed": rss_mib(), "pool": pool,
+                  "thp_before": thp_before, "thp_off": thp_off()}))
 """
 
 
@@ -55,6 +60,7 @@ def test_freed_memory_is_kept_for_reuse_and_handed_back_when_asked():
     got = _probe("1")
     assert got["not_own"] is False
     assert got["kept"] is True and got["pool"] == "system"
+    assert got["thp_before"] == 0 and got["thp_off"] == 1  # no transparent huge pages from here on
     assert got["held"] - got["base"] > 150            # the array was touched
     assert got["freed"] - got["base"] > 150           # freed, still the process's
     assert got["held"] - got["trimmed"] > 120         # return_free_memory hands most of it back
@@ -64,6 +70,7 @@ def test_freed_memory_is_kept_for_reuse_and_handed_back_when_asked():
 def test_keep_freed_0_leaves_the_allocators_as_they_are():
     got = _probe("0")
     assert got["kept"] is False and got["pool"] != "system"
+    assert got["thp_off"] == 0
     assert got["held"] - got["base"] > 150
     assert got["held"] - got["freed"] > 150           # unmapped as soon as it is freed
 
