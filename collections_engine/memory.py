@@ -21,7 +21,8 @@ uses at the moment, so the night still hands its free memory back where that mat
 (`return_free_memory`: before the ring child is forked, after features and after scoring). It
 is the process's setting, for the rest of its life: `collections-engine run` turns it on for
 the in-process engine when the process is the program's own (`cli.main`); `run_night` called as
-a library, or the app inside another program, leaves that process as it is. `COLLECTIONS_ENGINE_KEEP_FREED=0` leaves the allocators and huge pages as they are. Neither
+a library, or the app inside another program, leaves that process as it is.
+`COLLECTIONS_ENGINE_KEEP_FREED=0` leaves the allocators and huge pages as they are. Neither
 changes an output byte.
 """
 
