@@ -30,6 +30,8 @@ def rss_mib():
 def thp_off():
     return ctypes.CDLL("libc.so.6").prctl(42, 0, 0, 0, 0)  # PR_GET_THP_DISABLE
 
+ctypes.CDLL("libc.so.6").prctl(41, 0, 0, 0, 0)  # huge pages on, whatever this process inherited
+
 not_own = keep_freed(only_own=True)  # a process that is not the program's own is left alone
 thp_before = thp_off()
 own_process()
