@@ -54,7 +54,7 @@ class CappedTreeMemory(TreeMemory):
 
     def _run(self) -> None:
         t0 = time.perf_counter()
-        while not self._stop.wait(0.2):
+        while not self._stop.wait(self.every):
             parts = [self._pss_gib(p) for p in self._pids(self.root)]
             if sum(parts) > self.peak:
                 self.peak, self.at_s, self.parts = sum(parts), time.perf_counter() - t0, parts
