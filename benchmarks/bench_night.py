@@ -7,7 +7,8 @@ library work each step wraps, and the peers (greedy placement, networkx Louvain)
 
 The last form (issue 17's whole-night bar) runs the nights of a book made elsewhere as cron
 does, `collections-engine run` under /usr/bin/time -v: wall, CPU (user + system), the largest
-process's peak RSS, the process tree's peak summed PSS, and each step's time from timings.json.
+process's peak RSS, the process tree's minor page faults, the process tree's peak summed PSS,
+and each step's time, CPU and minor faults from timings.json.
 The PSS is sampled every `--pss-every` seconds (0.2 by default), and sampling is not free: each
 sample walks the page tables of the parent and the ring child, about 0.03 s of kernel CPU at a
 million accounts, 10-15 s over a 1M night on 2 cores (session 15). Time the night with
@@ -506,6 +507,8 @@ def _time_v(path: Path) -> dict[str, float]:
             out["user_s"] = float(v)
         elif k == "System time (seconds)":
             out["system_s"] = float(v)
+        elif k == "Minor (reclaiming a frame) page faults":
+            out["minor_faults"] = int(v)
         elif k == "Maximum resident set size (kbytes)":
             out["max_rss_gib"] = int(v) / GIB
     return out
@@ -535,7 +538,7 @@ def cli_run(base: Path | None, nights: list[str], args, data: Path | None = None
         run_json = json.loads((runs / day / "timings.json").read_text()) if rc == 0 else {}
         timings = run_json.get("timings_s", {})
         cpu = (f"CPU user {tv['user_s']:.1f} s + system {tv['system_s']:.1f} s, largest process peak RSS "
-               f"{tv['max_rss_gib']:.2f} GiB (time -v), ") if tv else ""
+               f"{tv['max_rss_gib']:.2f} GiB, {tv.get('minor_faults', 0) / 1e6:.2f}M minor faults (time -v), ") if tv else ""
         pss = (f"peak of the process tree (sum of PSS) {tree.peak:.2f} GiB at {tree.at_s:.0f} s "
                f"({' + '.join(f'{x:.2f}' for x in tree.parts)})" if args.pss_every > 0
                else "the process tree's PSS not sampled (--pss-every 0)")
@@ -544,6 +547,9 @@ def cli_run(base: Path | None, nights: list[str], args, data: Path | None = None
         print("peak RSS by step (parent; rings: the child): "
               + ", ".join(f"{k} {v:.2f}" for k, v in run_json.get("peak_rss_gib", {}).items()))
         print("steps (run.json): " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
+        print("CPU by step (parent, user + system s, minor faults): " + ", ".join(
+            f"{k} {c['user_s']:.1f} + {c['system_s']:.1f}, {c['minor_faults'] / 1e6:.2f}M"
+            for k, c in run_json.get("cpu_by_step", {}).items()))
         print("rings parts (in the child): " + ", ".join(f"{k} {v:.1f}" for k, v in run_json.get("rings_parts_s", {}).items()))
 
 

@@ -457,7 +457,7 @@ def _records(req: RunRequest, started: str, strategy: Strategy, night: _Opened, 
         "monitor": scored.monitor,
     }
     timings = {"date": req.date, "started_at": started, "finished_at": None, "host": platform.node(),
-               "timings_s": clock.timings, "peak_rss_gib": clock.peak_rss_gib,
+               "timings_s": clock.timings, "peak_rss_gib": clock.peak_rss_gib, "cpu_by_step": clock.cpu,
                "rings_parts_s": rings.stats.get("timings", {}), "solver": solver_times}
     if engine is not None:
         engine_stats, engine_times = split_timings(dict(engine.stats))

@@ -38,18 +38,27 @@ class StepClock:
     def __init__(self) -> None:
         self.timings: dict[str, float] = {}
         self.peak_rss_gib: dict[str, float] = {}
+        # per step, this process's CPU (all its threads) and the pages the kernel had to find
+        # for it: a step whose system time is large next to its user time waits on fresh memory
+        # (on a VM that hands freed pages back to its host, each costs what a first touch costs)
+        self.cpu: dict[str, dict[str, float]] = {}
         self._t0 = time.perf_counter()
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
         log.info("step %s: started", name)
         t = time.perf_counter()
+        r0 = resource.getrusage(resource.RUSAGE_SELF)
         crash_point(name)
         yield
         dt = time.perf_counter() - t
+        r = resource.getrusage(resource.RUSAGE_SELF)
         self.timings[name] = round(self.timings.get(name, 0.0) + dt, 3)
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
-        self.peak_rss_gib[name] = round(peak, 3)
+        self.peak_rss_gib[name] = round(r.ru_maxrss / 1024**2, 3)
+        was = self.cpu.get(name, {"user_s": 0.0, "system_s": 0.0, "minor_faults": 0})
+        self.cpu[name] = {"user_s": round(was["user_s"] + r.ru_utime - r0.ru_utime, 3),
+                          "system_s": round(was["system_s"] + r.ru_stime - r0.ru_stime, 3),
+                          "minor_faults": int(was["minor_faults"] + r.ru_minflt - r0.ru_minflt)}
         log.info("step %s: done in %.1f s", name, dt)
 
     def total(self) -> float:

@@ -178,6 +178,12 @@ def test_rerun_every_file_same_bytes(env: dict) -> None:
     first = tree_digest(runs / night)
     timings = json.loads((runs / night / "timings.json").read_text())
     assert {"timings_s", "peak_rss_gib", "started_at"} <= set(timings)
+    # each step's CPU (user and system) and the pages the kernel found for it, beside its time
+    cpu = timings["cpu_by_step"]
+    assert set(cpu) == set(timings["timings_s"]) - {"rings", "total"}  # the ring step: its own process
+    assert all(c["user_s"] >= 0 and c["system_s"] >= 0 and c["minor_faults"] >= 0 for c in cpu.values())
+    assert sum(c["user_s"] + c["system_s"] for c in cpu.values()) > 0
+    assert cpu["validate"]["minor_faults"] > 0  # reading the book takes fresh memory
     assert run(env, night, runs=runs)[0] == 0
     again = tree_digest(runs / night)
     first.pop("timings.json"), again.pop("timings.json")
