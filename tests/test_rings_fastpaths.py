@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from hypothesis import assume, given, settings
+import pytest
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from collections_engine.codes import encode, encode_arrow
@@ -74,16 +75,20 @@ def test_fingerprints_of_a_sliced_array():
     assert (fp == full[2:13]).all()
 
 
-@settings(max_examples=60)
+@settings(max_examples=80)
 @given(st.lists(st.tuples(st.integers(0, 2), st.sampled_from(["p1", "p2", "shared-long-value-0001",
                                                                "shared-long-value-0002", "", "é"])),
                 max_size=50),
-       st.lists(st.booleans(), min_size=50, max_size=50))
-def test_value_groups_match_groupby(rows, keep_list):
+       st.lists(st.booleans(), min_size=50, max_size=50), st.sampled_from([None, 0, 1, 2, 8]))
+@example(rows=[(0, "p2"), (0, "p1"), (0, "p1")], keep_list=[True] * 50, key_bits=0)  # a candidate first
+def test_value_groups_match_groupby(rows, keep_list, key_bits):
+    # key_bits 0, 1 or 2: the pre-filter compares so few bits of the key (none: 0) that most rows
+    # become candidates the exact codes must drop (what a fingerprint collision does, made common).
     kinds = np.array([k for k, _ in rows], np.int64)
     values = pd.Series([v for _, v in rows], dtype="str")
     keep = np.array(keep_list[: len(rows)], bool)
-    got = value_groups(values, kinds, keep)
+    got = value_groups(values, kinds, keep, key_bits=key_bits)
+    assert (got == value_groups(values, kinds, keep)).all()  # the numbering too
     # Obvious: group kept rows by (kind, value); groups of 2+ rows share a code, others -1.
     df = pd.DataFrame({"k": kinds, "v": values.astype(object), "keep": keep})
     size = df[df["keep"]].groupby(["k", "v"]).size()
@@ -93,6 +98,28 @@ def test_value_groups_match_groupby(rows, keep_list):
         for j, (k2, v2) in enumerate(rows):
             if linked and got[j] >= 0:
                 assert (got[i] == got[j]) == ((k, v) == (k2, v2))
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_value_groups_at_scale_match_the_obvious_numbering(seed):
+    """300k rows over two Arrow chunks (a row position needs 19 bits of the packed sort, as
+    at 1M accounts it needs 25): each linked row's code is the rank of its (value's first
+    linked row, kind), as a pandas group-by numbers them."""
+    rng = np.random.default_rng(seed)
+    n = 300_000
+    pool = np.array([f"v{i:07d}" for i in range(400_000)], dtype=object)
+    values = pool[rng.integers(0, len(pool), n)]
+    kinds = rng.integers(0, 4, n)
+    keep = rng.random(n) < 0.9
+    got = value_groups(_chunked(values.tolist(), n // 3), kinds, keep)
+    df = pd.DataFrame({"v": values, "k": kinds})[keep]
+    linked = df[df.groupby(["v", "k"])["k"].transform("size") >= 2]
+    first = linked.reset_index().groupby("v")["index"].transform("min")
+    rank = pd.DataFrame({"f": first.to_numpy(), "k": linked["k"].to_numpy()})
+    want = np.full(n, -1, np.int64)
+    want[linked.index.to_numpy()] = rank.groupby(["f", "k"]).ngroup().to_numpy()
+    assert (got == want).all()
+    assert (got >= 0).sum() > 10_000  # the case is not vacuous
 
 
 @settings(max_examples=60)

@@ -236,7 +236,10 @@ class _Night:
     def vkey(self) -> np.ndarray:
         """Per identifier row: its value's fingerprint plus its kind (value_groups' key)."""
         if self._vkey is None:
-            self._vkey = self.hashes.get("value_fp") + self.kind_codes.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+            key = self.kind_codes.astype(np.uint64)  # in place: one array of fresh memory, not three
+            key *= np.uint64(0x9E3779B97F4A7C15)
+            key += self.hashes.get("value_fp")
+            self._vkey = key
             self.hashes.used("value_fp", "vkey")
         return self._vkey
 
