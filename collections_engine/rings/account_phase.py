@@ -26,7 +26,7 @@ from collections_engine.codes import category_codes, encode_arrow, to_arrow
 from collections_engine.rings.graph_phase import GraphPhase, Hashes
 from collections_engine.rings.propensity import customer_features
 
-__all__ = ["AccountPhase", "AccountPrep", "account_phase", "account_prep"]
+__all__ = ["AccountPhase", "AccountPrep", "FullPrep", "account_phase", "account_prep"]
 
 
 @dataclass
@@ -36,6 +36,24 @@ class AccountPhase:
     cust: np.ndarray               # ... and its customer's code
     account_ids: pa.Array          # account id per account code
     info: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass
+class FullPrep:
+    """The whole book's per-account aggregates (`accounts.aggregate`), made before the graph
+    phase has coded the customers: aggregated with every account row known on the night (`known`:
+    dated on or before it, with a customer id) given one and the same customer, so `cust` is
+    left to fill. `account_phase` then takes each account's customer from the graph phase's
+    codes of its rows, after checking that the graph phase knows exactly the same rows and that
+    an account's rows name one customer; where not, or where the aggregates have a `problem`,
+    the features are built as before, from the rows (which say why)."""
+
+    ids: pa.Array                    # account id per account code
+    agg: dict[str, np.ndarray]
+    problem: str
+    acc: np.ndarray                  # per account row: its account code
+    known: np.ndarray                # per account row: known on the night, with a customer
+    opens_after: np.ndarray          # per account row: it opens after the night
 
 
 @dataclass
@@ -51,6 +69,7 @@ class AccountPrep:
     masks: list | None = None        # tonight's rows of accounts, payments, contacts (None: no table)
     ids: pa.Array | None = None      # tonight's account space
     codes: list[np.ndarray] | None = None
+    full: FullPrep | None = None     # the whole book's aggregates, when the night cannot carry them
 
 
 def account_prep(book: Book, date: pd.Timestamp, carry: Carry | None, hashes: Hashes | None = None) -> AccountPrep:
@@ -67,6 +86,10 @@ def account_prep(book: Book, date: pd.Timestamp, carry: Carry | None, hashes: Ha
                            "(history rewritten or late rows)")
     prep = AccountPrep(digests, problem)
     if carry is None or carry.accounts is None or problem:
+        # the features will come from the whole book: its per-account work (the account ids of
+        # 45M rows coded, 13M account rows, 9M payments and 23M contacts aggregated at 1M
+        # accounts) is done now, beside the graph phase, not after it
+        prep.full = _full_prep(book, date)
         return prep
     accounts, pay, con = book.accounts, book.payments, book.contacts
     masks = [~past_mask(accounts, "accounts", carry.date) & past_mask(accounts, "accounts", date)]
@@ -95,8 +118,10 @@ def account_phase(book: Book, gp: GraphPhase, date: pd.Timestamp, carry: Carry |
     if not reason:
         out, reason = _carried(book, gp, date, carry, shared_counts, prep)
     if out is None:
-        out = _full(book, gp, date, shared_counts)
+        out = _from_full_prep(gp, prep.full, shared_counts, date) if prep.full is not None else None
+        out = out if out is not None else _full(book, gp, date, shared_counts)
         out.info = {"mode": "full", "reason": reason or out.info.get("reason", "")}
+    prep.full = None  # read: its arrays go
     if gp.carry is not None:
         gp.carry.digests.update(prep.digests)
     return out
@@ -114,6 +139,13 @@ def _refused(gp: GraphPhase, carry: Carry | None, prep: AccountPrep) -> str:
 
 def _rows(book: Book, gp: GraphPhase, acc_codes: list[np.ndarray], masks: list[np.ndarray | None]):
     """customer_features' integer-coded row dicts for the rows of each table in `masks`."""
+    m_acc = masks[0]
+    return _row_dicts(book, gp.acc_cust(m_acc if m_acc is not None else np.ones(len(book.accounts), bool)),
+                      acc_codes, masks)
+
+
+def _row_dicts(book: Book, cust: np.ndarray, acc_codes: list[np.ndarray], masks: list[np.ndarray | None]):
+    """`_rows` with each account row's customer code given (`cust`, for the rows of the mask)."""
     accounts, pay, con = book.accounts, book.payments, book.contacts
     m_acc, m_pay, m_con = masks
 
@@ -121,7 +153,7 @@ def _rows(book: Book, gp: GraphPhase, acc_codes: list[np.ndarray], masks: list[n
         x = col.to_numpy("datetime64[ns]") if not pd.api.types.is_integer_dtype(col.dtype) else col.to_numpy()
         return x if m is None else x[m]
 
-    a = {"cust": gp.acc_cust(m_acc if m_acc is not None else np.ones(len(accounts), bool)), "acc": acc_codes[0],
+    a = {"cust": cust, "acc": acc_codes[0],
          "open_date": pick(accounts["open_date"], m_acc), "dpd": pick(accounts["dpd"], m_acc),
          "snapshot_date": pick(accounts["snapshot_date"], m_acc)}
     p = None if pay is None else {"acc": acc_codes[1], "paid_on": pick(pay["paid_on"], m_pay)}
@@ -158,6 +190,44 @@ def _full(book: Book, gp: GraphPhase, date: pd.Timestamp, shared_counts: np.ndar
         problem = "an account row known on the night opens after it" if opened_later.any() else ""
     _set_carry(gp, account_dict, agg, problem)
     return AccountPhase(feats, acc, cust, account_dict, info)
+
+
+def _full_prep(book: Book, date: pd.Timestamp) -> FullPrep:
+    """`FullPrep` of tonight's book (pure: the book and the date only)."""
+    codes, account_dict = encode_arrow(*_account_columns(book), sort=False)
+    accounts = book.accounts
+    known = accounts["customer_id"].notna().to_numpy(bool)
+    if "snapshot_date" in accounts.columns:  # the rows the graph phase knows on the date (`_read_night`)
+        known = known & (accounts["snapshot_date"].to_numpy("datetime64[ns]") <= pd.Timestamp(date).to_datetime64())
+    a, p, c = _row_dicts(book, np.where(known, 0, -1), codes, [None, None, None])
+    agg, problem = agg_mod.aggregate(len(account_dict), a, p, c, date)
+    opens_after = a["open_date"].view(np.int64) > pd.Timestamp(date).value
+    return FullPrep(account_dict, agg, problem, codes[0], known, opens_after)
+
+
+def _from_full_prep(gp: GraphPhase, pre: FullPrep, shared_counts: np.ndarray,
+                    date: pd.Timestamp) -> AccountPhase | None:
+    """`_full`'s phase from the aggregates made before the graph phase (`FullPrep`), each
+    account's customer taken from the graph phase's codes of its rows; None where the graph
+    phase knows other rows, where an account's rows name two customers or where the aggregates
+    have a problem (`_full` then works from the rows)."""
+    if pre.problem:
+        return None
+    known = pre.known
+    cust = gp.acc_cust(np.ones(len(known), bool))
+    if not np.array_equal(known, cust >= 0):
+        return None
+    acc, cust = pre.acc[known], cust[known]
+    owner = np.full(len(pre.ids), -1, np.int64)
+    owner[acc] = cust
+    if (owner[acc] != cust).any():  # an account's rows name two customers
+        return None
+    agg = {**pre.agg, "cust": owner}
+    feats = agg_mod.features(len(gp.customer_ids), agg, shared_counts, date)
+    acc = np.flatnonzero(agg["cust"] >= 0)
+    problem = "an account row known on the night opens after it" if (known & pre.opens_after).any() else ""
+    _set_carry(gp, pre.ids, agg, problem)
+    return AccountPhase(feats, acc, agg["cust"][acc], pre.ids, {})
 
 
 def _carried(book: Book, gp: GraphPhase, date: pd.Timestamp, carry: Carry, shared_counts: np.ndarray,
