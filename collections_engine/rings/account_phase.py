@@ -118,8 +118,7 @@ def account_phase(book: Book, gp: GraphPhase, date: pd.Timestamp, carry: Carry |
     if not reason:
         out, reason = _carried(book, gp, date, carry, shared_counts, prep)
     if out is None:
-        out = _from_full_prep(gp, prep.full, shared_counts, date) if prep.full is not None else None
-        out = out if out is not None else _full(book, gp, date, shared_counts)
+        out = _full(book, gp, date, shared_counts, prep.full)
         out.info = {"mode": "full", "reason": reason or out.info.get("reason", "")}
     prep.full = None  # read: its arrays go
     if gp.carry is not None:
@@ -170,26 +169,37 @@ def _account_columns(book: Book) -> list:
             con["account_id"] if con is not None else pd.Series([], dtype="str")]
 
 
-def _full(book: Book, gp: GraphPhase, date: pd.Timestamp, shared_counts: np.ndarray) -> AccountPhase:
+def _full(book: Book, gp: GraphPhase, date: pd.Timestamp, shared_counts: np.ndarray,
+          pre: FullPrep | None = None) -> AccountPhase:
+    """The phase from the whole book: from `pre` (the aggregates made beside the graph phase)
+    when `_from_full_prep` can use them, else from the rows."""
+    out = _from_full_prep(gp, pre, shared_counts, date) if pre is not None else None
+    if out is not None:
+        return out
     codes, account_dict = encode_arrow(*_account_columns(book), sort=False)
     a, p, c = _rows(book, gp, codes, [None, None, None])
     n_cust, n_acc = len(gp.customer_ids), len(account_dict)
     agg, problem = agg_mod.aggregate(n_acc, a, p, c, date)
-    info: dict[str, object] = {}
-    if problem:  # no per-account summary: the row-by-row features, owners from the rows
-        feats = customer_features(n_cust, a, p, c, shared_counts, date)
-        pairs = pd.DataFrame({"acc": a["acc"], "cust": a["cust"]})
-        pairs = pairs[pairs["cust"] >= 0].drop_duplicates()
-        acc, cust = pairs["acc"].to_numpy(np.int64), pairs["cust"].to_numpy(np.int64)
-        info["reason"] = problem
-    else:
-        feats = agg_mod.features(n_cust, agg, shared_counts, date)
-        acc = np.flatnonzero(agg["cust"] >= 0)
-        cust = agg["cust"][acc]
+    if not problem:
         opened_later = (a["cust"] >= 0) & (a["open_date"].view(np.int64) > pd.Timestamp(date).value)
-        problem = "an account row known on the night opens after it" if opened_later.any() else ""
+        return _summarised(gp, account_dict, agg, bool(opened_later.any()), shared_counts, date)
+    # no per-account summary: the row-by-row features, owners from the rows
+    feats = customer_features(n_cust, a, p, c, shared_counts, date)
+    pairs = pd.DataFrame({"acc": a["acc"], "cust": a["cust"]})
+    pairs = pairs[pairs["cust"] >= 0].drop_duplicates()
+    acc, cust = pairs["acc"].to_numpy(np.int64), pairs["cust"].to_numpy(np.int64)
     _set_carry(gp, account_dict, agg, problem)
-    return AccountPhase(feats, acc, cust, account_dict, info)
+    return AccountPhase(feats, acc, cust, account_dict, {"reason": problem})
+
+
+def _summarised(gp: GraphPhase, ids: pa.Array, agg: dict[str, np.ndarray], opens_late: bool,
+                shared_counts: np.ndarray, date: pd.Timestamp) -> AccountPhase:
+    """The phase from per-account aggregates whose `cust` is the graph phase's code;
+    `opens_late`: an account row known on the night opens after it (the carry is then refused)."""
+    feats = agg_mod.features(len(gp.customer_ids), agg, shared_counts, date)
+    acc = np.flatnonzero(agg["cust"] >= 0)
+    _set_carry(gp, ids, agg, "an account row known on the night opens after it" if opens_late else "")
+    return AccountPhase(feats, acc, agg["cust"][acc], ids, {})
 
 
 def _full_prep(book: Book, date: pd.Timestamp) -> FullPrep:
@@ -222,12 +232,8 @@ def _from_full_prep(gp: GraphPhase, pre: FullPrep, shared_counts: np.ndarray,
     owner[acc] = cust
     if (owner[acc] != cust).any():  # an account's rows name two customers
         return None
-    agg = {**pre.agg, "cust": owner}
-    feats = agg_mod.features(len(gp.customer_ids), agg, shared_counts, date)
-    acc = np.flatnonzero(agg["cust"] >= 0)
-    problem = "an account row known on the night opens after it" if (known & pre.opens_after).any() else ""
-    _set_carry(gp, pre.ids, agg, problem)
-    return AccountPhase(feats, acc, agg["cust"][acc], pre.ids, {})
+    return _summarised(gp, pre.ids, {**pre.agg, "cust": owner}, bool((known & pre.opens_after).any()),
+                       shared_counts, date)
 
 
 def _carried(book: Book, gp: GraphPhase, date: pd.Timestamp, carry: Carry, shared_counts: np.ndarray,
