@@ -145,22 +145,31 @@ def _rows(book: Book, gp: GraphPhase, acc_codes: list[np.ndarray], masks: list[n
 
 def _row_dicts(book: Book, cust: np.ndarray, acc_codes: list[np.ndarray], masks: list[np.ndarray | None]):
     """`_rows` with each account row's customer code given (`cust`, for the rows of the mask)."""
-    accounts, pay, con = book.accounts, book.payments, book.contacts
-    m_acc, m_pay, m_con = masks
+    return (_account_rows(book, cust, acc_codes[0], masks[0]), _payment_rows(book, acc_codes[1], masks[1]),
+            _contact_rows(book, acc_codes[2], masks[2]))
 
-    def pick(col, m):
-        x = col.to_numpy("datetime64[ns]") if not pd.api.types.is_integer_dtype(col.dtype) else col.to_numpy()
-        return x if m is None else x[m]
 
-    a = {"cust": cust, "acc": acc_codes[0],
-         "open_date": pick(accounts["open_date"], m_acc), "dpd": pick(accounts["dpd"], m_acc),
-         "snapshot_date": pick(accounts["snapshot_date"], m_acc)}
-    p = None if pay is None else {"acc": acc_codes[1], "paid_on": pick(pay["paid_on"], m_pay)}
-    c = None if con is None else {
-        "acc": acc_codes[2], "contacted_on": pick(con["contacted_on"], m_con),
-        "wrong_number": _equals(con["outcome"], "wrong_number", m_con),
-        "no_answer": _equals(con["outcome"], "no_answer", m_con)}
-    return a, p, c
+def _pick(col: pd.Series, m: np.ndarray | None) -> np.ndarray:
+    x = col.to_numpy("datetime64[ns]") if not pd.api.types.is_integer_dtype(col.dtype) else col.to_numpy()
+    return x if m is None else x[m]
+
+
+def _account_rows(book: Book, cust: np.ndarray, acc: np.ndarray, m: np.ndarray | None) -> dict:
+    accounts = book.accounts
+    return {"cust": cust, "acc": acc, "open_date": _pick(accounts["open_date"], m), "dpd": _pick(accounts["dpd"], m),
+            "snapshot_date": _pick(accounts["snapshot_date"], m)}
+
+
+def _payment_rows(book: Book, acc: np.ndarray, m: np.ndarray | None) -> dict | None:
+    pay = book.payments
+    return None if pay is None else {"acc": acc, "paid_on": _pick(pay["paid_on"], m)}
+
+
+def _contact_rows(book: Book, acc: np.ndarray, m: np.ndarray | None) -> dict | None:
+    con = book.contacts
+    return None if con is None else {
+        "acc": acc, "contacted_on": _pick(con["contacted_on"], m),
+        "wrong_number": _equals(con["outcome"], "wrong_number", m), "no_answer": _equals(con["outcome"], "no_answer", m)}
 
 
 def _account_columns(book: Book) -> list:
@@ -203,15 +212,22 @@ def _summarised(gp: GraphPhase, ids: pa.Array, agg: dict[str, np.ndarray], opens
 
 
 def _full_prep(book: Book, date: pd.Timestamp) -> FullPrep:
-    """`FullPrep` of tonight's book (pure: the book and the date only)."""
+    """`FullPrep` of tonight's book (pure: the book and the date only). One table's rows at a
+    time: this runs beside the graph phase, whose peak it should not add to."""
     codes, account_dict = encode_arrow(*_account_columns(book), sort=False)
     accounts = book.accounts
     known = accounts["customer_id"].notna().to_numpy(bool)
     if "snapshot_date" in accounts.columns:  # the rows the graph phase knows on the date (`_read_night`)
         known = known & (accounts["snapshot_date"].to_numpy("datetime64[ns]") <= pd.Timestamp(date).to_datetime64())
-    a, p, c = _row_dicts(book, np.where(known, 0, -1), codes, [None, None, None])
-    agg, problem = agg_mod.aggregate(len(account_dict), a, p, c, date)
+    agg = agg_mod.empty(len(account_dict))
+    a = _account_rows(book, np.where(known, 0, -1), codes[0], None)
+    problem = agg_mod.add_accounts(agg, a, date)
     opens_after = a["open_date"].view(np.int64) > pd.Timestamp(date).value
+    del a
+    if not problem:
+        agg_mod.add_payments(agg, _payment_rows(book, codes[1], None), date)
+        codes[1] = None
+        agg_mod.add_contacts(agg, _contact_rows(book, codes[2], None), date)
     return FullPrep(account_dict, agg, problem, codes[0], known, opens_after)
 
 
@@ -244,7 +260,7 @@ def _carried(book: Book, gp: GraphPhase, date: pd.Timestamp, carry: Carry, share
     new, problem = agg_mod.aggregate(n_acc, a, p, c, date)
     if problem:
         return None, problem
-    empty = agg_mod._empty(n_acc - n_old)  # (one copy of each carried column, not two)
+    empty = agg_mod.empty(n_acc - n_old)  # (one copy of each carried column, not two)
     old = {k: np.concatenate([carry.accounts[k].to_numpy(), empty[k]]).astype(new[k].dtype, copy=False)
            for k in agg_mod.FIELDS if k != "cust"}
     pos = carry.accounts["cust_pos"].to_numpy(np.int64)

@@ -28,7 +28,7 @@ import pandas as pd
 
 from collections_engine.rings.propensity import EARLY_DEFAULT_DAYS, OWN_FEATURES, SHORT_TENURE_DAYS
 
-__all__ = ["FIELDS", "aggregate", "features", "merge"]
+__all__ = ["FIELDS", "add_accounts", "add_contacts", "add_payments", "aggregate", "empty", "features", "merge"]
 
 FIELDS = ["cust", "sel", "open_min", "latest", "dpd_l", "open_l", "default_start", "early", "last_paid",
           "n_con", "n_wrong", "n_noans"]
@@ -36,7 +36,8 @@ _MAX, _MIN = np.iinfo(np.int64).max, np.iinfo(np.int64).min
 _DAY = 86_400_000_000_000
 
 
-def _empty(n: int) -> dict[str, np.ndarray]:
+def empty(n: int) -> dict[str, np.ndarray]:
+    """The aggregates of n accounts with no rows."""
     return {"cust": np.full(n, -1, np.int64), "sel": np.zeros(n, bool), "open_min": np.full(n, _MAX, np.int64),
             "latest": np.full(n, _MIN, np.int64), "dpd_l": np.zeros(n, np.int64), "open_l": np.zeros(n, np.int64),
             "default_start": np.full(n, _MAX, np.int64), "early": np.zeros(n, bool),
@@ -48,42 +49,70 @@ def aggregate(n_acc: int, accounts: dict, payments: dict | None, contacts: dict 
               date: pd.Timestamp) -> tuple[dict[str, np.ndarray], str]:
     """The aggregates of accounts 0..n_acc-1 over the given rows known on `date` (inputs as
     `customer_features`' integer-coded dicts, `cust` -1 for rows not known), and a problem
-    ("" when none) that rules the summary out."""
-    out = _empty(n_acc)
-    d = pd.Timestamp(date).value
-    acc, cust = np.asarray(accounts["acc"], np.int64), np.asarray(accounts["cust"], np.int64)
-    known = np.flatnonzero(cust >= 0)
-    out["cust"][acc[known]] = cust[known]
+    ("" when none) that rules the summary out. The same as `empty`, then `add_accounts`,
+    `add_payments` and `add_contacts` in turn (a caller short of memory builds and drops one
+    table's rows at a time)."""
+    out = empty(n_acc)
+    problem = add_accounts(out, accounts, date)
+    if not problem:
+        add_payments(out, payments, date)
+        add_contacts(out, contacts, date)
+    return out, problem
+
+
+def add_accounts(out: dict[str, np.ndarray], accounts: dict, date: pd.Timestamp) -> str:
+    """Fold account rows into `out` (made by `empty`); the problem, if any, that rules the
+    summary out."""
+    n_acc, d = len(out["cust"]), pd.Timestamp(date).value
+    acc = np.asarray(accounts["acc"], np.int64)
+    cust = np.asarray(accounts["cust"], np.int64)
+    known = cust >= 0
+    acc_k, cust_k = acc[known], cust[known]  # (each made once: 13M rows at 1M accounts)
+    out["cust"][acc_k] = cust_k
     check = np.full(n_acc, _MIN, np.int64)
-    np.maximum.at(check, acc[known], cust[known])
-    if (check[acc[known]] != cust[known]).any():
-        return out, "an account's rows name more than one customer"
+    np.maximum.at(check, acc_k, cust_k)
+    two = bool((check[acc_k] != cust_k).any())
+    del acc_k, cust_k, check, cust
+    if two:
+        return "an account's rows name more than one customer"
     a_open = _ns(accounts["open_date"])
-    sel = np.flatnonzero((a_open != _MIN) & (a_open <= d) & (cust >= 0))
+    sel = (a_open != _MIN) & (a_open <= d) & known
     a_acc, a_open, snap = acc[sel], a_open[sel], _ns(accounts["snapshot_date"])[sel]
     dpd = np.asarray(accounts["dpd"], np.int64)[sel]
+    del acc, known, sel
     out["sel"][a_acc] = True
     np.minimum.at(out["open_min"], a_acc, a_open)
     np.maximum.at(out["latest"], a_acc, snap)
     last = np.flatnonzero(snap == out["latest"][a_acc])
     if len(last) and np.bincount(a_acc[last]).max() > 1:
-        return out, "an account has two rows of its latest snapshot"
+        return "an account has two rows of its latest snapshot"
     out["dpd_l"][a_acc[last]], out["open_l"][a_acc[last]] = dpd[last], a_open[last]
     late = np.flatnonzero(dpd > 0)
     start = snap[late] - dpd[late] * _DAY
     np.minimum.at(out["default_start"], a_acc[late], start)
     out["early"][a_acc[late][(start - a_open[late]) / 86_400e9 <= EARLY_DEFAULT_DAYS]] = True
-    if payments is not None and len(payments["acc"]):
-        on, pacc = _ns(payments["paid_on"]), np.asarray(payments["acc"], np.int64)
-        ok = (on != _MIN) & (on <= d) & (pacc >= 0)
-        np.maximum.at(out["last_paid"], pacc[ok], on[ok])
-    if contacts is not None and len(contacts["acc"]):
-        on, cacc = _ns(contacts["contacted_on"]), np.asarray(contacts["acc"], np.int64)
-        ok = (on != _MIN) & (on <= d) & (cacc >= 0)
-        out["n_con"] += np.bincount(cacc[ok], minlength=n_acc)
-        out["n_wrong"] += np.bincount(cacc[ok & np.asarray(contacts["wrong_number"], bool)], minlength=n_acc)
-        out["n_noans"] += np.bincount(cacc[ok & np.asarray(contacts["no_answer"], bool)], minlength=n_acc)
-    return out, ""
+    return ""
+
+
+def add_payments(out: dict[str, np.ndarray], payments: dict | None, date: pd.Timestamp) -> None:
+    """Fold payment rows (None: no table) into `out`."""
+    if payments is None or not len(payments["acc"]):
+        return
+    on, pacc = _ns(payments["paid_on"]), np.asarray(payments["acc"], np.int64)
+    ok = (on != _MIN) & (on <= pd.Timestamp(date).value) & (pacc >= 0)
+    np.maximum.at(out["last_paid"], pacc[ok], on[ok])
+
+
+def add_contacts(out: dict[str, np.ndarray], contacts: dict | None, date: pd.Timestamp) -> None:
+    """Fold contact rows (None: no table) into `out`."""
+    if contacts is None or not len(contacts["acc"]):
+        return
+    n_acc = len(out["cust"])
+    on, cacc = _ns(contacts["contacted_on"]), np.asarray(contacts["acc"], np.int64)
+    ok = (on != _MIN) & (on <= pd.Timestamp(date).value) & (cacc >= 0)
+    out["n_con"] += np.bincount(cacc[ok], minlength=n_acc)
+    out["n_wrong"] += np.bincount(cacc[ok & np.asarray(contacts["wrong_number"], bool)], minlength=n_acc)
+    out["n_noans"] += np.bincount(cacc[ok & np.asarray(contacts["no_answer"], bool)], minlength=n_acc)
 
 
 def merge(old: dict[str, np.ndarray], new: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], str]:
