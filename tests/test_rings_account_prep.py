@@ -138,3 +138,31 @@ def test_an_account_with_two_customers_is_built_from_the_rows() -> None:
     got = ap_mod.account_phase(book, gp, D, None, shared, prep=prep)
     assert want.info["reason"] == "an account's rows name more than one customer"  # the rows' path
     _same(got, gp, want, gp_want)
+
+
+def test_two_rows_of_an_accounts_latest_snapshot_are_built_from_the_rows() -> None:
+    """The aggregates' other problem (an account with two rows of its latest snapshot), found
+    while the account rows are folded in, before the payments and contacts: the row-by-row
+    features, with the problem as the reason, and no carried accounts."""
+    book = Book(
+        accounts=pd.DataFrame({
+            "snapshot_date": pd.Series([D, D, D - pd.Timedelta(days=31)], dtype="datetime64[ns]"),
+            "account_id": pd.Series(["A0", "A0", "A1"], dtype="str"),
+            "customer_id": pd.Series(["C0", "C0", "C1"], dtype="str"),
+            "open_date": pd.Series([D - pd.Timedelta(days=90)] * 3, dtype="datetime64[ns]"),
+            "dpd": np.array([30, 31, 0], np.int64)}),
+        payments=pd.DataFrame({"account_id": pd.Series(["A0", "A1"], dtype="str"),
+                               "paid_on": pd.Series([D - pd.Timedelta(days=5)] * 2, dtype="datetime64[ns]")}),
+        contacts=pd.DataFrame({"account_id": pd.Series(["A1"], dtype="str"),
+                               "contacted_on": pd.Series([D], dtype="datetime64[ns]"),
+                               "outcome": pd.Series(["wrong_number"], dtype="str")}))
+    want, gp_want = _phase_from_rows(book)
+    prep = ap_mod.account_prep(book, D, None)
+    assert prep.full.problem == "an account has two rows of its latest snapshot"
+    gp = graph_phase(book, GRAPH, D, None)
+    shared = np.arange(len(gp.customer_ids), dtype=float) % 3
+    got = ap_mod.account_phase(book, gp, D, None, shared, prep=prep)
+    problem = "an account has two rows of its latest snapshot"
+    assert want.info["reason"] == problem  # the rows' path
+    _same(got, gp, want, gp_want)
+    assert gp.carry.accounts is None and gp.carry.accounts_problem == problem

@@ -212,8 +212,9 @@ def _summarised(gp: GraphPhase, ids: pa.Array, agg: dict[str, np.ndarray], opens
 
 
 def _full_prep(book: Book, date: pd.Timestamp) -> FullPrep:
-    """`FullPrep` of tonight's book (pure: the book and the date only). One table's rows at a
-    time: this runs beside the graph phase, whose peak it should not add to."""
+    """`FullPrep` of tonight's book (pure: the book and the date only). After one coding pass
+    over the three tables' account ids, one table's rows at a time: this runs beside the graph
+    phase, whose peak it should not add to."""
     codes, account_dict = encode_arrow(*_account_columns(book), sort=False)
     accounts = book.accounts
     known = accounts["customer_id"].notna().to_numpy(bool)
@@ -226,9 +227,9 @@ def _full_prep(book: Book, date: pd.Timestamp) -> FullPrep:
     del a
     if not problem:
         agg_mod.add_payments(agg, _payment_rows(book, codes[1], None), date)
-        codes[1] = None
         agg_mod.add_contacts(agg, _contact_rows(book, codes[2], None), date)
-    return FullPrep(account_dict, agg, problem, codes[0], known, opens_after)
+    # the three tables' codes share one buffer (`encode_arrow`): keep the accounts' only
+    return FullPrep(account_dict, agg, problem, codes[0].copy(), known, opens_after)
 
 
 def _from_full_prep(gp: GraphPhase, pre: FullPrep, shared_counts: np.ndarray,
@@ -260,8 +261,8 @@ def _carried(book: Book, gp: GraphPhase, date: pd.Timestamp, carry: Carry, share
     new, problem = agg_mod.aggregate(n_acc, a, p, c, date)
     if problem:
         return None, problem
-    empty = agg_mod.empty(n_acc - n_old)  # (one copy of each carried column, not two)
-    old = {k: np.concatenate([carry.accounts[k].to_numpy(), empty[k]]).astype(new[k].dtype, copy=False)
+    blank = agg_mod.empty(n_acc - n_old)  # (one copy of each carried column, not two)
+    old = {k: np.concatenate([carry.accounts[k].to_numpy(), blank[k]]).astype(new[k].dtype, copy=False)
            for k in agg_mod.FIELDS if k != "cust"}
     pos = carry.accounts["cust_pos"].to_numpy(np.int64)
     old["cust"] = np.r_[_through(gp.old_code, pos), np.full(n_acc - n_old, -1)]

@@ -62,7 +62,7 @@ def aggregate(n_acc: int, accounts: dict, payments: dict | None, contacts: dict 
 
 def add_accounts(out: dict[str, np.ndarray], accounts: dict, date: pd.Timestamp) -> str:
     """Fold account rows into `out` (made by `empty`); the problem, if any, that rules the
-    summary out."""
+    summary out (`out` is then left partly filled, for no one to read)."""
     n_acc, d = len(out["cust"]), pd.Timestamp(date).value
     acc = np.asarray(accounts["acc"], np.int64)
     cust = np.asarray(accounts["cust"], np.int64)
@@ -72,7 +72,7 @@ def add_accounts(out: dict[str, np.ndarray], accounts: dict, date: pd.Timestamp)
     check = np.full(n_acc, _MIN, np.int64)
     np.maximum.at(check, acc_k, cust_k)
     two = bool((check[acc_k] != cust_k).any())
-    del acc_k, cust_k, check, cust
+    del acc_k, cust_k, check
     if two:
         return "an account's rows name more than one customer"
     a_open = _ns(accounts["open_date"])
