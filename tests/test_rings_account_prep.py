@@ -56,6 +56,17 @@ def books(draw: st.DrawFn) -> Book:
     return Book(accounts=accounts, payments=payments, contacts=contacts, identifiers=ident, fraud_labels=labels)
 
 
+def _accounts(rows: list[tuple[int, str, str, int]]) -> pd.DataFrame:
+    """Account rows (snapshot day relative to the night, account, customer, dpd), all opened
+    90 days before the night."""
+    return pd.DataFrame({
+        "snapshot_date": pd.Series([D + pd.Timedelta(days=d) for d, *_ in rows], dtype="datetime64[ns]"),
+        "account_id": pd.Series([a for _, a, _, _ in rows], dtype="str"),
+        "customer_id": pd.Series([c for _, _, c, _ in rows], dtype="str"),
+        "open_date": pd.Series([D - pd.Timedelta(days=90)] * len(rows), dtype="datetime64[ns]"),
+        "dpd": np.array([x for *_, x in rows], np.int64)})
+
+
 def _phase_from_rows(book: Book):
     gp = graph_phase(book, GRAPH, D, None)
     shared = np.arange(len(gp.customer_ids), dtype=float) % 3
@@ -97,12 +108,7 @@ def test_codings_that_disagree_fall_back_to_the_rows() -> None:
     one account, or whose known rows are not the graph phase's, are never used: the phase is
     built from the rows."""
     book = Book(
-        accounts=pd.DataFrame({
-            "snapshot_date": pd.Series([D, D, D - pd.Timedelta(days=31)], dtype="datetime64[ns]"),
-            "account_id": pd.Series(["A0", "A1", "A0"], dtype="str"),
-            "customer_id": pd.Series(["C0", "C1", "C0"], dtype="str"),
-            "open_date": pd.Series([D - pd.Timedelta(days=90)] * 3, dtype="datetime64[ns]"),
-            "dpd": np.array([30, 0, 1], np.int64)}),
+        accounts=_accounts([(0, "A0", "C0", 30), (0, "A1", "C1", 0), (-31, "A0", "C0", 1)]),
         identifiers=pd.DataFrame({"customer_id": pd.Series(["C0", "C1"], dtype="str"),
                                   "kind": pd.Categorical(["phone"] * 2), "value": pd.Series(["p", "p"], dtype="str"),
                                   "first_seen": pd.Series([D] * 2, dtype="datetime64[ns]")}))
@@ -124,12 +130,7 @@ def test_an_account_with_two_customers_is_built_from_the_rows() -> None:
     """The aggregates' own problem (an account whose rows name two customers): the
     row-by-row features, as before, with the problem as the reason."""
     book = Book(
-        accounts=pd.DataFrame({
-            "snapshot_date": pd.Series([D, D - pd.Timedelta(days=31)], dtype="datetime64[ns]"),
-            "account_id": pd.Series(["A0", "A0"], dtype="str"),
-            "customer_id": pd.Series(["C0", "C1"], dtype="str"),
-            "open_date": pd.Series([D - pd.Timedelta(days=90)] * 2, dtype="datetime64[ns]"),
-            "dpd": np.array([30, 0], np.int64)}))
+        accounts=_accounts([(0, "A0", "C0", 30), (-31, "A0", "C1", 0)]))
     want, gp_want = _phase_from_rows(book)
     gp = graph_phase(book, GRAPH, D, None)
     prep = ap_mod.account_prep(book, D, None)
@@ -145,12 +146,7 @@ def test_two_rows_of_an_accounts_latest_snapshot_are_built_from_the_rows() -> No
     while the account rows are folded in, before the payments and contacts: the row-by-row
     features, with the problem as the reason, and no carried accounts."""
     book = Book(
-        accounts=pd.DataFrame({
-            "snapshot_date": pd.Series([D, D, D - pd.Timedelta(days=31)], dtype="datetime64[ns]"),
-            "account_id": pd.Series(["A0", "A0", "A1"], dtype="str"),
-            "customer_id": pd.Series(["C0", "C0", "C1"], dtype="str"),
-            "open_date": pd.Series([D - pd.Timedelta(days=90)] * 3, dtype="datetime64[ns]"),
-            "dpd": np.array([30, 31, 0], np.int64)}),
+        accounts=_accounts([(0, "A0", "C0", 30), (0, "A0", "C0", 31), (-31, "A1", "C1", 0)]),
         payments=pd.DataFrame({"account_id": pd.Series(["A0", "A1"], dtype="str"),
                                "paid_on": pd.Series([D - pd.Timedelta(days=5)] * 2, dtype="datetime64[ns]")}),
         contacts=pd.DataFrame({"account_id": pd.Series(["A1"], dtype="str"),
