@@ -53,7 +53,7 @@ class FullPrep:
     problem: str
     acc: np.ndarray                  # per account row: its account code
     known: np.ndarray                # per account row: known on the night, with a customer
-    opens_after: np.ndarray          # per account row: it opens after the night
+    opens_late: bool                 # an account row known on the night opens after it
 
 
 @dataclass
@@ -190,8 +190,7 @@ def _full(book: Book, gp: GraphPhase, date: pd.Timestamp, shared_counts: np.ndar
     n_cust, n_acc = len(gp.customer_ids), len(account_dict)
     agg, problem = agg_mod.aggregate(n_acc, a, p, c, date)
     if not problem:
-        opened_later = (a["cust"] >= 0) & (a["open_date"].view(np.int64) > pd.Timestamp(date).value)
-        return _summarised(gp, account_dict, agg, bool(opened_later.any()), shared_counts, date)
+        return _summarised(gp, account_dict, agg, _opens_late(a, date), shared_counts, date)
     # no per-account summary: the row-by-row features, owners from the rows
     feats = customer_features(n_cust, a, p, c, shared_counts, date)
     pairs = pd.DataFrame({"acc": a["acc"], "cust": a["cust"]})
@@ -211,6 +210,12 @@ def _summarised(gp: GraphPhase, ids: pa.Array, agg: dict[str, np.ndarray], opens
     return AccountPhase(feats, acc, agg["cust"][acc], ids, {})
 
 
+def _opens_late(a: dict, date: pd.Timestamp) -> bool:
+    """An account row known on the night (with a customer) opens after it: the next night
+    cannot carry these aggregates (`_set_carry`)."""
+    return bool(((a["cust"] >= 0) & (a["open_date"].view(np.int64) > pd.Timestamp(date).value)).any())
+
+
 def _full_prep(book: Book, date: pd.Timestamp) -> FullPrep:
     """`FullPrep` of tonight's book (pure: the book and the date only). After one coding pass
     over the three tables' account ids, one table's rows at a time: this runs beside the graph
@@ -223,13 +228,13 @@ def _full_prep(book: Book, date: pd.Timestamp) -> FullPrep:
     agg = agg_mod.empty(len(account_dict))
     a = _account_rows(book, np.where(known, 0, -1), codes[0], None)
     problem = agg_mod.add_accounts(agg, a, date)
-    opens_after = a["open_date"].view(np.int64) > pd.Timestamp(date).value
+    opens_late = _opens_late(a, date)  # (the known rows are the graph phase's, or pre is not used)
     del a
     if not problem:
         agg_mod.add_payments(agg, _payment_rows(book, codes[1], None), date)
         agg_mod.add_contacts(agg, _contact_rows(book, codes[2], None), date)
     # the three tables' codes share one buffer (`encode_arrow`): keep the accounts' only
-    return FullPrep(account_dict, agg, problem, codes[0].copy(), known, opens_after)
+    return FullPrep(account_dict, agg, problem, codes[0].copy(), known, opens_late)
 
 
 def _from_full_prep(gp: GraphPhase, pre: FullPrep, shared_counts: np.ndarray,
@@ -249,8 +254,7 @@ def _from_full_prep(gp: GraphPhase, pre: FullPrep, shared_counts: np.ndarray,
     owner[acc] = cust
     if (owner[acc] != cust).any():  # an account's rows name two customers
         return None
-    return _summarised(gp, pre.ids, {**pre.agg, "cust": owner}, bool((known & pre.opens_after).any()),
-                       shared_counts, date)
+    return _summarised(gp, pre.ids, {**pre.agg, "cust": owner}, pre.opens_late, shared_counts, date)
 
 
 def _carried(book: Book, gp: GraphPhase, date: pd.Timestamp, carry: Carry, shared_counts: np.ndarray,
@@ -269,13 +273,10 @@ def _carried(book: Book, gp: GraphPhase, date: pd.Timestamp, carry: Carry, share
     agg, problem = agg_mod.merge(old, new)
     if problem:
         return None, problem
-    feats = agg_mod.features(len(gp.customer_ids), agg, shared_counts, date)
-    opened_later = (a["cust"] >= 0) & (a["open_date"].view(np.int64) > pd.Timestamp(date).value)
-    _set_carry(gp, ids, agg, "an account row known on the night opens after it" if opened_later.any() else "")
-    acc = np.flatnonzero(agg["cust"] >= 0)
-    info = {"mode": "carried", "reason": "", "accounts": n_acc, "new_accounts": n_acc - n_old,
-            "rows_applied": {"accounts": len(a["acc"]), "payments": len(codes[1]), "contacts": len(codes[2])}}
-    return AccountPhase(feats, acc, agg["cust"][acc], ids, info), ""
+    out = _summarised(gp, ids, agg, _opens_late(a, date), shared_counts, date)
+    out.info = {"mode": "carried", "reason": "", "accounts": n_acc, "new_accounts": n_acc - n_old,
+                "rows_applied": {"accounts": len(a["acc"]), "payments": len(codes[1]), "contacts": len(codes[2])}}
+    return out, ""
 
 
 def _account_codes(old: pa.Array, columns: list) -> tuple[pa.Array, list[np.ndarray]]:
